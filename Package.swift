@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "trailwatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "trailwatch", targets: ["trailwatch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C helpers glibc hides behind _GNU_SOURCE.
+        .target(name: "CShims"),
+
+        // Pure building blocks: no I/O.
+        .target(name: "TrailwatchCore", swiftSettings: strict),
+
+        // Configuration language: YAML with locations, env interpolation, typed stage configs.
+        .target(name: "TrailwatchConfig",
+                dependencies: ["TrailwatchCore", .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
+
+        // The engine: graph, bounded channels, acknowledgements, stage protocols and registry.
+        .target(name: "TrailwatchRuntime",
+                dependencies: ["TrailwatchCore", "TrailwatchConfig"],
+                swiftSettings: strict),
+
+        // Stage plug-ins: one file per kind, one registry line each.
+        .target(name: "TrailwatchStages",
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "CShims"],
+                swiftSettings: strict),
+
+        // Thin command line.
+        .executableTarget(name: "trailwatch",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+
+        .testTarget(name: "TrailwatchTests",
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages"],
+                    swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,352 @@
+/// What insights are computed for: CloudTrail's (account, region, eventSource, eventName), or any field of other logs
+/// (put it in ``eventName`` and leave the rest empty).
+public struct InsightKey: Sendable, Hashable, Codable {
+    public var eventSource: String
+    public var eventName: String
+    public var awsRegion: String
+    public var recipientAccountId: String
+    public init(eventSource: String = "", eventName: String, awsRegion: String = "", recipientAccountId: String = "") {
+        self.eventSource = eventSource
+        self.eventName = eventName
+        self.awsRegion = awsRegion
+        self.recipientAccountId = recipientAccountId
+    }
+}
+
+/// CloudTrail-Insights-style detector of unusual per-minute call and error rates.
+///
+/// Feed events in (roughly) event-time order with ``observe(timestampMs:key:isError:errorCode:userIdentityArn:userAgent:)``.
+/// For each key the detector counts calls and error responses per minute. When a key's minute is complete (an event
+/// of a later minute arrives for that key, or ``advance(toMs:)`` moves the watermark past it), the minute is compared
+/// with the key's baseline: the per-minute mean and standard deviation over the preceding
+/// ``Configuration/baselineDays`` days (quiet minutes count as zero). A minute is unusual when its count is at least
+/// ``Configuration/minimumCount``, at least ``Configuration/minimumRatio`` times the mean, and more than
+/// ``Configuration/deviations`` standard deviations (at least one call) above it. The first unusual minute emits a
+/// **Start** event; the episode lasts while minutes stay above the midpoint between the baseline mean and the start
+/// threshold, and the first minute below emits the matching **End** event. Minutes inside an episode are left out of
+/// the baseline, so an anomaly does not teach the detector that it is normal.
+///
+/// Everything depends on event time only, and ids are derived from the key, type and start minute, so a batch run
+/// over history and a live run produce the same insights. The state is `Codable` for persistence; memory is bounded by
+/// ``Configuration/maxKeys`` (least recently seen keys are forgotten) and per key by the window in hours.
+public struct InsightsDetector: Sendable {
+    public struct Configuration: Sendable, Codable, Equatable {
+        /// Which insight types to compute.
+        public var types: Set<InsightType>
+        /// Baseline window in days (CloudTrail: 7).
+        public var baselineDays: Int
+        /// Minutes of history needed before anything is reported.
+        public var minimumHistoryMinutes: Int
+        /// Minimum per-minute count of an unusual minute.
+        public var minimumCount: Double
+        /// Minimum ratio of an unusual minute's count to the baseline mean.
+        public var minimumRatio: Double
+        /// How many standard deviations above the mean an unusual minute must be.
+        public var deviations: Double
+        /// Maximum number of keys tracked.
+        public var maxKeys: Int
+        /// Values counted per attribute for attributions.
+        public var attributionCapacity: Int
+
+        public init(types: Set<InsightType> = [.apiCallRate, .apiErrorRate], baselineDays: Int = 7,
+                    minimumHistoryMinutes: Int = 360, minimumCount: Double = 10, minimumRatio: Double = 3,
+                    deviations: Double = 6, maxKeys: Int = 10_000, attributionCapacity: Int = 32) {
+            self.types = types
+            self.baselineDays = baselineDays
+            self.minimumHistoryMinutes = minimumHistoryMinutes
+            self.minimumCount = minimumCount
+            self.minimumRatio = minimumRatio
+            self.deviations = deviations
+            self.maxKeys = maxKeys
+            self.attributionCapacity = attributionCapacity
+        }
+    }
+
+    /// One open insight.
+    struct Episode: Sendable, Codable, Equatable {
+        var startMinute: Int64
+        var minutes: Int
+        var total: Double
+        var baselineMean: Double
+        var baselineMinutes: Int
+        var continueThreshold: Double
+        var attributions: AttributionTable
+        var baselineAttributions: AttributionTable
+    }
+
+    /// Baseline and episode of one insight type for one key.
+    struct Track: Sendable, Codable, Equatable {
+        var baseline: RollingBaseline
+        var attributions: AttributionTable
+        var episode: Episode?
+    }
+
+    /// Calls in the open minute, grouped by their attribute values.
+    struct MinuteAttributes: Sendable, Hashable, Codable {
+        var userIdentityArn: String
+        var userAgent: String
+        var errorCode: String?
+    }
+
+    struct KeyState: Sendable, Codable {
+        var openMinute: Int64
+        var calls: Double = 0
+        var errors: Double = 0
+        var attributes: [MinuteAttributes: Double] = [:]
+        var tracks: [Track]
+        var lastDecayDay: Int64
+    }
+
+    public private(set) var configuration: Configuration
+    /// First minute ever observed: history is counted from here.
+    public private(set) var firstMinute: Int64?
+    /// Latest minute observed or advanced to.
+    public private(set) var watermarkMinute: Int64 = Int64.min
+    private var keys: [InsightKey: KeyState] = [:]
+
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+    }
+
+    /// Number of keys tracked.
+    public var keyCount: Int { keys.count }
+
+    static let trackTypes: [InsightType] = [.apiCallRate, .apiErrorRate]
+
+    /// Feeds one event. Returns the insight events completed minutes produced (usually none).
+    public mutating func observe(timestampMs: Int64, key: InsightKey, isError: Bool, errorCode: String? = nil,
+                                 userIdentityArn: String? = nil, userAgent: String? = nil) -> [InsightEvent] {
+        let minute = Self.floorDiv(timestampMs, 60_000)
+        if firstMinute == nil { firstMinute = minute }
+        if minute > watermarkMinute { watermarkMinute = minute }
+        var output: [InsightEvent] = []
+        let attributes = MinuteAttributes(userIdentityArn: userIdentityArn ?? "", userAgent: userAgent ?? "",
+                                          errorCode: isError ? (errorCode ?? "") : nil)
+        if keys[key] == nil {
+            if keys.count >= configuration.maxKeys { evictLeastRecentlySeen() }
+            keys[key] = newKeyState(minute)
+        }
+        // Events older than the key's open minute are counted in the open minute (late arrivals).
+        if keys[key]!.openMinute < minute {
+            closeMinutes(key: key, before: minute, output: &output)
+        }
+        keys[key]!.calls += 1
+        if isError { keys[key]!.errors += 1 }
+        keys[key]!.attributes[attributes, default: 0] += 1
+        return output
+    }
+
+    /// Declares that no event older than `ms` will arrive: completes every key's minutes before it (ending episodes
+    /// of keys that went quiet). Call it periodically in live mode and once at the end of a batch.
+    public mutating func advance(toMs ms: Int64) -> [InsightEvent] {
+        let minute = Self.floorDiv(ms, 60_000)
+        if minute > watermarkMinute { watermarkMinute = minute }
+        var output: [InsightEvent] = []
+        for key in keys.keys.sorted(by: Self.keyOrder) where keys[key]!.openMinute < minute {
+            closeMinutes(key: key, before: minute, output: &output)
+        }
+        return output
+    }
+
+    // MARK: - Minutes
+
+    private func newKeyState(_ minute: Int64) -> KeyState {
+        let hours = configuration.baselineDays * 24
+        let track = Track(baseline: RollingBaseline(windowHours: hours),
+                          attributions: AttributionTable(capacity: configuration.attributionCapacity))
+        return KeyState(openMinute: minute, tracks: [track, track], lastDecayDay: Self.floorDiv(minute, 1440))
+    }
+
+    /// Completes the key's open minute and the quiet minutes up to (not including) `minute`.
+    private mutating func closeMinutes(key: InsightKey, before minute: Int64, output: inout [InsightEvent]) {
+        var state = keys.removeValue(forKey: key)!
+        let open = state.openMinute
+        for (t, type) in Self.trackTypes.enumerated() where configuration.types.contains(type) {
+            let count = type == .apiCallRate ? state.calls : state.errors
+            closeMinute(&state.tracks[t], key: key, type: type, minute: open, count: count,
+                        attributes: state.attributes, output: &output)
+            // The next minute is quiet if nothing arrived in it; only an open episode cares.
+            if minute > open + 1, state.tracks[t].episode != nil {
+                closeMinute(&state.tracks[t], key: key, type: type, minute: open + 1, count: 0, attributes: [:],
+                            output: &output)
+            }
+        }
+        // Forget attribution history gradually (1/7 per day for a 7-day window).
+        let day = Self.floorDiv(minute, 1440)
+        if day > state.lastDecayDay {
+            let factor = Foundation_pow(1 - 1 / Double(max(configuration.baselineDays, 1)),
+                                        Double(day - state.lastDecayDay))
+            for t in state.tracks.indices { state.tracks[t].attributions.scale(by: factor) }
+            state.lastDecayDay = day
+        }
+        state.openMinute = minute
+        state.calls = 0
+        state.errors = 0
+        state.attributes.removeAll(keepingCapacity: true)
+        keys[key] = state
+    }
+
+    private mutating func closeMinute(_ track: inout Track, key: InsightKey, type: InsightType, minute: Int64,
+                                      count: Double, attributes: [MinuteAttributes: Double],
+                                      output: inout [InsightEvent]) {
+        let hour = Self.floorDiv(minute, 60)
+        track.baseline.advance(toHour: hour)
+        let history = Int(minute - (firstMinute ?? minute))
+        let windowMinutes = configuration.baselineDays * 1440
+        let stats = track.baseline.statistics(historyMinutes: min(history, windowMinutes))
+
+        if var episode = track.episode {
+            if count >= episode.continueThreshold {
+                episode.minutes += 1
+                episode.total += count
+                Self.addAttributes(attributes, type: type, to: &episode.attributions, minutes: 1)
+                track.episode = episode
+                track.baseline.exclude(hour: hour)
+                return
+            }
+            output.append(makeEvent(.end, key: key, type: type, episode: episode, minute: minute,
+                                    insightAverage: episode.total / Double(episode.minutes)))
+            track.episode = nil
+        } else if history >= configuration.minimumHistoryMinutes && stats.minutes > 0 {
+            let threshold = max(configuration.minimumCount, configuration.minimumRatio * stats.mean,
+                                stats.mean + configuration.deviations * max(stats.deviation, 1))
+            if count >= threshold {
+                var attributions = AttributionTable(capacity: configuration.attributionCapacity)
+                Self.addAttributes(attributes, type: type, to: &attributions, minutes: 1)
+                let episode = Episode(startMinute: minute, minutes: 1, total: count, baselineMean: stats.mean,
+                                      baselineMinutes: stats.minutes,
+                                      continueThreshold: max(stats.mean + (threshold - stats.mean) / 2, 1),
+                                      attributions: attributions, baselineAttributions: track.attributions)
+                track.episode = episode
+                track.baseline.exclude(hour: hour)
+                output.append(makeEvent(.start, key: key, type: type, episode: episode, minute: minute,
+                                        insightAverage: count))
+                return
+            }
+        }
+        track.baseline.add(count: count, hour: hour)
+        Self.addAttributes(attributes, type: type, to: &track.attributions, minutes: 1)
+    }
+
+    private static func addAttributes(_ attributes: [MinuteAttributes: Double], type: InsightType,
+                                      to table: inout AttributionTable, minutes: Double) {
+        table.minutes += minutes
+        for (a, n) in attributes {
+            if type == .apiErrorRate && a.errorCode == nil { continue }
+            table.add(attribute: 0, value: a.userIdentityArn, count: n)
+            table.add(attribute: 1, value: a.userAgent, count: n)
+            if type == .apiCallRate { table.add(attribute: 2, value: a.errorCode ?? "null", count: n) }
+        }
+    }
+
+    // MARK: - Events
+
+    private func makeEvent(_ state: InsightState, key: InsightKey, type: InsightType, episode: Episode,
+                           minute: Int64, insightAverage: Double) -> InsightEvent {
+        let shared = Self.deterministicUUID(key: key, type: type, startMinute: episode.startMinute, salt: "shared")
+        let eventID = Self.deterministicUUID(key: key, type: type, startMinute: episode.startMinute,
+                                             salt: state.rawValue)
+        let baselineMinutes = Double(max(episode.baselineMinutes, 1))
+        let insightMinutes = Double(episode.minutes)
+        var attributions: [InsightAttribution] = []
+        let attributeCount = type == .apiCallRate ? 3 : 2  // error-rate insights omit errorCode
+        for a in 0..<attributeCount {
+            attributions.append(InsightAttribution(
+                attribute: AttributionTable.attributes[a],
+                insight: episode.attributions.top(attribute: a, limit: 5, overMinutes: insightMinutes),
+                baseline: episode.baselineAttributions.top(attribute: a, limit: 5,
+                                                           overMinutes: max(episode.baselineAttributions.minutes,
+                                                                            baselineMinutes))))
+        }
+        let statistics = InsightStatistics(
+            baseline: .init(average: AttributionTable.round(episode.baselineMean)),
+            insight: .init(average: AttributionTable.round(insightAverage)),
+            insightDuration: episode.minutes,
+            baselineDuration: episode.baselineMinutes)
+        let details = InsightDetails(state: state, eventSource: key.eventSource, eventName: key.eventName,
+                                     insightType: type,
+                                     insightContext: InsightContext(statistics: statistics, attributions: attributions))
+        return InsightEvent(eventTime: EventTimeFormat.format(minute * 60_000), awsRegion: key.awsRegion,
+                            eventID: eventID, recipientAccountId: key.recipientAccountId, sharedEventID: shared,
+                            insightDetails: details)
+    }
+
+    /// A version-4-shaped UUID string from a stable hash, so batch and live runs name an episode identically.
+    static func deterministicUUID(key: InsightKey, type: InsightType, startMinute: Int64, salt: String) -> String {
+        var h1: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h2: UInt64 = 0x8422_2325_cbf2_9ce4
+        for part in [key.recipientAccountId, key.awsRegion, key.eventSource, key.eventName, type.rawValue,
+                     String(startMinute), salt] {
+            for b in part.utf8 {
+                h1 = (h1 ^ UInt64(b)) &* 0x0000_0100_0000_01b3
+                h2 = (h2 ^ UInt64(b)) &* 0x9e37_79b9_7f4a_7c15
+            }
+            h1 = (h1 ^ 0x1f) &* 0x0000_0100_0000_01b3
+            h2 = (h2 ^ 0x1f) &* 0x9e37_79b9_7f4a_7c15
+        }
+        func hex(_ v: UInt64, _ digits: Int) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: max(0, digits - s.count)) + s.suffix(digits)
+        }
+        let a = h1, b = (h2 & 0xffff_ffff_ffff_0fff) | 0x4000, c = (h2 >> 16 & 0x3fff) | 0x8000
+        return "\(hex(a >> 32, 8))-\(hex(a >> 16 & 0xffff, 4))-\(hex(b & 0xffff, 4))-\(hex(c, 4))-\(hex(h1 ^ h2, 12))"
+    }
+
+    // MARK: - Helpers
+
+    private mutating func evictLeastRecentlySeen() {
+        let drop = max(configuration.maxKeys / 16, 1)
+        let victims = keys.sorted { $0.value.openMinute != $1.value.openMinute
+            ? $0.value.openMinute < $1.value.openMinute : Self.keyOrder($0.key, $1.key) }.prefix(drop)
+        for (k, _) in victims { keys.removeValue(forKey: k) }
+    }
+
+    static func keyOrder(_ a: InsightKey, _ b: InsightKey) -> Bool {
+        (a.recipientAccountId, a.awsRegion, a.eventSource, a.eventName)
+            < (b.recipientAccountId, b.awsRegion, b.eventSource, b.eventName)
+    }
+
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+        a >= 0 ? a / b : (a - b + 1) / b
+    }
+}
+
+/// `pow` without importing Foundation (integer exponent, used for daily decay).
+func Foundation_pow(_ base: Double, _ exponent: Double) -> Double {
+    var result = 1.0
+    var n = Int(exponent)
+    var b = base
+    while n > 0 {
+        if n & 1 == 1 { result *= b }
+        b *= b
+        n >>= 1
+    }
+    return result
+}
+
+extension InsightsDetector: Codable {
+    private enum CodingKeys: String, CodingKey { case configuration, firstMinute, watermarkMinute, keys }
+
+    private struct KeyEntry: Codable {
+        var key: InsightKey
+        var state: KeyState
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        configuration = try c.decode(Configuration.self, forKey: .configuration)
+        firstMinute = try c.decodeIfPresent(Int64.self, forKey: .firstMinute)
+        watermarkMinute = try c.decode(Int64.self, forKey: .watermarkMinute)
+        let entries = try c.decode([KeyEntry].self, forKey: .keys)
+        keys = Dictionary(uniqueKeysWithValues: entries.map { ($0.key, $0.state) })
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(configuration, forKey: .configuration)
+        try c.encodeIfPresent(firstMinute, forKey: .firstMinute)
+        try c.encode(watermarkMinute, forKey: .watermarkMinute)
+        let entries = keys.keys.sorted(by: Self.keyOrder).map { KeyEntry(key: $0, state: keys[$0]!) }
+        try c.encode(entries, forKey: .keys)
+    }
+}

@@ -1,0 +1,155 @@
+import Yams
+
+/// The typed, Decodable settings of one stage kind.
+///
+/// `CodingKeys` lists every setting the kind accepts; the loader rejects others with a
+/// "did you mean" hint before decoding. Throw ``SettingError`` from `init(from:)` for
+/// problems Decodable cannot see (ranges, patterns that do not compile).
+public protocol StageConfig: Decodable, Sendable {
+    associatedtype CodingKeys: CodingKey & CaseIterable
+}
+
+/// Decodes stage configs from YAML nodes and turns decoding failures into located diagnostics.
+public enum ConfigDecoding {
+    /// Decodes `T` from `settings` (a mapping), reporting unknown keys and the first decoding
+    /// problem as diagnostics for `component`.
+    public static func decode<T: StageConfig>(_ type: T.Type, from settings: Node, file: String,
+                                              component: String) -> Result<T, ConfigError> {
+        var diagnostics: [ConfigDiagnostic] = []
+        let known = T.CodingKeys.allCases.map(\.stringValue)
+        if let mapping = settings.mapping {
+            for (key, _) in mapping {
+                let name = key.string ?? "?"
+                if !known.contains(name) {
+                    diagnostics.append(ConfigDiagnostic(
+                        location: location(of: key, file: file), component: component, setting: name,
+                        message: "unknown setting",
+                        expected: known.isEmpty ? "no settings for this type" : "one of type, inputs, " + known.joined(separator: ", "),
+                        suggestion: Suggestions.closest(to: name, among: known)))
+                }
+            }
+        }
+        do {
+            let value = try YAMLDecoder().decode(T.self, from: settings)
+            if diagnostics.isEmpty { return .success(value) }
+        } catch {
+            diagnostics.append(diagnostic(for: error, root: settings, file: file, component: component))
+        }
+        return .failure(ConfigError(diagnostics))
+    }
+
+    /// Decodes a value of any Decodable type standing alone (an alarm definition file, say).
+    public static func decode<T: Decodable>(_ type: T.Type, yaml: String, file: String) -> Result<T, ConfigError> {
+        let node: Node?
+        do { node = try Yams.compose(yaml: yaml) } catch let error as YamlError {
+            return .failure(ConfigError([PipelineLoader.diagnostic(for: error, file: file)]))
+        } catch {
+            return .failure(ConfigError([ConfigDiagnostic(location: SourceLocation(file: file, line: 1, column: 1), message: "\(error)")]))
+        }
+        guard let node else {
+            return .failure(ConfigError([ConfigDiagnostic(location: SourceLocation(file: file, line: 1, column: 1), message: "the file is empty")]))
+        }
+        do { return .success(try YAMLDecoder().decode(T.self, from: node)) } catch {
+            return .failure(ConfigError([diagnostic(for: error, root: node, file: file, component: nil)]))
+        }
+    }
+
+    static func location(of node: Node?, file: String) -> SourceLocation {
+        SourceLocation(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1)
+    }
+
+    /// Where the setting at `path` stands: the deepest node that exists along it.
+    static func locate(_ path: [String], in root: Node) -> (value: Node, key: Node?) {
+        var node = root
+        var keyNode: Node?
+        for component in path {
+            if let mapping = node.mapping, let pair = mapping.first(where: { $0.key.string == component }) {
+                keyNode = pair.key
+                node = pair.value
+            } else if let sequence = node.sequence, let index = indexValue(component), index < sequence.count {
+                keyNode = nil
+                node = sequence[sequence.index(sequence.startIndex, offsetBy: index)]
+            } else {
+                break
+            }
+        }
+        return (node, keyNode)
+    }
+
+    static func indexValue(_ component: String) -> Int? {
+        if component.hasPrefix("Index ") { return Int(component.dropFirst(6)) }
+        return Int(component)
+    }
+
+    /// `metric.dimensions`, `include[0]`.
+    static func settingName(_ path: [String]) -> String? {
+        guard !path.isEmpty else { return nil }
+        var text = ""
+        for component in path {
+            if let index = indexValue(component) { text += "[\(index)]" } else { text += text.isEmpty ? component : ".\(component)" }
+        }
+        return text
+    }
+
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is Int64.Type, is Int32.Type, is UInt.Type, is UInt64.Type: return "a whole number"
+        case is Double.Type, is Float.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        case is String.Type: return "a string"
+        default:
+            let name = String(describing: type)
+            if name.hasPrefix("Array") || name.hasPrefix("[") { return "a list" }
+            if name.hasPrefix("Dictionary") { return "a mapping" }
+            return "a \(name)"
+        }
+    }
+
+    static func diagnostic(for error: any Error, root: Node, file: String, component: String?) -> ConfigDiagnostic {
+        if let setting = error as? SettingError {
+            let (node, key) = locate(setting.codingPath, in: root)
+            var location = self.location(of: node, file: file)
+            if setting.codingPath.isEmpty == false, locate(setting.codingPath, in: root).value == root, let key { location = self.location(of: key, file: file) }
+            if let column = setting.columnInValue, let scalar = node.scalar {
+                // Point into the value; quoted scalars start one column after the quote.
+                let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+                location.column += column - 1 + (quoted ? 1 : 0)
+            }
+            return ConfigDiagnostic(location: location, component: component, setting: settingName(setting.codingPath),
+                                    message: setting.message, expected: setting.expected, suggestion: setting.suggestion)
+        }
+        if let decoding = error as? DecodingError {
+            switch decoding {
+            case .keyNotFound(let key, let context):
+                let path = context.codingPath.map(\.stringValue)
+                let (node, _) = locate(path, in: root)
+                return ConfigDiagnostic(location: location(of: node, file: file), component: component,
+                                        setting: settingName(path + [key.stringValue]), message: "is missing",
+                                        expected: "this setting to be given")
+            case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+                let path = context.codingPath.map(\.stringValue)
+                let (node, _) = locate(path, in: root)
+                let found: String
+                switch node {
+                case .mapping: found = "a mapping"
+                case .sequence: found = "a list"
+                case .scalar(let s): found = s.string.isEmpty ? "nothing" : "'\(s.string)'"
+                case .alias: found = "an alias"
+                }
+                return ConfigDiagnostic(location: location(of: node, file: file), component: component,
+                                        setting: settingName(path), message: "found \(found)", expected: describe(type))
+            case .dataCorrupted(let context):
+                let path = context.codingPath.map(\.stringValue)
+                let (node, _) = locate(path, in: root)
+                return ConfigDiagnostic(location: location(of: node, file: file), component: component,
+                                        setting: settingName(path), message: context.debugDescription)
+            @unknown default:
+                break
+            }
+        }
+        if let yaml = error as? YamlError {
+            return PipelineLoader.diagnostic(for: yaml, file: file)
+        }
+        return ConfigDiagnostic(location: location(of: root, file: file), component: component, message: "\(error)")
+    }
+}

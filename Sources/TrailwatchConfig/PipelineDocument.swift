@@ -1,0 +1,114 @@
+import Yams
+
+/// The three sections of a pipeline, in the order data flows.
+public enum ComponentSection: String, Sendable, CaseIterable {
+    case sources, transforms, sinks
+
+    public var singular: String {
+        switch self {
+        case .sources: "source"
+        case .transforms: "transform"
+        case .sinks: "sink"
+        }
+    }
+}
+
+/// A reference from one component's `inputs:` to another component (or one named output of it,
+/// written `component.output`).
+public struct InputReference: Sendable, Hashable {
+    public var component: String
+    public var port: String?
+    public var location: SourceLocation
+
+    public var text: String { port.map { "\(component).\($0)" } ?? component }
+}
+
+/// One component as written in the YAML, before its type-specific settings are decoded.
+public struct ComponentDeclaration: @unchecked Sendable {
+    public var id: String
+    public var section: ComponentSection
+    public var type: String
+    public var location: SourceLocation
+    public var typeLocation: SourceLocation
+    public var inputs: [InputReference]
+    /// The component's own settings (everything but `type` and `inputs`), as a YAML mapping.
+    /// Yams' `Node` is a value type; it is only read after loading.
+    public var settings: Node
+}
+
+/// Pipeline-wide settings.
+public struct GlobalSettings: Sendable, Decodable {
+    /// Where state (checkpoints, detector state) lives. Relative paths are relative to the
+    /// working directory, like every other path in a pipeline.
+    public var dataDir: String = "var"
+    /// Batches each stage's input buffer holds before upstream waits (backpressure).
+    public var bufferBatches: Int = 8
+    /// Longest time a partial batch waits before it is sent on (live mode).
+    public var batchTimeout: ConfigDuration = ConfigDuration(milliseconds: 200)
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case dataDir = "data_dir", bufferBatches = "buffer_batches", batchTimeout = "batch_timeout"
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir) ?? dataDir
+        bufferBatches = try c.decodeIfPresent(Int.self, forKey: .bufferBatches) ?? bufferBatches
+        batchTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .batchTimeout) ?? batchTimeout
+        guard bufferBatches >= 1 && bufferBatches <= 4096 else {
+            throw SettingError(codingPath: c.codingPath + [CodingKeys.bufferBatches], message: "\(bufferBatches) is out of range",
+                               expected: "a whole number from 1 to 4096")
+        }
+    }
+}
+
+/// A parsed pipeline file: its components with locations, ready for the registry to decode.
+public struct PipelineDocument: @unchecked Sendable {
+    public var file: String
+    public var name: String?
+    public var settings: GlobalSettings
+    public var components: [ComponentDeclaration]
+    /// Locations of scalars whose text came from the environment; their values are never printed.
+    public var interpolatedLocations: Set<SourceLocation>
+    /// The scalar text at each interpolated location, so messages can redact it.
+    var interpolatedValues: [SourceLocation: String]
+
+    public func component(_ id: String) -> ComponentDeclaration? { components.first { $0.id == id } }
+
+    /// Removes secret values from a message about `location`.
+    public func redact(_ diagnostic: ConfigDiagnostic) -> ConfigDiagnostic {
+        guard let value = interpolatedValues[diagnostic.location], !value.isEmpty else { return diagnostic }
+        var d = diagnostic
+        d.message = d.message.replacingAll(value, with: "<value from environment>")
+        return d
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var result = ""
+        var rest = Substring(self)
+        while let range = rest.range(of: target) {
+            result += rest[..<range.lowerBound]
+            result += replacement
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
+}
+
+extension Substring {
+    fileprivate func range(of target: String) -> Range<Index>? {
+        guard !target.isEmpty, count >= target.count else { return nil }
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(target) { return i..<index(i, offsetBy: target.count) }
+            i = index(after: i)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,77 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Counters one component keeps about itself (events and bytes in/out, errors, timing).
+/// Updated once per batch, read by the summary, the status line and `/metrics`.
+public final class ComponentMetrics: Sendable {
+    public let id: String
+    public let type: String
+    public let section: String
+    let eventsInCounter = Atomic<Int>(0)
+    let eventsOutCounter = Atomic<Int>(0)
+    let bytesInCounter = Atomic<Int>(0)
+    let bytesOutCounter = Atomic<Int>(0)
+    let errorsCounter = Atomic<Int>(0)
+    let startNanos = Atomic<Int64>(0)
+    let endNanos = Atomic<Int64>(0)
+    /// Stage-specific gauges (file lag, checkpoint age, retries), by name.
+    private let gauges = Mutex<[String: Double]>([:])
+
+    public init(id: String, type: String, section: String) {
+        self.id = id
+        self.type = type
+        self.section = section
+    }
+
+    public func recordIn(events: Int, bytes: Int) {
+        eventsInCounter.wrappingAdd(events, ordering: .relaxed)
+        bytesInCounter.wrappingAdd(bytes, ordering: .relaxed)
+    }
+
+    public func recordOut(events: Int, bytes: Int) {
+        eventsOutCounter.wrappingAdd(events, ordering: .relaxed)
+        bytesOutCounter.wrappingAdd(bytes, ordering: .relaxed)
+    }
+
+    public func recordError(_ count: Int = 1) { errorsCounter.wrappingAdd(count, ordering: .relaxed) }
+
+    public func setGauge(_ name: String, _ value: Double) { gauges.withLock { $0[name] = value } }
+    public func addToGauge(_ name: String, _ delta: Double) { gauges.withLock { $0[name, default: 0] += delta } }
+
+    public var eventsIn: Int { eventsInCounter.load(ordering: .relaxed) }
+    public var eventsOut: Int { eventsOutCounter.load(ordering: .relaxed) }
+    public var bytesIn: Int { bytesInCounter.load(ordering: .relaxed) }
+    public var bytesOut: Int { bytesOutCounter.load(ordering: .relaxed) }
+    public var errors: Int { errorsCounter.load(ordering: .relaxed) }
+    public var gaugeValues: [String: Double] { gauges.withLock { $0 } }
+
+    func markStarted() { startNanos.store(MonotonicClock.nanos(), ordering: .relaxed) }
+    func markFinished() { endNanos.store(MonotonicClock.nanos(), ordering: .relaxed) }
+
+    /// Seconds from start to finish (or to now while running).
+    public var seconds: Double {
+        let start = startNanos.load(ordering: .relaxed)
+        guard start > 0 else { return 0 }
+        var end = endNanos.load(ordering: .relaxed)
+        if end == 0 { end = MonotonicClock.nanos() }
+        return Double(end - start) / 1e9
+    }
+}
+
+/// Monotonic and wall clocks in integers, without Foundation.
+public enum MonotonicClock {
+    public static func nanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    /// Wall-clock milliseconds since the epoch (ingestion time).
+    public static func wallMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}

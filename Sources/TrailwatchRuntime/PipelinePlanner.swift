@@ -1,0 +1,165 @@
+import TrailwatchCore
+import TrailwatchConfig
+
+/// A component ready to run: its declaration, resolved stage and the event kinds it emits.
+public struct PlannedComponent: Sendable {
+    public var declaration: ComponentDeclaration
+    public var stage: ResolvedStage
+    public var producedKinds: Set<EventKind>
+    public var id: String { declaration.id }
+}
+
+/// A checked pipeline: components in dependency order, every input resolved.
+public struct PipelinePlan: Sendable {
+    public var document: PipelineDocument
+    /// Topologically ordered: every component comes after its inputs.
+    public var components: [PlannedComponent]
+    public var pipelineDirectory: String
+}
+
+/// Decodes every component through the registry and checks the wiring, collecting every
+/// problem: unknown types and inputs, cycles, kinds a stage cannot take, sinks fed by nothing.
+public struct PipelinePlanner: Sendable {
+    public var registry: StageRegistry
+    public var environment: [String: String]
+
+    public init(registry: StageRegistry, environment: [String: String]) {
+        self.registry = registry
+        self.environment = environment
+    }
+
+    /// Loads, decodes and checks the pipeline in `text`. The plan is nil when any error was found.
+    public func plan(text: String, file: String, pipelineDirectory: String) -> (PipelinePlan?, [ConfigDiagnostic]) {
+        let (loaded, loadDiagnostics) = PipelineLoader(environment: environment).load(text: text, file: file)
+        guard let document = loaded else { return (nil, loadDiagnostics) }
+        var diagnostics = loadDiagnostics
+        let plan = plan(document: document, pipelineDirectory: pipelineDirectory, diagnostics: &diagnostics)
+        diagnostics = diagnostics.map(document.redact)
+        diagnostics.sort { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+        let hasError = diagnostics.contains { $0.severity == .error }
+        return (hasError ? nil : plan, diagnostics)
+    }
+
+    func plan(document: PipelineDocument, pipelineDirectory: String, diagnostics: inout [ConfigDiagnostic]) -> PipelinePlan? {
+        let file = document.file
+        var resolved: [String: (ComponentDeclaration, ResolvedStage)] = [:]
+        let allIds = document.components.map(\.id)
+
+        for declaration in document.components {
+            guard let descriptor = registry.descriptor(section: declaration.section, type: declaration.type) else {
+                let known = registry.types(in: declaration.section)
+                var message = "unknown \(declaration.section.singular) type '\(declaration.type)'"
+                if let other = ComponentSection.allCases.first(where: { $0 != declaration.section && registry.descriptor(section: $0, type: declaration.type) != nil }) {
+                    message += " ('\(declaration.type)' is a \(other.singular) type)"
+                }
+                diagnostics.append(ConfigDiagnostic(location: declaration.typeLocation, component: declaration.id, setting: "type",
+                                                    message: message, expected: "one of " + known.joined(separator: ", "),
+                                                    suggestion: Suggestions.closest(to: declaration.type, among: known)))
+                continue
+            }
+            switch descriptor.decode(declaration.settings, file, declaration.id) {
+            case .success(let stage):
+                let context = ValidationContext(file: file, component: declaration.id, location: declaration.location,
+                                                pipelineDirectory: pipelineDirectory, environment: environment)
+                diagnostics.append(contentsOf: stage.check(context))
+                resolved[declaration.id] = (declaration, stage)
+            case .failure(let error):
+                diagnostics.append(contentsOf: error.diagnostics)
+            }
+        }
+
+        // Inputs must name producing components (and existing ports).
+        var edges: [String: [String]] = [:]
+        for declaration in document.components where declaration.section != .sources {
+            for input in declaration.inputs {
+                guard let target = document.component(input.component) else {
+                    diagnostics.append(ConfigDiagnostic(location: input.location, component: declaration.id, setting: "inputs",
+                                                        message: "'\(input.text)' is not a component of this pipeline",
+                                                        expected: "a source or transform id",
+                                                        suggestion: Suggestions.closest(to: input.component, among: allIds.filter { $0 != declaration.id })))
+                    continue
+                }
+                if target.section == .sinks {
+                    diagnostics.append(ConfigDiagnostic(location: input.location, component: declaration.id, setting: "inputs",
+                                                        message: "'\(input.component)' is a sink and has no output", expected: "a source or transform id"))
+                    continue
+                }
+                if input.component == declaration.id {
+                    diagnostics.append(ConfigDiagnostic(location: input.location, component: declaration.id, setting: "inputs",
+                                                        message: "a component cannot feed itself"))
+                    continue
+                }
+                if let port = input.port, let stage = resolved[target.id]?.1, !stage.ports.contains(port) {
+                    diagnostics.append(ConfigDiagnostic(location: input.location, component: declaration.id, setting: "inputs",
+                                                        message: "'\(target.id)' has no output named '\(port)'",
+                                                        expected: stage.ports.isEmpty ? "'\(target.id)' alone" : "one of " + stage.ports.map { "\(target.id).\($0)" }.joined(separator: ", "),
+                                                        suggestion: Suggestions.closest(to: port, among: stage.ports).map { "\(target.id).\($0)" }))
+                    continue
+                }
+                edges[declaration.id, default: []].append(target.id)
+            }
+        }
+
+        // Order by dependencies; whatever cannot be ordered sits on a cycle.
+        var order: [String] = []
+        var state: [String: Int] = [:]   // 1 visiting, 2 done
+        var reportedCycles = Set<String>()
+        func visit(_ id: String, _ path: [String]) {
+            if state[id] == 2 { return }
+            if state[id] == 1 {
+                let cycle = Array(path[path.firstIndex(of: id)!...]) + [id]
+                let key = Set(cycle).sorted().joined(separator: ",")
+                if reportedCycles.insert(key).inserted, let declaration = document.component(id) {
+                    diagnostics.append(ConfigDiagnostic(location: declaration.location, component: id, setting: "inputs",
+                                                        message: "inputs form a cycle: " + cycle.joined(separator: " -> "),
+                                                        expected: "data to flow one way, from sources to sinks"))
+                }
+                return
+            }
+            state[id] = 1
+            for input in edges[id] ?? [] { visit(input, path + [id]) }
+            state[id] = 2
+            order.append(id)
+        }
+        for declaration in document.components { visit(declaration.id, []) }
+
+        // Event kinds flow along the order; a stage must accept everything it is fed.
+        var produced: [String: Set<EventKind>] = [:]
+        var planned: [PlannedComponent] = []
+        for id in order {
+            guard let (declaration, stage) = resolved[id] else { continue }
+            var fed: Set<EventKind> = []
+            for input in declaration.inputs {
+                guard let kinds = produced[input.component] else { continue }
+                fed.formUnion(kinds)
+                let refused = kinds.subtracting(stage.accepts)
+                if !refused.isEmpty && !kinds.isEmpty {
+                    diagnostics.append(ConfigDiagnostic(
+                        location: input.location, component: id, setting: "inputs",
+                        message: "'\(input.text)' produces \(Self.describe(kinds)) events but a \(declaration.type) \(declaration.section.singular) cannot take \(Self.describe(refused)) events",
+                        expected: "an input producing \(Self.describe(stage.accepts)) events"))
+                }
+            }
+            let kinds = declaration.section == .sinks ? [] : stage.produces(fed)
+            produced[id] = kinds
+            planned.append(PlannedComponent(declaration: declaration, stage: stage, producedKinds: kinds))
+        }
+
+        // Outputs nobody reads are allowed but usually a mistake.
+        let consumed = Set(document.components.flatMap { $0.inputs.map(\.component) })
+        for declaration in document.components where declaration.section != .sinks && !consumed.contains(declaration.id) {
+            diagnostics.append(ConfigDiagnostic(location: declaration.location, component: declaration.id,
+                                                message: "nothing reads this \(declaration.section.singular)'s output",
+                                                expected: "a sink or transform listing it in inputs", severity: .warning))
+        }
+        if !document.components.contains(where: { $0.section == .sinks }) {
+            diagnostics.append(ConfigDiagnostic(location: SourceLocation(file: file, line: 1, column: 1),
+                                                message: "the pipeline has no sinks", expected: "at least one sink"))
+        }
+        return PipelinePlan(document: document, components: planned, pipelineDirectory: pipelineDirectory)
+    }
+
+    static func describe(_ kinds: Set<EventKind>) -> String {
+        kinds.sorted().map(\.rawValue).joined(separator: "/")
+    }
+}

@@ -1,0 +1,130 @@
+import TrailwatchCore
+import TrailwatchConfig
+import Synchronization
+
+/// What every stage gets to know about where it runs.
+public struct StageContext: Sendable {
+    /// The component id from the pipeline file.
+    public var id: String
+    /// Pipeline-wide settings (data dir, buffer sizes).
+    public var settings: GlobalSettings
+    /// `--once`: read inputs to their end and stop, instead of following them.
+    public var once: Bool
+    /// Where this stage may keep state (`<data_dir>/<id>`); created on demand by the stage.
+    public var stateDirectory: String
+    public var metrics: ComponentMetrics
+    /// Diagnostics the stage reports while running (bad records, retries). Never secrets.
+    public var log: RuntimeLog
+    /// The directory the pipeline file is in, for resolving paths a stage reads (alarm definitions).
+    public var pipelineDirectory: String
+}
+
+/// A stage that brings events in from outside. Runs on its own thread because sources do
+/// blocking reads; it hands batches downstream with ``SourceOutput/emit(_:)``, which blocks
+/// while downstream buffers are full.
+public protocol Source: AnyObject {
+    /// Reads until the input ends (in `--once` mode) or ``SourceOutput/isStopping`` turns true.
+    func run(_ output: SourceOutput) throws
+}
+
+/// A stage that turns batches into batches. Lives inside one task; it needs no locking.
+public protocol Transform: AnyObject {
+    /// Handles one batch, emitting any number of batches.
+    ///
+    /// Unless ``holdsAcknowledgements`` is true, the runtime hands the input's acknowledgements
+    /// to what was emitted (or releases them when nothing was), so stateless transforms never
+    /// touch them.
+    func process(_ batch: Batch, into output: inout TransformOutput) throws
+    /// The input has ended: emit whatever is still pending.
+    func finish(into output: inout TransformOutput) throws
+    /// A wall-clock tick in live mode (once a second), for time-based flushing. Not called in `--once` mode.
+    func tick(nowMillis: Int64, into output: inout TransformOutput) throws
+    /// True when the transform keeps batches' acknowledgements itself (aggregations that emit later).
+    var holdsAcknowledgements: Bool { get }
+}
+
+extension Transform {
+    public func finish(into output: inout TransformOutput) throws {}
+    public func tick(nowMillis: Int64, into output: inout TransformOutput) throws {}
+    public var holdsAcknowledgements: Bool { false }
+}
+
+/// A stage that writes events out. Lives inside one task.
+///
+/// A sink must release each batch's acknowledgements only once the batch is durably written
+/// (after fsync, commit, or a delivered request) — that is what lets sources checkpoint.
+public protocol Sink: AnyObject {
+    func write(_ batch: Batch) async throws
+    /// A wall-clock tick in live mode (once a second), for time-based flushes.
+    func tick(nowMillis: Int64) async throws
+    /// The input has ended: write and sync everything still buffered, releasing its acknowledgements.
+    func finish() async throws
+}
+
+extension Sink {
+    public func tick(nowMillis: Int64) async throws {}
+}
+
+/// Where a transform puts what it emits. `port` names one of the transform's named outputs
+/// (`route`); nil is the main output.
+public struct TransformOutput {
+    public internal(set) var emitted: [(port: String?, batch: Batch)] = []
+
+    public init() {}
+
+    public mutating func emit(_ batch: Batch, port: String? = nil) {
+        emitted.append((port, batch))
+    }
+}
+
+/// A source's handle on the pipeline.
+public final class SourceOutput: Sendable {
+    let downstream: [BoundedChannel<StageMessage>]
+    let stopFlag: Atomic<Bool>
+    public let metrics: ComponentMetrics
+
+    init(downstream: [BoundedChannel<StageMessage>], metrics: ComponentMetrics) {
+        self.downstream = downstream
+        self.stopFlag = Atomic(false)
+        self.metrics = metrics
+    }
+
+    /// True once the pipeline is shutting down: stop reading, emit what you have, return.
+    public var isStopping: Bool { stopFlag.load(ordering: .relaxed) }
+
+    func requestStop() { stopFlag.store(true, ordering: .relaxed) }
+
+    /// Sends a batch to every consumer, blocking while their buffers are full.
+    public func emit(_ batch: Batch) {
+        guard batch.count > 0 else {
+            batch.acks.release()
+            return
+        }
+        metrics.recordOut(events: batch.count, bytes: batch.payload.byteCount)
+        if downstream.isEmpty {
+            batch.acks.release()
+            return
+        }
+        if downstream.count > 1 { batch.acks.retain(downstream.count - 1) }
+        for channel in downstream { channel.sendBlocking(.batch(batch)) }
+    }
+}
+
+/// Messages stages report while running, printed to stderr by the CLI.
+public final class RuntimeLog: Sendable {
+    public enum Level: Int, Sendable, Comparable {
+        case debug, info, warning, error
+        public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    private let handler: @Sendable (Level, String, String) -> Void
+
+    public init(handler: @escaping @Sendable (_ level: Level, _ component: String, _ message: String) -> Void) {
+        self.handler = handler
+    }
+
+    public func log(_ level: Level, _ component: String, _ message: String) { handler(level, component, message) }
+
+    /// A log that drops everything (tests).
+    public static let silent = RuntimeLog { _, _, _ in }
+}

@@ -1,0 +1,17 @@
+import TrailwatchRuntime
+
+/// Every stage kind trailwatch ships. Adding a kind: write its file, add one line here.
+public enum BuiltinStages {
+    public static let registry: StageRegistry = {
+        var r = StageRegistry()
+        // Sources
+        r.register(StdinSource.self)
+        r.register(FileSource.self)
+        // Transforms
+        r.register(FilterTransform.self)
+        // Sinks
+        r.register(ConsoleSink.self)
+        r.register(FileSink.self)
+        return r
+    }()
+}

@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TrailwatchCore
+import TrailwatchConfig
+import TrailwatchRuntime
+
+/// `file`: appends events to a file as JSON lines or raw lines. Acknowledges batches after
+/// fsync, at most every `sync_interval` (and at shutdown).
+struct FileSink: SinkKind {
+    struct Config: StageConfig {
+        var path: String
+        var format: LineFormatSetting = .json
+        var syncInterval: ConfigDuration = ConfigDuration(milliseconds: 1000)
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case path, format, syncInterval = "sync_interval" }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            path = try c.decode(String.self, forKey: .path)
+            if path.isEmpty { throw SettingError(codingPath: c.codingPath + [CodingKeys.path], message: "is empty", expected: "a file path") }
+            format = try c.decodeIfPresent(LineFormatSetting.self, forKey: .format) ?? .json
+            syncInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .syncInterval) ?? syncInterval
+        }
+    }
+
+    enum LineFormatSetting: String, ConfigEnum { case json, raw }
+
+    static let type = "file"
+    static let summary = "Appends events to a file as JSON lines or raw lines (fsync before acknowledging)."
+    static func accepts(_ config: Config) -> Set<EventKind> { Set(EventKind.allCases) }
+
+    static func make(_ config: Config, _ context: StageContext) throws -> any Sink {
+        FileIO.makeParentDirectories(config.path)
+        let fd = open(config.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw SinkError.open(path: config.path, errno: errno) }
+        return Runner(fd: fd, config: config, metrics: context.metrics, once: context.once)
+    }
+
+    final class Runner: Sink {
+        let fd: Int32
+        let config: Config
+        let metrics: ComponentMetrics
+        let once: Bool
+        var writer: RecordWriter
+        /// Written but not yet fsynced: released at the next sync.
+        var unsynced = Acknowledgements()
+        var lastSync = MonotonicClock.wallMillis()
+
+        init(fd: Int32, config: Config, metrics: ComponentMetrics, once: Bool) {
+            self.fd = fd
+            self.config = config
+            self.metrics = metrics
+            self.once = once
+            self.writer = RecordWriter(fd: fd, format: config.format == .json ? .json : .raw, path: config.path)
+        }
+
+        deinit { close(fd) }
+
+        func write(_ batch: Batch) async throws {
+            let bytes = try writer.write(batch.payload)
+            metrics.recordOut(events: batch.count, bytes: bytes)
+            unsynced.merge(batch.acks)
+            if !once { try syncIfDue(now: MonotonicClock.wallMillis()) }
+        }
+
+        func tick(nowMillis: Int64) async throws { try syncIfDue(now: nowMillis) }
+
+        func finish() async throws { try sync() }
+
+        private func syncIfDue(now: Int64) throws {
+            if now - lastSync >= config.syncInterval.milliseconds { try sync() }
+        }
+
+        private func sync() throws {
+            lastSync = MonotonicClock.wallMillis()
+            if fsync(fd) != 0 {
+                let error = errno
+                unsynced.take().release(success: false)
+                throw SinkError.io(path: config.path, errno: error)
+            }
+            unsynced.take().release()
+        }
+    }
+}

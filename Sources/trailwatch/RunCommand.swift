@@ -1,0 +1,73 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import TrailwatchRuntime
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a pipeline: continuously (SIGINT/SIGTERM drain, flush and exit 0) or with --once as a batch job.")
+
+    @Argument(help: "Pipeline YAML file.")
+    var pipeline: String
+
+    @Flag(help: "Read every input to its end, flush, print a summary and exit.")
+    var once = false
+
+    @Option(help: "Summary format: text or json.")
+    var format: OutputFormat = .text
+
+    @Flag(help: "Do not print the summary.")
+    var quiet = false
+
+    func run() async throws {
+        let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
+        for d in diagnostics { Console.error(d.description) }
+        guard let plan = planned else { throw ExitCode(1) }
+
+        let log = RuntimeLog { level, component, message in
+            Console.error("\(level): \(component): \(message)")
+        }
+        let runner = PipelineRunner(plan: plan, once: once, log: log)
+        let signals = SignalHandlers { count in
+            if count == 1 {
+                Console.error("stopping: draining and flushing (signal again to exit at once)")
+                runner.requestStop()
+            } else {
+                Console.error("exiting without draining")
+                Foundation.exit(130)
+            }
+        }
+        let summary = await runner.run()
+        withExtendedLifetime(signals) {}
+        if !quiet || !summary.failures.isEmpty {
+            let text = format == .json ? summary.renderJSON() : summary.renderTable()
+            if once || format == .json { print(text, terminator: "") } else { Console.error(text) }
+        }
+        if !summary.failures.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// SIGINT and SIGTERM handled on a dispatch queue rather than in a signal handler, so the
+/// reaction can take locks and print.
+final class SignalHandlers {
+    private let sources: [any DispatchSourceSignal]
+
+    init(onSignal: @escaping @Sendable (Int) -> Void) {
+        let queue = DispatchQueue(label: "trailwatch.signals")
+        let counter = SignalCounter()
+        sources = [SIGINT, SIGTERM].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler { onSignal(counter.increment()) }
+            source.resume()
+            return source
+        }
+    }
+}
+
+final class SignalCounter: @unchecked Sendable {
+    private var count = 0
+    /// Only called on the signal queue.
+    func increment() -> Int { count += 1; return count }
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Grouping-accuracy evaluation of the template miner on Loghub 2k (standard library only).
+
+usage: run_eval.py [--data DIR] [--out DIR] [--systems A,B,...] -- COMMAND [ARGS...]
+
+For every system the harness
+  1. splits each raw line of X_2k.log into header fields and Content with the
+     header format from the data README (the miner only ever sees Content),
+  2. pipes the Content lines, one per line, into COMMAND's standard input,
+  3. reads one output line per input line from COMMAND's standard output:
+     `EVENT_ID` or `EVENT_ID<TAB>TEMPLATE` (the template is optional; when it is
+     present, template-level metrics are reported as well),
+  4. writes OUT/X_predictions.csv (LineId,EventId[,EventTemplate]) and scores it
+     with grouping_accuracy.py against X_2k.log_structured.csv.
+
+COMMAND is any program honouring that contract, for example
+`trailwatch patterns --assign` or the development tool `mining-tool assign`.
+The same command (one configuration) is used for every system.
+
+Defaults: --data <repo>/../shared/data/loghub2k, --out <repo>/.build/eval/loghub.
+"""
+
+import argparse
+import csv
+import os
+import re
+import subprocess
+import sys
+
+# Header formats from the data README (same notation as logparser's log_format).
+FORMATS = {
+    "HDFS": r"<Date> <Time> <Pid> <Level> <Component>: <Content>",
+    "Hadoop": r"<Date> <Time> <Level> \[<Process>\] <Component>: <Content>",
+    "Spark": r"<Date> <Time> <Level> <Component>: <Content>",
+    "BGL": r"<Label> <Timestamp> <Date> <Node> <Time> <NodeRepeat> <Type> <Component> <Level> <Content>",
+    "Linux": r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>",
+    "HealthApp": r"<Time>\|<Component>\|<Pid>\|<Content>",
+    "OpenStack": r"<Logrecord> <Date> <Time> <Pid> <Level> <Component> \[<ADDR>\] <Content>",
+    "Mac": r"<Month>  <Date> <Time> <User> <Component>\[<PID>\]( \(<Address>\))?: <Content>",
+}
+SYSTEMS = list(FORMATS)
+
+
+def format_regex(fmt):
+    """Turn `<Field> text <Other>` into an anchored regex with named groups (as logparser does)."""
+    parts = re.split(r"(<[^<>]+>)", fmt)
+    out = ""
+    for part in parts:
+        if part.startswith("<") and part.endswith(">") and re.fullmatch(r"<\w+>", part):
+            name = part[1:-1]
+            out += f"(?P<{name}>.*)" if name == "Content" else f"(?P<{name}>.*?)"
+        else:
+            out += re.sub(r" +", r"\\s+", part)
+    return re.compile("^" + out + "$")
+
+
+def content_lines(path, regex):
+    """Yield (LineId, Content) for every raw line; LineIds count from 1 like the ground truth."""
+    with open(path, "rb") as f:
+        raw = f.read().decode("utf-8", errors="replace")
+    lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    unmatched = 0
+    for i, line in enumerate(lines, start=1):
+        m = regex.match(line.strip())
+        if m:
+            yield i, m.group("Content")
+        else:
+            unmatched += 1
+            yield i, line.strip()
+    if unmatched:
+        print(f"  note: {unmatched} lines did not match the header format; whole line used", file=sys.stderr)
+
+
+def run_system(system, data_dir, out_dir, command, grader):
+    log_path = os.path.join(data_dir, system, f"{system}_2k.log")
+    gt_path = os.path.join(data_dir, system, f"{system}_2k.log_structured.csv")
+    rows = list(content_lines(log_path, format_regex(FORMATS[system])))
+    stdin = "".join(c.replace("\n", " ") + "\n" for _, c in rows).encode("utf-8")
+    proc = subprocess.run(command, input=stdin, stdout=subprocess.PIPE, check=True)
+    out = proc.stdout.decode("utf-8", errors="replace").split("\n")
+    if out and out[-1] == "":
+        out.pop()
+    if len(out) != len(rows):
+        raise SystemExit(f"{system}: command printed {len(out)} lines for {len(rows)} inputs")
+    pred_path = os.path.join(out_dir, f"{system}_predictions.csv")
+    with_template = all("\t" in o for o in out)
+    with open(pred_path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["LineId", "EventId"] + (["EventTemplate"] if with_template else []))
+        for (line_id, _), o in zip(rows, out):
+            fields = o.split("\t", 1)
+            w.writerow([line_id, fields[0]] + ([fields[1]] if with_template else []))
+    res = subprocess.run([sys.executable, grader, pred_path, gt_path], stdout=subprocess.PIPE, check=True)
+    metrics = {}
+    for line in res.stdout.decode().splitlines():
+        k, _, v = line.partition(" ")
+        metrics[k] = v.strip()
+    return metrics
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.abspath(os.path.join(here, "..", ".."))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=os.path.join(repo, "..", "shared", "data", "loghub2k"))
+    ap.add_argument("--out", default=os.path.join(repo, ".build", "eval", "loghub"))
+    ap.add_argument("--systems", default=",".join(SYSTEMS))
+    ap.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    a = ap.parse_args()
+    command = a.command[1:] if a.command[:1] == ["--"] else a.command
+    if not command:
+        ap.error("missing COMMAND (after --)")
+    if not os.path.isdir(a.data):
+        print(f"loghub2k data not found at {a.data}; nothing to evaluate", file=sys.stderr)
+        return 2
+    os.makedirs(a.out, exist_ok=True)
+    grader = os.path.join(a.data, "grouping_accuracy.py")
+    systems = [s for s in a.systems.split(",") if s]
+    print(f"{'system':10} {'GA':>7} {'F1':>7} {'FGA':>7} {'PA':>7} {'groups':>7} {'truth':>7}")
+    total = 0.0
+    for s in systems:
+        m = run_system(s, a.data, a.out, command, grader)
+        total += float(m["GA"])
+        print(f"{s:10} {float(m['GA']):7.4f} {float(m['F1']):7.4f} {float(m['FGA']):7.4f} "
+              f"{float(m.get('PA', 'nan')):7.4f} {m['pred_groups']:>7} {m['gt_groups']:>7}")
+    print(f"{'mean':10} {total / len(systems):7.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
