@@ -23,7 +23,8 @@ public final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
     }
 
     private struct State {
-        var buffer: [Element] = []
+        /// Slots before `head` are nil: a taken element must not stay referenced (batches pin storage).
+        var buffer: [Element?] = []
         var head = 0
         var producers: Int
         var consumer: CheckedContinuation<Element?, Never>?
@@ -31,9 +32,12 @@ public final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
         var count: Int { buffer.count - head }
 
         mutating func pop() -> Element {
-            let e = buffer[head]
+            let e = buffer[head].take()!
             head += 1
-            if head > 64 && head * 2 > buffer.count {
+            if head == buffer.count {
+                buffer.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head > 64 && head * 2 > buffer.count {
                 buffer.removeFirst(head)
                 head = 0
             }
