@@ -90,7 +90,7 @@ public struct TemplateMiner: Sendable {
     public mutating func add(_ message: UnsafeRawBufferPointer) -> MinedTemplate {
         messagesSeen &+= 1
         masker.mask(message)
-        truncateTokens()
+        masker.truncate(to: max(configuration.maxTokens, 1))
         let tokens = masker.tokens
         var sequenceHash = StableHash.offsetBasis
         for t in tokens { sequenceHash = StableHash.combine(sequenceHash, t.hash) }
@@ -131,7 +131,7 @@ public struct TemplateMiner: Sendable {
         // A new template.
         var texts: [String] = []
         texts.reserveCapacity(tokens.count)
-        for i in 0..<tokens.count { texts.append(masker.maskedText(i)) }
+        for i in 0..<tokens.count { texts.append(masker.maskedText(i, in: message)) }
         let text = texts.joined(separator: " ")
         var id = StableHash.hash(text)
         while indexByID[id] != nil { id &+= 1 }  // practically never; keeps ids unique
@@ -155,25 +155,6 @@ public struct TemplateMiner: Sendable {
     }
 
     // MARK: - Internals
-
-    private mutating func truncateTokens() {
-        let limit = max(configuration.maxTokens, 1)
-        guard masker.tokens.count > limit else { return }
-        // Fold the tail into one trailing wildcard so very long messages stay bounded.
-        var last = masker.tokens[limit - 1]
-        let end = masker.tokens[masker.tokens.count - 1].sourceEnd
-        masker.segments.append((last.sourceStart, end))
-        last.segmentStart = Int32(masker.segments.count - 1)
-        last.segmentEnd = Int32(masker.segments.count)
-        last.sourceEnd = end
-        last.hash = TokenMasker.wildcardHash
-        let start = masker.maskedBytes.count
-        masker.maskedBytes.append(contentsOf: TokenMasker.wildcard)
-        last.maskedStart = Int32(start)
-        last.maskedEnd = Int32(start + 3)
-        masker.tokens.removeLast(masker.tokens.count - limit)
-        masker.tokens[limit - 1] = last
-    }
 
     /// How many same-length templates are compared at most when the first-token bucket has no good match.
     static let lengthBucketScanLimit = 512
@@ -216,12 +197,13 @@ public struct TemplateMiner: Sendable {
     }
 
     private func result(_ index: Int, isNew: Bool, generalized: Bool) -> MinedTemplate {
-        let t = templates[index]
+        let hashes = templates[index].hashes
         var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(masker.segments.count)
         let tokens = masker.tokens
-        for i in 0..<min(tokens.count, t.hashes.count) {
+        for i in 0..<min(tokens.count, hashes.count) {
             let token = tokens[i]
-            if t.hashes[i] == TokenMasker.wildcardHash {
+            if hashes[i] == TokenMasker.wildcardHash {
                 ranges.append(Int(token.sourceStart)..<Int(token.sourceEnd))
             } else {
                 for s in Int(token.segmentStart)..<Int(token.segmentEnd) {
@@ -230,7 +212,8 @@ public struct TemplateMiner: Sendable {
                 }
             }
         }
-        return MinedTemplate(templateID: t.id, template: t.text, parameterRanges: ranges, isNew: isNew,
+        return MinedTemplate(templateID: templates[index].id, template: templates[index].text,
+                             parameterRanges: ranges, isNew: isNew,
                              generalized: generalized)
     }
 

@@ -99,8 +99,9 @@ public enum ConfigDecoding {
         case is String.Type: return "a string"
         default:
             let name = String(describing: type)
-            if name.hasPrefix("Array") || name.hasPrefix("[") { return "a list" }
-            if name.hasPrefix("Dictionary") { return "a mapping" }
+            if name.hasPrefix("Array") || name.hasPrefix("[") || name.hasSuffix("Sequence") { return "a list" }
+            if name.hasPrefix("Dictionary") || name.hasSuffix("Mapping") { return "a mapping" }
+            if name.hasSuffix("Scalar") { return "a single value" }
             return "a \(name)"
         }
     }

@@ -89,6 +89,15 @@ public final class PipelineRunner: Sendable {
         }
         let metricsByID = Dictionary(uniqueKeysWithValues: metrics.map { ($0.id, $0) })
 
+        // Ticks go only where there is room: a busy stage does not need reminding.
+        let allChannels = Array(channels.values)
+        let ticker: Task<Void, Never>? = once ? nil : Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 1_000_000_000)
+                let now = MonotonicClock.wallMillis()
+                for channel in allChannels { _ = channel.trySend(.tick(now)) }
+            }
+        }
         await withTaskGroup(of: Void.self) { group in
             for component in plan.components {
                 let metrics = metricsByID[component.id]!
@@ -112,19 +121,8 @@ public final class PipelineRunner: Sendable {
                     group.addTask { await self.runSink(make: make, context: context, input: input) }
                 }
             }
-            if !once {
-                let allChannels = Array(channels.values)
-                group.addTask {
-                    // Ticks go only where there is room: a busy stage does not need reminding.
-                    while allChannels.contains(where: { !$0.isFinished }) {
-                        try? await Task.sleep(nanoseconds: 1_000_000_000)
-                        let now = MonotonicClock.wallMillis()
-                        for channel in allChannels { _ = channel.trySend(.tick(now)) }
-                    }
-                }
-            }
-            // The ticker ends when every channel has finished.
         }
+        ticker?.cancel()
         return RunSummary(
             components: metrics.map {
                 .init(id: $0.id, type: $0.type, section: $0.section, eventsIn: $0.eventsIn, eventsOut: $0.eventsOut,

@@ -12,6 +12,11 @@ struct ConsoleSink: SinkKind {
     struct Config: StageConfig {
         var format: Format = .text
         enum CodingKeys: String, CodingKey, CaseIterable { case format }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            format = try c.decodeIfPresent(Format.self, forKey: .format) ?? .text
+        }
     }
 
     static let type = "console"
