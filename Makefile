@@ -1,0 +1,28 @@
+# trailwatch: `make run` runs the demo pipeline over samples/, `make test` runs every test.
+SWIFT ?= swift
+SYSTEM_PACKAGES := libzstd-dev libsqlite3-dev zstd
+BIN := .build/release/trailwatch
+
+.PHONY: all deps build run test bench eval clean
+
+all: build
+
+deps:
+	@scripts/ensure-deps.sh $(SYSTEM_PACKAGES)
+
+build: deps
+	$(SWIFT) build -c release --product trailwatch
+
+run: build
+	@mkdir -p var
+	$(BIN) run pipelines/demo.yaml --once
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: build
+	python3 bench/run.py --binary $(BIN)
+
+clean:
+	rm -rf .build var bench/out

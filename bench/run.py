@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Throughput benchmarks for trailwatch's data paths (`make bench`).
+
+Runs each scenario over the 5M-line file from ../shared/bench/genlog.py (≈647 MB) and reports
+wall seconds, CPU seconds, peak RSS, lines/s and MB/s, next to `zstd -3 -T1` on the same file as a
+yardstick. Results also go to bench/out/results.json.
+
+usage: bench/run.py [--binary PATH] [--lines N] [--only NAME[,NAME]] [--repeat N]
+"""
+import argparse, json, os, shutil, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "bench", "out")
+GENLOG = os.path.join(os.path.dirname(ROOT), "shared", "bench", "genlog.py")
+
+
+def measure(argv, stdin_path=None, stdout_path=None):
+    """Runs argv; returns (wall s, cpu s, peak RSS MiB, exit status)."""
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    stdout = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    err = proc.stderr.read().decode(errors="replace")
+    if status != 0:
+        sys.stderr.write(err)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, os.waitstatus_to_exitcode(status)
+
+
+def count_lines(path):
+    n = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            n += chunk.count(b"\n")
+    return n
+
+
+def scenarios(log):
+    """name → (pipeline yaml, stdin file or None, output file, expected output lines or None)."""
+    out = lambda name: os.path.join(OUT, name)
+    return {
+        "file-filter-file": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+transforms:
+  errors: {{ type: filter, inputs: [app], contains: ERROR }}
+sinks:
+  out: {{ type: file, inputs: [errors], path: "{out('file-filter-file.log')}", format: raw }}
+""", None, out("file-filter-file.log"), 100049),
+        "stdin-file": (f"""
+sources:
+  app: {{ type: stdin }}
+sinks:
+  out: {{ type: file, inputs: [app], path: "{out('stdin-file.log')}", format: raw }}
+""", log, out("stdin-file.log"), None),
+        "file-json-file": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+sinks:
+  out: {{ type: file, inputs: [app], path: "{out('file-json-file.log')}", format: json }}
+""", None, out("file-json-file.log"), None),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "trailwatch"))
+    ap.add_argument("--lines", type=int, default=5_000_000)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per scenario; the best wall time is reported")
+    args = ap.parse_args()
+    if not os.path.exists(GENLOG):
+        print(f"skipped: {GENLOG} is absent (the benchmark input comes from ../shared)")
+        return 0
+    os.makedirs(OUT, exist_ok=True)
+    log = os.path.join(OUT, f"genlog-{args.lines}.log")
+    if not os.path.exists(log):
+        print(f"generating {log} ...", flush=True)
+        subprocess.check_call([sys.executable, GENLOG, str(args.lines), log + ".tmp"])
+        os.rename(log + ".tmp", log)
+    size_mb = os.path.getsize(log) / 1e6
+    lines = args.lines
+    results = []
+
+    def report(name, wall, cpu, rss, ok, note=""):
+        results.append(dict(name=name, wall_s=round(wall, 3), cpu_s=round(cpu, 3), peak_rss_mib=round(rss, 1),
+                            lines_per_s=round(lines / wall), mb_per_s=round(size_mb / wall, 1), ok=ok, note=note))
+        print(f"{name:<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.1f} MiB RSS "
+              f"{lines / wall / 1e6:6.2f} M lines/s {size_mb / wall:8.1f} MB/s  {'ok' if ok else 'FAILED'} {note}", flush=True)
+
+    if shutil.which("zstd") and (not args.only or "zstd" in args.only):
+        wall, cpu, rss, _ = measure(["zstd", "-3", "-T1", "-q", "-f", "-c", log], stdout_path=os.path.join(OUT, "ref.zst"))
+        report("reference zstd -3 -T1", wall, cpu, rss, True)
+
+    for name, (yaml, stdin, output, expected) in scenarios(log).items():
+        if args.only and name not in args.only.split(","):
+            continue
+        pipeline = os.path.join(OUT, name + ".yaml")
+        with open(pipeline, "w") as f:
+            f.write(yaml)
+        best = None
+        for _ in range(args.repeat):
+            if os.path.exists(output):
+                os.remove(output)
+            run = measure([args.binary, "run", pipeline, "--once", "--quiet"], stdin_path=stdin)
+            if best is None or run[0] < best[0]:
+                best = run
+        wall, cpu, rss, status = best
+        ok = status == 0
+        note = ""
+        if ok and expected is not None:
+            got = count_lines(output)
+            ok = got == expected
+            note = f"{got} lines out"
+        report(name, wall, cpu, rss, ok, note)
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(dict(input=log, input_mb=round(size_mb, 1), lines=lines, results=results), f, indent=2)
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
