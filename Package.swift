@@ -20,6 +20,9 @@ let package = Package(
         // Pure building blocks: no I/O.
         .target(name: "TrailwatchCore", swiftSettings: strict),
 
+        // Byte-level JSON: path lookups without building trees, a small value parser, a writer.
+        .target(name: "ByteJSON", swiftSettings: strict),
+
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
                 dependencies: ["TrailwatchCore", .product(name: "Yams", package: "Yams")],
@@ -32,7 +35,7 @@ let package = Package(
 
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
-                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "CShims"],
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "CShims"],
                 swiftSettings: strict),
 
         // Thin command line.

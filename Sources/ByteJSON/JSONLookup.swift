@@ -1,0 +1,339 @@
+/// What a selector found in a JSON document, without building the document tree.
+///
+/// Ranges are byte offsets into the buffer that was scanned; use the accessors to read values from it.
+public enum JSONLookup: Sendable, Equatable {
+    /// The input is not a complete, well-formed JSON document.
+    case notJSON
+    /// The document is JSON but the selector reaches nothing.
+    case missing
+    case null
+    case bool(Bool)
+    /// A number; the range covers its text (e.g. `1e-3`).
+    case number(Range<Int>)
+    /// A string; the range covers the bytes between the quotes, `escaped` says whether any `\` escape occurs.
+    case string(Range<Int>, escaped: Bool)
+    /// An array value; the range covers it from `[` to `]`.
+    case array(Range<Int>)
+    /// An object value; the range covers it from `{` to `}`.
+    case object(Range<Int>)
+
+    /// True for `null`, booleans, numbers and strings.
+    public var isScalar: Bool {
+        switch self {
+        case .null, .bool, .number, .string: return true
+        default: return false
+        }
+    }
+
+    /// The number's value (nil for non-numbers). Read from `bytes`, the buffer that was scanned.
+    public func double(in bytes: UnsafeRawBufferPointer) -> Double? {
+        guard case .number(let r) = self, let base = bytes.baseAddress else { return nil }
+        return JSONNumberParsing.parseDouble(base.assumingMemoryBound(to: UInt8.self), r.lowerBound, r.upperBound)
+    }
+
+    /// The string's decoded UTF-8 bytes (nil for non-strings).
+    public func stringBytes(in bytes: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard case .string(let r, let escaped) = self, let base = bytes.baseAddress else { return nil }
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        var out: [UInt8] = []
+        out.reserveCapacity(r.count)
+        if escaped {
+            JSONStringDecoding.appendDecoded(p, r.lowerBound, r.upperBound, to: &out)
+        } else {
+            UTF8Repair.appendRepaired(p, r.lowerBound, r.upperBound, to: &out)
+        }
+        return out
+    }
+
+    /// A textual form of a scalar: decoded string contents, the number's text, `true`/`false`, or `null`.
+    /// nil for arrays, objects, missing values and non-JSON input.
+    public func scalarText(in bytes: UnsafeRawBufferPointer) -> [UInt8]? {
+        switch self {
+        case .string: return stringBytes(in: bytes)
+        case .number(let r): return Array(UnsafeRawBufferPointer(rebasing: bytes[r]))
+        case .bool(let b): return Array((b ? "true" : "false").utf8)
+        case .null: return Array("null".utf8)
+        default: return nil
+        }
+    }
+}
+
+/// The kind of a document's top-level value, reported by ``JSONMultiLookup``.
+public enum JSONRootKind: Sendable, Equatable {
+    case object, array, scalar
+}
+
+/// Looks up one selector in a JSON document by scanning it once (see ``JSONMultiLookup``).
+public func lookup(_ path: JSONPath, in bytes: UnsafeRawBufferPointer) -> JSONLookup {
+    JSONMultiLookup([path]).lookup(in: bytes)[0]
+}
+
+/// Looks up several selectors in one scan of a JSON document (see ``JSONMultiLookup``).
+public func lookup(paths: [JSONPath], in bytes: UnsafeRawBufferPointer) -> [JSONLookup] {
+    JSONMultiLookup(paths).lookup(in: bytes)
+}
+
+/// Resolves a fixed set of selectors against many documents, each in a single forward scan that validates the
+/// whole document and skips subtrees no selector enters. No tree is built and nothing is allocated per document
+/// when ``resolve(in:into:)`` is given a reused results array.
+///
+/// - Duplicate keys: the first occurrence wins (as in ``JSONValue/value(at:)``).
+/// - Wildcard steps (`.*`, `[*]`) never match here; evaluate such selectors on a parsed ``JSONValue``.
+/// - The whole document is validated: trailing garbage or a syntax error anywhere makes every result
+///   ``JSONLookup/notJSON``, so a lookup agrees with ``JSONValue/parse(_:)`` about what is JSON.
+public struct JSONMultiLookup: Sendable {
+    public let paths: [JSONPath]
+    /// Steps per path, flattened for the scanner.
+    let steps: [[JSONPath.Step]]
+    /// Bit k of `targets[level]` is set when path k ends at nesting level `level`.
+    let targets: [UInt64]
+    let chunks: Int
+
+    public init(_ paths: [JSONPath]) {
+        self.paths = paths
+        self.steps = paths.map(\.steps)
+        self.chunks = (paths.count + 63) / 64
+        let maxLevel = paths.map(\.steps.count).max() ?? 0
+        var t = [UInt64](repeating: 0, count: (maxLevel + 1) * max(chunks, 1))
+        for (k, path) in paths.enumerated() {
+            t[path.steps.count * max(chunks, 1) + k / 64] |= 1 << UInt64(k % 64)
+        }
+        self.targets = t
+    }
+
+    /// Results in the order of ``paths``.
+    public func lookup(in bytes: UnsafeRawBufferPointer) -> [JSONLookup] {
+        var results: [JSONLookup] = []
+        _ = resolve(in: bytes, into: &results)
+        return results
+    }
+
+    /// Fills `results` (resized to `paths.count`) and returns the kind of the top-level value, or nil when the
+    /// input is not JSON (all results are then ``JSONLookup/notJSON``).
+    @discardableResult
+    public func resolve(in bytes: UnsafeRawBufferPointer, into results: inout [JSONLookup]) -> JSONRootKind? {
+        if results.count != paths.count { results = [JSONLookup](repeating: .missing, count: paths.count) }
+        return results.withUnsafeMutableBufferPointer { resolve(in: bytes, into: $0) }
+    }
+
+    /// Allocation-free variant: `results` must have exactly `paths.count` elements (e.g. from
+    /// `withUnsafeTemporaryAllocation`); every element is overwritten.
+    @discardableResult
+    public func resolve(in bytes: UnsafeRawBufferPointer, into results: UnsafeMutableBufferPointer<JSONLookup>) -> JSONRootKind? {
+        precondition(results.count == paths.count, "results buffer must have one element per path")
+        for k in results.indices { results.initializeElement(at: k, to: .missing) }
+        guard let base = bytes.baseAddress, bytes.count > 0 else {
+            for k in results.indices { results[k] = .notJSON }
+            return nil
+        }
+        var root: JSONRootKind? = nil
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        let chunkCount = max(chunks, 1)
+        for chunk in 0..<chunkCount {
+            let count = paths.isEmpty ? 0 : min(64, paths.count - chunk * 64)
+            let mask: UInt64 = count == 64 ? ~0 : (1 << UInt64(count)) - 1
+            var scanner = LazyScanner(p: p, end: bytes.count, steps: steps, targets: targets,
+                                      chunks: chunkCount, chunk: chunk, results: results)
+            scanner.skipWhitespace()
+            var ok = scanner.i < scanner.end
+            if ok {
+                let first = p[scanner.i]
+                root = first == UInt8(ascii: "{") ? .object : first == UInt8(ascii: "[") ? .array : .scalar
+                ok = scanner.value(level: 0, mask: mask)
+                scanner.skipWhitespace()
+                ok = ok && scanner.i == scanner.end
+            }
+            if !ok {
+                for k in results.indices { results[k] = .notJSON }
+                return nil
+            }
+        }
+        return root
+    }
+}
+
+struct LazyScanner {
+    let p: UnsafePointer<UInt8>
+    let end: Int
+    let steps: [[JSONPath.Step]]
+    let targets: [UInt64]
+    let chunks: Int
+    let chunk: Int
+    let results: UnsafeMutableBufferPointer<JSONLookup>
+    var i = 0
+
+    init(p: UnsafePointer<UInt8>, end: Int, steps: [[JSONPath.Step]], targets: [UInt64], chunks: Int, chunk: Int,
+         results: UnsafeMutableBufferPointer<JSONLookup>) {
+        self.p = p
+        self.end = end
+        self.steps = steps
+        self.targets = targets
+        self.chunks = chunks
+        self.chunk = chunk
+        self.results = results
+    }
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while i < end {
+            let b = p[i]
+            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { i += 1 } else { break }
+        }
+    }
+
+    @inline(__always)
+    func targetMask(_ level: Int) -> UInt64 {
+        let idx = level * chunks + chunk
+        return idx < targets.count ? targets[idx] : 0
+    }
+
+    @inline(__always)
+    func record(_ mask: UInt64, _ value: JSONLookup) {
+        var m = mask
+        while m != 0 {
+            let k = chunk * 64 + m.trailingZeroBitCount
+            m &= m - 1
+            if case .missing = results[k] { results[k] = value }
+        }
+    }
+
+    /// Scans one value at nesting `level`; `mask` holds the paths whose first `level` steps led here.
+    mutating func value(level: Int, mask: UInt64) -> Bool {
+        guard i < end else { return false }
+        let start = i
+        let targets = mask == 0 ? 0 : mask & targetMask(level)
+        let deeper = mask & ~targets
+        switch p[i] {
+        case UInt8(ascii: "{"):
+            guard level < JSONValue.maximumDepth else { return false }
+            i += 1
+            skipWhitespace()
+            if i < end && p[i] == UInt8(ascii: "}") {
+                i += 1
+            } else {
+                while true {
+                    skipWhitespace()
+                    guard i < end, p[i] == UInt8(ascii: "\"") else { return false }
+                    let keyStart = i + 1
+                    var k = keyStart
+                    var escaped = false
+                    while k < end {
+                        let b = p[k]
+                        if b == UInt8(ascii: "\"") { break }
+                        if b == UInt8(ascii: "\\") { escaped = true; k += 2 } else { k += 1 }
+                    }
+                    guard k < end else { return false }
+                    i = k + 1
+                    skipWhitespace()
+                    guard i < end, p[i] == UInt8(ascii: ":") else { return false }
+                    i += 1
+                    skipWhitespace()
+                    let child = deeper == 0 ? 0 : matchKey(level, deeper, keyStart, k, escaped)
+                    guard value(level: level + 1, mask: child) else { return false }
+                    skipWhitespace()
+                    guard i < end else { return false }
+                    if p[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if p[i] == UInt8(ascii: "}") { i += 1; break }
+                    return false
+                }
+            }
+            if targets != 0 { record(targets, .object(start..<i)) }
+        case UInt8(ascii: "["):
+            guard level < JSONValue.maximumDepth else { return false }
+            i += 1
+            skipWhitespace()
+            if i < end && p[i] == UInt8(ascii: "]") {
+                i += 1
+            } else {
+                var index = 0
+                while true {
+                    skipWhitespace()
+                    let child = deeper == 0 ? 0 : matchIndex(level, deeper, index)
+                    guard value(level: level + 1, mask: child) else { return false }
+                    index += 1
+                    skipWhitespace()
+                    guard i < end else { return false }
+                    if p[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if p[i] == UInt8(ascii: "]") { i += 1; break }
+                    return false
+                }
+            }
+            if targets != 0 { record(targets, .array(start..<i)) }
+        case UInt8(ascii: "\""):
+            var k = i + 1
+            var escaped = false
+            while k < end {
+                let b = p[k]
+                if b == UInt8(ascii: "\"") { break }
+                if b == UInt8(ascii: "\\") { escaped = true; k += 2 } else { k += 1 }
+            }
+            guard k < end else { return false }
+            i = k + 1
+            if targets != 0 { record(targets, .string(start + 1..<k, escaped: escaped)) }
+        case UInt8(ascii: "t"):
+            guard literal(0x74, 0x72, 0x75, 0x65) else { return false }
+            if targets != 0 { record(targets, .bool(true)) }
+        case UInt8(ascii: "n"):
+            guard literal(0x6E, 0x75, 0x6C, 0x6C) else { return false }
+            if targets != 0 { record(targets, .null) }
+        case UInt8(ascii: "f"):
+            guard i + 5 <= end, p[i + 1] == 0x61, p[i + 2] == 0x6C, p[i + 3] == 0x73, p[i + 4] == 0x65 else { return false }
+            i += 5
+            if targets != 0 { record(targets, .bool(false)) }
+        default:
+            guard let stop = JSONNumberParsing.scan(p, i, end) else { return false }
+            i = stop
+            if targets != 0 { record(targets, .number(start..<stop)) }
+        }
+        return true
+    }
+
+    @inline(__always)
+    mutating func literal(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> Bool {
+        guard i + 4 <= end, p[i] == a, p[i + 1] == b, p[i + 2] == c, p[i + 3] == d else { return false }
+        i += 4
+        return true
+    }
+
+    /// Paths among `mask` whose step at `level` names the key `p[ks..<ke]`.
+    func matchKey(_ level: Int, _ mask: UInt64, _ ks: Int, _ ke: Int, _ escaped: Bool) -> UInt64 {
+        var out: UInt64 = 0
+        var m = mask
+        var decoded: [UInt8]? = nil
+        while m != 0 {
+            let bit = m.trailingZeroBitCount
+            m &= m - 1
+            let pathSteps = steps[chunk * 64 + bit]
+            guard level < pathSteps.count, case .key(let name) = pathSteps[level] else { continue }
+            if escaped {
+                if decoded == nil {
+                    var d: [UInt8] = []
+                    JSONStringDecoding.appendDecoded(p, ks, ke, to: &d)
+                    decoded = d
+                }
+                if decoded! == name { out |= 1 << UInt64(bit) }
+            } else if name.count == ke - ks {
+                let equal = name.withUnsafeBufferPointer { nb -> Bool in
+                    var j = 0
+                    while j < nb.count { if nb[j] != p[ks + j] { return false }; j += 1 }
+                    return true
+                }
+                if equal { out |= 1 << UInt64(bit) }
+            }
+        }
+        return out
+    }
+
+    /// Paths among `mask` whose step at `level` is the array index `index`.
+    func matchIndex(_ level: Int, _ mask: UInt64, _ index: Int) -> UInt64 {
+        var out: UInt64 = 0
+        var m = mask
+        while m != 0 {
+            let bit = m.trailingZeroBitCount
+            m &= m - 1
+            let pathSteps = steps[chunk * 64 + bit]
+            if level < pathSteps.count, case .index(let n) = pathSteps[level], n == index { out |= 1 << UInt64(bit) }
+        }
+        return out
+    }
+}
