@@ -40,6 +40,8 @@ public final class PipelineRunner: Sendable {
     private let outputs = Mutex<[SourceOutput]>([])
     private let failures = Mutex<[String]>([])
     private let stopping = Atomic<Bool>(false)
+    /// Sources whose ``Source/finalize()`` runs once the sinks are done.
+    private let finishedSources = Mutex<[SourceBox]>([])
 
     public init(plan: PipelinePlan, once: Bool, log: RuntimeLog) {
         self.plan = plan
@@ -123,6 +125,7 @@ public final class PipelineRunner: Sendable {
             }
         }
         ticker?.cancel()
+        for box in finishedSources.withLock({ $0 }) { box.source.finalize() }
         return RunSummary(
             components: metrics.map {
                 .init(id: $0.id, type: $0.type, section: $0.section, eventsIn: $0.eventsIn, eventsOut: $0.eventsOut,
@@ -139,6 +142,7 @@ public final class PipelineRunner: Sendable {
                 context.metrics.markStarted()
                 do {
                     let source = try make(context)
+                    self.finishedSources.withLock { $0.append(SourceBox(source: source)) }
                     try source.run(output)
                 } catch {
                     self.fail(context.id, "\(error)")
@@ -258,3 +262,9 @@ public final class PipelineRunner: Sendable {
     }
 }
 
+
+/// Hands a source object to the runner's final step. The source thread has ended by then, so
+/// only one thread ever touches it at a time.
+private struct SourceBox: @unchecked Sendable {
+    let source: any Source
+}

@@ -25,6 +25,13 @@ public struct StageContext: Sendable {
 public protocol Source: AnyObject {
     /// Reads until the input ends (in `--once` mode) or ``SourceOutput/isStopping`` turns true.
     func run(_ output: SourceOutput) throws
+    /// Called once every sink has finished (flushed and acknowledged what it could), after
+    /// ``run(_:)`` returned: the moment to persist final positions.
+    func finalize()
+}
+
+extension Source {
+    public func finalize() {}
 }
 
 /// A stage that turns batches into batches. Lives inside one task; it needs no locking.

@@ -6,7 +6,13 @@ import TrailwatchConfig
 import TrailwatchRuntime
 
 /// `file`: lines from the files matching `include` globs (minus `exclude`).
+///
+/// With `--once` every matching file is read to its end. Otherwise the source follows the files:
+/// it discovers new ones, survives rotation and truncation, and checkpoints how far every sink
+/// downstream has durably written, so a restart (even after kill -9) resumes without loss.
 struct FileSource: SourceKind {
+    enum StartAt: String, ConfigEnum { case beginning, end }
+
     struct Config: StageConfig {
         var include: [String]
         var exclude: [String] = []
@@ -14,9 +20,26 @@ struct FileSource: SourceKind {
         /// Defaults to the file's path.
         var logStream: String?
         var maxLineBytes: ByteSize = ByteSize(bytes: 256 << 10)
+        /// Where to start in files found at the very first start (no checkpoint yet). Files that
+        /// appear later are always read from their beginning.
+        var startAt: StartAt = .beginning
+        /// Files not modified for this long are not picked up (unless a checkpoint names them).
+        var ignoreOlder: ConfigDuration?
+        /// How long a file that was renamed away or deleted is still read after its last growth.
+        var rotateWait: ConfigDuration = ConfigDuration(milliseconds: 5000)
+        /// How often the globs are expanded again (inotify wakes the source earlier when it can).
+        var globInterval: ConfigDuration = ConfigDuration(milliseconds: 1000)
+        /// How long the source sleeps when nothing changed and inotify is unavailable.
+        var pollInterval: ConfigDuration = ConfigDuration(milliseconds: 250)
+        /// How often acknowledged positions are written to the checkpoint file.
+        var checkpointInterval: ConfigDuration = ConfigDuration(milliseconds: 1000)
+        var shaping = EventShapingConfig()
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case include, exclude, logGroup = "log_group", logStream = "log_stream", maxLineBytes = "max_line_bytes"
+            case startAt = "start_at", ignoreOlder = "ignore_older", rotateWait = "rotate_wait"
+            case globInterval = "glob_interval", pollInterval = "poll_interval", checkpointInterval = "checkpoint_interval"
+            case multiline, timestamp
         }
 
         init(from decoder: any Decoder) throws {
@@ -30,47 +53,61 @@ struct FileSource: SourceKind {
             logStream = try c.decodeIfPresent(String.self, forKey: .logStream)
             maxLineBytes = try c.decodeIfPresent(ByteSize.self, forKey: .maxLineBytes) ?? maxLineBytes
             try SourceLimits.checkLineCap(maxLineBytes, c.codingPath + [CodingKeys.maxLineBytes])
+            startAt = try c.decodeIfPresent(StartAt.self, forKey: .startAt) ?? startAt
+            ignoreOlder = try c.decodeIfPresent(ConfigDuration.self, forKey: .ignoreOlder)
+            rotateWait = try c.decodeIfPresent(ConfigDuration.self, forKey: .rotateWait) ?? rotateWait
+            globInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .globInterval) ?? globInterval
+            pollInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .pollInterval) ?? pollInterval
+            checkpointInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .checkpointInterval) ?? checkpointInterval
+            for (key, value) in [(CodingKeys.globInterval, globInterval), (.pollInterval, pollInterval), (.checkpointInterval, checkpointInterval)]
+            where value.milliseconds < 10 || value.milliseconds > 3_600_000 {
+                throw SettingError(codingPath: c.codingPath + [key], message: "\(value) is out of range", expected: "a duration from 10ms to 1h")
+            }
+            shaping = try c.decodeShaping(multiline: .multiline, timestamp: .timestamp)
         }
     }
 
     static let type = "file"
-    static let summary = "Lines from files matching glob patterns."
+    static let summary = "Lines from files matching glob patterns; follows, rotates and checkpoints unless --once."
     static func produces(_ config: Config) -> Set<EventKind> { [.log] }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Source {
-        Runner(config: config, logGroup: config.logGroup ?? context.id, log: context.log, id: context.id)
+        let logGroup = config.logGroup ?? context.id
+        if context.once { return OnceRunner(config: config, logGroup: logGroup, context: context) }
+        return FileTailer(config: config, logGroup: logGroup, context: context)
     }
 
-    final class Runner: TrailwatchRuntime.Source {
+    /// `--once`: every matching file from its beginning to its end, no checkpoints.
+    final class OnceRunner: TrailwatchRuntime.Source {
         let config: Config
         let logGroup: String
-        let log: RuntimeLog
-        let id: String
+        let context: StageContext
 
-        init(config: Config, logGroup: String, log: RuntimeLog, id: String) {
+        init(config: Config, logGroup: String, context: StageContext) {
             self.config = config
             self.logGroup = logGroup
-            self.log = log
-            self.id = id
+            self.context = context
         }
 
         func run(_ output: SourceOutput) throws {
             let paths = PathGlob.expand(include: config.include, exclude: config.exclude)
             if paths.isEmpty {
-                log.log(.warning, id, "no file matches " + config.include.joined(separator: ", "))
+                context.log.log(.warning, context.id, "no file matches " + config.include.joined(separator: ", "))
             }
             for path in paths {
                 if output.isStopping { break }
                 let fd = open(path, O_RDONLY | O_CLOEXEC)
                 guard fd >= 0 else {
                     output.metrics.recordError()
-                    log.log(.error, id, "\(SourceError.open(path: path, errno: errno))")
+                    context.log.log(.error, context.id, "\(SourceError.open(path: path, errno: errno))")
                     continue
                 }
                 defer { close(fd) }
                 posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
                 let origin = Origin(logGroup: logGroup, logStream: config.logStream ?? path)
-                var reader = LineReader(fd: fd, origin: origin, maxLineBytes: config.maxLineBytes.bytes, chunkSize: SourceLimits.chunkSize)
+                let shaper = try EventShaper(config.shaping, maxLineBytes: config.maxLineBytes.bytes, metrics: context.metrics)
+                var reader = LineReader(fd: fd, origin: origin, maxLineBytes: config.maxLineBytes.bytes,
+                                        chunkSize: SourceLimits.chunkSize, shaper: shaper)
                 while !output.isStopping {
                     let (batch, outcome) = try reader.readChunk(flushTail: true)
                     if let batch { output.emit(Batch(.logs(batch))) }

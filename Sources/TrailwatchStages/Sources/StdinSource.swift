@@ -11,9 +11,10 @@ struct StdinSource: SourceKind {
         var logGroup: String?
         var logStream: String = "stdin"
         var maxLineBytes: ByteSize = ByteSize(bytes: 256 << 10)
+        var shaping = EventShapingConfig()
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case logGroup = "log_group", logStream = "log_stream", maxLineBytes = "max_line_bytes"
+            case logGroup = "log_group", logStream = "log_stream", maxLineBytes = "max_line_bytes", multiline, timestamp
         }
 
         init(from decoder: any Decoder) throws {
@@ -22,6 +23,7 @@ struct StdinSource: SourceKind {
             logStream = try c.decodeIfPresent(String.self, forKey: .logStream) ?? logStream
             maxLineBytes = try c.decodeIfPresent(ByteSize.self, forKey: .maxLineBytes) ?? maxLineBytes
             try SourceLimits.checkLineCap(maxLineBytes, c.codingPath + [CodingKeys.maxLineBytes])
+            shaping = try c.decodeShaping(multiline: .multiline, timestamp: .timestamp)
         }
     }
 
@@ -31,20 +33,27 @@ struct StdinSource: SourceKind {
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Source {
         Runner(origin: Origin(logGroup: config.logGroup ?? context.id, logStream: config.logStream),
-               maxLineBytes: config.maxLineBytes.bytes)
+               maxLineBytes: config.maxLineBytes.bytes,
+               shaper: try EventShaper(config.shaping, maxLineBytes: config.maxLineBytes.bytes, metrics: context.metrics),
+               once: context.once)
     }
 
     final class Runner: TrailwatchRuntime.Source {
         let origin: Origin
         let maxLineBytes: Int
+        let shaper: EventShaper
+        let once: Bool
 
-        init(origin: Origin, maxLineBytes: Int) {
+        init(origin: Origin, maxLineBytes: Int, shaper: EventShaper, once: Bool) {
             self.origin = origin
             self.maxLineBytes = maxLineBytes
+            self.shaper = shaper
+            self.once = once
         }
 
         func run(_ output: SourceOutput) throws {
-            var reader = LineReader(fd: STDIN_FILENO, origin: origin, maxLineBytes: maxLineBytes, chunkSize: SourceLimits.chunkSize)
+            var reader = LineReader(fd: STDIN_FILENO, origin: origin, maxLineBytes: maxLineBytes,
+                                    chunkSize: SourceLimits.chunkSize, shaper: shaper)
             while true {
                 if output.isStopping {
                     // Whatever was read of an unterminated line still goes out.
@@ -53,7 +62,11 @@ struct StdinSource: SourceKind {
                 }
                 // Poll so a stop request is noticed even while nothing arrives.
                 var pfd = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
-                if poll(&pfd, 1, 200) <= 0 { continue }
+                if poll(&pfd, 1, 200) <= 0 {
+                    // A multiline event waiting for a next line that is not coming (live mode only).
+                    if !once, let held = reader.flushHeldEvent(now: MonotonicClock.wallMillis()) { output.emit(Batch(.logs(held))) }
+                    continue
+                }
                 let (batch, outcome) = try reader.readChunk(flushTail: true)
                 if let batch { output.emit(Batch(.logs(batch))) }
                 if outcome == .endOfInput { break }

@@ -51,9 +51,14 @@ enum ByteSearch {
 final class PosixRegex {
     private var regex = regex_t()
 
-    /// Compiles `pattern`, or throws the compiler's message.
-    init(_ pattern: String) throws(PosixRegexError) {
-        let rc = regcomp(&regex, pattern, REG_EXTENDED | REG_NOSUB)
+    /// Whether ``firstGroup(in:)`` can report capture ranges.
+    let capturesGroups: Bool
+
+    /// Compiles `pattern`, or throws the compiler's message. `captures` keeps subexpression
+    /// positions (slower; only for extracting text).
+    init(_ pattern: String, captures: Bool = false) throws(PosixRegexError) {
+        capturesGroups = captures
+        let rc = regcomp(&regex, pattern, REG_EXTENDED | (captures ? 0 : REG_NOSUB))
         guard rc == 0 else {
             var buffer = [CChar](repeating: 0, count: 256)
             regerror(rc, &regex, &buffer, buffer.count)
@@ -72,6 +77,17 @@ final class PosixRegex {
         }
         var range = regmatch_t(rm_so: 0, rm_eo: regoff_t(message.count))
         return regexec(&regex, base, 1, &range, REG_STARTEND) == 0
+    }
+
+    /// The byte range of the first parenthesised group (or of the whole match when the pattern has
+    /// none), or nil when the message does not match.
+    func firstGroup(in message: UnsafeRawBufferPointer) -> Range<Int>? {
+        precondition(capturesGroups)
+        guard let base = message.baseAddress?.assumingMemoryBound(to: CChar.self) else { return nil }
+        var matches = [regmatch_t](repeating: regmatch_t(rm_so: 0, rm_eo: regoff_t(message.count)), count: 2)
+        guard regexec(&regex, base, 2, &matches, REG_STARTEND) == 0 else { return nil }
+        let group = regex.re_nsub > 0 && matches[1].rm_so >= 0 ? matches[1] : matches[0]
+        return Int(group.rm_so)..<Int(group.rm_eo)
     }
 }
 

@@ -24,6 +24,8 @@ struct FileCheckpoint: Codable, Equatable, Sendable {
 struct CheckpointFile {
     let path: String
 
+    var exists: Bool { access(path, F_OK) == 0 }
+
     func load() -> [FileCheckpoint] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
         return (try? JSONDecoder().decode([FileCheckpoint].self, from: data)) ?? []
@@ -63,6 +65,8 @@ final class OffsetTracker: Sendable {
         var committed: Int64
         var failed = false
         var updated: Int64 = 0
+        /// Tokens handed out and not yet completed, successfully or not.
+        var outstanding = 0
     }
 
     private let state: Mutex<State>
@@ -77,6 +81,7 @@ final class OffsetTracker: Sendable {
             let seq = s.nextSequence
             s.nextSequence += 1
             s.pending.append((seq, endOffset, false))
+            s.outstanding += 1
             return seq
         }
         return AckToken { [weak self] success in self?.complete(sequence, success: success) }
@@ -84,6 +89,7 @@ final class OffsetTracker: Sendable {
 
     private func complete(_ sequence: UInt64, success: Bool) {
         state.withLock { s in
+            s.outstanding -= 1
             guard let index = s.pending[s.head...].firstIndex(where: { $0.sequence == sequence }) else { return }
             if !success { s.failed = true }
             s.pending[index].done = success
@@ -113,6 +119,8 @@ final class OffsetTracker: Sendable {
     var committed: Int64 { state.withLock { $0.committed } }
     var lastAdvance: Int64 { state.withLock { $0.updated } }
     var inFlight: Int { state.withLock { $0.pending.count - $0.head } }
+    /// Batches sent and not yet acknowledged or failed by every sink.
+    var outstanding: Int { state.withLock { $0.outstanding } }
     var hasFailed: Bool { state.withLock { $0.failed } }
 }
 

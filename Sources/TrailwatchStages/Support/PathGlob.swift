@@ -51,6 +51,41 @@ enum PathGlob {
         return fnmatch(pattern, path, FNM_PATHNAME) == 0
     }
 
+    /// The directory part of `path` (`.` when it has none).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The last component of `path`.
+    static func baseName(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// The deepest directory of `pattern` without glob characters: where new matches appear.
+    static func staticPrefixDirectory(of pattern: String) -> String {
+        var directory = directory(of: pattern)
+        while directory.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
+            directory = self.directory(of: directory)
+        }
+        return directory
+    }
+
+    /// Names in `directory` (without `.` and `..`).
+    static func entries(of directory: String) -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     private static func walk(_ directory: String, _ visit: (String) -> Void) {
         guard let dir = opendir(directory) else { return }
         defer { closedir(dir) }
