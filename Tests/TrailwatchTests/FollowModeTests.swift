@@ -1,0 +1,265 @@
+import Foundation
+import Glibc
+import Testing
+import TrailwatchCore
+import TrailwatchRuntime
+import TrailwatchStages
+
+/// A pipeline running live (following files) in this process.
+final class LivePipeline: @unchecked Sendable {
+    let runner: PipelineRunner
+    private let task: Task<RunSummary, Never>
+
+    init(_ yaml: String) throws {
+        let runner = PipelineRunner(plan: try plan(yaml, registry: BuiltinStages.registry), once: false, log: .silent)
+        self.runner = runner
+        task = Task { await runner.run() }
+    }
+
+    func stop() async -> RunSummary {
+        runner.requestStop()
+        return await task.value
+    }
+}
+
+/// Polls until `condition` holds or `seconds` pass.
+func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(20_000)
+    }
+    return condition()
+}
+
+func appendText(_ path: String, _ text: String) {
+    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    _ = text.withCString { write(fd, $0, strlen($0)) }
+    close(fd)
+}
+
+func lines(_ text: String) -> [String] { text.split(separator: "\n").map(String.init) }
+
+@Suite("File source: follow mode, checkpoints, multiline, timestamps", .serialized)
+struct FollowModeTests {
+    func pipeline(_ dir: TemporaryDirectory, source: String, format: String = "raw") -> String {
+        """
+        data_dir: \(dir.file("state"))
+        sources:
+          app:
+            type: file
+        \(source)
+        sinks:
+          out:
+            type: file
+            inputs: [app]
+            path: \(dir.file("out.log"))
+            format: \(format)
+            sync_interval: 50ms
+        """
+    }
+
+    @Test("a restart resumes at the checkpoint: nothing twice, nothing lost")
+    func resumesAtCheckpoint() async throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("logs/app.log", "one\ntwo\n")
+        let yaml = pipeline(dir, source: "    include: \(log)")
+        var live = try LivePipeline(yaml)
+        #expect(eventually { lines(dir.read("out.log")).count == 2 })
+        appendText(log, "three\n")
+        #expect(eventually { lines(dir.read("out.log")).count == 3 })
+        _ = await live.stop()
+        appendText(log, "four\nfive\n")
+        live = try LivePipeline(yaml)
+        #expect(eventually { lines(dir.read("out.log")).count == 5 })
+        _ = await live.stop()
+        #expect(lines(dir.read("out.log")) == ["one", "two", "three", "four", "five"])
+        let checkpoint = dir.read("state/state/app/checkpoints.json")
+        #expect(checkpoint.contains("\"offset\":24"), "\(checkpoint)")
+    }
+
+    @Test("an unterminated last line waits for its newline, across a restart")
+    func partialLineWaits() async throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("logs/app.log", "whole\nhal")
+        let yaml = pipeline(dir, source: "    include: \(log)")
+        var live = try LivePipeline(yaml)
+        #expect(eventually { lines(dir.read("out.log")) == ["whole"] })
+        _ = await live.stop()
+        appendText(log, "f done\n")
+        live = try LivePipeline(yaml)
+        #expect(eventually { lines(dir.read("out.log")).count == 2 })
+        _ = await live.stop()
+        #expect(lines(dir.read("out.log")) == ["whole", "half done"])
+    }
+
+    @Test("start_at: end skips what is there at the first start, then follows")
+    func startAtEnd() async throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("logs/app.log", "old 1\nold 2\n")
+        let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    start_at: end"))
+        usleep(300_000)
+        appendText(log, "new 1\n")
+        #expect(eventually { lines(dir.read("out.log")) == ["new 1"] })
+        _ = await live.stop()
+    }
+
+    @Test("new files matching the glob are discovered; ignore_older skips stale ones")
+    func discoveryAndIgnoreOlder() async throws {
+        let dir = TemporaryDirectory()
+        let stale = dir.write("logs/stale.log", "stale\n")
+        var times = [timeval(tv_sec: time(nil) - 7200, tv_usec: 0), timeval(tv_sec: time(nil) - 7200, tv_usec: 0)]
+        utimes(stale, &times)
+        let live = try LivePipeline(pipeline(dir, source: "    include: \(dir.file("logs"))/*.log\n    ignore_older: 1h\n    glob_interval: 100ms"))
+        usleep(200_000)
+        _ = dir.write("logs/fresh.log", "fresh\n")
+        #expect(eventually { lines(dir.read("out.log")) == ["fresh"] })
+        _ = await live.stop()
+        #expect(!dir.read("out.log").contains("stale"))
+    }
+
+    @Test("delete and recreate (same inode possible) and truncation of a file smaller than the fingerprint")
+    func recreateAndTinyTruncation() async throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("logs/app.log", "a1\n")
+        let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    rotate_wait: 100ms\n    glob_interval: 100ms"))
+        #expect(eventually { lines(dir.read("out.log")) == ["a1"] })
+        unlink(log)
+        _ = dir.write("logs/app.log", "b1\nb2\n")
+        #expect(eventually { lines(dir.read("out.log")) == ["a1", "b1", "b2"] })
+        // Same size, other bytes: only the fingerprint tells.
+        let fd = open(log, O_WRONLY | O_TRUNC)
+        _ = "c1\nc2\n".withCString { write(fd, $0, 6) }
+        close(fd)
+        #expect(eventually { lines(dir.read("out.log")) == ["a1", "b1", "b2", "c1", "c2"] })
+        _ = await live.stop()
+    }
+
+    @Test("copytruncate with rotated names inside the glob: the copy is held, then continues where the original stopped")
+    func copyInsideGlob() async throws {
+        let dir = TemporaryDirectory()
+        let header = String(repeating: "h", count: 1100) + "\n"
+        let log = dir.write("logs/app.log", header + "x1\n")
+        let live = try LivePipeline(pipeline(dir, source: "    include: \(dir.file("logs"))/app.log*\n    glob_interval: 100ms\n    rotate_wait: 200ms"))
+        #expect(eventually { lines(dir.read("out.log")).count == 2 })
+        // logrotate copytruncate: lines written just before the copy, copy, truncate, new lines.
+        appendText(log, "x2\nx3\n")
+        _ = dir.write("logs/app.log.1", header + "x1\nx2\nx3\n")
+        usleep(300_000)
+        truncate(log, 0)
+        appendText(log, "y1\n")
+        #expect(eventually { lines(dir.read("out.log")).count == 5 })
+        usleep(500_000)
+        _ = await live.stop()
+        #expect(lines(dir.read("out.log")).sorted() == [String(header.dropLast()), "x1", "x2", "x3", "y1"].sorted())
+    }
+
+    @Test("multiline: stack traces join their first line; the last event flushes at the end of --once input")
+    func multilineOnce() async throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("logs/app.log", """
+            2026-11-25 10:00:00 INFO started
+            2026-11-25 10:00:01 ERROR boom
+            java.lang.IllegalStateException: bad
+                at a.b.C(C.java:10)
+                at a.b.D(D.java:20)
+            2026-11-25 10:00:02 INFO after
+              trailing continuation
+            """)
+        _ = try await runOnce("""
+            sources:
+              app:
+                type: file
+                include: \(log)
+                multiline:
+                  start_pattern: '^[0-9]{4}-'
+            sinks:
+              out:
+                type: file
+                inputs: [app]
+                path: \(dir.file("out.json"))
+            """)
+        let records = lines(dir.read("out.json"))
+        #expect(records.count == 3)
+        #expect(records[1].contains(#"boom\njava.lang.IllegalStateException: bad\n    at a.b.C(C.java:10)\n    at a.b.D(D.java:20)""#))
+        #expect(records[2].contains(#"after\n  trailing continuation""#))
+    }
+
+    @Test("multiline continuation mode and max_lines")
+    func multilineContinuation() async throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("logs/app.log", "a\n b\n c\n d\ne\n f\n")
+        _ = try await runOnce("""
+            sources:
+              app:
+                type: file
+                include: \(log)
+                multiline: { start_pattern: '^[[:space:]]', mode: continuation, max_lines: 3 }
+            sinks:
+              out: { type: file, inputs: [app], path: \(dir.file("out.json")) }
+            """)
+        let messages = lines(dir.read("out.json")).map { $0.components(separatedBy: "\"message\":\"")[1].components(separatedBy: "\"")[0] }
+        #expect(messages == [#"a\n b\n c"#, " d", #"e\n f"#])
+    }
+
+    @Test("multiline in live mode: a held event goes out after the timeout")
+    func multilineTimeout() async throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("logs/app.log", "START one\n  more\n")
+        let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    multiline: { start_pattern: '^START', timeout: 300ms }", format: "json"))
+        #expect(eventually(5) { dir.read("out.log").contains(#"START one\n  more"#) })
+        _ = await live.stop()
+    }
+
+    @Test("timestamps from a regex, from a JSON field; on_error: previous, ingest_time and reject")
+    func timestamps() async throws {
+        let dir = TemporaryDirectory()
+        let text = dir.write("logs/text.log", "2026-11-25 10:00:00,250 INFO a\nno time here\n[25/Nov/2026:10:00:05 +0100] b\n")
+        let json = dir.write("logs/json.log", #"{"t":"2026-11-25T09:00:00Z","m":1}"# + "\n" + #"{"m":2}"# + "\n" + "not json\n")
+        let summary = try await runOnce("""
+            sources:
+              text:
+                type: file
+                include: \(text)
+                timestamp: { regex: '^\\[?([^] ]+ [^] ]+)', on_error: previous }
+              json:
+                type: file
+                include: \(json)
+                timestamp: { field: $.t, format: rfc3339, on_error: reject }
+            sinks:
+              out: { type: file, inputs: [text], path: \(dir.file("text.json")) }
+              jout: { type: file, inputs: [json], path: \(dir.file("json.json")) }
+            """)
+        let textOut = lines(dir.read("text.json"))
+        #expect(textOut.count == 3)
+        #expect(textOut[0].contains(#""timestamp":"2026-11-25T10:00:00.250Z""#), "\(textOut[0])")
+        #expect(textOut[1].contains(#""timestamp":"2026-11-25T10:00:00.250Z""#) && textOut[1].contains("timestamp_fallback"))
+        #expect(textOut[2].contains(#""timestamp":"2026-11-25T09:00:05.000Z""#), "\(textOut[2])")
+        let jsonOut = lines(dir.read("json.json"))
+        #expect(jsonOut.count == 1)
+        #expect(jsonOut.first?.contains(#""timestamp":"2026-11-25T09:00:00.000Z""#) == true)
+        #expect(summary.components.first { $0.id == "json" }?.errors == 2)
+    }
+
+    @Test("bad multiline and timestamp settings are located errors", arguments: [
+        ("multiline: { start_pattern: '([' }", "p.yaml:6:33: component 'app': setting 'multiline.start_pattern'"),
+        ("timestamp: { field: '$.t', formats: ['%Q'] }", "p.yaml:6:41: component 'app': setting 'timestamp.formats'"),
+        ("timestamp: { regex: 'x', timezone: Mars }", "p.yaml:6:40: component 'app': setting 'timestamp.timezone': unknown time zone 'Mars' (expected UTC or an offset like +02:00)"),
+        ("timestamp: { field: '$.t', regex: 'x' }", "p.yaml:6:39: component 'app': setting 'timestamp.regex': is given together with 'field' (expected either field or regex)"),
+        ("multiline: { start_pattern: x, max_lines: 0 }", "p.yaml:6:47: component 'app': setting 'multiline.max_lines': 0 is out of range (expected a whole number from 1 to 100000)"),
+        ("start_at: middle", "p.yaml:6:15: component 'app': setting 'start_at'"),
+    ])
+    func badSettings(setting: String, expected: String) throws {
+        let found = diagnostics("""
+            sources:
+              app:
+                type: file
+                include: x.log
+
+                \(setting)
+            sinks:
+              out: { type: console, inputs: [app] }
+            """)
+        #expect(found.contains { $0.hasPrefix(expected) }, "\(found)")
+    }
+}
