@@ -63,6 +63,79 @@ sinks:
     }
 
 
+def vm_hwm_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def tail_follow(binary, log, lines, fraction, report_tail):
+    """Live mode: a writer appends the input to a file at full speed while trailwatch follows it
+    into a raw file sink; reports lines/s until the output holds every byte, CPU and peak RSS.
+    Run at 1/10 and the full size: peak RSS must not grow with the file."""
+    work = os.path.join(OUT, "tail")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    src, out = os.path.join(work, "app.log"), os.path.join(work, "out.log")
+    open(src, "wb").close()
+    pipeline = os.path.join(work, "tail.yaml")
+    with open(pipeline, "w") as f:
+        f.write(f"""
+data_dir: {work}/state
+sources:
+  app: {{ type: file, include: ["{src}"] }}
+sinks:
+  out: {{ type: file, inputs: [app], path: "{out}", format: raw, sync_interval: 1s }}
+""")
+    proc = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    start = time.monotonic()
+    total = 0
+    with open(log, "rb") as reader, open(src, "ab", buffering=0) as writer:
+        remaining = None
+        while True:
+            chunk = reader.read(1 << 22)
+            if not chunk:
+                break
+            if fraction > 1:
+                cut = chunk.count(b"\n")
+                remaining = (lines if remaining is None else remaining)
+                if cut >= remaining:
+                    idx = -1
+                    for _ in range(remaining):
+                        idx = chunk.index(b"\n", idx + 1)
+                    chunk = chunk[: idx + 1]
+                    remaining = 0
+                else:
+                    remaining -= cut
+            writer.write(chunk)
+            total += len(chunk)
+            if remaining == 0:
+                break
+    written = time.monotonic() - start
+    while (os.path.getsize(out) if os.path.exists(out) else 0) < total:
+        time.sleep(0.01)
+        if time.monotonic() - start > 600:
+            break
+    wall = time.monotonic() - start
+    rss = vm_hwm_mib(proc.pid)
+    with open(f"/proc/{proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    proc.terminate()
+    proc.wait()
+    ok = os.path.getsize(out) == total
+    name = f"tail-follow 1/{fraction}" if fraction > 1 else "tail-follow"
+    report_tail.append(dict(name=name, wall_s=round(wall, 3), cpu_s=round(cpu, 3), peak_rss_mib=round(rss, 1),
+                            lines_per_s=round(lines / wall), mb_per_s=round(total / 1e6 / wall, 1), ok=ok,
+                            note=f"writer finished after {written:.2f} s"))
+    print(f"{name:<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.1f} MiB RSS "
+          f"{lines / wall / 1e6:6.2f} M lines/s {total / 1e6 / wall:8.1f} MB/s  {'ok' if ok else 'FAILED'} "
+          f"(writer done after {written:.2f} s)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "trailwatch"))
@@ -114,6 +187,9 @@ def main():
             ok = got == expected
             note = f"{got} lines out"
         report(name, wall, cpu, rss, ok, note)
+    if not args.only or "tail-follow" in args.only.split(","):
+        for fraction in (10, 1):
+            tail_follow(args.binary, log, lines // fraction, fraction, report_tail=results)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(dict(input=log, input_mb=round(size_mb, 1), lines=lines, results=results), f, indent=2)
     return 0 if all(r["ok"] for r in results) else 1
