@@ -76,20 +76,38 @@ public final class PipelineRunner: Sendable {
     public func run() async -> RunSummary {
         let started = MonotonicClock.nanos()
         let capacity = plan.document.settings.bufferBatches
+        let metricsByID = Dictionary(uniqueKeysWithValues: metrics.map { ($0.id, $0) })
         var channels: [String: BoundedChannel<StageMessage>] = [:]
+        var inboxes: [String: StageInbox] = [:]
+        var spools: [DiskSpool] = []
         for component in plan.components where component.declaration.section != .sources {
             let producers = Set(component.declaration.inputs.map(\.component)).count
-            channels[component.id] = BoundedChannel(capacity: capacity, producers: producers)
+            let buffer = component.stage.buffer
+            let channel = BoundedChannel<StageMessage>(capacity: buffer.maxBatches ?? capacity,
+                                                       producers: buffer.isolate ? 1 : producers)
+            channels[component.id] = channel
+            var spool: DiskSpool?
+            if buffer.isolate {
+                do {
+                    spool = try DiskSpool(directory: plan.document.settings.dataDir + "/spool/" + component.id,
+                                          maxBytes: buffer.maxSpoolBytes.bytes, retryBackoff: buffer.retryBackoff.milliseconds,
+                                          channel: channel, upstreamProducers: producers, log: log, component: component.id)
+                    spools.append(spool!)
+                } catch {
+                    fail(component.id, "\(error)")
+                }
+            }
+            inboxes[component.id] = StageInbox(channel: channel, dropWhenFull: buffer.whenFull == .dropNewest,
+                                               metrics: metricsByID[component.id]!, spool: spool)
         }
         // Who reads each (component, port): a component fed twice by the same input gets it once.
-        var downstream: [String: [String?: [BoundedChannel<StageMessage>]]] = [:]
+        var downstream: [String: [String?: [StageInbox]]] = [:]
         for component in plan.components where component.declaration.section != .sources {
             var seen = Set<String>()
             for input in component.declaration.inputs where seen.insert(input.text).inserted {
-                downstream[input.component, default: [:]][input.port, default: []].append(channels[component.id]!)
+                downstream[input.component, default: [:]][input.port, default: []].append(inboxes[component.id]!)
             }
         }
-        let metricsByID = Dictionary(uniqueKeysWithValues: metrics.map { ($0.id, $0) })
 
         // Ticks go only where there is room: a busy stage does not need reminding.
         let allChannels = Array(channels.values)
@@ -101,6 +119,7 @@ public final class PipelineRunner: Sendable {
             }
         }
         await withTaskGroup(of: Void.self) { group in
+            for spool in spools { group.addTask { await spool.feed() } }
             for component in plan.components {
                 let metrics = metricsByID[component.id]!
                 let context = self.context(for: component, metrics: metrics)
@@ -136,7 +155,7 @@ public final class PipelineRunner: Sendable {
     }
 
     private func runSource(make: @escaping @Sendable (StageContext) throws -> any Source, context: StageContext,
-                           output: SourceOutput, downstream: [BoundedChannel<StageMessage>]) async {
+                           output: SourceOutput, downstream: [StageInbox]) async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let thread = Thread {
                 context.metrics.markStarted()
@@ -158,7 +177,7 @@ public final class PipelineRunner: Sendable {
     }
 
     private func runTransform(make: @Sendable (StageContext) throws -> any Transform, context: StageContext,
-                              input: BoundedChannel<StageMessage>, downstream: [String?: [BoundedChannel<StageMessage>]]) async {
+                              input: BoundedChannel<StageMessage>, downstream: [String?: [StageInbox]]) async {
         context.metrics.markStarted()
         defer {
             context.metrics.markFinished()
@@ -202,7 +221,7 @@ public final class PipelineRunner: Sendable {
     /// Sends what a transform emitted. With `inheriting`, the runtime owns acknowledgement: the
     /// input's tokens move to the outputs, or are released when nothing went out.
     private func deliver(_ output: TransformOutput, inheriting: Acknowledgements?,
-                         metrics: ComponentMetrics, downstream: [String?: [BoundedChannel<StageMessage>]]) async {
+                         metrics: ComponentMetrics, downstream: [String?: [StageInbox]]) async {
         var emitted = output.emitted.filter { $0.batch.count > 0 || !$0.batch.acks.isEmpty }
         if let inherited = inheriting {
             for i in emitted.indices { emitted[i].batch.acks = Acknowledgements() }

@@ -69,6 +69,8 @@ public struct ResolvedStage: Sendable {
     public var ports: [String]
     public var check: @Sendable (ValidationContext) -> [ConfigDiagnostic]
     public var factory: StageFactory
+    /// A sink's `buffer:` settings (defaults elsewhere).
+    public var buffer = SinkBufferSettings()
 }
 
 /// A registered stage kind, type-erased.
@@ -114,9 +116,19 @@ public struct StageRegistry: Sendable {
 
     public mutating func register<K: SinkKind>(_ kind: K.Type) {
         add(StageDescriptor(type: K.type, section: .sinks, summary: K.summary) { node, file, component in
-            ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
-                ResolvedStage(accepts: K.accepts(config), produces: { _ in [] }, ports: [],
-                              check: { K.check(config, $0) }, factory: .sink { try K.make(config, $0) })
+            let (bufferNode, rest) = SinkBufferEnvelope.split(node)
+            let buffer = ConfigDecoding.decode(SinkBufferEnvelope.self, from: bufferNode, file: file, component: component)
+            let stage = ConfigDecoding.decode(K.Config.self, from: rest, file: file, component: component)
+            switch (stage, buffer) {
+            case (.success(let config), .success(let envelope)):
+                var resolved = ResolvedStage(accepts: K.accepts(config), produces: { _ in [] }, ports: [],
+                                             check: { K.check(config, $0) }, factory: .sink { try K.make(config, $0) })
+                resolved.buffer = envelope.buffer
+                return .success(resolved)
+            case (.failure(let a), .failure(let b)):
+                return .failure(ConfigError(a.diagnostics + b.diagnostics))
+            case (.failure(let error), _), (_, .failure(let error)):
+                return .failure(error)
             }
         })
     }

@@ -86,11 +86,11 @@ public struct TransformOutput {
 
 /// A source's handle on the pipeline.
 public final class SourceOutput: Sendable {
-    let downstream: [BoundedChannel<StageMessage>]
+    let downstream: [StageInbox]
     let stopFlag: Atomic<Bool>
     public let metrics: ComponentMetrics
 
-    init(downstream: [BoundedChannel<StageMessage>], metrics: ComponentMetrics) {
+    init(downstream: [StageInbox], metrics: ComponentMetrics) {
         self.downstream = downstream
         self.stopFlag = Atomic(false)
         self.metrics = metrics
@@ -113,7 +113,7 @@ public final class SourceOutput: Sendable {
             return
         }
         if downstream.count > 1 { batch.acks.retain(downstream.count - 1) }
-        for channel in downstream { channel.sendBlocking(.batch(batch)) }
+        for inbox in downstream { inbox.sendBlocking(batch) }
     }
 }
 

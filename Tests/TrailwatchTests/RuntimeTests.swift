@@ -69,22 +69,33 @@ struct CollectingSink: SinkKind {
     struct Config: StageConfig {
         var name: String
         var slow: Bool?
-        enum CodingKeys: String, CodingKey, CaseIterable { case name, slow }
+        /// The first this many writes fail (a sink that is down, then recovers).
+        var failures: Int?
+        enum CodingKeys: String, CodingKey, CaseIterable { case name, slow, failures }
     }
     static let type = "collect"
     static let summary = "test"
     static func accepts(_ config: Config) -> Set<EventKind> { Set(EventKind.allCases) }
-    static func make(_ config: Config, _ context: StageContext) throws -> any Sink { Runner(name: config.name, slow: config.slow ?? false) }
+    static func make(_ config: Config, _ context: StageContext) throws -> any Sink { Runner(name: config.name, slow: config.slow ?? false, failures: config.failures ?? 0) }
 
     static let collected = Mutex<[String: [String]]>([:])
     static let gateOpen = Atomic<Bool>(true)
+    static let failedWrites = Atomic<Int>(0)
+
+    struct Down: Error {}
 
     final class Runner: Sink {
         let name: String
         let slow: Bool
-        init(name: String, slow: Bool) { self.name = name; self.slow = slow }
+        var failures: Int
+        init(name: String, slow: Bool, failures: Int) { self.name = name; self.slow = slow; self.failures = failures }
         func write(_ batch: Batch) async throws {
             while slow && !CollectingSink.gateOpen.load(ordering: .relaxed) { try await Task.sleep(nanoseconds: 1_000_000) }
+            if failures > 0 {
+                failures -= 1
+                CollectingSink.failedWrites.add(1, ordering: .relaxed)
+                throw Down()
+            }
             var lines: [String] = []
             switch batch.payload {
             case .logs(let logs): for i in 0..<logs.count { lines.append(logs.messageString(i)) }
@@ -122,6 +133,7 @@ struct RuntimeTests {
         CountingSource.acked.withLock { $0 = [:] }
         CountingSource.emitted.store(0, ordering: .relaxed)
         CollectingSink.gateOpen.store(true, ordering: .relaxed)
+        CollectingSink.failedWrites.store(0, ordering: .relaxed)
     }
 
     @Test("fan-out and fan-in deliver every event, and acks complete only after every sink wrote")
