@@ -45,9 +45,13 @@ public struct GlobalSettings: Sendable, Decodable {
     public var bufferBatches: Int = 8
     /// Longest time a partial batch waits before it is sent on (live mode).
     public var batchTimeout: ConfigDuration = ConfigDuration(milliseconds: 200)
+    /// After SIGINT/SIGTERM, how long draining and flushing may take before trailwatch exits
+    /// anyway (what was not acknowledged by then is read again at the next start).
+    public var shutdownTimeout: ConfigDuration = ConfigDuration(milliseconds: 30_000)
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir = "data_dir", bufferBatches = "buffer_batches", batchTimeout = "batch_timeout"
+        case shutdownTimeout = "shutdown_timeout"
     }
 
     public init() {}
@@ -58,6 +62,7 @@ public struct GlobalSettings: Sendable, Decodable {
         dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir) ?? dataDir
         bufferBatches = try c.decodeIfPresent(Int.self, forKey: .bufferBatches) ?? bufferBatches
         batchTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .batchTimeout) ?? batchTimeout
+        shutdownTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownTimeout) ?? shutdownTimeout
         guard bufferBatches >= 1 && bufferBatches <= 4096 else {
             throw SettingError(codingPath: c.codingPath + [CodingKeys.bufferBatches], message: "\(bufferBatches) is out of range",
                                expected: "a whole number from 1 to 4096")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import TrailwatchConfig
 import TrailwatchRuntime
 
 struct RunCommand: AsyncParsableCommand {
@@ -20,6 +21,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Do not print the summary.")
     var quiet = false
 
+    @Option(name: .customLong("status-every"), help: "Print a status line to stderr this often (e.g. 10s) while running.")
+    var statusEvery: String?
+
     func run() async throws {
         let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
         for d in diagnostics { Console.error(d.description) }
@@ -28,11 +32,28 @@ struct RunCommand: AsyncParsableCommand {
         let log = RuntimeLog { level, component, message in
             Console.error("\(level): \(component): \(message)")
         }
+        var statusInterval: Double?
+        if let statusEvery {
+            guard let parsed = ConfigDuration.parse(statusEvery), parsed.milliseconds >= 100 else {
+                throw ValidationError("--status-every: '\(statusEvery)' is not a duration of at least 100ms (like 10s)")
+            }
+            statusInterval = parsed.seconds
+        }
         let runner = PipelineRunner(plan: plan, once: once, log: log)
+        let status = StatusReporter(runner: runner)
+        if let statusInterval { status.report(every: statusInterval) }
+        let deadline = plan.document.settings.shutdownTimeout
         let signals = SignalHandlers { count in
             if count == 1 {
-                Console.error("stopping: draining and flushing (signal again to exit at once)")
+                Console.error("stopping: draining and flushing, at most \(deadline) (signal again to exit at once)")
                 runner.requestStop()
+                // While draining, say how it goes; past the deadline, leave: what was not acknowledged
+                // is read again at the next start.
+                status.report(every: 10, first: 10)
+                DispatchQueue.global().asyncAfter(deadline: .now() + deadline.seconds) {
+                    Console.error("shutdown deadline of \(deadline) passed; exiting without waiting for the rest (it will be read again)")
+                    Foundation.exit(1)
+                }
             } else {
                 Console.error("exiting without draining")
                 Foundation.exit(130)
@@ -70,4 +91,27 @@ final class SignalCounter: @unchecked Sendable {
     private var count = 0
     /// Only called on the signal queue.
     func increment() -> Int { count += 1; return count }
+}
+
+/// Prints ``StatusLine``s to stderr on a timer.
+final class StatusReporter: @unchecked Sendable {
+    private let runner: PipelineRunner
+    private var line = StatusLine()
+    private let queue = DispatchQueue(label: "trailwatch.status")
+    private var timer: DispatchSourceTimer?
+
+    init(runner: PipelineRunner) { self.runner = runner }
+
+    func report(every seconds: Double, first: Double? = nil) {
+        queue.async { [self] in
+            timer?.cancel()
+            let timer = DispatchSource.makeTimerSource(queue: queue)
+            timer.schedule(deadline: .now() + (first ?? seconds), repeating: seconds)
+            timer.setEventHandler { [self] in
+                Console.error("status: " + line.render(runner.metrics))
+            }
+            timer.resume()
+            self.timer = timer
+        }
+    }
 }

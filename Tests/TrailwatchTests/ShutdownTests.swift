@@ -1,0 +1,67 @@
+import Foundation
+import Glibc
+import Testing
+
+@Suite("Shutdown and status reporting (real processes)")
+struct ShutdownTests {
+    func start(_ arguments: [String], in dir: TemporaryDirectory) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: trailwatchBinary())
+        process.arguments = arguments
+        process.currentDirectoryURL = dir.url
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return (process, errors)
+    }
+
+    @Test("a sink that never finishes cannot hold shutdown past shutdown_timeout; status lines report progress")
+    func deadline() throws {
+        let dir = TemporaryDirectory()
+        _ = dir.write("in.log", "a\nb\n")
+        mkfifo(dir.file("fifo"), 0o600)  // opening it for writing blocks: a sink that hangs
+        _ = dir.write("p.yaml", """
+            data_dir: state
+            shutdown_timeout: 1s
+            sources:
+              app: { type: file, include: in.log }
+            sinks:
+              ok: { type: file, inputs: [app], path: out.log, format: raw }
+              stuck: { type: file, inputs: [app], path: fifo }
+            """)
+        let (process, errors) = try start(["run", "p.yaml", "--status-every", "200ms"], in: dir)
+        #expect(eventually(10) { dir.read("out.log") == "a\nb\n" })
+        usleep(500_000)
+        let stopped = Date()
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        let elapsed = Date().timeIntervalSince(stopped)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 1)
+        #expect(elapsed >= 0.9 && elapsed < 5, "took \(elapsed) s")
+        #expect(stderr.contains("status: app: 2 out"), "\(stderr)")
+        #expect(stderr.contains("shutdown deadline of 1s passed"), "\(stderr)")
+        // The stuck sink never acknowledged: the checkpoint did not move past the data.
+        #expect(!dir.read("state/state/app/checkpoints.json").contains("\"offset\":4"))
+    }
+
+    @Test("a healthy pipeline drains and exits 0 well before the deadline")
+    func cleanStop() throws {
+        let dir = TemporaryDirectory()
+        _ = dir.write("in.log", "a\nb\n")
+        _ = dir.write("p.yaml", """
+            data_dir: state
+            sources:
+              app: { type: file, include: in.log }
+            sinks:
+              ok: { type: file, inputs: [app], path: out.log, format: raw }
+            """)
+        let (process, _) = try start(["run", "p.yaml", "--quiet"], in: dir)
+        #expect(eventually(10) { dir.read("out.log") == "a\nb\n" })
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(dir.read("state/state/app/checkpoints.json").contains("\"offset\":4"))
+    }
+}
