@@ -47,7 +47,7 @@ let brokenConfigs: [BrokenConfig] = [
         sources:
           app: { type: file, includ: [a.log], include: [b.log] }
         """ + validTail,
-        expected: "p.yaml:2:22: component 'app': setting 'includ': unknown setting (expected one of type, inputs, include, exclude, log_group, log_stream, max_line_bytes; did you mean 'include'?)"),
+        expected: "p.yaml:2:22: component 'app': setting 'includ': unknown setting (expected one of type, inputs, include, exclude, log_group, log_stream, max_line_bytes, start_at, ignore_older, rotate_wait, glob_interval, poll_interval, checkpoint_interval, multiline, timestamp; did you mean 'include'?)"),
     BrokenConfig(name: "missing required setting", yaml: """
         sources:
           app: { type: file }
@@ -148,7 +148,7 @@ let brokenConfigs: [BrokenConfig] = [
         source:
           app: { type: stdin }
         """ + validTail,
-        expected: "p.yaml:1:1: setting 'source': unknown top-level key (expected one of name, sources, transforms, sinks, data_dir, buffer_batches, batch_timeout; did you mean 'sources'?)"),
+        expected: "p.yaml:1:1: setting 'source': unknown top-level key (expected one of name, sources, transforms, sinks, data_dir, buffer_batches, batch_timeout, shutdown_timeout; did you mean 'sources'?)"),
     BrokenConfig(name: "section is not a mapping", yaml: """
         sources: [a, b]
         """ + validTail,

@@ -22,14 +22,20 @@ final class LivePipeline: @unchecked Sendable {
     }
 }
 
-/// Polls until `condition` holds or `seconds` pass.
-func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+/// Polls until `condition` holds or `seconds` pass, without blocking a cooperative thread (the
+/// pipeline under test runs on the same pool).
+func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }
-        usleep(20_000)
+        try? await Task.sleep(nanoseconds: 20_000_000)
     }
     return condition()
+}
+
+/// Sleeps without blocking a cooperative thread.
+func pause(_ seconds: Double) async {
+    try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
 }
 
 func appendText(_ path: String, _ text: String) {
@@ -65,13 +71,13 @@ struct FollowModeTests {
         let log = dir.write("logs/app.log", "one\ntwo\n")
         let yaml = pipeline(dir, source: "    include: \(log)")
         var live = try LivePipeline(yaml)
-        #expect(eventually { lines(dir.read("out.log")).count == 2 })
+        #expect(await eventually { lines(dir.read("out.log")).count == 2 })
         appendText(log, "three\n")
-        #expect(eventually { lines(dir.read("out.log")).count == 3 })
+        #expect(await eventually { lines(dir.read("out.log")).count == 3 })
         _ = await live.stop()
         appendText(log, "four\nfive\n")
         live = try LivePipeline(yaml)
-        #expect(eventually { lines(dir.read("out.log")).count == 5 })
+        #expect(await eventually { lines(dir.read("out.log")).count == 5 })
         _ = await live.stop()
         #expect(lines(dir.read("out.log")) == ["one", "two", "three", "four", "five"])
         let checkpoint = dir.read("state/state/app/checkpoints.json")
@@ -84,11 +90,11 @@ struct FollowModeTests {
         let log = dir.write("logs/app.log", "whole\nhal")
         let yaml = pipeline(dir, source: "    include: \(log)")
         var live = try LivePipeline(yaml)
-        #expect(eventually { lines(dir.read("out.log")) == ["whole"] })
+        #expect(await eventually { lines(dir.read("out.log")) == ["whole"] })
         _ = await live.stop()
         appendText(log, "f done\n")
         live = try LivePipeline(yaml)
-        #expect(eventually { lines(dir.read("out.log")).count == 2 })
+        #expect(await eventually { lines(dir.read("out.log")).count == 2 })
         _ = await live.stop()
         #expect(lines(dir.read("out.log")) == ["whole", "half done"])
     }
@@ -98,9 +104,9 @@ struct FollowModeTests {
         let dir = TemporaryDirectory()
         let log = dir.write("logs/app.log", "old 1\nold 2\n")
         let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    start_at: end"))
-        usleep(300_000)
+        await pause(0.300)
         appendText(log, "new 1\n")
-        #expect(eventually { lines(dir.read("out.log")) == ["new 1"] })
+        #expect(await eventually { lines(dir.read("out.log")) == ["new 1"] })
         _ = await live.stop()
     }
 
@@ -111,9 +117,9 @@ struct FollowModeTests {
         var times = [timeval(tv_sec: time(nil) - 7200, tv_usec: 0), timeval(tv_sec: time(nil) - 7200, tv_usec: 0)]
         utimes(stale, &times)
         let live = try LivePipeline(pipeline(dir, source: "    include: \(dir.file("logs"))/*.log\n    ignore_older: 1h\n    glob_interval: 100ms"))
-        usleep(200_000)
+        await pause(0.200)
         _ = dir.write("logs/fresh.log", "fresh\n")
-        #expect(eventually { lines(dir.read("out.log")) == ["fresh"] })
+        #expect(await eventually { lines(dir.read("out.log")) == ["fresh"] })
         _ = await live.stop()
         #expect(!dir.read("out.log").contains("stale"))
     }
@@ -123,15 +129,15 @@ struct FollowModeTests {
         let dir = TemporaryDirectory()
         let log = dir.write("logs/app.log", "a1\n")
         let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    rotate_wait: 100ms\n    glob_interval: 100ms"))
-        #expect(eventually { lines(dir.read("out.log")) == ["a1"] })
+        #expect(await eventually { lines(dir.read("out.log")) == ["a1"] })
         unlink(log)
         _ = dir.write("logs/app.log", "b1\nb2\n")
-        #expect(eventually { lines(dir.read("out.log")) == ["a1", "b1", "b2"] })
+        #expect(await eventually { lines(dir.read("out.log")) == ["a1", "b1", "b2"] })
         // Same size, other bytes: only the fingerprint tells.
         let fd = open(log, O_WRONLY | O_TRUNC)
         _ = "c1\nc2\n".withCString { write(fd, $0, 6) }
         close(fd)
-        #expect(eventually { lines(dir.read("out.log")) == ["a1", "b1", "b2", "c1", "c2"] })
+        #expect(await eventually { lines(dir.read("out.log")) == ["a1", "b1", "b2", "c1", "c2"] })
         _ = await live.stop()
     }
 
@@ -141,15 +147,15 @@ struct FollowModeTests {
         let header = String(repeating: "h", count: 1100) + "\n"
         let log = dir.write("logs/app.log", header + "x1\n")
         let live = try LivePipeline(pipeline(dir, source: "    include: \(dir.file("logs"))/app.log*\n    glob_interval: 100ms\n    rotate_wait: 200ms"))
-        #expect(eventually { lines(dir.read("out.log")).count == 2 })
+        #expect(await eventually { lines(dir.read("out.log")).count == 2 })
         // logrotate copytruncate: lines written just before the copy, copy, truncate, new lines.
         appendText(log, "x2\nx3\n")
         _ = dir.write("logs/app.log.1", header + "x1\nx2\nx3\n")
-        usleep(300_000)
+        await pause(0.300)
         truncate(log, 0)
         appendText(log, "y1\n")
-        #expect(eventually { lines(dir.read("out.log")).count == 5 })
-        usleep(500_000)
+        #expect(await eventually { lines(dir.read("out.log")).count == 5 })
+        await pause(0.500)
         _ = await live.stop()
         #expect(lines(dir.read("out.log")).sorted() == [String(header.dropLast()), "x1", "x2", "x3", "y1"].sorted())
     }
@@ -207,7 +213,7 @@ struct FollowModeTests {
         let dir = TemporaryDirectory()
         let log = dir.write("logs/app.log", "START one\n  more\n")
         let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    multiline: { start_pattern: '^START', timeout: 300ms }", format: "json"))
-        #expect(eventually(5) { dir.read("out.log").contains(#"START one\n  more"#) })
+        #expect(await eventually(5) { dir.read("out.log").contains(#"START one\n  more"#) })
         _ = await live.stop()
     }
 

@@ -32,7 +32,10 @@ final class RotatingWriter: @unchecked Sendable {
         thread.start()
     }
 
-    func wait() { done.wait() }
+    /// Waits for the writer without blocking a cooperative thread.
+    func finished() async {
+        while done.wait(timeout: .now()) == .timedOut { try? await Task.sleep(nanoseconds: 50_000_000) }
+    }
 
     private func openLog() -> Int32 { open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644) }
 
@@ -107,7 +110,7 @@ struct ShippingTortureTests {
         return process
     }
 
-    func torture(syncSeconds: Double, bufferBatches: Int) throws {
+    func torture(syncSeconds: Double, bufferBatches: Int) async throws {
         let sinkSettings = "    sync_interval: \(Int(syncSeconds * 1000))ms"
         let dir = TemporaryDirectory()
         let logs = dir.file("logs")
@@ -139,21 +142,21 @@ struct ShippingTortureTests {
         var shipper = try startShipper(pipeline, log: dir.file("shipper.log"))
         // kill -9 at random moments while the writer writes and rotates.
         while kills < 6 {
-            usleep(UInt32.random(in: 400_000...1_100_000, using: &generator))
+            await pause(Double.random(in: 0.4...1.1, using: &generator))
             kill(shipper.processIdentifier, SIGKILL)
             shipper.waitUntilExit()
             kills += 1
             shipper = try startShipper(pipeline, log: dir.file("shipper.log"))
         }
-        writer.wait()
+        await writer.finished()
         // Let it catch up, then stop it properly.
         let expectedBytes = total * ("seq=000000000 level=INFO the quick brown fox jumps over the lazy dog\n".utf8.count)
         for _ in 0..<200 {
             let size = (try? FileManager.default.attributesOfItem(atPath: dir.file("out.log"))[.size] as? Int) ?? 0
             if size >= expectedBytes { break }
-            usleep(100_000)
+            await pause(0.1)
         }
-        usleep(1_500_000)
+        await pause(1.5)
         kill(shipper.processIdentifier, SIGTERM)
         shipper.waitUntilExit()
         #expect(shipper.terminationStatus == 0)
@@ -172,12 +175,12 @@ struct ShippingTortureTests {
     }
 
     @Test("kill -9 during rename and copytruncate rotation loses nothing")
-    func killDuringRotation() throws {
-        try torture(syncSeconds: 0.1, bufferBatches: 8)
+    func killDuringRotation() async throws {
+        try await torture(syncSeconds: 0.1, bufferBatches: 8)
     }
 
     @Test("the same with a slow sink: acknowledgements arrive late, checkpoints lag, nothing is lost")
-    func killWithSlowSink() throws {
-        try torture(syncSeconds: 0.7, bufferBatches: 2)
+    func killWithSlowSink() async throws {
+        try await torture(syncSeconds: 0.7, bufferBatches: 2)
     }
 }

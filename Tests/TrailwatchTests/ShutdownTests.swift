@@ -17,7 +17,7 @@ struct ShutdownTests {
     }
 
     @Test("a sink that never finishes cannot hold shutdown past shutdown_timeout; status lines report progress")
-    func deadline() throws {
+    func deadline() async throws {
         let dir = TemporaryDirectory()
         _ = dir.write("in.log", "a\nb\n")
         mkfifo(dir.file("fifo"), 0o600)  // opening it for writing blocks: a sink that hangs
@@ -31,8 +31,8 @@ struct ShutdownTests {
               stuck: { type: file, inputs: [app], path: fifo }
             """)
         let (process, errors) = try start(["run", "p.yaml", "--status-every", "200ms"], in: dir)
-        #expect(eventually(10) { dir.read("out.log") == "a\nb\n" })
-        usleep(500_000)
+        #expect(await eventually(10) { dir.read("out.log") == "a\nb\n" })
+        await pause(0.5)
         let stopped = Date()
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
@@ -47,7 +47,7 @@ struct ShutdownTests {
     }
 
     @Test("a healthy pipeline drains and exits 0 well before the deadline")
-    func cleanStop() throws {
+    func cleanStop() async throws {
         let dir = TemporaryDirectory()
         _ = dir.write("in.log", "a\nb\n")
         _ = dir.write("p.yaml", """
@@ -58,7 +58,7 @@ struct ShutdownTests {
               ok: { type: file, inputs: [app], path: out.log, format: raw }
             """)
         let (process, _) = try start(["run", "p.yaml", "--quiet"], in: dir)
-        #expect(eventually(10) { dir.read("out.log") == "a\nb\n" })
+        #expect(await eventually(10) { dir.read("out.log") == "a\nb\n" })
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
