@@ -132,15 +132,8 @@ public struct TimestampFormat: Sendable, Hashable, CustomStringConvertible {
             case .minute: guard let v = digits(min: 2, max: 2), v < 60 else { return nil }; minute = v
             case .second: guard let v = digits(min: 2, max: 2), v <= 60 else { return nil }; second = v
             case .fraction:
-                var scale = 100
-                var any = false
-                while i < n, text[i] >= 48, text[i] <= 57 {
-                    millis += Int(text[i] - 48) * scale
-                    scale /= 10
-                    i += 1
-                    any = true
-                }
-                guard any else { return nil }
+                guard let fraction = Timestamps.parseFractionMillis(text, at: &i) else { return nil }
+                millis = fraction
             case .monthName:
                 guard i + 3 <= n else { return nil }
                 let name = (0..<3).map { text[i + $0] | 0x20 }

@@ -50,6 +50,20 @@ public enum Timestamps {
 
     /// Parses RFC 3339 / ISO-8601 (`2026-11-24T10:00:00Z`, fractional seconds, `+hh:mm` offsets,
     /// a space instead of `T`). Returns milliseconds since the epoch, or nil.
+    /// Reads the digits of a fraction of a second at `i` (any number of them; digits past the
+    /// millisecond are ignored) and returns it in milliseconds, or nil when there is no digit.
+    public static func parseFractionMillis(_ text: UnsafeRawBufferPointer, at i: inout Int) -> Int? {
+        var millis = 0
+        var scale = 100
+        let start = i
+        while i < text.count, text[i] >= 48, text[i] <= 57 {
+            millis += Int(text[i] - 48) * scale
+            scale /= 10
+            i += 1
+        }
+        return i > start ? millis : nil
+    }
+
     public static func parseISO8601(_ text: UnsafeRawBufferPointer) -> Int64? {
         var i = 0
         let n = text.count
@@ -78,15 +92,8 @@ public enum Timestamps {
         var millis = 0
         if i < n && (text[i] == UInt8(ascii: ".") || text[i] == UInt8(ascii: ",")) {
             i += 1
-            var scale = 100
-            var any = false
-            while i < n, text[i] >= 48, text[i] <= 57 {
-                millis += Int(text[i] - 48) * scale
-                scale /= 10
-                i += 1
-                any = true
-            }
-            guard any else { return nil }
+            guard let fraction = parseFractionMillis(text, at: &i) else { return nil }
+            millis = fraction
         }
         var offsetSeconds = 0
         if i < n {

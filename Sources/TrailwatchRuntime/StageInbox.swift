@@ -193,40 +193,28 @@ final class DiskSpool: Sendable {
         }
     }
 
+    /// Spools the batch, or drops it when full and `drop`; false when it must wait for room.
+    private func tryAppend(_ batch: Batch, _ encoded: [UInt8], drop: Bool, metrics: ComponentMetrics) -> Bool {
+        switch admit(encoded.count) {
+        case .admitted(let sequence):
+            store(batch, encoded, sequence)
+            return true
+        case .full:
+            guard drop else { return false }
+            metrics.addToGauge("dropped_events", Double(batch.count))
+            batch.acks.release()
+            return true
+        }
+    }
+
     func append(_ batch: Batch, drop: Bool, metrics: ComponentMetrics) async {
         let encoded = BatchCodec.encode(batch.payload)
-        while true {
-            switch admit(encoded.count) {
-            case .admitted(let sequence):
-                store(batch, encoded, sequence)
-                return
-            case .full:
-                if drop {
-                    metrics.addToGauge("dropped_events", Double(batch.count))
-                    batch.acks.release()
-                    return
-                }
-                try? await Task.sleep(nanoseconds: 10_000_000)
-            }
-        }
+        while !tryAppend(batch, encoded, drop: drop, metrics: metrics) { try? await Task.sleep(nanoseconds: 10_000_000) }
     }
 
     func appendBlocking(_ batch: Batch, drop: Bool, metrics: ComponentMetrics) {
         let encoded = BatchCodec.encode(batch.payload)
-        while true {
-            switch admit(encoded.count) {
-            case .admitted(let sequence):
-                store(batch, encoded, sequence)
-                return
-            case .full:
-                if drop {
-                    metrics.addToGauge("dropped_events", Double(batch.count))
-                    batch.acks.release()
-                    return
-                }
-                usleep(10_000)
-            }
-        }
+        while !tryAppend(batch, encoded, drop: drop, metrics: metrics) { usleep(10_000) }
     }
 
     func upstreamFinished() {
