@@ -23,6 +23,9 @@ let package = Package(
         // Byte-level JSON: path lookups without building trees, a small value parser, a writer.
         .target(name: "ByteJSON", swiftSettings: strict),
 
+        // CloudWatch filter patterns, metric transformations and per-period aggregation (no I/O).
+        .target(name: "FilterPatterns", dependencies: ["ByteJSON", "TrailwatchCore", "CShims"], swiftSettings: strict),
+
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
                 dependencies: ["TrailwatchCore", .product(name: "Yams", package: "Yams")],
@@ -35,17 +38,19 @@ let package = Package(
 
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
-                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "CShims"],
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "CShims"],
                 swiftSettings: strict),
 
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
+        .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
+
         .testTarget(name: "TrailwatchTests",
-                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages"],
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON"],
                     swiftSettings: strict),
     ]
 )

@@ -9,6 +9,9 @@ public enum BuiltinStages {
         r.register(FileSource.self)
         // Transforms
         r.register(FilterTransform.self)
+        r.register(MetricFilterTransform.self)
+        r.register(RouteTransform.self)
+        r.register(ParseTransform.self)
         // Sinks
         r.register(ConsoleSink.self)
         r.register(FileSink.self)

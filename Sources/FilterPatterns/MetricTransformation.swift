@@ -1,0 +1,179 @@
+import ByteJSON
+import TrailwatchCore
+
+/// What a metric filter publishes for each event: PutMetricFilter's `metricTransformations[0]`.
+public struct MetricTransformation: Sendable {
+    /// Where a metric value or a dimension value comes from.
+    public enum Source: Sendable, Equatable, CustomStringConvertible {
+        /// A number written in the filter (`"1"`, `2.5`).
+        case literal(Double)
+        /// A JSON selector (`$.latency_ms`), for JSON patterns.
+        case json(JSONPath)
+        /// A space-delimited field, by name (`$bytes`) or position (`$7`).
+        case field(String)
+
+        public var description: String {
+            switch self {
+            case .literal(let v): "\(v)"
+            case .json(let p): p.description
+            case .field(let f): "$" + f
+            }
+        }
+    }
+
+    public var namespace: String
+    public var name: String
+    public var value: Source
+    /// Published for events the pattern does not match (one sample per such event).
+    public var defaultValue: Double?
+    /// Up to three, each read from the event; a dimension whose field is absent is left out.
+    public var dimensions: [(name: String, source: Source)]
+    public var unit: String?
+
+    /// CloudWatch's StandardUnit names.
+    public static let units: [String] = [
+        "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
+        "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
+        "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
+        "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+    ]
+
+    /// A transformation that did not validate: which setting and why.
+    public struct Invalid: Error, Sendable, Equatable, CustomStringConvertible {
+        public var setting: String
+        public var message: String
+        public var expected: String
+        public var description: String { "\(setting): \(message) (expected \(expected))" }
+    }
+
+    /// Checks the transformation against AWS's rules for `pattern`.
+    public init(namespace: String, name: String, value: String, defaultValue: Double? = nil,
+                dimensions: [(name: String, value: String)] = [], unit: String? = nil,
+                for pattern: FilterPattern) throws(Invalid) {
+        for (setting, text) in [("metric_namespace", namespace), ("metric_name", name)] {
+            guard !text.isEmpty, text.count <= 255, !text.contains(where: { $0 == ":" || $0 == "*" || $0 == "$" }) else {
+                throw Invalid(setting: setting, message: "'\(text)' is not a valid name", expected: "1 to 255 characters without ':', '*' or '$'")
+            }
+        }
+        self.namespace = namespace
+        self.name = name
+        self.value = try MetricTransformation.source(value, setting: "metric_value", pattern: pattern, allowLiteral: true)
+        self.defaultValue = defaultValue
+        guard dimensions.count <= 3 else {
+            throw Invalid(setting: "dimensions", message: "\(dimensions.count) dimensions", expected: "at most 3")
+        }
+        if !dimensions.isEmpty {
+            guard pattern.kind == .json || pattern.kind == .delimited else {
+                throw Invalid(setting: "dimensions", message: "the filter pattern does not support dimensions",
+                              expected: "a JSON or space-delimited pattern")
+            }
+            guard defaultValue == nil else {
+                throw Invalid(setting: "default_value", message: "cannot be combined with dimensions", expected: "either default_value or dimensions")
+            }
+        }
+        self.dimensions = try dimensions.map { (name, text) throws(Invalid) in
+            guard !name.isEmpty, name.count <= 255 else {
+                throw Invalid(setting: "dimensions", message: "'\(name)' is not a valid dimension name", expected: "1 to 255 characters")
+            }
+            return (name, try MetricTransformation.source(text, setting: "dimensions.\(name)", pattern: pattern, allowLiteral: false))
+        }
+        if let unit, !MetricTransformation.units.contains(unit) {
+            throw Invalid(setting: "unit", message: "unknown unit '\(unit)'", expected: "a CloudWatch unit such as Count, Milliseconds, Bytes or None")
+        }
+        self.unit = unit
+    }
+
+    private static func source(_ text: String, setting: String, pattern: FilterPattern, allowLiteral: Bool) throws(Invalid) -> Source {
+        if text.hasPrefix("$.") || text.hasPrefix("$[") {
+            guard pattern.kind == .json else {
+                throw Invalid(setting: setting, message: "'\(text)' is a JSON selector but the pattern is not a JSON pattern",
+                              expected: pattern.kind == .delimited ? "a field of the pattern such as $\(pattern.fieldNames.first ?? "name")" : "a number")
+            }
+            do { return .json(try JSONPath(text)) } catch {
+                throw Invalid(setting: setting, message: "invalid selector '\(text)': \(error.message)", expected: error.expected)
+            }
+        }
+        if text.hasPrefix("$") {
+            let field = String(text.dropFirst())
+            guard pattern.kind == .delimited else {
+                throw Invalid(setting: setting, message: "'\(text)' names a space-delimited field but the pattern is not space-delimited",
+                              expected: pattern.kind == .json ? "a selector such as $.field" : "a number")
+            }
+            guard Int(field) != nil || pattern.fieldNames.contains(field) else {
+                throw Invalid(setting: setting, message: "the pattern has no field '\(field)'",
+                              expected: "one of " + pattern.fieldNames.map { "$" + $0 }.joined(separator: ", ") + " or a position like $1")
+            }
+            return .field(field)
+        }
+        if allowLiteral, let number = Double(text), number.isFinite { return .literal(number) }
+        throw Invalid(setting: setting, message: "'\(text)' is not a number or a field reference",
+                      expected: allowLiteral ? "a number, $.selector or $field" : "$.selector or $field")
+    }
+
+    /// One sample for one event, or nil when the event publishes nothing (no match and no
+    /// default, or the value is absent or not a number — AWS publishes nothing then either).
+    public func sample(_ message: UnsafeRawBufferPointer, pattern: FilterPattern) -> (value: Double, dimensions: [Dimension])? {
+        switch pattern.body {
+        case .delimited(let d):
+            var tokens: [DelimitedPattern.Token] = []
+            guard let fields = d.extract(message, tokens: &tokens, collect: true) else { return defaultSample }
+            func text(_ name: String) -> [UInt8]? { fields.first { $0.0 == "$" + name }?.1 }
+            let value: Double
+            switch self.value {
+            case .literal(let v): value = v
+            case .field(let name):
+                guard let bytes = text(name), let v = MetricTransformation.number(bytes) else { return nil }
+                value = v
+            case .json: return nil
+            }
+            var dims: [Dimension] = []
+            for (name, source) in dimensions {
+                if case .field(let field) = source, let bytes = text(field) {
+                    dims.append(Dimension(name: name, value: String(decoding: bytes, as: UTF8.self)))
+                }
+            }
+            return (value, dims)
+        case .json:
+            guard pattern.matches(message) else { return defaultSample }
+            let value: Double
+            switch self.value {
+            case .literal(let v): value = v
+            case .json(let path):
+                guard let v = MetricTransformation.jsonNumber(lookup(path, in: message), message) else { return nil }
+                value = v
+            case .field: return nil
+            }
+            var dims: [Dimension] = []
+            for (name, source) in dimensions {
+                if case .json(let path) = source, let text = lookup(path, in: message).scalarText(in: message) {
+                    dims.append(Dimension(name: name, value: String(decoding: text, as: UTF8.self)))
+                }
+            }
+            return (value, dims)
+        case .terms:
+            guard pattern.matches(message) else { return defaultSample }
+            guard case .literal(let v) = value else { return nil }
+            return (v, [])
+        }
+    }
+
+    private var defaultSample: (value: Double, dimensions: [Dimension])? {
+        defaultValue.map { ($0, []) }
+    }
+
+    static func number(_ bytes: [UInt8]) -> Double? {
+        bytes.withUnsafeBufferPointer { b -> Double? in
+            guard let base = b.baseAddress else { return nil }
+            return JSONNumberParsing.parseDouble(base, 0, b.count, lenient: true).flatMap { $0.isFinite ? $0 : nil }
+        }
+    }
+
+    /// A JSON number, or a JSON string holding one (`"250"`).
+    static func jsonNumber(_ found: JSONLookup, _ message: UnsafeRawBufferPointer) -> Double? {
+        switch found {
+        case .number: return found.double(in: message)
+        case .string: return found.stringBytes(in: message).flatMap(number)
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import FilterPatterns
+import TrailwatchCore
+import TrailwatchConfig
+
+/// Applies a filter pattern to a whole batch: term patterns first find candidate events with one
+/// memmem pass over the batch's storage for their longest required literal, so most events are
+/// never looked at one by one.
+struct PatternMatcher {
+    let pattern: FilterPattern
+    private let anchor: (bytes: [UInt8], decides: Bool)?
+    private let everything: Bool
+
+    init(_ pattern: FilterPattern) {
+        self.pattern = pattern
+        anchor = pattern.anchor
+        everything = pattern.kind == .everything
+    }
+
+    /// Clears `mask[i]` for every event that does not match (events already false stay false).
+    func refine(_ logs: LogBatch, mask: inout [Bool]) {
+        if everything { return }
+        if let anchor {
+            var found = [Bool](repeating: false, count: logs.count)
+            ByteSearch.markContaining(anchor.bytes, in: logs, mask: &found)
+            for i in 0..<logs.count where mask[i] {
+                mask[i] = found[i] && (anchor.decides || pattern.matches(logs.message(i)))
+            }
+            return
+        }
+        for i in 0..<logs.count where mask[i] { mask[i] = pattern.matches(logs.message(i)) }
+    }
+
+    /// Indices of the events that match.
+    func matching(_ logs: LogBatch) -> [Int] {
+        var mask = [Bool](repeating: true, count: logs.count)
+        refine(logs, mask: &mask)
+        return mask.indices.filter { mask[$0] }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A filter pattern setting; a syntax error points at the column inside the pattern.
+    func decodeFilterPatternIfPresent(_ key: Key) throws -> FilterPattern? {
+        guard let text = try decodeIfPresent(String.self, forKey: key) else { return nil }
+        return try FilterPattern.decoded(text, codingPath: codingPath + [key])
+    }
+}
+
+extension FilterPattern {
+    /// Compiles `text`, turning a syntax error into a setting error located inside the value.
+    static func decoded(_ text: String, codingPath: [any CodingKey]) throws -> FilterPattern {
+        do { return try FilterPattern(text) } catch {
+            throw SettingError(codingPath: codingPath, message: "invalid filter pattern at column \(error.column): \(error.message)",
+                               expected: error.expected ?? "a CloudWatch filter pattern", columnInValue: error.column)
+        }
+    }
+}

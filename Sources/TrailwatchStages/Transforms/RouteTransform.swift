@@ -1,0 +1,65 @@
+import FilterPatterns
+import TrailwatchCore
+import TrailwatchConfig
+import TrailwatchRuntime
+
+/// `route`: one named output per filter pattern; an event goes to every route it matches, and
+/// events matching none go to `_unmatched`. Read a route as `component.route`.
+struct RouteTransform: TransformKind {
+    static let unmatched = "_unmatched"
+
+    struct Config: StageConfig {
+        var routes: [(name: String, pattern: FilterPattern)]
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case routes }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let nested = try c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: .routes)
+            routes = []
+            for key in nested.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {
+                guard key.stringValue.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }), !key.stringValue.hasPrefix("_") else {
+                    throw SettingError(codingPath: c.codingPath + [CodingKeys.routes, key], message: "'\(key.stringValue)' is not a route name",
+                                       expected: "letters, digits, '_' and '-', not starting with '_'")
+                }
+                let text = try nested.decode(String.self, forKey: key)
+                routes.append((key.stringValue, try FilterPattern.decoded(text, codingPath: c.codingPath + [CodingKeys.routes, key])))
+            }
+            guard !routes.isEmpty else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.routes], message: "is empty", expected: "at least one NAME: PATTERN")
+            }
+        }
+    }
+
+    static let type = "route"
+    static let summary = "Sends log events to named outputs by CloudWatch filter pattern."
+    static func accepts(_ config: Config) -> Set<EventKind> { [.log] }
+    static func produces(_ config: Config, fedWith inputs: Set<EventKind>) -> Set<EventKind> { [.log] }
+    static func ports(_ config: Config) -> [String] { config.routes.map(\.name) + [unmatched] }
+
+    static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
+        Runner(routes: config.routes.map { ($0.name, PatternMatcher($0.pattern)) })
+    }
+
+    final class Runner: Transform {
+        let routes: [(name: String, matcher: PatternMatcher)]
+
+        init(routes: [(name: String, matcher: PatternMatcher)]) { self.routes = routes }
+
+        func process(_ batch: Batch, into output: inout TransformOutput) throws {
+            guard case .logs(let logs) = batch.payload else { return }
+            var routed = [Bool](repeating: false, count: logs.count)
+            for (name, matcher) in routes {
+                let indices = matcher.matching(logs)
+                for i in indices { routed[i] = true }
+                if indices.count == logs.count {
+                    output.emit(Batch(.logs(logs)), port: name)
+                } else if !indices.isEmpty {
+                    output.emit(Batch(.logs(logs.selecting(indices))), port: name)
+                }
+            }
+            let rest = routed.indices.filter { !routed[$0] }
+            if !rest.isEmpty { output.emit(Batch(.logs(rest.count == logs.count ? logs : logs.selecting(rest))), port: RouteTransform.unmatched) }
+        }
+    }
+}
