@@ -117,7 +117,11 @@ public struct MetricTransformation: Sendable {
         case .delimited(let d):
             var tokens: [DelimitedPattern.Token] = []
             guard let fields = d.extract(message, tokens: &tokens, collect: true) else { return defaultSample }
-            func text(_ name: String) -> [UInt8]? { fields.first { $0.0 == "$" + name }?.1 }
+            // Extracted values come in token order, so `$N` is the N-th one whatever its name.
+            func text(_ name: String) -> [UInt8]? {
+                if let position = Int(name) { return position >= 1 && position <= fields.count ? fields[position - 1].1 : nil }
+                return fields.first { $0.0 == "$" + name }?.1
+            }
             let value: Double
             switch self.value {
             case .literal(let v): value = v
