@@ -54,6 +54,28 @@ sources:
 sinks:
   out: {{ type: file, inputs: [app], path: "{out('stdin-file.log')}", format: raw }}
 """, log, out("stdin-file.log"), None),
+        "metric-filter-json": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+transforms:
+  slow:
+    type: metric_filter
+    inputs: [app]
+    pattern: '{{ $.latency_ms > 100 && $.level = "INFO" }}'
+    metric_namespace: Bench
+    metric_name: SlowInfo
+    metric_value: $.latency_ms
+sinks:
+  out: {{ type: file, inputs: [slow], path: "{out('metric-filter-json.json')}" }}
+""", None, out("metric-filter-json.json"), None),
+        "filter-pattern-terms": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+transforms:
+  errors: {{ type: filter, inputs: [app], pattern: 'ERROR -timeout' }}
+sinks:
+  out: {{ type: file, inputs: [errors], path: "{out('filter-pattern-terms.log')}", format: raw }}
+""", None, out("filter-pattern-terms.log"), None),
         "file-json-file": (f"""
 sources:
   app: {{ type: file, include: ["{log}"] }}

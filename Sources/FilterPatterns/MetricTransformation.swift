@@ -29,6 +29,24 @@ public struct MetricTransformation: Sendable {
     /// Up to three, each read from the event; a dimension whose field is absent is left out.
     public var dimensions: [(name: String, source: Source)]
     public var unit: String?
+    /// For JSON patterns without wildcards: one lookup resolving the pattern's selectors, the value
+    /// and the dimensions in a single scan of each message.
+    private var jsonPlan: JSONPlan?
+
+    struct JSONPlan: Sendable {
+        let lookup: JSONMultiLookup
+        let valueSlot: Int?
+        let dimensionSlots: [Int]
+    }
+
+    /// What one event contributes.
+    public enum Outcome: Sendable {
+        case sample(value: Double, dimensions: [Dimension])
+        /// The pattern did not match and there is no default value.
+        case noMatch
+        /// The pattern matched but the value is absent or not a number: nothing is published.
+        case noValue
+    }
 
     /// CloudWatch's StandardUnit names.
     public static let units: [String] = [
@@ -81,6 +99,18 @@ public struct MetricTransformation: Sendable {
             throw Invalid(setting: "unit", message: "unknown unit '\(unit)'", expected: "a CloudWatch unit such as Count, Milliseconds, Bytes or None")
         }
         self.unit = unit
+        if case .json(let j) = pattern.body, !j.needsTree {
+            var paths = j.lookup.paths
+            func slot(_ source: Source) -> Int? {
+                guard case .json(let path) = source else { return nil }
+                if let existing = paths.firstIndex(of: path) { return existing }
+                paths.append(path)
+                return paths.count - 1
+            }
+            let valueSlot = slot(self.value)
+            let dimensionSlots = self.dimensions.map { slot($0.source) ?? -1 }
+            jsonPlan = JSONPlan(lookup: JSONMultiLookup(paths), valueSlot: valueSlot, dimensionSlots: dimensionSlots)
+        }
     }
 
     private static func source(_ text: String, setting: String, pattern: FilterPattern, allowLiteral: Bool) throws(Invalid) -> Source {
@@ -113,6 +143,50 @@ public struct MetricTransformation: Sendable {
     /// One sample for one event, or nil when the event publishes nothing (no match and no
     /// default, or the value is absent or not a number — AWS publishes nothing then either).
     public func sample(_ message: UnsafeRawBufferPointer, pattern: FilterPattern) -> (value: Double, dimensions: [Dimension])? {
+        if case .sample(let value, let dimensions) = evaluate(message, pattern: pattern) { return (value, dimensions) }
+        return nil
+    }
+
+    /// What one event contributes, telling a non-match from a match without a usable value.
+    public func evaluate(_ message: UnsafeRawBufferPointer, pattern: FilterPattern) -> Outcome {
+        if let plan = jsonPlan, case .json(let j) = pattern.body { return evaluate(message, j, plan) }
+        guard let found = legacySample(message, pattern: pattern) else {
+            return pattern.matches(message) ? .noValue : .noMatch
+        }
+        return .sample(value: found.value, dimensions: found.dimensions)
+    }
+
+    private func evaluate(_ message: UnsafeRawBufferPointer, _ j: JSONPattern, _ plan: JSONPlan) -> Outcome {
+        let n = plan.lookup.paths.count
+        return withUnsafeTemporaryAllocation(of: JSONLookup.self, capacity: max(n, 1)) { buffer -> Outcome in
+            let results = UnsafeMutableBufferPointer(rebasing: buffer[0..<n])
+            guard plan.lookup.resolve(in: message, into: results) == .object, let base = message.baseAddress else {
+                return defaultOutcome
+            }
+            let p = base.assumingMemoryBound(to: UInt8.self)
+            guard j.evaluate(j.expr, { c in JSONPattern.test(c.test, results[c.slot], p) }) else { return defaultOutcome }
+            let value: Double
+            switch self.value {
+            case .literal(let v): value = v
+            default:
+                guard let slot = plan.valueSlot, let v = MetricTransformation.jsonNumber(results[slot], message) else { return .noValue }
+                value = v
+            }
+            var dims: [Dimension] = []
+            for (k, slot) in plan.dimensionSlots.enumerated() where slot >= 0 {
+                if let text = results[slot].scalarText(in: message) {
+                    dims.append(Dimension(name: dimensions[k].name, value: String(decoding: text, as: UTF8.self)))
+                }
+            }
+            return .sample(value: value, dimensions: dims)
+        }
+    }
+
+    private var defaultOutcome: Outcome {
+        defaultValue.map { .sample(value: $0, dimensions: []) } ?? .noMatch
+    }
+
+    private func legacySample(_ message: UnsafeRawBufferPointer, pattern: FilterPattern) -> (value: Double, dimensions: [Dimension])? {
         switch pattern.body {
         case .delimited(let d):
             var tokens: [DelimitedPattern.Token] = []

@@ -101,14 +101,17 @@ struct MetricFilterTransform: TransformKind {
             for i in 0..<logs.count {
                 if !logGroups.isEmpty && !logGroups.contains(logs.origin(i).logGroup) { continue }
                 let message = logs.message(i)
-                let sample: (value: Double, dimensions: [Dimension])?
+                let sample: (value: Double, dimensions: [Dimension])
                 if candidates?[i] == false {
-                    sample = transformation.defaultValue.map { ($0, []) }
+                    guard let value = transformation.defaultValue else { continue }
+                    sample = (value, [])
                 } else {
-                    sample = transformation.sample(message, pattern: pattern)
-                    if sample == nil && transformation.defaultValue == nil && pattern.matches(message) { skippedValues += 1 }
+                    switch transformation.evaluate(message, pattern: pattern) {
+                    case .sample(let value, let dimensions): sample = (value, dimensions)
+                    case .noMatch: continue
+                    case .noValue: skippedValues += 1; continue
+                    }
                 }
-                guard let sample else { continue }
                 let time = logs.timestamp(i)
                 let identity = sample.dimensions.isEmpty ? plainIdentity
                     : MetricIdentity(namespace: plainIdentity.namespace, name: plainIdentity.name, dimensions: sample.dimensions)
