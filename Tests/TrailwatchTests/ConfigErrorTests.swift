@@ -37,7 +37,7 @@ let brokenConfigs: [BrokenConfig] = [
         sinks:
           out: { type: console, inputs: [t] }
         """,
-        expected: "p.yaml:4:14: component 't': setting 'type': unknown transform type 'console' ('console' is a sink type) (expected one of filter)"),
+        expected: "p.yaml:4:14: component 't': setting 'type': unknown transform type 'console' ('console' is a sink type) (expected one of filter, metric_filter, parse, route)"),
     BrokenConfig(name: "missing type", yaml: """
         sources:
           app: { include: [a.log] }
@@ -191,7 +191,7 @@ let brokenConfigs: [BrokenConfig] = [
         sinks:
           out: { type: console, inputs: [f] }
         """,
-        expected: "p.yaml:4:6: component 'f': has no condition (expected contains or regex)"),
+        expected: "p.yaml:4:6: component 'f': has no condition (expected pattern, contains or regex)"),
     BrokenConfig(name: "invalid regex", yaml: """
         sources:
           app: { type: stdin }
