@@ -1,6 +1,6 @@
 # trailwatch: `make run` runs the demo pipeline over samples/, `make test` runs every test.
 SWIFT ?= swift
-SYSTEM_PACKAGES := libzstd-dev libsqlite3-dev zstd
+SYSTEM_PACKAGES := libzstd-dev zlib1g-dev libsqlite3-dev zstd pkg-config
 BIN := .build/release/trailwatch
 
 .PHONY: all deps build run test bench eval clean

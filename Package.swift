@@ -12,10 +12,14 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C helpers glibc hides behind _GNU_SOURCE.
         .target(name: "CShims"),
+        // System libraries: zstd for archives, zlib for reading .gz.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Pure building blocks: no I/O.
         .target(name: "TrailwatchCore", swiftSettings: strict),
@@ -38,19 +42,24 @@ let package = Package(
 
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
-                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "CShims"],
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive", "CShims"],
+                swiftSettings: strict),
+
+        // Tamper-evident archives: streaming zstd, gzip reading, digests with SHA-256 chains and Ed25519.
+        .target(name: "TrailwatchArchive",
+                dependencies: ["TrailwatchCore", "ByteJSON", "CZstd", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
 
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",
-                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON"],
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive"],
                     swiftSettings: strict),
     ]
 )

@@ -50,6 +50,7 @@ public struct ByteBuffer: Sendable {
     }
 
     public var count: Int { bytes.count }
+    public mutating func reserveCapacity(_ n: Int) { bytes.reserveCapacity(n) }
     public var isEmpty: Bool { bytes.isEmpty }
 
     @inlinable public mutating func append(_ byte: UInt8) { bytes.append(byte) }

@@ -106,3 +106,118 @@ public enum EventEncoder {
         out.append(UInt8(ascii: "}"))
     }
 }
+
+/// Encodes whole log batches as JSON lines, fast: the per-origin `group`/`stream` text and the
+/// batch's ingestion time are rendered once, timestamps are cached while they repeat, and message
+/// bytes are scanned eight at a time for anything that needs escaping.
+public struct LogBatchJSONEncoder {
+    private var lastTimestamp: Int64 = .min
+    private var timestampText = ByteBuffer(reservingCapacity: 32)
+
+    public init() {}
+
+    /// Appends every event of `batch` as one JSON object and a newline.
+    public mutating func append(_ batch: LogBatch, to out: inout ByteBuffer) {
+        guard batch.count > 0 else { return }
+        // `","group":"…","stream":"…","message":"` for each origin.
+        var prefixes: [ByteBuffer] = []
+        prefixes.reserveCapacity(batch.origins.count)
+        for origin in batch.origins {
+            var p = ByteBuffer(reservingCapacity: 64)
+            p.append(contentsOf: #"","group":"#.utf8)
+            JSONEscaping.appendString(origin.logGroup, to: &p)
+            p.append(contentsOf: #","stream":"#.utf8)
+            JSONEscaping.appendString(origin.logStream, to: &p)
+            p.append(contentsOf: #","message":""#.utf8)
+            prefixes.append(p)
+        }
+        var ingestion = ByteBuffer(reservingCapacity: 48)
+        ingestion.append(contentsOf: #"","ingestion_time":""#.utf8)
+        Timestamps.appendISO8601(batch.ingestionTime, to: &ingestion)
+        ingestion.append(UInt8(ascii: "\""))
+        out.reserveCapacity(out.count + batch.messageBytes + batch.count * (96 + prefixes[0].count))
+        let simple = batch.fields.isEmpty && batch.flags.isEmpty
+        for i in 0..<batch.count {
+            out.append(contentsOf: #"{"timestamp":""#.utf8)
+            let ts = batch.timestamp(i)
+            if ts != lastTimestamp {
+                lastTimestamp = ts
+                timestampText.removeAll()
+                Timestamps.appendISO8601(ts, to: &timestampText)
+            }
+            timestampText.withUnsafeBytes { out.append($0) }
+            let prefix = prefixes[batch.originIndices.isEmpty ? 0 : Int(batch.originIndices[i])]
+            prefix.withUnsafeBytes { out.append($0) }
+            JSONEscaping.appendEscapedFast(batch.message(i), to: &out)
+            ingestion.withUnsafeBytes { out.append($0) }
+            if !simple {
+                if let fields = batch.fields(i), !fields.entries.isEmpty {
+                    out.append(contentsOf: #","fields":"#.utf8)
+                    LogRecordEncoder.appendFields(fields, to: &out)
+                }
+                let flags = batch.flags(i)
+                if !flags.isEmpty {
+                    out.append(contentsOf: #","flags":["#.utf8)
+                    for (k, name) in flags.names.enumerated() {
+                        if k > 0 { out.append(UInt8(ascii: ",")) }
+                        JSONEscaping.appendString(name, to: &out)
+                    }
+                    out.append(UInt8(ascii: "]"))
+                }
+            }
+            out.append(contentsOf: [UInt8(ascii: "}"), 0x0A])
+        }
+    }
+}
+
+extension JSONEscaping {
+    /// ``appendEscaped(_:to:)`` with a word-at-a-time scan: eight bytes are checked at once for
+    /// control bytes, `"`, `\` and non-ASCII, so long plain runs cost a load and a few operations.
+    public static func appendEscapedFast(_ raw: UnsafeRawBufferPointer, to out: inout ByteBuffer) {
+        let n = raw.count
+        guard let base = raw.baseAddress else { return }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quotes = ones &* 0x22
+        let backslashes = ones &* 0x5C
+        @inline(__always) func hasZero(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
+        var i = 0
+        var runStart = 0
+        @inline(__always) func flush(_ upTo: Int) {
+            if upTo > runStart { out.append(UnsafeRawBufferPointer(start: base + runStart, count: upTo - runStart)) }
+        }
+        while i < n {
+            if i + 8 <= n {
+                let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let special = ((w &- ones &* 0x20) & ~w & highs) | hasZero(w ^ quotes) | hasZero(w ^ backslashes) | (w & highs)
+                if special == 0 { i += 8; continue }
+            }
+            let c = base.load(fromByteOffset: i, as: UInt8.self)
+            if c >= 0x20 && c < 0x80 && c != UInt8(ascii: "\"") && c != UInt8(ascii: "\\") { i += 1; continue }
+            if c < 0x80 {
+                flush(i)
+                switch c {
+                case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+                case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+                case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                default: appendEscaped(UnsafeRawBufferPointer(start: base + i, count: 1), to: &out)
+                }
+                i += 1
+                runStart = i
+                continue
+            }
+            let length = validUTF8SequenceLength(raw, at: i)
+            if length > 0 {
+                i += length
+            } else {
+                flush(i)
+                out.append(contentsOf: [0xEF, 0xBF, 0xBD])
+                i += 1
+                runStart = i
+            }
+        }
+        flush(n)
+    }
+}

@@ -7,6 +7,8 @@ public enum BuiltinStages {
         // Sources
         r.register(StdinSource.self)
         r.register(FileSource.self)
+        r.register(ArchiveSource.self)
+        r.register(CloudTrailSource.self)
         // Transforms
         r.register(FilterTransform.self)
         r.register(MetricFilterTransform.self)
@@ -15,6 +17,7 @@ public enum BuiltinStages {
         // Sinks
         r.register(ConsoleSink.self)
         r.register(FileSink.self)
+        r.register(ArchiveSink.self)
         return r
     }()
 }

@@ -19,6 +19,7 @@ struct RecordWriter {
     let format: LineFormat
     let path: String
     private var buffer = ByteBuffer(reservingCapacity: 1 << 20)
+    private var logEncoder = LogBatchJSONEncoder()
     private var iovecs: [iovec] = []
     nonisolated(unsafe) private static let newline: UnsafeMutableRawPointer = {
         let p = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
@@ -37,6 +38,12 @@ struct RecordWriter {
     mutating func write(_ payload: Payload) throws(SinkError) -> Int {
         if format == .raw, case .logs(let batch) = payload { return try writeRaw(batch) }
         buffer.removeAll()
+        if case .logs(let batch) = payload {
+            logEncoder.append(batch, to: &buffer)
+            let written = buffer.count
+            try flushBuffer()
+            return written
+        }
         var written = 0
         for i in 0..<payload.count {
             EventEncoder.appendJSON(payload, event: i, to: &buffer)

@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a `.jsonl.zst`, `.zst`, `.gz` or plain file as lines, decompressing as it goes (the
+/// format is told by the first bytes, not the name). Every complete line reaches `line` before a
+/// damaged or truncated input throws.
+public struct ArchiveReader {
+    public enum Format: String, Sendable { case zstd, gzip, plain }
+
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public static func detect(_ head: [UInt8]) -> Format {
+        if head.count >= 4 && head[0] == 0x28 && head[1] == 0xB5 && head[2] == 0x2F && head[3] == 0xFD { return .zstd }
+        if head.count >= 2 && head[0] == 0x1F && head[1] == 0x8B { return .gzip }
+        return .plain
+    }
+
+    /// Calls `chunk` with decompressed bytes in order (any sizes), then reports damage by throwing.
+    /// Returns the number of input (compressed) bytes read.
+    @discardableResult
+    public func read(_ chunk: (UnsafeRawBufferPointer) throws -> Void) throws -> Int64 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ArchiveError.errno("cannot open", path) }
+        defer { close(fd) }
+        posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var decompressor: StreamDecompressor?
+        var format: Format?
+        var total: Int64 = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw ArchiveError.errno("cannot read", path) }
+            if n == 0 { break }
+            total += Int64(n)
+            if format == nil {
+                let detected = ArchiveReader.detect(Array(buffer[0..<min(n, 4)]))
+                format = detected
+                switch detected {
+                case .zstd: decompressor = try StreamDecompressor(format: .zstd)
+                case .gzip: decompressor = try StreamDecompressor(format: .gzip)
+                case .plain: break
+                }
+            }
+            try buffer.withUnsafeBytes { raw in
+                let input = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                if let decompressor { try decompressor.feed(input, emit: chunk) } else { try chunk(input) }
+            }
+        }
+        try decompressor?.finish()
+        return total
+    }
+
+    /// Calls `line` for each complete line (without its LF; a CR before it is dropped). A last line
+    /// without LF counts only for plain files: in compressed ones it means the data was cut.
+    public func lines(_ line: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var carry: [UInt8] = []
+        var plain = true
+        var damage: Error?
+        do {
+            try read { chunk in
+                var start = 0
+                let n = chunk.count
+                while start < n {
+                    guard let hit = memchr(chunk.baseAddress! + start, 0x0A, n - start) else {
+                        carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start..<n]))
+                        return
+                    }
+                    let end = chunk.baseAddress!.distance(to: UnsafeRawPointer(hit))
+                    if carry.isEmpty {
+                        var stop = end
+                        if stop > start && chunk[stop - 1] == 0x0D { stop -= 1 }
+                        try line(UnsafeRawBufferPointer(rebasing: chunk[start..<stop]))
+                    } else {
+                        carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start..<end]))
+                        if carry.last == 0x0D { carry.removeLast() }
+                        try carry.withUnsafeBytes { try line($0) }
+                        carry.removeAll(keepingCapacity: true)
+                    }
+                    start = end + 1
+                }
+            }
+            plain = try ArchiveReader.detect(head()) == .plain
+        } catch let error as CompressionError {
+            damage = error
+            plain = false
+        }
+        if !carry.isEmpty && plain { try carry.withUnsafeBytes { try line($0) } }
+        if let damage { throw ArchiveError("\(path): \(damage)") }
+    }
+
+    private func head() throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 4)
+        let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 4) }
+        return Array(bytes.prefix(max(0, n)))
+    }
+}

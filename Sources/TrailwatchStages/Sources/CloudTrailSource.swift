@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ByteJSON
+import Foundation
+import TrailwatchArchive
+import TrailwatchCore
+import TrailwatchConfig
+import TrailwatchRuntime
+
+/// `cloudtrail`: CloudTrail delivery files (`{"Records": [...]}`, plain or `.json.gz`). Each
+/// record becomes one log event: the record's JSON as the message, `eventTime` as its time, log
+/// stream `<recipientAccountId>_<awsRegion>`. A malformed file is reported and skipped.
+struct CloudTrailSource: SourceKind {
+    struct Config: StageConfig {
+        var include: [String]
+        var exclude: [String] = []
+        var logGroup = "cloudtrail"
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case include, exclude, logGroup = "log_group" }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            include = try c.decodeStringList(.include)
+            exclude = try c.decodeIfPresent([String].self, forKey: .exclude) ?? []
+            logGroup = try c.decodeIfPresent(String.self, forKey: .logGroup) ?? logGroup
+        }
+    }
+
+    static let type = "cloudtrail"
+    static let summary = "CloudTrail delivery files ({\"Records\": [...]}, plain or gzip), one event per record."
+    static func produces(_ config: Config) -> Set<EventKind> { [.log] }
+
+    static func make(_ config: Config, _ context: StageContext) throws -> any Source {
+        Runner(config: config, context: context)
+    }
+
+    /// Delivery files in time order: by the `YYYYMMDDTHHmmZ` stamp in their names, then by path.
+    static func ordered(_ paths: [String]) -> [String] {
+        func stamp(_ path: String) -> String {
+            let name = (path as NSString).lastPathComponent
+            return name.split(separator: "_").first { $0.count == 14 && $0.hasSuffix("Z") && $0.dropFirst(8).first == "T" }.map(String.init) ?? ""
+        }
+        return paths.map { (stamp($0), $0) }.sorted { $0 < $1 }.map(\.1)
+    }
+
+    final class Runner: TrailwatchRuntime.Source {
+        let config: Config
+        let context: StageContext
+
+        init(config: Config, context: StageContext) {
+            self.config = config
+            self.context = context
+        }
+
+        func run(_ output: SourceOutput) throws {
+            let paths = CloudTrailSource.ordered(PathGlob.expand(include: config.include, exclude: config.exclude))
+            if paths.isEmpty { context.log.log(.warning, context.id, "no file matches " + config.include.joined(separator: ", ")) }
+            let sizes = paths.map { path -> Int64 in
+                var st = stat()
+                return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+            }
+            let progress = ProgressMeter(label: context.id, totalFiles: paths.count, totalBytes: sizes.reduce(0, +), enabled: context.once)
+            var builder = LogBatchBuilder()
+            for (path, size) in zip(paths, sizes) {
+                if output.isStopping { break }
+                do {
+                    let records = try CloudTrailSource.records(in: path)
+                    let now = MonotonicClock.wallMillis()
+                    for record in records {
+                        let finished = record.json.withUnsafeBytes {
+                            builder.append($0, timestamp: record.time ?? now, ingestionTime: now,
+                                           origin: Origin(logGroup: config.logGroup, logStream: record.stream),
+                                           flags: record.time == nil ? [.timestampFallback] : [])
+                        }
+                        if let finished {
+                            output.emit(Batch(.logs(finished)))
+                            progress.advance(events: finished.count)
+                        }
+                    }
+                } catch {
+                    output.metrics.recordError()
+                    context.log.log(.error, context.id, "skipping \(path): \(error)")
+                }
+                if let rest = builder.take() {
+                    output.emit(Batch(.logs(rest)))
+                    progress.advance(events: rest.count)
+                }
+                progress.advance(bytes: size, file: true)
+            }
+        }
+    }
+
+    struct Record {
+        var json: [UInt8]
+        var time: Int64?
+        var stream: String
+    }
+
+    struct MalformedFile: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    /// The records of one delivery file, each as compact JSON.
+    static func records(in path: String) throws -> [Record] {
+        var bytes: [UInt8] = []
+        try ArchiveReader(path: path).read { bytes.append(contentsOf: $0) }
+        let root: JSONValue
+        do { root = try JSONValue.parse(bytes) } catch {
+            throw MalformedFile(message: "not JSON: \(error)")
+        }
+        guard case .object(let members) = root, let list = members.first(where: { $0.key == "Records" })?.value,
+              case .array(let items) = list else {
+            throw MalformedFile(message: "not a CloudTrail delivery file (no \"Records\" array)")
+        }
+        return items.compactMap { item -> Record? in
+            guard case .object(let fields) = item else { return nil }
+            var json: [UInt8] = []
+            JSONWriter.append(item, to: &json)
+            func text(_ key: String) -> String? { fields.first { $0.key == key }?.value.stringValue }
+            let time = text("eventTime").flatMap { t -> Int64? in Array(t.utf8).withUnsafeBytes { Timestamps.parseISO8601($0) } }
+            return Record(json: json, time: time, stream: "\(text("recipientAccountId") ?? "unknown")_\(text("awsRegion") ?? "unknown")")
+        }
+    }
+}

@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TrailwatchCore
+import TrailwatchRuntime
+
+/// Builds log batches from events that arrive one by one (decoded archive records, CloudTrail
+/// records): messages are copied into one storage block per batch, up to `capacity` bytes.
+struct LogBatchBuilder {
+    let capacity: Int
+    private var storage: ByteStorage
+    private var used = 0
+    private var batch: LogBatch?
+
+    init(capacity: Int = 1 << 20) {
+        self.capacity = capacity
+        storage = ByteStorage(capacity: capacity)
+    }
+
+    var isEmpty: Bool { batch?.isEmpty ?? true }
+
+    /// Adds an event; returns a finished batch first when this one would not fit or when the
+    /// ingestion time changes (a batch has one ingestion time).
+    mutating func append(_ message: UnsafeRawBufferPointer, timestamp: Int64, ingestionTime: Int64, origin: Origin,
+                         flags: EventFlags = [], fields: Fields? = nil) -> LogBatch? {
+        var finished: LogBatch?
+        if let current = batch, used + message.count > capacity || current.ingestionTime != ingestionTime {
+            finished = take()
+        }
+        if message.count > capacity - used {
+            // An event larger than the block gets a block of its own.
+            storage = ByteStorage(capacity: max(capacity, message.count))
+            used = 0
+        }
+        if batch == nil {
+            batch = LogBatch(storage: storage, defaultTimestamp: timestamp, ingestionTime: ingestionTime, origin: origin)
+        }
+        if let base = message.baseAddress, message.count > 0 {
+            (storage.mutableBase + used).copyMemory(from: base, byteCount: message.count)
+        }
+        let originIndex = batch!.originIndex(for: origin)
+        batch!.append(start: used, length: message.count, flags: flags, timestamp: timestamp, originIndex: originIndex)
+        if let fields { batch!.setFields(fields, at: batch!.count - 1) }
+        used += message.count
+        return finished
+    }
+
+    /// The batch built so far (nil when empty); the next events go to a fresh block.
+    mutating func take() -> LogBatch? {
+        guard let finished = batch, !finished.isEmpty else { return nil }
+        batch = nil
+        storage = ByteStorage(capacity: capacity)
+        used = 0
+        return finished
+    }
+}
+
+/// Progress of a batch run over many files, on stderr when it is a terminal (`--once` only).
+final class ProgressMeter {
+    let label: String
+    let totalFiles: Int
+    let totalBytes: Int64
+    private let enabled: Bool
+    private var filesDone = 0
+    private var bytesDone: Int64 = 0
+    private var events = 0
+    private let started = MonotonicClock.nanos()
+    private var lastPrint: Int64 = 0
+
+    init(label: String, totalFiles: Int, totalBytes: Int64, enabled: Bool) {
+        self.label = label
+        self.totalFiles = totalFiles
+        self.totalBytes = totalBytes
+        self.enabled = enabled && isatty(STDERR_FILENO) == 1
+    }
+
+    func advance(events: Int = 0, bytes: Int64 = 0, file: Bool = false) {
+        self.events += events
+        bytesDone += bytes
+        if file { filesDone += 1 }
+        guard enabled else { return }
+        let now = MonotonicClock.nanos()
+        if now - lastPrint < 250_000_000 && !(file && filesDone == totalFiles) { return }
+        lastPrint = now
+        let seconds = max(Double(now - started) / 1e9, 0.001)
+        let rate = Double(self.events) / seconds
+        let fraction = totalBytes > 0 ? Double(bytesDone) / Double(totalBytes) : 0
+        let eta = fraction > 0.001 ? seconds / fraction - seconds : 0
+        let line = "\(label): \(filesDone)/\(totalFiles) files, \(RunSummaryBytes.format(bytesDone)) of \(RunSummaryBytes.format(totalBytes)), "
+            + "\(Int(rate)) events/s, ETA \(Int(eta.rounded()))s"
+        var text = "\r" + line + "\u{1B}[K"
+        if filesDone == totalFiles { text += "\n" }
+        _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+    }
+}
+
+enum RunSummaryBytes {
+    static func format(_ n: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(n)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(n) B" : "\((value * 10).rounded() / 10) \(units[unit])"
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import TrailwatchArchive
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `trailwatch archive …`: verify, read and key archives.
+struct ArchiveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "archive",
+        abstract: "Verify archive digests, print archived records, create signing keys.",
+        subcommands: [Verify.self, Cat.self, Keygen.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check every archive file and digest: missing, modified, inserted or reordered files and chain breaks. Exit 1 on any.")
+
+        @Argument(help: "The archive directory (the sink's `directory`).")
+        var directory: String
+
+        @Option(help: "Base64 Ed25519 public key, or a file holding it: every digest must carry a valid signature by it.")
+        var publicKey: String?
+
+        @Option(help: "Output format: text or json.")
+        var format: OutputFormat = .text
+
+        func run() throws {
+            var key: String?
+            if let publicKey {
+                key = FileManager.default.fileExists(atPath: publicKey)
+                    ? String(decoding: FileManager.default.contents(atPath: publicKey) ?? Data(), as: UTF8.self) : publicKey
+            }
+            let verifier = ArchiveVerifier(root: directory, publicKey: try key.map { try SigningKeys.publicKey(base64: $0) })
+            let report = verifier.verify()
+            switch format {
+            case .json:
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+                var body = try JSONSerialization.jsonObject(with: try encoder.encode(report)) as? [String: Any] ?? [:]
+                body["ok"] = report.ok
+                let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+                print(String(decoding: data, as: UTF8.self))
+            case .text:
+                for problem in report.problems { print("\(problem.kind.rawValue): \(problem.path): \(problem.detail)") }
+                print("\(report.digests) digests, \(report.filesChecked) files checked, \(report.pendingFiles) awaiting the next digest: "
+                      + (report.ok ? "valid" : "\(report.problems.count) problems"))
+            }
+            if !report.ok { throw ExitCode(1) }
+        }
+    }
+
+    struct Cat: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decompress archived records (.jsonl.zst, .zst, .gz or plain) to standard output.")
+
+        @Argument(help: "Archive files.")
+        var files: [String]
+
+        func run() throws {
+            var failed = false
+            for file in files {
+                do {
+                    try ArchiveReader(path: file).read { chunk in
+                        var offset = 0
+                        while offset < chunk.count {
+                            let n = write(STDOUT_FILENO, chunk.baseAddress! + offset, chunk.count - offset)
+                            if n < 0 { if errno == EINTR { continue }; throw ArchiveError("cannot write to standard output") }
+                            offset += n
+                        }
+                    }
+                } catch {
+                    Console.error("\(file): \(error)")
+                    failed = true
+                }
+            }
+            if failed { throw ExitCode(1) }
+        }
+    }
+
+    struct Keygen: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an Ed25519 key pair for signing digests. The private key goes to a file (mode 0600) and is never printed.")
+
+        @Option(help: "Where to write the private key (base64).")
+        var privateKeyFile: String
+
+        @Option(help: "Where to write the public key (base64); printed as well.")
+        var publicKeyFile: String?
+
+        func run() throws {
+            let (privateKey, publicKey) = SigningKeys.generate()
+            let fd = open(privateKeyFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw ValidationError("cannot create \(privateKeyFile): \(String(cString: strerror(errno))) (it must not exist yet)") }
+            let text = privateKey + "\n"
+            _ = text.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+            if let publicKeyFile {
+                FileManager.default.createFile(atPath: publicKeyFile, contents: Data((publicKey + "\n").utf8), attributes: [.posixPermissions: 0o644])
+            }
+            print(publicKey)
+        }
+    }
+}
