@@ -127,7 +127,9 @@ public final class StreamDecompressor {
                 return (r, outBuffer.pos)
             }
             if ZSTD_isError(hint) != 0 { break }
-            if produced > 0 { try output.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
+            // A call without input at a frame boundary only hints at the next header's size.
+            guard produced > 0 else { break }
+            try output.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
             atBoundary = hint == 0
             if produced < output.count { break }
         }
