@@ -76,6 +76,18 @@ transforms:
 sinks:
   out: {{ type: file, inputs: [errors], path: "{out('filter-pattern-terms.log')}", format: raw }}
 """, None, out("filter-pattern-terms.log"), None),
+        "file-archive": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+sinks:
+  arch: {{ type: archive, inputs: [app], directory: "{out('archive')}", level: 3, host: bench }}
+""", None, None, None),
+        "archive-replay": (f"""
+sources:
+  old: {{ type: archive, include: ["{out('archive')}/**/*.jsonl.zst"] }}
+sinks:
+  out: {{ type: console, inputs: [old], format: text }}
+""", None, None, None),
         "file-json-file": (f"""
 sources:
   app: {{ type: file, include: ["{log}"] }}
@@ -83,6 +95,25 @@ sinks:
   out: {{ type: file, inputs: [app], path: "{out('file-json-file.log')}", format: json }}
 """, None, out("file-json-file.log"), None),
     }
+
+
+def archive_ratio_note():
+    """Compressed size of the archive against the zstd CLI (-3 -T1) compressing the very same
+    JSON-lines stream, so the ratio compares like with like."""
+    root = os.path.join(OUT, "archive")
+    files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".jsonl.zst")]
+    ours = sum(os.path.getsize(f) for f in files)
+    plain = os.path.join(OUT, "archive.jsonl")
+    with open(plain, "wb") as out:
+        for f in sorted(files):
+            subprocess.check_call(["zstd", "-dc", "-q", f], stdout=out)
+    raw = os.path.getsize(plain)
+    start = time.monotonic()
+    ref = int(subprocess.run(["sh", "-c", f"zstd -3 -T1 -q -c '{plain}' | wc -c"], capture_output=True, text=True).stdout)
+    ref_time = time.monotonic() - start
+    os.remove(plain)
+    return (f"{len(files)} files, {ours / 1e6:.1f} MB (ratio {raw / ours:.2f}); zstd -3 -T1 on the same {raw / 1e6:.0f} MB "
+            f"of records: {ref / 1e6:.1f} MB (ratio {raw / ref:.2f}) in {ref_time:.2f} s")
 
 
 def vm_hwm_mib(pid):
@@ -196,8 +227,10 @@ def main():
             f.write(yaml)
         best = None
         for _ in range(args.repeat):
-            if os.path.exists(output):
+            if output and os.path.exists(output):
                 os.remove(output)
+            if name == "file-archive":
+                shutil.rmtree(os.path.join(OUT, "archive"), ignore_errors=True)
             run = measure([args.binary, "run", pipeline, "--once", "--quiet"], stdin_path=stdin)
             if best is None or run[0] < best[0]:
                 best = run
@@ -208,6 +241,8 @@ def main():
             got = count_lines(output)
             ok = got == expected
             note = f"{got} lines out"
+        if ok and name == "file-archive":
+            note = archive_ratio_note()
         report(name, wall, cpu, rss, ok, note)
     if not args.only or "tail-follow" in args.only.split(","):
         for fraction in (10, 1):

@@ -21,7 +21,11 @@ public final class ZstdCompressor {
     public init(level: Int32, workers: Int32 = 0) {
         context = ZSTD_createCCtx()
         ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)
-        if workers > 0 { ZSTD_CCtx_setParameter(context, ZSTD_c_nbWorkers, workers) }
+        if workers > 0 {
+            ZSTD_CCtx_setParameter(context, ZSTD_c_nbWorkers, workers)
+            // Small jobs keep the worker's buffers (and so the sink's memory) bounded.
+            ZSTD_CCtx_setParameter(context, ZSTD_c_jobSize, 4 << 20)
+        }
         ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)
         output = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
     }

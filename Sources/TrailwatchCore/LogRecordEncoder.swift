@@ -137,8 +137,12 @@ public struct LogBatchJSONEncoder {
         ingestion.append(UInt8(ascii: "\""))
         out.reserveCapacity(out.count + batch.messageBytes + batch.count * (96 + prefixes[0].count))
         let simple = batch.fields.isEmpty && batch.flags.isEmpty
+        let opening: StaticString = #"{"timestamp":""#
+        let opener = UnsafeRawBufferPointer(start: opening.utf8Start, count: opening.utf8CodeUnitCount)
+        let closing: StaticString = "}\n"
+        let closer = UnsafeRawBufferPointer(start: closing.utf8Start, count: closing.utf8CodeUnitCount)
         for i in 0..<batch.count {
-            out.append(contentsOf: #"{"timestamp":""#.utf8)
+            out.append(opener)
             let ts = batch.timestamp(i)
             if ts != lastTimestamp {
                 lastTimestamp = ts
@@ -165,7 +169,7 @@ public struct LogBatchJSONEncoder {
                     out.append(UInt8(ascii: "]"))
                 }
             }
-            out.append(contentsOf: [UInt8(ascii: "}"), 0x0A])
+            out.append(closer)
         }
     }
 }

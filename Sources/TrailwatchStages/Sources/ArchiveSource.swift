@@ -55,6 +55,7 @@ struct ArchiveSource: SourceKind {
         let config: Config
         let context: StageContext
         let decoder = RecordDecoder()
+        let fastParser = FastRecordParser()
 
         init(config: Config, context: StageContext) {
             self.config = config
@@ -83,7 +84,9 @@ struct ArchiveSource: SourceKind {
                         var cut = line
                         if cut.count > config.maxLineBytes.bytes { cut = UnsafeRawBufferPointer(rebasing: line[0..<config.maxLineBytes.bytes]) }
                         let finished: LogBatch?
-                        if let record = decoder.decode(line) {
+                        if let fast = fastParser.parse(line) {
+                            finished = fastParser.append(fast, line: line, to: &builder, now: now)
+                        } else if let record = decoder.decode(line) {
                             finished = record.message.withUnsafeBytes {
                                 builder.append($0, timestamp: record.timestamp, ingestionTime: record.ingestionTime ?? now,
                                                origin: record.origin, flags: record.flags, fields: record.fields)
@@ -171,5 +174,139 @@ final class RecordDecoder {
         if bytes == cache.0 { return cache.1 }
         cache = (bytes, String(decoding: bytes, as: UTF8.self))
         return cache.1
+    }
+}
+
+/// The records trailwatch itself writes have a fixed key order (timestamp, group, stream,
+/// message, ingestion_time); this reads exactly that layout without a general JSON scan and
+/// copies messages without escapes straight into the batch. Anything else (fields, flags, other
+/// layouts) goes to ``RecordDecoder``.
+final class FastRecordParser {
+    struct Parsed {
+        var timestamp: Range<Int>
+        var group: Range<Int>
+        var stream: Range<Int>
+        var message: Range<Int>
+        var messageEscaped: Bool
+        var ingestion: Range<Int>
+    }
+
+    private var scratch: [UInt8] = []
+    private var times: [(text: [UInt8], ms: Int64)] = [([], 0), ([], 0)]
+    private var lastGroup: ([UInt8], String) = ([], "")
+    private var lastStream: ([UInt8], String) = ([], "")
+
+    private static func expect(_ line: UnsafeRawBufferPointer, _ at: inout Int, _ literal: StaticString) -> Bool {
+        let n = literal.utf8CodeUnitCount
+        guard at + n <= line.count, memcmp(line.baseAddress! + at, literal.utf8Start, n) == 0 else { return false }
+        at += n
+        return true
+    }
+
+    /// A JSON string body starting at `at` (after the opening quote): its range and whether it has escapes.
+    private static func string(_ line: UnsafeRawBufferPointer, _ at: inout Int) -> (Range<Int>, Bool)? {
+        let base = line.baseAddress!
+        let start = at
+        var escaped = false
+        var position = at
+        while true {
+            guard position < line.count, let hit = memchr(base + position, 0x22, line.count - position) else { return nil }
+            let quote = base.distance(to: UnsafeRawPointer(hit))
+            var backslashes = 0
+            var k = quote - 1
+            while k >= start && line[k] == 0x5C { backslashes += 1; k -= 1 }
+            if backslashes % 2 == 0 {
+                if !escaped { escaped = memchr(base + start, 0x5C, quote - start) != nil }
+                at = quote + 1
+                return (start..<quote, escaped)
+            }
+            escaped = true
+            position = quote + 1
+        }
+    }
+
+    static func same(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let other = b.baseAddress, !a.isEmpty else { return true }
+        return a.withUnsafeBytes { memcmp($0.baseAddress!, other, b.count) == 0 }
+    }
+
+    /// Undoes the escapes trailwatch writes for ASCII (`\" \\ \n \r \t`); false when the string
+    /// has any other escape (`\u…`), left to the general decoder.
+    static func unescapeSimple(_ line: UnsafeRawBufferPointer, _ range: Range<Int>, into out: inout [UInt8]) -> Bool {
+        let base = line.baseAddress!
+        var position = range.lowerBound
+        while position < range.upperBound {
+            guard let hit = memchr(base + position, 0x5C, range.upperBound - position) else {
+                out.append(contentsOf: UnsafeRawBufferPointer(start: base + position, count: range.upperBound - position))
+                return true
+            }
+            let slash = base.distance(to: UnsafeRawPointer(hit))
+            out.append(contentsOf: UnsafeRawBufferPointer(start: base + position, count: slash - position))
+            guard slash + 1 < range.upperBound else { return false }
+            switch line[slash + 1] {
+            case 0x22: out.append(0x22)
+            case 0x5C: out.append(0x5C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "/"): out.append(0x2F)
+            default: return false
+            }
+            position = slash + 2
+        }
+        return true
+    }
+
+    func parse(_ line: UnsafeRawBufferPointer) -> Parsed? {
+        guard line.count > 100, line.baseAddress != nil else { return nil }
+        var at = 0
+        guard FastRecordParser.expect(line, &at, #"{"timestamp":""#) else { return nil }
+        let tsStart = at
+        at += 24
+        guard FastRecordParser.expect(line, &at, #"","group":""#) else { return nil }
+        let timestamp = tsStart..<(tsStart + 24)
+        guard let (group, groupEscaped) = FastRecordParser.string(line, &at), !groupEscaped,
+              FastRecordParser.expect(line, &at, #","stream":""#),
+              let (stream, streamEscaped) = FastRecordParser.string(line, &at), !streamEscaped,
+              FastRecordParser.expect(line, &at, #","message":""#),
+              let (message, messageEscaped) = FastRecordParser.string(line, &at),
+              FastRecordParser.expect(line, &at, #","ingestion_time":""#) else { return nil }
+        let ingestion = at..<(at + 24)
+        at += 24
+        guard FastRecordParser.expect(line, &at, #""}"#), at == line.count else { return nil }
+        return Parsed(timestamp: timestamp, group: group, stream: stream, message: message, messageEscaped: messageEscaped, ingestion: ingestion)
+    }
+
+    private func time(_ line: UnsafeRawBufferPointer, _ range: Range<Int>, slot: Int) -> Int64? {
+        let text = UnsafeRawBufferPointer(rebasing: line[range])
+        if FastRecordParser.same(times[slot].text, text) { return times[slot].ms }
+        guard let ms = Timestamps.parseISO8601(text) else { return nil }
+        times[slot] = (Array(text), ms)
+        return ms
+    }
+
+    private func name(_ line: UnsafeRawBufferPointer, _ range: Range<Int>, _ cache: inout ([UInt8], String)) -> String {
+        let bytes = UnsafeRawBufferPointer(rebasing: line[range])
+        if FastRecordParser.same(cache.0, bytes) { return cache.1 }
+        cache = (Array(bytes), String(decoding: bytes, as: UTF8.self))
+        return cache.1
+    }
+
+    func append(_ record: Parsed, line: UnsafeRawBufferPointer, to builder: inout LogBatchBuilder, now: Int64) -> LogBatch? {
+        let timestamp = time(line, record.timestamp, slot: 0) ?? now
+        let ingestion = time(line, record.ingestion, slot: 1) ?? now
+        let origin = Origin(logGroup: name(line, record.group, &lastGroup), logStream: name(line, record.stream, &lastStream))
+        if !record.messageEscaped {
+            return builder.append(UnsafeRawBufferPointer(rebasing: line[record.message]), timestamp: timestamp,
+                                  ingestionTime: ingestion, origin: origin)
+        }
+        scratch.removeAll(keepingCapacity: true)
+        if !FastRecordParser.unescapeSimple(line, record.message, into: &scratch) {
+            scratch.removeAll(keepingCapacity: true)
+            let base = line.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            JSONStringDecoding.appendDecoded(base, record.message.lowerBound, record.message.upperBound, to: &scratch)
+        }
+        return scratch.withUnsafeBytes { builder.append($0, timestamp: timestamp, ingestionTime: ingestion, origin: origin) }
     }
 }
