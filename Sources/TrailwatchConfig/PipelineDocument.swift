@@ -48,10 +48,12 @@ public struct GlobalSettings: Sendable, Decodable {
     /// After SIGINT/SIGTERM, how long draining and flushing may take before trailwatch exits
     /// anyway (what was not acknowledged by then is read again at the next start).
     public var shutdownTimeout: ConfigDuration = ConfigDuration(milliseconds: 30_000)
+    /// `http:`: serve `/metrics` and `/health` while running.
+    public var http: HTTPSettings?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir = "data_dir", bufferBatches = "buffer_batches", batchTimeout = "batch_timeout"
-        case shutdownTimeout = "shutdown_timeout"
+        case shutdownTimeout = "shutdown_timeout", http
     }
 
     public init() {}
@@ -63,6 +65,7 @@ public struct GlobalSettings: Sendable, Decodable {
         bufferBatches = try c.decodeIfPresent(Int.self, forKey: .bufferBatches) ?? bufferBatches
         batchTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .batchTimeout) ?? batchTimeout
         shutdownTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownTimeout) ?? shutdownTimeout
+        http = try c.decodeIfPresent(HTTPSettings.self, forKey: .http)
         guard bufferBatches >= 1 && bufferBatches <= 4096 else {
             throw SettingError(codingPath: c.codingPath + [CodingKeys.bufferBatches], message: "\(bufferBatches) is out of range",
                                expected: "a whole number from 1 to 4096")
@@ -115,5 +118,34 @@ extension Substring {
             i = index(after: i)
         }
         return nil
+    }
+}
+
+/// `http:` — where `run` serves its self-metrics.
+public struct HTTPSettings: Sendable, Decodable {
+    public var host: String
+    public var port: Int
+    /// Name of an environment variable holding a token clients must present (Bearer, or Basic
+    /// with any user name). Required unless bound to a loopback address.
+    public var authTokenEnv: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case listen, authTokenEnv = "auth_token_env" }
+
+    public var isLoopback: Bool { host == "127.0.0.1" || host == "::1" || host == "localhost" }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let listen = try c.decodeIfPresent(String.self, forKey: .listen) ?? "127.0.0.1:9598"
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw SettingError(codingPath: c.codingPath + [CodingKeys.listen], message: "'\(listen)' is not HOST:PORT", expected: "an address like 127.0.0.1:9598")
+        }
+        host = String(listen[..<colon])
+        self.port = port
+        authTokenEnv = try c.decodeIfPresent(String.self, forKey: .authTokenEnv)
+        if !isLoopback && authTokenEnv == nil {
+            throw SettingError(codingPath: c.codingPath + [CodingKeys.authTokenEnv], message: "is required when listening on \(host)",
+                               expected: "the name of an environment variable holding a token, or a loopback address")
+        }
     }
 }

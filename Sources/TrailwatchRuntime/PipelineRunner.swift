@@ -60,6 +60,9 @@ public final class PipelineRunner: Sendable {
 
     public var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
+    /// Component failures so far (for `/health`).
+    public var currentFailures: [String] { failures.withLock { $0 } }
+
     private func fail(_ component: String, _ message: String) {
         failures.withLock { $0.append("\(component): \(message)") }
         log.log(.error, component, message)

@@ -59,7 +59,19 @@ struct RunCommand: AsyncParsableCommand {
                 Foundation.exit(130)
             }
         }
+        var server: MetricsServer?
+        if let http = plan.document.settings.http {
+            do {
+                server = try MetricsServer(settings: http, runner: runner)
+                try server?.start()
+                Console.error("serving /metrics and /health on http://\(http.host):\(server?.port ?? http.port)")
+            } catch {
+                Console.error("error: \(error)")
+                throw ExitCode(1)
+            }
+        }
         let summary = await runner.run()
+        server?.stop()
         withExtendedLifetime(signals) {}
         if !quiet || !summary.failures.isEmpty {
             let text = format == .json ? summary.renderJSON() : summary.renderTable()
