@@ -54,8 +54,6 @@ struct ArchiveSource: SourceKind {
     final class Runner: TrailwatchRuntime.Source {
         let config: Config
         let context: StageContext
-        let decoder = RecordDecoder()
-        let fastParser = FastRecordParser()
 
         init(config: Config, context: StageContext) {
             self.config = config
@@ -71,47 +69,137 @@ struct ArchiveSource: SourceKind {
                 return stat(path, &st) == 0 ? Int64(st.st_size) : 0
             }
             let progress = ProgressMeter(label: context.id, totalFiles: paths.count, totalBytes: sizes.reduce(0, +), enabled: context.once)
-            var builder = LogBatchBuilder()
+            // Two parsers work on alternate chunks of lines at once; batches go out in file order.
+            let parsers = [RecordChunkParser(maxLineBytes: config.maxLineBytes.bytes), RecordChunkParser(maxLineBytes: config.maxLineBytes.bytes)]
             for (path, size) in zip(paths, sizes) {
                 if output.isStopping { break }
                 let plainOrigin = Origin(logGroup: config.logGroup ?? context.id, logStream: path)
                 let now = MonotonicClock.wallMillis()
-                var count = 0
-                do {
-                    try ArchiveReader(path: path).lines { line in
-                        if output.isStopping { return }
-                        count += 1
-                        var cut = line
-                        if cut.count > config.maxLineBytes.bytes { cut = UnsafeRawBufferPointer(rebasing: line[0..<config.maxLineBytes.bytes]) }
-                        let finished: LogBatch?
-                        if let fast = fastParser.parse(line) {
-                            finished = fastParser.append(fast, line: line, to: &builder, now: now)
-                        } else if let record = decoder.decode(line) {
-                            finished = record.message.withUnsafeBytes {
-                                builder.append($0, timestamp: record.timestamp, ingestionTime: record.ingestionTime ?? now,
-                                               origin: record.origin, flags: record.flags, fields: record.fields)
-                            }
-                        } else {
-                            finished = builder.append(cut, timestamp: now, ingestionTime: now, origin: plainOrigin,
-                                                      flags: cut.count < line.count ? [.split] : [])
-                        }
-                        if let finished {
-                            output.emit(Batch(.logs(finished)))
-                            progress.advance(events: finished.count)
+                var chunks: [[UInt8]] = []
+                var current: [UInt8] = []
+                current.reserveCapacity(RecordChunkParser.chunkBytes + (256 << 10))
+                var records = 0
+                // While one round of chunks is parsed on worker threads, the next is decompressed here.
+                var inFlight: (group: DispatchGroup, results: ParseResults)?
+                func collect() {
+                    guard let (group, results) = inFlight else { return }
+                    group.wait()
+                    for batches in results.slots {
+                        for batch in batches {
+                            records += batch.count
+                            output.emit(Batch(.logs(batch)))
+                            progress.advance(events: batch.count)
                         }
                     }
+                    results.release()
+                    inFlight = nil
+                }
+                func launch(all: Bool) {
+                    while chunks.count >= parsers.count || (all && !chunks.isEmpty) {
+                        let round = Array(chunks.prefix(parsers.count))
+                        chunks.removeFirst(round.count)
+                        collect()
+                        let results = ParseResults(count: round.count)
+                        let group = DispatchGroup()
+                        for k in round.indices {
+                            let parser = parsers[k], chunk = round[k]
+                            DispatchQueue.global().async(group: group) {
+                                results.slots[k] = parser.parse(chunk, now: now, plainOrigin: plainOrigin)
+                            }
+                        }
+                        inFlight = (group, results)
+                    }
+                }
+                var failure: Error?
+                do {
+                    try ArchiveReader(path: path).read { piece in
+                        if output.isStopping { return }
+                        current.append(contentsOf: piece.assumingMemoryBound(to: UInt8.self))
+                        if current.count >= RecordChunkParser.chunkBytes, let lastLF = current.lastIndex(of: 0x0A) {
+                            // Hand the block over as it is; only the unfinished line is copied.
+                            var next: [UInt8] = []
+                            next.reserveCapacity(RecordChunkParser.chunkBytes + (256 << 10))
+                            next.append(contentsOf: current[(lastLF + 1)...])
+                            current.removeSubrange((lastLF + 1)...)
+                            chunks.append(current)
+                            current = next
+                            launch(all: false)
+                        }
+                    }
+                    // A plain file may end without a newline; its last line still counts.
+                    if let last = current.last, last != 0x0A { current.append(0x0A) }
                 } catch {
+                    failure = error
+                    // A cut-off last line of a damaged file is not a record.
+                    if let lastLF = current.lastIndex(of: 0x0A) { current.removeSubrange(current.index(after: lastLF)...) } else { current = [] }
+                }
+                if !current.isEmpty { chunks.append(current) }
+                launch(all: true)
+                collect()
+                if let failure {
                     // Every complete record before the damage went out; say where it stopped.
                     output.metrics.recordError()
-                    context.log.log(.error, context.id, "\(error) (\(count) records read before it)")
-                }
-                if let rest = builder.take() {
-                    output.emit(Batch(.logs(rest)))
-                    progress.advance(events: rest.count)
+                    context.log.log(.error, context.id, "\(path): \(failure) (\(records) records read before it)")
                 }
                 progress.advance(bytes: size, file: true)
             }
         }
+    }
+}
+
+/// Result slots for parallel parsing: each thread writes only its own slot.
+final class ParseResults: @unchecked Sendable {
+    let slots: UnsafeMutableBufferPointer<[LogBatch]>
+    init(count: Int) {
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: [])
+    }
+    func release() {
+        slots.deinitialize()
+        slots.deallocate()
+    }
+}
+
+/// Turns a block of complete lines into log batches: trailwatch records (fast path first),
+/// other JSON records, or plain lines. One per parsing thread.
+final class RecordChunkParser: @unchecked Sendable {
+    static let chunkBytes = 2 << 20
+    let maxLineBytes: Int
+    let decoder = RecordDecoder()
+    let fastParser = FastRecordParser()
+
+    init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
+
+    func parse(_ chunk: [UInt8], now: Int64, plainOrigin: Origin) -> [LogBatch] {
+        var builder = LogBatchBuilder()
+        var out: [LogBatch] = []
+        chunk.withUnsafeBytes { raw in
+            var start = 0
+            while start < raw.count {
+                guard let hit = memchr(raw.baseAddress! + start, 0x0A, raw.count - start) else { break }
+                let end = raw.baseAddress!.distance(to: UnsafeRawPointer(hit))
+                var stop = end
+                if stop > start && raw[stop - 1] == 0x0D { stop -= 1 }
+                let line = UnsafeRawBufferPointer(rebasing: raw[start..<stop])
+                start = end + 1
+                let finished: LogBatch?
+                if let fast = fastParser.parse(line) {
+                    finished = fastParser.append(fast, line: line, to: &builder, now: now)
+                } else if let record = decoder.decode(line) {
+                    finished = record.message.withUnsafeBytes {
+                        builder.append($0, timestamp: record.timestamp, ingestionTime: record.ingestionTime ?? now,
+                                       origin: record.origin, flags: record.flags, fields: record.fields)
+                    }
+                } else {
+                    let cut = line.count > maxLineBytes ? UnsafeRawBufferPointer(rebasing: line[0..<maxLineBytes]) : line
+                    finished = builder.append(cut, timestamp: now, ingestionTime: now, origin: plainOrigin,
+                                              flags: cut.count < line.count ? [.split] : [])
+                }
+                if let finished { out.append(finished) }
+            }
+        }
+        if let rest = builder.take() { out.append(rest) }
+        return out
     }
 }
 
@@ -192,6 +280,60 @@ final class FastRecordParser {
     }
 
     private var scratch: [UInt8] = []
+    /// Decoded bytes of the last escaped message (valid until the next parse).
+    private var decoded = UnsafeMutablePointer<UInt8>.allocate(capacity: 1 << 16)
+    private var decodedCapacity = 1 << 16
+    private var decodedCount = 0
+    private var decodedOK = false
+
+    deinit { decoded.deallocate() }
+
+    /// Scans the message string in one pass, decoding the simple escapes into `decoded` as it goes.
+    private func scanMessage(_ line: UnsafeRawBufferPointer, _ at: inout Int) -> (Range<Int>, Bool)? {
+        let p = line.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let start = at
+        let n = line.count
+        if n - start > decodedCapacity {
+            decoded.deallocate()
+            decodedCapacity = n - start
+            decoded = .allocate(capacity: decodedCapacity)
+        }
+        var i = start
+        var out = 0
+        var escaped = false
+        decodedOK = true
+        while i < n {
+            let c = p[i]
+            if c == 0x22 {
+                at = i + 1
+                decodedCount = out
+                return (start..<i, escaped)
+            }
+            if c == 0x5C {
+                escaped = true
+                guard i + 1 < n else { return nil }
+                switch p[i + 1] {
+                case 0x22: decoded[out] = 0x22
+                case 0x5C: decoded[out] = 0x5C
+                case UInt8(ascii: "n"): decoded[out] = 0x0A
+                case UInt8(ascii: "r"): decoded[out] = 0x0D
+                case UInt8(ascii: "t"): decoded[out] = 0x09
+                case UInt8(ascii: "/"): decoded[out] = 0x2F
+                default:
+                    // \u…: the general decoder takes it; keep scanning for the closing quote.
+                    decodedOK = false
+                    decoded[out] = p[i + 1]
+                }
+                out += 1
+                i += 2
+                continue
+            }
+            decoded[out] = c
+            out += 1
+            i += 1
+        }
+        return nil
+    }
     private var times: [(text: [UInt8], ms: Int64)] = [([], 0), ([], 0)]
     private var lastGroup: ([UInt8], String) = ([], "")
     private var lastStream: ([UInt8], String) = ([], "")
@@ -231,33 +373,6 @@ final class FastRecordParser {
         return a.withUnsafeBytes { memcmp($0.baseAddress!, other, b.count) == 0 }
     }
 
-    /// Undoes the escapes trailwatch writes for ASCII (`\" \\ \n \r \t`); false when the string
-    /// has any other escape (`\u…`), left to the general decoder.
-    static func unescapeSimple(_ line: UnsafeRawBufferPointer, _ range: Range<Int>, into out: inout [UInt8]) -> Bool {
-        let base = line.baseAddress!
-        var position = range.lowerBound
-        while position < range.upperBound {
-            guard let hit = memchr(base + position, 0x5C, range.upperBound - position) else {
-                out.append(contentsOf: UnsafeRawBufferPointer(start: base + position, count: range.upperBound - position))
-                return true
-            }
-            let slash = base.distance(to: UnsafeRawPointer(hit))
-            out.append(contentsOf: UnsafeRawBufferPointer(start: base + position, count: slash - position))
-            guard slash + 1 < range.upperBound else { return false }
-            switch line[slash + 1] {
-            case 0x22: out.append(0x22)
-            case 0x5C: out.append(0x5C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            default: return false
-            }
-            position = slash + 2
-        }
-        return true
-    }
-
     func parse(_ line: UnsafeRawBufferPointer) -> Parsed? {
         guard line.count > 100, line.baseAddress != nil else { return nil }
         var at = 0
@@ -270,7 +385,7 @@ final class FastRecordParser {
               FastRecordParser.expect(line, &at, #","stream":""#),
               let (stream, streamEscaped) = FastRecordParser.string(line, &at), !streamEscaped,
               FastRecordParser.expect(line, &at, #","message":""#),
-              let (message, messageEscaped) = FastRecordParser.string(line, &at),
+              let (message, messageEscaped) = scanMessage(line, &at),
               FastRecordParser.expect(line, &at, #","ingestion_time":""#) else { return nil }
         let ingestion = at..<(at + 24)
         at += 24
@@ -301,12 +416,13 @@ final class FastRecordParser {
             return builder.append(UnsafeRawBufferPointer(rebasing: line[record.message]), timestamp: timestamp,
                                   ingestionTime: ingestion, origin: origin)
         }
-        scratch.removeAll(keepingCapacity: true)
-        if !FastRecordParser.unescapeSimple(line, record.message, into: &scratch) {
-            scratch.removeAll(keepingCapacity: true)
-            let base = line.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            JSONStringDecoding.appendDecoded(base, record.message.lowerBound, record.message.upperBound, to: &scratch)
+        if decodedOK {
+            return builder.append(UnsafeRawBufferPointer(start: decoded, count: decodedCount), timestamp: timestamp,
+                                  ingestionTime: ingestion, origin: origin)
         }
+        scratch.removeAll(keepingCapacity: true)
+        let base = line.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        JSONStringDecoding.appendDecoded(base, record.message.lowerBound, record.message.upperBound, to: &scratch)
         return scratch.withUnsafeBytes { builder.append($0, timestamp: timestamp, ingestionTime: ingestion, origin: origin) }
     }
 }
