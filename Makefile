@@ -24,5 +24,11 @@ test: deps
 bench: build
 	python3 bench/run.py --binary $(BIN)
 
+# Template mining on Loghub 2k (grouping accuracy per system) and insights on a generated week
+# with real CloudTrail bursts. Both need ../shared/data and say so when it is absent.
+eval: build
+	python3 eval/loghub/run_eval.py -- $(BIN) patterns --assign
+	python3 eval/insights/run_eval.py --binary $(BIN)
+
 clean:
 	rm -rf .build var bench/out

@@ -42,8 +42,14 @@ let package = Package(
 
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
-                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive", "CShims"],
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
+                               "PatternMining", "InsightsDetection", "CShims"],
                 swiftSettings: strict),
+
+        // Online log template mining (Drain family) and pattern-rate shifts (no I/O).
+        .target(name: "PatternMining", swiftSettings: strict),
+        // CloudTrail-Insights-style rate and error-rate detectors (no I/O).
+        .target(name: "InsightsDetection", swiftSettings: strict),
 
         // Tamper-evident archives: streaming zstd, gzip reading, digests with SHA-256 chains and Ed25519.
         .target(name: "TrailwatchArchive",
@@ -52,10 +58,12 @@ let package = Package(
 
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
+        .testTarget(name: "PatternMiningTests", dependencies: ["PatternMining"], swiftSettings: strict),
+        .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",

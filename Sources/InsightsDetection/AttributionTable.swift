@@ -2,41 +2,87 @@
 ///
 /// At most ``capacity`` values are kept per attribute; when a new value arrives at capacity, the smallest count is
 /// replaced and the newcomer inherits that count (the Space-Saving heavy-hitter scheme), so frequent values are never
-/// lost and memory stays bounded.
+/// lost and memory stays bounded. Values are found by a precomputed ``FastHash`` digest to keep the hot path cheap.
 struct AttributionTable: Sendable, Codable, Equatable {
     static let attributes = ["userIdentityArn", "userAgent", "errorCode"]
 
+    /// Values and counts of one attribute.
+    struct Column: Sendable, Codable, Equatable {
+        var digests: [UInt64] = []
+        var values: [String] = []
+        var counts: [Double] = []
+        var index: [UInt64: Int32] = [:]
+
+        private enum CodingKeys: String, CodingKey { case values, counts }
+
+        init() {}
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            values = try c.decode([String].self, forKey: .values)
+            counts = try c.decode([Double].self, forKey: .counts)
+            digests = values.map { FastHash.hash($0) }
+            for (i, d) in digests.enumerated() { index[d] = Int32(i) }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(values, forKey: .values)
+            try c.encode(counts, forKey: .counts)
+        }
+
+        static func == (a: Column, b: Column) -> Bool { a.values == b.values && a.counts == b.counts }
+    }
+
     var capacity: Int
-    /// Counts per attribute, indexed like ``attributes``.
-    private(set) var counts: [[String: Double]]
+    private(set) var columns: [Column]
     /// Minutes the counts were accumulated over (for averages).
     var minutes: Double = 0
 
     init(capacity: Int) {
         self.capacity = max(capacity, 1)
-        counts = Array(repeating: [:], count: Self.attributes.count)
+        columns = Array(repeating: Column(), count: Self.attributes.count)
     }
 
-    mutating func add(attribute: Int, value: String, count: Double) {
-        if counts[attribute][value] != nil || counts[attribute].count < capacity {
-            counts[attribute][value, default: 0] += count
+    /// Adds `count` to `value` (whose ``FastHash`` digest is `digest`) of attribute number `attribute`.
+    mutating func add(attribute: Int, value: String, digest: UInt64, count: Double) {
+        if let slot = columns[attribute].index[digest] {
+            columns[attribute].counts[Int(slot)] += count
             return
         }
-        var smallest: (String, Double)?
-        for (k, v) in counts[attribute] where smallest == nil || v < smallest!.1 || (v == smallest!.1 && k < smallest!.0) {
-            smallest = (k, v)
+        if columns[attribute].values.count < capacity {
+            columns[attribute].index[digest] = Int32(columns[attribute].values.count)
+            columns[attribute].digests.append(digest)
+            columns[attribute].values.append(value)
+            columns[attribute].counts.append(count)
+            return
         }
-        if let (k, v) = smallest {
-            counts[attribute].removeValue(forKey: k)
-            counts[attribute][value] = v + count
+        // Replace the smallest (ties: the lexically smallest value, for determinism).
+        var smallest = 0
+        let column = columns[attribute]
+        for i in 1..<column.counts.count where column.counts[i] < column.counts[smallest]
+            || (column.counts[i] == column.counts[smallest] && column.values[i] < column.values[smallest]) {
+            smallest = i
         }
+        columns[attribute].index.removeValue(forKey: column.digests[smallest])
+        columns[attribute].index[digest] = Int32(smallest)
+        columns[attribute].digests[smallest] = digest
+        columns[attribute].values[smallest] = value
+        columns[attribute].counts[smallest] += count
     }
 
     /// Multiplies every count and the minute total by `factor` (exponential forgetting of old history).
     mutating func scale(by factor: Double) {
-        for i in counts.indices {
-            for k in counts[i].keys { counts[i][k]! *= factor }
-            counts[i] = counts[i].filter { $0.value >= 0.01 }
+        for a in columns.indices {
+            var kept = Column()
+            let column = columns[a]
+            for i in column.values.indices where column.counts[i] * factor >= 0.01 {
+                kept.index[column.digests[i]] = Int32(kept.values.count)
+                kept.digests.append(column.digests[i])
+                kept.values.append(column.values[i])
+                kept.counts.append(column.counts[i] * factor)
+            }
+            columns[a] = kept
         }
         minutes *= factor
     }
@@ -44,10 +90,12 @@ struct AttributionTable: Sendable, Codable, Equatable {
     /// The top `limit` values of an attribute with their per-minute averages over `minutes`.
     func top(attribute: Int, limit: Int, overMinutes minutes: Double) -> [InsightAttributionValue] {
         guard minutes > 0 else { return [] }
-        return counts[attribute]
-            .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        let column = columns[attribute]
+        return column.values.indices
+            .sorted { column.counts[$0] != column.counts[$1] ? column.counts[$0] > column.counts[$1]
+                : column.values[$0] < column.values[$1] }
             .prefix(limit)
-            .map { InsightAttributionValue(value: $0.key, average: Self.round($0.value / minutes)) }
+            .map { InsightAttributionValue(value: column.values[$0], average: Self.round(column.counts[$0] / minutes)) }
     }
 
     /// Averages are reported with 4 decimals, enough for rates and stable in JSON.

@@ -1,6 +1,17 @@
 /// What insights are computed for: CloudTrail's (account, region, eventSource, eventName), or any field of other logs
 /// (put it in ``eventName`` and leave the rest empty).
 public struct InsightKey: Sendable, Hashable, Codable {
+    public static func == (a: InsightKey, b: InsightKey) -> Bool {
+        a.eventName == b.eventName && a.eventSource == b.eventSource && a.awsRegion == b.awsRegion
+            && a.recipientAccountId == b.recipientAccountId
+    }
+
+    /// Hashes a fast 64-bit digest of the fields instead of feeding every byte to SipHash (hot path).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(FastHash.hash(eventName, seed: FastHash.hash(eventSource,
+            seed: FastHash.hash(awsRegion, seed: FastHash.hash(recipientAccountId)))))
+    }
+
     public var eventSource: String
     public var eventName: String
     public var awsRegion: String
@@ -86,13 +97,30 @@ public struct InsightsDetector: Sendable {
         var userIdentityArn: String
         var userAgent: String
         var errorCode: String?
+        /// ``FastHash`` digests of the three values (the error code of a successful call is `"null"`).
+        var arnDigest: UInt64
+        var agentDigest: UInt64
+        var codeDigest: UInt64
+
+        init(userIdentityArn: String, userAgent: String, errorCode: String?) {
+            self.userIdentityArn = userIdentityArn
+            self.userAgent = userAgent
+            self.errorCode = errorCode
+            arnDigest = FastHash.hash(userIdentityArn)
+            agentDigest = FastHash.hash(userAgent)
+            codeDigest = FastHash.hash(errorCode ?? "null")
+        }
     }
 
     struct KeyState: Sendable, Codable {
+        var key: InsightKey
         var openMinute: Int64
         var calls: Double = 0
         var errors: Double = 0
-        var attributes: [MinuteAttributes: Double] = [:]
+        /// Attribute combinations of the open minute, found by a fast digest (see ``FastHash``).
+        var attributeIndex: [UInt64: Int32] = [:]
+        var attributes: [MinuteAttributes] = []
+        var attributeCounts: [Double] = []
         var tracks: [Track]
         var lastDecayDay: Int64
     }
@@ -102,14 +130,16 @@ public struct InsightsDetector: Sendable {
     public private(set) var firstMinute: Int64?
     /// Latest minute observed or advanced to.
     public private(set) var watermarkMinute: Int64 = Int64.min
-    private var keys: [InsightKey: KeyState] = [:]
+    private var keyIndex: [InsightKey: Int32] = [:]
+    private var states: [KeyState] = []
+    private var lastIndex: Int = -1
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
     }
 
     /// Number of keys tracked.
-    public var keyCount: Int { keys.count }
+    public var keyCount: Int { states.count }
 
     static let trackTypes: [InsightType] = [.apiCallRate, .apiErrorRate]
 
@@ -120,19 +150,34 @@ public struct InsightsDetector: Sendable {
         if firstMinute == nil { firstMinute = minute }
         if minute > watermarkMinute { watermarkMinute = minute }
         var output: [InsightEvent] = []
-        let attributes = MinuteAttributes(userIdentityArn: userIdentityArn ?? "", userAgent: userAgent ?? "",
-                                          errorCode: isError ? (errorCode ?? "") : nil)
-        if keys[key] == nil {
-            if keys.count >= configuration.maxKeys { evictLeastRecentlySeen() }
-            keys[key] = newKeyState(minute)
+        var index: Int
+        if lastIndex >= 0 && states[lastIndex].key == key {
+            index = lastIndex
+        } else if let found = keyIndex[key] {
+            index = Int(found)
+        } else {
+            if states.count >= configuration.maxKeys { evictLeastRecentlySeen() }
+            index = states.count
+            states.append(newKeyState(key, minute))
+            keyIndex[key] = Int32(index)
         }
+        lastIndex = index
         // Events older than the key's open minute are counted in the open minute (late arrivals).
-        if keys[key]!.openMinute < minute {
-            closeMinutes(key: key, before: minute, output: &output)
+        if states[index].openMinute < minute {
+            closeMinutes(index, before: minute, output: &output)
         }
-        keys[key]!.calls += 1
-        if isError { keys[key]!.errors += 1 }
-        keys[key]!.attributes[attributes, default: 0] += 1
+        states[index].calls += 1
+        if isError { states[index].errors += 1 }
+        let arn = userIdentityArn ?? "", agent = userAgent ?? ""
+        let code: String? = isError ? (errorCode ?? "") : nil
+        let digest = FastHash.hash(agent, seed: FastHash.hash(arn, seed: code.map { FastHash.hash($0, seed: 2) } ?? 1))
+        if let slot = states[index].attributeIndex[digest] {
+            states[index].attributeCounts[Int(slot)] += 1
+        } else {
+            states[index].attributeIndex[digest] = Int32(states[index].attributes.count)
+            states[index].attributes.append(MinuteAttributes(userIdentityArn: arn, userAgent: agent, errorCode: code))
+            states[index].attributeCounts.append(1)
+        }
         return output
     }
 
@@ -142,32 +187,36 @@ public struct InsightsDetector: Sendable {
         let minute = Self.floorDiv(ms, 60_000)
         if minute > watermarkMinute { watermarkMinute = minute }
         var output: [InsightEvent] = []
-        for key in keys.keys.sorted(by: Self.keyOrder) where keys[key]!.openMinute < minute {
-            closeMinutes(key: key, before: minute, output: &output)
+        let order = states.indices.sorted { Self.keyOrder(states[$0].key, states[$1].key) }
+        for index in order where states[index].openMinute < minute {
+            closeMinutes(index, before: minute, output: &output)
         }
         return output
     }
 
     // MARK: - Minutes
 
-    private func newKeyState(_ minute: Int64) -> KeyState {
+    private func newKeyState(_ key: InsightKey, _ minute: Int64) -> KeyState {
         let hours = configuration.baselineDays * 24
         let track = Track(baseline: RollingBaseline(windowHours: hours),
                           attributions: AttributionTable(capacity: configuration.attributionCapacity))
-        return KeyState(openMinute: minute, tracks: [track, track], lastDecayDay: Self.floorDiv(minute, 1440))
+        return KeyState(key: key, openMinute: minute, tracks: [track, track], lastDecayDay: Self.floorDiv(minute, 1440))
     }
 
     /// Completes the key's open minute and the quiet minutes up to (not including) `minute`.
-    private mutating func closeMinutes(key: InsightKey, before minute: Int64, output: inout [InsightEvent]) {
-        var state = keys.removeValue(forKey: key)!
+    private mutating func closeMinutes(_ index: Int, before minute: Int64, output: inout [InsightEvent]) {
+        var state = states[index]
+        states[index].tracks = []  // keep `state` uniquely referenced while it is modified
+        let key = state.key
         let open = state.openMinute
+        let attributes = Array(zip(state.attributes, state.attributeCounts))
         for (t, type) in Self.trackTypes.enumerated() where configuration.types.contains(type) {
             let count = type == .apiCallRate ? state.calls : state.errors
             closeMinute(&state.tracks[t], key: key, type: type, minute: open, count: count,
-                        attributes: state.attributes, output: &output)
+                        attributes: attributes, output: &output)
             // The next minute is quiet if nothing arrived in it; only an open episode cares.
             if minute > open + 1, state.tracks[t].episode != nil {
-                closeMinute(&state.tracks[t], key: key, type: type, minute: open + 1, count: 0, attributes: [:],
+                closeMinute(&state.tracks[t], key: key, type: type, minute: open + 1, count: 0, attributes: [],
                             output: &output)
             }
         }
@@ -183,11 +232,13 @@ public struct InsightsDetector: Sendable {
         state.calls = 0
         state.errors = 0
         state.attributes.removeAll(keepingCapacity: true)
-        keys[key] = state
+        state.attributeCounts.removeAll(keepingCapacity: true)
+        state.attributeIndex.removeAll(keepingCapacity: true)
+        states[index] = state
     }
 
     private mutating func closeMinute(_ track: inout Track, key: InsightKey, type: InsightType, minute: Int64,
-                                      count: Double, attributes: [MinuteAttributes: Double],
+                                      count: Double, attributes: [(MinuteAttributes, Double)],
                                       output: inout [InsightEvent]) {
         let hour = Self.floorDiv(minute, 60)
         track.baseline.advance(toHour: hour)
@@ -228,14 +279,16 @@ public struct InsightsDetector: Sendable {
         Self.addAttributes(attributes, type: type, to: &track.attributions, minutes: 1)
     }
 
-    private static func addAttributes(_ attributes: [MinuteAttributes: Double], type: InsightType,
+    private static func addAttributes(_ attributes: [(MinuteAttributes, Double)], type: InsightType,
                                       to table: inout AttributionTable, minutes: Double) {
         table.minutes += minutes
         for (a, n) in attributes {
             if type == .apiErrorRate && a.errorCode == nil { continue }
-            table.add(attribute: 0, value: a.userIdentityArn, count: n)
-            table.add(attribute: 1, value: a.userAgent, count: n)
-            if type == .apiCallRate { table.add(attribute: 2, value: a.errorCode ?? "null", count: n) }
+            table.add(attribute: 0, value: a.userIdentityArn, digest: a.arnDigest, count: n)
+            table.add(attribute: 1, value: a.userAgent, digest: a.agentDigest, count: n)
+            if type == .apiCallRate {
+                table.add(attribute: 2, value: a.errorCode ?? "null", digest: a.codeDigest, count: n)
+            }
         }
     }
 
@@ -296,9 +349,17 @@ public struct InsightsDetector: Sendable {
 
     private mutating func evictLeastRecentlySeen() {
         let drop = max(configuration.maxKeys / 16, 1)
-        let victims = keys.sorted { $0.value.openMinute != $1.value.openMinute
-            ? $0.value.openMinute < $1.value.openMinute : Self.keyOrder($0.key, $1.key) }.prefix(drop)
-        for (k, _) in victims { keys.removeValue(forKey: k) }
+        let order = states.indices.sorted { states[$0].openMinute != states[$1].openMinute
+            ? states[$0].openMinute < states[$1].openMinute : Self.keyOrder(states[$0].key, states[$1].key) }
+        let victims = Set(order.prefix(drop))
+        states = states.indices.filter { !victims.contains($0) }.map { states[$0] }
+        rebuildIndex()
+    }
+
+    private mutating func rebuildIndex() {
+        keyIndex.removeAll(keepingCapacity: true)
+        for (i, s) in states.enumerated() { keyIndex[s.key] = Int32(i) }
+        lastIndex = -1
     }
 
     static func keyOrder(_ a: InsightKey, _ b: InsightKey) -> Bool {
@@ -327,18 +388,13 @@ func Foundation_pow(_ base: Double, _ exponent: Double) -> Double {
 extension InsightsDetector: Codable {
     private enum CodingKeys: String, CodingKey { case configuration, firstMinute, watermarkMinute, keys }
 
-    private struct KeyEntry: Codable {
-        var key: InsightKey
-        var state: KeyState
-    }
-
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         configuration = try c.decode(Configuration.self, forKey: .configuration)
         firstMinute = try c.decodeIfPresent(Int64.self, forKey: .firstMinute)
         watermarkMinute = try c.decode(Int64.self, forKey: .watermarkMinute)
-        let entries = try c.decode([KeyEntry].self, forKey: .keys)
-        keys = Dictionary(uniqueKeysWithValues: entries.map { ($0.key, $0.state) })
+        states = try c.decode([KeyState].self, forKey: .keys)
+        rebuildIndex()
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -346,7 +402,6 @@ extension InsightsDetector: Codable {
         try c.encode(configuration, forKey: .configuration)
         try c.encodeIfPresent(firstMinute, forKey: .firstMinute)
         try c.encode(watermarkMinute, forKey: .watermarkMinute)
-        let entries = keys.keys.sorted(by: Self.keyOrder).map { KeyEntry(key: $0, state: keys[$0]!) }
-        try c.encode(entries, forKey: .keys)
+        try c.encode(states.sorted { Self.keyOrder($0.key, $1.key) }, forKey: .keys)
     }
 }

@@ -14,6 +14,8 @@ public enum BuiltinStages {
         r.register(MetricFilterTransform.self)
         r.register(RouteTransform.self)
         r.register(ParseTransform.self)
+        r.register(PatternsTransform.self)
+        r.register(InsightsTransform.self)
         // Sinks
         r.register(ConsoleSink.self)
         r.register(FileSink.self)

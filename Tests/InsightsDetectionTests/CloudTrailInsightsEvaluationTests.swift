@@ -23,10 +23,11 @@ private enum Evaluation {
         var agent: String?
     }
 
-    static func generate(into dir: URL, extra: [String] = []) throws -> [String: Any] {
+    static func generate(into dir: URL, extra: [String] = [], samples: Bool = false) throws -> [String: Any] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = [generator.path, "--out", dir.path, "--no-gzip", "--inject", dataRoot.path] + extra
+        p.arguments = [generator.path, samples ? "--samples" : "--out", dir.path, "--no-gzip", "--inject", dataRoot.path]
+            + extra
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         p.waitUntilExit()
@@ -72,10 +73,11 @@ private enum Evaluation {
 @Suite("CloudTrail Insights evaluation on generated week + real bursts",
        .enabled(if: Evaluation.available, "shared CloudTrail data (../shared/data/cloudtrail) or python3 absent"))
 struct CloudTrailInsightsEvaluationTests {
-    @Test func everyBurstFoundAndFewFalseInsights() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tw-insights-eval-\(getpid())")
+    @Test(arguments: [42, 7, 2026])
+    func everyBurstFoundAndFewFalseInsights(seed: Int) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tw-insights-eval-\(getpid())-\(seed)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let truth = try Evaluation.generate(into: dir)
+        let truth = try Evaluation.generate(into: dir, extra: ["--seed", String(seed)])
         let records = try Evaluation.load(dir)
         let events = Evaluation.run(records)
         let starts = events.filter { $0.insightDetails.state == .start }
@@ -104,7 +106,7 @@ struct CloudTrailInsightsEvaluationTests {
         }
         let falseInsights = windows.values.filter { w in !injections.contains { w.start < $0.1 && $0.0 < w.end } }
         let days = truth["days"] as! Int
-        print("insights evaluation: \(records.count) records, \(bursts.count) bursts, \(found) found, "
+        print("insights evaluation (seed \(seed)): \(records.count) records, \(bursts.count) bursts, \(found) found, "
               + "\(starts.count) insights, \(falseInsights.count) false over \(days) days")
         for f in falseInsights {
             print("  false: \(f.event.eventTime) \(f.event.insightDetails.eventName) \(f.event.insightDetails.insightType.rawValue) "
@@ -129,5 +131,17 @@ struct CloudTrailInsightsEvaluationTests {
         }
         replay += second.advance(toMs: (records.last?.ms ?? 0) + 3_600_000)
         #expect(replay == events)
+    }
+
+    @Test func sampleDayShowsItsBursts() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tw-insights-samples-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let truth = try Evaluation.generate(into: dir, samples: true)
+        let records = try Evaluation.load(dir)
+        let starts = Evaluation.run(records).filter { $0.insightDetails.state == .start }
+        let burstNames = Set((truth["bursts"] as! [[String: Any]]).map { $0["eventName"] as! String })
+        print("sample day: \(records.count) records, insights: \(starts.map { "\($0.eventTime) \($0.insightDetails.eventName) \($0.insightDetails.insightType.rawValue)" })")
+        #expect(burstNames.count == 3)
+        #expect(Set(starts.map(\.insightDetails.eventName)) == burstNames)
     }
 }
