@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import TrailwatchCore
+import TrailwatchRuntime
+import TrailwatchStages
+
+@Suite("Pattern mining and insights stages")
+struct MiningStageTests {
+    @Test("patterns: every event gets its template; a template first seen after learning is a NewPattern event")
+    func patterns() async throws {
+        let dir = TemporaryDirectory()
+        var text = ""
+        // An hour of two ordinary messages, then a new one.
+        for minute in 0..<90 {
+            let stamp = "2026-11-24T10:\(String(minute % 60).leftPad(2)):00Z"
+            let hour = minute < 60 ? "10" : "11"
+            let time = stamp.replacingOccurrences(of: "T10:", with: "T\(hour):")
+            text += "\(time) user \(minute) logged in from 10.0.0.\(minute % 250)\n"
+            text += "\(time) cache hit ratio \(minute % 100) percent\n"
+            if minute == 80 { text += "\(time) disk /dev/sda1 is failing with error 5\n" }
+        }
+        let log = dir.write("logs/app.log", text)
+        _ = try await runOnce("""
+            sources:
+              app:
+                type: file
+                include: \(log)
+                timestamp: { regex: '^([^ ]+)' }
+            transforms:
+              mined: { type: patterns, inputs: [app], learning_period: 30m }
+            sinks:
+              logs: { type: file, inputs: [mined], path: \(dir.file("logs.json")) }
+              events: { type: file, inputs: [mined.events], path: \(dir.file("events.json")) }
+            """)
+        let logs = lines(dir.read("logs.json"))
+        #expect(logs.count == 181)
+        #expect(logs[0].contains(#""template":"<*> user <*> logged in from <*>""#), "\(logs[0])")
+        #expect(logs[0].contains(#""parameters":["2026-11-24T10:00:00Z","0","10.0.0.0"]"#), "\(logs[0])")
+        let events = lines(dir.read("events.json"))
+        let newPatterns = events.filter { $0.contains(#""kind":"NewPattern""#) }
+        #expect(newPatterns.count == 1, "\(events)")
+        #expect(newPatterns.first?.contains("is failing with error") == true)
+    }
+
+    @Test("insights: a burst of one API call gives a Start and an End insight sharing an id, CloudTrail-shaped")
+    func insights() async throws {
+        let dir = TemporaryDirectory()
+        var text = ""
+        let start = 1_795_478_400_000 as Int64  // 2026-11-24T00:00:00Z
+        // Twelve quiet hours: a few calls a minute; then 200 calls in one minute.
+        for minute in 0..<(12 * 60) {
+            let calls = minute == 700 ? 200 : 2 + minute % 3
+            for k in 0..<calls {
+                let time = Timestamps.iso8601(start + Int64(minute) * 60_000 + Int64(k) * 100).prefix(19) + "Z"
+                let user = minute == 700 ? "arn:aws:iam::111122223333:user/mallory" : "arn:aws:iam::111122223333:user/alice"
+                text += #"{"eventTime":"\#(time)","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","recipientAccountId":"111122223333","userIdentity":{"arn":"\#(user)"},"userAgent":"aws-cli"}"# + "\n"
+            }
+        }
+        let log = dir.write("trail.jsonl", text)
+        _ = try await runOnce("""
+            sources:
+              trail:
+                type: file
+                include: \(log)
+                timestamp: { field: $.eventTime }
+            transforms:
+              found: { type: insights, inputs: [trail] }
+            sinks:
+              out: { type: file, inputs: [found], path: \(dir.file("insights.json")) }
+            """)
+        let insights = lines(dir.read("insights.json")).compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let details = insights.compactMap { $0["insightDetails"] as? [String: Any] }
+        #expect(details.map { $0["state"] as? String } == ["Start", "End"], "\(insights)")
+        #expect(Set(insights.compactMap { $0["sharedEventID"] as? String }).count == 1)
+        #expect(insights.first?["eventType"] as? String == "AwsCloudTrailInsight")
+        #expect(details.first?["insightType"] as? String == "ApiCallRateInsight")
+        #expect(details.first?["eventName"] as? String == "ListBuckets")
+        #expect(lines(dir.read("insights.json")).first?.contains("mallory") == true)
+    }
+
+    @Test("trailwatch patterns lists templates with counts, and --assign labels every line")
+    func patternsCommand() throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("a.log", (0..<30).map { "job \($0) finished in \($0 * 7) ms\n" }.joined() + "worker crashed\n")
+        let (status, out, _) = try runTool(trailwatchBinary(), ["patterns", log, "--format", "json"])
+        #expect(status == 0)
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let patterns = try #require(body["patterns"] as? [[String: Any]])
+        #expect(body["lines"] as? Int == 31)
+        #expect(patterns.first?["count"] as? Int == 30)
+        #expect(patterns.first?["template"] as? String == "job <*> finished in <*>")  // a number with its unit is one value
+        let (_, assigned, _) = try runTool(trailwatchBinary(), ["patterns", "--assign", log])
+        let rows = lines(assigned)
+        #expect(rows.count == 31)
+        #expect(Set(rows.prefix(30).map { $0.split(separator: "\t").first! }).count == 1)
+    }
+}
