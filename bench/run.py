@@ -36,6 +36,15 @@ def count_lines(path):
     return n
 
 
+def cloudtrail_lines():
+    """5M CloudTrail-shaped records as JSON lines (bench/gen_cloudtrail_lines.py), made once."""
+    path = os.path.join(OUT, "cloudtrail-5000000.jsonl")
+    if not os.path.exists(path):
+        subprocess.check_call([sys.executable, os.path.join(ROOT, "bench", "gen_cloudtrail_lines.py"), "5000000", path + ".tmp"])
+        os.rename(path + ".tmp", path)
+    return path
+
+
 def scenarios(log):
     """name → (pipeline yaml, stdin file or None, output file, expected output lines or None)."""
     out = lambda name: os.path.join(OUT, name)
@@ -87,6 +96,22 @@ sources:
   old: {{ type: archive, include: ["{out('archive')}/**/*.jsonl.zst"] }}
 sinks:
   out: {{ type: console, inputs: [old], format: text }}
+""", None, None, None),
+        "patterns": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+transforms:
+  mined: {{ type: patterns, inputs: [app] }}
+sinks:
+  out: {{ type: console, inputs: [mined], format: text }}
+""", None, None, None),
+        "insights-cloudtrail": (f"""
+sources:
+  trail: {{ type: file, include: ["{cloudtrail_lines()}"] }}
+transforms:
+  found: {{ type: insights, inputs: [trail] }}
+sinks:
+  out: {{ type: file, inputs: [found], path: "{out('insights.json')}" }}
 """, None, None, None),
         "file-json-file": (f"""
 sources:

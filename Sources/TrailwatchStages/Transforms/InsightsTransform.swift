@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ByteJSON
 import FilterPatterns
 import Foundation
@@ -23,6 +26,8 @@ struct InsightsTransform: TransformKind {
         var errorCode = "$.errorCode"
         var userIdentity = "$.userIdentity.arn"
         var userAgent = "$.userAgent"
+        /// Where the event time is (RFC 3339); when absent or unreadable, the event's own time is used.
+        var eventTime = "$.eventTime"
         var baselineDays = 7
         var minimumHistory = ConfigDuration(milliseconds: 6 * 3_600_000)
         var deviations = 6.0
@@ -31,7 +36,7 @@ struct InsightsTransform: TransformKind {
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case key, eventSource = "event_source", region, account, errorPattern = "error_pattern", errorCode = "error_code"
-            case userIdentity = "user_identity", userAgent = "user_agent", baselineDays = "baseline_days"
+            case userIdentity = "user_identity", userAgent = "user_agent", eventTime = "event_time", baselineDays = "baseline_days"
             case minimumHistory = "minimum_history", deviations, minimumCount = "minimum_count", types
         }
 
@@ -45,6 +50,7 @@ struct InsightsTransform: TransformKind {
             errorCode = try c.decodeIfPresent(String.self, forKey: .errorCode) ?? errorCode
             userIdentity = try c.decodeIfPresent(String.self, forKey: .userIdentity) ?? userIdentity
             userAgent = try c.decodeIfPresent(String.self, forKey: .userAgent) ?? userAgent
+            eventTime = try c.decodeIfPresent(String.self, forKey: .eventTime) ?? eventTime
             baselineDays = try c.decodeIfPresent(Int.self, forKey: .baselineDays) ?? baselineDays
             minimumHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .minimumHistory) ?? minimumHistory
             deviations = try c.decodeIfPresent(Double.self, forKey: .deviations) ?? deviations
@@ -59,7 +65,7 @@ struct InsightsTransform: TransformKind {
                 }
             }
             for (setting, text) in [(CodingKeys.key, key), (.eventSource, eventSource), (.region, region), (.account, account),
-                                    (.errorCode, errorCode), (.userIdentity, userIdentity), (.userAgent, userAgent)] {
+                                    (.errorCode, errorCode), (.userIdentity, userIdentity), (.userAgent, userAgent), (.eventTime, eventTime)] {
                 do { _ = try JSONPath(text) } catch {
                     throw SettingError(codingPath: c.codingPath + [setting], message: "invalid JSON selector '\(text)': \(error.message)",
                                        expected: "a selector such as $.eventName")
@@ -100,7 +106,7 @@ struct InsightsTransform: TransformKind {
                 minimumHistoryMinutes: Int(config.minimumHistory.milliseconds / 60_000),
                 minimumCount: config.minimumCount, deviations: config.deviations))
             lookup = JSONMultiLookup(try [config.key, config.eventSource, config.region, config.account, config.errorCode,
-                                          config.userIdentity, config.userAgent].map { try JSONPath($0) })
+                                          config.userIdentity, config.userAgent, config.eventTime].map { try JSONPath($0) })
             if !context.once, let data = FileManager.default.contents(atPath: statePath),
                let saved = try? JSONDecoder().decode(InsightsDetector.self, from: data) {
                 detector = saved
@@ -108,32 +114,93 @@ struct InsightsTransform: TransformKind {
             }
         }
 
-        /// Interned text of a selector's value (keys repeat endlessly; strings are built once).
-        private func text(_ found: JSONLookup, _ message: UnsafeRawBufferPointer) -> String? {
-            guard let bytes = found.scalarText(in: message) else { return nil }
-            if let known = cache[bytes] { return known }
-            let string = String(decoding: bytes, as: UTF8.self)
-            if cache.count < 100_000 { cache[bytes] = string }
-            return string
+        /// Interned text of a selector's value: keys repeat endlessly, so each distinct text becomes a
+        /// String once, found again by a hash of its bytes (checked byte for byte).
+        private var interned: [UInt64: (bytes: [UInt8], text: String)] = [:]
+
+        /// FNV-1a of a plain string or number value (0 when there is none to intern).
+        static func hash(_ found: JSONLookup, _ message: UnsafeRawBufferPointer) -> UInt64 {
+            switch found {
+            case .string(let r, escaped: false), .number(let r):
+                var hash: UInt64 = 0xcbf29ce484222325
+                for b in UnsafeRawBufferPointer(rebasing: message[r]) { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
+                return hash
+            default:
+                return 0
+            }
+        }
+
+        private func text(_ found: JSONLookup, _ message: UnsafeRawBufferPointer, hash: UInt64) -> String? {
+            let range: Range<Int>
+            switch found {
+            case .string(let r, escaped: false), .number(let r): range = r
+            case .missing, .notJSON: return nil
+            default:
+                guard let bytes = found.scalarText(in: message) else { return nil }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            let slice = UnsafeRawBufferPointer(rebasing: message[range])
+            if let known = interned[hash], known.bytes.count == slice.count,
+               known.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, slice.baseAddress!, slice.count) == 0 }) || slice.isEmpty {
+                return known.text
+            }
+            let text = String(decoding: slice, as: UTF8.self)
+            if interned.count < 100_000 { interned[hash] = (Array(slice), text) }
+            return text
+        }
+
+        private var lastTimeText: [UInt8] = []
+        private var lastTime: Int64 = 0
+
+        private func eventTime(_ found: JSONLookup, _ message: UnsafeRawBufferPointer) -> Int64? {
+            guard case .string(let range, escaped: false) = found else { return nil }
+            let slice = UnsafeRawBufferPointer(rebasing: message[range])
+            if lastTimeText.count == slice.count, !slice.isEmpty,
+               lastTimeText.withUnsafeBytes({ memcmp($0.baseAddress!, slice.baseAddress!, slice.count) == 0 }) {
+                return lastTime
+            }
+            guard let time = Timestamps.parseISO8601(slice) else { return nil }
+            lastTimeText = Array(slice)
+            lastTime = time
+            return time
         }
 
         func process(_ batch: Batch, into output: inout TransformOutput) throws {
             guard case .logs(let logs) = batch.payload else { return }
             var insights: [InsightEvent] = []
+            // The JSON scans (the expensive part) run on both cores; the detector then takes the
+            // events in order on this one.
+            let width = lookup.paths.count
+            let scans = ScanResults(events: logs.count, width: width)
+            let lookup = self.lookup
+            let parts = logs.count >= 2048 ? 2 : 1
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                let lower = logs.count * part / parts, upper = logs.count * (part + 1) / parts
+                for i in lower..<upper {
+                    let slots = UnsafeMutableBufferPointer(rebasing: scans.lookups[(i * width)..<((i + 1) * width)])
+                    let message = logs.message(i)
+                    scans.isObject[i] = lookup.resolve(in: message, into: slots) == .object
+                    for k in 0..<width { scans.hashes[i * width + k] = Runner.hash(slots[k], message) }
+                }
+            }
+            defer { scans.release() }
             for i in 0..<logs.count {
                 let message = logs.message(i)
-                guard lookup.resolve(in: message, into: &results) == .object, let name = text(results[0], message) else {
+                let found = UnsafeMutableBufferPointer(rebasing: scans.lookups[(i * width)..<((i + 1) * width)])
+                let hashes = UnsafeMutableBufferPointer(rebasing: scans.hashes[(i * width)..<((i + 1) * width)])
+                func text(_ k: Int) -> String? { self.text(found[k], message, hash: hashes[k]) }
+                guard scans.isObject[i], let name = text(0) else {
                     skipped += 1
                     continue
                 }
-                let key = InsightKey(eventSource: text(results[1], message) ?? "", eventName: name,
-                                     awsRegion: text(results[2], message) ?? "", recipientAccountId: text(results[3], message) ?? "")
-                let code = text(results[4], message)
+                let key = InsightKey(eventSource: text(1) ?? "", eventName: name,
+                                     awsRegion: text(2) ?? "", recipientAccountId: text(3) ?? "")
+                let code = text(4)
                 let isError = config.errorPattern.map { $0.matches(message) } ?? (code != nil)
-                let time = logs.timestamp(i)
+                let time = eventTime(found[7], message) ?? logs.timestamp(i)
                 if time > watermark { watermark = time }
                 insights += detector.observe(timestampMs: time, key: key, isError: isError, errorCode: code,
-                                             userIdentityArn: text(results[5], message), userAgent: text(results[6], message))
+                                             userIdentityArn: text(5), userAgent: text(6))
             }
             if watermark != .min { insights += detector.advance(toMs: watermark) }
             emit(insights, into: &output)
@@ -171,5 +238,27 @@ struct InsightsTransform: TransformKind {
                 _ = rename(temporary, statePath)
             }
         }
+    }
+}
+
+/// Per-event lookup results filled by several threads, each on its own range of events.
+final class ScanResults: @unchecked Sendable {
+    let lookups: UnsafeMutableBufferPointer<JSONLookup>
+    let isObject: UnsafeMutableBufferPointer<Bool>
+    let hashes: UnsafeMutableBufferPointer<UInt64>
+
+    init(events: Int, width: Int) {
+        hashes = .allocate(capacity: max(1, events * width))
+        hashes.initialize(repeating: 0)
+        lookups = .allocate(capacity: max(1, events * width))
+        lookups.initialize(repeating: .missing)
+        isObject = .allocate(capacity: max(1, events))
+        isObject.initialize(repeating: false)
+    }
+
+    func release() {
+        lookups.deallocate()
+        isObject.deallocate()
+        hashes.deallocate()
     }
 }

@@ -71,6 +71,8 @@ struct PatternsTransform: TransformKind {
         var watermark: Int64 = .min
         var lastSave = MonotonicClock.wallMillis()
         var statePath: String { context.stateDirectory + "/patterns.json" }
+        /// Field values per template, built once.
+        private var labels: [UInt64: (template: String, id: FieldValue, text: FieldValue)] = [:]
 
         init(config: Config, context: StageContext) {
             self.config = config
@@ -99,18 +101,26 @@ struct PatternsTransform: TransformKind {
                 if time > watermark { watermark = time }
                 events += detector.observe(templateID: mined.templateID, template: mined.template, timestampMs: time)
                 if config.annotate {
-                    var fields = logs.fields(i) ?? Fields()
-                    fields.set("template_id", .string(mined.templateIDString))
-                    fields.set("template", .string(mined.template))
-                    var parameters: [UInt8] = [UInt8(ascii: "[")]
-                    for (k, p) in mined.parameters(in: message).enumerated() {
+                    // Template texts and ids are shared strings; parameters are escaped straight from the message.
+                    let names: (id: FieldValue, text: FieldValue)
+                    if let cached = labels[mined.templateID], cached.template == mined.template {
+                        names = (cached.id, cached.text)
+                    } else {
+                        names = (.string(mined.templateIDString), .string(mined.template))
+                        if labels.count > config.maxTemplates * 2 { labels.removeAll(keepingCapacity: true) }
+                        labels[mined.templateID] = (mined.template, names.id, names.text)
+                    }
+                    var parameters = ByteBuffer(reservingCapacity: 64)
+                    parameters.append(UInt8(ascii: "["))
+                    for (k, range) in mined.parameterRanges.enumerated() where range.upperBound <= message.count {
                         if k > 0 { parameters.append(UInt8(ascii: ",")) }
-                        var buffer = ByteBuffer()
-                        JSONEscaping.appendString(p, to: &buffer)
-                        parameters += buffer.bytes
+                        JSONEscaping.appendString(UnsafeRawBufferPointer(rebasing: message[range]), to: &parameters)
                     }
                     parameters.append(UInt8(ascii: "]"))
-                    fields.set("parameters", .json(parameters))
+                    var fields = logs.fields(i) ?? Fields()
+                    fields.set("template_id", names.id)
+                    fields.set("template", names.text)
+                    fields.set("parameters", .json(parameters.bytes))
                     logs.setFields(fields, at: i)
                 }
             }
