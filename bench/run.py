@@ -38,11 +38,15 @@ def count_lines(path):
 
 def cloudtrail_lines():
     """5M CloudTrail-shaped records as JSON lines (bench/gen_cloudtrail_lines.py), made once."""
-    path = os.path.join(OUT, "cloudtrail-5000000.jsonl")
+    return os.path.join(OUT, "cloudtrail-5000000.jsonl")
+
+
+def ensure_cloudtrail_lines():
+    path = cloudtrail_lines()
     if not os.path.exists(path):
+        print(f"generating {path} ...", flush=True)
         subprocess.check_call([sys.executable, os.path.join(ROOT, "bench", "gen_cloudtrail_lines.py"), "5000000", path + ".tmp"])
         os.rename(path + ".tmp", path)
-    return path
 
 
 def scenarios(log):
@@ -247,6 +251,8 @@ def main():
     for name, (yaml, stdin, output, expected) in scenarios(log).items():
         if args.only and name not in args.only.split(","):
             continue
+        if name == "insights-cloudtrail":
+            ensure_cloudtrail_lines()
         pipeline = os.path.join(OUT, name + ".yaml")
         with open(pipeline, "w") as f:
             f.write(yaml)
