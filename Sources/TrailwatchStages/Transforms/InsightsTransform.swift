@@ -86,37 +86,86 @@ struct InsightsTransform: TransformKind {
         try Runner(config: config, context: context)
     }
 
+    /// One independent part of the detector: keys are split between shards by a hash of the key,
+    /// so each shard sees all events of its keys, in order, and shards run on separate cores.
+    final class Shard: @unchecked Sendable {
+        var detector: InsightsDetector
+        var found: [InsightEvent] = []
+        var skipped = 0
+        /// Newest event time this shard has seen.
+        var newest: Int64 = .min
+        private var interned: [UInt64: (bytes: [UInt8], text: String)] = [:]
+        private var lastTimeText: [UInt8] = []
+        private var lastTime: Int64 = 0
+
+        init(detector: InsightsDetector) { self.detector = detector }
+
+        /// Interned text of a selector's value: each distinct text becomes a String once.
+        func text(_ found: JSONLookup, _ message: UnsafeRawBufferPointer, hash: UInt64) -> String? {
+            let range: Range<Int>
+            switch found {
+            case .string(let r, escaped: false), .number(let r): range = r
+            case .missing, .notJSON: return nil
+            default:
+                guard let bytes = found.scalarText(in: message) else { return nil }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            let slice = UnsafeRawBufferPointer(rebasing: message[range])
+            if let known = interned[hash], known.bytes.count == slice.count,
+               slice.isEmpty || known.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, slice.baseAddress!, slice.count) == 0 }) {
+                return known.text
+            }
+            let text = String(decoding: slice, as: UTF8.self)
+            if interned.count < 100_000 { interned[hash] = (Array(slice), text) }
+            return text
+        }
+
+        func eventTime(_ found: JSONLookup, _ message: UnsafeRawBufferPointer) -> Int64? {
+            guard case .string(let range, escaped: false) = found else { return nil }
+            let slice = UnsafeRawBufferPointer(rebasing: message[range])
+            if lastTimeText.count == slice.count, !slice.isEmpty,
+               lastTimeText.withUnsafeBytes({ memcmp($0.baseAddress!, slice.baseAddress!, slice.count) == 0 }) {
+                return lastTime
+            }
+            guard let time = Timestamps.parseISO8601(slice) else { return nil }
+            lastTimeText = Array(slice)
+            lastTime = time
+            return time
+        }
+    }
+
+    /// What is persisted between runs (live mode).
+    struct SavedState: Codable {
+        var shards: [InsightsDetector]
+    }
+
     final class Runner: Transform {
+        static let shardCount = 2
         let config: Config
         let context: StageContext
-        var detector: InsightsDetector
+        var shards: [Shard]
         let lookup: JSONMultiLookup
-        var results: [JSONLookup] = []
         var watermark: Int64 = .min
         var lastSave = MonotonicClock.wallMillis()
-        var skipped = 0
         var statePath: String { context.stateDirectory + "/insights.json" }
-        private var cache: [[UInt8]: String] = [:]
 
         init(config: Config, context: StageContext) throws {
             self.config = config
             self.context = context
-            detector = InsightsDetector(configuration: .init(
+            let configuration = InsightsDetector.Configuration(
                 types: Set(config.types), baselineDays: config.baselineDays,
                 minimumHistoryMinutes: Int(config.minimumHistory.milliseconds / 60_000),
-                minimumCount: config.minimumCount, deviations: config.deviations))
+                minimumCount: config.minimumCount, deviations: config.deviations,
+                maxKeys: 10_000 / Runner.shardCount)
+            shards = (0..<Runner.shardCount).map { _ in Shard(detector: InsightsDetector(configuration: configuration)) }
             lookup = JSONMultiLookup(try [config.key, config.eventSource, config.region, config.account, config.errorCode,
                                           config.userIdentity, config.userAgent, config.eventTime].map { try JSONPath($0) })
             if !context.once, let data = FileManager.default.contents(atPath: statePath),
-               let saved = try? JSONDecoder().decode(InsightsDetector.self, from: data) {
-                detector = saved
-                context.log.log(.info, context.id, "restored baselines of \(detector.keyCount) keys from \(statePath)")
+               let saved = try? JSONDecoder().decode(SavedState.self, from: data), saved.shards.count == Runner.shardCount {
+                shards = saved.shards.map { Shard(detector: $0) }
+                context.log.log(.info, context.id, "restored baselines of \(shards.map(\.detector.keyCount).reduce(0, +)) keys from \(statePath)")
             }
         }
-
-        /// Interned text of a selector's value: keys repeat endlessly, so each distinct text becomes a
-        /// String once, found again by a hash of its bytes (checked byte for byte).
-        private var interned: [UInt64: (bytes: [UInt8], text: String)] = [:]
 
         /// FNV-1a of a plain string or number value (0 when there is none to intern).
         static func hash(_ found: JSONLookup, _ message: UnsafeRawBufferPointer) -> UInt64 {
@@ -130,50 +179,14 @@ struct InsightsTransform: TransformKind {
             }
         }
 
-        private func text(_ found: JSONLookup, _ message: UnsafeRawBufferPointer, hash: UInt64) -> String? {
-            let range: Range<Int>
-            switch found {
-            case .string(let r, escaped: false), .number(let r): range = r
-            case .missing, .notJSON: return nil
-            default:
-                guard let bytes = found.scalarText(in: message) else { return nil }
-                return String(decoding: bytes, as: UTF8.self)
-            }
-            let slice = UnsafeRawBufferPointer(rebasing: message[range])
-            if let known = interned[hash], known.bytes.count == slice.count,
-               known.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, slice.baseAddress!, slice.count) == 0 }) || slice.isEmpty {
-                return known.text
-            }
-            let text = String(decoding: slice, as: UTF8.self)
-            if interned.count < 100_000 { interned[hash] = (Array(slice), text) }
-            return text
-        }
-
-        private var lastTimeText: [UInt8] = []
-        private var lastTime: Int64 = 0
-
-        private func eventTime(_ found: JSONLookup, _ message: UnsafeRawBufferPointer) -> Int64? {
-            guard case .string(let range, escaped: false) = found else { return nil }
-            let slice = UnsafeRawBufferPointer(rebasing: message[range])
-            if lastTimeText.count == slice.count, !slice.isEmpty,
-               lastTimeText.withUnsafeBytes({ memcmp($0.baseAddress!, slice.baseAddress!, slice.count) == 0 }) {
-                return lastTime
-            }
-            guard let time = Timestamps.parseISO8601(slice) else { return nil }
-            lastTimeText = Array(slice)
-            lastTime = time
-            return time
-        }
-
         func process(_ batch: Batch, into output: inout TransformOutput) throws {
             guard case .logs(let logs) = batch.payload else { return }
-            var insights: [InsightEvent] = []
-            // The JSON scans (the expensive part) run on both cores; the detector then takes the
-            // events in order on this one.
             let width = lookup.paths.count
             let scans = ScanResults(events: logs.count, width: width)
+            defer { scans.release() }
             let lookup = self.lookup
             let parts = logs.count >= 2048 ? 2 : 1
+            // Phase 1, on both cores: scan each event's JSON once and hash the values found.
             DispatchQueue.concurrentPerform(iterations: parts) { part in
                 let lower = logs.count * part / parts, upper = logs.count * (part + 1) / parts
                 for i in lower..<upper {
@@ -183,36 +196,63 @@ struct InsightsTransform: TransformKind {
                     for k in 0..<width { scans.hashes[i * width + k] = Runner.hash(slots[k], message) }
                 }
             }
-            defer { scans.release() }
-            for i in 0..<logs.count {
-                let message = logs.message(i)
-                let found = UnsafeMutableBufferPointer(rebasing: scans.lookups[(i * width)..<((i + 1) * width)])
-                let hashes = UnsafeMutableBufferPointer(rebasing: scans.hashes[(i * width)..<((i + 1) * width)])
-                func text(_ k: Int) -> String? { self.text(found[k], message, hash: hashes[k]) }
-                guard scans.isObject[i], let name = text(0) else {
-                    skipped += 1
-                    continue
+            // Phase 2, one shard per core: every shard takes its keys' events in order.
+            let shards = self.shards
+            let config = self.config
+            let shardCount = shards.count
+            DispatchQueue.concurrentPerform(iterations: shardCount) { index in
+                let shard = shards[index]
+                for i in 0..<logs.count {
+                    let base = i * width
+                    let keyHash = scans.hashes[base] ^ (scans.hashes[base + 1] &* 31) ^ (scans.hashes[base + 2] &* 17) ^ (scans.hashes[base + 3] &* 7)
+                    guard Int(keyHash % UInt64(shardCount)) == index else { continue }
+                    let message = logs.message(i)
+                    let found = UnsafeMutableBufferPointer(rebasing: scans.lookups[base..<(base + width)])
+                    func text(_ k: Int) -> String? { shard.text(found[k], message, hash: scans.hashes[base + k]) }
+                    guard scans.isObject[i], let name = text(0) else {
+                        shard.skipped += 1
+                        continue
+                    }
+                    let key = InsightKey(eventSource: text(1) ?? "", eventName: name, awsRegion: text(2) ?? "", recipientAccountId: text(3) ?? "")
+                    let code = text(4)
+                    let isError = config.errorPattern.map { $0.matches(message) } ?? (code != nil)
+                    let time = shard.eventTime(found[7], message) ?? logs.timestamp(i)
+                    if time > shard.newest { shard.newest = time }
+                    shard.found += shard.detector.observe(timestampMs: time, key: key, isError: isError, errorCode: code,
+                                                          userIdentityArn: text(5), userAgent: text(6))
                 }
-                let key = InsightKey(eventSource: text(1) ?? "", eventName: name,
-                                     awsRegion: text(2) ?? "", recipientAccountId: text(3) ?? "")
-                let code = text(4)
-                let isError = config.errorPattern.map { $0.matches(message) } ?? (code != nil)
-                let time = eventTime(found[7], message) ?? logs.timestamp(i)
-                if time > watermark { watermark = time }
-                insights += detector.observe(timestampMs: time, key: key, isError: isError, errorCode: code,
-                                             userIdentityArn: text(5), userAgent: text(6))
             }
-            if watermark != .min { insights += detector.advance(toMs: watermark) }
+            for shard in shards where shard.newest > watermark { watermark = shard.newest }
+            var insights = collect()
+            if watermark != .min { insights += advance(to: watermark) }
             emit(insights, into: &output)
-            context.metrics.setGauge("insight_keys", Double(detector.keyCount))
+            context.metrics.setGauge("insight_keys", Double(shards.map(\.detector.keyCount).reduce(0, +)))
+            let skipped = shards.map(\.skipped).reduce(0, +)
             if skipped > 0 { context.metrics.setGauge("events_without_key", Double(skipped)) }
+        }
+
+        private func collect() -> [InsightEvent] {
+            var all: [InsightEvent] = []
+            for shard in shards {
+                all += shard.found
+                shard.found = []
+            }
+            return all
+        }
+
+        private func advance(to ms: Int64) -> [InsightEvent] {
+            var all: [InsightEvent] = []
+            for shard in shards { all += shard.detector.advance(toMs: ms) }
+            return all
         }
 
         private func emit(_ insights: [InsightEvent], into output: inout TransformOutput) {
             guard !insights.isEmpty else { return }
+            // The same order whatever the sharding: by time, then id.
+            let ordered = insights.sorted { ($0.eventTime, $0.eventID) < ($1.eventTime, $1.eventID) }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            output.emit(Batch(.events(.insight, insights.map { event in
+            output.emit(Batch(.events(.insight, ordered.map { event in
                 StructuredEvent(kind: .insight, timestamp: event.timestampMs, key: event.sharedEventID,
                                 body: (try? encoder.encode(event)).map { [UInt8]($0) } ?? [])
             })))
@@ -220,17 +260,17 @@ struct InsightsTransform: TransformKind {
 
         func tick(nowMillis: Int64, into output: inout TransformOutput) throws {
             // A quiet stream still ends its episodes once event time has clearly moved on.
-            if watermark != .min { emit(detector.advance(toMs: max(watermark, nowMillis - 120_000)), into: &output) }
+            if watermark != .min { emit(advance(to: max(watermark, nowMillis - 120_000)), into: &output) }
             if nowMillis - lastSave >= 60_000 { save(); lastSave = nowMillis }
         }
 
         func finish(into output: inout TransformOutput) throws {
-            if watermark != .min { emit(detector.advance(toMs: watermark + 60_000), into: &output) }
+            if watermark != .min { emit(advance(to: watermark + 60_000), into: &output) }
             if !context.once { save() }
         }
 
         private func save() {
-            guard let data = try? JSONEncoder().encode(detector) else { return }
+            guard let data = try? JSONEncoder().encode(SavedState(shards: shards.map(\.detector))) else { return }
             try? FileManager.default.createDirectory(atPath: context.stateDirectory, withIntermediateDirectories: true,
                                                      attributes: [.posixPermissions: 0o750])
             let temporary = statePath + ".tmp"
