@@ -128,33 +128,10 @@ struct DelimitedPattern: Sendable {
             }
             s.skipSpaces()
         }
-        let opStart = s.i
-        let op: ComparisonOperator
-        if s.startsWith("!=") { op = .notEqual; s.i += 2 }
-        else if s.startsWith("<=") { op = .lessOrEqual; s.i += 2 }
-        else if s.startsWith(">=") { op = .greaterOrEqual; s.i += 2 }
-        else if s.startsWith("=") { op = .equal; s.i += 1 }
-        else if s.startsWith("<") { op = .less; s.i += 1 }
-        else if s.startsWith(">") { op = .greater; s.i += 1 }
-        else { throw PatternSyntaxError(opStart, "expected a comparison after field '\(field)'", expected: "=, !=, <, >, <=, >=, ',' or ']'") }
-        s.skipSpaces()
-        let valueStart = s.i
-        guard let b = s.peek else { throw PatternSyntaxError(s.i, "missing value after the operator", expected: "a value") }
-        let value: ValueLiteral
-        if b == UInt8(ascii: "\"") {
-            value = PatternValues.stringLiteral(try s.quoted())
-        } else if b == UInt8(ascii: "%") {
-            value = .regex(try s.regex())
-            regexes += 1
-        } else {
-            let text = PatternValues.bareValue(&s, stopAt: [UInt8(ascii: ","), UInt8(ascii: "]")])
-            guard !text.isEmpty else { throw PatternSyntaxError(valueStart, "missing value after the operator", expected: "a value") }
-            value = PatternValues.bareLiteral(text)
+        guard let op = s.comparisonOperator() else {
+            throw PatternSyntaxError(s.i, "expected a comparison after field '\(field)'", expected: "=, !=, <, >, <=, >=, ',' or ']'")
         }
-        switch (op, value) {
-        case (.equal, _), (.notEqual, _), (_, .number): break
-        default: throw PatternSyntaxError(valueStart, "ordering comparisons need a number", expected: "a number such as 100, -2.5 or 1e3")
-        }
+        let value = try s.comparisonValue(for: op, stopAt: [UInt8(ascii: ","), UInt8(ascii: "]")], regexes: &regexes)
         return .condition(Condition(op: op, value: value))
     }
 

@@ -160,35 +160,10 @@ struct JSONPattern: Sendable {
             if s.startsWithKeyword("EXISTS") {
                 throw PatternSyntaxError(s.i, "'EXISTS' is not supported", expected: "= * to test that a field exists, or NOT EXISTS")
             }
-            let op: ComparisonOperator
-            if s.startsWith("!=") { op = .notEqual; s.i += 2 }
-            else if s.startsWith("<=") { op = .lessOrEqual; s.i += 2 }
-            else if s.startsWith(">=") { op = .greaterOrEqual; s.i += 2 }
-            else if s.startsWith("=") { op = .equal; s.i += 1 }
-            else if s.startsWith("<") { op = .less; s.i += 1 }
-            else if s.startsWith(">") { op = .greater; s.i += 1 }
-            else { throw PatternSyntaxError(opStart, "expected a comparison after the selector", expected: "=, !=, <, >, <=, >=, IS NULL, IS TRUE, IS FALSE or NOT EXISTS") }
-            s.skipSpaces()
-            let valueStart = s.i
-            guard let b = s.peek else { throw PatternSyntaxError(s.i, "missing value after the operator", expected: "a value") }
-            let literal: ValueLiteral
-            if b == UInt8(ascii: "\"") {
-                let text = try s.quoted()
-                literal = PatternValues.stringLiteral(text)
-            } else if b == UInt8(ascii: "%") {
-                literal = .regex(try s.regex())
-                regexCount += 1
-            } else {
-                let text = PatternValues.bareValue(&s, stopAt: [UInt8(ascii: ")"), UInt8(ascii: "}")])
-                guard !text.isEmpty else { throw PatternSyntaxError(valueStart, "missing value after the operator", expected: "a value") }
-                literal = PatternValues.bareLiteral(text)
+            guard let op = s.comparisonOperator() else {
+                throw PatternSyntaxError(opStart, "expected a comparison after the selector", expected: "=, !=, <, >, <=, >=, IS NULL, IS TRUE, IS FALSE or NOT EXISTS")
             }
-            switch (op, literal) {
-            case (.equal, _), (.notEqual, _): break
-            case (_, .number): break
-            default:
-                throw PatternSyntaxError(valueStart, "ordering comparisons need a number", expected: "a number such as 100, -2.5 or 1e3")
-            }
+            let literal = try s.comparisonValue(for: op, stopAt: [UInt8(ascii: ")"), UInt8(ascii: "}")], regexes: &regexCount)
             return .compare(op, literal)
         }
     }

@@ -66,4 +66,40 @@ struct PatternScanner {
         i += 1
         return try FilterRegex(body, offset: bodyStart)
     }
+
+    /// A comparison operator (`!= <= >= = < >`), or nil (nothing consumed).
+    mutating func comparisonOperator() -> ComparisonOperator? {
+        for (text, op) in [("!=", ComparisonOperator.notEqual), ("<=", .lessOrEqual), (">=", .greaterOrEqual),
+                           ("=", .equal), ("<", .less), (">", .greater)] {
+            let bytes = Array(text.utf8)
+            if i + bytes.count <= self.bytes.count && Array(self.bytes[i..<(i + bytes.count)]) == bytes {
+                i += bytes.count
+                return op
+            }
+        }
+        return nil
+    }
+
+    /// The value after an operator: a quoted string, a `%regex%` (counted in `regexes`), or a bare
+    /// value ending at a blank, `&&`, `||` or one of `stopAt`; ordering operators need a number.
+    mutating func comparisonValue(for op: ComparisonOperator, stopAt: [UInt8], regexes: inout Int) throws(PatternSyntaxError) -> ValueLiteral {
+        skipSpaces()
+        let valueStart = i
+        guard let b = peek else { throw PatternSyntaxError(i, "missing value after the operator", expected: "a value") }
+        let value: ValueLiteral
+        if b == UInt8(ascii: "\"") {
+            value = PatternValues.stringLiteral(try quoted())
+        } else if b == UInt8(ascii: "%") {
+            value = .regex(try regex())
+            regexes += 1
+        } else {
+            let text = PatternValues.bareValue(&self, stopAt: stopAt)
+            guard !text.isEmpty else { throw PatternSyntaxError(valueStart, "missing value after the operator", expected: "a value") }
+            value = PatternValues.bareLiteral(text)
+        }
+        switch (op, value) {
+        case (.equal, _), (.notEqual, _), (_, .number): return value
+        default: throw PatternSyntaxError(valueStart, "ordering comparisons need a number", expected: "a number such as 100, -2.5 or 1e3")
+        }
+    }
 }

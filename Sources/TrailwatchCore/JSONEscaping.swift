@@ -17,45 +17,17 @@ public enum JSONEscaping {
 
     /// Appends the escaped body of a JSON string (no quotes).
     public static func appendEscaped(_ raw: UnsafeRawBufferPointer, to out: inout ByteBuffer) {
-        let n = raw.count
-        var i = 0
-        var runStart = 0
-        @inline(__always) func flush(_ upTo: Int) {
-            if upTo > runStart { out.append(UnsafeRawBufferPointer(rebasing: raw[runStart..<upTo])) }
-        }
-        while i < n {
-            let c = raw[i]
-            if c >= 0x20 && c < 0x80 && c != UInt8(ascii: "\"") && c != UInt8(ascii: "\\") {
-                i += 1
-                continue
-            }
-            if c < 0x80 {
-                flush(i)
-                out.append(UInt8(ascii: "\\"))
-                switch c {
-                case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
-                case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
-                case 0x0A: out.append(UInt8(ascii: "n"))
-                case 0x0D: out.append(UInt8(ascii: "r"))
-                case 0x09: out.append(UInt8(ascii: "t"))
-                default:
-                    out.append(contentsOf: [UInt8(ascii: "u"), 48, 48, hex[Int(c >> 4)], hex[Int(c & 15)]])
-                }
-                i += 1
-                runStart = i
-                continue
-            }
-            let length = validUTF8SequenceLength(raw, at: i)
-            if length > 0 {
-                i += length
-            } else {
-                flush(i)
-                out.append(contentsOf: [0xEF, 0xBF, 0xBD])
-                i += 1
-                runStart = i
-            }
-        }
-        flush(n)
+        appendEscapedFast(raw, to: &out)
+    }
+
+    /// `\u00XX` for a control byte.
+    static func appendControlEscape(_ c: UInt8, to out: inout ByteBuffer) {
+        out.append(UInt8(ascii: "\\"))
+        out.append(UInt8(ascii: "u"))
+        out.append(48)
+        out.append(48)
+        out.append(hex[Int(c >> 4)])
+        out.append(hex[Int(c & 15)])
     }
 
     /// Length of the valid multi-byte UTF-8 sequence starting at `i`, or 0 when invalid.

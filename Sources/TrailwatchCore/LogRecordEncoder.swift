@@ -21,6 +21,12 @@ public enum LogRecordEncoder {
             Timestamps.appendISO8601(batch.ingestionTime, to: &out)
             out.append(UInt8(ascii: "\""))
         }
+        appendFieldsAndFlags(batch, event: i, to: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// `,"fields":{…}` and `,"flags":[…]` when the event has them.
+    public static func appendFieldsAndFlags(_ batch: LogBatch, event i: Int, to out: inout ByteBuffer) {
         if let fields = batch.fields(i), !fields.entries.isEmpty {
             out.append(contentsOf: #","fields":"#.utf8)
             appendFields(fields, to: &out)
@@ -34,7 +40,6 @@ public enum LogRecordEncoder {
             }
             out.append(UInt8(ascii: "]"))
         }
-        out.append(UInt8(ascii: "}"))
     }
 
     public static func appendFields(_ fields: Fields, to out: inout ByteBuffer) {
@@ -154,21 +159,7 @@ public struct LogBatchJSONEncoder {
             prefix.withUnsafeBytes { out.append($0) }
             JSONEscaping.appendEscapedFast(batch.message(i), to: &out)
             ingestion.withUnsafeBytes { out.append($0) }
-            if !simple {
-                if let fields = batch.fields(i), !fields.entries.isEmpty {
-                    out.append(contentsOf: #","fields":"#.utf8)
-                    LogRecordEncoder.appendFields(fields, to: &out)
-                }
-                let flags = batch.flags(i)
-                if !flags.isEmpty {
-                    out.append(contentsOf: #","flags":["#.utf8)
-                    for (k, name) in flags.names.enumerated() {
-                        if k > 0 { out.append(UInt8(ascii: ",")) }
-                        JSONEscaping.appendString(name, to: &out)
-                    }
-                    out.append(UInt8(ascii: "]"))
-                }
-            }
+            if !simple { LogRecordEncoder.appendFieldsAndFlags(batch, event: i, to: &out) }
             out.append(closer)
         }
     }
@@ -206,7 +197,7 @@ extension JSONEscaping {
                 case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
                 case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
                 case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
-                default: appendEscaped(UnsafeRawBufferPointer(start: base + i, count: 1), to: &out)
+                default: appendControlEscape(c, to: &out)
                 }
                 i += 1
                 runStart = i

@@ -1,27 +1,35 @@
+import Foundation
 import Testing
 import TrailwatchCore
 
 @Suite("JSON encoding")
 struct EncoderTests {
-    @Test("the word-at-a-time escaper writes exactly what the byte-at-a-time one does")
-    func fastEscaperAgrees() {
+    @Test("escaped strings are valid JSON that decodes back to the original text, whatever the run lengths")
+    func escaperRoundTrips() throws {
         var state: UInt64 = 7
-        let alphabet: [UInt8] = Array("abcXYZ 019{}[]:,".utf8) + [0x22, 0x5C, 0x0A, 0x0D, 0x09, 0x00, 0x1F, 0x7F, 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0x98, 0x80, 0xFF, 0xC0, 0xED, 0xA0]
-        for _ in 0..<5_000 {
+        let pieces: [String] = ["a", "bc", "XYZ 019{}[]:,", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "€", "😀", "plain text of some length "]
+        for _ in 0..<3_000 {
             state = state &* 6364136223846793005 &+ 1
-            let length = Int(state >> 58)
-            var bytes: [UInt8] = []
-            for _ in 0..<length {
+            var text = ""
+            for _ in 0..<Int(state >> 59) {
                 state = state &* 6364136223846793005 &+ 1
-                bytes.append(alphabet[Int(state >> 33) % alphabet.count])
+                text += pieces[Int(state >> 33) % pieces.count]
             }
-            var slow = ByteBuffer(), fast = ByteBuffer()
-            bytes.withUnsafeBytes {
-                JSONEscaping.appendEscaped($0, to: &slow)
-                JSONEscaping.appendEscapedFast($0, to: &fast)
-            }
-            #expect(slow.bytes == fast.bytes, "\(bytes)")
+            var out = ByteBuffer()
+            var copy = text
+            copy.withUTF8 { JSONEscaping.appendString(UnsafeRawBufferPointer($0), to: &out) }
+            let decoded = try JSONSerialization.jsonObject(with: Data(out.bytes), options: [.fragmentsAllowed]) as? String
+            #expect(decoded == text)
         }
+    }
+
+    @Test("invalid UTF-8 becomes U+FFFD and the output stays valid JSON")
+    func invalidUTF8() throws {
+        var out = ByteBuffer()
+        ([0x61, 0xFF, 0x62, 0xC0, 0xAF, 0xED, 0xA0, 0x80, 0x63] as [UInt8]).withUnsafeBytes { JSONEscaping.appendString($0, to: &out) }
+        let decoded = try #require(try JSONSerialization.jsonObject(with: Data(out.bytes), options: [.fragmentsAllowed]) as? String)
+        #expect(decoded.hasPrefix("a\u{FFFD}b") && decoded.hasSuffix("c"))
+        #expect(!decoded.unicodeScalars.contains { (0xD800...0xDFFF).contains($0.value) })
     }
 
     @Test("a batch encodes to the same lines as event-by-event encoding")
