@@ -61,17 +61,11 @@ struct ArchiveSource: SourceKind {
         }
 
         func run(_ output: SourceOutput) throws {
-            let paths = ArchiveSource.ordered(PathGlob.expand(include: config.include, exclude: config.exclude)
-                .filter { !$0.hasSuffix(".partial") })
-            if paths.isEmpty { context.log.log(.warning, context.id, "no file matches " + config.include.joined(separator: ", ")) }
-            let sizes = paths.map { path -> Int64 in
-                var st = stat()
-                return stat(path, &st) == 0 ? Int64(st.st_size) : 0
-            }
-            let progress = ProgressMeter(label: context.id, totalFiles: paths.count, totalBytes: sizes.reduce(0, +), enabled: context.once)
+            let files = BatchInputFiles(include: config.include, exclude: config.exclude, context: context, order: ArchiveSource.ordered)
+            let progress = files.progress(context)
             // Two parsers work on alternate chunks of lines at once; batches go out in file order.
             let parsers = [RecordChunkParser(maxLineBytes: config.maxLineBytes.bytes), RecordChunkParser(maxLineBytes: config.maxLineBytes.bytes)]
-            for (path, size) in zip(paths, sizes) {
+            for (path, size) in zip(files.paths, files.sizes) {
                 if output.isStopping { break }
                 let plainOrigin = Origin(logGroup: config.logGroup ?? context.id, logStream: path)
                 let now = MonotonicClock.wallMillis()

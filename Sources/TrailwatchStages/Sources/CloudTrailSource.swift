@@ -54,15 +54,10 @@ struct CloudTrailSource: SourceKind {
         }
 
         func run(_ output: SourceOutput) throws {
-            let paths = CloudTrailSource.ordered(PathGlob.expand(include: config.include, exclude: config.exclude))
-            if paths.isEmpty { context.log.log(.warning, context.id, "no file matches " + config.include.joined(separator: ", ")) }
-            let sizes = paths.map { path -> Int64 in
-                var st = stat()
-                return stat(path, &st) == 0 ? Int64(st.st_size) : 0
-            }
-            let progress = ProgressMeter(label: context.id, totalFiles: paths.count, totalBytes: sizes.reduce(0, +), enabled: context.once)
+            let files = BatchInputFiles(include: config.include, exclude: config.exclude, context: context, order: CloudTrailSource.ordered)
+            let progress = files.progress(context)
             var builder = LogBatchBuilder()
-            for (path, size) in zip(paths, sizes) {
+            for (path, size) in zip(files.paths, files.sizes) {
                 if output.isStopping { break }
                 do {
                     let records = try CloudTrailSource.records(in: path)

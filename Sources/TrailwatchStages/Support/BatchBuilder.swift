@@ -103,3 +103,22 @@ enum RunSummaryBytes {
         return unit == 0 ? "\(n) B" : "\((value * 10).rounded() / 10) \(units[unit])"
     }
 }
+
+/// The files a batch source reads, in its order, with their sizes for progress reporting.
+struct BatchInputFiles {
+    let paths: [String]
+    let sizes: [Int64]
+
+    init(include: [String], exclude: [String], context: StageContext, order: ([String]) -> [String]) {
+        paths = order(PathGlob.expand(include: include, exclude: exclude).filter { !$0.hasSuffix(".partial") })
+        if paths.isEmpty { context.log.log(.warning, context.id, "no file matches " + include.joined(separator: ", ")) }
+        sizes = paths.map { path in
+            var st = stat()
+            return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+        }
+    }
+
+    func progress(_ context: StageContext) -> ProgressMeter {
+        ProgressMeter(label: context.id, totalFiles: paths.count, totalBytes: sizes.reduce(0, +), enabled: context.once)
+    }
+}
