@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// What a selector found in a JSON document, without building the document tree.
 ///
 /// Ranges are byte offsets into the buffer that was scanned; use the accessors to read values from it.
@@ -88,10 +91,13 @@ public struct JSONMultiLookup: Sendable {
     /// Bit k of `targets[level]` is set when path k ends at nesting level `level`.
     let targets: [UInt64]
     let chunks: Int
+    /// Key steps laid out flat for the scanner's hot loop (no array copies per comparison).
+    let keys: KeyTable
 
     public init(_ paths: [JSONPath]) {
         self.paths = paths
         self.steps = paths.map(\.steps)
+        self.keys = KeyTable(paths)
         self.chunks = (paths.count + 63) / 64
         let maxLevel = paths.map(\.steps.count).max() ?? 0
         var t = [UInt64](repeating: 0, count: (maxLevel + 1) * max(chunks, 1))
@@ -133,7 +139,7 @@ public struct JSONMultiLookup: Sendable {
             let count = paths.isEmpty ? 0 : min(64, paths.count - chunk * 64)
             let mask: UInt64 = count == 64 ? ~0 : (1 << UInt64(count)) - 1
             var scanner = LazyScanner(p: p, end: bytes.count, steps: steps, targets: targets,
-                                      chunks: chunkCount, chunk: chunk, results: results)
+                                      chunks: chunkCount, chunk: chunk, results: results, keys: keys)
             scanner.skipWhitespace()
             var ok = scanner.i < scanner.end
             if ok {
@@ -160,10 +166,12 @@ struct LazyScanner {
     let chunks: Int
     let chunk: Int
     let results: UnsafeMutableBufferPointer<JSONLookup>
+    let keys: KeyTable
     var i = 0
 
     init(p: UnsafePointer<UInt8>, end: Int, steps: [[JSONPath.Step]], targets: [UInt64], chunks: Int, chunk: Int,
-         results: UnsafeMutableBufferPointer<JSONLookup>) {
+         results: UnsafeMutableBufferPointer<JSONLookup>, keys: KeyTable) {
+        self.keys = keys
         self.p = p
         self.end = end
         self.steps = steps
@@ -300,25 +308,24 @@ struct LazyScanner {
         var out: UInt64 = 0
         var m = mask
         var decoded: [UInt8]? = nil
+        let length = ke - ks
         while m != 0 {
             let bit = m.trailingZeroBitCount
             m &= m - 1
-            let pathSteps = steps[chunk * 64 + bit]
-            guard level < pathSteps.count, case .key(let name) = pathSteps[level] else { continue }
+            let entry = keys.entry(path: chunk * 64 + bit, level: level)
+            guard entry.length >= 0 else { continue }
             if escaped {
                 if decoded == nil {
                     var d: [UInt8] = []
                     JSONStringDecoding.appendDecoded(p, ks, ke, to: &d)
                     decoded = d
                 }
-                if decoded! == name { out |= 1 << UInt64(bit) }
-            } else if name.count == ke - ks {
-                let equal = name.withUnsafeBufferPointer { nb -> Bool in
-                    var j = 0
-                    while j < nb.count { if nb[j] != p[ks + j] { return false }; j += 1 }
-                    return true
+                if decoded!.count == entry.length,
+                   decoded!.withUnsafeBytes({ memcmp($0.baseAddress!, keys.bytes + entry.offset, entry.length) == 0 }) || entry.length == 0 {
+                    out |= 1 << UInt64(bit)
                 }
-                if equal { out |= 1 << UInt64(bit) }
+            } else if entry.length == length && (length == 0 || memcmp(p + ks, keys.bytes + entry.offset, length) == 0) {
+                out |= 1 << UInt64(bit)
             }
         }
         return out
@@ -335,5 +342,49 @@ struct LazyScanner {
             if level < pathSteps.count, case .index(let n) = pathSteps[level], n == index { out |= 1 << UInt64(bit) }
         }
         return out
+    }
+}
+
+/// Every path's key steps, by level, as offsets into one byte block: what ``LazyScanner/matchKey``
+/// compares against without touching Swift arrays in its loop. Immutable once built.
+final class KeyTable: @unchecked Sendable {
+    struct Entry {
+        /// -1 when the step at this level is not a key (or the path is shorter).
+        var length: Int
+        var offset: Int
+    }
+
+    let bytes: UnsafeMutablePointer<UInt8>
+    let entries: UnsafeMutablePointer<Entry>
+    let levels: Int
+    let count: Int
+
+    init(_ paths: [JSONPath]) {
+        levels = (paths.map(\.steps.count).max() ?? 0) + 1
+        count = paths.count
+        var block: [UInt8] = []
+        var table = [Entry](repeating: Entry(length: -1, offset: 0), count: max(1, levels * count))
+        for (k, path) in paths.enumerated() {
+            for (level, step) in path.steps.enumerated() {
+                if case .key(let name) = step {
+                    table[k * levels + level] = Entry(length: name.count, offset: block.count)
+                    block += name
+                }
+            }
+        }
+        bytes = .allocate(capacity: max(1, block.count))
+        bytes.initialize(from: block, count: block.count)
+        entries = .allocate(capacity: table.count)
+        entries.initialize(from: table, count: table.count)
+    }
+
+    deinit {
+        bytes.deallocate()
+        entries.deallocate()
+    }
+
+    @inline(__always)
+    func entry(path: Int, level: Int) -> Entry {
+        level < levels ? entries[path * levels + level] : Entry(length: -1, offset: 0)
     }
 }
