@@ -99,6 +99,21 @@ struct FollowModeTests {
         #expect(lines(dir.read("out.log")) == ["whole", "half done"])
     }
 
+    @Test("watch: poll follows growth, rotation and new files without inotify")
+    func polling() async throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("logs/app.log", "p1\n")
+        let live = try LivePipeline(pipeline(dir, source: "    include: \(dir.file("logs"))/*.log\n    watch: poll\n    poll_interval: 50ms\n    glob_interval: 100ms\n    rotate_wait: 100ms"))
+        #expect(await eventually { lines(dir.read("out.log")) == ["p1"] })
+        appendText(log, "p2\n")
+        #expect(await eventually { lines(dir.read("out.log")) == ["p1", "p2"] })
+        rename(log, dir.file("rotated.old"))
+        _ = dir.write("logs/app.log", "p3\n")
+        _ = dir.write("logs/other.log", "p4\n")
+        #expect(await eventually { Set(lines(dir.read("out.log"))) == ["p1", "p2", "p3", "p4"] })
+        _ = await live.stop()
+    }
+
     @Test("start_at: end skips what is there at the first start, then follows")
     func startAtEnd() async throws {
         let dir = TemporaryDirectory()

@@ -12,6 +12,9 @@ import TrailwatchRuntime
 /// downstream has durably written, so a restart (even after kill -9) resumes without loss.
 struct FileSource: SourceKind {
     enum StartAt: String, ConfigEnum { case beginning, end }
+    /// How new data and new files are noticed: inotify (Linux), or polling (network file systems
+    /// and other places where inotify sees nothing).
+    enum Watch: String, ConfigEnum { case inotify, poll }
 
     struct Config: StageConfig {
         var include: [String]
@@ -33,13 +36,14 @@ struct FileSource: SourceKind {
         var pollInterval: ConfigDuration = ConfigDuration(milliseconds: 250)
         /// How often acknowledged positions are written to the checkpoint file.
         var checkpointInterval: ConfigDuration = ConfigDuration(milliseconds: 1000)
+        var watch: Watch = .inotify
         var shaping = EventShapingConfig()
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case include, exclude, logGroup = "log_group", logStream = "log_stream", maxLineBytes = "max_line_bytes"
             case startAt = "start_at", ignoreOlder = "ignore_older", rotateWait = "rotate_wait"
             case globInterval = "glob_interval", pollInterval = "poll_interval", checkpointInterval = "checkpoint_interval"
-            case multiline, timestamp
+            case watch, multiline, timestamp
         }
 
         init(from decoder: any Decoder) throws {
@@ -59,6 +63,7 @@ struct FileSource: SourceKind {
             globInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .globInterval) ?? globInterval
             pollInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .pollInterval) ?? pollInterval
             checkpointInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .checkpointInterval) ?? checkpointInterval
+            watch = try c.decodeIfPresent(Watch.self, forKey: .watch) ?? watch
             for (key, value) in [(CodingKeys.globInterval, globInterval), (.pollInterval, pollInterval), (.checkpointInterval, checkpointInterval)]
             where value.milliseconds < 10 || value.milliseconds > 3_600_000 {
                 throw SettingError(codingPath: c.codingPath + [key], message: "\(value) is out of range", expected: "a duration from 10ms to 1h")

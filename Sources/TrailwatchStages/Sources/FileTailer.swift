@@ -113,8 +113,8 @@ final class FileTailer: TrailwatchRuntime.Source {
     func run(_ output: SourceOutput) throws {
         restored = checkpointFile.load()
         hadCheckpoints = checkpointFile.exists
-        inotifyFD = tw_inotify_init()
-        if inotifyFD < 0 { log(.info, "inotify unavailable; polling every \(config.pollInterval)") }
+        inotifyFD = config.watch == .inotify ? tw_inotify_init() : -1
+        if inotifyFD < 0 && config.watch == .inotify { log(.info, "inotify unavailable; polling every \(config.pollInterval)") }
         for pattern in config.include { watchDirectory(PathGlob.staticPrefixDirectory(of: pattern)) }
 
         try scan(output, initial: true)
