@@ -179,6 +179,31 @@ struct ArchiveTests {
         #expect(status == 0)
     }
 
+    @Test("live: files close by age, acknowledged data is in complete frames while they are open")
+    func ageRotation() async throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("logs/a.log", "first\n")
+        let live = try LivePipeline("""
+            data_dir: \(dir.file("state"))
+            sources:
+              app: { type: file, include: \(log) }
+            sinks:
+              arch: { type: archive, inputs: [app], directory: \(dir.file("archive")), host: h1, max_file_age: 1s, sync_interval: 100ms }
+            """)
+        // While open, the .partial already decodes: every synced frame is complete.
+        #expect(await eventually {
+            let partials = (FileManager.default.enumerator(atPath: dir.file("archive"))?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".partial") }
+            guard let partial = partials.first, let out = try? runTool(Self.zstdCLI, ["-dc", dir.file("archive/" + partial)]) else { return false }
+            return out.0 == 0 && out.1.contains("first")
+        })
+        #expect(await eventually(10) { archiveFiles(dir.file("archive")).count == 1 })
+        appendText(log, "second\n")
+        #expect(await eventually(10) { archiveFiles(dir.file("archive")).count == 2 })
+        _ = await live.stop()
+        let (status, report, _) = try runTool(trailwatchBinary(), ["archive", "verify", dir.file("archive")])
+        #expect(status == 0, "\(report)")
+    }
+
     @Test("a truncated .zst or .gz yields every complete record before the damage and names the file and offset")
     func truncatedInput() async throws {
         let dir = TemporaryDirectory()
