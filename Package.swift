@@ -20,6 +20,7 @@ let package = Package(
         // System libraries: zstd for archives, zlib for reading .gz.
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // Pure building blocks: no I/O.
         .target(name: "TrailwatchCore", swiftSettings: strict),
@@ -43,7 +44,7 @@ let package = Package(
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
                 dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
-                               "PatternMining", "InsightsDetection", "CShims"],
+                               "PatternMining", "InsightsDetection", "TrailwatchStore", "CShims"],
                 swiftSettings: strict),
 
         // Online log template mining (Drain family) and pattern-rate shifts (no I/O).
@@ -56,9 +57,12 @@ let package = Package(
                 dependencies: ["TrailwatchCore", "ByteJSON", "CZstd", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
 
+        // The SQLite store: schema and migrations, idempotent writes, retention, CloudTrail lookups.
+        .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "CSQLite"], swiftSettings: strict),
+
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -67,7 +71,7 @@ let package = Package(
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",
-                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive"],
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore"],
                     swiftSettings: strict),
     ]
 )

@@ -20,6 +20,7 @@ public enum BuiltinStages {
         r.register(ConsoleSink.self)
         r.register(FileSink.self)
         r.register(ArchiveSink.self)
+        r.register(SQLiteSink.self)
         return r
     }()
 }

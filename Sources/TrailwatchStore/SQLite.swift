@@ -1,0 +1,100 @@
+import CSQLite
+
+/// What went wrong talking to SQLite, with its message.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A thin owner of one SQLite connection: statements are prepared once and reused.
+public final class SQLiteDatabase {
+    let handle: OpaquePointer
+
+    public init(path: String) throws(StoreError) {
+        var db: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let db { sqlite3_close(db) }
+            throw StoreError("cannot open \(path): \(message)")
+        }
+        handle = db
+        sqlite3_busy_timeout(db, 5000)
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    var lastError: String { String(cString: sqlite3_errmsg(handle)) }
+
+    public func execute(_ sql: String) throws(StoreError) {
+        var error: UnsafeMutablePointer<CChar>?
+        guard sqlite3_exec(handle, sql, nil, nil, &error) == SQLITE_OK else {
+            let message = error.map { String(cString: $0) } ?? lastError
+            sqlite3_free(error)
+            throw StoreError(message)
+        }
+    }
+
+    public func prepare(_ sql: String) throws(StoreError) -> Statement {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil) == SQLITE_OK, let statement else {
+            throw StoreError("cannot prepare \(sql.prefix(60))…: \(lastError)")
+        }
+        return Statement(statement, database: self)
+    }
+
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+}
+
+/// A prepared statement; bind by 1-based index, step, read columns.
+public final class Statement {
+    let handle: OpaquePointer
+    unowned let database: SQLiteDatabase
+
+    init(_ handle: OpaquePointer, database: SQLiteDatabase) {
+        self.handle = handle
+        self.database = database
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    public func reset() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    public func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(handle, index, value) }
+    public func bind(_ index: Int32, _ value: Double) { sqlite3_bind_double(handle, index, value) }
+    public func bind(_ index: Int32, _ value: String?) {
+        guard let value else { sqlite3_bind_null(handle, index); return }
+        sqlite3_bind_text(handle, index, value, -1, tw_sqlite_transient())
+    }
+    /// Text from raw bytes (UTF-8 expected; stored as given).
+    public func bind(_ index: Int32, bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { sqlite3_bind_text(handle, index, "", 0, tw_sqlite_transient()); return }
+        sqlite3_bind_text(handle, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), tw_sqlite_transient())
+    }
+
+    /// Runs a statement that returns no rows.
+    public func run() throws(StoreError) {
+        let rc = sqlite3_step(handle)
+        sqlite3_reset(handle)
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw StoreError(database.lastError) }
+    }
+
+    /// Steps once; true when a row is available.
+    public func step() throws(StoreError) -> Bool {
+        let rc = sqlite3_step(handle)
+        if rc == SQLITE_ROW { return true }
+        guard rc == SQLITE_DONE else { throw StoreError(database.lastError) }
+        return false
+    }
+
+    public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    public func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
+    public func text(_ column: Int32) -> String? {
+        guard let p = sqlite3_column_text(handle, column) else { return nil }
+        return String(cString: p)
+    }
+}

@@ -1,0 +1,262 @@
+import ByteJSON
+import Foundation
+import TrailwatchCore
+
+/// The trailwatch store: one SQLite file (WAL) holding log groups and streams, log events,
+/// metric datapoints, and alarm, insight and pattern events, plus an index of CloudTrail records
+/// by LookupEvents attribute. Writes are idempotent: the same event written twice is kept once.
+public final class Store {
+    public static let schemaVersion = 1
+
+    /// The attributes CloudTrail's LookupEvents accepts.
+    public static let lookupAttributes = ["EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName",
+                                          "EventSource", "AccessKeyId"]
+
+    let db: SQLiteDatabase
+    private var insertLog: Statement!
+    private var insertStream: Statement!
+    private var insertMetric: Statement!
+    private var insertEvent: Statement!
+    private var insertLookup: Statement!
+    private let cloudTrailLookup: JSONMultiLookup
+
+    /// Opens (creating and migrating as needed) the store at `path`, mode 0640.
+    public init(path: String) throws(StoreError) {
+        cloudTrailLookup = JSONMultiLookup(["$.eventID", "$.eventName", "$.readOnly", "$.userIdentity.userName",
+                                            "$.eventSource", "$.userIdentity.accessKeyId", "$.userIdentity.arn",
+                                            "$.userIdentity.sessionContext.sessionIssuer.userName"].map { try! JSONPath($0) })
+        let existed = FileManager.default.fileExists(atPath: path)
+        db = try SQLiteDatabase(path: path)
+        if !existed { chmod(path, 0o640) }
+        try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        try migrate()
+        insertLog = try db.prepare("""
+            INSERT OR IGNORE INTO log_events(event_key, log_group, log_stream, timestamp, ingestion_time, message, fields)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            """)
+        insertStream = try db.prepare("""
+            INSERT INTO log_streams(log_group, log_stream, first_event, last_event) VALUES (?1, ?2, ?3, ?3)
+            ON CONFLICT(log_group, log_stream) DO UPDATE SET first_event = min(first_event, ?3), last_event = max(last_event, ?3)
+            """)
+        insertMetric = try db.prepare("""
+            INSERT OR IGNORE INTO metric_datapoints(datapoint_key, namespace, metric_name, dimensions, timestamp, period, unit,
+                sample_count, sum, minimum, maximum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            """)
+        insertEvent = try db.prepare("""
+            INSERT OR IGNORE INTO detector_events(event_key, kind, key, timestamp, body) VALUES (?1, ?2, ?3, ?4, ?5)
+            """)
+        insertLookup = try db.prepare("""
+            INSERT OR IGNORE INTO cloudtrail_lookup(event_key, attribute, value, timestamp) VALUES (?1, ?2, ?3, ?4)
+            """)
+    }
+
+    private func migrate() throws(StoreError) {
+        try db.execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)")
+        let read = try db.prepare("SELECT max(version) FROM schema_version")
+        let current = try read.step() ? Int(read.int(0)) : 0
+        read.reset()
+        if current >= Store.schemaVersion { return }
+        // Version 1: everything below. Later versions append their steps here.
+        try db.execute("""
+            BEGIN;
+            CREATE TABLE IF NOT EXISTS log_groups(name TEXT PRIMARY KEY, retention_days INTEGER);
+            CREATE TABLE IF NOT EXISTS log_streams(log_group TEXT NOT NULL, log_stream TEXT NOT NULL,
+                first_event INTEGER, last_event INTEGER, PRIMARY KEY(log_group, log_stream));
+            CREATE TABLE IF NOT EXISTS log_events(id INTEGER PRIMARY KEY, event_key INTEGER NOT NULL UNIQUE,
+                log_group TEXT NOT NULL, log_stream TEXT NOT NULL, timestamp INTEGER NOT NULL, ingestion_time INTEGER NOT NULL,
+                message TEXT NOT NULL, fields TEXT);
+            CREATE INDEX IF NOT EXISTS log_events_by_group_time ON log_events(log_group, timestamp);
+            CREATE INDEX IF NOT EXISTS log_events_by_time ON log_events(timestamp);
+            CREATE TABLE IF NOT EXISTS metric_datapoints(id INTEGER PRIMARY KEY, datapoint_key INTEGER NOT NULL UNIQUE,
+                namespace TEXT NOT NULL, metric_name TEXT NOT NULL, dimensions TEXT NOT NULL, timestamp INTEGER NOT NULL,
+                period INTEGER NOT NULL, unit TEXT, sample_count REAL, sum REAL, minimum REAL, maximum REAL);
+            CREATE INDEX IF NOT EXISTS metric_datapoints_by_metric ON metric_datapoints(namespace, metric_name, timestamp);
+            CREATE TABLE IF NOT EXISTS detector_events(id INTEGER PRIMARY KEY, event_key INTEGER NOT NULL UNIQUE,
+                kind TEXT NOT NULL, key TEXT NOT NULL, timestamp INTEGER NOT NULL, body TEXT NOT NULL);
+            CREATE INDEX IF NOT EXISTS detector_events_by_kind_time ON detector_events(kind, timestamp);
+            CREATE TABLE IF NOT EXISTS cloudtrail_lookup(event_key INTEGER NOT NULL, attribute TEXT NOT NULL, value TEXT NOT NULL,
+                timestamp INTEGER NOT NULL, PRIMARY KEY(event_key, attribute, value));
+            CREATE INDEX IF NOT EXISTS cloudtrail_lookup_by_value ON cloudtrail_lookup(attribute, value, timestamp);
+            INSERT INTO schema_version(version) VALUES (1);
+            COMMIT;
+            """)
+    }
+
+    public func begin() throws(StoreError) { try db.execute("BEGIN IMMEDIATE") }
+    public func commit() throws(StoreError) { try db.execute("COMMIT") }
+    public func rollback() { try? db.execute("ROLLBACK") }
+
+    /// A stable key for idempotent writes (FNV-1a, 64 bits, stored as a signed integer).
+    static func key(_ parts: [UnsafeRawBufferPointer], _ numbers: [Int64]) -> Int64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        for part in parts {
+            for b in part { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+            h = (h ^ 0xFF) &* 0x100000001b3
+        }
+        for n in numbers {
+            var v = UInt64(bitPattern: n)
+            for _ in 0..<8 { h = (h ^ (v & 0xFF)) &* 0x100000001b3; v >>= 8 }
+        }
+        return Int64(bitPattern: h)
+    }
+
+    /// Writes the log events of a batch (inside the caller's transaction). Returns rows added.
+    @discardableResult
+    public func write(_ logs: LogBatch) throws(StoreError) -> Int {
+        var added = 0
+        var seen: [Int64: Int] = [:]
+        for i in 0..<logs.count {
+            let origin = logs.origin(i)
+            let message = logs.message(i)
+            let time = logs.timestamp(i)
+            var groupText = origin.logGroup, streamText = origin.logStream
+            var key = groupText.withUTF8 { g in streamText.withUTF8 { s in
+                Store.key([UnsafeRawBufferPointer(g), UnsafeRawBufferPointer(s), message], [time]) } }
+            // Identical lines in one batch are distinct events: number their occurrences.
+            let occurrence = seen[key, default: 0]
+            seen[key] = occurrence + 1
+            if occurrence > 0 { key = Store.key([], [key, Int64(occurrence)]) }
+            insertLog.bind(1, key)
+            insertLog.bind(2, origin.logGroup)
+            insertLog.bind(3, origin.logStream)
+            insertLog.bind(4, time)
+            insertLog.bind(5, logs.ingestionTime)
+            insertLog.bind(6, bytes: message)
+            if let fields = logs.fields(i), !fields.entries.isEmpty {
+                var out = ByteBuffer()
+                LogRecordEncoder.appendFields(fields, to: &out)
+                insertLog.bind(7, String(decoding: out.bytes, as: UTF8.self))
+            } else {
+                insertLog.bind(7, nil as String?)
+            }
+            try insertLog.run()
+            if db.changes > 0 {
+                added += 1
+                try indexCloudTrail(message, key: key, time: time)
+            }
+            do {
+                insertStream.bind(1, origin.logGroup)
+                insertStream.bind(2, origin.logStream)
+                insertStream.bind(3, time)
+                try insertStream.run()
+            }
+        }
+        return added
+    }
+
+    /// CloudTrail records (JSON with eventID, eventName, eventSource) get their lookup attributes indexed.
+    private func indexCloudTrail(_ message: UnsafeRawBufferPointer, key: Int64, time: Int64) throws(StoreError) {
+        guard message.count > 20, message[0] == UInt8(ascii: "{") else { return }
+        let found = cloudTrailLookup.lookup(in: message)
+        guard let eventID = found[0].scalarText(in: message), let name = found[1].scalarText(in: message),
+              let source = found[4].scalarText(in: message) else { return }
+        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+        var attributes: [(String, String)] = [("EventId", text(eventID)), ("EventName", text(name)), ("EventSource", text(source))]
+        if let readOnly = found[2].scalarText(in: message) { attributes.append(("ReadOnly", text(readOnly))) }
+        if let user = found[3].scalarText(in: message) ?? found[7].scalarText(in: message) {
+            attributes.append(("Username", text(user)))
+        } else if let arn = found[6].scalarText(in: message), let last = text(arn).split(separator: "/").last {
+            attributes.append(("Username", String(last)))
+        }
+        if let accessKey = found[5].scalarText(in: message) { attributes.append(("AccessKeyId", text(accessKey))) }
+        if let root = try? JSONValue.parse(message), case .object(let members) = root,
+           let resources = members.first(where: { $0.key == "resources" })?.value, case .array(let items) = resources {
+            for item in items {
+                guard case .object(let fields) = item else { continue }
+                if let type = fields.first(where: { $0.key == "type" })?.value.stringValue { attributes.append(("ResourceType", type)) }
+                if let arn = fields.first(where: { $0.key == "ARN" })?.value.stringValue { attributes.append(("ResourceName", arn)) }
+            }
+        }
+        for (attribute, value) in attributes {
+            insertLookup.bind(1, key)
+            insertLookup.bind(2, attribute)
+            insertLookup.bind(3, value)
+            insertLookup.bind(4, time)
+            try insertLookup.run()
+        }
+    }
+
+    @discardableResult
+    public func write(_ data: [MetricDatum]) throws(StoreError) -> Int {
+        var added = 0
+        for d in data {
+            let dimensions = "{" + d.metric.dimensions.map { "\"\($0.name)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
+            var text = "\(d.metric.namespace)\u{0}\(d.metric.name)\u{0}\(dimensions)\u{0}\(d.unit ?? "")"
+            let key = text.withUTF8 { Store.key([UnsafeRawBufferPointer($0)], [d.timestamp, Int64(d.period), Int64(d.sampleCount),
+                                                                               Int64(bitPattern: d.sum.bitPattern)]) }
+            insertMetric.bind(1, key)
+            insertMetric.bind(2, d.metric.namespace)
+            insertMetric.bind(3, d.metric.name)
+            insertMetric.bind(4, dimensions)
+            insertMetric.bind(5, d.timestamp)
+            insertMetric.bind(6, Int64(d.period))
+            insertMetric.bind(7, d.unit)
+            insertMetric.bind(8, d.sampleCount)
+            insertMetric.bind(9, d.sum)
+            insertMetric.bind(10, d.minimum)
+            insertMetric.bind(11, d.maximum)
+            try insertMetric.run()
+            added += db.changes
+        }
+        return added
+    }
+
+    @discardableResult
+    public func write(_ events: [StructuredEvent]) throws(StoreError) -> Int {
+        var added = 0
+        for e in events {
+            let key = e.body.withUnsafeBytes { Store.key([$0], [e.timestamp]) }
+            insertEvent.bind(1, key)
+            insertEvent.bind(2, e.kind.rawValue)
+            insertEvent.bind(3, e.key)
+            insertEvent.bind(4, e.timestamp)
+            insertEvent.bind(5, String(decoding: e.body, as: UTF8.self))
+            try insertEvent.run()
+            added += db.changes
+        }
+        return added
+    }
+
+    /// Records a log group's retention (days; nil keeps events forever).
+    public func setRetention(logGroup: String, days: Int?) throws(StoreError) {
+        let statement = try db.prepare("INSERT INTO log_groups(name, retention_days) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET retention_days = ?2")
+        statement.bind(1, logGroup)
+        if let days { statement.bind(2, Int64(days)) } else { statement.bind(2, nil as String?) }
+        try statement.run()
+    }
+
+    /// Deletes log events older than their group's retention. Returns rows removed.
+    @discardableResult
+    public func enforceRetention(now: Int64) throws(StoreError) -> Int {
+        try db.execute("""
+            DELETE FROM cloudtrail_lookup WHERE event_key IN (SELECT e.event_key FROM log_events e JOIN log_groups g ON e.log_group = g.name
+                WHERE g.retention_days IS NOT NULL AND e.timestamp < \(now) - g.retention_days * 86400000);
+            DELETE FROM log_events WHERE id IN (SELECT e.id FROM log_events e JOIN log_groups g ON e.log_group = g.name
+                WHERE g.retention_days IS NOT NULL AND e.timestamp < \(now) - g.retention_days * 86400000);
+            """)
+        return db.changes
+    }
+
+    /// CloudTrail event history like LookupEvents: records matching one attribute, newest first.
+    public func lookupEvents(attribute: String, value: String, start: Int64?, end: Int64?, maxResults: Int) throws(StoreError) -> [String] {
+        let statement = try db.prepare("""
+            SELECT e.message FROM cloudtrail_lookup l JOIN log_events e ON e.event_key = l.event_key
+            WHERE l.attribute = ?1 AND l.value = ?2 AND l.timestamp >= ?3 AND l.timestamp < ?4
+            ORDER BY l.timestamp DESC, e.id DESC LIMIT ?5
+            """)
+        statement.bind(1, attribute)
+        statement.bind(2, value)
+        statement.bind(3, start ?? Int64.min)
+        statement.bind(4, end ?? Int64.max)
+        statement.bind(5, Int64(maxResults))
+        var out: [String] = []
+        while try statement.step() { out.append(statement.text(0) ?? "") }
+        return out
+    }
+
+    /// Row counts per table (for summaries and tests).
+    public func count(_ table: String) throws(StoreError) -> Int {
+        let statement = try db.prepare("SELECT count(*) FROM \(table)")
+        return try statement.step() ? Int(statement.int(0)) : 0
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Glibc
+import Testing
+import TrailwatchStore
+
+@Suite("SQLite store", .serialized)
+struct StoreTests {
+    @Test("the sqlite sink is idempotent, indexes CloudTrail records, and events looks them up newest first")
+    func sinkAndLookup() async throws {
+        let dir = TemporaryDirectory()
+        let samples = TestPaths.repositoryRoot.appendingPathComponent("samples/cloudtrail").path
+        let pipeline = """
+            sources:
+              trail: { type: cloudtrail, include: '\(samples)/**/*.json.gz' }
+            sinks:
+              db: { type: sqlite, inputs: [trail], path: \(dir.file("store.db")) }
+            """
+        _ = try await runOnce(pipeline)
+        _ = try await runOnce(pipeline)   // the same records again
+        let store = try Store(path: dir.file("store.db"))
+        #expect(try store.count("log_events") == 768)
+        var st = stat()
+        stat(dir.file("store.db"), &st)
+        #expect(st.st_mode & 0o777 == 0o640)
+        let (status, out, _) = try runTool(trailwatchBinary(), ["events", dir.file("store.db"), "--lookup", "EventName=GetPasswordData",
+                                                                 "--max-results", "5", "--format", "json"])
+        #expect(status == 0)
+        let records = try #require((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["Records"] as? [[String: Any]])
+        #expect(records.count == 5)
+        #expect(records.allSatisfy { $0["eventName"] as? String == "GetPasswordData" })
+        let times = records.compactMap { $0["eventTime"] as? String }
+        #expect(times == times.sorted(by: >))
+        let (badStatus, _, err) = try runTool(trailwatchBinary(), ["events", dir.file("store.db"), "--lookup", "Colour=blue"])
+        #expect(badStatus != 0 && err.contains("EventName"))
+    }
+
+    @Test("metrics and detector events are stored once; retention deletes old events of its group only")
+    func metricsEventsRetention() async throws {
+        let dir = TemporaryDirectory()
+        _ = dir.write("logs/app.log", """
+            {"time":"2020-01-01T00:00:00Z","level":"ERROR"}
+            {"time":"2020-01-01T00:00:30Z","level":"INFO"}
+            {"time":"2099-01-01T00:00:00Z","level":"ERROR"}
+
+            """)
+        _ = dir.write("logs/other.log", "{\"time\":\"2020-01-01T00:00:00Z\"}\n")
+        let pipeline = """
+            sources:
+              app: { type: file, include: \(dir.file("logs"))/app.log, log_group: /app, timestamp: { field: $.time } }
+              other: { type: file, include: \(dir.file("logs"))/other.log, log_group: /other, timestamp: { field: $.time } }
+            transforms:
+              errors: { type: metric_filter, inputs: [app], pattern: '{ $.level = "ERROR" }', metric_namespace: T, metric_name: Errors, metric_value: 1 }
+            sinks:
+              db: { type: sqlite, inputs: [app, other, errors], path: \(dir.file("store.db")), retention_days: { /app: 30 } }
+            """
+        _ = try await runOnce(pipeline)
+        _ = try await runOnce(pipeline)
+        let store = try Store(path: dir.file("store.db"))
+        #expect(try store.count("metric_datapoints") == 2)
+        // /app keeps only its 2099 event; /other has no retention.
+        #expect(try store.count("log_events") == 2)
+    }
+
+    @Test("kill -9 during ingest loses no acknowledged batch")
+    func crashDuringIngest() async throws {
+        let dir = TemporaryDirectory()
+        let total = 200_000
+        _ = dir.write("logs/app.log", (0..<total).map { "2026-11-24T10:00:00.\(String($0 % 1000).leftPad(3))Z line \($0)\n" }.joined())
+        let pipeline = dir.write("p.yaml", """
+            data_dir: \(dir.file("state"))
+            sources:
+              app: { type: file, include: \(dir.file("logs"))/app.log, timestamp: { regex: '^([^ ]+)' }, checkpoint_interval: 50ms }
+            sinks:
+              db: { type: sqlite, inputs: [app], path: \(dir.file("store.db")) }
+            """)
+        for _ in 0..<3 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: trailwatchBinary())
+            process.arguments = ["run", pipeline, "--quiet"]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            await pause(Double.random(in: 0.3...0.8))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: trailwatchBinary())
+        process.arguments = ["run", pipeline, "--quiet"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        #expect(await eventually(60) { ((try? Store(path: dir.file("store.db")).count("log_events")) ?? 0) >= total })
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        // Every line once: replays after the kills were absorbed by the idempotent keys.
+        #expect(try Store(path: dir.file("store.db")).count("log_events") == total)
+    }
+}
