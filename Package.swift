@@ -57,12 +57,15 @@ let package = Package(
                 dependencies: ["TrailwatchCore", "ByteJSON", "CZstd", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
 
+        // The Logs-Insights-style query language: parser and evaluator (no I/O).
+        .target(name: "LogsQuery", dependencies: ["CShims"], swiftSettings: strict),
+
         // The SQLite store: schema and migrations, idempotent writes, retention, CloudTrail lookups.
-        .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "CSQLite"], swiftSettings: strict),
+        .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite"], swiftSettings: strict),
 
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -71,7 +74,7 @@ let package = Package(
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",
-                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore"],
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "LogsQuery"],
                     swiftSettings: strict),
     ]
 )

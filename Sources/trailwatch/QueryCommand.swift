@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import LogsQuery
+import TrailwatchCore
+import TrailwatchStore
+
+/// `trailwatch query`: Logs-Insights-style queries over the store.
+struct QueryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Run a CloudWatch Logs Insights-style query against the store.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
+
+    @Argument(help: "The SQLite store (the sqlite sink's path).")
+    var store: String
+
+    @Argument(help: "The query, e.g. 'filter @message like \"ERROR\" | stats count(*) by bin(5m)'.")
+    var query: String
+
+    @Option(help: "Earliest event time (RFC 3339).")
+    var start: String?
+
+    @Option(help: "Latest event time, exclusive (RFC 3339).")
+    var end: String?
+
+    @Option(name: .customLong("log-group"), help: "Only these log groups (repeatable).")
+    var logGroups: [String] = []
+
+    @Option(help: "Output format: table, json or csv.")
+    var format: Format = .table
+
+    func run() throws {
+        func time(_ text: String?, _ name: String) throws -> Int64? {
+            guard let text else { return nil }
+            guard let ms = Array(text.utf8).withUnsafeBytes({ Timestamps.parseISO8601($0) }) else {
+                throw ValidationError("--\(name): '\(text)' is not an RFC 3339 time")
+            }
+            return ms
+        }
+        guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("no store at \(store)") }
+        let opened = try Store(path: store)
+        let result: QueryResult
+        do {
+            result = try StoreQuery(store: opened, text: query, start: try time(start, "start"), end: try time(end, "end"),
+                                    logGroups: logGroups, now: Int64(Date().timeIntervalSince1970 * 1000)).run()
+        } catch let error as StoreErrorOrQuery {
+            if case .query(let parseError) = error {
+                Console.error("query error: \(parseError)")
+                Console.error("  " + query)
+                Console.error("  " + String(repeating: " ", count: max(0, parseError.column - 1)) + "^")
+            } else {
+                Console.error("error: \(error)")
+            }
+            throw ExitCode(1)
+        }
+        func text(_ v: QueryValue) -> String {
+            if case .timestamp(let ms) = v { return Timestamps.iso8601(ms) }
+            return v.stringValue ?? ""
+        }
+        switch format {
+        case .table:
+            print(TextTableLite.render([result.columns] + result.rows.map { $0.map(text) }), terminator: "")
+        case .csv:
+            func quote(_ s: String) -> String { s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
+            print(result.columns.map(quote).joined(separator: ","))
+            for row in result.rows { print(row.map { quote(text($0)) }.joined(separator: ",")) }
+        case .json:
+            let rows: [[String: Any]] = result.rows.map { row in
+                var object: [String: Any] = [:]
+                for (name, value) in zip(result.columns, row) {
+                    switch value {
+                    case .number(let d): object[name] = d
+                    case .bool(let b): object[name] = b
+                    case .null: object[name] = NSNull()
+                    default: object[name] = text(value)
+                    }
+                }
+                return object
+            }
+            let data = try JSONSerialization.data(withJSONObject: ["columns": result.columns, "results": rows],
+                                                  options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}
+
+/// Left-aligned columns for terminals.
+enum TextTableLite {
+    static func render(_ rows: [[String]]) -> String {
+        guard let first = rows.first else { return "" }
+        var widths = Array(repeating: 0, count: first.count)
+        for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = min(max(widths[i], cell.count), 120) } }
+        return rows.map { row in
+            row.enumerated().map { i, cell in
+                let clipped = cell.count > 120 ? String(cell.prefix(117)) + "..." : cell
+                return clipped + String(repeating: " ", count: max(0, widths[i] - clipped.count))
+            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n") + "\n"
+    }
+}
