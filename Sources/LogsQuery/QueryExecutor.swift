@@ -52,6 +52,20 @@ public final class QueryExecutor {
         push(row, from: 0)
     }
 
+    /// Feeds a row that already went through commands `0..<index` (rows a database aggregated).
+    public func push(_ row: QueryRow, after index: Int) {
+        push(row, from: index + 1)
+    }
+
+    /// Evaluates an expression the way the query would (for rows aggregated elsewhere).
+    public func evaluate(_ expr: Expr, _ row: QueryRow, aggregates: [QueryValue] = []) -> QueryValue {
+        evaluator.evaluate(expr, row, aggregates: aggregates)
+    }
+
+    /// The stats command at `index` ran elsewhere: its finish step must not emit an empty group.
+    public func skipStats(at index: Int) { skippedStats.insert(index) }
+    private var skippedStats = Set<Int>()
+
     private func push(_ input: QueryRow, from start: Int) {
         var row = input
         var index = start
@@ -204,6 +218,7 @@ public final class QueryExecutor {
         for (index, command) in query.commands.enumerated() {
             switch command {
             case .stats(let stats):
+                if skippedStats.contains(index) { continue }
                 let groups = statsState[index] ?? [:]
                 var keys = statsOrder[index] ?? []
                 if stats.groups.isEmpty && keys.isEmpty { keys = [[]] }

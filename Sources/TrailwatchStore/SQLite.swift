@@ -45,6 +45,7 @@ public final class SQLiteDatabase {
     }
 
     public var changes: Int { Int(sqlite3_changes(handle)) }
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 }
 
 /// A prepared statement; bind by 1-based index, step, read columns.
@@ -70,10 +71,11 @@ public final class Statement {
         guard let value else { sqlite3_bind_null(handle, index); return }
         sqlite3_bind_text(handle, index, value, -1, tw_sqlite_transient())
     }
-    /// Text from raw bytes (UTF-8 expected; stored as given).
+    /// Text from raw bytes (UTF-8 expected; stored as given). The bytes are not copied: they must
+    /// stay valid until the statement has run.
     public func bind(_ index: Int32, bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress else { sqlite3_bind_text(handle, index, "", 0, tw_sqlite_transient()); return }
-        sqlite3_bind_text(handle, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), tw_sqlite_transient())
+        sqlite3_bind_text(handle, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), tw_sqlite_static())
     }
 
     /// Runs a statement that returns no rows.

@@ -40,6 +40,83 @@ public struct StoreQuery {
         return (sql, texts, numbers)
     }
 
+    /// `[filter @message like "…" |]… stats count(*) [, …] by bin(P) / @log / @logStream` runs as
+    /// one SQL GROUP BY over the index; the rest of the query runs on the grouped rows.
+    private func aggregateInSQL(_ query: Query, _ executor: QueryExecutor) throws(StoreErrorOrQuery) -> QueryResult? {
+        guard let statsIndex = query.commands.firstIndex(where: { if case .stats = $0 { return true }; return false }),
+              case .stats(let stats) = query.commands[statsIndex] else { return nil }
+        // Everything before must be filters that are exactly substring tests on @message.
+        for command in query.commands[..<statsIndex] {
+            guard case .filter(let expr) = command, StoreQuery.isPureSubstringFilter(expr) else { return nil }
+        }
+        guard stats.aggregates.allSatisfy({ $0.function == .count && $0.argument == nil }) else { return nil }
+        var groupSQL: [String] = []
+        for group in stats.groups {
+            switch group.expr {
+            case .field(SystemField.log): groupSQL.append("log_group")
+            case .field(SystemField.logStream): groupSQL.append("log_stream")
+            case .call(.bin, let args) where args.count == 1:
+                guard case .period(let period) = args[0], let ms = period.fixedMilliseconds, ms > 0 else { return nil }
+                groupSQL.append("(timestamp - ((timestamp % \(ms)) + \(ms)) % \(ms))")
+            default: return nil
+            }
+        }
+        let (base, texts, numbers) = StoreQuery.pushdown(query, start: start, end: end, logGroups: logGroups)
+        let whereClause = base.range(of: " WHERE ").map { String(base[$0.lowerBound..<(base.range(of: " ORDER BY ")?.lowerBound ?? base.endIndex)]) } ?? ""
+        let selectList = (groupSQL + ["count(*)"]).joined(separator: ", ")
+        var sql = "SELECT \(selectList) FROM log_events\(whereClause)"
+        if !groupSQL.isEmpty { sql += " GROUP BY " + (1...groupSQL.count).map(String.init).joined(separator: ", ") }
+        do {
+            let statement = try prepareBound(sql, texts, numbers)
+            executor.skipStats(at: statsIndex)
+            var sawAny = false
+            while try statement.step() {
+                sawAny = true
+                var row: QueryRow = [:]
+                for (k, group) in stats.groups.enumerated() {
+                    if case .call(.bin, _) = group.expr { row[group.name] = .timestamp(statement.int(Int32(k))) } else {
+                        row[group.name] = statement.text(Int32(k)).map { .string($0) } ?? .null
+                    }
+                }
+                let count = QueryValue.number(Double(statement.int(Int32(stats.groups.count))))
+                let aggregates = Array(repeating: count, count: stats.aggregates.count)
+                for p in stats.outputs { row[p.name] = executor.evaluate(p.expr, row, aggregates: aggregates) }
+                executor.push(row, after: statsIndex)
+            }
+            if !sawAny && stats.groups.isEmpty {
+                var row: QueryRow = [:]
+                let zero = Array(repeating: QueryValue.number(0), count: stats.aggregates.count)
+                for p in stats.outputs { row[p.name] = executor.evaluate(p.expr, row, aggregates: zero) }
+                executor.push(row, after: statsIndex)
+            }
+        } catch { throw .store(error) }
+        return executor.finish()
+    }
+
+    static func isPureSubstringFilter(_ expr: Expr) -> Bool {
+        switch expr {
+        case .like(.field(SystemField.message), .substring, negated: false): return true
+        case .binary(.and, let a, let b): return isPureSubstringFilter(a) && isPureSubstringFilter(b)
+        default: return false
+        }
+    }
+
+    /// Prepares SQL written with `?T<n>` (text) and `?N<n>` (number) placeholders.
+    private func prepareBound(_ sql: String, _ texts: [String], _ numbers: [Int64]) throws(StoreError) -> Statement {
+        var bound = sql
+        var order: [(isText: Bool, index: Int)] = []
+        while let range = bound.range(of: #"\?[TN][0-9]+"#, options: .regularExpression) {
+            let token = bound[range]
+            order.append((token.dropFirst().first == "T", Int(token.dropFirst(2))! - 1))
+            bound.replaceSubrange(range, with: "?")
+        }
+        let statement = try database.prepare(bound)
+        for (k, slot) in order.enumerated() {
+            if slot.isText { statement.bind(Int32(k + 1), texts[slot.index]) } else { statement.bind(Int32(k + 1), numbers[slot.index]) }
+        }
+        return statement
+    }
+
     static func substringNeedles(_ expr: Expr) -> [String] {
         switch expr {
         case .like(.field(SystemField.message), .substring(let text), negated: false): return [text]
@@ -52,6 +129,7 @@ public struct StoreQuery {
         let query: Query
         do { query = try LogsQuery.parse(text) } catch { throw .query(error) }
         let executor = QueryExecutor(query: query, now: now)
+        if let result = try aggregateInSQL(query, executor) { return result }
         let referenced = executor.referencedFields.filter { !$0.hasPrefix("@") }
         let (sql, texts, numbers) = StoreQuery.pushdown(query, start: start, end: end, logGroups: logGroups)
         // Bind numbered placeholders in order of appearance.
