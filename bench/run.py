@@ -117,6 +117,12 @@ transforms:
 sinks:
   out: {{ type: file, inputs: [found], path: "{out('insights.json')}" }}
 """, None, None, None),
+        "sqlite-ingest": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+sinks:
+  db: {{ type: sqlite, inputs: [app], path: "{out('store.db')}" }}
+""", None, None, None),
         "file-json-file": (f"""
 sources:
   app: {{ type: file, include: ["{log}"] }}
@@ -143,6 +149,19 @@ def archive_ratio_note():
     os.remove(plain)
     return (f"{len(files)} files, {ours / 1e6:.1f} MB (ratio {raw / ours:.2f}); zstd -3 -T1 on the same {raw / 1e6:.0f} MB "
             f"of records: {ref / 1e6:.1f} MB (ratio {raw / ref:.2f}) in {ref_time:.2f} s")
+
+
+def query_note(binary):
+    """`stats count(*) by bin(5m)` over the stored events against the same aggregation written by
+    hand in the sqlite3 shell."""
+    store = os.path.join(OUT, "store.db")
+    ours = measure([binary, "query", store, "stats count(*) by bin(5m)"])
+    ref = measure(["sqlite3", store, "select (timestamp/300000)*300000 as b, count(*) from log_events group by b;"]) \
+        if shutil.which("sqlite3") else None
+    text = f"query bin(5m): {ours[0]:.2f} s, {ours[2]:.0f} MiB"
+    if ref:
+        text += f"; sqlite3 shell: {ref[0]:.2f} s ({ours[0] / ref[0]:.2f}x)"
+    return text
 
 
 def vm_hwm_mib(pid):
@@ -262,6 +281,10 @@ def main():
                 os.remove(output)
             if name == "file-archive":
                 shutil.rmtree(os.path.join(OUT, "archive"), ignore_errors=True)
+            if name == "sqlite-ingest":
+                for suffix in ("", "-wal", "-shm"):
+                    if os.path.exists(os.path.join(OUT, "store.db" + suffix)):
+                        os.remove(os.path.join(OUT, "store.db" + suffix))
             run = measure([args.binary, "run", pipeline, "--once", "--quiet"], stdin_path=stdin)
             if best is None or run[0] < best[0]:
                 best = run
@@ -274,6 +297,8 @@ def main():
             note = f"{got} lines out"
         if ok and name == "file-archive":
             note = archive_ratio_note()
+        if ok and name == "sqlite-ingest":
+            note = query_note(args.binary)
         report(name, wall, cpu, rss, ok, note)
     if not args.only or "tail-follow" in args.only.split(","):
         for fraction in (10, 1):
