@@ -1,3 +1,4 @@
+import TrailwatchCore
 /// A time period written as `<integer><unit>`, e.g. `5m`, `1h`, `30s`, `2days`, `1mo`.
 public struct TimePeriod: Sendable, Hashable, CustomStringConvertible {
     /// Calendar unit of a period. Fixed-length units convert to milliseconds; months, quarters and years
@@ -100,29 +101,15 @@ public enum QueryTime {
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
     }
 
-    /// Days since 1970-01-01 for a civil date (Howard Hinnant's algorithm).
+    /// Days since 1970-01-01 for a civil date (shared with the rest of trailwatch).
     static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = floorDiv(y, 400)
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        Int64(Timestamps.daysFromCivil(year: Int(year), month: Int(month), day: Int(day)))
     }
 
     /// Civil date for days since 1970-01-01.
     static func civil(fromDays z0: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = z0 + 719_468
-        let era = floorDiv(z, 146_097)
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let y = yoe + era * 400
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (m <= 2 ? y + 1 : y, m, d)
+        let (y, m, d) = Timestamps.civilFromDays(Int(z0))
+        return (Int64(y), Int64(m), Int64(d))
     }
 
     /// `yyyy-MM-dd HH:mm:ss.SSS` in UTC — the format Logs Insights uses for `@timestamp` in results.
