@@ -108,6 +108,20 @@ public final class Store {
         var added = 0
         var seen: [Int64: Int] = [:]
         var spans: [Origin: (Int64, Int64)] = [:]
+        // Group and stream bytes once per batch; rows bind them without conversions.
+        func copy(_ text: String) -> UnsafeRawBufferPointer {
+            let bytes = Array(text.utf8)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 1)
+            buffer.copyBytes(from: bytes)
+            return UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<bytes.count])
+        }
+        let originNames = logs.origins.map { (group: copy($0.logGroup), stream: copy($0.logStream)) }
+        defer {
+            for names in originNames {
+                UnsafeMutableRawPointer(mutating: names.group.baseAddress)?.deallocate()
+                UnsafeMutableRawPointer(mutating: names.stream.baseAddress)?.deallocate()
+            }
+        }
         for i in 0..<logs.count {
             let origin = logs.origin(i)
             let message = logs.message(i)
@@ -120,8 +134,9 @@ public final class Store {
             seen[key] = occurrence + 1
             if occurrence > 0 { key = Store.key([], [key, Int64(occurrence)]) }
             insertLog.bind(1, key)
-            insertLog.bind(2, origin.logGroup)
-            insertLog.bind(3, origin.logStream)
+            let names = originNames[Int(logs.originIndices.isEmpty ? 0 : logs.originIndices[i])]
+            insertLog.bind(2, bytes: names.group)
+            insertLog.bind(3, bytes: names.stream)
             insertLog.bind(4, time)
             insertLog.bind(5, logs.ingestionTime)
             insertLog.bind(6, bytes: message)
