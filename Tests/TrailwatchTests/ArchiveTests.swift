@@ -6,7 +6,8 @@ import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
 
-/// Runs a command line tool and returns (status, stdout, stderr).
+/// Runs a command line tool and returns (status, stdout, stderr). It blocks its thread until the
+/// tool exits; tests call it briefly, and the in-process pipelines wait long enough for it.
 @discardableResult
 func runTool(_ executable: String, _ arguments: [String], stdin: Data? = nil, in directory: String? = nil) throws -> (Int32, String, String) {
     let process = Process()

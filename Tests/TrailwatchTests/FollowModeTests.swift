@@ -24,7 +24,7 @@ final class LivePipeline: @unchecked Sendable {
 
 /// Polls until `condition` holds or `seconds` pass, without blocking a cooperative thread (the
 /// pipeline under test runs on the same pool).
-func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
+func eventually(_ seconds: Double = 60, _ condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }
