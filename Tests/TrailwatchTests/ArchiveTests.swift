@@ -189,7 +189,7 @@ struct ArchiveTests {
             sources:
               app: { type: file, include: \(log) }
             sinks:
-              arch: { type: archive, inputs: [app], directory: \(dir.file("archive")), host: h1, max_file_age: 1s, sync_interval: 100ms }
+              arch: { type: archive, inputs: [app], directory: \(dir.file("archive")), host: h1, max_file_age: 4s, sync_interval: 100ms }
             """)
         // While open, the .partial already decodes: every synced frame is complete.
         #expect(await eventually {
