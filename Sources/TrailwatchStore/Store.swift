@@ -119,8 +119,7 @@ public final class Store {
     @discardableResult
     public func write(_ logs: LogBatch) throws(StoreError) -> Int {
         var added = 0
-        var seen: [Int64: Int] = [:]
-        var spans: [Origin: (Int64, Int64)] = [:]
+        var seen = OccurrenceCounter(capacity: logs.count)
         // Group and stream bytes once per batch; rows bind them without conversions.
         func copy(_ text: String) -> UnsafeRawBufferPointer {
             let bytes = Array(text.utf8)
@@ -135,19 +134,18 @@ public final class Store {
                 UnsafeMutableRawPointer(mutating: names.stream.baseAddress)?.deallocate()
             }
         }
+        // Earliest and latest event per origin, for log_streams.
+        var spans = [(Int64, Int64)?](repeating: nil, count: logs.origins.count)
         for i in 0..<logs.count {
-            let origin = logs.origin(i)
+            let originIndex = logs.originIndices.isEmpty ? 0 : Int(logs.originIndices[i])
+            let names = originNames[originIndex]
             let message = logs.message(i)
             let time = logs.timestamp(i)
-            var groupText = origin.logGroup, streamText = origin.logStream
-            var key = groupText.withUTF8 { g in streamText.withUTF8 { s in
-                Store.key([UnsafeRawBufferPointer(g), UnsafeRawBufferPointer(s), message], [time]) } }
+            var key = Store.key([names.group, names.stream, message], [time])
             // Identical lines in one batch are distinct events: number their occurrences.
-            let occurrence = seen[key, default: 0]
-            seen[key] = occurrence + 1
+            let occurrence = seen.next(key)
             if occurrence > 0 { key = Store.key([], [key, Int64(occurrence)]) }
             insertLog.bind(1, key)
-            let names = originNames[Int(logs.originIndices.isEmpty ? 0 : logs.originIndices[i])]
             insertLog.bind(2, bytes: names.group)
             insertLog.bind(3, bytes: names.stream)
             insertLog.bind(4, time)
@@ -165,13 +163,14 @@ public final class Store {
                 added += 1
                 try indexCloudTrail(message, rowID: db.lastInsertRowID, time: time)
             }
-            let span = spans[origin]
-            spans[origin] = (min(span?.0 ?? time, time), max(span?.1 ?? time, time))
+            let span = spans[originIndex]
+            spans[originIndex] = (min(span?.0 ?? time, time), max(span?.1 ?? time, time))
         }
-        for (origin, span) in spans {
+        for (originIndex, span) in spans.enumerated() {
+            guard let span else { continue }
             for time in [span.0, span.1] {
-                insertStream.bind(1, origin.logGroup)
-                insertStream.bind(2, origin.logStream)
+                insertStream.bind(1, logs.origins[originIndex].logGroup)
+                insertStream.bind(2, logs.origins[originIndex].logStream)
                 insertStream.bind(3, time)
                 try insertStream.run()
             }
@@ -291,5 +290,39 @@ public final class Store {
     public func count(_ table: String) throws(StoreError) -> Int {
         let statement = try db.prepare("SELECT count(*) FROM \(table)")
         return try statement.step() ? Int(statement.int(0)) : 0
+    }
+}
+
+/// Counts how often each key was seen within one batch: an open-addressing table sized to the
+/// batch, cheaper than a dictionary for this hot path.
+struct OccurrenceCounter {
+    private var keys: [Int64]
+    private var counts: [Int32]
+    private var used: [Bool]
+    private let mask: Int
+
+    init(capacity: Int) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        keys = [Int64](repeating: 0, count: size)
+        counts = [Int32](repeating: 0, count: size)
+        used = [Bool](repeating: false, count: size)
+        mask = size - 1
+    }
+
+    /// How many times `key` was seen before this call.
+    mutating func next(_ key: Int64) -> Int {
+        var slot = Int(truncatingIfNeeded: UInt64(bitPattern: key) >> 17) & mask
+        while used[slot] {
+            if keys[slot] == key {
+                counts[slot] += 1
+                return Int(counts[slot] - 1)
+            }
+            slot = (slot + 1) & mask
+        }
+        used[slot] = true
+        keys[slot] = key
+        counts[slot] = 1
+        return 0
     }
 }
