@@ -51,7 +51,8 @@ struct EventsCommand: ParsableCommand {
             for record in records {
                 let object = (try? JSONSerialization.jsonObject(with: Data(record.utf8))) as? [String: Any] ?? [:]
                 let identity = object["userIdentity"] as? [String: Any] ?? [:]
-                let user = identity["userName"] as? String ?? (identity["arn"] as? String)?.split(separator: "/").last.map(String.init) ?? ""
+                let issuer = ((identity["sessionContext"] as? [String: Any])?["sessionIssuer"] as? [String: Any])?["userName"] as? String
+                let user = identity["userName"] as? String ?? issuer ?? (identity["arn"] as? String)?.split(separator: "/").last.map(String.init) ?? ""
                 rows.append([object["eventTime"] as? String ?? "", object["eventName"] as? String ?? "", user,
                              object["eventSource"] as? String ?? "", object["eventID"] as? String ?? ""])
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchCore
 import TrailwatchStore
 
 @Suite("SQLite store", .serialized)
@@ -30,6 +31,32 @@ struct StoreTests {
         #expect(records.allSatisfy { $0["eventName"] as? String == "GetPasswordData" })
         let times = records.compactMap { $0["eventTime"] as? String }
         #expect(times == times.sorted(by: >))
+        // Every LookupEvents attribute finds the record it was taken from.
+        let sample = try #require(records.first)
+        let identity = sample["userIdentity"] as? [String: Any] ?? [:]
+        var probes: [(String, String)] = [("EventId", sample["eventID"] as! String), ("EventSource", sample["eventSource"] as! String),
+                                         ("ReadOnly", String(describing: sample["readOnly"] as? Bool ?? false))]
+        if let key = identity["accessKeyId"] as? String { probes.append(("AccessKeyId", key)) }
+        // CloudTrail's Username: userName, else the session issuer's user name, else the ARN's last part.
+        let issuer = ((identity["sessionContext"] as? [String: Any])?["sessionIssuer"] as? [String: Any])?["userName"] as? String
+        if let user = (identity["userName"] as? String) ?? issuer ?? (identity["arn"] as? String)?.split(separator: "/").last.map(String.init) {
+            probes.append(("Username", user))
+        }
+        for (attribute, value) in probes {
+            let found = try store.lookupEvents(attribute: attribute, value: value, start: nil, end: nil, maxResults: 1000)
+            #expect(found.contains { $0.contains(sample["eventID"] as! String) }, "\(attribute)=\(value)")
+        }
+        // Resources: every record with resources is found by its type and by its ARN.
+        let withResources = try store.lookupEvents(attribute: "ResourceType", value: "AWS::EC2::Instance", start: nil, end: nil, maxResults: 1000)
+            + (try store.lookupEvents(attribute: "ResourceType", value: "AWS::S3::Bucket", start: nil, end: nil, maxResults: 1000))
+        for record in withResources.prefix(5) {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(record.utf8)) as? [String: Any])
+            let arn = try #require((object["resources"] as? [[String: Any]])?.first?["ARN"] as? String)
+            #expect(try store.lookupEvents(attribute: "ResourceName", value: arn, start: nil, end: nil, maxResults: 1000).contains(record))
+        }
+        let early = try store.lookupEvents(attribute: "EventName", value: "GetPasswordData", start: nil,
+                                           end: Array("2026-11-16T13:07:16Z".utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }, maxResults: 1000)
+        #expect(early.allSatisfy { !$0.contains("2026-11-16T13:07:16Z") })
         let (badStatus, _, err) = try runTool(trailwatchBinary(), ["events", dir.file("store.db"), "--lookup", "Colour=blue"])
         #expect(badStatus != 0 && err.contains("EventName"))
     }
