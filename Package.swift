@@ -50,7 +50,7 @@ let package = Package(
         // Online log template mining (Drain family) and pattern-rate shifts (no I/O).
         .target(name: "PatternMining", swiftSettings: strict),
         // CloudWatch alarm evaluation: operators, M of N, TreatMissingData (no I/O).
-        .target(name: "Alarms", swiftSettings: strict),
+        .target(name: "Alarms", dependencies: ["TrailwatchCore"], swiftSettings: strict),
         // CloudTrail-Insights-style rate and error-rate detectors (no I/O).
         .target(name: "InsightsDetection", swiftSettings: strict),
 
@@ -73,7 +73,7 @@ let package = Package(
 
         .testTarget(name: "PatternMiningTests", dependencies: ["PatternMining"], swiftSettings: strict),
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
-        .testTarget(name: "AlarmsTests", dependencies: ["Alarms"], swiftSettings: strict),
+        .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",
