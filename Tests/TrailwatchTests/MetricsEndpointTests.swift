@@ -79,13 +79,15 @@ struct MetricsEndpointTests {
         process.standardError = errors
         try process.run()
         // "serving /metrics and /health on http://127.0.0.1:PORT"
+        // Other messages (a warning about a missing file) may come first: find the serving line.
         var seen = ""
-        while !seen.contains("\n") {
+        while !(seen.components(separatedBy: "\n").contains { $0.hasPrefix("serving ") }) {
             let data = errors.fileHandleForReading.availableData
             if data.isEmpty { break }
             seen += String(decoding: data, as: UTF8.self)
         }
-        let port = Int(seen.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        let line = seen.components(separatedBy: "\n").first { $0.hasPrefix("serving ") } ?? ""
+        let port = Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
         return (process, port, errors)
     }
 
