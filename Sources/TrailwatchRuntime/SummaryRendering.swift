@@ -30,7 +30,7 @@ extension RunSummary {
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
-    static func bytes(_ n: Int) -> String {
+    public static func bytes(_ n: Int) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(n)
         var unit = 0

@@ -132,19 +132,8 @@ public struct StoreQuery {
         if let result = try aggregateInSQL(query, executor) { return result }
         let referenced = executor.referencedFields.filter { !$0.hasPrefix("@") }
         let (sql, texts, numbers) = StoreQuery.pushdown(query, start: start, end: end, logGroups: logGroups)
-        // Bind numbered placeholders in order of appearance.
-        var bound = sql
-        var order: [(isText: Bool, index: Int)] = []
-        while let range = bound.range(of: #"\?[TN][0-9]+"#, options: .regularExpression) {
-            let token = bound[range]
-            order.append((token.dropFirst().first == "T", Int(token.dropFirst(2))! - 1))
-            bound.replaceSubrange(range, with: "?")
-        }
         do {
-            let statement = try database.prepare(bound)
-            for (k, slot) in order.enumerated() {
-                if slot.isText { statement.bind(Int32(k + 1), texts[slot.index]) } else { statement.bind(Int32(k + 1), numbers[slot.index]) }
-            }
+            let statement = try prepareBound(sql, texts, numbers)
             while try statement.step() {
                 let message = statement.text(4) ?? ""
                 var row = QueryRow.event(timestamp: statement.int(0), message: message, logStream: statement.text(3),

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import TrailwatchCore
 import TrailwatchRuntime
 
@@ -86,21 +87,11 @@ final class ProgressMeter {
         let rate = Double(self.events) / seconds
         let fraction = totalBytes > 0 ? Double(bytesDone) / Double(totalBytes) : 0
         let eta = fraction > 0.001 ? seconds / fraction - seconds : 0
-        let line = "\(label): \(filesDone)/\(totalFiles) files, \(RunSummaryBytes.format(bytesDone)) of \(RunSummaryBytes.format(totalBytes)), "
+        let line = "\(label): \(filesDone)/\(totalFiles) files, \(RunSummary.bytes(Int(bytesDone))) of \(RunSummary.bytes(Int(totalBytes))), "
             + "\(Int(rate)) events/s, ETA \(Int(eta.rounded()))s"
         var text = "\r" + line + "\u{1B}[K"
         if filesDone == totalFiles { text += "\n" }
         _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
-    }
-}
-
-enum RunSummaryBytes {
-    static func format(_ n: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(n)
-        var unit = 0
-        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-        return unit == 0 ? "\(n) B" : "\((value * 10).rounded() / 10) \(units[unit])"
     }
 }
 
@@ -120,5 +111,18 @@ struct BatchInputFiles {
 
     func progress(_ context: StageContext) -> ProgressMeter {
         ProgressMeter(label: context.id, totalFiles: paths.count, totalBytes: sizes.reduce(0, +), enabled: context.once)
+    }
+}
+
+/// Saves a detector's state under its stage directory: written to a temporary file (0640) and
+/// renamed over the old one, so a crash leaves the previous state, never half of one.
+enum StageStateFile {
+    static func write(_ data: Data, to path: String, directory: String) {
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o750])
+        let temporary = path + ".tmp"
+        if FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o640]) {
+            _ = rename(temporary, path)
+        }
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Synchronization
 import TrailwatchCore
+import TrailwatchRuntime
 
 /// Where a source stands in one file: enough to recognise the file again after a restart,
 /// a rename, or a copy (device, inode and a hash of its first bytes), and the offset up to which
@@ -96,7 +97,7 @@ final class OffsetTracker: Sendable {
             // Advance over the acknowledged prefix; a failure stops it for good (until restart).
             while !s.failed, s.head < s.pending.count, s.pending[s.head].done {
                 s.committed = s.pending[s.head].end
-                s.updated = MonotonicClockShim.wallMillis()
+                s.updated = MonotonicClock.wallMillis()
                 s.head += 1
             }
             if s.head > 256 && s.head * 2 > s.pending.count {
@@ -111,7 +112,7 @@ final class OffsetTracker: Sendable {
         state.withLock { s in
             if s.head == s.pending.count {
                 s.committed = offset
-                s.updated = MonotonicClockShim.wallMillis()
+                s.updated = MonotonicClock.wallMillis()
             }
         }
     }
@@ -122,13 +123,4 @@ final class OffsetTracker: Sendable {
     /// Batches sent and not yet acknowledged or failed by every sink.
     var outstanding: Int { state.withLock { $0.outstanding } }
     var hasFailed: Bool { state.withLock { $0.failed } }
-}
-
-/// Wall-clock milliseconds (the runtime's clock lives in TrailwatchRuntime; sources use this).
-enum MonotonicClockShim {
-    static func wallMillis() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
 }

@@ -271,12 +271,7 @@ struct InsightsTransform: TransformKind {
 
         private func save() {
             guard let data = try? JSONEncoder().encode(SavedState(shards: shards.map(\.detector))) else { return }
-            try? FileManager.default.createDirectory(atPath: context.stateDirectory, withIntermediateDirectories: true,
-                                                     attributes: [.posixPermissions: 0o750])
-            let temporary = statePath + ".tmp"
-            if FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o640]) {
-                _ = rename(temporary, statePath)
-            }
+            StageStateFile.write(data, to: statePath, directory: context.stateDirectory)
         }
     }
 }

@@ -151,14 +151,8 @@ struct PatternsTransform: TransformKind {
         }
 
         private func save() {
-            let encoder = JSONEncoder()
-            guard let data = try? encoder.encode(State(miner: miner, detector: detector)) else { return }
-            try? FileManager.default.createDirectory(atPath: context.stateDirectory, withIntermediateDirectories: true,
-                                                     attributes: [.posixPermissions: 0o750])
-            let temporary = statePath + ".tmp"
-            if FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o640]) {
-                _ = rename(temporary, statePath)
-            }
+            guard let data = try? JSONEncoder().encode(State(miner: miner, detector: detector)) else { return }
+            StageStateFile.write(data, to: statePath, directory: context.stateDirectory)
         }
     }
 }
