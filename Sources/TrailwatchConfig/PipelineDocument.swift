@@ -21,6 +21,12 @@ public struct InputReference: Sendable, Hashable {
     public var location: SourceLocation
 
     public var text: String { port.map { "\(component).\($0)" } ?? component }
+
+    public init(component: String, port: String? = nil, location: SourceLocation) {
+        self.component = component
+        self.port = port
+        self.location = location
+    }
 }
 
 /// One component as written in the YAML, before its type-specific settings are decoded.
@@ -34,6 +40,17 @@ public struct ComponentDeclaration: @unchecked Sendable {
     /// The component's own settings (everything but `type` and `inputs`), as a YAML mapping.
     /// Yams' `Node` is a value type; it is only read after loading.
     public var settings: Node
+
+    public init(id: String, section: ComponentSection, type: String, location: SourceLocation, typeLocation: SourceLocation,
+                inputs: [InputReference], settings: Node) {
+        self.id = id
+        self.section = section
+        self.type = type
+        self.location = location
+        self.typeLocation = typeLocation
+        self.inputs = inputs
+        self.settings = settings
+    }
 }
 
 /// Pipeline-wide settings.

@@ -40,6 +40,13 @@ public struct PipelinePlanner: Sendable {
         return (hasError ? nil : plan, diagnostics)
     }
 
+    /// Checks a document built or rewritten in code (`backtest` rewires a pipeline this way).
+    public func plan(document: PipelineDocument, pipelineDirectory: String) -> (PipelinePlan?, [ConfigDiagnostic]) {
+        var diagnostics: [ConfigDiagnostic] = []
+        let plan = plan(document: document, pipelineDirectory: pipelineDirectory, diagnostics: &diagnostics)
+        return (diagnostics.contains { $0.severity == .error } ? nil : plan, diagnostics.map(document.redact))
+    }
+
     func plan(document: PipelineDocument, pipelineDirectory: String, diagnostics: inout [ConfigDiagnostic]) -> PipelinePlan? {
         let file = document.file
         var resolved: [String: (ComponentDeclaration, ResolvedStage)] = [:]
@@ -125,12 +132,14 @@ public struct PipelinePlanner: Sendable {
 
         // Event kinds flow along the order; a stage must accept everything it is fed.
         var produced: [String: Set<EventKind>] = [:]
+        var fedWith: [String: Set<EventKind>] = [:]
         var planned: [PlannedComponent] = []
         for id in order {
             guard let (declaration, stage) = resolved[id] else { continue }
             var fed: Set<EventKind> = []
             for input in declaration.inputs {
-                guard let kinds = produced[input.component] else { continue }
+                guard produced[input.component] != nil, let upstream = resolved[input.component]?.1 else { continue }
+                let kinds = upstream.producesAt(fedWith[input.component] ?? [], input.port)
                 fed.formUnion(kinds)
                 let refused = kinds.subtracting(stage.accepts)
                 if !refused.isEmpty && !kinds.isEmpty {
@@ -142,6 +151,7 @@ public struct PipelinePlanner: Sendable {
             }
             let kinds = declaration.section == .sinks ? [] : stage.produces(fed)
             produced[id] = kinds
+            fedWith[id] = fed
             planned.append(PlannedComponent(declaration: declaration, stage: stage, producedKinds: kinds))
         }
 

@@ -34,6 +34,8 @@ public protocol TransformKind: SendableMetatype {
     static func produces(_ config: Config, fedWith inputs: Set<EventKind>) -> Set<EventKind>
     /// Named outputs (`route`), addressed as `component.port`; empty when only the main output exists.
     static func ports(_ config: Config) -> [String]
+    /// What one output emits (`port` nil: the main output); by default everything the transform produces.
+    static func produces(_ config: Config, fedWith inputs: Set<EventKind>, at port: String?) -> Set<EventKind>
     static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic]
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform
 }
@@ -52,6 +54,9 @@ extension SourceKind { public static func check(_ config: Config, _ context: Val
 extension TransformKind {
     public static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic] { [] }
     public static func ports(_ config: Config) -> [String] { [] }
+    public static func produces(_ config: Config, fedWith inputs: Set<EventKind>, at port: String?) -> Set<EventKind> {
+        produces(config, fedWith: inputs)
+    }
 }
 extension SinkKind { public static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic] { [] } }
 
@@ -66,6 +71,8 @@ public enum StageFactory: Sendable {
 public struct ResolvedStage: Sendable {
     public var accepts: Set<EventKind>
     public var produces: @Sendable (Set<EventKind>) -> Set<EventKind>
+    /// What one output produces (nil: the main output).
+    public var producesAt: @Sendable (Set<EventKind>, String?) -> Set<EventKind> = { _, _ in [] }
     public var ports: [String]
     public var check: @Sendable (ValidationContext) -> [ConfigDiagnostic]
     public var factory: StageFactory
@@ -99,8 +106,10 @@ public struct StageRegistry: Sendable {
     public mutating func register<K: SourceKind>(_ kind: K.Type) {
         add(StageDescriptor(type: K.type, section: .sources, summary: K.summary) { node, file, component in
             ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
-                ResolvedStage(accepts: [], produces: { _ in K.produces(config) }, ports: [],
-                              check: { K.check(config, $0) }, factory: .source { try K.make(config, $0) })
+                var resolved = ResolvedStage(accepts: [], produces: { _ in K.produces(config) }, ports: [],
+                                             check: { K.check(config, $0) }, factory: .source { try K.make(config, $0) })
+                resolved.producesAt = { _, _ in K.produces(config) }
+                return resolved
             }
         })
     }
@@ -108,8 +117,10 @@ public struct StageRegistry: Sendable {
     public mutating func register<K: TransformKind>(_ kind: K.Type) {
         add(StageDescriptor(type: K.type, section: .transforms, summary: K.summary) { node, file, component in
             ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
-                ResolvedStage(accepts: K.accepts(config), produces: { K.produces(config, fedWith: $0) }, ports: K.ports(config),
-                              check: { K.check(config, $0) }, factory: .transform { try K.make(config, $0) })
+                var resolved = ResolvedStage(accepts: K.accepts(config), produces: { K.produces(config, fedWith: $0) }, ports: K.ports(config),
+                                             check: { K.check(config, $0) }, factory: .transform { try K.make(config, $0) })
+                resolved.producesAt = { K.produces(config, fedWith: $0, at: $1) }
+                return resolved
             }
         })
     }

@@ -16,6 +16,7 @@ public enum BuiltinStages {
         r.register(ParseTransform.self)
         r.register(PatternsTransform.self)
         r.register(InsightsTransform.self)
+        r.register(AlarmTransform.self)
         // Sinks
         r.register(ConsoleSink.self)
         r.register(FileSink.self)

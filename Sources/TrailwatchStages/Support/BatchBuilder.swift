@@ -114,15 +114,27 @@ struct BatchInputFiles {
     }
 }
 
-/// Saves a detector's state under its stage directory: written to a temporary file (0640) and
-/// renamed over the old one, so a crash leaves the previous state, never half of one.
+/// Saves a detector's state under its stage directory: written to a temporary file (0640),
+/// fsynced and renamed over the old one, then the directory fsynced, so a crash leaves either
+/// the previous state or the new one, never half of one.
 enum StageStateFile {
     static func write(_ data: Data, to path: String, directory: String) {
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                 attributes: [.posixPermissions: 0o750])
+        try? writeDurably(data, to: path)
+    }
+
+    static func writeDurably(_ data: Data, to path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o750])
         let temporary = path + ".tmp"
-        if FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o640]) {
-            _ = rename(temporary, path)
-        }
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw CheckpointError(message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let written = data.withUnsafeBytes { FileIO.writeAll(fd, $0) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written && synced else { throw CheckpointError(message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        guard rename(temporary, path) == 0 else { throw CheckpointError(message: "cannot replace \(path): \(String(cString: strerror(errno)))") }
+        let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirfd >= 0 { fsync(dirfd); close(dirfd) }
     }
 }

@@ -33,22 +33,9 @@ struct CheckpointFile {
     }
 
     func save(_ checkpoints: [FileCheckpoint]) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o750])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(checkpoints)
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw CheckpointError(message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let written = data.withUnsafeBytes { FileIO.writeAll(fd, $0) }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard written && synced else { throw CheckpointError(message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        guard rename(temporary, path) == 0 else { throw CheckpointError(message: "cannot replace \(path): \(String(cString: strerror(errno)))") }
-        let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirfd >= 0 { fsync(dirfd); close(dirfd) }
+        try StageStateFile.writeDurably(try encoder.encode(checkpoints), to: path)
     }
 }
 

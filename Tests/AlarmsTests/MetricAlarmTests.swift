@@ -8,9 +8,9 @@ func datum(minute: Int, sum: Double, count: Double = 1) -> MetricDatum {
                 sampleCount: count, sum: sum, minimum: sum, maximum: sum, values: [sum])
 }
 
-func alarm(_ extra: String) throws -> ThresholdAlarm {
+func alarm(_ extra: String) throws -> MetricAlarm {
     let json = #"{"AlarmName":"errors","Namespace":"App","MetricName":"Errors","Period":60,"Statistic":"Sum","Threshold":5,"ComparisonOperator":"GreaterThanThreshold",\#(extra)}"#
-    return try ThresholdAlarm(definition: JSONDecoder().decode(AlarmDefinition.self, from: Data(json.utf8)))
+    return try MetricAlarm(definition: JSONDecoder().decode(AlarmDefinition.self, from: Data(json.utf8)))
 }
 
 @Suite("Threshold alarms on event time")
@@ -41,7 +41,7 @@ struct ThresholdAlarmTests {
     @Test("percentile statistics read the raw values")
     func percentile() throws {
         let json = #"{"AlarmName":"p90","Namespace":"App","MetricName":"Latency","Period":60,"ExtendedStatistic":"p90","Threshold":100,"ComparisonOperator":"GreaterThanOrEqualToThreshold","EvaluationPeriods":1}"#
-        var a = try ThresholdAlarm(definition: JSONDecoder().decode(AlarmDefinition.self, from: Data(json.utf8)))
+        var a = try MetricAlarm(definition: JSONDecoder().decode(AlarmDefinition.self, from: Data(json.utf8)))
         let values = (1...10).map { Double($0 * 12) }   // 12 … 120; p90 = 108
         a.add(MetricDatum(metric: MetricIdentity(namespace: "App", name: "Latency"), timestamp: 0, period: 60,
                           sampleCount: 10, sum: values.reduce(0, +), minimum: 12, maximum: 120, values: values))

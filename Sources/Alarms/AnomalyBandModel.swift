@@ -1,0 +1,192 @@
+/// The expected value of a metric at one time and the band around it.
+public struct AnomalyBand: Sendable, Equatable, Codable {
+    public var expected: Double
+    public var lower: Double
+    public var upper: Double
+
+    public init(expected: Double, lower: Double, upper: Double) {
+        self.expected = expected
+        self.lower = lower
+        self.upper = upper
+    }
+}
+
+/// An anomaly-detection model trained on a metric's own history, in the spirit of CloudWatch's
+/// `ANOMALY_DETECTION_BAND` (whose algorithm is not published; this one is ours):
+///
+/// - **level**: the median of the last `levelWindow` of history;
+/// - **trend**: the median day-to-day change of the daily medians (needs 3 days);
+/// - **seasonality**: an hour-of-day profile (after 2 days) or an hour-of-week profile (after
+///   2 weeks) of medians, kept only when it explains the history clearly better than none;
+/// - **spread**: the 99th percentile of the absolute residuals, scaled to a normal standard
+///   deviation, so one band width `k` means "k standard deviations" on heavy-tailed metrics too.
+///
+/// Robust to past anomalies twice over: every statistic is a median or a quantile, and values
+/// are trained clipped to the band they were judged against, so an incident does not teach the
+/// model that incidents are normal. The model is refitted every `refitInterval` of event time.
+/// Pure: no clocks, no I/O; time is whatever the caller says (milliseconds).
+public struct AnomalyBandModel: Sendable, Codable {
+    public struct Settings: Sendable, Codable, Equatable {
+        /// How much history is kept for training (CloudWatch: up to two weeks).
+        public var history: Int64 = 14 * day
+        /// The window whose median is the level.
+        public var levelWindow: Int64 = 7 * day
+        /// No band before this much history (and at least `minimumDatapoints`).
+        public var minimumHistory: Int64 = 3 * hour
+        public var minimumDatapoints = 12
+        public var refitInterval: Int64 = hour
+        /// The residual quantile that sets the spread.
+        public var tailQuantile = 0.99
+
+        public init() {}
+    }
+
+    static let hour: Int64 = 3_600_000
+    static let day: Int64 = 86_400_000
+    static let week: Int64 = 7 * day
+    /// The standard normal quantile of 0.99, turning the residual quantile into a deviation.
+    static let normalQuantile99 = 2.326
+
+    enum Seasonality: String, Codable { case none, daily, weekly }
+
+    struct Fit: Codable {
+        var level: Double
+        var slopePerMs: Double
+        var center: Int64
+        var seasonality: Seasonality
+        var profile: [Double]
+        var spread: Double
+        var nonNegative: Bool
+        var fittedAt: Int64
+    }
+
+    public let settings: Settings
+    /// Training history, oldest first: times (ms) and values as trained (clipped).
+    private var times: [Int64] = []
+    private var values: [Double] = []
+    private var fit: Fit?
+
+    public init(settings: Settings = Settings()) { self.settings = settings }
+
+    /// How many datapoints the model holds.
+    public var historyCount: Int { times.count }
+
+    /// The band at `time` for width `k`, or nil while the model has too little history.
+    /// Refits when the last fit is older than the refit interval.
+    public mutating func band(at time: Int64, width k: Double) -> AnomalyBand? {
+        guard let first = times.first, times.count >= settings.minimumDatapoints,
+              time - first >= settings.minimumHistory else { return nil }
+        if fit == nil || time - fit!.fittedAt >= settings.refitInterval {
+            fit = Self.fit(times: times, values: values, at: time, settings: settings)
+        }
+        let f = fit!
+        var expected = f.level + f.slopePerMs * Double(time - f.center)
+        switch f.seasonality {
+        case .none: break
+        case .daily: expected += f.profile[Self.hourOfDay(time)]
+        case .weekly: expected += f.profile[Self.hourOfWeek(time)]
+        }
+        var lower = expected - k * f.spread
+        let upper = expected + k * f.spread
+        // A metric that has never been negative (counts, bytes, percentages) cannot be expected to be.
+        if f.nonNegative && lower < 0 { lower = 0 }
+        return AnomalyBand(expected: expected, lower: lower, upper: upper)
+    }
+
+    /// Adds a datapoint to the history: clipped to `band` when one was given (what the value was
+    /// judged against), so anomalies do not widen future bands.
+    public mutating func train(at time: Int64, value: Double, band: AnomalyBand?) {
+        guard value.isFinite else { return }
+        var trained = value
+        if let band { trained = min(max(value, band.lower), band.upper) }
+        times.append(time)
+        values.append(trained)
+        let horizon = time - settings.history
+        if let drop = times.firstIndex(where: { $0 > horizon }), drop > 0, drop >= times.count / 4 {
+            // Compact in chunks so trimming stays amortised O(1) per datapoint.
+            times.removeFirst(drop)
+            values.removeFirst(drop)
+        }
+    }
+
+    static func hourOfDay(_ t: Int64) -> Int { Int(floorMod(t, day) / hour) }
+    static func hourOfWeek(_ t: Int64) -> Int { Int(floorMod(t, week) / hour) }
+    static func floorMod(_ a: Int64, _ m: Int64) -> Int64 { let r = a % m; return r < 0 ? r + m : r }
+
+    static func fit(times allTimes: [Int64], values allValues: [Double], at time: Int64, settings: Settings) -> Fit {
+        // Everything the model holds precedes `time` (values are judged before they are trained).
+        let horizon = time - settings.history
+        let start = allTimes.firstIndex(where: { $0 >= horizon }) ?? 0
+        let times = Array(allTimes[start...])
+        let values = Array(allValues[start...])
+        let newest = times.last!
+        let span = newest - times.first!
+
+        let recent = times.indices.filter { times[$0] > newest - settings.levelWindow }
+        let level = Stats.median(recent.map { values[$0] })
+        let center = Int64(Stats.median(recent.map { Double(times[$0]) }))
+
+        var slope = 0.0
+        if span >= 3 * day {
+            var daily: [Double] = []
+            var bucket: [Double] = []
+            var currentDay: Int64 = 0
+            for (t, v) in zip(times, values) {
+                let d = (t - times[0]) / day
+                if d != currentDay { daily.append(Stats.median(bucket)); bucket = []; currentDay = d }
+                bucket.append(v)
+            }
+            daily.append(Stats.median(bucket))
+            if daily.count >= 3 {
+                slope = Stats.median(zip(daily.dropFirst(), daily).map { $0 - $1 }) / Double(day)
+            }
+        }
+
+        let residuals = zip(times, values).map { $1 - (level + slope * Double($0 - center)) }
+        var seasonality = Seasonality.none
+        var profile: [Double] = []
+        var best = Stats.median(residuals.map(abs))
+        if span >= 2 * day {
+            let candidates: [(Seasonality, Int, (Int64) -> Int)] =
+                span >= 2 * week ? [(.daily, 24, hourOfDay), (.weekly, 168, hourOfWeek)] : [(.daily, 24, hourOfDay)]
+            for (kind, slots, slot) in candidates {
+                var bySlot = [[Double]](repeating: [], count: slots)
+                for (t, r) in zip(times, residuals) { bySlot[slot(t)].append(r) }
+                let candidate = bySlot.map { $0.isEmpty ? 0 : Stats.median($0) }
+                let remaining = Stats.median(zip(times, residuals).map { abs($1 - candidate[slot($0)]) })
+                // A profile must explain the history clearly better than what it would replace.
+                if remaining < 0.9 * best {
+                    seasonality = kind
+                    profile = candidate
+                    best = remaining
+                }
+            }
+        }
+        var deviations = residuals
+        switch seasonality {
+        case .none: break
+        case .daily: for i in times.indices { deviations[i] -= profile[hourOfDay(times[i])] }
+        case .weekly: for i in times.indices { deviations[i] -= profile[hourOfWeek(times[i])] }
+        }
+        let floor = 1e-9 + 1e-6 * abs(Stats.median(values))
+        let spread = max(Stats.quantile(deviations.map(abs), settings.tailQuantile) / normalQuantile99, floor)
+        return Fit(level: level, slopePerMs: slope, center: center, seasonality: seasonality, profile: profile,
+                   spread: spread, nonNegative: !values.contains(where: { $0 < 0 }), fittedAt: time)
+    }
+}
+
+/// Order statistics with NumPy's conventions (median of an even count is the mean of the middle
+/// two; quantiles interpolate linearly), so figures can be checked against a notebook.
+enum Stats {
+    static func median(_ values: [Double]) -> Double { quantile(values, 0.5) }
+
+    static func quantile(_ values: [Double], _ q: Double) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        let position = q * Double(sorted.count - 1)
+        let below = Int(position.rounded(.down))
+        let above = min(below + 1, sorted.count - 1)
+        let fraction = position - Double(below)
+        return sorted[below] + (sorted[above] - sorted[below]) * fraction
+    }
+}

@@ -1,0 +1,363 @@
+import Alarms
+import Foundation
+import Synchronization
+import TrailwatchCore
+import TrailwatchConfig
+import TrailwatchRuntime
+import Yams
+
+/// `alarm`: CloudWatch metric alarms over the metric datapoints it is fed. Definitions are
+/// PutMetricAlarm JSON (or the same keys in YAML), inline or from a file, static thresholds or
+/// `ANOMALY_DETECTION_BAND` alarms. State changes go out on the main output as alarm events;
+/// anomaly bands go out on `bands` as metric datapoints (dimension `Band`: Expected/Upper/Lower).
+///
+/// Evaluation runs on event time: a period is judged once a datapoint of a later period arrives
+/// (or, live, `evaluation_delay` after it ended), so a replay gives the same transitions.
+struct AlarmTransform: TransformKind {
+    struct Config: StageConfig {
+        var definitions: [AlarmDefinition] = []
+        var definitionFile: String?
+        var evaluationDelay = ConfigDuration(milliseconds: 120_000)
+        var bandMinimumHistory = ConfigDuration(milliseconds: 3 * 3_600_000)
+        var bandHistory = ConfigDuration(milliseconds: 14 * 86_400_000)
+        /// Live mode: how often the alarm state is saved (input is acknowledged after each save).
+        var saveInterval = ConfigDuration(milliseconds: 5_000)
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case definition, definitionFile = "definition_file", evaluationDelay = "evaluation_delay"
+            case bandMinimumHistory = "band_minimum_history", bandHistory = "band_history", saveInterval = "save_interval"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            definitionFile = try c.decodeIfPresent(String.self, forKey: .definitionFile)
+            evaluationDelay = try c.decodeIfPresent(ConfigDuration.self, forKey: .evaluationDelay) ?? evaluationDelay
+            bandMinimumHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .bandMinimumHistory) ?? bandMinimumHistory
+            bandHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .bandHistory) ?? bandHistory
+            saveInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .saveInterval) ?? saveInterval
+            if c.contains(.definition) {
+                if let list = try? c.decode([AlarmDefinition].self, forKey: .definition) {
+                    definitions = list
+                } else {
+                    definitions = [try c.decode(AlarmDefinition.self, forKey: .definition)]
+                }
+                for (index, definition) in definitions.enumerated() {
+                    do { try definition.validate() } catch {
+                        var path = c.codingPath + [CodingKeys.definition]
+                        if definitions.count > 1 || (try? c.decode([AlarmDefinition].self, forKey: .definition)) != nil {
+                            path.append(AnyCodingKey(intValue: index))
+                        }
+                        throw SettingError(codingPath: path + [AnyCodingKey(stringValue: error.key)], message: error.message,
+                                           expected: "a PutMetricAlarm definition CloudWatch would accept")
+                    }
+                }
+            }
+            guard definitions.isEmpty != (definitionFile == nil) else {
+                throw SettingError(codingPath: c.codingPath, message: "give exactly one of 'definition' and 'definition_file'",
+                                   expected: "definition: {AlarmName: …} or definition_file: alarms/name.json")
+            }
+            try Self.rejectDuplicateNames(definitions, codingPath: c.codingPath + [CodingKeys.definition])
+            guard bandMinimumHistory.milliseconds >= 0, bandHistory.milliseconds >= 3_600_000 else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.bandHistory], message: "\(bandHistory) is too short", expected: "at least 1h")
+            }
+        }
+
+        static func rejectDuplicateNames(_ definitions: [AlarmDefinition], codingPath: [any CodingKey]) throws {
+            var seen = Set<String>()
+            for definition in definitions where !seen.insert(definition.alarmName).inserted {
+                throw SettingError(codingPath: codingPath, message: "two alarms are named '\(definition.alarmName)'", expected: "unique AlarmName values")
+            }
+        }
+
+        var bandSettings: AnomalyBandModel.Settings {
+            var settings = AnomalyBandModel.Settings()
+            settings.minimumHistory = bandMinimumHistory.milliseconds
+            settings.history = bandHistory.milliseconds
+            settings.levelWindow = min(settings.levelWindow, bandHistory.milliseconds)
+            return settings
+        }
+
+        /// Inline definitions, or the file's (relative to the pipeline file).
+        func loadDefinitions(pipelineDirectory: String) throws(AlarmDefinitionFile.Failure) -> [AlarmDefinition] {
+            guard let file = definitionFile else { return definitions }
+            let path = file.hasPrefix("/") ? file : pipelineDirectory + "/" + file
+            return try AlarmDefinitionFile.load(path)
+        }
+    }
+
+    static let type = "alarm"
+    static let summary = "CloudWatch metric alarms (static thresholds and anomaly bands) over metric datapoints."
+    static let bandsPort = "bands"
+    static func accepts(_ config: Config) -> Set<EventKind> { [.metric] }
+    static func produces(_ config: Config, fedWith inputs: Set<EventKind>) -> Set<EventKind> { [.alarm, .metric] }
+    static func produces(_ config: Config, fedWith inputs: Set<EventKind>, at port: String?) -> Set<EventKind> {
+        port == bandsPort ? [.metric] : [.alarm]
+    }
+    static func ports(_ config: Config) -> [String] { [bandsPort] }
+
+    static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic] {
+        do {
+            let definitions = try config.loadDefinitions(pipelineDirectory: context.pipelineDirectory)
+            try Config.rejectDuplicateNames(definitions, codingPath: [])
+            return []
+        } catch let failure as AlarmDefinitionFile.Failure {
+            return [ConfigDiagnostic(location: context.location, component: context.component, setting: "definition_file",
+                                     message: failure.description, expected: "PutMetricAlarm JSON or YAML")]
+        } catch {
+            return [ConfigDiagnostic(location: context.location, component: context.component, setting: "definition_file",
+                                     message: "\(error)", expected: "unique AlarmName values")]
+        }
+    }
+
+    static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
+        try Runner(config: config, context: context)
+    }
+
+    /// Counts emitted alarm events not yet durably written downstream.
+    final class Outstanding: Sendable {
+        let count = Atomic<Int>(0)
+        func token() -> AckToken {
+            count.wrappingAdd(1, ordering: .relaxed)
+            return AckToken { [self] _ in count.wrappingSubtract(1, ordering: .relaxed) }
+        }
+    }
+
+    /// What is saved between runs (live mode), per alarm with the definition it was built from.
+    struct SavedState: Codable {
+        var alarms: [String: SavedAlarm]
+    }
+
+    struct SavedAlarm: Codable {
+        var definition: String
+        var alarm: MetricAlarm
+    }
+
+    final class Runner: Transform {
+        let config: Config
+        let context: StageContext
+        var alarms: [MetricAlarm]
+        let definitions: [AlarmDefinition]
+        /// Input batches not yet released: for each alarm that took data from it, the newest period it touched.
+        private var waiting: [(acks: Acknowledgements, periods: [Int: Int64])] = []
+        /// Live mode: input whose periods were judged, released once a saved state covers it.
+        private var judged: [Acknowledgements] = []
+        private let outstanding = Outstanding()
+        private var lastSave = MonotonicClock.wallMillis()
+        private var dirty = false
+        var statePath: String { context.stateDirectory + "/alarms.json" }
+
+        init(config: Config, context: StageContext) throws {
+            self.config = config
+            self.context = context
+            do { definitions = try config.loadDefinitions(pipelineDirectory: context.pipelineDirectory) } catch {
+                throw StageError(error.description)
+            }
+            alarms = try definitions.map { definition in
+                do { return try MetricAlarm(definition: definition, bandSettings: config.bandSettings) } catch {
+                    throw StageError("alarm '\(definition.alarmName)': \(error)")
+                }
+            }
+            if !context.once { restore() }
+        }
+
+        var holdsAcknowledgements: Bool { true }
+
+        func process(_ batch: Batch, into output: inout TransformOutput) throws {
+            guard case .metrics(let data) = batch.payload else {
+                batch.acks.release()
+                return
+            }
+            var touched: [Int: Int64] = [:]
+            for datum in data {
+                for index in alarms.indices where alarms[index].reads(datum.metric) {
+                    guard alarms[index].add(datum) else { continue }
+                    let start = alarms[index].periodStart(datum.timestamp)
+                    touched[index] = max(touched[index] ?? .min, start)
+                }
+            }
+            waiting.append((batch.acks, touched))
+            if !touched.isEmpty { dirty = true }
+            var step = Steps()
+            // Every period before the newest datapoint's period is complete.
+            for (index, newest) in touched { step.add(alarms[index].advance(until: newest), of: alarms[index]) }
+            emit(step, into: &output)
+        }
+
+        func tick(nowMillis: Int64, into output: inout TransformOutput) throws {
+            var step = Steps()
+            for index in alarms.indices {
+                step.add(alarms[index].advance(until: nowMillis - config.evaluationDelay.milliseconds), of: alarms[index])
+            }
+            emit(step, into: &output)
+            if nowMillis - lastSave >= config.saveInterval.milliseconds { saveIfSettled(now: nowMillis) }
+        }
+
+        func finish(into output: inout TransformOutput) throws {
+            var step = Steps()
+            for index in alarms.indices {
+                if let end = alarms[index].newestOpenPeriodEnd { step.add(alarms[index].advance(until: end), of: alarms[index]) }
+            }
+            emit(step, into: &output)
+            if !context.once { save() }
+            for entry in waiting { entry.acks.release() }
+            waiting = []
+        }
+
+        /// Alarm events and band datapoints of one round of evaluation.
+        struct Steps {
+            var events: [StructuredEvent] = []
+            var bands: [MetricDatum] = []
+
+            mutating func add(_ step: MetricAlarm.Step, of alarm: MetricAlarm) {
+                events += step.changes.map { AlarmEventBody.event(for: $0, alarm: alarm) }
+                for (start, band) in step.bands {
+                    for (name, value) in [("Expected", band.expected), ("Upper", band.upper), ("Lower", band.lower)] {
+                        let identity = MetricIdentity(namespace: alarm.metric.namespace, name: alarm.metric.name,
+                                                      dimensions: alarm.metric.dimensions + [Dimension(name: "Band", value: name)])
+                        bands.append(MetricDatum(metric: identity, timestamp: start, period: Int(alarm.periodMs / 1000),
+                                                 sampleCount: 1, sum: value, minimum: value, maximum: value))
+                    }
+                }
+            }
+        }
+
+        private func emit(_ step: Steps, into output: inout TransformOutput) {
+            if !step.events.isEmpty || !step.bands.isEmpty { dirty = true }
+            // Input whose every period has been judged is done with this stage.
+            var done = Acknowledgements()
+            waiting.removeAll { entry in
+                let complete = entry.periods.allSatisfy { index, start in (alarms[index].nextPeriod ?? .min) > start }
+                if complete { done.merge(entry.acks) }
+                return complete
+            }
+            if !step.bands.isEmpty { output.emit(Batch(.metrics(step.bands)), port: AlarmTransform.bandsPort) }
+            if context.once {
+                // Batch runs keep no state: the input completes with what it caused.
+                if step.events.isEmpty { done.release() } else { output.emit(Batch(.events(.alarm, step.events), acks: done)) }
+                return
+            }
+            judged.append(done)
+            if !step.events.isEmpty {
+                output.emit(Batch(.events(.alarm, step.events), acks: Acknowledgements([outstanding.token()])))
+            }
+        }
+
+        /// Live mode: saves once every emitted alarm event is durable, then releases the input the
+        /// saved state covers — so a crash re-reads only what the saved state has not seen.
+        private func saveIfSettled(now: Int64) {
+            guard outstanding.count.load(ordering: .relaxed) == 0 else { return }
+            lastSave = now
+            if dirty || !judged.isEmpty { save() }
+        }
+
+        private func save() {
+            var saved = SavedState(alarms: [:])
+            for (definition, alarm) in zip(definitions, alarms) {
+                saved.alarms[alarm.name] = SavedAlarm(definition: Self.fingerprint(definition), alarm: alarm)
+            }
+            do {
+                try StageStateFile.writeDurably(try JSONEncoder().encode(saved), to: statePath)
+                dirty = false
+                for acks in judged { acks.release() }
+                judged = []
+            } catch {
+                context.log.log(.warning, context.id, "cannot save alarm state to \(statePath): \(error); will retry")
+            }
+        }
+
+        private func restore() {
+            guard let data = FileManager.default.contents(atPath: statePath),
+                  let saved = try? JSONDecoder().decode(SavedState.self, from: data) else { return }
+            var restored = 0
+            for (index, definition) in definitions.enumerated() {
+                // A changed definition starts afresh: its old state would not mean the same thing.
+                if let entry = saved.alarms[definition.alarmName], entry.definition == Self.fingerprint(definition) {
+                    alarms[index] = entry.alarm
+                    restored += 1
+                }
+            }
+            if restored > 0 { context.log.log(.info, context.id, "restored the state of \(restored) alarm(s) from \(statePath)") }
+        }
+
+        static func fingerprint(_ definition: AlarmDefinition) -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return (try? encoder.encode(definition)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
+    }
+}
+
+/// The alarm event body, shaped like CloudWatch's "Alarm State Change" event.
+enum AlarmEventBody {
+    struct Body: Encodable {
+        var detailType = "CloudWatch Alarm State Change"
+        var time: String
+        var alarmName: String
+        var state: State
+        var previousState: State
+        var configuration: Configuration
+        enum CodingKeys: String, CodingKey { case detailType = "detail-type", time, alarmName, state, previousState, configuration }
+    }
+
+    struct State: Encodable {
+        var value: String
+        var reason: String?
+        var reasonData: ReasonData?
+        var timestamp: String
+    }
+
+    struct ReasonData: Encodable {
+        var evaluatedDatapoints: [Datapoint]
+    }
+
+    struct Datapoint: Encodable {
+        var timestamp: String
+        var value: Double?
+        var expected: Double?
+        var lower: Double?
+        var upper: Double?
+    }
+
+    struct Configuration: Encodable {
+        var namespace: String
+        var metricName: String
+        var dimensions: [String: String]
+        var statistic: String
+        var period: Int
+        var threshold: Double?
+        var bandWidth: Double?
+        var comparisonOperator: String
+        var evaluationPeriods: Int
+        var datapointsToAlarm: Int
+        var treatMissingData: String
+    }
+
+    static func event(for change: AlarmStateChange, alarm: MetricAlarm) -> StructuredEvent {
+        let time = Timestamps.iso8601(change.timestamp)
+        var threshold: Double?
+        var width: Double?
+        switch alarm.threshold {
+        case .fixed(let value): threshold = value
+        case .band(let k): width = k
+        }
+        let body = Body(
+            time: time, alarmName: change.alarmName,
+            state: State(value: change.newState.rawValue, reason: change.reason,
+                         reasonData: ReasonData(evaluatedDatapoints: change.datapoints.reversed().map {
+                             Datapoint(timestamp: Timestamps.iso8601($0.start), value: $0.value, expected: $0.band?.expected,
+                                       lower: $0.band?.lower, upper: $0.band?.upper)
+                         }),
+                         timestamp: time),
+            previousState: State(value: change.oldState.rawValue, timestamp: time),
+            configuration: Configuration(
+                namespace: alarm.metric.namespace, metricName: alarm.metric.name,
+                dimensions: Dictionary(alarm.metric.dimensions.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                statistic: alarm.statistic.name, period: Int(alarm.periodMs / 1000), threshold: threshold, bandWidth: width,
+                comparisonOperator: alarm.comparison.rawValue, evaluationPeriods: alarm.evaluationPeriods,
+                datapointsToAlarm: alarm.datapointsToAlarm, treatMissingData: alarm.treatMissingData.rawValue))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let bytes = (try? encoder.encode(body)).map { [UInt8]($0) } ?? []
+        return StructuredEvent(kind: .alarm, timestamp: change.timestamp, key: change.alarmName, body: bytes)
+    }
+}

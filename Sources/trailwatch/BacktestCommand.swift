@@ -1,0 +1,352 @@
+import Alarms
+import ArgumentParser
+import Foundation
+import TrailwatchConfig
+import TrailwatchCore
+import TrailwatchRuntime
+import TrailwatchStages
+import Yams
+
+/// `trailwatch backtest`: runs an alarm over history and lists when it would have fired and cleared.
+struct BacktestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backtest",
+        abstract: "Run an alarm over history: when would it have fired and cleared?",
+        discussion: """
+            With --from, FILE is a pipeline: the alarm (an `alarm` transform's id or an AlarmName) is fed by \
+            the same transforms as in the pipeline, with the archives matching the globs as the only source.
+            With --metrics, FILE holds alarm definitions (PutMetricAlarm JSON or YAML) and the series is a \
+            CSV of timestamp,value rows (one datapoint per row, in the alarm's metric).
+            """)
+
+    @Argument(help: "A pipeline YAML file (with --from) or an alarm definition file (with --metrics).")
+    var file: String
+
+    @Option(help: "The alarm: an alarm transform's id or an AlarmName (optional when there is only one).")
+    var alarm: String?
+
+    @Option(name: .customLong("from"), parsing: .upToNextOption, help: "Archive files or globs to replay.")
+    var from: [String] = []
+
+    @Option(help: "A CSV metric series (timestamp,value) to evaluate the alarm definitions on.")
+    var metrics: String?
+
+    @Option(help: "Output: text, json or csv.")
+    var format: BacktestFormat = .text
+
+    func run() async throws {
+        guard from.isEmpty != (metrics == nil) else {
+            throw ValidationError("give either --from ARCHIVE_GLOB... (with a pipeline) or --metrics SERIES.csv (with alarm definitions)")
+        }
+        let transitions: [BacktestTransition]
+        if let metrics {
+            transitions = try Self.replaySeries(definitionsFile: file, series: metrics, alarm: alarm)
+        } else {
+            transitions = try await Self.replayArchives(pipeline: file, alarm: alarm, globs: from)
+        }
+        print(BacktestReport(transitions: transitions).render(format), terminator: "")
+    }
+
+    // MARK: Metric series
+
+    static func replaySeries(definitionsFile: String, series: String, alarm name: String?) throws -> [BacktestTransition] {
+        let definitions: [AlarmDefinition]
+        do {
+            definitions = try AlarmDefinitionFile.load(definitionsFile)
+        } catch {
+            Console.error(error.description)
+            throw ExitCode(1)
+        }
+        let chosen = try choose(definitions.map(\.alarmName), name)
+        guard let definition = definitions.first(where: { $0.alarmName == chosen }) else { throw ExitCode(1) }
+        var metricAlarm = try MetricAlarm(definition: definition)
+        guard let data = FileManager.default.contents(atPath: series) else {
+            Console.error("\(series): cannot read the file")
+            throw ExitCode(1)
+        }
+        var transitions: [BacktestTransition] = []
+        var lineNumber = 0
+        for line in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline) {
+            lineNumber += 1
+            let columns = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard columns.count >= 2 else { continue }
+            guard let time = parseTime(columns[0]) else {
+                if lineNumber == 1 { continue }   // the header
+                Console.error("\(series):\(lineNumber): '\(columns[0])' is not a timestamp (expected RFC 3339, 'YYYY-MM-DD HH:MM:SS' or epoch seconds)")
+                throw ExitCode(1)
+            }
+            guard let value = Double(columns[1]) else {
+                Console.error("\(series):\(lineNumber): '\(columns[1])' is not a number")
+                throw ExitCode(1)
+            }
+            let start = metricAlarm.periodStart(time)
+            transitions += metricAlarm.advance(until: start).changes.map { BacktestTransition($0, periodMs: metricAlarm.periodMs) }
+            metricAlarm.add(MetricDatum(metric: metricAlarm.metric, timestamp: time, period: Int(metricAlarm.periodMs / 1000),
+                                        sampleCount: 1, sum: value, minimum: value, maximum: value, values: [value]))
+        }
+        if let end = metricAlarm.newestOpenPeriodEnd {
+            transitions += metricAlarm.advance(until: end).changes.map { BacktestTransition($0, periodMs: metricAlarm.periodMs) }
+        }
+        return transitions
+    }
+
+    static func parseTime(_ text: String) -> Int64? {
+        if let seconds = Double(text), text.count <= 14 { return Int64(seconds * 1000) }
+        let normalized = text.count >= 19 && text[text.index(text.startIndex, offsetBy: 10)] == " "
+            ? String(text.prefix(10)) + "T" + String(text.dropFirst(11)) : text
+        var bytes = Array(normalized.utf8)
+        if !normalized.hasSuffix("Z") && !normalized.dropFirst(19).contains(where: { $0 == "+" || $0 == "-" }) { bytes.append(UInt8(ascii: "Z")) }
+        return bytes.withUnsafeBytes { Timestamps.parseISO8601($0) }
+    }
+
+    static func choose(_ names: [String], _ wanted: String?) throws -> String {
+        if let wanted {
+            guard names.contains(wanted) else {
+                Console.error("no alarm named '\(wanted)' (there are: \(names.joined(separator: ", ")))")
+                throw ExitCode(1)
+            }
+            return wanted
+        }
+        guard names.count == 1 else {
+            Console.error("\(names.count) alarms are defined; choose one with --alarm (\(names.joined(separator: ", ")))")
+            throw ExitCode(1)
+        }
+        return names[0]
+    }
+
+    // MARK: Pipelines over archives
+
+    static func replayArchives(pipeline: String, alarm wanted: String?, globs: [String]) async throws -> [BacktestTransition] {
+        let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
+        for d in diagnostics where d.severity == .error { Console.error(d.description) }
+        guard let plan = planned else { throw ExitCode(1) }
+
+        // The alarm transform: by id, or the one whose definitions name the alarm.
+        let alarmComponents = plan.components.filter { $0.declaration.type == "alarm" }
+        guard !alarmComponents.isEmpty else {
+            Console.error("\(pipeline): the pipeline has no alarm transform")
+            throw ExitCode(1)
+        }
+        var target: PlannedComponent?
+        var alarmName: String?
+        if let wanted {
+            if let byID = alarmComponents.first(where: { $0.id == wanted }) {
+                target = byID
+            } else {
+                for component in alarmComponents {
+                    let names = AlarmNames.of(component.declaration, pipelineDirectory: plan.pipelineDirectory)
+                    if names.contains(wanted) { target = component; alarmName = wanted; break }
+                }
+            }
+            guard target != nil else {
+                Console.error("no alarm transform or AlarmName '\(wanted)' in \(pipeline)")
+                throw ExitCode(1)
+            }
+        } else {
+            guard alarmComponents.count == 1 else {
+                Console.error("the pipeline has \(alarmComponents.count) alarm transforms; choose one with --alarm (\(alarmComponents.map(\.id).joined(separator: ", ")))")
+                throw ExitCode(1)
+            }
+            target = alarmComponents[0]
+        }
+        guard let target else { throw ExitCode(1) }
+
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("trailwatch-backtest-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let changesFile = scratch + "/changes.jsonl"
+
+        var document = plan.document
+        document.settings.dataDir = scratch + "/data"
+        document.settings.http = nil
+        document.components = Self.rewire(plan: plan, alarm: target.id, globs: globs, output: changesFile)
+        let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ProcessInfo.processInfo.environment)
+        let (rewired, problems) = planner.plan(document: document, pipelineDirectory: plan.pipelineDirectory)
+        for d in problems where d.severity == .error { Console.error(d.description) }
+        guard let rewired else { throw ExitCode(1) }
+
+        let log = RuntimeLog { level, component, message in
+            if level != .info { Console.error("\(level): \(component): \(message)") }
+        }
+        let summary = await PipelineRunner(plan: rewired, once: true, log: log).run()
+        if let failure = summary.failures.first {
+            Console.error("backtest failed: \(failure)")
+            throw ExitCode(1)
+        }
+        let text = (FileManager.default.contents(atPath: changesFile)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        var transitions: [BacktestTransition] = []
+        for line in text.split(separator: "\n") {
+            guard let transition = BacktestTransition(eventJSON: Data(line.utf8)) else { continue }
+            if let alarmName, transition.alarm != alarmName { continue }
+            transitions.append(transition)
+        }
+        return transitions
+    }
+
+    /// The alarm's upstream transforms, fed by one archive source, and one file sink after the alarm.
+    static func rewire(plan: PipelinePlan, alarm: String, globs: [String], output: String) -> [ComponentDeclaration] {
+        let byID = Dictionary(plan.components.map { ($0.id, $0.declaration) }, uniquingKeysWith: { a, _ in a })
+        var needed = Set<String>()
+        var stack = [alarm]
+        while let id = stack.popLast() {
+            guard let declaration = byID[id], declaration.section == .transforms, needed.insert(id).inserted else { continue }
+            stack += declaration.inputs.map(\.component)
+        }
+        let sourceID = "backtest_history"
+        let here = SourceLocation(file: plan.document.file, line: 1, column: 1)
+        var components = [ComponentDeclaration(
+            id: sourceID, section: .sources, type: "archive", location: here, typeLocation: here, inputs: [],
+            settings: Node([(Node("include"), Node(globs.map { Node($0) }))]))]
+        for planned in plan.components where needed.contains(planned.id) {
+            var declaration = planned.declaration
+            var inputs: [InputReference] = []
+            for input in declaration.inputs {
+                if byID[input.component]?.section == .sources {
+                    if !inputs.contains(where: { $0.component == sourceID }) {
+                        inputs.append(InputReference(component: sourceID, location: input.location))
+                    }
+                } else {
+                    inputs.append(input)
+                }
+            }
+            declaration.inputs = inputs
+            components.append(declaration)
+        }
+        components.append(ComponentDeclaration(
+            id: "backtest_changes", section: .sinks, type: "file", location: here, typeLocation: here,
+            inputs: [InputReference(component: alarm, location: here)],
+            settings: Node([(Node("path"), Node(output)), (Node("format"), Node("json"))])))
+        return components
+    }
+}
+
+enum BacktestFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, csv
+}
+
+/// The AlarmName values an alarm transform declares (inline or in its definition file).
+enum AlarmNames {
+    static func of(_ declaration: ComponentDeclaration, pipelineDirectory: String) -> [String] {
+        guard case .mapping(let settings) = declaration.settings else { return [] }
+        if let file = settings["definition_file"]?.string {
+            let path = file.hasPrefix("/") ? file : pipelineDirectory + "/" + file
+            return ((try? AlarmDefinitionFile.load(path)) ?? []).map(\.alarmName)
+        }
+        guard let definition = settings["definition"] else { return [] }
+        let nodes: [Node] = if case .sequence(let list) = definition { Array(list) } else { [definition] }
+        return nodes.compactMap { $0["AlarmName"]?.string }
+    }
+}
+
+/// One state change found by a backtest.
+struct BacktestTransition: Equatable {
+    var alarm: String
+    /// When the alarm changed state (end of the period that decided it).
+    var time: Int64
+    /// Start of the newest period evaluated.
+    var periodStart: Int64
+    var from: String
+    var to: String
+    var value: Double?
+
+    init(_ change: AlarmStateChange, periodMs: Int64) {
+        alarm = change.alarmName
+        time = change.timestamp
+        periodStart = change.timestamp - periodMs
+        from = change.oldState.rawValue
+        to = change.newState.rawValue
+        value = change.datapoints.last?.value
+    }
+
+    init?(eventJSON: Data) {
+        guard let object = try? JSONSerialization.jsonObject(with: eventJSON) as? [String: Any],
+              let name = object["alarmName"] as? String,
+              let state = object["state"] as? [String: Any], let to = state["value"] as? String,
+              let previous = object["previousState"] as? [String: Any], let from = previous["value"] as? String,
+              let timeText = object["time"] as? String,
+              let time = Array(timeText.utf8).withUnsafeBytes({ Timestamps.parseISO8601($0) }) else { return nil }
+        let newest = ((state["reasonData"] as? [String: Any])?["evaluatedDatapoints"] as? [[String: Any]])?.first
+        alarm = name
+        self.time = time
+        periodStart = (newest?["timestamp"] as? String).flatMap { Array($0.utf8).withUnsafeBytes { Timestamps.parseISO8601($0) } } ?? time
+        self.from = from
+        self.to = to
+        value = newest?["value"] as? Double
+    }
+}
+
+/// Renders a backtest: every transition, then how noisy the alarm would have been.
+struct BacktestReport {
+    var transitions: [BacktestTransition]
+
+    struct Episode {
+        var alarm: String
+        var start: Int64
+        var end: Int64?
+    }
+
+    var episodes: [Episode] {
+        var open: [String: Int64] = [:]
+        var result: [Episode] = []
+        for t in transitions {
+            if t.to == "ALARM" { open[t.alarm] = t.time }
+            if t.from == "ALARM", let start = open.removeValue(forKey: t.alarm) { result.append(Episode(alarm: t.alarm, start: start, end: t.time)) }
+        }
+        for (alarm, start) in open.sorted(by: { $0.value < $1.value }) { result.append(Episode(alarm: alarm, start: start, end: nil)) }
+        return result.sorted { $0.start < $1.start }
+    }
+
+    func render(_ format: BacktestFormat) -> String {
+        switch format {
+        case .csv:
+            return "time,alarm,from,to,value\n" + transitions.map {
+                "\(Timestamps.iso8601($0.time)),\(csvField($0.alarm)),\($0.from),\($0.to),\($0.value.map { "\($0)" } ?? "")\n"
+            }.joined()
+        case .json:
+            let rows: [[String: Any]] = transitions.map {
+                var row: [String: Any] = ["time": Timestamps.iso8601($0.time), "periodStart": Timestamps.iso8601($0.periodStart),
+                                          "alarm": $0.alarm, "from": $0.from, "to": $0.to]
+                if let value = $0.value { row["value"] = value }
+                return row
+            }
+            let fired = episodes
+            let object: [String: Any] = [
+                "transitions": rows, "fired": fired.count,
+                "secondsInAlarm": fired.compactMap { e in e.end.map { Double($0 - e.start) / 1000 } }.reduce(0, +),
+            ]
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
+            return String(decoding: data, as: UTF8.self) + "\n"
+        case .text:
+            guard !transitions.isEmpty else { return "no state changes: the alarm never left its initial state\n" }
+            var out = ""
+            for t in transitions {
+                out += "\(Timestamps.iso8601(t.time))  \(t.alarm)  \(t.from) -> \(t.to)"
+                if let value = t.value { out += "  (value \(Self.number(value)))" }
+                out += "\n"
+            }
+            let fired = episodes
+            let durations = fired.compactMap { e in e.end.map { $0 - e.start } }
+            out += "\nfired \(fired.count) time\(fired.count == 1 ? "" : "s")"
+            if !durations.isEmpty {
+                out += "; in ALARM for \(Self.duration(durations.reduce(0, +))) in total, longest \(Self.duration(durations.max()!))"
+            }
+            if fired.contains(where: { $0.end == nil }) { out += "; still in ALARM at the end of the history" }
+            return out + "\n"
+        }
+    }
+
+    private func csvField(_ text: String) -> String {
+        text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(format: "%.4g", value)
+    }
+
+    static func duration(_ ms: Int64) -> String {
+        let minutes = ms / 60_000
+        if minutes < 60 { return "\(minutes)m" }
+        let hours = minutes / 60
+        return hours < 48 ? "\(hours)h\(minutes % 60 > 0 ? "\(minutes % 60)m" : "")" : "\(hours / 24)d\(hours % 24 > 0 ? "\(hours % 24)h" : "")"
+    }
+}
