@@ -21,9 +21,11 @@ public struct AnomalyBand: Sendable, Equatable, Codable {
 /// - **spread**: the 99th percentile of the absolute residuals, scaled to a normal standard
 ///   deviation, so one band width `k` means "k standard deviations" on heavy-tailed metrics too.
 ///
-/// Robust to past anomalies twice over: every statistic is a median or a quantile, and values
-/// are trained clipped to the band they were judged against, so an incident does not teach the
-/// model that incidents are normal. The model is refitted every `refitInterval` of event time.
+/// Robust to past anomalies three times over: every statistic is a median or a quantile; values
+/// are trained clipped to twice the reach of the band they were judged against; and a value
+/// outside its band counts towards the spread only up to that band's reach — so an incident does
+/// not teach the model that incidents are normal, while a trend or season not learned yet still
+/// gets through. The model is refitted every `refitInterval` of event time.
 /// Pure: no clocks, no I/O; time is whatever the caller says (milliseconds).
 public struct AnomalyBandModel: Sendable, Codable {
     public struct Settings: Sendable, Codable, Equatable {
@@ -46,6 +48,7 @@ public struct AnomalyBandModel: Sendable, Codable {
     static let week: Int64 = 7 * day
     /// The standard normal quantile of 0.99, turning the residual quantile into a deviation.
     static let normalQuantile99 = 2.326
+    static let clipFactor = 2.0
 
     enum Seasonality: String, Codable { case none, daily, weekly }
 
@@ -64,6 +67,9 @@ public struct AnomalyBandModel: Sendable, Codable {
     /// Training history, oldest first: times (ms) and values as trained (clipped).
     private var times: [Int64] = []
     private var values: [Double] = []
+    /// The reach of the band each value was judged against (the largest Double before there was a band; JSON has no infinity):
+    /// what a value may contribute to the spread.
+    private var reaches: [Double] = []
     private var fit: Fit?
 
     public init(settings: Settings = Settings()) { self.settings = settings }
@@ -77,7 +83,7 @@ public struct AnomalyBandModel: Sendable, Codable {
         guard let first = times.first, times.count >= settings.minimumDatapoints,
               time - first >= settings.minimumHistory else { return nil }
         if fit == nil || time - fit!.fittedAt >= settings.refitInterval {
-            fit = Self.fit(times: times, values: values, at: time, settings: settings)
+            fit = Self.fit(times: times, values: values, reaches: reaches, at: time, settings: settings)
         }
         let f = fit!
         var expected = f.level + f.slopePerMs * Double(time - f.center)
@@ -98,7 +104,13 @@ public struct AnomalyBandModel: Sendable, Codable {
     public mutating func train(at time: Int64, value: Double, band: AnomalyBand?) {
         guard value.isFinite else { return }
         var trained = value
-        if let band { trained = min(max(value, band.lower), band.upper) }
+        let reach = band.map { max($0.upper - $0.expected, $0.expected - $0.lower) } ?? .greatestFiniteMagnitude
+        reaches.append(reach)
+        if let band {
+            // Clip at twice the band's reach: far enough that a trend or a season the model has
+            // not learned yet still gets through, near enough that an incident does not.
+            trained = min(max(value, band.expected - Self.clipFactor * reach), band.expected + Self.clipFactor * reach)
+        }
         times.append(time)
         values.append(trained)
         let horizon = time - settings.history
@@ -106,6 +118,7 @@ public struct AnomalyBandModel: Sendable, Codable {
             // Compact in chunks so trimming stays amortised O(1) per datapoint.
             times.removeFirst(drop)
             values.removeFirst(drop)
+            reaches.removeFirst(drop)
         }
     }
 
@@ -113,12 +126,14 @@ public struct AnomalyBandModel: Sendable, Codable {
     static func hourOfWeek(_ t: Int64) -> Int { Int(floorMod(t, week) / hour) }
     static func floorMod(_ a: Int64, _ m: Int64) -> Int64 { let r = a % m; return r < 0 ? r + m : r }
 
-    static func fit(times allTimes: [Int64], values allValues: [Double], at time: Int64, settings: Settings) -> Fit {
+    static func fit(times allTimes: [Int64], values allValues: [Double], reaches allReaches: [Double], at time: Int64,
+                    settings: Settings) -> Fit {
         // Everything the model holds precedes `time` (values are judged before they are trained).
         let horizon = time - settings.history
         let start = allTimes.firstIndex(where: { $0 >= horizon }) ?? 0
         let times = Array(allTimes[start...])
         let values = Array(allValues[start...])
+        let reaches = Array(allReaches[start...])
         let newest = times.last!
         let span = newest - times.first!
 
@@ -169,7 +184,10 @@ public struct AnomalyBandModel: Sendable, Codable {
         case .weekly: for i in times.indices { deviations[i] -= profile[hourOfWeek(times[i])] }
         }
         let floor = 1e-9 + 1e-6 * abs(Stats.median(values))
-        let spread = max(Stats.quantile(deviations.map(abs), settings.tailQuantile) / normalQuantile99, floor)
+        // A value outside its band (an incident, or a change not learned yet) shapes the level,
+        // trend and seasons, but widens the band no further than the band it broke.
+        let bounded = zip(deviations, reaches).map { min(abs($0.0), $0.1) }
+        let spread = max(Stats.quantile(bounded, settings.tailQuantile) / normalQuantile99, floor)
         return Fit(level: level, slopePerMs: slope, center: center, seasonality: seasonality, profile: profile,
                    spread: spread, nonNegative: !values.contains(where: { $0 < 0 }), fittedAt: time)
     }
