@@ -89,8 +89,8 @@ public struct AnomalyBandModel: Sendable, Codable {
         var expected = f.level + f.slopePerMs * Double(time - f.center)
         switch f.seasonality {
         case .none: break
-        case .daily: expected += f.profile[Self.hourOfDay(time)]
-        case .weekly: expected += f.profile[Self.hourOfWeek(time)]
+        case .daily: expected += Self.seasonal(f.profile, at: time, cycle: Self.day)
+        case .weekly: expected += Self.seasonal(f.profile, at: time, cycle: Self.week)
         }
         var lower = expected - k * f.spread
         let upper = expected + k * f.spread
@@ -122,6 +122,18 @@ public struct AnomalyBandModel: Sendable, Codable {
         }
     }
 
+    /// The seasonal profile (one median per hour of the cycle) at `t`, interpolated linearly
+    /// between hour midpoints so the expected value does not jump on the hour.
+    static func seasonal(_ profile: [Double], at t: Int64, cycle: Int64) -> Double {
+        let position = Double(floorMod(t, cycle)) / Double(hour) - 0.5
+        let slots = profile.count
+        let below = Int(position.rounded(.down))
+        let fraction = position - Double(below)
+        let a = profile[(below % slots + slots) % slots]
+        let b = profile[((below + 1) % slots + slots) % slots]
+        return a + (b - a) * fraction
+    }
+
     static func hourOfDay(_ t: Int64) -> Int { Int(floorMod(t, day) / hour) }
     static func hourOfWeek(_ t: Int64) -> Int { Int(floorMod(t, week) / hour) }
     static func floorMod(_ a: Int64, _ m: Int64) -> Int64 { let r = a % m; return r < 0 ? r + m : r }
@@ -139,7 +151,8 @@ public struct AnomalyBandModel: Sendable, Codable {
 
         let recent = times.indices.filter { times[$0] > newest - settings.levelWindow }
         let level = Stats.median(recent.map { values[$0] })
-        let center = Int64(Stats.median(recent.map { Double(times[$0]) }))
+        // Times are in order: the median time is the middle one.
+        let center = recent.isEmpty ? newest : (times[recent[(recent.count - 1) / 2]] + times[recent[recent.count / 2]]) / 2
 
         var slope = 0.0
         if span >= 3 * day {
@@ -180,8 +193,8 @@ public struct AnomalyBandModel: Sendable, Codable {
         var deviations = residuals
         switch seasonality {
         case .none: break
-        case .daily: for i in times.indices { deviations[i] -= profile[hourOfDay(times[i])] }
-        case .weekly: for i in times.indices { deviations[i] -= profile[hourOfWeek(times[i])] }
+        case .daily: for i in times.indices { deviations[i] -= seasonal(profile, at: times[i], cycle: day) }
+        case .weekly: for i in times.indices { deviations[i] -= seasonal(profile, at: times[i], cycle: week) }
         }
         let floor = 1e-9 + 1e-6 * abs(Stats.median(values))
         // A value outside its band (an incident, or a change not learned yet) shapes the level,
@@ -194,17 +207,48 @@ public struct AnomalyBandModel: Sendable, Codable {
 }
 
 /// Order statistics with NumPy's conventions (median of an even count is the mean of the middle
-/// two; quantiles interpolate linearly), so figures can be checked against a notebook.
+/// two; quantiles interpolate linearly), so figures can be checked against a notebook. Selection,
+/// not sorting: a refit takes many of these over two weeks of datapoints.
 enum Stats {
     static func median(_ values: [Double]) -> Double { quantile(values, 0.5) }
 
     static func quantile(_ values: [Double], _ q: Double) -> Double {
         guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
-        let position = q * Double(sorted.count - 1)
+        var a = values
+        let position = q * Double(a.count - 1)
         let below = Int(position.rounded(.down))
-        let above = min(below + 1, sorted.count - 1)
         let fraction = position - Double(below)
-        return sorted[below] + (sorted[above] - sorted[below]) * fraction
+        a.withUnsafeMutableBufferPointer { select(below, in: $0) }
+        let low = a[below]
+        guard fraction > 0, below + 1 < a.count else { return low }
+        // After selection everything right of `below` is at least a[below]: the next order statistic is their minimum.
+        let high = a[(below + 1)...].min()!
+        return low + (high - low) * fraction
+    }
+
+    /// Rearranges `a` so that `a[k]` is the k-th smallest, smaller values left of it and larger right (quickselect).
+    static func select(_ k: Int, in a: UnsafeMutableBufferPointer<Double>) {
+        var low = 0
+        var high = a.count - 1
+        while high > low {
+            // Median of three as the pivot keeps sorted and constant inputs linear.
+            let mid = low + (high - low) / 2
+            if a[mid] < a[low] { a.swapAt(mid, low) }
+            if a[high] < a[low] { a.swapAt(high, low) }
+            if a[high] < a[mid] { a.swapAt(high, mid) }
+            let pivot = a[mid]
+            var i = low
+            var j = high
+            while i <= j {
+                while a[i] < pivot { i += 1 }
+                while a[j] > pivot { j -= 1 }
+                if i <= j {
+                    a.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if k <= j { high = j } else if k >= i { low = i } else { return }
+        }
     }
 }
