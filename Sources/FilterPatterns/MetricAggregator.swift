@@ -47,23 +47,14 @@ public struct MetricAggregator: Sendable {
 
     /// The accumulator samples went to last, kept out of the dictionary: consecutive samples of
     /// one metric and period (the common case) then cost no hashing.
-    private var current: (key: Key, accumulator: Accumulator)?
-
-    private mutating func parkCurrent() {
-        if let current { open[current.key] = current.accumulator }
-        current = nil
-    }
-
     public mutating func add(_ value: Double, metric: MetricIdentity, unit: String?, at time: Int64) {
         let key = Key(metric: metric, unit: unit, periodStart: periodStart(time))
-        var acc: Accumulator
-        if let current, current.key == key {
-            acc = current.accumulator
-            self.current = nil
-        } else {
-            parkCurrent()
-            acc = open.removeValue(forKey: key) ?? Accumulator()
-        }
+        // Updated in place in the dictionary: one hash lookup, and the values array is never copied.
+        Self.accumulate(value, into: &open[key, default: Accumulator()], maximumValues: maximumValues)
+        if time > watermark { watermark = time }
+    }
+
+    private static func accumulate(_ value: Double, into acc: inout Accumulator, maximumValues: Int) {
         acc.count += 1
         acc.sum += value
         acc.minimum = min(acc.minimum, value)
@@ -78,20 +69,15 @@ public struct MetricAggregator: Sendable {
             let slot = Int(x % acc.seen)
             if slot < maximumValues { acc.values[slot] = value }
         }
-        current = (key, acc)
-        if time > watermark { watermark = time }
     }
 
     /// The oldest period still open, if any.
     public var oldestOpenPeriod: Int64? {
-        let parked = open.keys.map(\.periodStart).min()
-        guard let current else { return parked }
-        return min(parked ?? current.key.periodStart, current.key.periodStart)
+        open.keys.lazy.map(\.periodStart).min()
     }
 
     /// Datapoints of every period that ended `lateness` before `now` (event time or wall clock).
     public mutating func closePeriods(before now: Int64) -> [MetricDatum] {
-        parkCurrent()
         let boundary = now - latenessMillis
         let due = open.keys.filter { $0.periodStart + periodMillis <= boundary }
         return emit(due)
@@ -104,7 +90,6 @@ public struct MetricAggregator: Sendable {
 
     /// Every open period (end of input).
     public mutating func closeAll() -> [MetricDatum] {
-        parkCurrent()
         return emit(Array(open.keys))
     }
 

@@ -178,6 +178,9 @@ final class MultilineGrouper {
 /// Sets event times from message text. Keeps a count of texts it could not parse.
 final class TimestampExtractor {
     let path: JSONPath?
+    /// The field's lookup, built once (building one is far dearer than using it).
+    private let fieldLookup: JSONMultiLookup?
+    private var found: [JSONLookup] = []
     let regex: PosixRegex?
     let formats: [TimestampFormat]
     let zoneOffset: Int
@@ -188,6 +191,7 @@ final class TimestampExtractor {
 
     init(_ config: TimestampConfig) throws {
         path = try config.field.map { try JSONPath($0) }
+        fieldLookup = path.map { JSONMultiLookup([$0]) }
         regex = try config.regex.map { try PosixRegex($0, captures: true) }
         formats = config.formats.isEmpty ? TimestampFormat.defaults : try config.formats.map { try TimestampFormat($0) }
         zoneOffset = TimestampConfig.zoneOffset(config.timezone) ?? 0
@@ -222,9 +226,9 @@ final class TimestampExtractor {
 
     private func parse(_ message: UnsafeRawBufferPointer, reference: Int64) -> Int64? {
         var text = message
-        if let path {
-            let found = lookup(path, in: message)
-            guard let scalar = found.scalarText(in: message) else { return nil }
+        if let fieldLookup {
+            fieldLookup.resolve(in: message, into: &found)
+            guard let scalar = found[0].scalarText(in: message) else { return nil }
             return scalar.withUnsafeBytes { parseText($0, reference: reference) }
         }
         if let regex {
