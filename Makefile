@@ -29,6 +29,7 @@ bench: build
 eval: build
 	python3 eval/loghub/run_eval.py -- $(BIN) patterns --assign
 	python3 eval/insights/run_eval.py --binary $(BIN)
+	TRAILWATCH=$(BIN) python3 eval/nab/run_eval.py
 
 clean:
 	rm -rf .build var bench/out
