@@ -189,6 +189,30 @@ struct LazyScanner {
         }
     }
 
+    /// The index of the next `"` or `\\` at or after `k` (or `end`), eight bytes at a time: strings
+    /// are most of a JSON document, and this is where a scan spends its time.
+    @inline(__always)
+    func quoteOrBackslash(from start: Int) -> Int {
+        var k = start
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while k + 8 <= end {
+            let word = UnsafeRawPointer(p + k).loadUnaligned(as: UInt64.self)
+            let quotes = word ^ 0x2222_2222_2222_2222
+            let backslashes = word ^ 0x5C5C_5C5C_5C5C_5C5C
+            // A zero byte in either marks a match; the lowest flagged byte is always a real one.
+            let flags = (((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes)) & highs
+            if flags != 0 { return k + flags.trailingZeroBitCount / 8 }
+            k += 8
+        }
+        while k < end {
+            let b = p[k]
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return k }
+            k += 1
+        }
+        return end
+    }
+
     @inline(__always)
     func targetMask(_ level: Int) -> UInt64 {
         let idx = level * chunks + chunk
@@ -225,10 +249,11 @@ struct LazyScanner {
                     let keyStart = i + 1
                     var k = keyStart
                     var escaped = false
-                    while k < end {
-                        let b = p[k]
-                        if b == UInt8(ascii: "\"") { break }
-                        if b == UInt8(ascii: "\\") { escaped = true; k += 2 } else { k += 1 }
+                    while true {
+                        k = quoteOrBackslash(from: k)
+                        guard k < end, p[k] != UInt8(ascii: "\"") else { break }
+                        escaped = true
+                        k += 2
                     }
                     guard k < end else { return false }
                     i = k + 1
@@ -270,10 +295,11 @@ struct LazyScanner {
         case UInt8(ascii: "\""):
             var k = i + 1
             var escaped = false
-            while k < end {
-                let b = p[k]
-                if b == UInt8(ascii: "\"") { break }
-                if b == UInt8(ascii: "\\") { escaped = true; k += 2 } else { k += 1 }
+            while true {
+                k = quoteOrBackslash(from: k)
+                guard k < end, p[k] != UInt8(ascii: "\"") else { break }
+                escaped = true
+                k += 2
             }
             guard k < end else { return false }
             i = k + 1

@@ -2,25 +2,44 @@
 /// (put it in ``eventName`` and leave the rest empty).
 public struct InsightKey: Sendable, Hashable, Codable {
     public static func == (a: InsightKey, b: InsightKey) -> Bool {
-        a.eventName == b.eventName && a.eventSource == b.eventSource && a.awsRegion == b.awsRegion
+        a.digest == b.digest && a.eventName == b.eventName && a.eventSource == b.eventSource && a.awsRegion == b.awsRegion
             && a.recipientAccountId == b.recipientAccountId
     }
 
-    /// Hashes a fast 64-bit digest of the fields instead of feeding every byte to SipHash (hot path).
+    /// Hashes a fast 64-bit digest of the fields, computed once, instead of feeding every byte to SipHash (hot path).
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(FastHash.hash(eventName, seed: FastHash.hash(eventSource,
-            seed: FastHash.hash(awsRegion, seed: FastHash.hash(recipientAccountId)))))
+        hasher.combine(digest)
     }
 
-    public var eventSource: String
-    public var eventName: String
-    public var awsRegion: String
-    public var recipientAccountId: String
+    public let eventSource: String
+    public let eventName: String
+    public let awsRegion: String
+    public let recipientAccountId: String
+    /// A digest of the four fields (``FastHash``).
+    public let digest: UInt64
+
     public init(eventSource: String = "", eventName: String, awsRegion: String = "", recipientAccountId: String = "") {
         self.eventSource = eventSource
         self.eventName = eventName
         self.awsRegion = awsRegion
         self.recipientAccountId = recipientAccountId
+        digest = FastHash.hash(eventName, seed: FastHash.hash(eventSource, seed: FastHash.hash(awsRegion, seed: FastHash.hash(recipientAccountId))))
+    }
+
+    enum CodingKeys: String, CodingKey { case eventSource, eventName, awsRegion, recipientAccountId }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(eventSource: try c.decode(String.self, forKey: .eventSource), eventName: try c.decode(String.self, forKey: .eventName),
+                  awsRegion: try c.decode(String.self, forKey: .awsRegion), recipientAccountId: try c.decode(String.self, forKey: .recipientAccountId))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(eventSource, forKey: .eventSource)
+        try c.encode(eventName, forKey: .eventName)
+        try c.encode(awsRegion, forKey: .awsRegion)
+        try c.encode(recipientAccountId, forKey: .recipientAccountId)
     }
 }
 
@@ -144,8 +163,13 @@ public struct InsightsDetector: Sendable {
     static let trackTypes: [InsightType] = [.apiCallRate, .apiErrorRate]
 
     /// Feeds one event. Returns the insight events completed minutes produced (usually none).
-    public mutating func observe(timestampMs: Int64, key: InsightKey, isError: Bool, errorCode: String? = nil,
-                                 userIdentityArn: String? = nil, userAgent: String? = nil) -> [InsightEvent] {
+    ///
+    /// `attributeDigest`, when given, identifies the (error code, user identity, user agent) combination
+    /// (the caller may have hashed the bytes already); the attribute strings are then only read the
+    /// first time a combination appears in a minute.
+    public mutating func observe(timestampMs: Int64, key: InsightKey, isError: Bool, errorCode: @autoclosure () -> String? = nil,
+                                 userIdentityArn: @autoclosure () -> String? = nil, userAgent: @autoclosure () -> String? = nil,
+                                 attributeDigest: UInt64? = nil) -> [InsightEvent] {
         let minute = Self.floorDiv(timestampMs, 60_000)
         if firstMinute == nil { firstMinute = minute }
         if minute > watermarkMinute { watermarkMinute = minute }
@@ -168,12 +192,18 @@ public struct InsightsDetector: Sendable {
         }
         states[index].calls += 1
         if isError { states[index].errors += 1 }
-        let arn = userIdentityArn ?? "", agent = userAgent ?? ""
-        let code: String? = isError ? (errorCode ?? "") : nil
-        let digest = FastHash.hash(agent, seed: FastHash.hash(arn, seed: code.map { FastHash.hash($0, seed: 2) } ?? 1))
+        let digest: UInt64
+        if let attributeDigest {
+            digest = attributeDigest ^ (isError ? 0x9E37_79B9_7F4A_7C15 : 0)
+        } else {
+            let code: String? = isError ? (errorCode() ?? "") : nil
+            digest = FastHash.hash(userAgent() ?? "", seed: FastHash.hash(userIdentityArn() ?? "", seed: code.map { FastHash.hash($0, seed: 2) } ?? 1))
+        }
         if let slot = states[index].attributeIndex[digest] {
             states[index].attributeCounts[Int(slot)] += 1
         } else {
+            let arn = userIdentityArn() ?? "", agent = userAgent() ?? ""
+            let code: String? = isError ? (errorCode() ?? "") : nil
             states[index].attributeIndex[digest] = Int32(states[index].attributes.count)
             states[index].attributes.append(MinuteAttributes(userIdentityArn: arn, userAgent: agent, errorCode: code))
             states[index].attributeCounts.append(1)

@@ -95,6 +95,8 @@ struct InsightsTransform: TransformKind {
         /// Newest event time this shard has seen.
         var newest: Int64 = .min
         private var interned: [UInt64: (bytes: [UInt8], text: String)] = [:]
+        /// Keys by the hash of their four fields' bytes, so a known key costs no string work.
+        var keys: [UInt64: InsightKey] = [:]
         private var lastTimeText: [UInt8] = []
         private var lastTime: Int64 = 0
 
@@ -213,13 +215,25 @@ struct InsightsTransform: TransformKind {
                         shard.skipped += 1
                         continue
                     }
-                    let key = InsightKey(eventSource: text(1) ?? "", eventName: name, awsRegion: text(2) ?? "", recipientAccountId: text(3) ?? "")
+                    // Plain (unescaped) values have byte hashes; then a 64-bit hash of the four names the key.
+                    let plain = (0..<4).allSatisfy { k in scans.hashes[base + k] != 0 || !found[k].isPresent }
+                    let key: InsightKey
+                    if plain, let known = shard.keys[keyHash] {
+                        key = known
+                    } else {
+                        key = InsightKey(eventSource: text(1) ?? "", eventName: name, awsRegion: text(2) ?? "", recipientAccountId: text(3) ?? "")
+                        if plain && shard.keys.count < 100_000 { shard.keys[keyHash] = key }
+                    }
                     let code = text(4)
                     let isError = config.errorPattern.map { $0.matches(message) } ?? (code != nil)
                     let time = shard.eventTime(found[7], message) ?? logs.timestamp(i)
                     if time > shard.newest { shard.newest = time }
+                    let attributesPlain = (4..<7).allSatisfy { k in scans.hashes[base + k] != 0 || !found[k].isPresent }
+                    let attributeDigest = attributesPlain
+                        ? scans.hashes[base + 4] &* 0x100000001b3 ^ (scans.hashes[base + 5] &* 31) ^ (scans.hashes[base + 6] &* 0x9E3779B1) ^ (found[4].isPresent ? 1 : 0)
+                        : nil
                     shard.found += shard.detector.observe(timestampMs: time, key: key, isError: isError, errorCode: code,
-                                                          userIdentityArn: text(5), userAgent: text(6))
+                                                          userIdentityArn: text(5), userAgent: text(6), attributeDigest: attributeDigest)
                 }
             }
             for shard in shards where shard.newest > watermark { watermark = shard.newest }
@@ -295,5 +309,15 @@ final class ScanResults: @unchecked Sendable {
         lookups.deallocate()
         isObject.deallocate()
         hashes.deallocate()
+    }
+}
+
+extension JSONLookup {
+    /// Whether the selector reached a value (of any kind).
+    fileprivate var isPresent: Bool {
+        switch self {
+        case .missing, .notJSON: false
+        default: true
+        }
     }
 }
