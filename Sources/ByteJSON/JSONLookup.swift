@@ -330,11 +330,27 @@ struct LazyScanner {
     }
 
     /// Paths among `mask` whose step at `level` names the key `p[ks..<ke]`.
+    /// Byte equality of two short runs, a word at a time (keys are short: a call to memcmp costs more).
+    @inline(__always)
+    static func equalBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        var i = 0
+        while i + 8 <= count {
+            if UnsafeRawPointer(a + i).loadUnaligned(as: UInt64.self) != UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self) { return false }
+            i += 8
+        }
+        while i < count {
+            if a[i] != b[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
     func matchKey(_ level: Int, _ mask: UInt64, _ ks: Int, _ ke: Int, _ escaped: Bool) -> UInt64 {
         var out: UInt64 = 0
         var m = mask
         var decoded: [UInt8]? = nil
         let length = ke - ks
+        let keyHead = escaped ? 0 : KeyTable.head(p + ks, length)
         while m != 0 {
             let bit = m.trailingZeroBitCount
             m &= m - 1
@@ -350,7 +366,8 @@ struct LazyScanner {
                    decoded!.withUnsafeBytes({ memcmp($0.baseAddress!, keys.bytes + entry.offset, entry.length) == 0 }) || entry.length == 0 {
                     out |= 1 << UInt64(bit)
                 }
-            } else if entry.length == length && (length == 0 || memcmp(p + ks, keys.bytes + entry.offset, length) == 0) {
+            } else if entry.length == length && entry.head == keyHead
+                        && (length <= 8 || Self.equalBytes(p + ks + 8, keys.bytes + entry.offset + 8, length - 8)) {
                 out |= 1 << UInt64(bit)
             }
         }
@@ -378,6 +395,17 @@ final class KeyTable: @unchecked Sendable {
         /// -1 when the step at this level is not a key (or the path is shorter).
         var length: Int
         var offset: Int
+        /// The key's first eight bytes (zero-padded), compared before anything else.
+        var head: UInt64 = 0
+    }
+
+    /// The first eight bytes of `count` bytes at `p`, zero-padded, as one word.
+    @inline(__always)
+    static func head(_ p: UnsafePointer<UInt8>, _ count: Int) -> UInt64 {
+        if count >= 8 { return UnsafeRawPointer(p).loadUnaligned(as: UInt64.self) }
+        var word: UInt64 = 0
+        for i in 0..<count { word |= UInt64(p[i]) << (8 * UInt64(i)) }
+        return word
     }
 
     let bytes: UnsafeMutablePointer<UInt8>
@@ -393,7 +421,8 @@ final class KeyTable: @unchecked Sendable {
         for (k, path) in paths.enumerated() {
             for (level, step) in path.steps.enumerated() {
                 if case .key(let name) = step {
-                    table[k * levels + level] = Entry(length: name.count, offset: block.count)
+                    let head = name.withUnsafeBufferPointer { KeyTable.head($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, name.count) }
+                    table[k * levels + level] = Entry(length: name.count, offset: block.count, head: head)
                     block += name
                 }
             }

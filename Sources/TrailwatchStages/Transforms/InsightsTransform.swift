@@ -211,7 +211,7 @@ struct InsightsTransform: TransformKind {
                     let message = logs.message(i)
                     let found = UnsafeMutableBufferPointer(rebasing: scans.lookups[base..<(base + width)])
                     func text(_ k: Int) -> String? { shard.text(found[k], message, hash: scans.hashes[base + k]) }
-                    guard scans.isObject[i], let name = text(0) else {
+                    guard scans.isObject[i], found[0].isPresent else {
                         shard.skipped += 1
                         continue
                     }
@@ -221,6 +221,10 @@ struct InsightsTransform: TransformKind {
                     if plain, let known = shard.keys[keyHash] {
                         key = known
                     } else {
+                        guard let name = text(0) else {
+                            shard.skipped += 1
+                            continue
+                        }
                         key = InsightKey(eventSource: text(1) ?? "", eventName: name, awsRegion: text(2) ?? "", recipientAccountId: text(3) ?? "")
                         if plain && shard.keys.count < 100_000 { shard.keys[keyHash] = key }
                     }
