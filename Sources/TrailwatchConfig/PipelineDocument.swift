@@ -65,12 +65,14 @@ public struct GlobalSettings: Sendable, Decodable {
     /// After SIGINT/SIGTERM, how long draining and flushing may take before trailwatch exits
     /// anyway (what was not acknowledged by then is read again at the next start).
     public var shutdownTimeout: ConfigDuration = ConfigDuration(milliseconds: 30_000)
-    /// `http:`: serve `/metrics` and `/health` while running.
+    /// `http:`: serve `/metrics` and `/health` (and dashboards) while running.
     public var http: HTTPSettings?
+    /// `dashboards:`, by name.
+    public var dashboards: [DashboardDefinition] = []
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir = "data_dir", bufferBatches = "buffer_batches", batchTimeout = "batch_timeout"
-        case shutdownTimeout = "shutdown_timeout", http
+        case shutdownTimeout = "shutdown_timeout", http, dashboards
     }
 
     public init() {}
@@ -83,6 +85,14 @@ public struct GlobalSettings: Sendable, Decodable {
         batchTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .batchTimeout) ?? batchTimeout
         shutdownTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownTimeout) ?? shutdownTimeout
         http = try c.decodeIfPresent(HTTPSettings.self, forKey: .http)
+        dashboards = (try c.decodeIfPresent([String: DashboardDefinition].self, forKey: .dashboards) ?? [:])
+            .sorted { $0.key < $1.key }
+            .map { name, definition in
+                var named = definition
+                named.name = name
+                if named.title.isEmpty { named.title = name }
+                return named
+            }
         guard bufferBatches >= 1 && bufferBatches <= 4096 else {
             throw SettingError(codingPath: c.codingPath + [CodingKeys.bufferBatches], message: "\(bufferBatches) is out of range",
                                expected: "a whole number from 1 to 4096")
@@ -145,8 +155,17 @@ public struct HTTPSettings: Sendable, Decodable {
     /// Name of an environment variable holding a token clients must present (Bearer, or Basic
     /// with any user name). Required unless bound to a loopback address.
     public var authTokenEnv: String?
+    /// An SQLite store (the `sqlite` sink's file) to serve the dashboards from.
+    public var store: String?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case listen, authTokenEnv = "auth_token_env" }
+    enum CodingKeys: String, CodingKey, CaseIterable { case listen, authTokenEnv = "auth_token_env", store }
+
+    public init(host: String, port: Int, authTokenEnv: String?, store: String?) {
+        self.host = host
+        self.port = port
+        self.authTokenEnv = authTokenEnv
+        self.store = store
+    }
 
     public var isLoopback: Bool { host == "127.0.0.1" || host == "::1" || host == "localhost" }
 
@@ -160,6 +179,7 @@ public struct HTTPSettings: Sendable, Decodable {
         host = String(listen[..<colon])
         self.port = port
         authTokenEnv = try c.decodeIfPresent(String.self, forKey: .authTokenEnv)
+        store = try c.decodeIfPresent(String.self, forKey: .store)
         if !isLoopback && authTokenEnv == nil {
             throw SettingError(codingPath: c.codingPath + [CodingKeys.authTokenEnv], message: "is required when listening on \(host)",
                                expected: "the name of an environment variable holding a token, or a loopback address")

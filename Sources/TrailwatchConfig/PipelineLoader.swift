@@ -8,7 +8,7 @@ public struct PipelineLoader: Sendable {
 
     public init(environment: [String: String]) { self.environment = environment }
 
-    static let topLevelKeys = ["name", "sources", "transforms", "sinks", "data_dir", "buffer_batches", "batch_timeout", "shutdown_timeout", "http"]
+    static let topLevelKeys = ["name", "sources", "transforms", "sinks", "data_dir", "buffer_batches", "batch_timeout", "shutdown_timeout", "http", "dashboards"]
 
     /// Parses `text` (from `file`). Returns the document (nil when nothing usable was found) and
     /// the diagnostics found on the way.
@@ -54,7 +54,7 @@ public struct PipelineLoader: Sendable {
             switch key {
             case "name":
                 document.name = value.string
-            case "data_dir", "buffer_batches", "batch_timeout", "shutdown_timeout", "http":
+            case "data_dir", "buffer_batches", "batch_timeout", "shutdown_timeout", "http", "dashboards":
                 settingPairs.append((keyNode, value))
             case "sources", "transforms", "sinks":
                 let section = ComponentSection(rawValue: key)!

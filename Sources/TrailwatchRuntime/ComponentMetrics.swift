@@ -1,3 +1,4 @@
+import TrailwatchCore
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -38,6 +39,21 @@ public final class ComponentMetrics: Sendable {
     public func recordError(_ count: Int = 1) { errorsCounter.wrappingAdd(count, ordering: .relaxed) }
 
     public func setGauge(_ name: String, _ value: Double) { gauges.withLock { $0[name] = value } }
+
+    /// The newest datapoint of each metric a stage emitted (metric filters), for `/metrics`;
+    /// bounded so a runaway dimension cannot grow it without end.
+    private let latestDatapoints = Mutex<[MetricIdentity: MetricDatum]>([:])
+    public static let maximumTrackedMetrics = 1000
+
+    public func recordDatapoints(_ data: [MetricDatum]) {
+        latestDatapoints.withLock { latest in
+            for d in data where latest[d.metric].map({ $0.timestamp <= d.timestamp }) ?? (latest.count < Self.maximumTrackedMetrics) {
+                latest[d.metric] = d
+            }
+        }
+    }
+
+    public var datapoints: [MetricDatum] { latestDatapoints.withLock { Array($0.values) } }
     public func addToGauge(_ name: String, _ delta: Double) { gauges.withLock { $0[name, default: 0] += delta } }
 
     public var eventsIn: Int { eventsInCounter.load(ordering: .relaxed) }

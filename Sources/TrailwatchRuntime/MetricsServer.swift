@@ -43,7 +43,32 @@ public enum PrometheusExposition {
         for gauge in gauges {
             family(metricName(gauge), "gauge", "Component gauge \(gauge).") { $0.gaugeValues[gauge] }
         }
+        // Metric-filter metrics: the newest closed period of each, one series per statistic.
+        let data = metrics.flatMap { m in m.datapoints.map { (m, $0) } }
+            .sorted { ($0.1.metric.namespace, $0.1.metric.name, "\($0.1.metric.dimensions)") < ($1.1.metric.namespace, $1.1.metric.name, "\($1.1.metric.dimensions)") }
+        if !data.isEmpty {
+            for (stat, help) in [("sum", "Sum"), ("sample_count", "SampleCount"), ("minimum", "Minimum"), ("maximum", "Maximum")] {
+                let name = "trailwatch_metric_\(stat)"
+                out += "# HELP \(name) \(help) of the newest closed period of each metric a stage emits (metric filters).\n# TYPE \(name) gauge\n"
+                for (m, d) in data {
+                    let value: Double = switch stat {
+                    case "sum": d.sum
+                    case "sample_count": d.sampleCount
+                    case "minimum": d.minimum
+                    default: d.maximum
+                    }
+                    var labels = "component=\"\(escape(m.id))\",namespace=\"\(escape(d.metric.namespace))\",metric_name=\"\(escape(d.metric.name))\",period=\"\(d.period)\""
+                    for dimension in d.metric.dimensions { labels += ",dim_\(labelName(dimension.name))=\"\(escape(dimension.value))\"" }
+                    out += "\(name){\(labels)} \(format(value))\n"
+                }
+            }
+        }
         return out
+    }
+
+    /// A dimension name as a Prometheus label name (letters, digits and underscores).
+    static func labelName(_ name: String) -> String {
+        String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
     }
 
     static func format(_ v: Double) -> String {
@@ -71,8 +96,31 @@ public enum PrometheusExposition {
 /// A small HTTP/1.1 server for `/metrics` and `/health`: one thread, one request per connection.
 /// Scrapes are rare and tiny, so this stays simple and has no dependencies.
 public final class MetricsServer: @unchecked Sendable {
+    /// A request the server passes to extra routes.
+    public struct Request: Sendable {
+        public var method: String
+        public var path: String
+        /// Decoded query parameters.
+        public var query: [String: String]
+    }
+
+    /// What an extra route answers.
+    public struct Response: Sendable {
+        public var status: Int
+        public var contentType: String
+        public var body: String
+        public init(status: Int = 200, contentType: String, body: String) {
+            self.status = status
+            self.contentType = contentType
+            self.body = body
+        }
+    }
+
+    public typealias Routes = @Sendable (Request) -> Response?
+
     public let settings: HTTPSettings
-    private let runner: PipelineRunner
+    private let runner: PipelineRunner?
+    private let routes: Routes?
     private let token: String?
     private var socketFD: Int32 = -1
     private let running = Atomic<Bool>(false)
@@ -83,9 +131,11 @@ public final class MetricsServer: @unchecked Sendable {
         public var description: String { message }
     }
 
-    public init(settings: HTTPSettings, runner: PipelineRunner) throws(StartError) {
+    /// Serves `/metrics` and `/health` of `runner` (when there is one) and whatever `routes` answers.
+    public init(settings: HTTPSettings, runner: PipelineRunner?, routes: Routes? = nil) throws(StartError) {
         self.settings = settings
         self.runner = runner
+        self.routes = routes
         if let name = settings.authTokenEnv {
             guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
                 throw StartError(message: "http: the environment variable \(name) (auth_token_env) is not set")
@@ -159,20 +209,39 @@ public final class MetricsServer: @unchecked Sendable {
         let parts = (lines.first ?? "").split(separator: " ")
         guard parts.count >= 2 else { return respond(client, 400, "text/plain", "bad request\n") }
         let method = String(parts[0])
-        let path = String(parts[1].split(separator: "?").first ?? "")
+        let target = parts[1].split(separator: "?", maxSplits: 1)
+        let path = String(target.first ?? "")
+        let query = target.count > 1 ? Self.decodeQuery(String(target[1])) : [:]
         if let token, !authorized(lines.dropFirst(), token: token) {
             return respond(client, 401, "text/plain", "unauthorized\n", extra: "WWW-Authenticate: Basic realm=\"trailwatch\"\r\n")
         }
         guard method == "GET" || method == "HEAD" else { return respond(client, 405, "text/plain", "method not allowed\n") }
         switch path {
-        case "/metrics":
-            respond(client, 200, "text/plain; version=0.0.4; charset=utf-8", PrometheusExposition.render(runner.metrics), head: method == "HEAD")
-        case "/health":
-            let (ok, body) = PrometheusExposition.health(runner.metrics, failures: runner.currentFailures)
+        case "/metrics" where runner != nil:
+            respond(client, 200, "text/plain; version=0.0.4; charset=utf-8", PrometheusExposition.render(runner!.metrics), head: method == "HEAD")
+        case "/health" where runner != nil:
+            let (ok, body) = PrometheusExposition.health(runner!.metrics, failures: runner!.currentFailures)
             respond(client, ok ? 200 : 503, "application/json", body + "\n", head: method == "HEAD")
         default:
-            respond(client, 404, "text/plain", "not found\n")
+            if let routes, let response = routes(Request(method: method, path: path, query: query)) {
+                respond(client, response.status, response.contentType, response.body, head: method == "HEAD")
+            } else {
+                respond(client, 404, "text/plain", "not found\n")
+            }
         }
+    }
+
+    /// `a=1&b=x%20y` → ["a": "1", "b": "x y"] (`+` is a space, as forms send it).
+    static func decodeQuery(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String {
+                String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s)
+            }
+            out[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return out
     }
 
     /// Bearer TOKEN, or Basic with any user and TOKEN as password; compared in constant time.
@@ -200,7 +269,8 @@ public final class MetricsServer: @unchecked Sendable {
     }
 
     private func respond(_ client: Int32, _ status: Int, _ type: String, _ body: String, head: Bool = false, extra: String = "") {
-        let reason = [200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"][status] ?? "OK"
+        let reason = [200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+                      500: "Internal Server Error", 503: "Service Unavailable"][status] ?? "OK"
         let bytes = Array(body.utf8)
         var response = Array("HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\(extra)\r\n".utf8)
         if !head { response += bytes }

@@ -77,7 +77,7 @@ struct MetricFilterTransform: TransformKind {
         private var waiting: [(acks: Acknowledgements, newestPeriod: Int64?)] = []
         /// The identity of a metric without dimensions, built once.
         private let plainIdentity: MetricIdentity
-        private let unextractable: ComponentMetrics
+        private let metrics: ComponentMetrics
 
         init(config: Config, context: StageContext) {
             pattern = config.pattern
@@ -85,7 +85,7 @@ struct MetricFilterTransform: TransformKind {
             logGroups = Set(config.logGroups)
             aggregator = MetricAggregator(periodSeconds: Int(config.period.milliseconds / 1000), latenessMillis: config.lateness.milliseconds)
             plainIdentity = MetricIdentity(namespace: config.transformation.namespace, name: config.transformation.name)
-            unextractable = context.metrics
+            metrics = context.metrics
         }
 
         var holdsAcknowledgements: Bool { true }
@@ -119,7 +119,7 @@ struct MetricFilterTransform: TransformKind {
                 let period = aggregator.periodStart(time)
                 if newest.map({ period > $0 }) ?? true { newest = period }
             }
-            if skippedValues > 0 { unextractable.addToGauge("unextractable_values", Double(skippedValues)) }
+            if skippedValues > 0 { metrics.addToGauge("unextractable_values", Double(skippedValues)) }
             waiting.append((batch.acks, newest))
             emit(aggregator.closeByWatermark(), into: &output)
         }
@@ -158,6 +158,7 @@ struct MetricFilterTransform: TransformKind {
             if data.isEmpty {
                 acks.release()
             } else {
+                metrics.recordDatapoints(data)
                 output.emit(Batch(.metrics(data), acks: acks))
             }
         }

@@ -1,0 +1,99 @@
+/// Reads for the dashboard: metric series, the metrics present, and detector events.
+extension Store {
+    /// One stored datapoint of a metric.
+    public struct StoredDatapoint: Sendable, Equatable {
+        public var timestamp: Int64
+        public var period: Int
+        public var sampleCount: Double
+        public var sum: Double
+        public var minimum: Double
+        public var maximum: Double
+        /// The dimensions as stored (a JSON object text, keys sorted).
+        public var dimensions: String
+    }
+
+    /// A metric the store holds datapoints for.
+    public struct StoredMetric: Sendable, Hashable {
+        public var namespace: String
+        public var name: String
+        public var dimensions: String
+    }
+
+    /// A detector event (alarm state change, insight, pattern event).
+    public struct StoredEvent: Sendable, Equatable {
+        public var kind: String
+        public var key: String
+        public var timestamp: Int64
+        public var body: String
+    }
+
+    /// Datapoints of a metric in [start, end), oldest first; with `dimensions` only that exact set.
+    public func datapoints(namespace: String, name: String, dimensions: String? = nil, start: Int64, end: Int64,
+                           limit: Int = 100_000) throws(StoreError) -> [StoredDatapoint] {
+        let statement = try db.prepare("""
+            SELECT timestamp, period, sample_count, sum, minimum, maximum, dimensions FROM metric_datapoints
+            WHERE namespace = ?1 AND metric_name = ?2 AND timestamp >= ?3 AND timestamp < ?4 AND (?5 IS NULL OR dimensions = ?5)
+            ORDER BY timestamp LIMIT ?6
+            """)
+        statement.bind(1, namespace)
+        statement.bind(2, name)
+        statement.bind(3, start)
+        statement.bind(4, end)
+        statement.bind(5, dimensions)
+        statement.bind(6, Int64(limit))
+        var out: [StoredDatapoint] = []
+        while try statement.step() {
+            out.append(StoredDatapoint(timestamp: statement.int(0), period: Int(statement.int(1)), sampleCount: statement.double(2),
+                                       sum: statement.double(3), minimum: statement.double(4), maximum: statement.double(5),
+                                       dimensions: statement.text(6) ?? "{}"))
+        }
+        return out
+    }
+
+    /// Every metric (namespace, name, dimension set) with a datapoint in [start, end).
+    public func metrics(start: Int64, end: Int64, limit: Int = 200) throws(StoreError) -> [StoredMetric] {
+        let statement = try db.prepare("""
+            SELECT DISTINCT namespace, metric_name, dimensions FROM metric_datapoints
+            WHERE timestamp >= ?1 AND timestamp < ?2 ORDER BY namespace, metric_name, dimensions LIMIT ?3
+            """)
+        statement.bind(1, start)
+        statement.bind(2, end)
+        statement.bind(3, Int64(limit))
+        var out: [StoredMetric] = []
+        while try statement.step() {
+            out.append(StoredMetric(namespace: statement.text(0) ?? "", name: statement.text(1) ?? "", dimensions: statement.text(2) ?? "{}"))
+        }
+        return out
+    }
+
+    /// Detector events of the given kinds in [start, end), oldest first (at most `limit`, the newest kept).
+    public func events(kinds: [String], start: Int64, end: Int64, limit: Int = 1000) throws(StoreError) -> [StoredEvent] {
+        let placeholders = kinds.indices.map { "?\($0 + 4)" }.joined(separator: ",")
+        let statement = try db.prepare("""
+            SELECT kind, key, timestamp, body FROM (
+              SELECT kind, key, timestamp, body, id FROM detector_events
+              WHERE timestamp >= ?1 AND timestamp < ?2 AND kind IN (\(placeholders.isEmpty ? "NULL" : placeholders))
+              ORDER BY timestamp DESC, id DESC LIMIT ?3) ORDER BY timestamp, id
+            """)
+        statement.bind(1, start)
+        statement.bind(2, end)
+        statement.bind(3, Int64(limit))
+        for (i, kind) in kinds.enumerated() { statement.bind(Int32(i + 4), kind) }
+        var out: [StoredEvent] = []
+        while try statement.step() {
+            out.append(StoredEvent(kind: statement.text(0) ?? "", key: statement.text(1) ?? "", timestamp: statement.int(2), body: statement.text(3) ?? "{}"))
+        }
+        return out
+    }
+
+    /// The newest event time among log events, datapoints and detector events (nil for an empty store).
+    public func newestTimestamp() throws(StoreError) -> Int64? {
+        let statement = try db.prepare("""
+            SELECT MAX(t) FROM (SELECT MAX(timestamp) AS t FROM log_events UNION ALL SELECT MAX(timestamp) FROM metric_datapoints
+            UNION ALL SELECT MAX(timestamp) FROM detector_events)
+            """)
+        guard try statement.step() else { return nil }
+        let value = statement.int(0)
+        return value == 0 ? nil : value
+    }
+}
