@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import TrailwatchConfig
+import TrailwatchDashboard
 import TrailwatchRuntime
 
 struct RunCommand: AsyncParsableCommand {
@@ -62,9 +63,10 @@ struct RunCommand: AsyncParsableCommand {
         var server: MetricsServer?
         if let http = plan.document.settings.http {
             do {
-                server = try MetricsServer(settings: http, runner: runner)
+                let site = http.store.map { DashboardSite(storePath: $0, dashboards: plan.document.settings.dashboards) }
+                server = try MetricsServer(settings: http, runner: runner, routes: site.map(DashboardCommand.routes))
                 try server?.start()
-                Console.error("serving /metrics and /health on http://\(http.host):\(server?.port ?? http.port)")
+                Console.error("serving /metrics and /health\(site == nil ? "" : ", dashboards and /query") on http://\(http.host):\(server?.port ?? http.port)")
             } catch {
                 Console.error("error: \(error)")
                 throw ExitCode(1)

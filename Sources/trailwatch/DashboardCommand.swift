@@ -1,0 +1,76 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import TrailwatchConfig
+import TrailwatchDashboard
+import TrailwatchRuntime
+
+/// `trailwatch dashboard STORE`: the dashboard pages over a store, until interrupted.
+struct DashboardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dashboard",
+        abstract: "Serve dashboards (charts with anomaly bands, alarms, insights, a query box) over a store.",
+        discussion: """
+            Dashboards come from the `dashboards:` of --pipeline; without it, one is made from what the store holds. \
+            Binds to 127.0.0.1 by default; any other address needs --auth-token-env (clients then send the token \
+            as a Bearer token or as the password of HTTP basic auth).
+            """)
+
+    @Argument(help: "The SQLite store (the sqlite sink's file).")
+    var store: String
+
+    @Option(help: "HOST:PORT to listen on.")
+    var listen = "127.0.0.1:8080"
+
+    @Option(help: "A pipeline file whose `dashboards:` to serve.")
+    var pipeline: String?
+
+    @Option(name: .customLong("auth-token-env"), help: "Environment variable holding the access token (required beyond loopback).")
+    var authTokenEnv: String?
+
+    func run() async throws {
+        guard FileManager.default.fileExists(atPath: store) else {
+            Console.error("\(store): no such store")
+            throw ExitCode(1)
+        }
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen: '\(listen)' is not HOST:PORT")
+        }
+        let settings = HTTPSettings(host: String(listen[..<colon]), port: port, authTokenEnv: authTokenEnv, store: store)
+        guard settings.isLoopback || authTokenEnv != nil else {
+            throw ValidationError("--auth-token-env is required when listening on \(settings.host) (only loopback addresses may go without a token)")
+        }
+        var dashboards: [DashboardDefinition] = []
+        if let pipeline {
+            let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
+            for d in diagnostics where d.severity == .error { Console.error(d.description) }
+            guard let plan = planned else { throw ExitCode(1) }
+            dashboards = plan.document.settings.dashboards
+        }
+        let site = DashboardSite(storePath: store, dashboards: dashboards)
+        let server: MetricsServer
+        do {
+            server = try MetricsServer(settings: settings, runner: nil, routes: Self.routes(site))
+            try server.start()
+        } catch {
+            Console.error("error: \(error)")
+            throw ExitCode(1)
+        }
+        Console.error("serving dashboards on http://\(settings.host):\(server.port)/ (Ctrl-C stops)")
+        let stopped = AsyncStream<Void>.makeStream()
+        let signals = SignalHandlers { _ in stopped.continuation.finish() }
+        for await _ in stopped.stream {}
+        server.stop()
+        withExtendedLifetime(signals) {}
+    }
+
+    /// The dashboard's pages as routes of the HTTP server.
+    static func routes(_ site: DashboardSite) -> MetricsServer.Routes {
+        { request in
+            guard request.method == "GET" || request.method == "HEAD" else { return nil }
+            return site.page(path: request.path, query: request.query).map {
+                MetricsServer.Response(status: $0.status, contentType: $0.contentType, body: $0.body)
+            }
+        }
+    }
+}
