@@ -1,6 +1,8 @@
 # trailwatch: `make run` runs the demo pipeline over samples/, `make test` runs every test.
 SWIFT ?= swift
 SYSTEM_PACKAGES := libzstd-dev zlib1g-dev libsqlite3-dev zstd pkg-config
+# Only for the test that renders the dashboard in a headless browser.
+TEST_PACKAGES := chromium
 BIN := .build/release/trailwatch
 
 .PHONY: all deps build run test bench eval clean
@@ -18,6 +20,7 @@ run: build
 	$(BIN) run pipelines/demo.yaml --once
 
 test: deps
+	@scripts/ensure-deps.sh $(TEST_PACKAGES) || echo "note: $(TEST_PACKAGES) could not be installed; the headless-browser dashboard test will be skipped"
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -46,7 +46,9 @@ enum SVGChart {
             svg += "<polyline class=\"series\" fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"1.5\" points=\""
                 + points.map { "\(fmt(x($0.time))),\(fmt(y($0.value)))" }.joined(separator: " ") + "\"/>"
             // Points outside the band are marked, as CloudWatch colours them.
-            for (p, b) in zip(points, band) where p.time == b.time && (p.value > b.upper || p.value < b.lower) {
+            let bandAt = Dictionary(band.map { ($0.time, $0) }, uniquingKeysWith: { a, _ in a })
+            for p in points {
+                guard let b = bandAt[p.time], p.value > b.upper || p.value < b.lower else { continue }
                 svg += "<circle class=\"anomaly\" cx=\"\(fmt(x(p.time)))\" cy=\"\(fmt(y(p.value)))\" r=\"3\" fill=\"#d13212\"/>"
             }
         } else {
