@@ -148,7 +148,7 @@ let brokenConfigs: [BrokenConfig] = [
         source:
           app: { type: stdin }
         """ + validTail,
-        expected: "p.yaml:1:1: setting 'source': unknown top-level key (expected one of name, sources, transforms, sinks, data_dir, buffer_batches, batch_timeout, shutdown_timeout, http; did you mean 'sources'?)"),
+        expected: "p.yaml:1:1: setting 'source': unknown top-level key (expected one of name, sources, transforms, sinks, data_dir, buffer_batches, batch_timeout, shutdown_timeout, http, dashboards; did you mean 'sources'?)"),
     BrokenConfig(name: "section is not a mapping", yaml: """
         sources: [a, b]
         """ + validTail,
