@@ -199,6 +199,32 @@ struct DashboardTests {
         #expect(await eventually { httpGet(port: port, path: "/dashboards/shop")?.1.contains("data-band-points=\"0\"") == false })
     }
 
+    @Test("dashboard definitions are checked when the pipeline loads, with locations")
+    func invalidDashboards() throws {
+        let dir = TemporaryDirectory()
+        for (widget, expected) in [
+            ("{ type: chart, namespace: A, metric: B }", "unknown widget type 'chart'"),
+            ("{ type: metric, namespace: A }", "a metric widget needs namespace and metric"),
+            ("{ type: value, namespace: A, metric: B, stat: p99 }", "unknown statistic 'p99'"),
+            ("{ type: logs, query: 'stats count(* by x' }", "invalid query at column"),
+        ] {
+            let path = dir.write("p.yaml", """
+                sources:
+                  app: { type: stdin }
+                sinks:
+                  out: { type: console, inputs: [app] }
+                dashboards:
+                  main:
+                    widgets:
+                      - \(widget)
+                """)
+            let (status, out, err) = try runTool(trailwatchBinary(), ["validate", path])
+            #expect(status != 0)
+            #expect((out + err).contains("p.yaml:8:"), "\(out)\(err)")
+            #expect((out + err).contains(expected), "\(out)\(err)")
+        }
+    }
+
     @Test("the page renders in headless Chromium and its charts are drawn")
     func chromium() async throws {
         guard let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
