@@ -94,7 +94,8 @@ public final class PipelineRunner: Sendable {
                 do {
                     spool = try DiskSpool(directory: plan.document.settings.dataDir + "/spool/" + component.id,
                                           maxBytes: buffer.maxSpoolBytes.bytes, retryBackoff: buffer.retryBackoff.milliseconds,
-                                          channel: channel, upstreamProducers: producers, log: log, component: component.id)
+                                          channel: channel, upstreamProducers: producers, log: log, component: component.id,
+                                          metrics: metricsByID[component.id]!)
                     spools.append(spool!)
                 } catch {
                     fail(component.id, "\(error)")

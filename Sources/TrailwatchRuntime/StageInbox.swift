@@ -86,10 +86,13 @@ final class DiskSpool: Sendable {
     let channel: BoundedChannel<StageMessage>
     let log: RuntimeLog
     let component: String
+    /// The sink's metrics: retries are counted as `sink_retries`.
+    let metrics: ComponentMetrics?
     private let state: Mutex<State>
 
     init(directory: String, maxBytes: Int, retryBackoff: Int64, channel: BoundedChannel<StageMessage>,
-         upstreamProducers: Int, log: RuntimeLog, component: String) throws(SpoolError) {
+         upstreamProducers: Int, log: RuntimeLog, component: String, metrics: ComponentMetrics? = nil) throws(SpoolError) {
+        self.metrics = metrics
         self.directory = directory
         self.maxBytes = maxBytes
         self.baseBackoff = retryBackoff
@@ -295,6 +298,7 @@ final class DiskSpool: Sendable {
             s.retries.append((sequence, size, MonotonicClock.wallMillis() + s.backoff))
             s.backoff = min(s.backoff * 2, 30_000)
         }
+        if !finalAttempt { metrics?.addToGauge("sink_retries", 1) }
     }
 
     private func readFile(_ path: String) throws(SpoolError) -> [UInt8] {

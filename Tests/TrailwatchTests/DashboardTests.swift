@@ -189,6 +189,7 @@ struct DashboardTests {
         #expect(await eventually {
             guard let (_, body) = httpGet(port: port, path: "/metrics"), let families = try? parsePrometheus(body) else { return false }
             return families["trailwatch_metric_sum"]?.contains { $0.labels["metric_name"] == "Latency" && $0.labels["dim_Endpoint"] == "ep-1" } == true
+                && families["trailwatch_metric_sample_count"]?.contains { $0.labels["metric_name"] == "Errors" && $0.labels["namespace"] == "Shop" } == true
         })
         let (_, metrics) = try #require(httpGet(port: port, path: "/metrics"))
         let families = try parsePrometheus(metrics)

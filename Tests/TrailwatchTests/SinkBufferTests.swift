@@ -55,12 +55,14 @@ extension RuntimeTests {
                 failures: 3
                 buffer: { isolate: true, retry_backoff: 10ms }
             """)
-        let summary = await PipelineRunner(plan: p, once: true, log: .silent).run()
+        let runner = PipelineRunner(plan: p, once: true, log: .silent)
+        let summary = await runner.run()
         #expect(summary.failures.isEmpty)
         let collected = CollectingSink.collected.withLock { $0 }
         #expect(collected["ok"]?.count == 100)
         #expect(Set(collected["flaky"] ?? []).count == 100)
         #expect(CollectingSink.failedWrites.load(ordering: .relaxed) == 3)
+        #expect(runner.metrics.first { $0.id == "flaky" }!.gaugeValues["sink_retries"] == 3)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("spool/flaky")).isEmpty)
     }
 
