@@ -4,7 +4,8 @@ import Testing
 import TrailwatchCore
 import TrailwatchRuntime
 
-/// Starts `trailwatch ARGS…` and waits for its "serving … http://HOST:PORT…" line; returns the process and port.
+/// Starts `trailwatch ARGS…` and waits for its "serving … http://HOST:PORT…" line (other messages,
+/// such as a warning about a missing file, may come first); returns the process and port.
 func startServing(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Int) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: trailwatchBinary())

@@ -69,33 +69,15 @@ func parsePrometheus(_ text: String) throws -> [String: [(labels: [String: Strin
 
 @Suite("Self-metrics over HTTP (real process)")
 struct MetricsEndpointTests {
-    func start(_ dir: TemporaryDirectory, yaml: String, environment: [String: String] = [:]) throws -> (Process, Int, Pipe) {
-        let pipeline = dir.write("p.yaml", yaml)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: trailwatchBinary())
-        process.arguments = ["run", pipeline, "--quiet"]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        // "serving /metrics and /health on http://127.0.0.1:PORT"
-        // Other messages (a warning about a missing file) may come first: find the serving line.
-        var seen = ""
-        while !(seen.components(separatedBy: "\n").contains { $0.hasPrefix("serving ") }) {
-            let data = errors.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            seen += String(decoding: data, as: UTF8.self)
-        }
-        let line = seen.components(separatedBy: "\n").first { $0.hasPrefix("serving ") } ?? ""
-        let port = Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
-        return (process, port, errors)
+    func start(_ dir: TemporaryDirectory, yaml: String, environment: [String: String] = [:]) throws -> (Process, Int) {
+        try startServing(["run", dir.write("p.yaml", yaml), "--quiet"], environment: environment)
     }
 
     @Test("/metrics serves per-component counters and gauges in Prometheus format; /health reports components")
     func metricsAndHealth() async throws {
         let dir = TemporaryDirectory()
         _ = dir.write("in.log", "one\ntwo\nthree\n")
-        let (process, port, _) = try start(dir, yaml: """
+        let (process, port) = try start(dir, yaml: """
             data_dir: \(dir.file("state"))
             http: { listen: "127.0.0.1:0" }
             sources:
@@ -122,7 +104,7 @@ struct MetricsEndpointTests {
     @Test("with auth_token_env, requests need the token (Bearer or Basic)")
     func auth() async throws {
         let dir = TemporaryDirectory()
-        let (process, port, _) = try start(dir, yaml: """
+        let (process, port) = try start(dir, yaml: """
             data_dir: \(dir.file("state"))
             http: { listen: "127.0.0.1:0", auth_token_env: TW_TOKEN }
             sources:
