@@ -351,6 +351,8 @@ struct LazyScanner {
         var decoded: [UInt8]? = nil
         let length = ke - ks
         let keyHead = escaped ? 0 : KeyTable.head(p + ks, length)
+        // Most keys of a document are no selector's: one probe by (length, first word) rules them out.
+        if !escaped { m &= keys.candidates(chunk: chunk, level: level, length: length, head: keyHead) }
         while m != 0 {
             let bit = m.trailingZeroBitCount
             m &= m - 1
@@ -431,11 +433,62 @@ final class KeyTable: @unchecked Sendable {
         bytes.initialize(from: block, count: block.count)
         entries = .allocate(capacity: table.count)
         entries.initialize(from: table, count: table.count)
+        // Per (chunk, level): an open-addressing table from (length, first word) to the paths
+        // whose key at that level starts so (several paths may share a slot's key).
+        chunks = (paths.count + 63) / 64
+        var slots = [Slot](repeating: Slot(length: -1, head: 0, mask: 0), count: max(1, chunks * levels * Self.slotsPerTable))
+        for (k, path) in paths.enumerated() {
+            for (level, step) in path.steps.enumerated() {
+                guard case .key = step else { continue }
+                let entry = table[k * levels + level]
+                let base = ((k / 64) * levels + level) * Self.slotsPerTable
+                var i = Self.slot(entry.length, entry.head)
+                while slots[base + i].length >= 0 && !(slots[base + i].length == entry.length && slots[base + i].head == entry.head) {
+                    i = (i + 1) & (Self.slotsPerTable - 1)
+                }
+                slots[base + i].length = entry.length
+                slots[base + i].head = entry.head
+                slots[base + i].mask |= 1 << UInt64(k % 64)
+            }
+        }
+        self.slots = .allocate(capacity: slots.count)
+        self.slots.initialize(from: slots, count: slots.count)
+    }
+
+    struct Slot {
+        var length: Int
+        var head: UInt64
+        var mask: UInt64
+    }
+
+    /// At most 64 paths per chunk, so at most 64 keys per level: 128 slots keep probes short.
+    static let slotsPerTable = 128
+    let chunks: Int
+    let slots: UnsafeMutablePointer<Slot>
+
+    @inline(__always)
+    static func slot(_ length: Int, _ head: UInt64) -> Int {
+        Int(truncatingIfNeeded: ((head ^ UInt64(truncatingIfNeeded: length)) &* 0x9E37_79B9_7F4A_7C15) >> 57)
+    }
+
+    /// The paths (bits of the chunk) whose key at `level` has this length and first word.
+    @inline(__always)
+    func candidates(chunk: Int, level: Int, length: Int, head: UInt64) -> UInt64 {
+        guard level < levels else { return 0 }
+        let base = (chunk * levels + level) * Self.slotsPerTable
+        var i = Self.slot(length, head)
+        while true {
+            let s = slots[base + i]
+            if s.length < 0 { return 0 }
+            if s.length == length && s.head == head { return s.mask }
+            i = (i + 1) & (Self.slotsPerTable - 1)
+        }
     }
 
     deinit {
         bytes.deallocate()
         entries.deallocate()
+        slots.deallocate()
     }
 
     @inline(__always)
