@@ -187,7 +187,8 @@ struct InsightsTransform: TransformKind {
             let scans = ScanResults(events: logs.count, width: width)
             defer { scans.release() }
             let lookup = self.lookup
-            let parts = logs.count >= 2048 ? 2 : 1
+            // More parts than cores: when the source thread takes a core for a while, the other one takes more parts.
+            let parts = logs.count >= 512 ? 8 : 1
             // Phase 1, on both cores: scan each event's JSON once and hash the values found.
             DispatchQueue.concurrentPerform(iterations: parts) { part in
                 let lower = logs.count * part / parts, upper = logs.count * (part + 1) / parts
