@@ -93,6 +93,7 @@ public final class QueryExecutor {
                 accumulate(row, stats, at: index)
                 return
             case .sort(let keys):
+                if passThroughSorts.contains(index) { break }
                 var buffer = sortBuffers[index, default: []]
                 buffer.append(row)
                 let keep = topK(after: index)
@@ -117,7 +118,42 @@ public final class QueryExecutor {
     }
 
     private func hasBufferingCommand(before index: Int) -> Bool {
-        query.commands.prefix(index).contains { if case .stats = $0 { return true }; if case .sort = $0 { return true }; return false }
+        query.commands.prefix(index).enumerated().contains { k, command in
+            if case .stats = command { return true }
+            if case .sort = command { return !passThroughSorts.contains(k) }
+            return false
+        }
+    }
+
+    /// Sorts the input already satisfies (their rows pass straight on).
+    private var passThroughSorts = Set<Int>()
+
+    /// Declares that rows arrive newest first (a store reading its time index backwards): a
+    /// leading `sort @timestamp desc` then needs no buffer, and a `limit` after it ends the scan early.
+    public func inputIsNewestFirst() {
+        for (index, command) in query.commands.enumerated() {
+            switch command {
+            case .sort(let keys):
+                if keys.count == 1, keys[0].descending, case .field(let name) = keys[0].expr, name == SystemField.timestamp {
+                    passThroughSorts.insert(index)
+                }
+                return
+            case .stats:
+                return
+            case .fields(let projections):
+                // `fields @timestamp` keeps it; `fields x as @timestamp` would replace it.
+                let replaced = projections.contains { p in
+                    guard p.name == SystemField.timestamp else { return false }
+                    if case .field(SystemField.timestamp) = p.expr { return false }
+                    return true
+                }
+                if replaced { return }
+            case .parse(let spec):
+                if spec.createdFields.contains(SystemField.timestamp) { return }
+            case .filter, .display, .dedup, .limit:
+                continue
+            }
+        }
     }
 
     /// How many rows a sort must keep: the limit right after it, or the result cap.
@@ -231,7 +267,7 @@ public final class QueryExecutor {
                     for p in stats.outputs { row[p.name] = evaluator.evaluate(p.expr, row, aggregates: aggregates) }
                     push(row, from: index + 1)
                 }
-            case .sort(let keys):
+            case .sort(let keys) where !passThroughSorts.contains(index):
                 let buffer = sorted(sortBuffers[index] ?? [], keys, keep: topK(after: index))
                 sortBuffers[index] = nil
                 for row in buffer { push(row, from: index + 1) }

@@ -130,6 +130,8 @@ public struct StoreQuery {
         do { query = try LogsQuery.parse(text) } catch { throw .query(error) }
         let executor = QueryExecutor(query: query, now: now)
         if let result = try aggregateInSQL(query, executor) { return result }
+        // The rows below come newest first.
+        executor.inputIsNewestFirst()
         let referenced = executor.referencedFields.filter { !$0.hasPrefix("@") }
         let (sql, texts, numbers) = StoreQuery.pushdown(query, start: start, end: end, logGroups: logGroups)
         do {

@@ -157,4 +157,27 @@ struct QueryConformanceTests {
         let result = try StoreQuery(store: store, text: "stats count(*)", start: start, end: nil, logGroups: ["/web"], now: 0).run()
         #expect(result.rows.first?.first?.stringValue == "2")
     }
+
+    @Test("rows that arrive newest first let `sort @timestamp desc | limit N` stop after N rows, unless @timestamp is replaced")
+    func newestFirst() throws {
+        func run(_ text: String) throws -> (rows: Int, pushed: Int, first: String?) {
+            let executor = QueryExecutor(query: try LogsQuery.parse(text), now: 0)
+            executor.inputIsNewestFirst()
+            var pushed = 0
+            for t in stride(from: Int64(100), to: 0, by: -1) where !executor.isSatisfied {
+                executor.push(QueryRow.event(timestamp: t * 1000, message: "m\(1000 - t)", logStream: "s", log: "g", ingestionTime: 0))
+                pushed += 1
+            }
+            let result = executor.finish()
+            return (result.rows.count, pushed, result.rows.first?.first?.description)
+        }
+        let early = try run("fields @timestamp, @message | sort @timestamp desc | limit 3")
+        #expect(early.rows == 3 && early.pushed <= 4)   // the row after the limit tells it is done
+        // A replaced @timestamp must still be sorted for real: every row is read.
+        let replaced = try run("fields @message as @timestamp | sort @timestamp desc | limit 3")
+        #expect(replaced.rows == 3 && replaced.pushed == 100)
+        #expect(replaced.first == "m999")
+        let ascending = try run("sort @timestamp asc | limit 3")
+        #expect(ascending.pushed == 100)
+    }
 }
