@@ -128,6 +128,12 @@ public final class QueryExecutor {
     /// Sorts the input already satisfies (their rows pass straight on).
     private var passThroughSorts = Set<Int>()
 
+    /// Whether a `limit` can end the input early (nothing before it needs every row).
+    public var canStopEarly: Bool {
+        guard let index = query.commands.firstIndex(where: { if case .limit = $0 { return true }; return false }) else { return false }
+        return !hasBufferingCommand(before: index)
+    }
+
     /// Declares that rows arrive newest first (a store reading its time index backwards): a
     /// leading `sort @timestamp desc` then needs no buffer, and a `limit` after it ends the scan early.
     public func inputIsNewestFirst() {

@@ -6,7 +6,7 @@ import TrailwatchCore
 /// metric datapoints, and alarm, insight and pattern events, plus an index of CloudTrail records
 /// by LookupEvents attribute. Writes are idempotent: the same event written twice is kept once.
 public final class Store {
-    public static let schemaVersion = 2
+    public static let schemaVersion = 1
 
     /// The attributes CloudTrail's LookupEvents accepts.
     public static let lookupAttributes = ["EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName",
@@ -59,20 +59,7 @@ public final class Store {
         let current = try read.step() ? Int(read.int(0)) : 0
         read.reset()
         if current >= Store.schemaVersion { return }
-        if current < 1 { try migrateToVersion1() }
-        if current < 2 {
-            // Version 2: a time index across log groups, so newest-first reads (`sort @timestamp desc
-            // | limit N`, dashboards) and time ranges without a log group walk the index, not the table.
-            try db.execute("""
-                BEGIN;
-                CREATE INDEX IF NOT EXISTS log_events_by_time ON log_events(timestamp);
-                INSERT INTO schema_version(version) VALUES (2);
-                COMMIT;
-                """)
-        }
-    }
-
-    private func migrateToVersion1() throws(StoreError) {
+        // Version 1: everything below. Later versions append their steps here.
         try db.execute("""
             BEGIN;
             CREATE TABLE IF NOT EXISTS log_groups(name TEXT PRIMARY KEY, retention_days INTEGER);

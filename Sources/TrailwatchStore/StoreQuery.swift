@@ -101,6 +101,20 @@ public struct StoreQuery {
         }
     }
 
+    /// One newest-first statement per log group (at most 256 groups; nil beyond), each walking the
+    /// (log_group, timestamp) index backwards.
+    private func newestFirstPerGroup(_ sql: String, _ texts: [String], _ numbers: [Int64]) throws(StoreError) -> [Statement]? {
+        let groups = try database.prepare("SELECT DISTINCT log_group FROM log_streams")
+        var names: [String] = []
+        while try groups.step() { if let name = groups.text(0) { names.append(name) } }
+        guard names.count <= 256 else { return nil }
+        let head = sql.replacingOccurrences(of: "SELECT timestamp, ingestion_time, log_group, log_stream, message, fields FROM log_events",
+                                            with: "SELECT timestamp, ingestion_time, log_group, log_stream, message, fields, id FROM log_events")
+        let body = head.replacingOccurrences(of: " ORDER BY timestamp DESC, id DESC", with: "")
+        let ordered = (body.contains(" WHERE ") ? body + " AND " : body + " WHERE ") + "log_group = ?T\(texts.count + 1) ORDER BY timestamp DESC, event_key DESC"
+        return try names.map { name throws(StoreError) in try prepareBound(ordered, texts + [name], numbers) }
+    }
+
     /// Prepares SQL written with `?T<n>` (text) and `?N<n>` (number) placeholders.
     private func prepareBound(_ sql: String, _ texts: [String], _ numbers: [Int64]) throws(StoreError) -> Statement {
         var bound = sql
@@ -135,8 +149,7 @@ public struct StoreQuery {
         let referenced = executor.referencedFields.filter { !$0.hasPrefix("@") }
         let (sql, texts, numbers) = StoreQuery.pushdown(query, start: start, end: end, logGroups: logGroups)
         do {
-            let statement = try prepareBound(sql, texts, numbers)
-            while try statement.step() {
+            func push(_ statement: Statement) {
                 let message = statement.text(4) ?? ""
                 var row = QueryRow.event(timestamp: statement.int(0), message: message, logStream: statement.text(3),
                                          log: statement.text(2), ingestionTime: statement.int(1))
@@ -145,7 +158,25 @@ public struct StoreQuery {
                     StoreQuery.addJSON(message, prefix: "", into: &row)
                 }
                 executor.push(row)
-                if executor.isSatisfied { break }
+            }
+            if executor.canStopEarly, logGroups.isEmpty, let streams = try newestFirstPerGroup(sql, texts, numbers) {
+                // Each group's rows come newest first off its (log_group, timestamp) index; merging
+                // them gives the newest rows of all without sorting the table.
+                var heads = try streams.filter { try $0.step() }
+                while !heads.isEmpty && !executor.isSatisfied {
+                    var newest = 0
+                    for k in heads.indices.dropFirst() where (heads[k].int(0), heads[k].int(6)) > (heads[newest].int(0), heads[newest].int(6)) {
+                        newest = k
+                    }
+                    push(heads[newest])
+                    if try !heads[newest].step() { heads.remove(at: newest) }
+                }
+            } else {
+                let statement = try prepareBound(sql, texts, numbers)
+                while try statement.step() {
+                    push(statement)
+                    if executor.isSatisfied { break }
+                }
             }
         } catch let error as StoreError { throw .store(error) } catch { throw .store(StoreError("\(error)")) }
         return executor.finish()
