@@ -218,7 +218,27 @@ def query_note(binary):
     text = f"query bin(5m): {ours[0]:.2f} s, {ours[2]:.0f} MiB"
     if ref:
         text += f"; sqlite3 shell: {ref[0]:.2f} s ({ours[0] / ref[0]:.2f}x)"
-    return text
+    newest = measure([binary, "query", store, "fields @timestamp, @message | sort @timestamp desc | limit 20"])
+    text += f"; newest 20: {newest[0]:.2f} s"
+    return text + "; " + dashboard_note(binary, store)
+
+
+def dashboard_note(binary, store):
+    """How long the default dashboard page over the stored events takes to serve."""
+    import urllib.request
+    server = subprocess.Popen([binary, "dashboard", store, "--listen", "127.0.0.1:0"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        line = server.stderr.readline().decode()
+        port = line.split("http://127.0.0.1:")[1].split("/")[0]
+        timings = []
+        for _ in range(3):
+            start = time.monotonic()
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120).read()
+            timings.append(time.monotonic() - start)
+        return f"dashboard page: {min(timings):.2f} s ({len(body) // 1024} KiB)"
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def vm_hwm_mib(pid):

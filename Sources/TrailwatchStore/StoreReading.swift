@@ -87,10 +87,13 @@ extension Store {
     }
 
     /// The newest event time among log events, datapoints and detector events (nil for an empty store).
+    /// Cheap on any size: log streams keep their last event time, and datapoints and detector events
+    /// arrive in time order, so the last row written stands for its table.
     public func newestTimestamp() throws(StoreError) -> Int64? {
         let statement = try db.prepare("""
-            SELECT MAX(t) FROM (SELECT MAX(timestamp) AS t FROM log_events UNION ALL SELECT MAX(timestamp) FROM metric_datapoints
-            UNION ALL SELECT MAX(timestamp) FROM detector_events)
+            SELECT MAX(t) FROM (SELECT MAX(last_event) AS t FROM log_streams
+            UNION ALL SELECT (SELECT timestamp FROM metric_datapoints ORDER BY id DESC LIMIT 1)
+            UNION ALL SELECT (SELECT timestamp FROM detector_events ORDER BY id DESC LIMIT 1))
             """)
         guard try statement.step() else { return nil }
         let value = statement.int(0)
