@@ -169,13 +169,12 @@ struct InsightsTransform: TransformKind {
             }
         }
 
-        /// FNV-1a of a plain string or number value (0 when there is none to intern).
+        /// A 64-bit hash of a plain string or number value (0 when there is none to intern), eight bytes a step.
         static func hash(_ found: JSONLookup, _ message: UnsafeRawBufferPointer) -> UInt64 {
             switch found {
             case .string(let r, escaped: false), .number(let r):
-                var hash: UInt64 = 0xcbf29ce484222325
-                for b in UnsafeRawBufferPointer(rebasing: message[r]) { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
-                return hash
+                let h = FastHash.hash(bytes: UnsafeRawBufferPointer(rebasing: message[r]))
+                return h == 0 ? 1 : h
             default:
                 return 0
             }
@@ -208,7 +207,8 @@ struct InsightsTransform: TransformKind {
                 for i in 0..<logs.count {
                     let base = i * width
                     let keyHash = scans.hashes[base] ^ (scans.hashes[base + 1] &* 31) ^ (scans.hashes[base + 2] &* 17) ^ (scans.hashes[base + 3] &* 7)
-                    guard Int(keyHash % UInt64(shardCount)) == index else { continue }
+                    // Mixed before the modulo, so no bit pattern of the field hashes can favour one shard.
+                    guard Int(((keyHash &* 0x9E37_79B9_7F4A_7C15) >> 32) % UInt64(shardCount)) == index else { continue }
                     let message = logs.message(i)
                     let found = UnsafeMutableBufferPointer(rebasing: scans.lookups[base..<(base + width)])
                     func text(_ k: Int) -> String? { shard.text(found[k], message, hash: scans.hashes[base + k]) }
