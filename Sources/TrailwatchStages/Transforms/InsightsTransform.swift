@@ -180,29 +180,54 @@ struct InsightsTransform: TransformKind {
             }
         }
 
+        /// A scanned batch whose events the detectors have not seen yet.
+        private var pending: (logs: LogBatch, scans: ScanResults)?
+
         func process(_ batch: Batch, into output: inout TransformOutput) throws {
             guard case .logs(let logs) = batch.payload else { return }
             let width = lookup.paths.count
             let scans = ScanResults(events: logs.count, width: width)
-            defer { scans.release() }
             let lookup = self.lookup
             // More parts than cores: when the source thread takes a core for a while, the other one takes more parts.
             let parts = logs.count >= 512 ? 8 : 1
-            // Phase 1, on both cores: scan each event's JSON once and hash the values found.
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                let lower = logs.count * part / parts, upper = logs.count * (part + 1) / parts
-                for i in lower..<upper {
-                    let slots = UnsafeMutableBufferPointer(rebasing: scans.lookups[(i * width)..<((i + 1) * width)])
-                    let message = logs.message(i)
-                    scans.isObject[i] = lookup.resolve(in: message, into: slots) == .object
-                    for k in 0..<width { scans.hashes[i * width + k] = Runner.hash(slots[k], message) }
-                }
-            }
-            // Phase 2, one shard per core: every shard takes its keys' events in order.
+            let previous = pending
             let shards = self.shards
             let config = self.config
+            // Scanning this batch overlaps detecting the previous one: the detectors' shards and the
+            // scan's parts are one set of work items, so neither core waits at a barrier between them.
+            DispatchQueue.concurrentPerform(iterations: parts + (previous == nil ? 0 : shards.count)) { item in
+                if item < parts {
+                    let lower = logs.count * item / parts, upper = logs.count * (item + 1) / parts
+                    for i in lower..<upper {
+                        let slots = UnsafeMutableBufferPointer(rebasing: scans.lookups[(i * width)..<((i + 1) * width)])
+                        let message = logs.message(i)
+                        scans.isObject[i] = lookup.resolve(in: message, into: slots) == .object
+                        for k in 0..<width { scans.hashes[i * width + k] = Runner.hash(slots[k], message) }
+                    }
+                } else if let previous {
+                    Runner.detect(previous.logs, previous.scans, shard: item - parts, of: shards, config: config, width: width)
+                }
+            }
+            previous?.scans.release()
+            pending = (logs, scans)
+            finishRound(into: &output)
+        }
+
+        /// Feeds the pending scanned batch to the detectors (end of input, or a quiet moment live).
+        private func detectPending() {
+            guard let (logs, scans) = pending else { return }
+            pending = nil
+            let shards = self.shards, config = self.config, width = lookup.paths.count
+            DispatchQueue.concurrentPerform(iterations: shards.count) { index in
+                Runner.detect(logs, scans, shard: index, of: shards, config: config, width: width)
+            }
+            scans.release()
+        }
+
+        /// Shard `index` takes its keys' events of a scanned batch, in order.
+        static func detect(_ logs: LogBatch, _ scans: ScanResults, shard index: Int, of shards: [Shard], config: Config, width: Int) {
             let shardCount = shards.count
-            DispatchQueue.concurrentPerform(iterations: shardCount) { index in
+            do {
                 let shard = shards[index]
                 for i in 0..<logs.count {
                     let base = i * width
@@ -241,6 +266,10 @@ struct InsightsTransform: TransformKind {
                                                           userIdentityArn: text(5), userAgent: text(6), attributeDigest: attributeDigest)
                 }
             }
+        }
+
+        /// Moves the watermark and emits what the detectors found.
+        private func finishRound(into output: inout TransformOutput) {
             for shard in shards where shard.newest > watermark { watermark = shard.newest }
             var insights = collect()
             if watermark != .min { insights += advance(to: watermark) }
@@ -278,12 +307,19 @@ struct InsightsTransform: TransformKind {
         }
 
         func tick(nowMillis: Int64, into output: inout TransformOutput) throws {
+            // A batch waits for the next one only while batches keep coming.
+            if pending != nil {
+                detectPending()
+                finishRound(into: &output)
+            }
             // A quiet stream still ends its episodes once event time has clearly moved on.
             if watermark != .min { emit(advance(to: max(watermark, nowMillis - 120_000)), into: &output) }
             if nowMillis - lastSave >= 60_000 { save(); lastSave = nowMillis }
         }
 
         func finish(into output: inout TransformOutput) throws {
+            detectPending()
+            finishRound(into: &output)
             if watermark != .min { emit(advance(to: watermark + 60_000), into: &output) }
             if !context.once { save() }
         }
