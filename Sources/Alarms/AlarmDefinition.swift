@@ -103,6 +103,14 @@ public struct AlarmDefinition: Codable, Sendable {
         if let m = datapointsToAlarm, !(1...evaluationPeriods).contains(m) {
             throw Invalid(key: "DatapointsToAlarm", message: "\(m) must be between 1 and EvaluationPeriods (\(evaluationPeriods))")
         }
+        // CloudWatch bounds how far back an alarm looks: a week, or a day with periods under an hour.
+        if let seconds = period ?? metrics?.compactMap(\.metricStat?.period).first {
+            let span = seconds * evaluationPeriods
+            let limit = seconds < 3600 ? 86_400 : 604_800
+            if span > limit {
+                throw Invalid(key: "EvaluationPeriods", message: "\(evaluationPeriods) periods of \(seconds) s span \(span) s, more than the \(limit) s CloudWatch allows")
+            }
+        }
         if let metrics {
             for query in metrics {
                 if let expression = query.expression, AlarmDefinition.band(expression) == nil {

@@ -25,6 +25,8 @@ struct AlarmDefinitionTests {
         (#"{"AlarmName":"a","Namespace":"N","MetricName":"M","Period":45,"Statistic":"Sum","Threshold":1,"EvaluationPeriods":1,"ComparisonOperator":"GreaterThanThreshold"}"#, "Period"),
         (#"{"AlarmName":"a","Namespace":"N","MetricName":"M","Period":60,"Statistic":"Sum","Threshold":1,"EvaluationPeriods":2,"DatapointsToAlarm":3,"ComparisonOperator":"GreaterThanThreshold"}"#, "DatapointsToAlarm"),
         (#"{"AlarmName":"a","Namespace":"N","MetricName":"M","Period":60,"Statistic":"Sum","Threshold":1,"EvaluationPeriods":1,"ComparisonOperator":"GreaterThanUpperThreshold"}"#, "ANOMALY_DETECTION_BAND"),
+        (#"{"AlarmName":"a","Namespace":"N","MetricName":"M","Period":60,"Statistic":"Sum","Threshold":1,"EvaluationPeriods":1441,"ComparisonOperator":"GreaterThanThreshold"}"#, "more than the 86400 s"),
+        (#"{"AlarmName":"a","Namespace":"N","MetricName":"M","Period":3600,"Statistic":"Sum","Threshold":1,"EvaluationPeriods":169,"ComparisonOperator":"GreaterThanThreshold"}"#, "more than the 604800 s"),
     ])
     func invalid(json: String, says: String) throws {
         let definition = try JSONDecoder().decode(AlarmDefinition.self, from: Data(json.utf8))
