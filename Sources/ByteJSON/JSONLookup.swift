@@ -67,6 +67,8 @@ public enum JSONRootKind: Sendable, Equatable {
 }
 
 /// Looks up one selector in a JSON document by scanning it once (see ``JSONMultiLookup``).
+/// Builds the selector's tables on every call: code that looks up the same selectors in many
+/// documents should hold a ``JSONMultiLookup`` instead.
 public func lookup(_ path: JSONPath, in bytes: UnsafeRawBufferPointer) -> JSONLookup {
     JSONMultiLookup([path]).lookup(in: bytes)[0]
 }
@@ -368,8 +370,8 @@ struct LazyScanner {
                    decoded!.withUnsafeBytes({ memcmp($0.baseAddress!, keys.bytes + entry.offset, entry.length) == 0 }) || entry.length == 0 {
                     out |= 1 << UInt64(bit)
                 }
-            } else if entry.length == length && entry.head == keyHead
-                        && (length <= 8 || Self.equalBytes(p + ks + 8, keys.bytes + entry.offset + 8, length - 8)) {
+            } else if length <= 8 || Self.equalBytes(p + ks + 8, keys.bytes + entry.offset + 8, length - 8) {
+                // The candidate probe already matched the length and the first eight bytes.
                 out |= 1 << UInt64(bit)
             }
         }

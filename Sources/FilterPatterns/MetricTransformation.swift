@@ -32,6 +32,8 @@ public struct MetricTransformation: Sendable {
     /// For JSON patterns without wildcards: one lookup resolving the pattern's selectors, the value
     /// and the dimensions in a single scan of each message.
     private var jsonPlan: JSONPlan?
+    /// For JSON patterns with wildcards: one lookup resolving the value and the dimensions.
+    private var selectorPlan: JSONPlan?
 
     struct JSONPlan: Sendable {
         let lookup: JSONMultiLookup
@@ -99,8 +101,10 @@ public struct MetricTransformation: Sendable {
             throw Invalid(setting: "unit", message: "unknown unit '\(unit)'", expected: "a CloudWatch unit such as Count, Milliseconds, Bytes or None")
         }
         self.unit = unit
-        if case .json(let j) = pattern.body, !j.needsTree {
-            var paths = j.lookup.paths
+        if case .json(let j) = pattern.body {
+            // Without wildcards, one scan resolves the pattern's selectors, the value and the
+            // dimensions; with them, the pattern needs a tree and one scan resolves the value and dimensions.
+            var paths = j.needsTree ? [] : j.lookup.paths
             func slot(_ source: Source) -> Int? {
                 guard case .json(let path) = source else { return nil }
                 if let existing = paths.firstIndex(of: path) { return existing }
@@ -109,7 +113,8 @@ public struct MetricTransformation: Sendable {
             }
             let valueSlot = slot(self.value)
             let dimensionSlots = self.dimensions.map { slot($0.source) ?? -1 }
-            jsonPlan = JSONPlan(lookup: JSONMultiLookup(paths), valueSlot: valueSlot, dimensionSlots: dimensionSlots)
+            let plan = JSONPlan(lookup: JSONMultiLookup(paths), valueSlot: valueSlot, dimensionSlots: dimensionSlots)
+            if j.needsTree { selectorPlan = plan } else { jsonPlan = plan }
         }
     }
 
@@ -213,18 +218,20 @@ public struct MetricTransformation: Sendable {
             return (value, dims)
         case .json:
             guard pattern.matches(message) else { return defaultSample }
+            guard let plan = selectorPlan else { return nil }
+            let found = plan.lookup.lookup(in: message)
             let value: Double
             switch self.value {
             case .literal(let v): value = v
-            case .json(let path):
-                guard let v = MetricTransformation.jsonNumber(lookup(path, in: message), message) else { return nil }
+            case .json:
+                guard let slot = plan.valueSlot, let v = MetricTransformation.jsonNumber(found[slot], message) else { return nil }
                 value = v
             case .field: return nil
             }
             var dims: [Dimension] = []
-            for (name, source) in dimensions {
-                if case .json(let path) = source, let text = lookup(path, in: message).scalarText(in: message) {
-                    dims.append(Dimension(name: name, value: String(decoding: text, as: UTF8.self)))
+            for (k, slot) in plan.dimensionSlots.enumerated() where slot >= 0 {
+                if let text = found[slot].scalarText(in: message) {
+                    dims.append(Dimension(name: dimensions[k].name, value: String(decoding: text, as: UTF8.self)))
                 }
             }
             return (value, dims)

@@ -116,9 +116,4 @@ public struct DashboardWidget: Sendable, Decodable {
             break
         }
     }
-
-    /// The dimensions as the store keeps them (a JSON object, keys sorted).
-    public var storedDimensions: String {
-        "{" + dimensions.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
-    }
 }

@@ -28,24 +28,21 @@ public final class DashboardSite: Sendable {
 
     /// Answers a GET for `path` with decoded query parameters, or nil for paths it does not serve.
     public func page(path: String, query: [String: String]) -> Page? {
+        guard ["/", "/query", "/api/query", "/dashboards"].contains(path) || path.hasPrefix("/dashboards/") else { return nil }
         do {
+            let store = try Store(path: storePath)
             switch path {
-            case "/", "/dashboards", "/dashboards/":
-                let store = try Store(path: storePath)
-                let boards = try effectiveDashboards(store)
-                guard let first = boards.first else { return html(200, "trailwatch", "<p>No dashboards.</p>") }
-                return try dashboardPage(first, all: boards, store: store, query: query)
             case "/query":
-                let store = try Store(path: storePath)
                 return try queryPage(store, query: query, boards: try effectiveDashboards(store))
             case "/api/query":
-                let store = try Store(path: storePath)
                 return try queryJSON(store, query: query)
             default:
-                guard path.hasPrefix("/dashboards/") else { return nil }
-                let name = String(path.dropFirst("/dashboards/".count)).removingPercentEncoding ?? ""
-                let store = try Store(path: storePath)
                 let boards = try effectiveDashboards(store)
+                let name = path.hasPrefix("/dashboards/") ? String(path.dropFirst("/dashboards/".count)).removingPercentEncoding ?? "" : ""
+                if name.isEmpty {
+                    guard let first = boards.first else { return html(200, "trailwatch", "<p>No dashboards.</p>") }
+                    return try dashboardPage(first, all: boards, store: store, query: query)
+                }
                 guard let board = boards.first(where: { $0.name == name }) else {
                     return html(404, "not found", "<p>No dashboard named <code>\(HTML.escape(name))</code>.</p>" + navigation(boards))
                 }
@@ -82,8 +79,7 @@ public final class DashboardSite: Sendable {
     }
 
     static func storedDimensions(_ dimensions: [String: String]) -> String {
-        // As the store writes them: sorted by name, then value.
-        "{" + dimensions.sorted { ($0.key, $0.value) < ($1.key, $1.value) }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
+        Store.dimensionsText(dimensions.map { Dimension(name: $0.key, value: $0.value) }.sorted())
     }
 
     /// [start, end) from `?range=` and `?end=`, defaulting to the dashboard's range ending at the newest data.

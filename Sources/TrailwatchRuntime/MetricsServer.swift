@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import TrailwatchCore
 import Synchronization
 import TrailwatchConfig
 
@@ -47,19 +48,16 @@ public enum PrometheusExposition {
         let data = metrics.flatMap { m in m.datapoints.map { (m, $0) } }
             .sorted { ($0.1.metric.namespace, $0.1.metric.name, "\($0.1.metric.dimensions)") < ($1.1.metric.namespace, $1.1.metric.name, "\($1.1.metric.dimensions)") }
         if !data.isEmpty {
-            for (stat, help) in [("sum", "Sum"), ("sample_count", "SampleCount"), ("minimum", "Minimum"), ("maximum", "Maximum")] {
+            let statistics: [(name: String, help: String, value: (MetricDatum) -> Double)] = [
+                ("sum", "Sum", \.sum), ("sample_count", "SampleCount", \.sampleCount), ("minimum", "Minimum", \.minimum), ("maximum", "Maximum", \.maximum),
+            ]
+            for (stat, help, value) in statistics {
                 let name = "trailwatch_metric_\(stat)"
                 out += "# HELP \(name) \(help) of the newest closed period of each metric a stage emits (metric filters).\n# TYPE \(name) gauge\n"
                 for (m, d) in data {
-                    let value: Double = switch stat {
-                    case "sum": d.sum
-                    case "sample_count": d.sampleCount
-                    case "minimum": d.minimum
-                    default: d.maximum
-                    }
                     var labels = "component=\"\(escape(m.id))\",namespace=\"\(escape(d.metric.namespace))\",metric_name=\"\(escape(d.metric.name))\",period=\"\(d.period)\""
                     for dimension in d.metric.dimensions { labels += ",dim_\(labelName(dimension.name))=\"\(escape(dimension.value))\"" }
-                    out += "\(name){\(labels)} \(format(value))\n"
+                    out += "\(name){\(labels)} \(format(value(d)))\n"
                 }
             }
         }

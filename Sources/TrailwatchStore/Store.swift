@@ -210,11 +210,16 @@ public final class Store {
         }
     }
 
+    /// How a datapoint's dimensions are stored: a JSON object in the identity's (sorted) order.
+    public static func dimensionsText(_ dimensions: [TrailwatchCore.Dimension]) -> String {
+        "{" + dimensions.map { "\"\($0.name)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
+    }
+
     @discardableResult
     public func write(_ data: [MetricDatum]) throws(StoreError) -> Int {
         var added = 0
         for d in data {
-            let dimensions = "{" + d.metric.dimensions.map { "\"\($0.name)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
+            let dimensions = Store.dimensionsText(d.metric.dimensions)
             var text = "\(d.metric.namespace)\u{0}\(d.metric.name)\u{0}\(dimensions)\u{0}\(d.unit ?? "")"
             let key = text.withUTF8 { Store.key([UnsafeRawBufferPointer($0)], [d.timestamp, Int64(d.period), Int64(d.sampleCount),
                                                                                Int64(bitPattern: d.sum.bitPattern)]) }

@@ -12,16 +12,28 @@ public struct StoreQuery {
     public var logGroups: [String]
     public var now: Int64
 
-    /// The SQL the query pushes down, and its bindings (exposed for tests and `--explain`).
-    static func pushdown(_ query: Query, start: Int64?, end: Int64?, logGroups: [String]) -> (sql: String, texts: [String], numbers: [Int64]) {
+    /// What the query pushes down to SQL: the conditions (with `?T<n>`/`?N<n>` placeholders) and their bindings.
+    struct Pushdown {
         var clauses: [String] = []
         var texts: [String] = []
         var numbers: [Int64] = []
-        if let start { clauses.append("timestamp >= ?N\(numbers.count + 1)"); numbers.append(start) }
-        if let end { clauses.append("timestamp < ?N\(numbers.count + 1)"); numbers.append(end) }
+
+        /// ` WHERE …` with `extra` conditions added, or nothing.
+        func whereClause(_ extra: String...) -> String {
+            let all = clauses + extra
+            return all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND ")
+        }
+    }
+
+    static let rowColumns = "timestamp, ingestion_time, log_group, log_stream, message, fields"
+
+    static func pushdown(_ query: Query, start: Int64?, end: Int64?, logGroups: [String]) -> Pushdown {
+        var p = Pushdown()
+        if let start { p.clauses.append("timestamp >= ?N\(p.numbers.count + 1)"); p.numbers.append(start) }
+        if let end { p.clauses.append("timestamp < ?N\(p.numbers.count + 1)"); p.numbers.append(end) }
         if !logGroups.isEmpty {
-            clauses.append("log_group IN (" + logGroups.map { _ in texts.append(""); return "?T\(texts.count)" }.joined(separator: ",") + ")")
-            texts = logGroups
+            p.clauses.append("log_group IN (" + logGroups.map { _ in p.texts.append(""); return "?T\(p.texts.count)" }.joined(separator: ",") + ")")
+            p.texts = logGroups
         }
         for command in query.commands {
             guard case .filter(let expr) = command else {
@@ -30,14 +42,11 @@ public struct StoreQuery {
             }
             // Only conjunctions of plain substring tests on @message are pushed; the filter still runs after.
             for needle in substringNeedles(expr) {
-                texts.append(needle)
-                clauses.append("instr(message, ?T\(texts.count)) > 0")
+                p.texts.append(needle)
+                p.clauses.append("instr(message, ?T\(p.texts.count)) > 0")
             }
         }
-        var sql = "SELECT timestamp, ingestion_time, log_group, log_stream, message, fields FROM log_events"
-        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
-        sql += " ORDER BY timestamp DESC, id DESC"
-        return (sql, texts, numbers)
+        return p
     }
 
     /// `[filter @message like "…" |]… stats count(*) [, …] by bin(P) / @log / @logStream` runs as
@@ -61,13 +70,12 @@ public struct StoreQuery {
             default: return nil
             }
         }
-        let (base, texts, numbers) = StoreQuery.pushdown(query, start: start, end: end, logGroups: logGroups)
-        let whereClause = base.range(of: " WHERE ").map { String(base[$0.lowerBound..<(base.range(of: " ORDER BY ")?.lowerBound ?? base.endIndex)]) } ?? ""
+        let pushed = StoreQuery.pushdown(query, start: start, end: end, logGroups: logGroups)
         let selectList = (groupSQL + ["count(*)"]).joined(separator: ", ")
-        var sql = "SELECT \(selectList) FROM log_events\(whereClause)"
+        var sql = "SELECT \(selectList) FROM log_events\(pushed.whereClause())"
         if !groupSQL.isEmpty { sql += " GROUP BY " + (1...groupSQL.count).map(String.init).joined(separator: ", ") }
         do {
-            let statement = try prepareBound(sql, texts, numbers)
+            let statement = try prepareBound(sql, pushed.texts, pushed.numbers)
             executor.skipStats(at: statsIndex)
             var sawAny = false
             while try statement.step() {
@@ -103,16 +111,14 @@ public struct StoreQuery {
 
     /// One newest-first statement per log group (at most 256 groups; nil beyond), each walking the
     /// (log_group, timestamp) index backwards.
-    private func newestFirstPerGroup(_ sql: String, _ texts: [String], _ numbers: [Int64]) throws(StoreError) -> [Statement]? {
+    private func newestFirstPerGroup(_ pushed: Pushdown) throws(StoreError) -> [Statement]? {
         let groups = try database.prepare("SELECT DISTINCT log_group FROM log_streams")
         var names: [String] = []
         while try groups.step() { if let name = groups.text(0) { names.append(name) } }
         guard names.count <= 256 else { return nil }
-        let head = sql.replacingOccurrences(of: "SELECT timestamp, ingestion_time, log_group, log_stream, message, fields FROM log_events",
-                                            with: "SELECT timestamp, ingestion_time, log_group, log_stream, message, fields, id FROM log_events")
-        let body = head.replacingOccurrences(of: " ORDER BY timestamp DESC, id DESC", with: "")
-        let ordered = (body.contains(" WHERE ") ? body + " AND " : body + " WHERE ") + "log_group = ?T\(texts.count + 1) ORDER BY timestamp DESC, event_key DESC"
-        return try names.map { name throws(StoreError) in try prepareBound(ordered, texts + [name], numbers) }
+        let sql = "SELECT \(StoreQuery.rowColumns), id FROM log_events"
+            + pushed.whereClause("log_group = ?T\(pushed.texts.count + 1)") + " ORDER BY timestamp DESC, event_key DESC"
+        return try names.map { name throws(StoreError) in try prepareBound(sql, pushed.texts + [name], pushed.numbers) }
     }
 
     /// Prepares SQL written with `?T<n>` (text) and `?N<n>` (number) placeholders.
@@ -147,7 +153,7 @@ public struct StoreQuery {
         // The rows below come newest first.
         executor.inputIsNewestFirst()
         let referenced = executor.referencedFields.filter { !$0.hasPrefix("@") }
-        let (sql, texts, numbers) = StoreQuery.pushdown(query, start: start, end: end, logGroups: logGroups)
+        let pushed = StoreQuery.pushdown(query, start: start, end: end, logGroups: logGroups)
         do {
             func push(_ statement: Statement) {
                 let message = statement.text(4) ?? ""
@@ -159,7 +165,7 @@ public struct StoreQuery {
                 }
                 executor.push(row)
             }
-            if executor.canStopEarly, logGroups.isEmpty, let streams = try newestFirstPerGroup(sql, texts, numbers) {
+            if executor.canStopEarly, logGroups.isEmpty, let streams = try newestFirstPerGroup(pushed) {
                 // Each group's rows come newest first off its (log_group, timestamp) index; merging
                 // them gives the newest rows of all without sorting the table.
                 var heads = try streams.filter { try $0.step() }
@@ -172,7 +178,8 @@ public struct StoreQuery {
                     if try !heads[newest].step() { heads.remove(at: newest) }
                 }
             } else {
-                let statement = try prepareBound(sql, texts, numbers)
+                let sql = "SELECT \(StoreQuery.rowColumns) FROM log_events\(pushed.whereClause()) ORDER BY timestamp DESC, id DESC"
+                let statement = try prepareBound(sql, pushed.texts, pushed.numbers)
                 while try statement.step() {
                     push(statement)
                     if executor.isSatisfied { break }

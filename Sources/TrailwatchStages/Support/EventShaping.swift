@@ -177,7 +177,6 @@ final class MultilineGrouper {
 
 /// Sets event times from message text. Keeps a count of texts it could not parse.
 final class TimestampExtractor {
-    let path: JSONPath?
     /// The field's lookup, built once (building one is far dearer than using it).
     private let fieldLookup: JSONMultiLookup?
     private var found: [JSONLookup] = []
@@ -190,8 +189,7 @@ final class TimestampExtractor {
     private(set) var failures = 0
 
     init(_ config: TimestampConfig) throws {
-        path = try config.field.map { try JSONPath($0) }
-        fieldLookup = path.map { JSONMultiLookup([$0]) }
+        fieldLookup = try config.field.map { JSONMultiLookup([try JSONPath($0)]) }
         regex = try config.regex.map { try PosixRegex($0, captures: true) }
         formats = config.formats.isEmpty ? TimestampFormat.defaults : try config.formats.map { try TimestampFormat($0) }
         zoneOffset = TimestampConfig.zoneOffset(config.timezone) ?? 0

@@ -137,6 +137,8 @@ struct AlarmTransform: TransformKind {
         let context: StageContext
         var alarms: [MetricAlarm]
         let definitions: [AlarmDefinition]
+        /// Each definition as saved with its state (a changed definition does not reuse old state).
+        let fingerprints: [String: String]
         /// Input batches not yet released: for each alarm that took data from it, the newest period it touched.
         private var waiting: [(acks: Acknowledgements, periods: [Int: Int64])] = []
         /// Live mode: input whose periods were judged, released once a saved state covers it.
@@ -152,6 +154,7 @@ struct AlarmTransform: TransformKind {
             do { definitions = try config.loadDefinitions(pipelineDirectory: context.pipelineDirectory) } catch {
                 throw StageError(error.description)
             }
+            fingerprints = Dictionary(definitions.map { ($0.alarmName, Self.fingerprint($0)) }, uniquingKeysWith: { a, _ in a })
             alarms = try definitions.map { definition in
                 do { return try MetricAlarm(definition: definition, bandSettings: config.bandSettings) } catch {
                     throw StageError("alarm '\(definition.alarmName)': \(error)")
@@ -236,7 +239,7 @@ struct AlarmTransform: TransformKind {
                 if step.events.isEmpty { done.release() } else { output.emit(Batch(.events(.alarm, step.events), acks: done)) }
                 return
             }
-            judged.append(done)
+            if !done.isEmpty { judged.append(done) }
             if !step.events.isEmpty {
                 output.emit(Batch(.events(.alarm, step.events), acks: Acknowledgements([outstanding.token()])))
             }
@@ -253,7 +256,7 @@ struct AlarmTransform: TransformKind {
         private func save() {
             var saved = SavedState(alarms: [:])
             for (definition, alarm) in zip(definitions, alarms) {
-                saved.alarms[alarm.name] = SavedAlarm(definition: Self.fingerprint(definition), alarm: alarm)
+                saved.alarms[alarm.name] = SavedAlarm(definition: fingerprints[definition.alarmName] ?? "", alarm: alarm)
             }
             do {
                 try StageStateFile.writeDurably(try JSONEncoder().encode(saved), to: statePath)
@@ -271,7 +274,7 @@ struct AlarmTransform: TransformKind {
             var restored = 0
             for (index, definition) in definitions.enumerated() {
                 // A changed definition starts afresh: its old state would not mean the same thing.
-                if let entry = saved.alarms[definition.alarmName], entry.definition == Self.fingerprint(definition) {
+                if let entry = saved.alarms[definition.alarmName], entry.definition == fingerprints[definition.alarmName] {
                     alarms[index] = entry.alarm
                     restored += 1
                 }

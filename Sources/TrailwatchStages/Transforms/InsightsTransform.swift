@@ -227,44 +227,42 @@ struct InsightsTransform: TransformKind {
         /// Shard `index` takes its keys' events of a scanned batch, in order.
         static func detect(_ logs: LogBatch, _ scans: ScanResults, shard index: Int, of shards: [Shard], config: Config, width: Int) {
             let shardCount = shards.count
-            do {
-                let shard = shards[index]
-                for i in 0..<logs.count {
-                    let base = i * width
-                    let keyHash = scans.hashes[base] ^ (scans.hashes[base + 1] &* 31) ^ (scans.hashes[base + 2] &* 17) ^ (scans.hashes[base + 3] &* 7)
-                    // Mixed before the modulo, so no bit pattern of the field hashes can favour one shard.
-                    guard Int(((keyHash &* 0x9E37_79B9_7F4A_7C15) >> 32) % UInt64(shardCount)) == index else { continue }
-                    let message = logs.message(i)
-                    let found = UnsafeMutableBufferPointer(rebasing: scans.lookups[base..<(base + width)])
-                    func text(_ k: Int) -> String? { shard.text(found[k], message, hash: scans.hashes[base + k]) }
-                    guard scans.isObject[i], found[0].isPresent else {
+            let shard = shards[index]
+            for i in 0..<logs.count {
+                let base = i * width
+                let keyHash = scans.hashes[base] ^ (scans.hashes[base + 1] &* 31) ^ (scans.hashes[base + 2] &* 17) ^ (scans.hashes[base + 3] &* 7)
+                // Mixed before the modulo, so no bit pattern of the field hashes can favour one shard.
+                guard Int(((keyHash &* 0x9E37_79B9_7F4A_7C15) >> 32) % UInt64(shardCount)) == index else { continue }
+                let message = logs.message(i)
+                let found = UnsafeMutableBufferPointer(rebasing: scans.lookups[base..<(base + width)])
+                func text(_ k: Int) -> String? { shard.text(found[k], message, hash: scans.hashes[base + k]) }
+                guard scans.isObject[i], found[0].isPresent else {
+                    shard.skipped += 1
+                    continue
+                }
+                // Plain (unescaped) values have byte hashes; then a 64-bit hash of the four names the key.
+                let plain = (0..<4).allSatisfy { k in scans.hashes[base + k] != 0 || !found[k].isPresent }
+                let key: InsightKey
+                if plain, let known = shard.keys[keyHash] {
+                    key = known
+                } else {
+                    guard let name = text(0) else {
                         shard.skipped += 1
                         continue
                     }
-                    // Plain (unescaped) values have byte hashes; then a 64-bit hash of the four names the key.
-                    let plain = (0..<4).allSatisfy { k in scans.hashes[base + k] != 0 || !found[k].isPresent }
-                    let key: InsightKey
-                    if plain, let known = shard.keys[keyHash] {
-                        key = known
-                    } else {
-                        guard let name = text(0) else {
-                            shard.skipped += 1
-                            continue
-                        }
-                        key = InsightKey(eventSource: text(1) ?? "", eventName: name, awsRegion: text(2) ?? "", recipientAccountId: text(3) ?? "")
-                        if plain && shard.keys.count < 100_000 { shard.keys[keyHash] = key }
-                    }
-                    let code = text(4)
-                    let isError = config.errorPattern.map { $0.matches(message) } ?? (code != nil)
-                    let time = shard.eventTime(found[7], message) ?? logs.timestamp(i)
-                    if time > shard.newest { shard.newest = time }
-                    let attributesPlain = (4..<7).allSatisfy { k in scans.hashes[base + k] != 0 || !found[k].isPresent }
-                    let attributeDigest = attributesPlain
-                        ? scans.hashes[base + 4] &* 0x100000001b3 ^ (scans.hashes[base + 5] &* 31) ^ (scans.hashes[base + 6] &* 0x9E3779B1) ^ (found[4].isPresent ? 1 : 0)
-                        : nil
-                    shard.found += shard.detector.observe(timestampMs: time, key: key, isError: isError, errorCode: code,
-                                                          userIdentityArn: text(5), userAgent: text(6), attributeDigest: attributeDigest)
+                    key = InsightKey(eventSource: text(1) ?? "", eventName: name, awsRegion: text(2) ?? "", recipientAccountId: text(3) ?? "")
+                    if plain && shard.keys.count < 100_000 { shard.keys[keyHash] = key }
                 }
+                let code = text(4)
+                let isError = config.errorPattern.map { $0.matches(message) } ?? (code != nil)
+                let time = shard.eventTime(found[7], message) ?? logs.timestamp(i)
+                if time > shard.newest { shard.newest = time }
+                let attributesPlain = (4..<7).allSatisfy { k in scans.hashes[base + k] != 0 || !found[k].isPresent }
+                let attributeDigest = attributesPlain
+                    ? scans.hashes[base + 4] &* 0x100000001b3 ^ (scans.hashes[base + 5] &* 31) ^ (scans.hashes[base + 6] &* 0x9E3779B1) ^ (found[4].isPresent ? 1 : 0)
+                    : nil
+                shard.found += shard.detector.observe(timestampMs: time, key: key, isError: isError, errorCode: code,
+                                                      userIdentityArn: text(5), userAgent: text(6), attributeDigest: attributeDigest)
             }
         }
 
