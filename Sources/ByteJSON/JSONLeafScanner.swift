@@ -1,0 +1,266 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Receives the scalar leaves a ``JSONLeafScanner`` finds.
+public protocol JSONLeafVisitor {
+    /// A scalar (`string`, `number`, `bool` or `null` lookup; ranges index the scanned buffer) at the
+    /// watched path `path` (an index into the scanner's paths).
+    mutating func leaf(path: Int, value: JSONLookup)
+}
+
+/// Collects the scalar leaves of JSON documents at a fixed set of key paths in one forward scan,
+/// looking through arrays: a path `a.b` reaches `{"a": {"b": 1}}`, `{"a": [{"b": 1}, {"b": [2, 3]}]}`
+/// (three leaves) and so on — the way EventBridge flattens an event before matching patterns.
+///
+/// Objects and arrays are never reported (only scalars are leaves). Subtrees no path enters are
+/// skipped at byte level; the whole document is still validated, so a scan agrees with
+/// ``JSONValue/parse(_:)`` about what is JSON. Nothing is allocated per document.
+public final class JSONLeafScanner: @unchecked Sendable {
+    /// The watched paths, as given (keys as UTF-8 bytes).
+    public let paths: [[[UInt8]]]
+
+    /// The trie of keys: node 0 is the document root. Immutable after init.
+    private let nodes: UnsafeMutablePointer<Node>
+    private let nodeCount: Int
+    private let edges: UnsafeMutablePointer<Edge>
+    private let keyBytes: UnsafeMutablePointer<UInt8>
+
+    struct Node {
+        /// The path that ends here, or -1.
+        var path: Int32
+        var firstEdge: Int32
+        var edgeCount: Int32
+    }
+
+    struct Edge {
+        var length: Int
+        var head: UInt64
+        var offset: Int
+        var child: Int32
+    }
+
+    public init(paths: [[[UInt8]]]) {
+        self.paths = paths
+        // Build the trie with Swift arrays, then lay it out flat.
+        var children: [[(key: [UInt8], child: Int)]] = [[]]
+        var ends: [Int32] = [-1]
+        for (index, path) in paths.enumerated() {
+            var node = 0
+            for key in path {
+                if let existing = children[node].first(where: { $0.key == key }) {
+                    node = existing.child
+                } else {
+                    children.append([])
+                    ends.append(-1)
+                    children[node].append((key, children.count - 1))
+                    node = children.count - 1
+                }
+            }
+            if ends[node] < 0 { ends[node] = Int32(index) }
+        }
+        var flatEdges: [Edge] = []
+        var block: [UInt8] = []
+        var flatNodes: [Node] = []
+        for (node, list) in children.enumerated() {
+            flatNodes.append(Node(path: ends[node], firstEdge: Int32(flatEdges.count), edgeCount: Int32(list.count)))
+            for (key, child) in list {
+                let head = key.withUnsafeBufferPointer { KeyTable.head($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, key.count) }
+                flatEdges.append(Edge(length: key.count, head: head, offset: block.count, child: Int32(child)))
+                block += key
+            }
+        }
+        nodeCount = flatNodes.count
+        nodes = .allocate(capacity: flatNodes.count)
+        nodes.initialize(from: flatNodes, count: flatNodes.count)
+        edges = .allocate(capacity: max(1, flatEdges.count))
+        edges.initialize(from: flatEdges, count: flatEdges.count)
+        keyBytes = .allocate(capacity: max(1, block.count + 8))
+        keyBytes.initialize(repeating: 0, count: block.count + 8)
+        for (i, b) in block.enumerated() { keyBytes[i] = b }
+    }
+
+    deinit {
+        nodes.deallocate()
+        edges.deallocate()
+        keyBytes.deallocate()
+    }
+
+    /// Scans `bytes`, reporting every leaf at a watched path to `visitor` in document order.
+    /// Returns the kind of the top-level value, or nil when the input is not JSON (leaves reported
+    /// before the error was found have still been visited: callers discard them).
+    @discardableResult
+    public func scan<V: JSONLeafVisitor>(_ bytes: UnsafeRawBufferPointer, into visitor: inout V) -> JSONRootKind? {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
+        var scanner = LeafScan(p: base.assumingMemoryBound(to: UInt8.self), end: bytes.count,
+                               nodes: nodes, edges: edges, keyBytes: keyBytes)
+        scanner.skipWhitespace()
+        guard scanner.i < scanner.end else { return nil }
+        let first = scanner.p[scanner.i]
+        let root: JSONRootKind = first == UInt8(ascii: "{") ? .object : first == UInt8(ascii: "[") ? .array : .scalar
+        guard scanner.value(node: 0, depth: 0, visitor: &visitor) else { return nil }
+        scanner.skipWhitespace()
+        return scanner.i == scanner.end ? root : nil
+    }
+}
+
+/// One scan's state (see ``JSONLeafScanner``). Node -1 means "no watched path below here".
+struct LeafScan {
+    let p: UnsafePointer<UInt8>
+    let end: Int
+    let nodes: UnsafeMutablePointer<JSONLeafScanner.Node>
+    let edges: UnsafeMutablePointer<JSONLeafScanner.Edge>
+    let keyBytes: UnsafeMutablePointer<UInt8>
+    var i = 0
+
+    init(p: UnsafePointer<UInt8>, end: Int, nodes: UnsafeMutablePointer<JSONLeafScanner.Node>,
+         edges: UnsafeMutablePointer<JSONLeafScanner.Edge>, keyBytes: UnsafeMutablePointer<UInt8>) {
+        self.p = p
+        self.end = end
+        self.nodes = nodes
+        self.edges = edges
+        self.keyBytes = keyBytes
+    }
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while i < end {
+            let b = p[i]
+            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { i += 1 } else { break }
+        }
+    }
+
+    /// The index of the next `"` or `\\` at or after `start` (or `end`), eight bytes at a time.
+    @inline(__always)
+    func quoteOrBackslash(from start: Int) -> Int {
+        var k = start
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while k + 8 <= end {
+            let word = UnsafeRawPointer(p + k).loadUnaligned(as: UInt64.self)
+            let quotes = word ^ 0x2222_2222_2222_2222
+            let backslashes = word ^ 0x5C5C_5C5C_5C5C_5C5C
+            let flags = (((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes)) & highs
+            if flags != 0 { return k + flags.trailingZeroBitCount / 8 }
+            k += 8
+        }
+        while k < end {
+            let b = p[k]
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return k }
+            k += 1
+        }
+        return end
+    }
+
+    /// Scans a string starting at its opening quote; returns the end of its contents (the closing quote's index).
+    @inline(__always)
+    mutating func string(escaped: inout Bool) -> Int? {
+        var k = i + 1
+        while true {
+            k = quoteOrBackslash(from: k)
+            guard k < end, p[k] != UInt8(ascii: "\"") else { break }
+            escaped = true
+            k += 2
+        }
+        guard k < end else { return nil }
+        i = k + 1
+        return k
+    }
+
+    /// The child of `node` reached through the key `p[ks..<ke]`, or -1.
+    @inline(__always)
+    func child(of node: Int, _ ks: Int, _ ke: Int, escaped: Bool) -> Int {
+        let n = nodes[node]
+        guard n.edgeCount > 0 else { return -1 }
+        if escaped {
+            var decoded: [UInt8] = []
+            JSONStringDecoding.appendDecoded(p, ks, ke, to: &decoded)
+            for e in Int(n.firstEdge)..<Int(n.firstEdge + n.edgeCount) {
+                let edge = edges[e]
+                if edge.length == decoded.count,
+                   decoded.withUnsafeBufferPointer({ edge.length == 0 || memcmp($0.baseAddress!, keyBytes + edge.offset, edge.length) == 0 }) {
+                    return Int(edge.child)
+                }
+            }
+            return -1
+        }
+        let length = ke - ks
+        let head = KeyTable.head(p + ks, length)
+        for e in Int(n.firstEdge)..<Int(n.firstEdge + n.edgeCount) {
+            let edge = edges[e]
+            if edge.length == length && edge.head == head
+                && (length <= 8 || LazyScanner.equalBytes(p + ks + 8, keyBytes + edge.offset + 8, length - 8)) {
+                return Int(edge.child)
+            }
+        }
+        return -1
+    }
+
+    /// Scans one value; `node` is the trie node the path so far reached (-1: none).
+    mutating func value<V: JSONLeafVisitor>(node: Int, depth: Int, visitor: inout V) -> Bool {
+        guard i < end else { return false }
+        let start = i
+        switch p[i] {
+        case UInt8(ascii: "{"):
+            guard depth < JSONValue.maximumDepth else { return false }
+            i += 1
+            skipWhitespace()
+            if i < end && p[i] == UInt8(ascii: "}") { i += 1; return true }
+            let watched = node >= 0 && nodes[node].edgeCount > 0
+            while true {
+                skipWhitespace()
+                guard i < end, p[i] == UInt8(ascii: "\"") else { return false }
+                let keyStart = i + 1
+                var escaped = false
+                guard let keyEnd = string(escaped: &escaped) else { return false }
+                skipWhitespace()
+                guard i < end, p[i] == UInt8(ascii: ":") else { return false }
+                i += 1
+                skipWhitespace()
+                let next = watched ? child(of: node, keyStart, keyEnd, escaped: escaped) : -1
+                guard value(node: next, depth: depth + 1, visitor: &visitor) else { return false }
+                skipWhitespace()
+                guard i < end else { return false }
+                if p[i] == UInt8(ascii: ",") { i += 1; continue }
+                if p[i] == UInt8(ascii: "}") { i += 1; return true }
+                return false
+            }
+        case UInt8(ascii: "["):
+            guard depth < JSONValue.maximumDepth else { return false }
+            i += 1
+            skipWhitespace()
+            if i < end && p[i] == UInt8(ascii: "]") { i += 1; return true }
+            while true {
+                skipWhitespace()
+                // Arrays are transparent: elements stand where the array stands.
+                guard value(node: node, depth: depth + 1, visitor: &visitor) else { return false }
+                skipWhitespace()
+                guard i < end else { return false }
+                if p[i] == UInt8(ascii: ",") { i += 1; continue }
+                if p[i] == UInt8(ascii: "]") { i += 1; return true }
+                return false
+            }
+        case UInt8(ascii: "\""):
+            var escaped = false
+            guard let stop = string(escaped: &escaped) else { return false }
+            if node >= 0, nodes[node].path >= 0 { visitor.leaf(path: Int(nodes[node].path), value: .string(start + 1..<stop, escaped: escaped)) }
+        case UInt8(ascii: "t"):
+            guard i + 4 <= end, p[i + 1] == 0x72, p[i + 2] == 0x75, p[i + 3] == 0x65 else { return false }
+            i += 4
+            if node >= 0, nodes[node].path >= 0 { visitor.leaf(path: Int(nodes[node].path), value: .bool(true)) }
+        case UInt8(ascii: "f"):
+            guard i + 5 <= end, p[i + 1] == 0x61, p[i + 2] == 0x6C, p[i + 3] == 0x73, p[i + 4] == 0x65 else { return false }
+            i += 5
+            if node >= 0, nodes[node].path >= 0 { visitor.leaf(path: Int(nodes[node].path), value: .bool(false)) }
+        case UInt8(ascii: "n"):
+            guard i + 4 <= end, p[i + 1] == 0x75, p[i + 2] == 0x6C, p[i + 3] == 0x6C else { return false }
+            i += 4
+            if node >= 0, nodes[node].path >= 0 { visitor.leaf(path: Int(nodes[node].path), value: .null) }
+        default:
+            guard let stop = JSONNumberParsing.scan(p, i, end) else { return false }
+            i = stop
+            if node >= 0, nodes[node].path >= 0 { visitor.leaf(path: Int(nodes[node].path), value: .number(start..<stop)) }
+        }
+        return true
+    }
+}
