@@ -103,6 +103,9 @@ public struct InputTransformer: Sendable {
         let pieces = InputTransformer.split(Array(template.utf8), names: names, trackQuotes: looksJSON)
         self.pieces = pieces
         producesJSON = looksJSON
+        if looksJSON, let key = InputTransformer.placeholderUsedAsKey(pieces) {
+            throw EventPatternError("the placeholder <\(key)> cannot be used as an object key in InputTemplate", path: ["InputTemplate"])
+        }
         if looksJSON {
             // Check the template as AWS does: with every placeholder filled, it must be JSON.
             var probe: [UInt8] = []
@@ -114,9 +117,6 @@ public struct InputTransformer: Sendable {
             }
             do { _ = try JSONValue.parse(probe) } catch {
                 throw EventPatternError("InputTemplate looks like JSON but is not valid JSON: \(error.message)", path: ["InputTemplate"])
-            }
-            if let key = InputTransformer.placeholderUsedAsKey(pieces) {
-                throw EventPatternError("the placeholder <\(key)> cannot be used as an object key in InputTemplate", path: ["InputTemplate"])
             }
         }
         for case .variable(let name, let quoted) in pieces where quoted && (name == "aws.events.event" || name == "aws.events.event.json") {
