@@ -34,6 +34,9 @@ let package = Package(
         // EventBridge event patterns, rule indexing and input transformers (no I/O).
         .target(name: "EventPatterns", dependencies: ["ByteJSON"], swiftSettings: strict),
 
+        // CloudTrail trail event selectors (basic and advanced, AWS's JSON shape) over records (no I/O).
+        .target(name: "TrailSelectors", dependencies: ["ByteJSON"], swiftSettings: strict),
+
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
                 dependencies: ["TrailwatchCore", "LogsQuery", .product(name: "Yams", package: "Yams")],
@@ -47,7 +50,7 @@ let package = Package(
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
                 dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
-                               "EventPatterns", "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims",
+                               "EventPatterns", "TrailSelectors", "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
 
@@ -83,6 +86,7 @@ let package = Package(
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),
         .testTarget(name: "EventPatternsTests", dependencies: ["EventPatterns", "ByteJSON"], swiftSettings: strict),
+        .testTarget(name: "TrailSelectorsTests", dependencies: ["TrailSelectors", "ByteJSON"], swiftSettings: strict),
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",

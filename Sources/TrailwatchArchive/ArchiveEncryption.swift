@@ -448,3 +448,11 @@ extension ArchiveKeyring {
         return ArchiveKeyring(keys)
     }
 }
+
+extension EncryptedArchive {
+    /// The header bytes at the front of an encrypted file's bytes (nil when incomplete or not encrypted).
+    public static func header(bytes: [UInt8]) throws(ArchiveError) -> [UInt8]? {
+        guard isEncrypted(Array(bytes.prefix(8))) else { return nil }
+        return try parseHeader(bytes[...], path: "")?.bytes
+    }
+}
