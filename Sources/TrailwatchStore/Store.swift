@@ -6,20 +6,26 @@ import TrailwatchCore
 /// datapoints, and alarm, insight and pattern events, plus an index of CloudTrail records by
 /// LookupEvents attribute. Writes are idempotent: the same event written twice is kept once.
 public final class SQLiteStore: Store {
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
     public let location: StoreLocation
 
     let db: SQLiteDatabase
     private var insertLog: Statement!
     private var insertStream: Statement!
+    private var insertGroup: Statement!
     private var insertMetric: Statement!
     private var insertEvent: Statement!
     private var insertLookup: Statement!
     private let cloudTrailLookup: JSONMultiLookup
 
     /// Opens (creating and migrating as needed) the store at `path`, mode 0640.
-    public init(path: String) throws(StoreError) {
+    /// Names this writer in datapoint keys (empty for a single writer), so that equal datapoints
+    /// from two instances both count while a replay from the same one does not.
+    public let writer: String
+
+    public init(path: String, writer: String = "") throws(StoreError) {
         location = .sqlite(path: path)
+        self.writer = writer
         cloudTrailLookup = JSONMultiLookup(["$.eventID", "$.eventName", "$.readOnly", "$.userIdentity.userName",
                                             "$.eventSource", "$.userIdentity.accessKeyId", "$.userIdentity.arn",
                                             "$.userIdentity.sessionContext.sessionIssuer.userName"].map { try! JSONPath($0) })
@@ -35,8 +41,9 @@ public final class SQLiteStore: Store {
             INSERT OR IGNORE INTO log_events(event_key, log_group, log_stream, timestamp, ingestion_time, message, fields)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
             """)
+        insertGroup = try db.prepare("INSERT OR IGNORE INTO log_groups(name, created) VALUES (?1, ?2)")
         insertStream = try db.prepare("""
-            INSERT INTO log_streams(log_group, log_stream, first_event, last_event) VALUES (?1, ?2, ?3, ?3)
+            INSERT INTO log_streams(log_group, log_stream, first_event, last_event, created) VALUES (?1, ?2, ?3, ?3, ?4)
             ON CONFLICT(log_group, log_stream) DO UPDATE SET first_event = min(first_event, ?3), last_event = max(last_event, ?3)
             """)
         insertMetric = try db.prepare("""
@@ -57,7 +64,22 @@ public final class SQLiteStore: Store {
         let current = try read.step() ? Int(read.int(0)) : 0
         read.reset()
         if current >= SQLiteStore.schemaVersion { return }
-        // Version 1: everything below. Later versions append their steps here.
+        if current < 1 { try migrateToVersion1() }
+        if current < 2 {
+            // Version 2: creation times of groups and streams, documents (the APIs' resources).
+            try db.execute("""
+                BEGIN;
+                ALTER TABLE log_groups ADD COLUMN created INTEGER;
+                ALTER TABLE log_streams ADD COLUMN created INTEGER;
+                CREATE TABLE IF NOT EXISTS documents(kind TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+                    updated INTEGER NOT NULL, PRIMARY KEY(kind, name));
+                INSERT INTO schema_version(version) VALUES (2);
+                COMMIT;
+                """)
+        }
+    }
+
+    private func migrateToVersion1() throws(StoreError) {
         try db.execute("""
             BEGIN;
             CREATE TABLE IF NOT EXISTS log_groups(name TEXT PRIMARY KEY, retention_days INTEGER);
@@ -187,10 +209,14 @@ public final class SQLiteStore: Store {
         }
         for (originIndex, span) in spans.enumerated() {
             guard let span else { continue }
+            insertGroup.bind(1, logs.origins[originIndex].logGroup)
+            insertGroup.bind(2, logs.ingestionTime)
+            try insertGroup.run()
             for time in [span.0, span.1] {
                 insertStream.bind(1, logs.origins[originIndex].logGroup)
                 insertStream.bind(2, logs.origins[originIndex].logStream)
                 insertStream.bind(3, time)
+                insertStream.bind(4, logs.ingestionTime)
                 try insertStream.run()
             }
         }
@@ -234,7 +260,8 @@ public final class SQLiteStore: Store {
         var added = 0
         for d in data {
             let dimensions = StoreConventions.dimensionsText(d.metric.dimensions)
-            var text = "\(d.metric.namespace)\u{0}\(d.metric.name)\u{0}\(dimensions)\u{0}\(d.unit ?? "")"
+            // The writer is part of the key: equal partial datapoints from two instances are two contributions.
+            var text = "\(d.metric.namespace)\u{0}\(d.metric.name)\u{0}\(dimensions)\u{0}\(d.unit ?? "")" + (writer.isEmpty ? "" : "\u{0}" + writer)
             let key = text.withUTF8 { SQLiteStore.key([UnsafeRawBufferPointer($0)], [d.timestamp, Int64(d.period), Int64(d.sampleCount),
                                                                                Int64(bitPattern: d.sum.bitPattern)]) }
             insertMetric.bind(1, key)

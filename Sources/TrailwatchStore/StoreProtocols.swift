@@ -46,7 +46,7 @@ public protocol MetricReading: AnyObject {
 }
 
 /// A store: every capability above, plus where it is and how many rows a table holds.
-public protocol Store: StoreWriting, LogQuerying, EventHistoryReading, MetricReading {
+public protocol Store: StoreWriting, LogQuerying, EventHistoryReading, MetricReading, LogGroupRegistry, LogEventReading, DocumentStoring {
     var location: StoreLocation { get }
     /// Row count of one of the store's tables (summaries and tests).
     func count(_ table: StoreTable) async throws(StoreError) -> Int
@@ -259,7 +259,8 @@ public enum StoreAccess: Sendable {
 /// backend is always there. (A registry rather than a dependency keeps SQLite-only builds free
 /// of the PostgreSQL driver.)
 public enum StoreOpener {
-    public typealias Open = @Sendable (_ location: StoreLocation, _ access: StoreAccess) async throws(StoreError) -> any Store
+    /// `writer` names the writing instance in datapoint keys (see ``SQLiteStore/writer``).
+    public typealias Open = @Sendable (_ location: StoreLocation, _ access: StoreAccess, _ writer: String) async throws(StoreError) -> any Store
 
     private static let backends = LockedBox<[String: Open]>([:])
 
@@ -269,20 +270,20 @@ public enum StoreOpener {
     }
 
     /// Opens the store at `location` (a path or URL as users write it).
-    public static func open(_ location: String, access: StoreAccess) async throws(StoreError) -> any Store {
-        try await open(StoreLocation(location), access: access)
+    public static func open(_ location: String, access: StoreAccess, writer: String = "") async throws(StoreError) -> any Store {
+        try await open(StoreLocation(location), access: access, writer: writer)
     }
 
-    public static func open(_ location: StoreLocation, access: StoreAccess) async throws(StoreError) -> any Store {
+    public static func open(_ location: StoreLocation, access: StoreAccess, writer: String = "") async throws(StoreError) -> any Store {
         switch location {
         case .sqlite(let path):
             if access == .readOnly && !FileManager.default.fileExists(atPath: path) { throw StoreError("no store at \(path)") }
-            return try SQLiteStore(path: path)
+            return try SQLiteStore(path: path, writer: writer)
         case .postgres:
             guard let open = backends.withLock({ $0["postgres"] }) else {
                 throw StoreError("\(location): this build of trailwatch has no PostgreSQL backend")
             }
-            return try await open(location, access)
+            return try await open(location, access, writer)
         }
     }
 }
@@ -296,5 +297,132 @@ final class LockedBox<Value>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)
+    }
+}
+
+// MARK: For the AWS APIs (CloudWatch Logs, CloudWatch, CloudTrail)
+
+/// Log groups and streams as resources (CreateLogGroup, DescribeLogGroups, CreateLogStream, …).
+/// Writing events registers their group and stream too.
+public protocol LogGroupRegistry: AnyObject {
+    /// Creates a group; false when it existed already.
+    @discardableResult
+    func createLogGroup(_ name: String, retentionDays: Int?, now: Int64) async throws(StoreError) -> Bool
+    /// Deletes a group with its streams and events; false when there was none.
+    @discardableResult
+    func deleteLogGroup(_ name: String) async throws(StoreError) -> Bool
+    /// Groups in name order after `after` (exclusive), those starting with `prefix` only.
+    func logGroups(prefix: String?, after: String?, limit: Int) async throws(StoreError) -> [StoredLogGroup]
+    /// Creates a stream in an existing group; false when it existed already.
+    @discardableResult
+    func createLogStream(group: String, stream: String, now: Int64) async throws(StoreError) -> Bool
+    /// A group's streams in name order after `after` (exclusive), those starting with `prefix` only.
+    func logStreams(group: String, prefix: String?, after: String?, limit: Int) async throws(StoreError) -> [StoredLogStream]
+}
+
+/// Reading log events back in time order, in pages (GetLogEvents, FilterLogEvents).
+public protocol LogEventReading: AnyObject {
+    func logEvents(_ request: LogEventsRequest) async throws(StoreError) -> LogEventsPage
+}
+
+/// Named JSON documents by kind — metric filters, alarm definitions and states, subscription
+/// settings: what the APIs persist that is not an event. The API layer owns their shapes.
+public protocol DocumentStoring: AnyObject {
+    func putDocument(_ document: StoredDocument) async throws(StoreError)
+    func document(kind: String, name: String) async throws(StoreError) -> StoredDocument?
+    /// Documents of a kind in name order after `after` (exclusive), those starting with `prefix` only.
+    func documents(kind: String, prefix: String?, after: String?, limit: Int) async throws(StoreError) -> [StoredDocument]
+    @discardableResult
+    func deleteDocument(kind: String, name: String) async throws(StoreError) -> Bool
+}
+
+public struct StoredLogGroup: Sendable, Equatable {
+    public var name: String
+    public var retentionDays: Int?
+    /// When it was created or first written to (ms).
+    public var creationTime: Int64
+    public init(name: String, retentionDays: Int?, creationTime: Int64) {
+        self.name = name
+        self.retentionDays = retentionDays
+        self.creationTime = creationTime
+    }
+}
+
+public struct StoredLogStream: Sendable, Equatable {
+    public var name: String
+    public var creationTime: Int64
+    public var firstEvent: Int64?
+    public var lastEvent: Int64?
+    public init(name: String, creationTime: Int64, firstEvent: Int64?, lastEvent: Int64?) {
+        self.name = name
+        self.creationTime = creationTime
+        self.firstEvent = firstEvent
+        self.lastEvent = lastEvent
+    }
+}
+
+/// Events of one group in [start, end), of some streams (all when empty), oldest or newest first.
+public struct LogEventsRequest: Sendable {
+    public var logGroup: String
+    public var logStreams: [String]
+    public var start: Int64?
+    public var end: Int64?
+    public var newestFirst: Bool
+    public var limit: Int
+    /// Substrings every returned message contains (a pre-filter the store evaluates; callers
+    /// apply their full filter pattern to what comes back).
+    public var messageContains: [String]
+    public var nextToken: String?
+
+    public init(logGroup: String, logStreams: [String] = [], start: Int64? = nil, end: Int64? = nil, newestFirst: Bool = false,
+                limit: Int = 10_000, messageContains: [String] = [], nextToken: String? = nil) {
+        self.logGroup = logGroup
+        self.logStreams = logStreams
+        self.start = start
+        self.end = end
+        self.newestFirst = newestFirst
+        self.limit = limit
+        self.messageContains = messageContains
+        self.nextToken = nextToken
+    }
+}
+
+public struct StoredLogEvent: Sendable, Equatable {
+    public var timestamp: Int64
+    public var ingestionTime: Int64
+    public var logStream: String
+    public var message: String
+    /// The event's stable key (an event id).
+    public var eventKey: Int64
+    public init(timestamp: Int64, ingestionTime: Int64, logStream: String, message: String, eventKey: Int64) {
+        self.timestamp = timestamp
+        self.ingestionTime = ingestionTime
+        self.logStream = logStream
+        self.message = message
+        self.eventKey = eventKey
+    }
+}
+
+public struct LogEventsPage: Sendable {
+    public var events: [StoredLogEvent]
+    /// Present when more events follow.
+    public var nextToken: String?
+    public init(events: [StoredLogEvent], nextToken: String?) {
+        self.events = events
+        self.nextToken = nextToken
+    }
+}
+
+public struct StoredDocument: Sendable, Equatable {
+    public var kind: String
+    public var name: String
+    /// JSON text.
+    public var body: String
+    public var updated: Int64
+    public init(kind: String, name: String, body: String, updated: Int64) {
+        self.kind = kind
+        self.name = name
+        self.body = body
+        self.updated = updated
     }
 }

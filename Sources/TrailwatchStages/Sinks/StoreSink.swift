@@ -14,8 +14,17 @@ struct StoreSink: SinkKind {
         var location: StoreLocation
         /// Days to keep each log group's events (`{ "/app": 7 }`); others are kept.
         var retentionDays: [String: Int] = [:]
+        /// This writer's name in datapoint keys: equal datapoints from two instances both count, a
+        /// replay from the same one does not. Default: the host name with PostgreSQL, none with SQLite.
+        var instance: String?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case path, url, retentionDays = "retention_days" }
+        enum CodingKeys: String, CodingKey, CaseIterable { case path, url, retentionDays = "retention_days", instance }
+
+        var writer: String {
+            if let instance { return instance }
+            if case .postgres = location { return ProcessInfo.processInfo.hostName }
+            return ""
+        }
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -35,6 +44,7 @@ struct StoreSink: SinkKind {
                                    expected: "path: var/store.db (SQLite) or url: postgres://USER@HOST:PORT/DATABASE")
             }
             retentionDays = try c.decodeIfPresent([String: Int].self, forKey: .retentionDays) ?? [:]
+            instance = try c.decodeIfPresent(String.self, forKey: .instance)
             for (group, days) in retentionDays where days < 1 || days > 3650 {
                 throw SettingError(codingPath: c.codingPath + [CodingKeys.retentionDays], message: "\(days) days for \(group) is out of range",
                                    expected: "1 to 3650 days")
@@ -76,7 +86,7 @@ struct StoreSink: SinkKind {
         }
 
         private func connect() async throws(StoreError) -> any Store {
-            let store = try await StoreOpener.open(config.location, access: .readWrite)
+            let store = try await StoreOpener.open(config.location, access: .readWrite, writer: config.writer)
             for (group, days) in config.retentionDays { try await store.setRetention(logGroup: group, days: days) }
             return store
         }
