@@ -184,17 +184,26 @@ struct LazyScanner {
     }
 
     @inline(__always)
-    mutating func skipWhitespace() {
+    mutating func skipWhitespace() { i = LazyScanner.skipWhitespace(p, i, end) }
+
+    @inline(__always)
+    func quoteOrBackslash(from start: Int) -> Int { LazyScanner.quoteOrBackslash(p, start, end) }
+
+    /// The index of the first non-whitespace byte at or after `i` (or `end`).
+    @inline(__always)
+    static func skipWhitespace(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
+        var i = start
         while i < end {
             let b = p[i]
             if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { i += 1 } else { break }
         }
+        return i
     }
 
-    /// The index of the next `"` or `\\` at or after `k` (or `end`), eight bytes at a time: strings
+    /// The index of the next `"` or `\\` at or after `start` (or `end`), eight bytes at a time: strings
     /// are most of a JSON document, and this is where a scan spends its time.
     @inline(__always)
-    func quoteOrBackslash(from start: Int) -> Int {
+    static func quoteOrBackslash(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
         var k = start
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080

@@ -148,41 +148,22 @@ struct RuleStageTests {
               out: { type: console, inputs: [r.a] }
             """)
         #expect(found.contains { $0.hasPrefix("p.yaml:11:") && $0.contains("setting 'rules.a.event_pattern.detail.state[0].prefix': invalid event pattern: prefix match pattern must be a string") }, "\(found)")
-        let again = diagnostics("""
-            sources:
-              app: { type: stdin }
-            transforms:
-              r:
-                type: rule
-                inputs: [app]
-                rules:
-                  b: { event_pattern: '{"source": "aws.ec2"}' }
-            sinks:
-              out: { type: console, inputs: [r.b] }
-            """)
-        #expect(again.contains { $0.hasPrefix("p.yaml:8:") && $0.contains("invalid event pattern at column 12: \"source\" must be an object or an array") }, "\(again)")
-        let target = diagnostics("""
-            sources:
-              app: { type: stdin }
-            transforms:
-              r:
-                type: rule
-                inputs: [app]
-                rules:
-                  c: { event_pattern: { x: [1] }, input_path: 'detail' }
-            sinks:
-              out: { type: console, inputs: [r.c] }
-            """)
-        #expect(target.contains { $0.contains("setting 'rules.c.input_path'") && $0.contains("is not a JSON path") }, "\(target)")
-        let name = diagnostics("""
-            sources:
-              app: { type: stdin }
-            transforms:
-              r: { type: rule, inputs: [app], rules: { _d: { event_pattern: { x: [1] } } } }
-            sinks:
-              out: { type: console, inputs: [r] }
-            """)
-        #expect(name.contains { $0.contains("'_d' is not a rule name") }, "\(name)")
+        // One rule at a time, so each problem is the one reported.
+        for (rule, expected) in [
+            (#"b: { event_pattern: '{"source": "aws.ec2"}' }"#, "p.yaml:4:76: component 'r': setting 'rules.b.event_pattern': invalid event pattern at column 12: \"source\" must be an object or an array"),
+            ("c: { event_pattern: { x: [1] }, input_path: 'detail' }", "setting 'rules.c.input_path': 'detail' is not a JSON path"),
+            ("_d: { event_pattern: { x: [1] } }", "'_d' is not a rule name"),
+        ] {
+            let reported = diagnostics("""
+                sources:
+                  app: { type: stdin }
+                transforms:
+                  r: { type: rule, inputs: [app], rules: { \(rule) } }
+                sinks:
+                  out: { type: console, inputs: [r] }
+                """)
+            #expect(reported.contains { $0.contains(expected) }, "\(reported)")
+        }
     }
 
     @Test("trailwatch test-event-pattern answers like aws events test-event-pattern")
