@@ -31,6 +31,21 @@ public enum CloudTrailEnvelope {
         }
     }
 
+    static let detailTypes: [[UInt8]: [UInt8]] = Dictionary(uniqueKeysWithValues:
+        ["AwsConsoleSignIn", "AwsConsoleAction", "AwsServiceEvent", "AwsCloudTrailInsight", "AwsApiCall"].map { (Array($0.utf8), Array(detailType(eventType: $0).utf8)) })
+    static let apiCall = Array(detailType(eventType: nil).utf8)
+
+    /// ``detailType(eventType:)`` on bytes.
+    static func detailTypeBytes(eventType: [UInt8]) -> [UInt8] { detailTypes[eventType] ?? apiCall }
+
+    /// ``source(eventSource:eventType:)`` on bytes.
+    static func sourceBytes(eventSource: [UInt8], eventType: [UInt8]) -> [UInt8] {
+        if eventType.elementsEqual("AwsCloudTrailInsight".utf8) || eventSource.isEmpty { return Array("aws.cloudtrail".utf8) }
+        let service = eventSource.prefix { $0 != UInt8(ascii: ".") }
+        if service.elementsEqual("monitoring".utf8) { return Array("aws.cloudwatch".utf8) }
+        return Array("aws.".utf8) + service
+    }
+
     /// The envelope around a record, as JSON: `{"version":"0","id":…,"detail-type":…,"source":…,
     /// "account":…,"time":…,"region":…,"resources":[],"detail":<record>}`.
     public static func wrap(record: UnsafeRawBufferPointer, id: String, detailType: String, source: String,
@@ -68,13 +83,16 @@ public struct EventMatcher {
     let recordSlots: [Int]
     /// Envelope fields some rule reads, with the slot each is synthesised into.
     let synthesised: [(name: String, slot: Int)]
-    /// Slots of the record fields the envelope is derived from (-1 when not scanned).
-    let recordField: [String: Int]
+    /// Slots of the record fields the envelope is derived from, in ``recordFields`` order (empty without the envelope).
+    let recordSlot: [Int]
+    /// Reused for envelope values derived from the record's own (no allocation per event).
+    var derived: [UInt8] = []
     var values: EventValues
     var scratch = RuleMatchScratch()
     public private(set) var lastWasCloudTrail = false
 
     static let recordFields = ["eventVersion", "eventTime", "eventSource", "eventType", "eventID", "awsRegion", "recipientAccountId", "userIdentity.accountId"]
+    enum RecordField: Int { case eventVersion, eventTime, eventSource, eventType, eventID, awsRegion, recipientAccountId, accountId }
 
     public init(_ rules: RuleSet, cloudTrailEnvelope: Bool) {
         self.rules = rules
@@ -91,17 +109,15 @@ public struct EventMatcher {
         for path in rules.fieldPaths { raw.append(slot(path)) }
         var record: [Int] = []
         var synthesisedNames: [(String, Int)] = []
-        var recordField: [String: Int] = [:]
+        var recordSlot: [Int] = []
         if cloudTrailEnvelope {
-            for name in EventMatcher.recordFields { recordField[name] = slot(name.split(separator: ".").map(String.init)) }
-            var placeholders: [Int] = []
+            for name in EventMatcher.recordFields { recordSlot.append(slot(name.split(separator: ".").map(String.init))) }
             for path in rules.fieldPaths {
                 if path.count > 1 && path[0] == "detail" {
                     record.append(slot(Array(path.dropFirst())))
                 } else if path.count == 1, CloudTrailEnvelope.fields.contains(path[0]) {
                     record.append(-2 - synthesisedNames.count)
                     synthesisedNames.append((path[0], -1))
-                    placeholders.append(record.count - 1)
                 } else {
                     record.append(-1)
                 }
@@ -110,12 +126,11 @@ public struct EventMatcher {
             let empty = scanPaths.count + synthesisedNames.count
             for k in synthesisedNames.indices { synthesisedNames[k].1 = scanPaths.count + k }
             record = record.map { $0 == -1 ? empty : $0 <= -2 ? scanPaths.count + (-2 - $0) : $0 }
-            _ = placeholders
         }
         rawSlots = raw
         recordSlots = record
         synthesised = synthesisedNames.map { (name: $0.0, slot: $0.1) }
-        self.recordField = recordField
+        self.recordSlot = recordSlot
         scanner = JSONLeafScanner(paths: scanPaths.map { $0.map { Array($0.utf8) } })
         scanSlots = Array(scanPaths.indices)
         values = EventValues(fieldCount: scanPaths.count + synthesisedNames.count + 1)
@@ -147,40 +162,50 @@ public struct EventMatcher {
     }
 
     var isCloudTrailRecord: Bool {
-        func has(_ name: String) -> Bool { recordField[name].map { values.has($0) } ?? false }
-        return has("eventVersion") && has("eventTime") && (has("eventSource") || has("eventType"))
+        values.has(recordSlot[RecordField.eventVersion.rawValue]) && values.has(recordSlot[RecordField.eventTime.rawValue])
+            && (values.has(recordSlot[RecordField.eventSource.rawValue]) || values.has(recordSlot[RecordField.eventType.rawValue]))
     }
 
-    func recordString(_ name: String) -> String? {
-        guard let slot = recordField[name], let bytes = values.firstString(slot) else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
+    func recordString(_ field: RecordField) -> String? {
+        values.firstString(recordSlot[field.rawValue]).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// Fills an envelope field from the record's own values, at byte level (this runs for every record).
     mutating func synthesise(_ name: String, into slot: Int) {
+        derived.removeAll(keepingCapacity: true)
         switch name {
-        case "version": values.appendString(slot, "0")
-        case "id": if let id = recordString("eventID") { values.appendString(slot, id) }
-        case "detail-type": values.appendString(slot, CloudTrailEnvelope.detailType(eventType: recordString("eventType")))
-        case "source": values.appendString(slot, CloudTrailEnvelope.source(eventSource: recordString("eventSource"), eventType: recordString("eventType")))
-        case "account": if let account = recordString("recipientAccountId") ?? recordString("userIdentity.accountId") { values.appendString(slot, account) }
-        case "time": if let time = recordString("eventTime") { values.appendString(slot, time) }
-        case "region": if let region = recordString("awsRegion") { values.appendString(slot, region) }
-        default: break  // resources: [] has no leaves
+        case "version": derived.append(UInt8(ascii: "0"))
+        case "id": guard values.copyFirstString(recordSlot[RecordField.eventID.rawValue], into: &derived) else { return }
+        case "time": guard values.copyFirstString(recordSlot[RecordField.eventTime.rawValue], into: &derived) else { return }
+        case "region": guard values.copyFirstString(recordSlot[RecordField.awsRegion.rawValue], into: &derived) else { return }
+        case "account":
+            guard values.copyFirstString(recordSlot[RecordField.recipientAccountId.rawValue], into: &derived)
+                || values.copyFirstString(recordSlot[RecordField.accountId.rawValue], into: &derived) else { return }
+        case "detail-type":
+            _ = values.copyFirstString(recordSlot[RecordField.eventType.rawValue], into: &derived)
+            derived = CloudTrailEnvelope.detailTypeBytes(eventType: derived)
+        case "source":
+            var type: [UInt8] = []
+            _ = values.copyFirstString(recordSlot[RecordField.eventType.rawValue], into: &type)
+            _ = values.copyFirstString(recordSlot[RecordField.eventSource.rawValue], into: &derived)
+            derived = CloudTrailEnvelope.sourceBytes(eventSource: derived, eventType: type)
+        default: return  // resources: [] has no leaves
         }
+        derived.withUnsafeBytes { values.appendString(slot, $0) }
     }
 
     /// The `eventID` of the last document, when it was a CloudTrail record.
-    public var recordID: String? { lastWasCloudTrail ? recordString("eventID") : nil }
+    public var recordID: String? { lastWasCloudTrail ? recordString(.eventID) : nil }
 
     /// The event the last matched document stands for, as EventBridge would deliver it: the
     /// CloudTrail envelope around a record, or the document itself. Call right after ``matches(_:)``.
     public func event(for document: UnsafeRawBufferPointer) -> [UInt8] {
         guard lastWasCloudTrail else { return Array(document) }
-        let eventType = recordString("eventType")
+        let eventType = recordString(.eventType)
         return CloudTrailEnvelope.wrap(
-            record: document, id: recordString("eventID") ?? "", detailType: CloudTrailEnvelope.detailType(eventType: eventType),
-            source: CloudTrailEnvelope.source(eventSource: recordString("eventSource"), eventType: eventType),
-            account: recordString("recipientAccountId") ?? recordString("userIdentity.accountId") ?? "",
-            time: recordString("eventTime") ?? "", region: recordString("awsRegion") ?? "")
+            record: document, id: recordString(.eventID) ?? "", detailType: CloudTrailEnvelope.detailType(eventType: eventType),
+            source: CloudTrailEnvelope.source(eventSource: recordString(.eventSource), eventType: eventType),
+            account: recordString(.recipientAccountId) ?? recordString(.accountId) ?? "",
+            time: recordString(.eventTime) ?? "", region: recordString(.awsRegion) ?? "")
     }
 }

@@ -113,6 +113,21 @@ public struct EventValues {
         }
     }
 
+    /// Replaces `out` with the first string leaf of `field`; false when there is none.
+    public func copyFirstString(_ field: Int, into out: inout [UInt8]) -> Bool {
+        var k = head[field]
+        var first = -1
+        // Leaves are chained newest first; the first written is the last in the chain.
+        while k >= 0 {
+            if kinds[Int(k)] == .string { first = Int(k) }
+            k = next[Int(k)]
+        }
+        guard first >= 0 else { return false }
+        out.removeAll(keepingCapacity: true)
+        out.append(contentsOf: arena[Int(starts[first])..<Int(starts[first] + lengths[first])])
+        return true
+    }
+
     /// The first string leaf of `field`, decoded.
     public func firstString(_ field: Int) -> [UInt8]? {
         var k = head[field]

@@ -141,6 +141,13 @@ public struct CIDRRange: Sendable, Equatable {
         return CIDRRange(network: network, prefixLength: length)
     }
 
+    func contains(v4 address: UInt32) -> Bool {
+        guard network.count == 4 else { return false }
+        let net = UInt32(network[0]) << 24 | UInt32(network[1]) << 16 | UInt32(network[2]) << 8 | UInt32(network[3])
+        let mask: UInt32 = prefixLength == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefixLength)
+        return address & mask == net & mask
+    }
+
     func contains(_ address: [UInt8]) -> Bool {
         guard address.count == network.count else { return false }
         var bit = 0
@@ -160,6 +167,31 @@ public struct CIDRRange: Sendable, Equatable {
 
 /// IPv4 (`10.0.0.1`) and IPv6 (`2001:db8::1`, with an embedded IPv4 tail) text to bytes.
 enum IPAddress {
+    /// An IPv4 address written `a.b.c.d` (decimal, no leading `+`, at most three digits each).
+    static func v4(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
+        var value: UInt32 = 0
+        var part: UInt32 = 0
+        var digits = 0
+        var dots = 0
+        for b in bytes {
+            if b >= 0x30 && b <= 0x39 {
+                part = part * 10 + UInt32(b - 0x30)
+                digits += 1
+                guard digits <= 3, part <= 255 else { return nil }
+            } else if b == UInt8(ascii: ".") {
+                guard digits > 0, dots < 3 else { return nil }
+                value = value << 8 | part
+                part = 0
+                digits = 0
+                dots += 1
+            } else {
+                return nil
+            }
+        }
+        guard dots == 3, digits > 0 else { return nil }
+        return value << 8 | part
+    }
+
     static func parse(_ text: Substring) -> [UInt8]? {
         if text.contains(":") { return parseV6(text) }
         return parseV4(text)
@@ -276,7 +308,13 @@ public enum ValueMatcher: Sendable, Equatable {
         case .numeric(let range): return leaf.kind == .number && range.contains(leaf.number)
         case .exists(let wanted): return wanted
         case .cidr(let range):
-            guard leaf.kind == .string, let address = IPAddress.parse(Substring(decoding: leaf.bytes, as: UTF8.self)) else { return false }
+            guard leaf.kind == .string else { return false }
+            if range.network.count == 4 {
+                // IPv4 at byte level: this runs for every candidate event.
+                guard let address = IPAddress.v4(leaf.bytes) else { return false }
+                return range.contains(v4: address)
+            }
+            guard let address = IPAddress.parse(Substring(decoding: leaf.bytes, as: UTF8.self)) else { return false }
             return range.contains(address)
         case .anythingBut(let rule): return rule.matches(leaf)
         }
