@@ -3,15 +3,20 @@ import ByteJSON
 /// The leaf values one event has at the fields a ``RuleSet`` reads, gathered before matching.
 /// Reused from event to event: ``reset()`` costs only the fields the last event touched.
 public struct EventValues {
+    /// One leaf: its field, kind, bytes in ``arena``, number value, and the field's previous leaf.
+    struct Record {
+        var field: Int32
+        var next: Int32
+        var start: Int32
+        var length: Int32
+        var kind: LeafKind
+        var number: Double
+    }
+
     public let fieldCount: Int
-    /// First leaf of each field (-1: none), leaves chained through ``next``.
+    /// Last leaf of each field (-1: none), leaves chained newest first through ``Record/next``.
     var head: [Int32]
-    var next: [Int32] = []
-    var kinds: [LeafKind] = []
-    var starts: [Int32] = []
-    var lengths: [Int32] = []
-    var numbers: [Double] = []
-    var fields: [Int32] = []
+    var records: [Record] = []
     /// Decoded bytes of every leaf.
     var arena: [UInt8] = []
     var touched: [Int32] = []
@@ -20,19 +25,15 @@ public struct EventValues {
         self.fieldCount = fieldCount
         head = Array(repeating: -1, count: fieldCount)
         arena.reserveCapacity(4096)
+        records.reserveCapacity(64)
     }
 
-    public var leafCount: Int { kinds.count }
+    public var leafCount: Int { records.count }
 
     public mutating func reset() {
         for f in touched { head[Int(f)] = -1 }
         touched.removeAll(keepingCapacity: true)
-        next.removeAll(keepingCapacity: true)
-        kinds.removeAll(keepingCapacity: true)
-        starts.removeAll(keepingCapacity: true)
-        lengths.removeAll(keepingCapacity: true)
-        numbers.removeAll(keepingCapacity: true)
-        fields.removeAll(keepingCapacity: true)
+        records.removeAll(keepingCapacity: true)
         arena.removeAll(keepingCapacity: true)
     }
 
@@ -41,14 +42,10 @@ public struct EventValues {
 
     @inline(__always)
     mutating func link(_ field: Int, kind: LeafKind, start: Int, number: Double) {
-        if head[field] < 0 { touched.append(Int32(field)) }
-        next.append(head[field])
-        head[field] = Int32(kinds.count)
-        kinds.append(kind)
-        starts.append(Int32(start))
-        lengths.append(Int32(arena.count - start))
-        numbers.append(number)
-        fields.append(Int32(field))
+        let previous = head[field]
+        if previous < 0 { touched.append(Int32(field)) }
+        head[field] = Int32(records.count)
+        records.append(Record(field: Int32(field), next: previous, start: Int32(start), length: Int32(arena.count - start), kind: kind, number: number))
     }
 
     public mutating func appendString(_ field: Int, _ bytes: UnsafeRawBufferPointer) {
@@ -101,42 +98,27 @@ public struct EventValues {
         }
     }
 
-    /// Copies the leaves of `field` in `other` to `field` here (envelopes built from a record's values).
-    public mutating func copy(_ field: Int, from other: EventValues, field source: Int) {
-        var k = other.head[source]
-        while k >= 0 {
-            let i = Int(k)
-            let start = arena.count
-            arena.append(contentsOf: other.arena[Int(other.starts[i])..<Int(other.starts[i] + other.lengths[i])])
-            link(field, kind: other.kinds[i], start: start, number: other.numbers[i])
-            k = other.next[i]
-        }
-    }
-
     /// Replaces `out` with the first string leaf of `field`; false when there is none.
     public func copyFirstString(_ field: Int, into out: inout [UInt8]) -> Bool {
-        var k = head[field]
-        var first = -1
-        // Leaves are chained newest first; the first written is the last in the chain.
-        while k >= 0 {
-            if kinds[Int(k)] == .string { first = Int(k) }
-            k = next[Int(k)]
-        }
-        guard first >= 0 else { return false }
+        guard let first = firstStringRecord(field) else { return false }
         out.removeAll(keepingCapacity: true)
-        out.append(contentsOf: arena[Int(starts[first])..<Int(starts[first] + lengths[first])])
+        out.append(contentsOf: arena[Int(first.start)..<Int(first.start + first.length)])
         return true
     }
 
     /// The first string leaf of `field`, decoded.
     public func firstString(_ field: Int) -> [UInt8]? {
+        firstStringRecord(field).map { Array(arena[Int($0.start)..<Int($0.start + $0.length)]) }
+    }
+
+    func firstStringRecord(_ field: Int) -> Record? {
         var k = head[field]
-        var found: [UInt8]?
+        var found: Record?
         // Leaves are chained newest first; the first written is the last in the chain.
         while k >= 0 {
-            let i = Int(k)
-            if kinds[i] == .string { found = Array(arena[Int(starts[i])..<Int(starts[i] + lengths[i])]) }
-            k = next[i]
+            let record = records[Int(k)]
+            if record.kind == .string { found = record }
+            k = record.next
         }
         return found
     }

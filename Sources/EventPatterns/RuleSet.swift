@@ -11,11 +11,11 @@ import ByteJSON
 /// short). For an event, every leaf of an indexed field is looked up in one hash table; the
 /// alternatives found, plus the few that have no exact-value condition, are then checked in full.
 /// Immutable once built: share one between threads, give each thread its own ``RuleMatchScratch``.
-public final class RuleSet: Sendable {
+public final class RuleSet: @unchecked Sendable {
     /// Every field path some rule reads; field ids index this list.
     public let fieldPaths: [[String]]
     public let ruleCount: Int
-    let alternatives: [Alternative]
+    let flat: FlatAlternatives
     /// Alternatives with no exact-value condition: checked for every event.
     let unindexed: [Int32]
     let index: ExactIndex
@@ -72,7 +72,7 @@ public final class RuleSet: Sendable {
             }
         }
         fieldPaths = paths
-        self.alternatives = alternatives
+        flat = FlatAlternatives(alternatives)
         self.unindexed = unindexed
         index = ExactIndex(entries)
         indexedFields = Array(Set(entries.map(\.field))).sorted()
@@ -84,54 +84,130 @@ public final class RuleSet: Sendable {
     /// The rules `values` satisfies, in rule order, written to `scratch.matched`. `slots[f]` is the
     /// slot of `values` holding field `f`'s leaves (so one scan can serve several views of an event).
     public func match(_ values: EventValues, slots: [Int], scratch: inout RuleMatchScratch) {
-        scratch.prepare(alternatives: alternatives.count, rules: ruleCount)
+        scratch.prepare(alternatives: flat.alternativeCount, rules: ruleCount)
         let stamp = scratch.stamp
+        let flat = self.flat
         values.arena.withUnsafeBytes { arena in
-            // Candidates from the index.
-            for field in indexedFields {
-                var k = values.head[slots[field]]
-                while k >= 0 {
-                    let i = Int(k)
-                    let bytes = UnsafeRawBufferPointer(rebasing: arena[Int(values.starts[i])..<Int(values.starts[i] + values.lengths[i])])
-                    let range = index.lookup(field: field, kind: values.kinds[i], bytes: bytes, number: values.numbers[i])
-                    for c in range {
-                        let alternative = Int(index.candidates[c])
-                        if scratch.alternativeStamps[alternative] != stamp {
-                            scratch.alternativeStamps[alternative] = stamp
-                            scratch.candidates.append(Int32(alternative))
+            values.records.withUnsafeBufferPointer { records in
+                values.head.withUnsafeBufferPointer { head in
+                    slots.withUnsafeBufferPointer { slots in
+                        // Candidates from the index.
+                        for field in indexedFields {
+                            var k = head[slots[field]]
+                            while k >= 0 {
+                                let record = records[Int(k)]
+                                let bytes = UnsafeRawBufferPointer(rebasing: arena[Int(record.start)..<Int(record.start + record.length)])
+                                let range = index.lookup(field: field, kind: record.kind, bytes: bytes, number: record.number)
+                                for c in range {
+                                    let alternative = Int(index.candidates[c])
+                                    if scratch.alternativeStamps[alternative] != stamp {
+                                        scratch.alternativeStamps[alternative] = stamp
+                                        scratch.candidates.append(Int32(alternative))
+                                    }
+                                }
+                                k = record.next
+                            }
                         }
+                        let view = LeafView(arena: arena, records: records, head: head, slots: slots)
+                        for alternative in unindexed { flat.check(Int(alternative), view, &scratch) }
+                        for c in scratch.candidates.indices { flat.check(Int(scratch.candidates[c]), view, &scratch) }
                     }
-                    k = values.next[i]
                 }
             }
-            for alternative in unindexed { check(Int(alternative), values, slots, arena, &scratch) }
-            for c in scratch.candidates.indices { check(Int(scratch.candidates[c]), values, slots, arena, &scratch) }
         }
         if scratch.matched.count > 1 { scratch.matched.sort() }
     }
+}
 
-    @inline(__always)
-    func check(_ number: Int, _ values: EventValues, _ slots: [Int], _ arena: UnsafeRawBufferPointer, _ scratch: inout RuleMatchScratch) {
-        let alternative = alternatives[number]
-        guard scratch.ruleStamps[alternative.rule] != scratch.stamp else { return }
-        for (k, condition) in alternative.conditions.enumerated() where k != alternative.indexedCondition {
-            if !holds(slots[condition.field], condition.matchers, condition.acceptsAbsence, values, arena) { return }
+/// An event's leaves as the checks read them (valid while the buffers are).
+struct LeafView {
+    let arena: UnsafeRawBufferPointer
+    let records: UnsafeBufferPointer<EventValues.Record>
+    let head: UnsafeBufferPointer<Int32>
+    let slots: UnsafeBufferPointer<Int>
+}
+
+/// The alternatives laid out flat in memory that lives as long as the rule set, so checking one
+/// touches no reference counts (this runs for every candidate of every event).
+final class FlatAlternatives: @unchecked Sendable {
+    let alternativeCount: Int
+    let rule: UnsafeMutableBufferPointer<Int32>
+    let firstCondition: UnsafeMutableBufferPointer<Int32>
+    let conditionCount: UnsafeMutableBufferPointer<Int32>
+    let indexedCondition: UnsafeMutableBufferPointer<Int32>
+    let field: UnsafeMutableBufferPointer<Int32>
+    let acceptsAbsence: UnsafeMutableBufferPointer<Bool>
+    let firstMatcher: UnsafeMutableBufferPointer<Int32>
+    let matcherCount: UnsafeMutableBufferPointer<Int32>
+    let matchers: UnsafeMutableBufferPointer<ValueMatcher>
+
+    init(_ alternatives: [RuleSet.Alternative]) {
+        func buffer<T>(_ items: [T]) -> UnsafeMutableBufferPointer<T> {
+            let b = UnsafeMutableBufferPointer<T>.allocate(capacity: max(1, items.count))
+            _ = b.initialize(from: items)
+            return UnsafeMutableBufferPointer(rebasing: b[0..<items.count])
         }
-        scratch.ruleStamps[alternative.rule] = scratch.stamp
-        scratch.matched.append(alternative.rule)
+        alternativeCount = alternatives.count
+        var rules: [Int32] = [], firsts: [Int32] = [], counts: [Int32] = [], indexed: [Int32] = []
+        var fields: [Int32] = [], absence: [Bool] = [], firstMatchers: [Int32] = [], matcherCounts: [Int32] = []
+        var matchers: [ValueMatcher] = []
+        for alternative in alternatives {
+            rules.append(Int32(alternative.rule))
+            firsts.append(Int32(fields.count))
+            counts.append(Int32(alternative.conditions.count))
+            indexed.append(Int32(alternative.indexedCondition))
+            for condition in alternative.conditions {
+                fields.append(Int32(condition.field))
+                absence.append(condition.acceptsAbsence)
+                firstMatchers.append(Int32(matchers.count))
+                matcherCounts.append(Int32(condition.matchers.count))
+                matchers += condition.matchers
+            }
+        }
+        rule = buffer(rules)
+        firstCondition = buffer(firsts)
+        conditionCount = buffer(counts)
+        indexedCondition = buffer(indexed)
+        field = buffer(fields)
+        acceptsAbsence = buffer(absence)
+        firstMatcher = buffer(firstMatchers)
+        matcherCount = buffer(matcherCounts)
+        self.matchers = buffer(matchers)
+    }
+
+    deinit {
+        for b in [rule, firstCondition, conditionCount, indexedCondition, field, firstMatcher, matcherCount] {
+            UnsafeMutableBufferPointer(start: b.baseAddress, count: max(1, b.count)).deallocate()
+        }
+        UnsafeMutableBufferPointer(start: acceptsAbsence.baseAddress, count: max(1, acceptsAbsence.count)).deallocate()
+        matchers.deinitialize()
+        UnsafeMutableBufferPointer(start: matchers.baseAddress, count: max(1, matchers.count)).deallocate()
     }
 
     @inline(__always)
-    func holds(_ slot: Int, _ matchers: [ValueMatcher], _ acceptsAbsence: Bool, _ values: EventValues, _ arena: UnsafeRawBufferPointer) -> Bool {
-        var k = values.head[slot]
-        if k < 0 { return acceptsAbsence }
+    func check(_ number: Int, _ view: LeafView, _ scratch: inout RuleMatchScratch) {
+        let ruleNumber = Int(rule[number])
+        guard scratch.ruleStamps[ruleNumber] != scratch.stamp else { return }
+        let first = Int(firstCondition[number]), skip = first + Int(indexedCondition[number])
+        for c in first..<(first + Int(conditionCount[number])) where c != skip {
+            if !holds(c, view) { return }
+        }
+        scratch.ruleStamps[ruleNumber] = scratch.stamp
+        scratch.matched.append(ruleNumber)
+    }
+
+    @inline(__always)
+    func holds(_ condition: Int, _ view: LeafView) -> Bool {
+        var k = view.head[view.slots[Int(field[condition])]]
+        if k < 0 { return acceptsAbsence[condition] }
+        let m0 = Int(firstMatcher[condition]), m1 = m0 + Int(matcherCount[condition])
         while k >= 0 {
-            let i = Int(k)
-            let leaf = Leaf(kind: values.kinds[i],
-                            bytes: UnsafeRawBufferPointer(rebasing: arena[Int(values.starts[i])..<Int(values.starts[i] + values.lengths[i])]),
-                            number: values.numbers[i])
-            for matcher in matchers where matcher.matches(leaf) { return true }
-            k = values.next[i]
+            let record = view.records[Int(k)]
+            let leaf = Leaf(kind: record.kind,
+                            bytes: UnsafeRawBufferPointer(rebasing: view.arena[Int(record.start)..<Int(record.start + record.length)]),
+                            number: record.number)
+            for m in m0..<m1 where matchers[m].matches(leaf) { return true }
+            k = record.next
         }
         return false
     }
