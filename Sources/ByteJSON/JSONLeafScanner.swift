@@ -25,12 +25,25 @@ public final class JSONLeafScanner: @unchecked Sendable {
     private let nodeCount: Int
     private let edges: UnsafeMutablePointer<Edge>
     private let keyBytes: UnsafeMutablePointer<UInt8>
+    /// Open-addressing tables from (key length, first word) to an edge, for nodes with many keys.
+    private let tables: UnsafeMutablePointer<Int32>
 
     struct Node {
         /// The path that ends here, or -1.
         var path: Int32
         var firstEdge: Int32
         var edgeCount: Int32
+        /// Start of this node's table in ``tables`` and its size − 1 (0: no table, scan the edges).
+        var tableStart: Int32 = 0
+        var tableMask: Int32 = 0
+    }
+
+    /// Nodes with more keys than this get a hash table (a record's root watches a dozen or more).
+    static let tableThreshold = 4
+
+    @inline(__always)
+    static func slot(_ length: Int, _ head: UInt64, _ mask: Int32) -> Int {
+        Int(truncatingIfNeeded: ((head ^ UInt64(truncatingIfNeeded: length)) &* 0x9E37_79B9_7F4A_7C15) >> 40) & Int(mask)
     }
 
     struct Edge {
@@ -70,6 +83,22 @@ public final class JSONLeafScanner: @unchecked Sendable {
                 block += key
             }
         }
+        var table: [Int32] = [-1]
+        for n in flatNodes.indices where Int(flatNodes[n].edgeCount) > Self.tableThreshold {
+            var size = 8
+            while size < Int(flatNodes[n].edgeCount) * 4 { size *= 2 }
+            let start = table.count
+            table += Array(repeating: -1, count: size)
+            for e in Int(flatNodes[n].firstEdge)..<Int(flatNodes[n].firstEdge + flatNodes[n].edgeCount) {
+                var s = Self.slot(flatEdges[e].length, flatEdges[e].head, Int32(size - 1))
+                while table[start + s] >= 0 { s = (s + 1) & (size - 1) }
+                table[start + s] = Int32(e)
+            }
+            flatNodes[n].tableStart = Int32(start)
+            flatNodes[n].tableMask = Int32(size - 1)
+        }
+        tables = .allocate(capacity: table.count)
+        tables.initialize(from: table, count: table.count)
         nodeCount = flatNodes.count
         nodes = .allocate(capacity: flatNodes.count)
         nodes.initialize(from: flatNodes, count: flatNodes.count)
@@ -81,6 +110,7 @@ public final class JSONLeafScanner: @unchecked Sendable {
     }
 
     deinit {
+        tables.deallocate()
         nodes.deallocate()
         edges.deallocate()
         keyBytes.deallocate()
@@ -93,7 +123,7 @@ public final class JSONLeafScanner: @unchecked Sendable {
     public func scan<V: JSONLeafVisitor>(_ bytes: UnsafeRawBufferPointer, into visitor: inout V) -> JSONRootKind? {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
         var scanner = LeafScan(p: base.assumingMemoryBound(to: UInt8.self), end: bytes.count,
-                               nodes: nodes, edges: edges, keyBytes: keyBytes)
+                               nodes: nodes, edges: edges, keyBytes: keyBytes, tables: tables)
         scanner.skipWhitespace()
         guard scanner.i < scanner.end else { return nil }
         let first = scanner.p[scanner.i]
@@ -111,15 +141,17 @@ struct LeafScan {
     let nodes: UnsafeMutablePointer<JSONLeafScanner.Node>
     let edges: UnsafeMutablePointer<JSONLeafScanner.Edge>
     let keyBytes: UnsafeMutablePointer<UInt8>
+    let tables: UnsafeMutablePointer<Int32>
     var i = 0
 
     init(p: UnsafePointer<UInt8>, end: Int, nodes: UnsafeMutablePointer<JSONLeafScanner.Node>,
-         edges: UnsafeMutablePointer<JSONLeafScanner.Edge>, keyBytes: UnsafeMutablePointer<UInt8>) {
+         edges: UnsafeMutablePointer<JSONLeafScanner.Edge>, keyBytes: UnsafeMutablePointer<UInt8>, tables: UnsafeMutablePointer<Int32>) {
         self.p = p
         self.end = end
         self.nodes = nodes
         self.edges = edges
         self.keyBytes = keyBytes
+        self.tables = tables
     }
 
     @inline(__always)
@@ -162,6 +194,19 @@ struct LeafScan {
         }
         let length = ke - ks
         let head = KeyTable.head(p + ks, length)
+        if n.tableMask > 0 {
+            var s = JSONLeafScanner.slot(length, head, n.tableMask)
+            while true {
+                let e = tables[Int(n.tableStart) + s]
+                if e < 0 { return -1 }
+                let edge = edges[Int(e)]
+                if edge.length == length && edge.head == head
+                    && (length <= 8 || LazyScanner.equalBytes(p + ks + 8, keyBytes + edge.offset + 8, length - 8)) {
+                    return Int(edge.child)
+                }
+                s = (s + 1) & Int(n.tableMask)
+            }
+        }
         for e in Int(n.firstEdge)..<Int(n.firstEdge + n.edgeCount) {
             let edge = edges[e]
             if edge.length == length && edge.head == head

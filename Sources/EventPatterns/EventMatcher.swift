@@ -87,6 +87,8 @@ public struct EventMatcher {
     let recordSlot: [Int]
     /// Reused for envelope values derived from the record's own (no allocation per event).
     var derived: [UInt8] = []
+    /// `source` by eventSource and eventType (bounded).
+    var sources: [[UInt8]: [UInt8]] = [:]
     var values: EventValues
     var scratch = RuleMatchScratch()
     public private(set) var lastWasCloudTrail = false
@@ -136,8 +138,16 @@ public struct EventMatcher {
         values = EventValues(fieldCount: scanPaths.count + synthesisedNames.count + 1)
     }
 
+    /// The rules the last document matched, in rule order (after ``matchesAny(_:)``).
+    public var matched: [Int] { scratch.matched }
+
     /// The rules `document` satisfies, in rule order (empty when it is not a JSON object).
     public mutating func matches(_ document: UnsafeRawBufferPointer) -> [Int] {
+        matchesAny(document) ? scratch.matched : []
+    }
+
+    /// Whether `document` satisfies any rule (which ones: ``matched``).
+    public mutating func matchesAny(_ document: UnsafeRawBufferPointer) -> Bool {
         values.reset()
         lastWasCloudTrail = false
         let root = withUnsafeMutablePointer(to: &values) { pointer in
@@ -146,7 +156,7 @@ public struct EventMatcher {
                 return scanner.scan(document, into: &collector)
             }
         }
-        guard root == .object else { return [] }
+        guard root == .object else { return false }
         if cloudTrailEnvelope, isCloudTrailRecord {
             lastWasCloudTrail = true
             for (name, slot) in synthesised { synthesise(name, into: slot) }
@@ -154,7 +164,7 @@ public struct EventMatcher {
         } else {
             rules.match(values, slots: rawSlots, scratch: &scratch)
         }
-        return scratch.matched
+        return !scratch.matched.isEmpty
     }
 
     public mutating func matches(_ document: [UInt8]) -> [Int] {
@@ -183,12 +193,24 @@ public struct EventMatcher {
                 || values.copyFirstString(recordSlot[RecordField.accountId.rawValue], into: &derived) else { return }
         case "detail-type":
             _ = values.copyFirstString(recordSlot[RecordField.eventType.rawValue], into: &derived)
-            derived = CloudTrailEnvelope.detailTypeBytes(eventType: derived)
+            let detailType = CloudTrailEnvelope.detailTypes[derived] ?? CloudTrailEnvelope.apiCall
+            detailType.withUnsafeBytes { values.appendString(slot, $0) }
+            return
         case "source":
-            var type: [UInt8] = []
-            _ = values.copyFirstString(recordSlot[RecordField.eventType.rawValue], into: &type)
+            // Remembered per (eventSource, eventType): a trail has few of them.
             _ = values.copyFirstString(recordSlot[RecordField.eventSource.rawValue], into: &derived)
-            derived = CloudTrailEnvelope.sourceBytes(eventSource: derived, eventType: type)
+            derived.append(0)
+            var type: [UInt8] = []
+            if values.copyFirstString(recordSlot[RecordField.eventType.rawValue], into: &type) { derived += type }
+            if let known = sources[derived] {
+                known.withUnsafeBytes { values.appendString(slot, $0) }
+                return
+            }
+            let split = derived.firstIndex(of: 0)!
+            let source = CloudTrailEnvelope.sourceBytes(eventSource: Array(derived[..<split]), eventType: Array(derived[(split + 1)...]))
+            if sources.count < 4096 { sources[derived] = source }
+            source.withUnsafeBytes { values.appendString(slot, $0) }
+            return
         default: return  // resources: [] has no leaves
         }
         derived.withUnsafeBytes { values.appendString(slot, $0) }

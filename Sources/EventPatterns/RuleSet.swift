@@ -86,7 +86,9 @@ public final class RuleSet: @unchecked Sendable {
     public func match(_ values: EventValues, slots: [Int], scratch: inout RuleMatchScratch) {
         scratch.prepare(alternatives: flat.alternativeCount, rules: ruleCount)
         let stamp = scratch.stamp
-        let flat = self.flat
+        // Locals, so the loops below take no reference per access.
+        let flat = self.flat, index = self.index, indexedFields = self.indexedFields, unindexed = self.unindexed
+        index.candidates.withUnsafeBufferPointer { candidates in
         values.arena.withUnsafeBytes { arena in
             values.records.withUnsafeBufferPointer { records in
                 values.head.withUnsafeBufferPointer { head in
@@ -99,7 +101,7 @@ public final class RuleSet: @unchecked Sendable {
                                 let bytes = UnsafeRawBufferPointer(rebasing: arena[Int(record.start)..<Int(record.start + record.length)])
                                 let range = index.lookup(field: field, kind: record.kind, bytes: bytes, number: record.number)
                                 for c in range {
-                                    let alternative = Int(index.candidates[c])
+                                    let alternative = Int(candidates[c])
                                     if scratch.alternativeStamps[alternative] != stamp {
                                         scratch.alternativeStamps[alternative] = stamp
                                         scratch.candidates.append(Int32(alternative))
@@ -114,6 +116,7 @@ public final class RuleSet: @unchecked Sendable {
                     }
                 }
             }
+        }
         }
         if scratch.matched.count > 1 { scratch.matched.sort() }
     }

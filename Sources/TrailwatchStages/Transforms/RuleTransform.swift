@@ -267,10 +267,13 @@ struct RuleTransform: TransformKind {
                 part.matches.removeAll(keepingCapacity: true)
                 part.matchedAny.removeAll(keepingCapacity: true)
                 let lower = count * item / partCount, upper = count * (item + 1) / partCount
+                // Messages by pointer: the batch's storage outlives this loop (no reference counting per event).
+                let base = UnsafeRawPointer(logs.storage.mutableBase)
+                let starts = logs.starts, lengths = logs.lengths
                 for i in lower..<upper {
-                    let message = logs.message(i)
-                    let matched = part.matcher.matches(message)
-                    guard !matched.isEmpty else { continue }
+                    let message = UnsafeRawBufferPointer(start: base + Int(starts[i]), count: Int(lengths[i]))
+                    guard part.matcher.matchesAny(message) else { continue }
+                    let matched = part.matcher.matched
                     part.matchedAny.append(i)
                     let event = part.matcher.event(for: message)
                     let id = part.matcher.lastWasCloudTrail ? (part.matcher.recordID ?? "") : StableID.uuid(of: Array(message))
