@@ -17,12 +17,17 @@ public final class DashboardSite: Sendable {
     let storePath: String
     let dashboards: [DashboardDefinition]
     let now: @Sendable () -> Int64
+    /// How long one query may run (`query_timeout`).
+    let queryTimeout: Duration
 
     /// - Parameters:
     ///   - dashboards: from the pipeline; when empty, one is made from what the store holds.
-    public init(storePath: String, dashboards: [DashboardDefinition], now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+    ///   - queryTimeout: the time limit of each query a page runs (`query_timeout`).
+    public init(storePath: String, dashboards: [DashboardDefinition], queryTimeout: Duration = QueryLimits.defaultTimeout,
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.storePath = storePath
         self.dashboards = dashboards
+        self.queryTimeout = queryTimeout
         self.now = now
     }
 
@@ -143,7 +148,7 @@ public final class DashboardSite: Sendable {
         case .events:
             return try events(widget, store: store, start: start, end: end)
         case .logs:
-            let result = try StoreQuery(store: store, text: widget.query ?? "", start: start, end: end, logGroups: widget.logGroups, now: now()).run()
+            let result = try StoreQuery(store: store, text: widget.query ?? "", start: start, end: end, logGroups: widget.logGroups, now: now()).run(deadline: .after(queryTimeout))
             return table(result)
         }
     }
@@ -246,7 +251,7 @@ public final class DashboardSite: Sendable {
         body += "<label>Range <input name=\"range\" value=\"\(HTML.escape(rangeText))\" size=\"6\"></label> <button>Run query</button></form>"
         guard !text.isEmpty else { return html(200, "Query", body) }
         do {
-            let result = try StoreQuery(store: store, text: text, start: start, end: end, logGroups: [], now: now()).run()
+            let result = try StoreQuery(store: store, text: text, start: start, end: end, logGroups: [], now: now()).run(deadline: .after(queryTimeout))
             body += "<p class=\"span\">\(result.rows.count) row\(result.rows.count == 1 ? "" : "s"), \(Timestamps.iso8601(start)) — \(Timestamps.iso8601(end))</p>" + table(result)
             return html(200, "Query", body)
         } catch {
@@ -258,7 +263,7 @@ public final class DashboardSite: Sendable {
     func queryJSON(_ store: Store, query: [String: String]) throws -> Page {
         let (start, end, _) = try timeRange(store, query: query, defaultRange: 24 * 3_600_000)
         do {
-            let result = try StoreQuery(store: store, text: query["q"] ?? "", start: start, end: end, logGroups: [], now: now()).run()
+            let result = try StoreQuery(store: store, text: query["q"] ?? "", start: start, end: end, logGroups: [], now: now()).run(deadline: .after(queryTimeout))
             let rows: [[String: Any]] = result.rows.map { row in
                 var object: [String: Any] = [:]
                 for (column, value) in zip(result.columns, row) {
@@ -268,6 +273,7 @@ public final class DashboardSite: Sendable {
                     case .bool(let b): object[column] = b
                     case .timestamp(let t): object[column] = Timestamps.iso8601(t)
                     case .string(let s): object[column] = s
+                    case .json: object[column] = value.stringValue ?? ""
                     }
                 }
                 return object

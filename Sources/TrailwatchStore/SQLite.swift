@@ -99,4 +99,32 @@ public final class Statement {
         guard let p = sqlite3_column_text(handle, column) else { return nil }
         return String(cString: p)
     }
+    /// A text column's bytes without a copy, valid until the next step or reset; nil for NULL.
+    public func bytes(_ column: Int32) -> UnsafeRawBufferPointer? {
+        guard let p = sqlite3_column_text(handle, column) else { return nil }
+        return UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, column)))
+    }
+}
+
+/// The question a progress handler asks (a class, so SQLite can hold it as a context pointer).
+private final class ProgressCheck {
+    let shouldStop: () -> Bool
+    init(_ shouldStop: @escaping () -> Bool) { self.shouldStop = shouldStop }
+}
+
+extension SQLiteDatabase {
+    /// Runs `body` while SQLite asks `shouldStop` every few thousand virtual-machine steps; when it answers
+    /// true, the running statement fails with SQLITE_INTERRUPT (so a long GROUP BY honours a deadline).
+    public func interruptible<T, E: Error>(_ shouldStop: @escaping () -> Bool, _ body: () throws(E) -> T) throws(E) -> T {
+        let check = Unmanaged.passRetained(ProgressCheck(shouldStop))
+        sqlite3_progress_handler(handle, 4096, { context in
+            guard let context else { return 0 }
+            return Unmanaged<ProgressCheck>.fromOpaque(context).takeUnretainedValue().shouldStop() ? 1 : 0
+        }, check.toOpaque())
+        defer {
+            sqlite3_progress_handler(handle, 0, nil, nil)
+            check.release()
+        }
+        return try body()
+    }
 }

@@ -30,6 +30,9 @@ struct QueryCommand: ParsableCommand {
     @Option(help: "Output format: table, json or csv.")
     var format: Format = .table
 
+    @Option(help: "Stop the query after this long (query_timeout), e.g. 30s, 2m, 500ms; 0 for no limit.")
+    var timeout: String = "30s"
+
     func run() throws {
         func time(_ text: String?, _ name: String) throws -> Int64? {
             guard let text else { return nil }
@@ -38,19 +41,27 @@ struct QueryCommand: ParsableCommand {
             }
             return ms
         }
+        guard let limit = QueryTimeoutSetting.parse(timeout) else {
+            throw ValidationError("--timeout: '\(timeout)' is not a duration such as 30s, 2m or 500ms")
+        }
         guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("no store at \(store)") }
         let opened = try Store(path: store)
         let result: QueryResult
         do {
             result = try StoreQuery(store: opened, text: query, start: try time(start, "start"), end: try time(end, "end"),
-                                    logGroups: logGroups, now: Int64(Date().timeIntervalSince1970 * 1000)).run()
+                                    logGroups: logGroups, now: Int64(Date().timeIntervalSince1970 * 1000))
+                .run(deadline: limit.map { QueryDeadline.after($0) })
         } catch let error as StoreErrorOrQuery {
-            if case .query(let parseError) = error {
+            func pointAt(_ parseError: QueryParseError) {
                 Console.error("query error: \(parseError)")
-                Console.error("  " + query)
+                let lines = query.split(separator: "\n", omittingEmptySubsequences: false)
+                let line = parseError.line - 1 < lines.count ? String(lines[parseError.line - 1]) : query
+                Console.error("  " + line)
                 Console.error("  " + String(repeating: " ", count: max(0, parseError.column - 1)) + "^")
-            } else {
-                Console.error("error: \(error)")
+            }
+            switch error {
+            case .query(let parseError), .run(.invalid(let parseError)): pointAt(parseError)
+            default: Console.error("error: \(error)")
             }
             throw ExitCode(1)
         }

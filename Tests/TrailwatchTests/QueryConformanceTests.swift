@@ -165,10 +165,10 @@ struct QueryConformanceTests {
             executor.inputIsNewestFirst()
             var pushed = 0
             for t in stride(from: Int64(100), to: 0, by: -1) where !executor.isSatisfied {
-                executor.push(QueryRow.event(timestamp: t * 1000, message: "m\(1000 - t)", logStream: "s", log: "g", ingestionTime: 0))
+                try executor.push(QueryRow.event(timestamp: t * 1000, message: "m\(1000 - t)", logStream: "s", log: "g", ingestionTime: 0))
                 pushed += 1
             }
-            let result = executor.finish()
+            let result = try executor.finish()
             return (result.rows.count, pushed, result.rows.first?.first?.description)
         }
         let early = try run("fields @timestamp, @message | sort @timestamp desc | limit 3")
