@@ -166,17 +166,19 @@ private struct FlatScanner {
                 i += 1
                 skipWhitespace()
                 var exact: UInt64 = 0, deeper: UInt64 = 0
+                var keyLength = keyEnd - keyStart
                 if mask != 0 {
                     if escaped {
                         var decoded: [UInt8] = []
                         JSONStringDecoding.appendDecoded(p, keyStart, keyEnd, to: &decoded)
+                        keyLength = decoded.count
                         (exact, deeper) = decoded.withUnsafeBufferPointer { match($0, mask: mask, offset: offset) }
                     } else {
                         (exact, deeper) = match(UnsafeBufferPointer(start: p + keyStart, count: keyEnd - keyStart), mask: mask, offset: offset)
                     }
                 }
                 let valueStart = i
-                guard value(depth: depth + 1, mask: deeper, offset: offset + (keyEnd - keyStart) + 1) else { return false }
+                guard value(depth: depth + 1, mask: deeper, offset: offset + keyLength + 1) else { return false }
                 if exact != 0 { record(exact, lookupValue(valueStart, i)) }
                 skipWhitespace()
                 guard i < end else { return false }

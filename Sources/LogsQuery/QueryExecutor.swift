@@ -689,6 +689,8 @@ struct Accumulator {
     var m2 = 0.0
     var min: QueryValue?
     var max: QueryValue?
+    /// `min`/`max` over values that are not numbers (used when there is no number).
+    var textExtreme: QueryValue?
     var values: [Double] = []
     var seenValues = 0
     var distinct: DistinctCounter?
@@ -716,9 +718,18 @@ struct Accumulator {
                     if slot < QueryExecutor.maximumKeptValues { values[slot] = d }
                 }
             }
-        case .min, .sortsFirst:
+        case .min, .max:
+            // Numbers (numeric strings, times) by value; text only counts when no value is a number.
+            if value.numericValue != nil {
+                if call.function == .min, min.map({ ValueOrder.compare(value, $0) < 0 }) ?? true { min = value }
+                if call.function == .max, max.map({ ValueOrder.compare(value, $0) > 0 }) ?? true { max = value }
+            } else {
+                if call.function == .min, textExtreme.map({ ValueOrder.compare(value, $0) < 0 }) ?? true { textExtreme = value }
+                if call.function == .max, textExtreme.map({ ValueOrder.compare(value, $0) > 0 }) ?? true { textExtreme = value }
+            }
+        case .sortsFirst:
             if min.map({ ValueOrder.compare(value, $0) < 0 }) ?? true { min = value }
-        case .max, .sortsLast:
+        case .sortsLast:
             if max.map({ ValueOrder.compare(value, $0) > 0 }) ?? true { max = value }
         case .countDistinct:
             if distinct == nil { distinct = DistinctCounter() }
@@ -735,8 +746,10 @@ struct Accumulator {
         case .count: return .number(Double(count))
         case .sum: return numericCount > 0 ? finite(sum) : .null
         case .avg: return numericCount > 0 ? finite(sum / Double(numericCount)) : .null
-        case .min, .sortsFirst: return min ?? .null
-        case .max, .sortsLast: return max ?? .null
+        case .min: return min ?? textExtreme ?? .null
+        case .max: return max ?? textExtreme ?? .null
+        case .sortsFirst: return min ?? .null
+        case .sortsLast: return max ?? .null
         case .stddev: return numericCount > 1 ? finite((m2 / Double(numericCount - 1)).squareRoot()) : .null
         case .countDistinct: return .number(Double(distinct?.count ?? 0))
         case .earliest: return earliest?.1 ?? .null
