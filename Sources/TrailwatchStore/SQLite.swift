@@ -1,4 +1,8 @@
 import CSQLite
+import CShims
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What went wrong talking to SQLite, with its message.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
@@ -126,5 +130,28 @@ extension SQLiteDatabase {
             check.release()
         }
         return try body()
+    }
+}
+
+extension SQLiteDatabase {
+    /// Registers two search functions on this connection, faster than `instr` (memmem and memchr):
+    /// `tw_has(text, needle)` is 1 when `text` contains `needle`; `tw_has_or_escape(text, needle)` is 1
+    /// when it contains `needle` or a backslash (a JSON escape may spell the needle differently).
+    /// NULL text gives 0.
+    public func registerSearchFunctions() {
+        for (name, orEscape) in [("tw_has", false), ("tw_has_or_escape", true)] {
+            sqlite3_create_function_v2(handle, name, 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                       UnsafeMutableRawPointer(bitPattern: orEscape ? 1 : 2), { context, _, arguments in
+                guard let arguments, let text = sqlite3_value_text(arguments[0]), let needle = sqlite3_value_text(arguments[1]) else {
+                    sqlite3_result_int(context, 0)
+                    return
+                }
+                let textLength = Int(sqlite3_value_bytes(arguments[0])), needleLength = Int(sqlite3_value_bytes(arguments[1]))
+                let orEscape = sqlite3_user_data(context) == UnsafeMutableRawPointer(bitPattern: 1)
+                var found = needleLength == 0 || tw_memmem(text, textLength, needle, needleLength) != nil
+                if !found && orEscape { found = memchr(text, 0x5C, textLength) != nil }
+                sqlite3_result_int(context, found ? 1 : 0)
+            }, nil, nil, nil)
+        }
     }
 }

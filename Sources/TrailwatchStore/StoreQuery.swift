@@ -53,14 +53,11 @@ public struct StoreQuery {
         if let prefixes = hints.logGroupPrefixes {
             p.clauses.append("(" + prefixes.map { "substr(log_group, 1, \($0.utf8.count)) = \(p.text($0))" }.joined(separator: " OR ") + ")")
         }
-        for needle in hints.messageContains { p.clauses.append("instr(message, \(p.text(needle))) > 0") }
-        if !hints.fieldTextContains.isEmpty {
+        for needle in hints.messageContains { p.clauses.append("tw_has(message, \(p.text(needle)))") }
+        for needle in hints.fieldTextContains {
             // The text is in the message or the stored fields, unless JSON escapes spell it differently.
-            let backslash = p.text("\\")
-            for needle in hints.fieldTextContains {
-                let n = p.text(needle)
-                p.clauses.append("(instr(message, \(n)) > 0 OR instr(message, \(backslash)) > 0 OR (fields IS NOT NULL AND (instr(fields, \(n)) > 0 OR instr(fields, \(backslash)) > 0)))")
-            }
+            let n = p.text(needle)
+            p.clauses.append("(tw_has_or_escape(message, \(n)) OR tw_has_or_escape(fields, \(n)))")
         }
         return p
     }
@@ -179,6 +176,7 @@ public struct StoreQuery {
     public func run(deadline: QueryDeadline? = .after(QueryLimits.defaultTimeout)) throws(StoreErrorOrQuery) -> QueryResult {
         let query: Query
         do { query = try LogsQuery.parse(text) } catch { throw .query(error) }
+        database.registerSearchFunctions()
         let executor = QueryExecutor(query: query, now: now, deadline: deadline)
         do {
             executor.timeRange = try timeRange()
