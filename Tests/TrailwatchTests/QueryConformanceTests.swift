@@ -280,8 +280,8 @@ struct QueryConformanceTests {
     static func time(_ text: String) -> Int64 { Array(text.utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }! }
 
     static func run(_ text: String, start: Int64? = nil, end: Int64? = nil) throws -> String {
-        let store = try Store(path: Self.store)
-        let result = try StoreQuery(store: store, text: text, start: start, end: end, logGroups: [], now: 1_795_600_000_000).run()
+        let store = try SQLiteStore(path: Self.store)
+        let result = try StoreQuery(store: store, LogQueryRequest(text: text, start: start, end: end, logGroups: [], now: 1_795_600_000_000)).run()
         return Self.text(result)
     }
 
@@ -306,9 +306,9 @@ struct QueryConformanceTests {
 
     @Test("diff without a time range is a located error")
     func diffNeedsRange() throws {
-        let store = try Store(path: Self.store)
-        let outcome = Result { () throws(StoreErrorOrQuery) -> QueryResult in try StoreQuery(store: store, text: "filter @log = \"/svc\" | pattern @message | diff", start: nil, end: nil,
-                                              logGroups: [], now: 0).run() }
+        let store = try SQLiteStore(path: Self.store)
+        let outcome = Result { () throws(StoreErrorOrQuery) -> QueryResult in try StoreQuery(store: store, LogQueryRequest(text: "filter @log = \"/svc\" | pattern @message | diff", start: nil, end: nil,
+                                              logGroups: [], now: 0)).run() }
         let reason = Self.runError(outcome)
         #expect(reason == .invalid(QueryParseError(column: 43, message: "diff compares the range with the one before it: give the query a start and an end time")),
                 "\(String(describing: reason))")
@@ -332,21 +332,21 @@ struct QueryConformanceTests {
 
     @Test("column names: a back-quoted field is named without its quotes; other expressions as written")
     func columnNames() throws {
-        let store = try Store(path: Self.store)
-        let result = try StoreQuery(store: store, text: "filter @log = \"/app\" | stats count(*) by `level`, bin(5m)", start: nil, end: nil,
-                                    logGroups: [], now: 0).run()
+        let store = try SQLiteStore(path: Self.store)
+        let result = try StoreQuery(store: store, LogQueryRequest(text: "filter @log = \"/app\" | stats count(*) by `level`, bin(5m)", start: nil, end: nil,
+                                    logGroups: [], now: 0)).run()
         #expect(result.columns == ["level", "bin(5m)", "count(*)"])
-        let fields = try StoreQuery(store: store, text: "fields `req.id`, latency * 2, `path` as p | limit 1", start: nil, end: nil,
-                                    logGroups: [], now: 0).run()
+        let fields = try StoreQuery(store: store, LogQueryRequest(text: "fields `req.id`, latency * 2, `path` as p | limit 1", start: nil, end: nil,
+                                    logGroups: [], now: 0)).run()
         #expect(fields.columns == ["req.id", "latency * 2", "p"])
     }
 
     @Test("a query past its deadline stops with a clear error, in the store and in the executor")
     func deadline() throws {
-        let store = try Store(path: Self.store)
+        let store = try SQLiteStore(path: Self.store)
         let expired = QueryDeadline(instant: .now.advanced(by: .seconds(-1)), timeout: .milliseconds(250))
         for text in ["stats count(*)", "stats count(*) by bin(5m)", "filter level = \"ERROR\" | stats count(*) by path", "fields @message | limit 5"] {
-            let query = StoreQuery(store: store, text: text, start: nil, end: nil, logGroups: [], now: 0)
+            let query = StoreQuery(store: store, LogQueryRequest(text: text, start: nil, end: nil, logGroups: [], now: 0))
             let outcome = Result { () throws(StoreErrorOrQuery) -> QueryResult in try query.run(deadline: expired) }
             #expect(Self.runError(outcome) == .timedOut(after: .milliseconds(250)), "\(text)")
             #expect(Self.describe(outcome).contains("query_timeout (250 ms)"), "\(text)")
@@ -451,9 +451,9 @@ struct QueryConformanceTests {
 
     @Test("time range and log group options are pushed down to SQL")
     func pushdown() throws {
-        let store = try Store(path: Self.store)
+        let store = try SQLiteStore(path: Self.store)
         let start = Array("2026-11-24T10:05:00Z".utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }!
-        let result = try StoreQuery(store: store, text: "stats count(*)", start: start, end: nil, logGroups: ["/web"], now: 0).run()
+        let result = try StoreQuery(store: store, LogQueryRequest(text: "stats count(*)", start: start, logGroups: ["/web"], now: 0)).run()
         #expect(result.rows.first?.first?.stringValue == "2")
     }
 
