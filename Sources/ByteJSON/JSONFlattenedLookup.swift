@@ -89,27 +89,10 @@ private struct FlatScanner {
     }
 
     @inline(__always)
-    mutating func skipWhitespace() {
-        while i < end {
-            let b = p[i]
-            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { i += 1 } else { break }
-        }
-    }
+    mutating func skipWhitespace() { i = JSONByteScan.skipWhitespace(p, i, end) }
 
-    /// End of the string whose contents start at `k` (the index of its closing quote, or `end`), and
-    /// whether it holds an escape.
     @inline(__always)
-    func stringEnd(from start: Int) -> (Int, Bool) {
-        var k = start
-        var escaped = false
-        while k < end {
-            let b = p[k]
-            if b == UInt8(ascii: "\"") { return (k, escaped) }
-            if b == UInt8(ascii: "\\") { escaped = true; k += 2; continue }
-            k += 1
-        }
-        return (end, escaped)
-    }
+    func stringEnd(from start: Int) -> (Int, Bool) { JSONByteScan.stringEnd(p, from: start, end) }
 
     /// Names among `mask` (all of which matched the path so far, `offset` bytes into each name) that the
     /// key `key` continues: `exact` when the name ends with it, `deeper` when a `.` follows in the name.
