@@ -72,6 +72,8 @@ public final class QueryExecutor {
     private var rowsSinceCheck = 0
     private var scratch: Slots
     private var cachedGroup: (bytes: [UInt8], value: QueryValue)?
+    /// Reused by every event's JSON scan (no allocation per row).
+    private var lookupResults: [JSONLookup] = []
     private var cachedStream: (bytes: [UInt8], value: QueryValue)?
     /// Rows pushed now belong to the previous range (for `diff`).
     private var readingPreviousRange = false
@@ -199,17 +201,25 @@ public final class QueryExecutor {
             }
             if !matches { return }
         }
-        for k in scratch.indices { scratch[k] = .null }
-        scratch[QueryExecutor.timestampSlot] = .timestamp(event.timestamp)
-        scratch[QueryExecutor.ingestionSlot] = .timestamp(event.ingestionTime)
-        if needsMessage { scratch[QueryExecutor.messageSlot] = .string(String(decoding: event.message, as: UTF8.self)) }
-        if needsLogGroup { scratch[QueryExecutor.logSlot] = cached(event.logGroup, &cachedGroup) }
-        if needsLogStream { scratch[QueryExecutor.logStreamSlot] = cached(event.logStream, &cachedStream) }
+        // The row is built in a local (the reused buffer is moved out and back), so its slots are
+        // written without an exclusivity check each.
+        var row = scratch
+        scratch = []
+        defer { scratch = row }
+        for k in row.indices { row[k] = .null }
+        row[QueryExecutor.timestampSlot] = .timestamp(event.timestamp)
+        row[QueryExecutor.ingestionSlot] = .timestamp(event.ingestionTime)
+        if needsMessage { row[QueryExecutor.messageSlot] = .string(String(decoding: event.message, as: UTF8.self)) }
+        if needsLogGroup { row[QueryExecutor.logSlot] = cached(event.logGroup, &cachedGroup) }
+        if needsLogStream { row[QueryExecutor.logStreamSlot] = cached(event.logStream, &cachedStream) }
         if !discovery.isEmpty {
-            if let fields = event.fields { discovery.fill(&scratch, from: fields) }
-            discovery.fill(&scratch, from: event.message)
+            var results = lookupResults
+            lookupResults = []
+            if let fields = event.fields { discovery.fill(&row, from: fields, results: &results) }
+            discovery.fill(&row, from: event.message, results: &results)
+            lookupResults = results
         }
-        try run(scratch, from: 0)
+        try run(row, from: 0)
     }
 
     /// Feeds a row given by field name (values the caller already holds).
@@ -267,7 +277,7 @@ public final class QueryExecutor {
         for (name, value) in row { if let k = slotByName[name] { out[k] = value } }
         // Discovery over named rows: JSON text in @message gives fields the query names.
         if !discovery.isEmpty, case .string(var message) = row[SystemField.message] ?? .null {
-            message.withUTF8 { discovery.fill(&out, from: UnsafeRawBufferPointer($0), onlyMissing: true) }
+            message.withUTF8 { discovery.fill(&out, from: UnsafeRawBufferPointer($0), results: &lookupResults) }
         }
         return out
     }
@@ -577,15 +587,15 @@ struct FieldDiscovery {
 
     var isEmpty: Bool { isEmptyFlag }
 
-    /// Fills the slots of names found in the JSON object `bytes` that are still null.
-    func fill(_ row: inout Slots, from bytes: UnsafeRawBufferPointer, onlyMissing: Bool = true) {
+    /// Fills the slots of names found in the JSON object `bytes` that are still null; `results` is
+    /// scratch space kept by the caller.
+    func fill(_ row: inout Slots, from bytes: UnsafeRawBufferPointer, results: inout [JSONLookup]) {
         guard let first = bytes.first(where: { $0 != 0x20 && $0 != 0x09 }), first == UInt8(ascii: "{") else { return }
-        var results: [JSONLookup] = []
         for (chunk, lookup) in lookups.enumerated() {
             guard lookup.resolve(in: bytes, into: &results) else { return }
             for (k, found) in results.enumerated() {
                 let slot = slots[chunk * JSONFlattenedLookup.maximumNames + k]
-                if onlyMissing, !row[slot].isNull { continue }
+                if !row[slot].isNull { continue }
                 if let value = FieldDiscovery.value(found, in: bytes) { row[slot] = value }
             }
         }
