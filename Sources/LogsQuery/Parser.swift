@@ -33,6 +33,15 @@ struct Parser {
         "lookup": "lookup is not supported: trailwatch has no lookup tables",
     ]
     private static let unsupportedAggregates: Set<String> = ["rate", "count_over_time", "sum_over_time", "histogram"]
+    /// Columns AWS's `pattern` returns through its API that trailwatch's does not compute.
+    private static let unsupportedPatternColumns: Set<String> = ["@visualization", "@tokens", "@regexString", "@relatedPattern"]
+
+    /// A field name read after `pattern`: the columns it does not compute are errors, not empty columns.
+    private func checkPatternColumn(_ name: String, at token: Token) throws(QueryParseError) {
+        if statsOutputNames.contains("@pattern"), Parser.unsupportedPatternColumns.contains(name) {
+            throw error("\(name) is not supported: trailwatch's pattern gives \(PatternColumns.pattern.joined(separator: ", "))", at: token)
+        }
+    }
 
     init(_ text: String) {
         self.text = text
@@ -289,6 +298,7 @@ struct Parser {
 
     private mutating func parseFieldName() throws(QueryParseError) -> String {
         guard case .identifier(let name, _) = current.kind else { throw expected("a field name") }
+        try checkPatternColumn(name, at: current)
         try advance()
         return name
     }
@@ -588,6 +598,7 @@ struct Parser {
             if !quoted, name.lowercased() == "true" || name.lowercased() == "false" {
                 return .literal(.bool(name.lowercased() == "true"))
             }
+            try checkPatternColumn(name, at: token)
             return .field(name)
         case .regex:
             throw error("expected an expression but found a regex (regexes follow like or =~)", at: token)

@@ -248,6 +248,7 @@ let badQueries: [(String, Int)] = [
     ("SOURCE logGroups(namePrefix: [\"/a\"], class: \"INFREQUENT_ACCESS\") | stats count(*)", 45),
     ("fields x | SOURCE logGroups(namePrefix: [\"/a\"])", 12),
     ("stats count(*) | stats sum(x) | dedup a | fields b", 43),
+    ("pattern @message | display @pattern, @regexString", 38),
 ]
 
 @Suite("Logs Insights query conformance", .serialized)
