@@ -155,10 +155,10 @@ struct LeafScan {
     }
 
     @inline(__always)
-    mutating func skipWhitespace() { i = LazyScanner.skipWhitespace(p, i, end) }
+    mutating func skipWhitespace() { i = JSONByteScan.skipWhitespace(p, i, end) }
 
     @inline(__always)
-    func quoteOrBackslash(from start: Int) -> Int { LazyScanner.quoteOrBackslash(p, start, end) }
+    func quoteOrBackslash(from start: Int) -> Int { JSONByteScan.quoteOrBackslash(p, from: start, end) }
 
     /// Scans a string starting at its opening quote; returns the end of its contents (the closing quote's index).
     @inline(__always)
