@@ -157,19 +157,11 @@ struct LeafScan {
     @inline(__always)
     mutating func skipWhitespace() { i = JSONByteScan.skipWhitespace(p, i, end) }
 
-    @inline(__always)
-    func quoteOrBackslash(from start: Int) -> Int { JSONByteScan.quoteOrBackslash(p, from: start, end) }
-
     /// Scans a string starting at its opening quote; returns the end of its contents (the closing quote's index).
     @inline(__always)
     mutating func string(escaped: inout Bool) -> Int? {
-        var k = i + 1
-        while true {
-            k = quoteOrBackslash(from: k)
-            guard k < end, p[k] != UInt8(ascii: "\"") else { break }
-            escaped = true
-            k += 2
-        }
+        let (k, sawEscape) = JSONByteScan.stringEnd(p, from: i + 1, end)
+        escaped = sawEscape
         guard k < end else { return nil }
         i = k + 1
         return k
