@@ -80,7 +80,7 @@ struct FilePositionTests {
         await pause(0.5)
         _ = await live.stop()
         let out = lines(dir.read("out.log"))
-        #expect(out == lines(block("a", 0..<35) + block("c", 0..<3)), "\(out.count) lines")
+        #expect(out.sorted() == lines(block("a", 0..<35) + block("c", 0..<3)).sorted(), "\(out.count) lines")
     }
 
     @Test("a different file that merely starts like one read before is read whole")

@@ -203,7 +203,7 @@ struct ReloadTests {
         // An unknown input: refused, located, counted; the running pipeline goes on.
         _ = dir.write("p.yaml", runningPipeline(sinks: "  more: { type: file, inputs: [ap], path: more.log, format: raw }"))
         kill(process.processIdentifier, SIGHUP)
-        #expect(await eventually(30) { dir.read("stderr.log").contains("p.yaml:7:38: component 'more': setting 'inputs': 'ap' is not a component") },
+        #expect(await eventually(30) { dir.read("stderr.log").contains("p.yaml:7:32: component 'more': setting 'inputs': 'ap' is not a component") },
                 "\(dir.read("stderr.log"))")
         appendText(dir.file("app.log"), "two\n")
         #expect(await eventually(30) { dir.read("out.log") == "one\ntwo\n" })
@@ -211,11 +211,11 @@ struct ReloadTests {
         let metrics = httpGet(port: port, path: "/metrics")?.1 ?? ""
         #expect(metrics.contains(#"trailwatch_config_reload_failures_total{pipeline="p.yaml"} 1"#), "\(metrics)")
         #expect(metrics.contains(#"trailwatch_config_last_reload_successful{pipeline="p.yaml"} 0"#))
-        #expect(metrics.contains(#"trailwatch_config_last_reload_error{pipeline="p.yaml",error="p.yaml:7:38: component 'more'"#))
+        #expect(metrics.contains(#"trailwatch_config_last_reload_error{pipeline="p.yaml",error="p.yaml:7:32: component 'more'"#))
         let health = httpGet(port: port, path: "/health")
         #expect(health?.0 == 200)
-        #expect(health?.1.contains(#""failed":1"#) == true && health?.1.contains(#""last_error":"p.yaml:7:38"#) == true, "\(health?.1 ?? "")")
-        #expect(await eventually(10) { dir.read("stderr.log").contains("reloads: 0, 1 refused (last: p.yaml:7:38") })
+        #expect(health?.1.contains(#""failed":1"#) == true && health?.1.contains(#""last_error":"p.yaml:7:32"#) == true, "\(health?.1 ?? "")")
+        #expect(await eventually(10) { dir.read("stderr.log").contains("reloads: 0, 1 refused (last: p.yaml:7:32") })
 
         // Fixed: the new sink starts with what is read from now on; the old one is untouched.
         _ = dir.write("p.yaml", runningPipeline(sinks: "  more: { type: file, inputs: [app], path: more.log, format: raw }"))

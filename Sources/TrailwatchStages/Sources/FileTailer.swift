@@ -304,9 +304,8 @@ final class FileTailer: TrailwatchRuntime.Source {
         let followed = Set(tracked.map(\.identity)).union(retired.map(\.identity))
         // Files with a position of their own first, so that content they no longer hold is known
         // to be displaced before the other files are checked for being copies of it.
-        let candidates = seen.filter { !followed.contains($0.key) }
-            .sorted { (remembered[$0.key] == nil ? 1 : 0, $0.value) < (remembered[$1.key] == nil ? 1 : 0, $1.value) }
-        for (identity, path) in candidates {
+        var candidates: [(identity: Identity, path: String)] = []
+        for (identity, path) in seen where !followed.contains(identity) {
             if var position = remembered[identity], let size = sizes[identity], size == position.size, position.offset == size {
                 // Read to its end and unchanged since: stays closed.
                 if position.path != path {
@@ -316,6 +315,10 @@ final class FileTailer: TrailwatchRuntime.Source {
                 }
                 continue
             }
+            candidates.append((identity, path))
+        }
+        candidates.sort { (remembered[$0.identity] == nil ? 1 : 0, $0.path) < (remembered[$1.identity] == nil ? 1 : 0, $1.path) }
+        for (identity, path) in candidates {
             try startFollowing(path: path, identity: identity, initial: initial, output)
         }
     }
@@ -428,7 +431,10 @@ final class FileTailer: TrailwatchRuntime.Source {
     private func hold(_ file: Tracked, asCopyOf original: Tracked) {
         file.copyOf = original.identity
         file.heldSince = now
-        log(.info, "\(file.path) starts like \(original.path); holding it as a probable copy")
+        // An empty file (a new one after rename rotation, mostly) waits for its first bytes quietly.
+        if file.fingerprint.length > 0 {
+            log(.info, "\(file.path) starts like \(original.path); holding it as a probable copy")
+        }
     }
 
     /// Positions restored for files the globs did not match: the file was rotated (renamed out
@@ -529,8 +535,11 @@ final class FileTailer: TrailwatchRuntime.Source {
         func holdsOldContent(_ copy: Tracked) -> Bool {
             var st = stat()
             return fstat(copy.fd, &st) == 0 && Int64(st.st_size) >= offset && file.fingerprint.matches(fd: copy.fd)
+                && file.verified.tail.matches(fd: copy.fd, endingAt: file.verified.offset)
         }
-        if let held = tracked.first(where: { $0.copyOf == file.identity && holdsOldContent($0) }) {
+        // Any held file will do (one found while still empty may have been taken for another's copy).
+        if let held = tracked.first(where: { $0.copyOf == file.identity && holdsOldContent($0) })
+            ?? tracked.first(where: { $0.copyOf != nil && $0.identity != file.identity && holdsOldContent($0) }) {
             // The copy is followed itself: it continues where the original stopped, and the old
             // content's acknowledgements now advance the copy's position.
             held.copyOf = nil
@@ -682,7 +691,11 @@ final class FileTailer: TrailwatchRuntime.Source {
                 start = 0
             } else {
                 guard clock - file.heldSince >= copyWaitMillis || original == nil else { continue }
-                start = min(original?.reader.emittedOffset ?? 0, file.size)
+                // Only what it shares with the original was read; a file that merely starts the
+                // same way is read from its start.
+                let offset = min(original?.reader.emittedOffset ?? 0, file.size)
+                let shared = original.map { FileFingerprint.read(fd: $0.fd, endingAt: offset) == FileFingerprint.read(fd: file.fd, endingAt: offset) } ?? false
+                start = shared ? offset : 0
             }
             file.copyOf = nil
             file.reader.restart(at: start)
