@@ -289,18 +289,6 @@ final class FileTailer: TrailwatchRuntime.Source {
             sizes[identity] = Int64(st.st_size)
         }
         seenAtLastScan = seen
-        // Files already followed: renamed within the globs, renamed away, deleted, or rewritten.
-        for file in tracked {
-            if let path = seen[file.identity] {
-                file.path = path
-                if file.copyOf == nil, file.previousGeneration == nil, file.fingerprint.length > 0, !file.fingerprint.matches(fd: file.fd) {
-                    try restartAfterTruncation(file, output, reason: "its first bytes changed")
-                }
-            } else if file.rotatedSince == nil {
-                file.rotatedSince = clock
-                log(.info, "\(file.path) (inode \(file.identity)) was renamed away or deleted; reading it to its end")
-            }
-        }
         let followed = Set(tracked.map(\.identity)).union(retired.map(\.identity))
         // Files with a position of their own first, so that content they no longer hold is known
         // to be displaced before the other files are checked for being copies of it.
@@ -320,6 +308,20 @@ final class FileTailer: TrailwatchRuntime.Source {
         candidates.sort { (remembered[$0.identity] == nil ? 1 : 0, $0.path) < (remembered[$1.identity] == nil ? 1 : 0, $1.path) }
         for (identity, path) in candidates {
             try startFollowing(path: path, identity: identity, initial: initial, output)
+        }
+        // Then the files already followed (new files first: a copy made by copytruncate is then
+        // known as one before its original is seen truncated): renamed within the globs, renamed
+        // away, deleted, or rewritten.
+        for file in tracked {
+            if let path = seen[file.identity] {
+                file.path = path
+                if file.copyOf == nil, file.previousGeneration == nil, file.fingerprint.length > 0, !file.fingerprint.matches(fd: file.fd) {
+                    try restartAfterTruncation(file, output, reason: "its first bytes changed")
+                }
+            } else if file.rotatedSince == nil {
+                file.rotatedSince = clock
+                log(.info, "\(file.path) (inode \(file.identity)) was renamed away or deleted; reading it to its end")
+            }
         }
     }
 
@@ -529,17 +531,36 @@ final class FileTailer: TrailwatchRuntime.Source {
     private func restartAfterTruncation(_ file: Tracked, _ output: SourceOutput, reason: String) throws {
         log(.warning, "\(file.path) \(reason): reading it again from its start")
         let offset = file.reader.emittedOffset
-        let checkpoint = FileCheckpoint(path: file.path, device: file.identity.device, inode: file.identity.inode,
-                                        fingerprint: file.fingerprint, offset: offset, size: offset, tail: .empty, updated: 0)
-        var directories = DirectoryIndex()
         func holdsOldContent(_ copy: Tracked) -> Bool {
             var st = stat()
             return fstat(copy.fd, &st) == 0 && Int64(st.st_size) >= offset && file.fingerprint.matches(fd: copy.fd)
                 && file.verified.tail.matches(fd: copy.fd, endingAt: file.verified.offset)
         }
         // Any held file will do (one found while still empty may have been taken for another's copy).
-        if let held = tracked.first(where: { $0.copyOf == file.identity && holdsOldContent($0) })
-            ?? tracked.first(where: { $0.copyOf != nil && $0.identity != file.identity && holdsOldContent($0) }) {
+        var held = tracked.first(where: { $0.copyOf == file.identity && holdsOldContent($0) })
+            ?? tracked.first(where: { $0.copyOf != nil && $0.identity != file.identity && holdsOldContent($0) })
+        var copyOutsideGlobs: (fd: Int32, path: String)?
+        if held == nil {
+            let checkpoint = FileCheckpoint(path: file.path, device: file.identity.device, inode: file.identity.inode,
+                                            fingerprint: file.fingerprint, offset: offset, size: offset, tail: .empty, updated: 0)
+            var directories = DirectoryIndex()
+            if let (copyFD, identity, copyPath) = findFile(like: checkpoint, excluding: file.identity, in: &directories) {
+                if !file.verified.tail.matches(fd: copyFD, endingAt: file.verified.offset) {
+                    close(copyFD)  // starts the same way, but is not a copy of what was read
+                } else if matchesGlobs(copyPath) {
+                    // The globs would find it next: follow it now, as the copy it is.
+                    let copy = try makeTracked(path: copyPath, identity: identity, fd: copyFD,
+                                               fingerprint: FileFingerprint.read(fd: copyFD) ?? .empty, start: 0,
+                                               verified: VerifiedPosition(offset: 0, tail: .empty, updated: now))
+                    copy.copyOf = file.identity
+                    tracked.append(copy)
+                    held = copy
+                } else {
+                    copyOutsideGlobs = (copyFD, copyPath)
+                }
+            }
+        }
+        if let held {
             // The copy is followed itself: it continues where the original stopped, and the old
             // content's acknowledgements now advance the copy's position.
             held.copyOf = nil
@@ -549,10 +570,9 @@ final class FileTailer: TrailwatchRuntime.Source {
             held.lastTokenEnd = offset
             held.fingerprint = file.fingerprint
             held.verified = file.verified
-            file.verified = VerifiedPosition(offset: 0, tail: .empty, updated: now)
             log(.info, "continuing \(file.path)'s old content in \(held.path) from offset \(offset)")
         } else {
-            if let (copyFD, _, copyPath) = findFile(like: checkpoint, excluding: file.identity, in: &directories) {
+            if let (copyFD, copyPath) = copyOutsideGlobs {
                 log(.info, "reading the rest of \(file.path)'s old content from \(copyPath)")
                 lseek(copyFD, off_t(file.reader.position), SEEK_SET)
                 file.reader.continueReading(from: copyFD, at: file.reader.position)
@@ -567,14 +587,18 @@ final class FileTailer: TrailwatchRuntime.Source {
                 emit(tail, from: file, output)
             }
             file.previousGeneration = (file.tracker, file.fingerprint, file.verified)
-            file.verified = VerifiedPosition(offset: 0, tail: .empty, updated: now)
         }
+        file.verified = VerifiedPosition(offset: 0, tail: .empty, updated: now)
         file.reader.continueReading(from: file.fd, at: 0)
         file.reader.restart(at: 0)
         lseek(file.fd, 0, SEEK_SET)
         file.tracker = OffsetTracker(committed: 0)
         file.lastTokenEnd = 0
         file.fingerprint = FileFingerprint.read(fd: file.fd) ?? .empty
+    }
+
+    private func matchesGlobs(_ path: String) -> Bool {
+        config.include.contains { PathGlob.matchesPattern($0, path) } && !config.exclude.contains { PathGlob.matchesPattern($0, path) }
     }
 
     /// Closes files that were renamed away or deleted once they stopped growing for `rotate_wait`.
