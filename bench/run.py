@@ -355,16 +355,17 @@ sinks:
     rss = vm_hwm_mib(proc.pid)
     proc.send_signal(15)
     proc.wait()
-    loaded = None
+    loaded = loaded_cpu = None
     for line in open(os.path.join(work, "second.log")):
         if "file positions in" in line:
             loaded = float(line.split(" in ")[-1].split(" ms")[0])
+            loaded_cpu = float(line.split("(")[-1].split(" ms CPU")[0])
     got = count_lines(out)
     ok = loaded is not None and got == files + 1
     report_to.append(dict(name="checkpoint load", wall_s=round(first_line, 3), cpu_s=None, peak_rss_mib=round(rss, 1),
                           lines_per_s=None, mb_per_s=None, ok=ok,
-                          note=f"{files} remembered files: positions loaded in {loaded} ms; first new line shipped {first_line:.2f} s after the restart; {got - files - 1} lines read twice"))
-    print(f"{'checkpoint load':<22} positions of {files} files loaded in {loaded} ms; a new line shipped {first_line:.2f} s after the restart "
+                          note=f"{files} remembered files: positions loaded in {loaded} ms ({loaded_cpu} ms CPU); first new line shipped {first_line:.2f} s after the restart; {got - files - 1} lines read twice"))
+    print(f"{'checkpoint load':<22} positions of {files} files loaded in {loaded} ms ({loaded_cpu} ms CPU); a new line shipped {first_line:.2f} s after the restart "
           f"(peak RSS {rss:.1f} MiB); {got - files - 1} lines read twice  {'ok' if ok else 'FAILED'}", flush=True)
 
 

@@ -116,5 +116,14 @@ struct FilePositionTests {
         let file = CheckpointFile(path: dir.file("state/checkpoints.json"))
         try file.save(many)
         #expect(file.load() == many)
+        // Plain paths take the fast reader; escaped ones the general JSON parser (above).
+        let plain = many.map { entry in
+            var plain = entry
+            plain.path = "/var/log/app/\(entry.inode).log"
+            return plain
+        }
+        #expect(CheckpointFile.encode(plain).withUnsafeBufferPointer { CheckpointFile.loadFast($0) } == plain)
+        #expect(CheckpointFile.encode(many).withUnsafeBufferPointer { CheckpointFile.loadFast($0) } == nil)
+        #expect(CheckpointFile.encode([]).withUnsafeBufferPointer { CheckpointFile.loadFast($0) } == [])
     }
 }

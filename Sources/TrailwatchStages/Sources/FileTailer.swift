@@ -147,19 +147,26 @@ final class FileTailer: TrailwatchRuntime.Source {
 
     private var now: Int64 { MonotonicClock.wallMillis() }
 
+    private static func threadCPUNanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
     private func log(_ level: RuntimeLog.Level, _ message: String) { context.log.log(level, context.id, message) }
 
     // MARK: Run loop
 
     func run(_ output: SourceOutput) throws {
-        let loadStart = MonotonicClock.nanos()
+        let loadStart = (MonotonicClock.nanos(), Self.threadCPUNanos())
         let restored = checkpointFile.load()
         hadCheckpoints = checkpointFile.exists
         for checkpoint in restored { remembered[checkpoint.identity] = checkpoint }
         rememberedVersion += 1
         if !restored.isEmpty {
-            let millis = Double(MonotonicClock.nanos() - loadStart) / 1e6
-            log(.info, "restored \(restored.count) file positions in \(String(format: "%.1f", millis)) ms")
+            let millis = Double(MonotonicClock.nanos() - loadStart.0) / 1e6
+            let cpu = Double(Self.threadCPUNanos() - loadStart.1) / 1e6
+            log(.info, "restored \(restored.count) file positions in \(String(format: "%.1f", millis)) ms (\(String(format: "%.1f", cpu)) ms CPU)")
         }
         inotifyFD = config.watch == .inotify ? tw_inotify_init() : -1
         if inotifyFD < 0 && config.watch == .inotify { log(.info, "inotify unavailable; polling every \(config.pollInterval)") }

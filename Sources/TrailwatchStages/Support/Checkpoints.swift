@@ -51,7 +51,9 @@ struct CheckpointFile {
     var exists: Bool { access(path, F_OK) == 0 }
 
     func load() -> [FileCheckpoint] {
-        guard let bytes = Self.readAll(path), let document = try? JSONValue.parse(bytes) else { return [] }
+        guard let bytes = Self.readAll(path) else { return [] }
+        if let entries = bytes.withUnsafeBufferPointer({ Self.loadFast($0) }) { return entries }
+        guard let document = try? JSONValue.parse(bytes) else { return [] }
         let entries: [JSONValue]
         switch document {
         case .array(let list): entries = list                       // version 1
@@ -77,6 +79,76 @@ struct CheckpointFile {
         }
         out.append(contentsOf: "]}\n".utf8)
         return out
+    }
+
+    /// Reads the file exactly as ``encode(_:)`` writes it, without building a JSON tree; nil for
+    /// anything else (an older version, an escaped path), which the general parser then reads.
+    static func loadFast(_ bytes: UnsafeBufferPointer<UInt8>) -> [FileCheckpoint]? {
+        var scanner = Scanner(bytes: bytes)
+        guard scanner.take(#"{"version":2,"files":["#) else { return nil }
+        var entries: [FileCheckpoint] = []
+        if scanner.take("]}") { return entries }
+        while true {
+            guard scanner.take(#"{"path":"#), let path = scanner.plainString(),
+                  scanner.take(#","device":"#), let device = scanner.unsigned(),
+                  scanner.take(#","inode":"#), let inode = scanner.unsigned(),
+                  scanner.take(#","fingerprint":{"length":"#), let headLength = scanner.unsigned(),
+                  scanner.take(#","hash":"#), let headHash = scanner.unsigned(),
+                  scanner.take(#"},"offset":"#), let offset = scanner.unsigned(),
+                  scanner.take(#","size":"#), let size = scanner.unsigned(),
+                  scanner.take(#","tail":{"length":"#), let tailLength = scanner.unsigned(),
+                  scanner.take(#","hash":"#), let tailHash = scanner.unsigned(),
+                  scanner.take(#"},"updated":"#), let updated = scanner.unsigned(), scanner.take("}"),
+                  offset <= UInt64(Int64.max), size <= UInt64(Int64.max), updated <= UInt64(Int64.max),
+                  headLength <= UInt64(Int.max), tailLength <= UInt64(Int.max) else { return nil }
+            entries.append(FileCheckpoint(path: path, device: device, inode: inode,
+                                          fingerprint: FileFingerprint(length: Int(headLength), hash: headHash),
+                                          offset: Int64(offset), size: max(Int64(offset), Int64(size)),
+                                          tail: FileFingerprint(length: Int(tailLength), hash: tailHash), updated: Int64(updated)))
+            if scanner.take(",\n") { continue }
+            return scanner.take("]}") ? entries : nil
+        }
+    }
+
+    private struct Scanner {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var i = 0
+
+        mutating func take(_ literal: StaticString) -> Bool {
+            let count = literal.utf8CodeUnitCount
+            guard bytes.count - i >= count else { return false }
+            let base = literal.utf8Start
+            for k in 0..<count where bytes[i + k] != base[k] { return false }
+            i += count
+            return true
+        }
+
+        mutating func unsigned() -> UInt64? {
+            var value: UInt64 = 0
+            let start = i
+            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 {
+                let (times, o1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, o2) = times.addingReportingOverflow(UInt64(bytes[i] - 0x30))
+                guard !o1, !o2 else { return nil }
+                value = sum
+                i += 1
+            }
+            return i > start ? value : nil
+        }
+
+        /// A string without escapes (paths almost always are).
+        mutating func plainString() -> String? {
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
+            var end = i + 1
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\"") {
+                if bytes[end] == UInt8(ascii: "\\") || bytes[end] < 0x20 { return nil }
+                end += 1
+            }
+            guard end < bytes.count else { return nil }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[(i + 1)..<end]), as: UTF8.self)
+            i = end + 1
+            return text
+        }
     }
 
     private static func decode(_ entry: JSONValue) -> FileCheckpoint? {
