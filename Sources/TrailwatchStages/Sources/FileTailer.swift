@@ -55,13 +55,13 @@ final class FileTailer: TrailwatchRuntime.Source {
         var verified: VerifiedPosition
 
         init(path: String, identity: Identity, fd: Int32, fingerprint: FileFingerprint, reader: LineReader, now: Int64,
-             verified: VerifiedPosition) {
+             verified: VerifiedPosition, advanced: AdvanceSignal) {
             self.path = path
             self.identity = identity
             self.fd = fd
             self.fingerprint = fingerprint
             self.reader = reader
-            self.tracker = OffsetTracker(committed: reader.position)
+            self.tracker = OffsetTracker(committed: reader.position, advanced: advanced)
             self.lastGrowth = now
             self.lastTokenEnd = reader.position
             self.verified = verified
@@ -130,6 +130,8 @@ final class FileTailer: TrailwatchRuntime.Source {
     /// without growing before it is read as a file of its own.
     private let shortCopyWaitMillis: Int64
     private static let pruneIntervalMillis: Int64 = 60_000
+    /// Raised by the trackers when acknowledgements move a position.
+    private let advanced = AdvanceSignal()
 
     init(config: FileSource.Config, logGroup: String, context: StageContext) {
         self.config = config
@@ -178,6 +180,11 @@ final class FileTailer: TrailwatchRuntime.Source {
         nextPrune = now + Self.pruneIntervalMillis
         var nextScan = now + config.globInterval.milliseconds
         var nextSave = now + config.checkpointInterval.milliseconds
+        // Positions are written at most every checkpoint_interval, but as soon as acknowledgements
+        // move them once that long has passed (not on a fixed beat): a crash soon after a restart
+        // then re-sends less of the catch-up.
+        var lastSave: Int64 = 0
+        var unsaved = false
         if PathGlob.expand(include: config.include, exclude: config.exclude).isEmpty {
             log(.warning, "no file matches " + config.include.joined(separator: ", ") + " yet; waiting for one")
         }
@@ -199,13 +206,16 @@ final class FileTailer: TrailwatchRuntime.Source {
             for file in tracked where file.copyOf == nil {
                 if let batch = file.reader.flushHeldEvent(now: clock) { emit(batch, from: file, output) }
             }
-            if clock >= nextSave {
+            if advanced.take() { unsaved = true }
+            if clock >= nextSave || (unsaved && clock - lastSave >= config.checkpointInterval.milliseconds) {
                 closeIdle(now: clock)
                 if clock >= nextPrune {
                     pruneRemembered(now: clock)
                     nextPrune = clock + Self.pruneIntervalMillis
                 }
                 saveCheckpoints()
+                unsaved = false
+                lastSave = clock
                 nextSave = clock + config.checkpointInterval.milliseconds
             }
             if !progressed { waitForChange(until: min(nextScan, nextSave)) }
@@ -403,7 +413,8 @@ final class FileTailer: TrailwatchRuntime.Source {
         let shaper = try EventShaper(config.shaping, maxLineBytes: config.maxLineBytes.bytes, metrics: context.metrics)
         let reader = LineReader(fd: fd, origin: origin, maxLineBytes: config.maxLineBytes.bytes,
                                 chunkSize: SourceLimits.chunkSize, shaper: shaper, position: start)
-        return Tracked(path: path, identity: identity, fd: fd, fingerprint: fingerprint, reader: reader, now: now, verified: verified)
+        return Tracked(path: path, identity: identity, fd: fd, fingerprint: fingerprint, reader: reader, now: now, verified: verified,
+                       advanced: advanced)
     }
 
     /// Whether `fd` (of `size` bytes) still holds the content `checkpoint` describes up to its offset:
@@ -599,7 +610,7 @@ final class FileTailer: TrailwatchRuntime.Source {
         file.reader.continueReading(from: file.fd, at: 0)
         file.reader.restart(at: 0)
         lseek(file.fd, 0, SEEK_SET)
-        file.tracker = OffsetTracker(committed: 0)
+        file.tracker = OffsetTracker(committed: 0, advanced: advanced)
         file.lastTokenEnd = 0
         file.fingerprint = FileFingerprint.read(fd: file.fd) ?? .empty
     }
@@ -731,7 +742,7 @@ final class FileTailer: TrailwatchRuntime.Source {
             file.copyOf = nil
             file.reader.restart(at: start)
             lseek(file.fd, off_t(start), SEEK_SET)
-            file.tracker = OffsetTracker(committed: start)
+            file.tracker = OffsetTracker(committed: start, advanced: advanced)
             file.lastTokenEnd = start
             file.verified = VerifiedPosition(offset: start, tail: FileFingerprint.read(fd: file.fd, endingAt: start) ?? .empty, updated: clock)
             log(.info, "\(file.path) was not a copy being rotated; following it from offset \(start)")

@@ -189,6 +189,14 @@ struct CheckpointFile {
 
 struct CheckpointError: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
+/// Tells a source that some file's acknowledged offset moved.
+final class AdvanceSignal: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func raise() { flag.store(true, ordering: .releasing) }
+    /// Whether it was raised since the last call.
+    func take() -> Bool { flag.exchange(false, ordering: .acquiringAndReleasing) }
+}
+
 /// Turns out-of-order batch acknowledgements into a committed offset: the end of the longest
 /// run of acknowledged batches from the start. A failed batch holds the offset where it is, so a
 /// restart reads it again (at-least-once).
@@ -206,9 +214,12 @@ final class OffsetTracker: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Raised whenever the committed offset moves (the source then saves its positions soon).
+    private let advanced: AdvanceSignal?
 
-    init(committed: Int64) {
+    init(committed: Int64, advanced: AdvanceSignal? = nil) {
         state = Mutex(State(committed: committed))
+        self.advanced = advanced
     }
 
     /// A token for a batch that ends at `endOffset`; completes when every sink wrote it.
@@ -224,9 +235,10 @@ final class OffsetTracker: Sendable {
     }
 
     private func complete(_ sequence: UInt64, success: Bool) {
-        state.withLock { s in
+        let moved = state.withLock { s -> Bool in
+            let before = s.committed
             s.outstanding -= 1
-            guard let index = s.pending[s.head...].firstIndex(where: { $0.sequence == sequence }) else { return }
+            guard let index = s.pending[s.head...].firstIndex(where: { $0.sequence == sequence }) else { return false }
             if !success { s.failed = true }
             s.pending[index].done = success
             // Advance over the acknowledged prefix; a failure stops it for good (until restart).
@@ -239,7 +251,9 @@ final class OffsetTracker: Sendable {
                 s.pending.removeFirst(s.head)
                 s.head = 0
             }
+            return s.committed != before
         }
+        if moved { advanced?.raise() }
     }
 
     /// Moves the committed offset when nothing is in flight (file restarted at 0 after truncation).
