@@ -34,7 +34,8 @@ struct FileSource: SourceKind {
         var globInterval: ConfigDuration = ConfigDuration(milliseconds: 1000)
         /// How long the source sleeps when nothing changed and inotify is unavailable.
         var pollInterval: ConfigDuration = ConfigDuration(milliseconds: 250)
-        /// How often acknowledged positions are written to the checkpoint file.
+        /// How often positions are written to the checkpoint file at the latest (they are also
+        /// written as soon as acknowledgements move them, at most five times a second).
         var checkpointInterval: ConfigDuration = ConfigDuration(milliseconds: 1000)
         /// A file read to its end, acknowledged, and not grown for this long is closed; its
         /// position is remembered and it is reopened when it grows.

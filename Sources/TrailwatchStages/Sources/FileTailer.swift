@@ -180,9 +180,10 @@ final class FileTailer: TrailwatchRuntime.Source {
         nextPrune = now + Self.pruneIntervalMillis
         var nextScan = now + config.globInterval.milliseconds
         var nextSave = now + config.checkpointInterval.milliseconds
-        // Positions are written at most every checkpoint_interval, but as soon as acknowledgements
-        // move them once that long has passed (not on a fixed beat): a crash soon after a restart
-        // then re-sends less of the catch-up.
+        // Positions are written every checkpoint_interval, and as soon as acknowledgements move
+        // them (at most five times a second): a sink's sync is then durable in the positions at
+        // once, and a crash soon after a restart re-sends little of the catch-up.
+        let promptGap = min(config.checkpointInterval.milliseconds, 200)
         var lastSave: Int64 = 0
         var unsaved = false
         if PathGlob.expand(include: config.include, exclude: config.exclude).isEmpty {
@@ -207,7 +208,7 @@ final class FileTailer: TrailwatchRuntime.Source {
                 if let batch = file.reader.flushHeldEvent(now: clock) { emit(batch, from: file, output) }
             }
             if advanced.take() { unsaved = true }
-            if clock >= nextSave || (unsaved && clock - lastSave >= config.checkpointInterval.milliseconds) {
+            if clock >= nextSave || (unsaved && clock - lastSave >= promptGap) {
                 closeIdle(now: clock)
                 if clock >= nextPrune {
                     pruneRemembered(now: clock)
