@@ -190,15 +190,21 @@ struct ReloadTests {
         """
     }
 
+    /// `trailwatch run p.yaml OPTIONS…` over an app.log holding "one", once it shipped that line.
+    func startShipping(_ dir: TemporaryDirectory, _ options: [String]) async throws -> (Process, Int) {
+        _ = dir.write("app.log", "one\n")
+        _ = dir.write("p.yaml", runningPipeline(sinks: ""))
+        let (process, port) = try await startRun(dir, ["run", "p.yaml"] + options)
+        #expect(port > 0, "\(dir.read("stderr.log"))")
+        #expect(await eventually(30) { dir.read("out.log") == "one\n" })
+        return (process, port)
+    }
+
     @Test("SIGHUP: a broken file changes nothing and is reported with file:line:column; a good one is applied; both are visible")
     func sighup() async throws {
         let dir = TemporaryDirectory()
-        _ = dir.write("app.log", "one\n")
-        _ = dir.write("p.yaml", runningPipeline(sinks: ""))
-        let (process, port) = try await startRun(dir, ["run", "p.yaml", "--status-every", "200ms"])
+        let (process, port) = try await startShipping(dir, ["--status-every", "200ms"])
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
-        #expect(port > 0, "\(dir.read("stderr.log"))")
-        #expect(await eventually(30) { dir.read("out.log") == "one\n" })
 
         // An unknown input: refused, located, counted; the running pipeline goes on.
         _ = dir.write("p.yaml", runningPipeline(sinks: "  more: { type: file, inputs: [ap], path: more.log, format: raw }"))
@@ -237,12 +243,8 @@ struct ReloadTests {
     @Test("--watch-config reloads when the file changes")
     func watchConfig() async throws {
         let dir = TemporaryDirectory()
-        _ = dir.write("app.log", "one\n")
-        _ = dir.write("p.yaml", runningPipeline(sinks: ""))
-        let (process, port) = try await startRun(dir, ["run", "p.yaml", "--watch-config", "--quiet"])
+        let (process, _) = try await startShipping(dir, ["--watch-config", "--quiet"])
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
-        #expect(port > 0)
-        #expect(await eventually(30) { dir.read("out.log") == "one\n" })
         _ = dir.write("p.yaml", runningPipeline(sinks: "  more: { type: file, inputs: [app], path: more.log, format: raw }"))
         #expect(await eventually(30) { dir.read("stderr.log").contains("reloaded p.yaml: 1 added (more), 2 unchanged") }, "\(dir.read("stderr.log"))")
         appendText(dir.file("app.log"), "two\n")
