@@ -1,3 +1,4 @@
+import AWSWire
 import TrailwatchCore
 import TrailwatchConfig
 import Synchronization
@@ -37,6 +38,8 @@ public final class PipelineRunner: Sendable {
     public let once: Bool
     public let log: RuntimeLog
     public let metrics: [ComponentMetrics]
+    /// The AWS APIs the pipeline's API sources serve; the HTTP server dispatches to them.
+    public let awsServices = AWSServiceDirectory()
     private let outputs = Mutex<[SourceOutput]>([])
     private let failures = Mutex<[String]>([])
     private let stopping = Atomic<Bool>(false)
@@ -72,7 +75,7 @@ public final class PipelineRunner: Sendable {
         let settings = plan.document.settings
         return StageContext(id: component.id, settings: settings, once: once,
                             stateDirectory: settings.dataDir + "/state/" + component.id, metrics: metrics, log: log,
-                            pipelineDirectory: plan.pipelineDirectory)
+                            pipelineDirectory: plan.pipelineDirectory, awsServices: awsServices)
     }
 
     /// Runs until every source ended (`--once`) or a stop was requested and everything drained.

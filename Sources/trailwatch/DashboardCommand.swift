@@ -2,7 +2,9 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import TrailwatchConfig
+import AWSWire
 import TrailwatchDashboard
+import TrailwatchHTTP
 import TrailwatchRuntime
 
 /// `trailwatch dashboard STORE`: the dashboard pages over a store, until interrupted.
@@ -48,29 +50,18 @@ struct DashboardCommand: AsyncParsableCommand {
             dashboards = plan.document.settings.dashboards
         }
         let site = DashboardSite(storePath: store, dashboards: dashboards)
-        let server: MetricsServer
+        let server: HTTPServer
         do {
-            server = try MetricsServer(settings: settings, runner: nil, routes: Self.routes(site))
-            try server.start()
+            server = try await HTTPEndpoint.start(settings, routes: HTTPEndpoint.dashboardRoutes(site), services: AWSServiceDirectory())
         } catch {
             Console.error("error: \(error)")
             throw ExitCode(1)
         }
-        Console.error("serving dashboards on http://\(settings.host):\(server.port)/ (Ctrl-C stops)")
+        Console.error("serving dashboards on \(server.baseURL)/ (Ctrl-C stops)")
         let stopped = AsyncStream<Void>.makeStream()
         let signals = SignalHandlers { _ in stopped.continuation.finish() }
         for await _ in stopped.stream {}
-        server.stop()
+        await server.shutdown()
         withExtendedLifetime(signals) {}
-    }
-
-    /// The dashboard's pages as routes of the HTTP server.
-    static func routes(_ site: DashboardSite) -> MetricsServer.Routes {
-        { request in
-            guard request.method == "GET" || request.method == "HEAD" else { return nil }
-            return site.page(path: request.path, query: request.query).map {
-                MetricsServer.Response(status: $0.status, contentType: $0.contentType, body: $0.body)
-            }
-        }
     }
 }
