@@ -51,7 +51,10 @@ let package = Package(
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
                 dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
-                               "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims",
+                               "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims", "TrailwatchAPI", "AWSWire",
+                               .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                               .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
 
@@ -92,6 +95,11 @@ let package = Package(
 
         // AWS wire protocols (no I/O): SigV4 signing and verification, the awsJson envelopes, AWS error shapes.
         .target(name: "AWSWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+
+        // The CloudWatch Logs API (JSON 1.1) over a store protocol; the cloudwatch_logs_api source is a thin stage over it.
+        .target(name: "TrailwatchAPI",
+                dependencies: ["AWSWire", "TrailwatchCore", "ByteJSON", "FilterPatterns", "LogsQuery", "TrailwatchStore"],
+                swiftSettings: strict),
 
         // Thin command line.
         .executableTarget(name: "trailwatch",
