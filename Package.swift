@@ -111,6 +111,7 @@ let package = Package(
         .testTarget(name: "TrailwatchHTTPTests", dependencies: ["TrailwatchHTTP", "AWSWire",
                                                                  .product(name: "AsyncHTTPClient", package: "async-http-client")],
                     swiftSettings: strict),
+        .testTarget(name: "TrailwatchAPITests", dependencies: ["TrailwatchAPI", "AWSWire", "TrailwatchCore", "TrailwatchStore"], swiftSettings: strict),
         .testTarget(name: "PatternMiningTests", dependencies: ["PatternMining"], swiftSettings: strict),
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),

@@ -48,6 +48,13 @@ public final class CloudWatchLogsService: AWSService, Sendable {
     /// (group, stream) pairs known to exist: PutLogEvents skips the catalog for them.
     private let knownStreams = Mutex<Set<String>>([])
     let queries: QueryRegistry
+    /// Stream statistics of accepted batches, written to the catalog once a second in one go.
+    private let pendingIngestion = Mutex<[StreamKey: IngestionStats]>([:])
+
+    struct StreamKey: Hashable { var group: String; var stream: String }
+    struct IngestionStats {
+        var first: Int64, last: Int64, ingestion: Int64, bytes: Int64
+    }
 
     /// - Parameters:
     ///   - open: opens a connection to the store (called once for the catalog, and per read).
@@ -221,13 +228,38 @@ public final class CloudWatchLogsService: AWSService, Sendable {
         batch.lengths = Array(request.lengths[accepted])
         if earliest != latest { batch.timestamps = Array(times) }
         try await ingest.ingest(batch)
-        let bytes = Int64(batch.messageBytes)
-        catalogQueue.async { [self] in
+        noteIngestion(group: group, stream: stream, first: earliest, last: latest, ingestion: clock, bytes: Int64(batch.messageBytes))
+        return JSONReply.encode(reply)
+    }
+
+    func noteIngestion(group: String, stream: String, first: Int64, last: Int64, ingestion: Int64, bytes: Int64) {
+        let schedule = pendingIngestion.withLock { pending -> Bool in
+            let key = StreamKey(group: group, stream: stream)
+            let wasEmpty = pending.isEmpty
+            if var stats = pending[key] {
+                stats.first = min(stats.first, first)
+                stats.last = max(stats.last, last)
+                stats.ingestion = max(stats.ingestion, ingestion)
+                stats.bytes += bytes
+                pending[key] = stats
+            } else {
+                pending[key] = IngestionStats(first: first, last: last, ingestion: ingestion, bytes: bytes)
+            }
+            return wasEmpty
+        }
+        guard schedule else { return }
+        catalogQueue.asyncAfter(deadline: .now() + 1) { [self] in
+            let stats = pendingIngestion.withLock { pending in
+                defer { pending = [:] }
+                return pending
+            }
             _ = try? catalog.withLock { existing in
-                try existing?.recordIngestion(group: group, stream: stream, first: earliest, last: latest, ingestion: clock, bytes: bytes)
+                guard let store = existing else { return }
+                for (key, s) in stats {
+                    try store.recordIngestion(group: key.group, stream: key.stream, first: s.first, last: s.last, ingestion: s.ingestion, bytes: s.bytes)
+                }
             }
         }
-        return JSONReply.encode(reply)
     }
 
     // MARK: Groups and streams

@@ -109,19 +109,8 @@ extension Store {
     /// Removes a group with its streams, events, retention and metric filters; false when unknown.
     public func deleteCatalogGroup(_ name: String) throws(StoreError) -> Bool {
         guard try catalogGroup(name) != nil else { return false }
-        try begin()
-        do {
-            for table in ["api_log_groups WHERE name", "api_log_streams WHERE log_group", "api_metric_filters WHERE log_group",
-                          "log_groups WHERE name", "log_streams WHERE log_group", "log_events WHERE log_group"] {
-                let statement = try db.prepare("DELETE FROM \(table) = ?1")
-                statement.bind(1, name)
-                try statement.run()
-            }
-            try commit()
-        } catch {
-            rollback()
-            throw error
-        }
+        try delete(["api_log_groups WHERE name = ?1", "api_log_streams WHERE log_group = ?1", "api_metric_filters WHERE log_group = ?1",
+                    "log_groups WHERE name = ?1", "log_streams WHERE log_group = ?1", "log_events WHERE log_group = ?1"], [name])
         return true
     }
 
@@ -174,12 +163,17 @@ extension Store {
 
     public func deleteCatalogStream(group: String, name: String) throws(StoreError) -> Bool {
         guard try catalogStream(group: group, name: name) != nil else { return false }
+        try delete(["api_log_streams", "log_streams", "log_events"].map { "\($0) WHERE log_group = ?1 AND log_stream = ?2" }, [group, name])
+        return true
+    }
+
+    /// `DELETE FROM` each of `targets` (table and condition) with `values` bound, in one transaction.
+    private func delete(_ targets: [String], _ values: [String]) throws(StoreError) {
         try begin()
         do {
-            for table in ["api_log_streams", "log_streams", "log_events"] {
-                let statement = try db.prepare("DELETE FROM \(table) WHERE log_group = ?1 AND log_stream = ?2")
-                statement.bind(1, group)
-                statement.bind(2, name)
+            for target in targets {
+                let statement = try db.prepare("DELETE FROM \(target)")
+                for (i, value) in values.enumerated() { statement.bind(Int32(i + 1), value) }
                 try statement.run()
             }
             try commit()
@@ -187,7 +181,6 @@ extension Store {
             rollback()
             throw error
         }
-        return true
     }
 
     /// Records an accepted PutLogEvents batch on its stream (event span, ingestion time, bytes).

@@ -45,8 +45,8 @@ struct HTTPServerTests {
         try await withServer { server in
             let port = server.port
             // Idle connections that never send a byte, and one that sent half a request.
-            let idle = (0..<200).compactMap { _ in RawClient(port: port) }
-            #expect(idle.count == 200)
+            let idle = (0..<1000).compactMap { _ in RawClient(port: port) }
+            #expect(idle.count == 1000)
             let half = RawClient(port: port)
             half?.send("GET /health HTTP/1.1\r\nHo")
             // Two slow queries in flight.

@@ -15,6 +15,17 @@ func freePort() -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
+/// `trailwatch run AGENT` with the test's AWS credentials, its stderr in agent.err.
+func startAgent(_ pipeline: String, _ dir: TemporaryDirectory) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: trailwatchBinary())
+    process.arguments = ["run", pipeline, "--quiet"]
+    process.environment = ProcessInfo.processInfo.environment.merging(["AWS_ACCESS_KEY_ID": apiKeyID, "AWS_SECRET_ACCESS_KEY": apiSecret]) { $1 }
+    process.standardError = FileHandle(forWritingAtPath: dir.write("agent.err", ""))
+    try process.run()
+    return process
+}
+
 @Suite("Agent → aggregator over PutLogEvents (two processes)", .serialized)
 struct ShippingBetweenMachinesTests {
     @Test("the aggregator killed -9 mid-stream and restarted: every line arrives, duplicates stay within one request")
@@ -37,12 +48,7 @@ struct ShippingBetweenMachinesTests {
                 timeout: 5s
             """)
         let log = FileHandle(forWritingAtPath: dir.write("app.log", ""))!
-        let agentProcess = Process()
-        agentProcess.executableURL = URL(fileURLWithPath: trailwatchBinary())
-        agentProcess.arguments = ["run", agent, "--quiet"]
-        agentProcess.environment = ProcessInfo.processInfo.environment.merging(["AWS_ACCESS_KEY_ID": apiKeyID, "AWS_SECRET_ACCESS_KEY": apiSecret]) { $1 }
-        agentProcess.standardError = FileHandle(forWritingAtPath: dir.write("agent.err", ""))
-        try agentProcess.run()
+        let agentProcess = try startAgent(agent, dir)
         defer {
             kill(agentProcess.processIdentifier, SIGKILL)
             agentProcess.waitUntilExit()
@@ -84,5 +90,39 @@ struct ShippingBetweenMachinesTests {
         let duplicates = lines.count - distinct.count
         #expect(duplicates <= 10_000, "\(duplicates) duplicates")
         print("agent → aggregator with kill -9: \(lines.count) lines received for \(total), \(duplicates) duplicates")
+    }
+
+    @Test("over HTTPS with a self-signed certificate; with buffer isolate a dead aggregator does not stall the local sink")
+    func tlsAndIsolation() async throws {
+        let dir = TemporaryDirectory()
+        let cert = dir.file("cert.pem"), key = dir.file("key.pem")
+        let (status, _, errors) = try runProgram(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                                                  "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        #expect(status == 0, "\(errors)")
+        let port = freePort()
+        let agent = dir.write("agent.yaml", """
+            data_dir: \(dir.file("agent-state"))
+            sources:
+              app: { type: file, include: \(dir.file("app.log")), log_group: tls, log_stream: host-1, checkpoint_interval: 100ms }
+            sinks:
+              local: { type: file, inputs: [app], path: \(dir.file("local.log")), format: raw, sync_interval: 100ms }
+              ship:
+                type: cloudwatch_logs
+                inputs: [app]
+                endpoint: https://127.0.0.1:\(port)
+                ca_file: \(cert)
+                retry_initial: 50ms
+                retry_max: 300ms
+                buffer: { isolate: true }
+            """)
+        _ = dir.write("app.log", (0..<2000).map { "tls line \($0)\n" }.joined())
+        let agentProcess = try startAgent(agent, dir)
+        defer { kill(agentProcess.processIdentifier, SIGKILL); agentProcess.waitUntilExit() }
+        // No aggregator yet: the local sink still gets everything.
+        #expect(await eventually(20) { dir.read("local.log").split(separator: "\n").count == 2000 })
+        let aggregator = aggregatorPipeline(dir, listen: "127.0.0.1:\(port)", extra: "  tls: { certificate: \(cert), key: \(key) }")
+        let (server, _) = try startServing(["run", aggregator, "--quiet"], environment: apiEnvironment)
+        defer { kill(server.processIdentifier, SIGTERM); server.waitUntilExit() }
+        #expect(await eventually(30) { Set(dir.read("received.log").split(separator: "\n")).count == 2000 })
     }
 }

@@ -65,21 +65,37 @@ struct CloudWatchLogsAPISource: SourceKind {
         settings.queryTimeoutSeconds = config.queryTimeout.seconds
         settings.region = config.region
         let service = CloudWatchLogsService(settings: settings, open: { try Store(path: path) }, ingest: queue)
-        return Runner(service: service, queue: queue, storePath: path, context: context)
+        return Runner(service: service, queue: queue, storePath: path, holdsEvents: config.store != nil, context: context)
     }
 
     final class Runner: TrailwatchRuntime.Source {
         let service: CloudWatchLogsService
         let queue: IngestQueue
         let storePath: String
+        let holdsEvents: Bool
         let context: StageContext
         var evaluator = MetricFilterEvaluator()
+        var lastRetention: Int64 = 0
 
-        init(service: CloudWatchLogsService, queue: IngestQueue, storePath: String, context: StageContext) {
+        init(service: CloudWatchLogsService, queue: IngestQueue, storePath: String, holdsEvents: Bool, context: StageContext) {
             self.service = service
             self.queue = queue
             self.storePath = storePath
+            self.holdsEvents = holdsEvents
             self.context = context
+        }
+
+        /// Retention set with PutRetentionPolicy: events older than their group's retention leave
+        /// the store (every ten minutes, and at start).
+        func enforceRetention(now: Int64) {
+            guard holdsEvents, now - lastRetention >= 600_000 else { return }
+            lastRetention = now
+            do {
+                let removed = try Store(path: storePath).enforceRetention(now: now)
+                if removed > 0 { context.metrics.addToGauge("retention_deleted_events", Double(removed)) }
+            } catch {
+                context.log.log(.warning, context.id, "retention: \(error)")
+            }
         }
 
         func reloadFilters() {
@@ -116,6 +132,7 @@ struct CloudWatchLogsAPISource: SourceKind {
                     if now - lastTick >= 1000 {
                         lastTick = now
                         emitMetrics(evaluator.close(before: now), output)
+                        enforceRetention(now: now)
                     }
                     continue
                 }
