@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Synchronization
 
@@ -75,11 +76,12 @@ public final class BlockingPool: TaskExecutor, @unchecked Sendable {
                 let task = Task(executorPreference: self) {
                     state.finish(Result { try work() })
                 }
-                let timer = Task {
-                    try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
-                    if !Task.isCancelled { state.finish(.failure(Timeout(seconds: seconds))) }
+                // The deadline is kept by Dispatch, not by a task: a busy cooperative pool must not
+                // delay it. Once the work has finished first, the late timeout is a no-op.
+                DispatchQueue.global().asyncAfter(deadline: .now() + max(0, seconds)) {
+                    state.finish(.failure(Timeout(seconds: seconds)))
                 }
-                state.attach(work: task, timer: timer)
+                state.attach(work: task)
             }
         } onCancel: {
             state.finish(.failure(CancellationError()))
@@ -94,7 +96,6 @@ private final class RaceState<T: Sendable>: Sendable {
         var pending: Result<T, any Error>?
         var done = false
         var work: Task<Void, Never>?
-        var timer: Task<Void, Never>?
     }
     private let inner = Mutex(Inner())
 
@@ -107,28 +108,26 @@ private final class RaceState<T: Sendable>: Sendable {
         if let pending { continuation.resume(with: pending) }
     }
 
-    func attach(work: Task<Void, Never>, timer: Task<Void, Never>) {
+    func attach(work: Task<Void, Never>) {
         let finished = inner.withLock { s -> Bool in
             s.work = work
-            s.timer = timer
             return s.done
         }
-        if finished { work.cancel(); timer.cancel() }
+        if finished { work.cancel() }
     }
 
     func finish(_ result: Result<T, any Error>) {
-        let (continuation, work, timer): (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Task<Void, Never>?) = inner.withLock { s in
-            guard !s.done else { return (nil, nil, nil) }
+        let (continuation, work): (CheckedContinuation<T, any Error>?, Task<Void, Never>?) = inner.withLock { s in
+            guard !s.done else { return (nil, nil) }
             s.done = true
             guard let c = s.continuation else {
                 s.pending = result
-                return (nil, s.work, s.timer)
+                return (nil, s.work)
             }
             s.continuation = nil
-            return (c, s.work, s.timer)
+            return (c, s.work)
         }
         work?.cancel()
-        timer?.cancel()
         continuation?.resume(with: result)
     }
 }
