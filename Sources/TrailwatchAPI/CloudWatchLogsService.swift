@@ -426,8 +426,8 @@ public final class CloudWatchLogsService: AWSService, Sendable {
             return (parsed.timestamp, parsed.id)
         }
         try await requireGroup(group)
-        let (matched, next) = try await withReader { store -> ([Store.CatalogEvent], (Int64, Int64)?) in
-            var matched: [Store.CatalogEvent] = []
+        let (matched, next) = try await withReader { store -> ([SQLiteStore.CatalogEvent], (Int64, Int64)?) in
+            var matched: [SQLiteStore.CatalogEvent] = []
             var position = cursor
             var scanned = 0
             var size = 0

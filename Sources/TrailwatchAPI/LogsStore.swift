@@ -3,15 +3,17 @@ import TrailwatchStore
 
 /// What the CloudWatch Logs API needs from a store: the catalog of groups, streams, retention and
 /// metric filters, and reads of stored events. The SQLite store conforms below; a PostgreSQL
-/// store conforms by implementing the same calls.
+/// store conforms by implementing the same calls. (The SQLite store implements it in
+/// TrailwatchStore/StoreCatalog.swift; it predates the `Store` seam's LogGroupRegistry,
+/// LogEventReading and DocumentStoring, onto which it is to move.)
 ///
 /// Calls are synchronous and may block; the API runs them off the event loops, one connection
 /// per thread.
 public protocol LogsStore: AnyObject {
-    typealias Group = Store.CatalogGroup
-    typealias Stream = Store.CatalogStream
-    typealias MetricFilterRecord = Store.CatalogMetricFilter
-    typealias Event = Store.CatalogEvent
+    typealias Group = SQLiteStore.CatalogGroup
+    typealias Stream = SQLiteStore.CatalogStream
+    typealias MetricFilterRecord = SQLiteStore.CatalogMetricFilter
+    typealias Event = SQLiteStore.CatalogEvent
 
     func catalogGroups(prefix: String?, contains pattern: String?, after: String?, limit: Int) throws(StoreError) -> [Group]
     func catalogGroup(_ name: String) throws(StoreError) -> Group?
@@ -33,8 +35,8 @@ public protocol LogsStore: AnyObject {
     func runQuery(_ text: String, groups: [String], start: Int64, end: Int64, now: Int64) throws -> QueryResult
 }
 
-extension Store: LogsStore {
+extension SQLiteStore: LogsStore {
     public func runQuery(_ text: String, groups: [String], start: Int64, end: Int64, now: Int64) throws -> QueryResult {
-        try StoreQuery(store: self, text: text, start: start, end: end, logGroups: groups, now: now).run()
+        try StoreQuery(store: self, LogQueryRequest(text: text, start: start, end: end, logGroups: groups, now: now)).run()
     }
 }

@@ -11,10 +11,10 @@ public struct APIMetricFilter: Sendable {
     public var name: String
     public var pattern: FilterPattern
     public var transformation: MetricTransformation
-    public var record: Store.CatalogMetricFilter
+    public var record: SQLiteStore.CatalogMetricFilter
 
     /// Compiles a stored filter; errors are the API's InvalidParameterException.
-    public static func compile(_ record: Store.CatalogMetricFilter) throws(AWSError) -> APIMetricFilter {
+    public static func compile(_ record: SQLiteStore.CatalogMetricFilter) throws(AWSError) -> APIMetricFilter {
         let pattern: FilterPattern
         do { pattern = try FilterPattern(record.pattern) } catch {
             throw AWSError("InvalidParameterException", "Invalid metric filter pattern: \(error)")
@@ -98,7 +98,7 @@ extension CloudWatchLogsService {
         }
         let encoded = (try? JSONSerialization.data(withJSONObject: transformations, options: [.sortedKeys])) ?? Data("[]".utf8)
         let text = String(decoding: encoded, as: UTF8.self)
-        let record = Store.CatalogMetricFilter(group: group, name: name, pattern: pattern, transformations: text, creationTime: now())
+        let record = SQLiteStore.CatalogMetricFilter(group: group, name: name, pattern: pattern, transformations: text, creationTime: now())
         _ = try APIMetricFilter.compile(record)
         try await requireGroup(group)
         let existing = try await withCatalog { try $0.catalogMetricFilters(group: group) }

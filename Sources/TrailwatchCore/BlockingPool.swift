@@ -68,13 +68,13 @@ public final class BlockingPool: TaskExecutor, @unchecked Sendable {
     /// Runs `work` on the pool and returns its result, or throws ``Timeout`` once `seconds`
     /// passed (the work's task is cancelled; work that checks `Task.isCancelled` stops early, the
     /// rest finishes in the background). Cancelling the caller cancels the work too.
-    public func run<T: Sendable>(timeout seconds: Double, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+    public func run<T: Sendable>(timeout seconds: Double, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
         let state = RaceState<T>()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 state.install(continuation)
                 let task = Task(executorPreference: self) {
-                    state.finish(Result { try work() })
+                    do { state.finish(.success(try await work())) } catch { state.finish(.failure(error)) }
                 }
                 // The deadline is kept by Dispatch, not by a task: a busy cooperative pool must not
                 // delay it. Once the work has finished first, the late timeout is a no-op.

@@ -98,8 +98,9 @@ public struct HTTPRoute: Sendable {
         /// Answers at once (no blocking calls): `/metrics`, `/health`.
         case immediate(@Sendable (HTTPRequestHead) async -> HTTPReply)
         /// Reads a store: runs on the server's query threads with the query timeout, so it never
-        /// holds up another client. Nil passes the request on to later routes.
-        case store(@Sendable (HTTPRequestHead) throws -> HTTPReply?)
+        /// holds up another client (blocking calls inside block only a query thread). Nil passes
+        /// the request on to later routes.
+        case store(@Sendable (HTTPRequestHead) async throws -> HTTPReply?)
     }
 
     public var match: Match

@@ -223,7 +223,7 @@ public final class HTTPServer: Sendable {
                 return .text(503, "the request took longer than \(settings.requestTimeoutSeconds.formatted()) s")
             case .store(let handler):
                 do {
-                    if let reply = try await queries.run(timeout: settings.queryTimeoutSeconds, { try handler(head) }) { return reply }
+                    if let reply = try await queries.run(timeout: settings.queryTimeoutSeconds, { try await handler(head) }) { return reply }
                 } catch let timeout as BlockingPool.Timeout {
                     return .text(503, "query \(timeout) (query_timeout); narrow the time range or the query")
                 } catch {

@@ -2,7 +2,7 @@
 /// created before their first event, retention, metric filters), beside what the `sqlite` sink
 /// writes. Groups and streams that only ever received events through a pipeline are part of it
 /// too: they are read from `log_streams`.
-extension Store {
+extension SQLiteStore {
     /// A log group as the catalog knows it.
     public struct CatalogGroup: Sendable, Equatable {
         public var name: String
@@ -64,6 +64,7 @@ extension Store {
           (SELECT count(*) FROM api_metric_filters f WHERE f.log_group = g.name),
           (SELECT COALESCE(SUM(stored_bytes), 0) FROM api_log_streams s WHERE s.log_group = g.name)
         FROM (SELECT name, creation_time FROM api_log_groups
+              UNION ALL SELECT name, created FROM log_groups
               UNION ALL SELECT log_group, MIN(first_event) FROM log_streams GROUP BY log_group) g
         """
 

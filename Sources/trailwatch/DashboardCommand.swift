@@ -6,6 +6,7 @@ import AWSWire
 import TrailwatchDashboard
 import TrailwatchHTTP
 import TrailwatchRuntime
+import TrailwatchStore
 
 /// `trailwatch dashboard STORE`: the dashboard pages over a store, until interrupted.
 struct DashboardCommand: AsyncParsableCommand {
@@ -18,7 +19,7 @@ struct DashboardCommand: AsyncParsableCommand {
             as a Bearer token or as the password of HTTP basic auth).
             """)
 
-    @Argument(help: "The SQLite store (the sqlite sink's file).")
+    @Argument(help: "The store: an SQLite file (the store sink's path) or a postgres:// URL.")
     var store: String
 
     @Option(help: "HOST:PORT to listen on.")
@@ -31,7 +32,7 @@ struct DashboardCommand: AsyncParsableCommand {
     var authTokenEnv: String?
 
     func run() async throws {
-        guard FileManager.default.fileExists(atPath: store) else {
+        if case .sqlite(let path) = StoreLocation(store), !FileManager.default.fileExists(atPath: path) {
             Console.error("\(store): no such store")
             throw ExitCode(1)
         }
@@ -49,7 +50,7 @@ struct DashboardCommand: AsyncParsableCommand {
             guard let plan = planned else { throw ExitCode(1) }
             dashboards = plan.document.settings.dashboards
         }
-        let site = DashboardSite(storePath: store, dashboards: dashboards)
+        let site = DashboardSite(store: store, dashboards: dashboards)
         let server: HTTPServer
         do {
             server = try await HTTPEndpoint.start(settings, routes: HTTPEndpoint.dashboardRoutes(site), services: AWSServiceDirectory())

@@ -74,7 +74,7 @@ enum HTTPEndpoint {
     /// The dashboard's pages; they read the store, so they run on the query threads.
     static func dashboardRoutes(_ site: DashboardSite) -> [HTTPRoute] {
         let handler = HTTPRoute.Handler.store { head in
-            site.page(path: head.path, query: head.query).map { HTTPReply(status: $0.status, contentType: $0.contentType, text: $0.body) }
+            await site.page(path: head.path, query: head.query).map { HTTPReply(status: $0.status, contentType: $0.contentType, text: $0.body) }
         }
         return [HTTPRoute(.exact("/"), handler), HTTPRoute(.exact("/query"), handler), HTTPRoute(.exact("/api/query"), handler),
                 HTTPRoute(.exact("/dashboards"), handler), HTTPRoute(.prefix("/dashboards/"), handler)]

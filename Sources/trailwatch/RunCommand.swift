@@ -64,7 +64,7 @@ struct RunCommand: AsyncParsableCommand {
         var server: HTTPServer?
         if let http = plan.document.settings.http {
             do {
-                let site = http.store.map { DashboardSite(storePath: $0, dashboards: plan.document.settings.dashboards) }
+                let site = http.store.map { DashboardSite(store: $0, dashboards: plan.document.settings.dashboards) }
                 let routes = HTTPEndpoint.pipelineRoutes(runner) + (site.map(HTTPEndpoint.dashboardRoutes) ?? [])
                 server = try await HTTPEndpoint.start(http, routes: routes, services: runner.awsServices)
                 Console.error("serving /metrics and /health\(site == nil ? "" : ", dashboards and /query")\(Self.apiSources(plan).isEmpty ? "" : " and the AWS APIs") on \(server!.baseURL)")

@@ -36,9 +36,9 @@ struct Harness {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("tw-api-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let path = dir + "/store.db"
-        try Store(path: path).ensureCatalog()
+        try SQLiteStore(path: path).ensureCatalog()
         ingest = RecordingIngest(mode)
-        service = CloudWatchLogsService(open: { try Store(path: path) }, ingest: ingest, now: { Harness.now }, readerThreads: 1)
+        service = CloudWatchLogsService(open: { try SQLiteStore(path: path) }, ingest: ingest, now: { Harness.now }, readerThreads: 1)
     }
 
     func call(_ operation: String, _ body: String) async -> (status: Int, json: [String: Any]) {

@@ -26,6 +26,7 @@ func startAgent(_ pipeline: String, _ dir: TemporaryDirectory) throws -> Process
     return process
 }
 
+extension NetworkEdgeProcessTests {
 @Suite("Agent → aggregator over PutLogEvents (two processes)", .serialized)
 struct ShippingBetweenMachinesTests {
     @Test("the aggregator killed -9 mid-stream and restarted: every line arrives, duplicates stay within one request")
@@ -125,4 +126,5 @@ struct ShippingBetweenMachinesTests {
         defer { kill(server.processIdentifier, SIGTERM); server.waitUntilExit() }
         #expect(await eventually(30) { Set(dir.read("received.log").split(separator: "\n")).count == 2000 })
     }
+}
 }

@@ -57,14 +57,14 @@ struct CloudWatchLogsAPISource: SourceKind {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         }
-        let first = try Store(path: path)
+        let first = try SQLiteStore(path: path)
         try first.ensureCatalog()
         let queue = IngestQueue(capacity: config.maxPendingBatches)
         var settings = CloudWatchLogsService.Settings()
         settings.storeHoldsEvents = config.store != nil
         settings.queryTimeoutSeconds = config.queryTimeout.seconds
         settings.region = config.region
-        let service = CloudWatchLogsService(settings: settings, open: { try Store(path: path) }, ingest: queue)
+        let service = CloudWatchLogsService(settings: settings, open: { try SQLiteStore(path: path) }, ingest: queue)
         return Runner(service: service, queue: queue, storePath: path, holdsEvents: config.store != nil, context: context)
     }
 
@@ -91,7 +91,7 @@ struct CloudWatchLogsAPISource: SourceKind {
             guard holdsEvents, now - lastRetention >= 600_000 else { return }
             lastRetention = now
             do {
-                let removed = try Store(path: storePath).enforceRetention(now: now)
+                let removed = try SQLiteStore(path: storePath).enforceRetention(now: now)
                 if removed > 0 { context.metrics.addToGauge("retention_deleted_events", Double(removed)) }
             } catch {
                 context.log.log(.warning, context.id, "retention: \(error)")
@@ -100,7 +100,7 @@ struct CloudWatchLogsAPISource: SourceKind {
 
         func reloadFilters() {
             do {
-                let store = try Store(path: storePath)
+                let store = try SQLiteStore(path: storePath)
                 evaluator.reload(try store.catalogMetricFilters(group: nil).compactMap { try? APIMetricFilter.compile($0) })
             } catch {
                 context.log.log(.error, context.id, "cannot load metric filters: \(error)")
