@@ -18,6 +18,7 @@ build: deps
 run: build
 	@mkdir -p var
 	$(BIN) run pipelines/demo.yaml --once
+	@scripts/demo-api.sh $(BIN)
 
 test: deps
 	@scripts/ensure-deps.sh $(TEST_PACKAGES) || echo "note: $(TEST_PACKAGES) could not be installed; the headless-browser dashboard test will be skipped"

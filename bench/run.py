@@ -435,6 +435,129 @@ sinks:
           f"(peak RSS {rss:.1f} MiB); {got - files - 1} lines read twice  {'ok' if ok else 'FAILED'}", flush=True)
 
 
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+BENCH_KEY = ("AKIDBENCHMARK", "bench/secret+key")
+
+
+def start_aggregator(binary, work, port, sink_yaml):
+    """trailwatch with the CloudWatch Logs API on 127.0.0.1:PORT into `sink_yaml`; waits until it listens."""
+    pipeline = os.path.join(work, "aggregator.yaml")
+    with open(pipeline, "w") as f:
+        f.write(f"""
+data_dir: {work}/aggregator-state
+http: {{ listen: "127.0.0.1:{port}", access_key_id_env: TW_KEY_ID, secret_access_key_env: TW_SECRET }}
+sources:
+  api: {{ type: cloudwatch_logs_api, max_pending_batches: 64 }}
+sinks:
+{sink_yaml}
+""")
+    env = dict(os.environ, TW_KEY_ID=BENCH_KEY[0], TW_SECRET=BENCH_KEY[1])
+    proc = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=subprocess.PIPE, env=env)
+    for line in proc.stderr:
+        if line.startswith(b"serving"):
+            break
+    threading_drain(proc.stderr)
+    return proc
+
+
+def threading_drain(stream):
+    import threading
+    threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
+
+
+def api_put_log_events(binary, results, requests=300, connections=12):
+    """PutLogEvents over loopback: 1 MB batches of 10,000 ~100-byte events, SigV4 verified, into a
+    file sink; the load generator runs on the same machine. Reports events/s, p50/p99, server CPU and RSS."""
+    work = os.path.join(OUT, "api")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    port = free_port()
+    out = os.path.join(work, "received.log")
+    server = start_aggregator(binary, work, port, f'  out: {{ type: file, inputs: [api], path: "{out}", format: raw, sync_interval: 100ms }}')
+    try:
+        cpu0 = cpu_seconds(server.pid)
+        load = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "putlogevents_load.py"), f"http://127.0.0.1:{port}", *BENCH_KEY,
+                               "--requests", str(requests), "--connections", str(connections)], capture_output=True, text=True)
+        cpu = cpu_seconds(server.pid) - cpu0
+        rss = vm_hwm_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+    try:
+        stats = json.loads(load.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        sys.stderr.write(load.stdout + load.stderr)
+        results.append(dict(name="api-put-log-events", ok=False))
+        print("api-put-log-events     FAILED", flush=True)
+        return
+    received = count_lines(out)
+    ok = load.returncode == 0 and received == stats["events"] and rss <= 128
+    wall = stats["wall_s"]
+    results.append(dict(name="api-put-log-events", wall_s=wall, cpu_s=round(cpu, 3), peak_rss_mib=round(rss, 1),
+                        lines_per_s=stats["events_per_s"], mb_per_s=round(stats["requests"] * stats["request_bytes"] / 1e6 / wall, 1), ok=ok,
+                        note=f"p50 {stats['p50_ms']} ms, p99 {stats['p99_ms']} ms, {stats['throttled']} throttled, {received} events written"))
+    print(f"{'api-put-log-events':<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.1f} MiB RSS "
+          f"{stats['events_per_s'] / 1e6:6.2f} M ev/s  p50 {stats['p50_ms']} ms p99 {stats['p99_ms']} ms "
+          f"{'ok' if ok else 'FAILED'} ({stats['throttled']} throttled, {received} written; server CPU only)", flush=True)
+
+
+def agent_aggregator(binary, log, lines, results):
+    """file → cloudwatch_logs sink → PutLogEvents over loopback → API → file, two processes."""
+    work = os.path.join(OUT, "ship")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    port = free_port()
+    out = os.path.join(work, "received.log")
+    server = start_aggregator(binary, work, port, f'  out: {{ type: file, inputs: [api], path: "{out}", format: raw, sync_interval: 100ms }}')
+    agent = os.path.join(work, "agent.yaml")
+    with open(agent, "w") as f:
+        f.write(f"""
+data_dir: {work}/agent-state
+sources:
+  app: {{ type: file, include: ["{log}"], log_group: bench, log_stream: agent }}
+sinks:
+  ship: {{ type: cloudwatch_logs, inputs: [app], endpoint: "http://127.0.0.1:{port}" }}
+""")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=BENCH_KEY[0], AWS_SECRET_ACCESS_KEY=BENCH_KEY[1])
+    try:
+        cpu0 = cpu_seconds(server.pid)
+        start = time.monotonic()
+        proc = subprocess.Popen([binary, "run", agent, "--once", "--quiet"], stderr=subprocess.PIPE, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        agent_wall = time.monotonic() - start
+        while count_lines(out) < lines and time.monotonic() - start < 600:
+            time.sleep(0.05)
+        wall = time.monotonic() - start
+        server_cpu = cpu_seconds(server.pid) - cpu0
+        rss = vm_hwm_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+    got = count_lines(out)
+    cpu = usage.ru_utime + usage.ru_stime + server_cpu
+    ok = got == lines and os.waitstatus_to_exitcode(status) == 0
+    size_mb = os.path.getsize(log) / 1e6
+    results.append(dict(name="agent-aggregator", wall_s=round(wall, 3), cpu_s=round(cpu, 3), peak_rss_mib=round(max(rss, usage.ru_maxrss / 1024), 1),
+                        lines_per_s=round(lines / wall), mb_per_s=round(size_mb / wall, 1), ok=ok,
+                        note=f"agent {usage.ru_maxrss / 1024:.0f} MiB RSS, aggregator {rss:.0f} MiB RSS, {got} lines arrived"))
+    print(f"{'agent-aggregator':<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {max(rss, usage.ru_maxrss / 1024):7.1f} MiB RSS "
+          f"{lines / wall / 1e6:6.2f} M lines/s {size_mb / wall:8.1f} MB/s  {'ok' if ok else 'FAILED'} "
+          f"(agent done after {agent_wall:.2f} s, {got} lines arrived)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "trailwatch"))
@@ -515,6 +638,10 @@ def main():
         band_backtest(args.binary, results)
     if not args.only or "checkpoint-load" in args.only.split(","):
         checkpoint_load(args.binary, results)
+    if not args.only or "api-put-log-events" in args.only.split(","):
+        api_put_log_events(args.binary, results)
+    if not args.only or "agent-aggregator" in args.only.split(","):
+        agent_aggregator(args.binary, log, lines, results)
     if not args.only or "tail-follow" in args.only.split(","):
         for fraction in (10, 1):
             tail_follow(args.binary, log, lines // fraction, fraction, report_tail=results)

@@ -1,3 +1,4 @@
+import AWSWire
 import TrailwatchCore
 import TrailwatchConfig
 import Synchronization
@@ -41,6 +42,8 @@ public final class PipelineRunner: Sendable {
     public let once: Bool
     public let log: RuntimeLog
     private let graph: Mutex<Graph>
+    /// The AWS APIs the pipeline's API sources serve; the HTTP server dispatches to them.
+    public let awsServices = AWSServiceDirectory()
     private let failures = Mutex<[String]>([])
     private let stopping = Atomic<Bool>(false)
     /// Sources whose ``Source/finalize()`` runs once the sinks are done, by instance.
@@ -127,7 +130,7 @@ public final class PipelineRunner: Sendable {
         let settings = plan.document.settings
         return StageContext(id: component.id, settings: settings, once: once,
                             stateDirectory: settings.dataDir + "/state/" + component.id, metrics: metrics, log: log,
-                            pipelineDirectory: plan.pipelineDirectory)
+                            pipelineDirectory: plan.pipelineDirectory, awsServices: awsServices)
     }
 
     // MARK: Running

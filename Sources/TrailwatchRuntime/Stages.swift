@@ -1,3 +1,4 @@
+import AWSWire
 import TrailwatchCore
 import TrailwatchConfig
 import Synchronization
@@ -17,6 +18,9 @@ public struct StageContext: Sendable {
     public var log: RuntimeLog
     /// The directory the pipeline file is in, for resolving paths a stage reads (alarm definitions).
     public var pipelineDirectory: String
+    /// The AWS services (APIs) this process serves on its HTTP server; API sources register
+    /// theirs here while they run.
+    public var awsServices = AWSServiceDirectory()
 }
 
 /// A stage that brings events in from outside. Runs on its own thread because sources do

@@ -9,6 +9,7 @@ public enum BuiltinStages {
         r.register(FileSource.self)
         r.register(ArchiveSource.self)
         r.register(CloudTrailSource.self)
+        r.register(CloudWatchLogsAPISource.self)
         // Transforms
         r.register(FilterTransform.self)
         r.register(MetricFilterTransform.self)
@@ -26,6 +27,7 @@ public enum BuiltinStages {
         r.register(StoreSink.self)
         r.register(SQLiteSink.self)
         r.register(NotifierSink.self)
+        r.register(CloudWatchLogsSink.self)
         return r
     }()
 }
