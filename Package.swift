@@ -31,6 +31,9 @@ let package = Package(
         // CloudWatch filter patterns, metric transformations and per-period aggregation (no I/O).
         .target(name: "FilterPatterns", dependencies: ["ByteJSON", "TrailwatchCore", "CShims"], swiftSettings: strict),
 
+        // CloudWatch Logs data protection: policies, managed data identifiers as byte-level matchers, masking (no I/O).
+        .target(name: "DataProtection", dependencies: ["FilterPatterns"], swiftSettings: strict),
+
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
                 dependencies: ["TrailwatchCore", "LogsQuery", .product(name: "Yams", package: "Yams")],
@@ -44,7 +47,7 @@ let package = Package(
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
                 dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
-                               "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims",
+                               "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims", "DataProtection",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
 
@@ -79,6 +82,7 @@ let package = Package(
         .testTarget(name: "PatternMiningTests", dependencies: ["PatternMining"], swiftSettings: strict),
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),
+        .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "FilterPatterns"], swiftSettings: strict),
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",

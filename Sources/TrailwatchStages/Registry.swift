@@ -17,6 +17,7 @@ public enum BuiltinStages {
         r.register(PatternsTransform.self)
         r.register(InsightsTransform.self)
         r.register(AlarmTransform.self)
+        r.register(MaskTransform.self)
         // Sinks
         r.register(ConsoleSink.self)
         r.register(FileSink.self)
