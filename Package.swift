@@ -69,13 +69,19 @@ let package = Package(
         // The SQLite store: schema and migrations, idempotent writes, retention, CloudTrail lookups.
         .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite"], swiftSettings: strict),
 
+        // `trailwatch test`: pipeline unit tests run on the real stages with a virtual clock.
+        .target(name: "PipelineTesting",
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "FilterPatterns", "ByteJSON",
+                               .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
+
         // Dashboard pages over the store: server-rendered HTML and SVG charts.
         .target(name: "TrailwatchDashboard", dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchStore", "LogsQuery"],
                 swiftSettings: strict),
 
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard", "PipelineTesting",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -84,6 +90,10 @@ let package = Package(
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "FilterPatterns"], swiftSettings: strict),
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
+
+        .testTarget(name: "PipelineTestingTests",
+                    dependencies: ["PipelineTesting", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchCore"],
+                    swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",
                     dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "LogsQuery"],

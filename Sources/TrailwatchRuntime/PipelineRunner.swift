@@ -37,13 +37,16 @@ public final class PipelineRunner: Sendable {
     public let once: Bool
     public let log: RuntimeLog
     public let metrics: [ComponentMetrics]
+    /// Wall-clock time for ticks and stages.
+    public let clock: any StageClock
     private let outputs = Mutex<[SourceOutput]>([])
     private let failures = Mutex<[String]>([])
     private let stopping = Atomic<Bool>(false)
     /// Sources whose ``Source/finalize()`` runs once the sinks are done.
     private let finishedSources = Mutex<[SourceBox]>([])
 
-    public init(plan: PipelinePlan, once: Bool, log: RuntimeLog) {
+    public init(plan: PipelinePlan, once: Bool, log: RuntimeLog, clock: any StageClock = SystemClock()) {
+        self.clock = clock
         self.plan = plan
         self.once = once
         self.log = log
@@ -72,7 +75,7 @@ public final class PipelineRunner: Sendable {
         let settings = plan.document.settings
         return StageContext(id: component.id, settings: settings, once: once,
                             stateDirectory: settings.dataDir + "/state/" + component.id, metrics: metrics, log: log,
-                            pipelineDirectory: plan.pipelineDirectory)
+                            pipelineDirectory: plan.pipelineDirectory, clock: clock)
     }
 
     /// Runs until every source ended (`--once`) or a stop was requested and everything drained.
@@ -115,10 +118,11 @@ public final class PipelineRunner: Sendable {
 
         // Ticks go only where there is room: a busy stage does not need reminding.
         let allChannels = Array(channels.values)
+        let clock = self.clock
         let ticker: Task<Void, Never>? = once ? nil : Task {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: 1_000_000_000)
-                let now = MonotonicClock.wallMillis()
+                let now = clock.nowMillis()
                 for channel in allChannels { _ = channel.trySend(.tick(now)) }
             }
         }
