@@ -1,4 +1,5 @@
 import DataProtection
+import Foundation
 import Testing
 
 /// Realistic positives (with the exact text that must be found) and near-miss negatives for every
@@ -165,5 +166,16 @@ let identifierCases: [IdentifierCase] = [
             DataProtectionScanner.mask($0, findings: [Finding(identifier: 0, range: 0..<6), Finding(identifier: 1, range: 3..<9)], into: &out)
         }
         #expect(String(decoding: out, as: UTF8.self) == "********rld")
+    }
+}
+
+@Suite struct IdentifierDocumentationTests {
+    /// The README's table is what users read: every identifier must be in it, with its summary.
+    @Test func readmeListsEveryManagedIdentifier() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        for identifier in ManagedDataIdentifiers.all {
+            #expect(readme.contains("| `\(identifier.name)` | \(identifier.category) | \(identifier.summary) |"), "README misses \(identifier.name)")
+        }
     }
 }
