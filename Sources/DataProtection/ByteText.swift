@@ -81,33 +81,51 @@ struct ByteText {
 }
 
 /// Digit groups separated by one separator byte (`202 555 0123`, `4111-1111-1111-1111`), the shape
-/// most numeric identifiers are printed in.
+/// most numeric identifiers are printed in. Read at every number in every message, so it keeps
+/// its digits inline (no allocation); ``digits`` builds an array only for candidates.
 struct DigitGroups {
-    var digits: [UInt8] = []
-    var groupLengths: [Int] = []
+    static let capacity = 24
+    private var digitStore = SIMD32<UInt8>()
+    private var groupStore = SIMD16<UInt8>()
+    private(set) var digitCount = 0
+    private(set) var groupCount = 0
     /// The separator used between groups (0 when there is a single group).
     var separator: UInt8 = 0
     /// One past the last digit read.
     var end = 0
 
-    /// Reads digits from `start`, with at most `maxDigits`, allowing one separator from
+    /// Reads digits from `start`, with at most `maxDigits` (≤ 23), allowing one separator from
     /// `separators` between groups (the same one throughout).
     init(_ text: ByteText, at start: Int, separators: [UInt8], maxDigits: Int) {
         var i = start
         var group = 0
         while true {
-            while text.isDigit(i) && digits.count <= maxDigits {
-                digits.append(UInt8(text.digitValue(i)))
+            while text.isDigit(i) && digitCount <= maxDigits {
+                digitStore[digitCount] = UInt8(text.digitValue(i))
+                digitCount += 1
                 group += 1
                 i += 1
             }
-            groupLengths.append(group)
+            if groupCount < 16 { groupStore[groupCount] = UInt8(truncatingIfNeeded: group) }
+            groupCount += 1
             end = i
             let c = text[i]
-            guard digits.count <= maxDigits, group > 0, text.isDigit(i + 1), separators.contains(c), separator == 0 || separator == c else { break }
+            guard digitCount <= maxDigits, group > 0, groupCount < 16, text.isDigit(i + 1), separators.contains(c),
+                  separator == 0 || separator == c else { break }
             separator = c
             group = 0
             i += 1
         }
+    }
+
+    var digits: [UInt8] { (0..<digitCount).map { digitStore[$0] } }
+    var groupLengths: [Int] { (0..<min(groupCount, 16)).map { Int(groupStore[$0]) } }
+    func digit(_ k: Int) -> UInt8 { digitStore[k] }
+
+    /// True when the groups' lengths are exactly `lengths`.
+    func groupsAre(_ lengths: [Int]) -> Bool {
+        guard groupCount == lengths.count else { return false }
+        for (k, length) in lengths.enumerated() where Int(groupStore[k]) != length { return false }
+        return true
     }
 }

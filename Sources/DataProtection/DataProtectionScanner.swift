@@ -43,9 +43,14 @@ public struct DataProtectionScanner: Sendable {
 
     /// Replaces `findings` with every match in `message`, ordered by start.
     public func scan(_ message: UnsafeRawBufferPointer, into findings: inout [Finding]) {
+        var scratch: [Range<Int>] = []
+        scan(message, into: &findings, scratch: &scratch)
+    }
+
+    /// Same, reusing `scratch` between calls (the per-event path allocates nothing when nothing is found).
+    public func scan(_ message: UnsafeRawBufferPointer, into findings: inout [Finding], scratch ranges: inout [Range<Int>]) {
         findings.removeAll(keepingCapacity: true)
         guard let text = ByteText(message) else { return }
-        var ranges: [Range<Int>] = []
         for (index, matcher) in matchers.enumerated() {
             ranges.removeAll(keepingCapacity: true)
             matcher.scan(text, into: &ranges)

@@ -13,7 +13,7 @@ struct CreditCardNumberMatcher: DataMatcher {
                 continue
             }
             let groups = DigitGroups(text, at: i, separators: Self.separators, maxDigits: 19)
-            if groups.digits.count >= 13, groups.digits.count <= 19, text.numberEndsBefore(groups.end),
+            if groups.digitCount >= 13, groups.digitCount <= 19, text.numberEndsBefore(groups.end),
                Self.groupingFits(groups), Self.networkFits(groups.digits), Checksums.luhn(groups.digits) {
                 matches.append(i..<groups.end)
             }

@@ -17,8 +17,8 @@ struct GroupedNumberMatcher: DataMatcher {
                 continue
             }
             let read = DigitGroups(text, at: i, separators: separators, maxDigits: total)
-            if read.digits.count == total, text.numberEndsBefore(read.end),
-               read.groupLengths == groups || (allowPlain && read.groupLengths == [total]), valid(read.digits) {
+            if read.digitCount == total, text.numberEndsBefore(read.end),
+               read.groupsAre(groups) || (allowPlain && read.groupCount == 1), valid(read.digits) {
                 matches.append(i..<read.end)
             }
             i = text.next(ByteClass.digit, from: skipNumber(text, max(read.end, i + 1)))

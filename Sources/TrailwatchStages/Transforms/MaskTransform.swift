@@ -94,10 +94,11 @@ struct MaskTransform: TransformKind {
         let namespace: String
         let metrics: ComponentMetrics
         var aggregator = MetricAggregator(periodSeconds: 60, latenessMillis: 60_000)
-        /// Input acknowledgements waiting for the metric periods they counted into (see metric_filter).
-        private var waiting: [(acks: Acknowledgements, newestPeriod: Int64?)] = []
+        /// Input acknowledgements waiting for the metric periods they counted into.
+        private var pending = PeriodAcknowledgements()
         private var identities: [String: [MetricIdentity]] = [:]
         private var findings: [Finding] = []
+        private var ranges: [Range<Int>] = []
         private var scratch: [UInt8] = []
         private var findingsTotal = 0
 
@@ -135,7 +136,7 @@ struct MaskTransform: TransformKind {
             var seen = [Bool](repeating: false, count: identifierCount)
             for i in 0..<logs.count {
                 let message = logs.message(i)
-                scanner.scan(message, into: &findings)
+                scanner.scan(message, into: &findings, scratch: &ranges)
                 var fields = logs.fields(i)
                 var fieldsChanged = false
                 if fields != nil { fieldsChanged = maskFields(&fields!) }
@@ -183,7 +184,7 @@ struct MaskTransform: TransformKind {
                 batch.acks.retain()
                 output.emit(Batch(.logs(found), acks: batch.acks), port: MaskTransform.findingsPort)
             }
-            waiting.append((batch.acks, newest))
+            pending.hold(batch.acks, newestPeriod: newest)
             emitMetrics(aggregator.closeByWatermark(), into: &output)
         }
 
@@ -263,14 +264,7 @@ struct MaskTransform: TransformKind {
 
         /// Sends closed datapoints with the claims of every batch whose counts are all in closed periods.
         private func emitMetrics(_ data: [MetricDatum], into output: inout TransformOutput) {
-            let oldestOpen = aggregator.oldestOpenPeriod
-            var ready: [AckToken] = []
-            waiting.removeAll { entry in
-                if let newest = entry.newestPeriod, let oldestOpen, newest >= oldestOpen { return false }
-                ready.append(contentsOf: entry.acks.tokens)
-                return true
-            }
-            let acks = Acknowledgements(ready)
+            let acks = pending.takeSettled(oldestOpen: aggregator.oldestOpenPeriod)
             if data.isEmpty {
                 acks.release()
             } else {
