@@ -6,6 +6,7 @@ wall seconds, CPU seconds, peak RSS, lines/s and MB/s, next to `zstd -3 -T1` on 
 yardstick. Results also go to bench/out/results.json.
 
 usage: bench/run.py [--binary PATH] [--lines N] [--only NAME[,NAME]] [--repeat N]
+       (--only sqlite-ingest also runs the Logs Insights query scenarios over the store it writes)
 """
 import argparse, json, os, shutil, subprocess, sys, time
 
@@ -252,6 +253,26 @@ def query_note(binary):
     return text + "; " + dashboard_note(binary, store)
 
 
+def query_scenarios(binary, results, lines):
+    """Logs Insights queries over the 5M stored events: JSON fields discovered by the byte scanner,
+    with the leading filter's scan hint, and without any hint (every row scanned and discovered).
+    Reports rows/s, CPU s, peak RSS and the machine load (these numbers move with it)."""
+    store = os.path.join(OUT, "store.db")
+    queries = [
+        ("query-json-filter", 'filter level = "ERROR" | stats count(*) by service'),
+        ("query-json-scan", 'stats count(*) by level'),
+        ("query-json-or", 'filter level = "ERROR" or level = "FATAL" | stats count(*) by service'),
+    ]
+    for name, text in queries:
+        load = os.getloadavg()[0]
+        wall, cpu, rss, status = measure([binary, "query", store, text, "--timeout", "10m"])
+        results.append(dict(name=name, query=text, wall_s=round(wall, 3), cpu_s=round(cpu, 3), peak_rss_mib=round(rss, 1),
+                            rows_per_s=round(lines / wall), rows_per_cpu_s=round(lines / cpu), load=round(load, 2), ok=status == 0))
+        print(f"{name:<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.1f} MiB RSS "
+              f"{lines / wall / 1e6:6.2f} M rows/s ({lines / cpu / 1e6:.2f} M rows per CPU s, load {load:.1f})  "
+              f"{'ok' if status == 0 else 'FAILED'}  {text}", flush=True)
+
+
 def dashboard_note(binary, store):
     """How long the default dashboard page over the stored events takes to serve."""
     import urllib.request
@@ -408,6 +429,8 @@ def main():
         if ok and name == "sqlite-ingest":
             note = query_note(args.binary)
         report(name, wall, cpu, rss, ok, note)
+        if ok and name == "sqlite-ingest":
+            query_scenarios(args.binary, results, lines)
     if not args.only or "band-backtest" in args.only.split(","):
         band_backtest(args.binary, results)
     if not args.only or "tail-follow" in args.only.split(","):
