@@ -1,19 +1,21 @@
 /// Byte classes and small readers the matchers share. Messages are bytes; identifiers are ASCII,
 /// so a byte outside ASCII is simply "not part of an identifier".
 enum ByteClass {
-    /// Per byte: digit, upper, lower, and the characters some identifiers are made of.
-    static let table: [UInt8] = {
-        var t = [UInt8](repeating: 0, count: 256)
-        for c in UInt8(ascii: "0")...UInt8(ascii: "9") { t[Int(c)] |= digit }
-        for c in UInt8(ascii: "A")...UInt8(ascii: "Z") { t[Int(c)] |= upper }
-        for c in UInt8(ascii: "a")...UInt8(ascii: "z") { t[Int(c)] |= lower }
-        for c in Array("._%+-".utf8) { t[Int(c)] |= emailLocal }
-        for c in Array("/+".utf8) { t[Int(c)] |= base64Symbol }
-        return t
-    }()
     static let digit: UInt8 = 1, upper: UInt8 = 2, lower: UInt8 = 4, emailLocal: UInt8 = 8, base64Symbol: UInt8 = 16
-    static let letter: UInt8 = upper | lower
-    static let alnum: UInt8 = digit | letter
+    static let letter: UInt8 = 6    // upper | lower, as a literal so it needs no initialisation
+    static let alnum: UInt8 = 7     // digit | letter
+
+    /// The classes of byte `c`, by arithmetic: a lookup table would be a global, and reading a
+    /// global in the per-byte loops costs a once-check every time.
+    @inline(__always) static func of(_ c: UInt8) -> UInt8 {
+        var r: UInt8 = 0
+        if c &- 48 < 10 { r |= digit }
+        if c &- 65 < 26 { r |= upper }
+        if c &- 97 < 26 { r |= lower }
+        if c == 0x2E || c == 0x5F || c == 0x25 || c == 0x2B || c == 0x2D { r |= emailLocal }   // . _ % + -
+        if c == 0x2F || c == 0x2B { r |= base64Symbol }                                        // / +
+        return r
+    }
 }
 
 /// A message being scanned: bounds-checked reads that return 0 outside the message, so a matcher
@@ -30,17 +32,17 @@ struct ByteText {
 
     @inline(__always) subscript(_ i: Int) -> UInt8 { i >= 0 && i < count ? p[i] : 0 }
 
-    @inline(__always) func classOf(_ i: Int) -> UInt8 { ByteClass.table[Int(self[i])] }
-    @inline(__always) func isDigit(_ i: Int) -> Bool { classOf(i) & ByteClass.digit != 0 }
-    @inline(__always) func isAlnum(_ i: Int) -> Bool { classOf(i) & ByteClass.alnum != 0 }
-    @inline(__always) func isLetter(_ i: Int) -> Bool { classOf(i) & ByteClass.letter != 0 }
-    @inline(__always) func isUpper(_ i: Int) -> Bool { classOf(i) & ByteClass.upper != 0 }
+    @inline(__always) func classOf(_ i: Int) -> UInt8 { ByteClass.of(self[i]) }
+    @inline(__always) func isDigit(_ i: Int) -> Bool { self[i] &- 48 < 10 }
+    @inline(__always) func isAlnum(_ i: Int) -> Bool { let c = self[i]; return c &- 48 < 10 || (c | 0x20) &- 97 < 26 }
+    @inline(__always) func isLetter(_ i: Int) -> Bool { (self[i] | 0x20) &- 97 < 26 }
+    @inline(__always) func isUpper(_ i: Int) -> Bool { self[i] &- 65 < 26 }
     @inline(__always) func digitValue(_ i: Int) -> Int { Int(self[i]) - 48 }
 
     /// Position of the next byte at or after `from` whose class intersects `mask` (or `count`).
     @inline(__always) func next(_ mask: UInt8, from: Int) -> Int {
         var i = from
-        while i < count && ByteClass.table[Int(p[i])] & mask == 0 { i += 1 }
+        while i < count && ByteClass.of(p[i]) & mask == 0 { i += 1 }
         return i
     }
 
@@ -80,52 +82,70 @@ struct ByteText {
     }
 }
 
+/// Which bytes may separate digit groups.
+struct Separators: OptionSet, Sendable {
+    let rawValue: UInt8
+    static let space = Separators(rawValue: 1), dash = Separators(rawValue: 2), dot = Separators(rawValue: 4)
+
+    @inline(__always) func contains(byte c: UInt8) -> Bool {
+        (c == 0x20 && contains(.space)) || (c == 0x2D && contains(.dash)) || (c == 0x2E && contains(.dot))
+    }
+}
+
 /// Digit groups separated by one separator byte (`202 555 0123`, `4111-1111-1111-1111`), the shape
 /// most numeric identifiers are printed in. Read at every number in every message, so it keeps
-/// its digits inline (no allocation); ``digits`` builds an array only for candidates.
+/// only positions and group lengths (no allocation); ``digits`` reads the digits for candidates.
 struct DigitGroups {
-    static let capacity = 24
-    private var digitStore = SIMD32<UInt8>()
-    private var groupStore = SIMD16<UInt8>()
+    let text: ByteText
+    let start: Int
     private(set) var digitCount = 0
     private(set) var groupCount = 0
+    /// Group lengths, four bits each (the first 16 groups).
+    private var packedGroups: UInt64 = 0
     /// The separator used between groups (0 when there is a single group).
     var separator: UInt8 = 0
     /// One past the last digit read.
     var end = 0
 
-    /// Reads digits from `start`, with at most `maxDigits` (≤ 23), allowing one separator from
-    /// `separators` between groups (the same one throughout).
-    init(_ text: ByteText, at start: Int, separators: [UInt8], maxDigits: Int) {
+    /// Reads digits from `start`, with at most `maxDigits` + 1, allowing one of `separators`
+    /// between groups (the same one throughout).
+    init(_ text: ByteText, at start: Int, separators: Separators, maxDigits: Int) {
+        self.text = text
+        self.start = start
         var i = start
-        var group = 0
         while true {
+            var group = 0
             while text.isDigit(i) && digitCount <= maxDigits {
-                digitStore[digitCount] = UInt8(text.digitValue(i))
                 digitCount += 1
                 group += 1
                 i += 1
             }
-            if groupCount < 16 { groupStore[groupCount] = UInt8(truncatingIfNeeded: group) }
+            if groupCount < 16 { packedGroups |= UInt64(min(group, 15)) << (4 * UInt64(groupCount)) }
             groupCount += 1
             end = i
             let c = text[i]
-            guard digitCount <= maxDigits, group > 0, groupCount < 16, text.isDigit(i + 1), separators.contains(c),
+            guard digitCount <= maxDigits, group > 0, groupCount < 16, separators.contains(byte: c), text.isDigit(i + 1),
                   separator == 0 || separator == c else { break }
             separator = c
-            group = 0
             i += 1
         }
     }
 
-    var digits: [UInt8] { (0..<digitCount).map { digitStore[$0] } }
-    var groupLengths: [Int] { (0..<min(groupCount, 16)).map { Int(groupStore[$0]) } }
-    func digit(_ k: Int) -> UInt8 { digitStore[k] }
+    /// The digits read (for candidates only: this allocates).
+    var digits: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(digitCount)
+        for i in start..<end where text.isDigit(i) { out.append(UInt8(text.digitValue(i))) }
+        return out
+    }
+
+    func groupLength(_ k: Int) -> Int { Int((packedGroups >> (4 * UInt64(k))) & 15) }
+    var groupLengths: [Int] { (0..<min(groupCount, 16)).map(groupLength) }
 
     /// True when the groups' lengths are exactly `lengths`.
     func groupsAre(_ lengths: [Int]) -> Bool {
         guard groupCount == lengths.count else { return false }
-        for (k, length) in lengths.enumerated() where Int(groupStore[k]) != length { return false }
+        for (k, length) in lengths.enumerated() where groupLength(k) != length { return false }
         return true
     }
 }

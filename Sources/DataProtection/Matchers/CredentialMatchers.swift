@@ -3,21 +3,22 @@
 /// starting or ending with `/`. Hex digests (no upper case) and paths do not qualify; other
 /// random 40-character base64 secrets do, and are masked too.
 struct AwsSecretKeyMatcher: DataMatcher {
-    static let tokenClass = ByteClass.alnum | ByteClass.base64Symbol
+    @inline(__always) static func isToken(_ c: UInt8) -> Bool {
+        c &- 48 < 10 || (c | 0x20) &- 97 < 26 || c == 0x2F || c == 0x2B
+    }
 
     func scan(_ text: ByteText, into matches: inout [Range<Int>]) {
+        let p = text.p, n = text.count
         var i = 0
-        while i < text.count {
-            i = text.next(Self.tokenClass, from: i)
-            guard i < text.count else { return }
+        while i < n {
+            // Runs of token bytes; only a run of exactly 40 is looked at closely.
+            while i < n && !Self.isToken(p[i]) { i += 1 }
             let start = i
+            while i < n && Self.isToken(p[i]) { i += 1 }
+            guard i - start == 40, text[i] != UInt8(ascii: "="), p[start] != UInt8(ascii: "/"), p[i - 1] != UInt8(ascii: "/") else { continue }
             var seen: UInt8 = 0
-            while i < text.count, text.classOf(i) & Self.tokenClass != 0 {
-                seen |= text.classOf(i)
-                i += 1
-            }
-            guard i - start == 40, seen & ByteClass.alnum == ByteClass.alnum, text[i] != UInt8(ascii: "="),
-                  text[start] != UInt8(ascii: "/"), text[i - 1] != UInt8(ascii: "/") else { continue }
+            for k in start..<i { seen |= ByteClass.of(p[k]) }
+            guard seen & ByteClass.alnum == ByteClass.alnum else { continue }
             matches.append(start..<i)
         }
     }

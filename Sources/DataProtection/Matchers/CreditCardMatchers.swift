@@ -3,8 +3,6 @@
 /// Diners Club, UnionPay) and whose Luhn check digit is right. A 16-digit number failing Luhn is
 /// not a card.
 struct CreditCardNumberMatcher: DataMatcher {
-    static let separators: [UInt8] = [UInt8(ascii: " "), UInt8(ascii: "-")]
-
     func scan(_ text: ByteText, into matches: inout [Range<Int>]) {
         var i = text.next(ByteClass.digit, from: 0)
         while i < text.count {
@@ -12,8 +10,8 @@ struct CreditCardNumberMatcher: DataMatcher {
                 i = text.next(ByteClass.digit, from: skipNumber(text, i))
                 continue
             }
-            let groups = DigitGroups(text, at: i, separators: Self.separators, maxDigits: 19)
-            if groups.digitCount >= 13, groups.digitCount <= 19, text.numberEndsBefore(groups.end),
+            let groups = DigitGroups(text, at: i, separators: [.space, .dash], maxDigits: 19)
+            if groups.digitCount >= 13, groups.digitCount <= 19, groups.groupCount <= 5, text.numberEndsBefore(groups.end),
                Self.groupingFits(groups), Self.networkFits(groups.digits), Checksums.luhn(groups.digits) {
                 matches.append(i..<groups.end)
             }

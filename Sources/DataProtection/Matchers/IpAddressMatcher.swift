@@ -3,13 +3,11 @@
 /// one `::`, optionally ending in dotted IPv4). A port after the address (`10.0.0.1:8080`,
 /// `[::1]:443`) is not part of the match.
 struct IpAddressMatcher: DataMatcher {
-    static let hexOrColon: UInt8 = ByteClass.digit | ByteClass.letter
-
     func scan(_ text: ByteText, into matches: inout [Range<Int>]) {
         var i = 0
         while i < text.count {
             let c = text[i]
-            let isHex = ByteClass.table[Int(c)] & ByteClass.digit != 0 || Self.hexLetter(c)
+            let isHex = c &- 48 < 10 || Self.hexLetter(c)
             guard isHex || c == UInt8(ascii: ":") else { i += 1; continue }
             // A candidate starts where a word does: not after a letter, digit, '.', or ':'.
             let before = text[i - 1]

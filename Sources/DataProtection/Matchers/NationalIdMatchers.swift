@@ -3,7 +3,7 @@
 struct GroupedNumberMatcher: DataMatcher {
     /// Allowed group lengths, e.g. [3, 2, 4].
     let groups: [Int]
-    let separators: [UInt8]
+    let separators: Separators
     /// Also accept the digits unseparated (only for numbers with a strong check digit).
     var allowPlain = false
     let valid: @Sendable ([UInt8]) -> Bool
@@ -64,7 +64,7 @@ struct MaskedNumberMatcher: DataMatcher {
 }
 
 enum NationalIds {
-    static let dashOrSpace: [UInt8] = [UInt8(ascii: "-"), UInt8(ascii: " ")]
+    static let dashOrSpace: Separators = [.dash, .space]
 
     /// `Ssn-US`: AAA-GG-SSSS; area 001–899 but not 666, group 01–99, serial 0001–9999.
     static let ssnUS = GroupedNumberMatcher(groups: [3, 2, 4], separators: dashOrSpace) { d in

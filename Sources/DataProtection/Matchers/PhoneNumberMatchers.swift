@@ -10,7 +10,6 @@ struct PhoneNumberMatcher: DataMatcher {
     let trunkPrefix: UInt8?
     /// The group lengths the number may be written in (nil: any groups of two or more digits).
     var groupings: [[Int]]? = nil
-    static let separators: [UInt8] = [UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: ".")]
 
     func scan(_ text: ByteText, into matches: inout [Range<Int>]) {
         var i = 0
@@ -61,7 +60,7 @@ struct PhoneNumberMatcher: DataMatcher {
             grouped = true
         }
         guard text.isDigit(i) else { return nil }
-        let rest = DigitGroups(text, at: i, separators: Self.separators, maxDigits: 15)
+        let rest = DigitGroups(text, at: i, separators: [.space, .dash, .dot], maxDigits: 15)
         digits += rest.digits
         grouped = grouped || rest.groupLengths.count > 1
         groups += rest.groupLengths

@@ -310,7 +310,7 @@ struct MaskedBatchBuilder {
 
     func build() -> LogBatch {
         var out = source
-        out.storage = ByteStorage(copying: bytes)
+        out.storage = ByteStorage.copying(bytes)
         out.starts = starts
         out.lengths = lengths
         for (i, value) in fields { out.setFields(value, at: i) }
@@ -334,10 +334,21 @@ struct FindingsBatchBuilder {
 
     func build() -> LogBatch? {
         guard let first = events.first else { return nil }
-        var batch = LogBatch(storage: ByteStorage(copying: bytes), defaultTimestamp: first.timestamp, ingestionTime: ingestionTime, origin: first.origin)
+        var batch = LogBatch(storage: ByteStorage.copying(bytes), defaultTimestamp: first.timestamp, ingestionTime: ingestionTime, origin: first.origin)
         for event in events {
             batch.append(start: event.start, length: event.length, timestamp: event.timestamp, originIndex: batch.originIndex(for: event.origin))
         }
         return batch
+    }
+}
+
+extension ByteStorage {
+    /// A block holding `bytes`, copied with one memcpy (the generic initializer copies byte by byte).
+    static func copying(_ bytes: [UInt8]) -> ByteStorage {
+        let storage = ByteStorage(capacity: bytes.count)
+        bytes.withUnsafeBytes { raw in
+            if let base = raw.baseAddress, raw.count > 0 { storage.mutableBase.copyMemory(from: base, byteCount: raw.count) }
+        }
+        return storage
     }
 }
