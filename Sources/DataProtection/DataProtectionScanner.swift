@@ -71,6 +71,11 @@ public struct DataProtectionScanner: Sendable {
     /// character (a multi-byte UTF-8 character becomes one `*`), as CloudWatch shows masked data.
     /// `findings` must be ordered by start; overlapping findings mask their union.
     public static func mask(_ message: UnsafeRawBufferPointer, findings: [Finding], into output: inout [UInt8]) {
+        mask(message, findings: findings[...], into: &output)
+    }
+
+    /// Same, for findings kept in a larger list.
+    public static func mask(_ message: UnsafeRawBufferPointer, findings: ArraySlice<Finding>, into output: inout [UInt8]) {
         var copied = 0
         var maskedTo = 0
         for finding in findings {

@@ -54,6 +54,27 @@ struct MaskStageTests {
         #expect(metrics.contains("LogEventsWithFindings") && metrics.contains(#""DataIdentifier":"EmployeeId""#))
     }
 
+    @Test("large batches are scanned in parts and put back together in order")
+    func largeBatches() async throws {
+        let dir = TemporaryDirectory()
+        _ = dir.write("policy.json", Self.policy)
+        let lines = (0..<10_000).map { i in i % 3 == 0 ? "line \(i) from user\(i)@example.com" : "line \(i) has nothing" }
+        _ = dir.write("in.log", lines.joined(separator: "\n") + "\n")
+        _ = try await runOnce("""
+            sources:
+              app: { type: file, include: ["\(dir.path)/in.log"] }
+            transforms:
+              pii: { type: mask, inputs: [app], policy_file: "\(dir.path)/policy.json" }
+            sinks:
+              out: { type: file, inputs: [pii], path: "\(dir.path)/out.log", format: raw }
+            """)
+        let expected = lines.map { line -> String in
+            guard let at = line.range(of: "user") else { return line }
+            return line[..<at.lowerBound] + String(repeating: "*", count: line[at.lowerBound...].count)
+        }
+        #expect(dir.read("out.log") == expected.joined(separator: "\n") + "\n")
+    }
+
     @Test("policy errors are located in the pipeline and in policy files")
     func locatedPolicyErrors() throws {
         let dir = TemporaryDirectory()

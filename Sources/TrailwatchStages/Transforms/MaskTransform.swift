@@ -1,4 +1,5 @@
 import DataProtection
+import Dispatch
 import FilterPatterns
 import Foundation
 import TrailwatchCore
@@ -97,8 +98,8 @@ struct MaskTransform: TransformKind {
         /// Input acknowledgements waiting for the metric periods they counted into.
         private var pending = PeriodAcknowledgements()
         private var identities: [String: [MetricIdentity]] = [:]
+        /// The current event's findings, for its findings event.
         private var findings: [Finding] = []
-        private var ranges: [Range<Int>] = []
         private var scratch: [UInt8] = []
         private var findingsTotal = 0
 
@@ -134,37 +135,39 @@ struct MaskTransform: TransformKind {
             var counts: [CountKey: Int] = [:]
             var newest: Int64?
             var seen = [Bool](repeating: false, count: identifierCount)
+            let scans = scan(logs)
             for i in 0..<logs.count {
                 let message = logs.message(i)
-                scanner.scan(message, into: &findings, scratch: &ranges)
+                let found = scans.findings(of: i)
                 var fields = logs.fields(i)
                 var fieldsChanged = false
                 if fields != nil { fieldsChanged = maskFields(&fields!) }
-                guard !findings.isEmpty || fieldsChanged else {
+                guard !found.isEmpty || fieldsChanged else {
                     masked?.appendOriginal(i)
                     continue
                 }
                 if masked == nil { masked = MaskedBatchBuilder(logs, upTo: i) }
-                if findings.isEmpty {
+                if found.isEmpty {
                     masked!.appendOriginal(i)
                 } else {
                     scratch.removeAll(keepingCapacity: true)
-                    DataProtectionScanner.mask(message, findings: findings, into: &scratch)
+                    DataProtectionScanner.mask(message, findings: found, into: &scratch)
                     masked!.append(scratch, for: i)
                 }
                 if fieldsChanged { masked!.setFields(fields, for: i) }
-                guard !findings.isEmpty else { continue }
-                findingsTotal += findings.count
+                guard !found.isEmpty else { continue }
+                findingsTotal += found.count
                 let time = logs.timestamp(i)
                 let period = aggregator.periodStart(time)
                 if newest.map({ period > $0 }) ?? true { newest = period }
                 for k in seen.indices { seen[k] = false }
-                for finding in findings where !seen[finding.identifier] {
+                for finding in found where !seen[finding.identifier] {
                     seen[finding.identifier] = true
                     counts[CountKey(origin: logs.originIndices.isEmpty ? 0 : Int(logs.originIndices[i]), identifier: finding.identifier, period: period),
                            default: 0] += 1
                 }
                 if audit.hasDestination {
+                    findings = Array(found)
                     let origin = logs.origin(i)
                     if findingsBatch == nil { findingsBatch = FindingsBatchBuilder(ingestionTime: logs.ingestionTime) }
                     findingsBatch!.append(findingsEvent(time: time, origin: origin), timestamp: time,
@@ -186,6 +189,20 @@ struct MaskTransform: TransformKind {
             }
             pending.hold(batch.acks, newestPeriod: newest)
             emitMetrics(aggregator.closeByWatermark(), into: &output)
+        }
+
+        /// Scans every message of a batch, in parts on all cores for large batches (matching is
+        /// the stage's whole cost; putting the masked batch together stays in order, here).
+        private func scan(_ logs: LogBatch) -> BatchScan {
+            let parts = logs.count >= 2048 ? 4 : 1
+            let result = BatchScan(parts: parts, events: logs.count)
+            let scanner = self.scanner
+            if parts == 1 {
+                result.scanPart(0, logs, scanner)
+            } else {
+                DispatchQueue.concurrentPerform(iterations: parts) { result.scanPart($0, logs, scanner) }
+            }
+            return result
         }
 
         struct CountKey: Hashable {
@@ -272,6 +289,57 @@ struct MaskTransform: TransformKind {
                 output.emit(Batch(.metrics(data), acks: acks), port: MaskTransform.metricsPort)
             }
         }
+    }
+}
+
+/// The findings of every event of a batch, scanned in parts; each part writes only its own slot.
+final class BatchScan: @unchecked Sendable {
+    let parts: Int
+    let events: Int
+    /// One slot per part, written by that part's thread only (raw storage: no exclusivity checks across threads).
+    private let found: UnsafeMutableBufferPointer<[Finding]>
+    private let offsets: UnsafeMutableBufferPointer<[Int]>
+
+    init(parts: Int, events: Int) {
+        self.parts = parts
+        self.events = events
+        found = .allocate(capacity: parts)
+        found.initialize(repeating: [])
+        offsets = .allocate(capacity: parts)
+        offsets.initialize(repeating: [])
+    }
+
+    deinit {
+        _ = found.deinitialize()
+        found.deallocate()
+        _ = offsets.deinitialize()
+        offsets.deallocate()
+    }
+
+    private func bounds(_ part: Int) -> Range<Int> { (events * part / parts)..<(events * (part + 1) / parts) }
+
+    func scanPart(_ part: Int, _ logs: LogBatch, _ scanner: DataProtectionScanner) {
+        let range = bounds(part)
+        var all: [Finding] = []
+        var starts: [Int] = [0]
+        starts.reserveCapacity(range.count + 1)
+        var one: [Finding] = []
+        var scratch: [Range<Int>] = []
+        for i in range {
+            scanner.scan(logs.message(i), into: &one, scratch: &scratch)
+            all.append(contentsOf: one)
+            starts.append(all.count)
+        }
+        found[part] = all
+        offsets[part] = starts
+    }
+
+    func findings(of event: Int) -> ArraySlice<Finding> {
+        var p = parts == 1 ? 0 : min(parts - 1, event * parts / max(events, 1))
+        while event < bounds(p).lowerBound { p -= 1 }
+        while event >= bounds(p).upperBound { p += 1 }
+        let k = event - bounds(p).lowerBound
+        return found[p][offsets[p][k]..<offsets[p][k + 1]]
     }
 }
 
