@@ -34,6 +34,12 @@ let package = Package(
         // CloudWatch Logs data protection: policies, managed data identifiers as byte-level matchers, masking (no I/O).
         .target(name: "DataProtection", dependencies: ["FilterPatterns"], swiftSettings: strict),
 
+        // EventBridge event patterns, rule indexing and input transformers (no I/O).
+        .target(name: "EventPatterns", dependencies: ["ByteJSON"], swiftSettings: strict),
+
+        // CloudTrail trail event selectors (basic and advanced, AWS's JSON shape) over records (no I/O).
+        .target(name: "TrailSelectors", dependencies: ["ByteJSON"], swiftSettings: strict),
+
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
                 dependencies: ["TrailwatchCore", "LogsQuery", .product(name: "Yams", package: "Yams")],
@@ -47,7 +53,7 @@ let package = Package(
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
                 dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
-                               "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims", "DataProtection",
+                               "EventPatterns", "TrailSelectors", "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims", "DataProtection",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
 
@@ -81,7 +87,7 @@ let package = Package(
 
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard", "PipelineTesting",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard", "EventPatterns", "PipelineTesting",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -89,6 +95,8 @@ let package = Package(
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),
         .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "FilterPatterns"], swiftSettings: strict),
+        .testTarget(name: "EventPatternsTests", dependencies: ["EventPatterns", "ByteJSON"], swiftSettings: strict),
+        .testTarget(name: "TrailSelectorsTests", dependencies: ["TrailSelectors", "ByteJSON"], swiftSettings: strict),
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
         .testTarget(name: "PipelineTestingTests",

@@ -18,6 +18,8 @@ public enum BuiltinStages {
         r.register(InsightsTransform.self)
         r.register(AlarmTransform.self)
         r.register(MaskTransform.self)
+        r.register(RuleTransform.self)
+        r.register(TrailSelectTransform.self)
         // Sinks
         r.register(ConsoleSink.self)
         r.register(FileSink.self)
