@@ -24,6 +24,7 @@ test: deps
 	@scripts/ensure-deps.sh $(TEST_PACKAGES) || echo "note: $(TEST_PACKAGES) could not be installed; the headless-browser dashboard test will be skipped"
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	.build/debug/trailwatch test pipelines/demo.yaml --junit .build/demo-tests.xml
 
 bench: build
 	python3 bench/run.py --binary $(BIN)

@@ -38,6 +38,9 @@ let package = Package(
         // CloudWatch filter patterns, metric transformations and per-period aggregation (no I/O).
         .target(name: "FilterPatterns", dependencies: ["ByteJSON", "TrailwatchCore", "CShims"], swiftSettings: strict),
 
+        // CloudWatch Logs data protection: policies, managed data identifiers as byte-level matchers, masking (no I/O).
+        .target(name: "DataProtection", dependencies: ["FilterPatterns"], swiftSettings: strict),
+
         // EventBridge event patterns, rule indexing and input transformers (no I/O).
         .target(name: "EventPatterns", dependencies: ["ByteJSON"], swiftSettings: strict),
 
@@ -57,7 +60,7 @@ let package = Package(
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
                 dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
-                               "EventPatterns", "TrailSelectors", "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims", "TrailwatchAPI", "AWSWire",
+                               "EventPatterns", "TrailSelectors", "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims", "TrailwatchAPI", "AWSWire", "DataProtection",
                                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                                .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -81,6 +84,12 @@ let package = Package(
 
         // The SQLite store: schema and migrations, idempotent writes, retention, CloudTrail lookups.
         .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite", "CShims"], swiftSettings: strict),
+
+        // `trailwatch test`: pipeline unit tests run on the real stages with a virtual clock.
+        .target(name: "PipelineTesting",
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "FilterPatterns", "ByteJSON",
+                               .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
 
         // Dashboard pages over the store: server-rendered HTML and SVG charts.
         .target(name: "TrailwatchDashboard", dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchStore", "LogsQuery"],
@@ -109,7 +118,7 @@ let package = Package(
 
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard", "EventPatterns", "TrailwatchHTTP", "AWSWire",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard", "EventPatterns", "TrailwatchHTTP", "AWSWire", "PipelineTesting",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -121,9 +130,14 @@ let package = Package(
         .testTarget(name: "PatternMiningTests", dependencies: ["PatternMining"], swiftSettings: strict),
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),
+        .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "FilterPatterns"], swiftSettings: strict),
         .testTarget(name: "EventPatternsTests", dependencies: ["EventPatterns", "ByteJSON"], swiftSettings: strict),
         .testTarget(name: "TrailSelectorsTests", dependencies: ["TrailSelectors", "ByteJSON"], swiftSettings: strict),
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
+
+        .testTarget(name: "PipelineTestingTests",
+                    dependencies: ["PipelineTesting", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchCore"],
+                    swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",
                     dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "LogsQuery"],

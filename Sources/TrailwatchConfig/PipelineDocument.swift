@@ -118,6 +118,8 @@ public struct PipelineDocument: @unchecked Sendable {
     public var interpolatedLocations: Set<SourceLocation>
     /// The scalar text at each interpolated location, so messages can redact it.
     var interpolatedValues: [SourceLocation: String]
+    /// The `tests:` section, as written (read by `trailwatch test`).
+    public var tests: Node? = nil
 
     public func component(_ id: String) -> ComponentDeclaration? { components.first { $0.id == id } }
 

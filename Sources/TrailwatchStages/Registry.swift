@@ -18,6 +18,7 @@ public enum BuiltinStages {
         r.register(PatternsTransform.self)
         r.register(InsightsTransform.self)
         r.register(AlarmTransform.self)
+        r.register(MaskTransform.self)
         r.register(RuleTransform.self)
         r.register(TrailSelectTransform.self)
         // Sinks

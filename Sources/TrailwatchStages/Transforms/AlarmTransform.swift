@@ -144,13 +144,14 @@ struct AlarmTransform: TransformKind {
         /// Live mode: input whose periods were judged, released once a saved state covers it.
         private var judged: [Acknowledgements] = []
         private let outstanding = Outstanding()
-        private var lastSave = MonotonicClock.wallMillis()
+        private var lastSave: Int64
         private var dirty = false
         var statePath: String { context.stateDirectory + "/alarms.json" }
 
         init(config: Config, context: StageContext) throws {
             self.config = config
             self.context = context
+            lastSave = context.clock.nowMillis()
             do { definitions = try config.loadDefinitions(pipelineDirectory: context.pipelineDirectory) } catch {
                 throw StageError(error.description)
             }

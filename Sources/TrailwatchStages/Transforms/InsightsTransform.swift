@@ -148,12 +148,13 @@ struct InsightsTransform: TransformKind {
         var shards: [Shard]
         let lookup: JSONMultiLookup
         var watermark: Int64 = .min
-        var lastSave = MonotonicClock.wallMillis()
+        var lastSave: Int64
         var statePath: String { context.stateDirectory + "/insights.json" }
 
         init(config: Config, context: StageContext) throws {
             self.config = config
             self.context = context
+            lastSave = context.clock.nowMillis()
             let configuration = InsightsDetector.Configuration(
                 types: Set(config.types), baselineDays: config.baselineDays,
                 minimumHistoryMinutes: Int(config.minimumHistory.milliseconds / 60_000),
