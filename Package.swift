@@ -13,6 +13,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C helpers glibc hides behind _GNU_SOURCE.
@@ -44,7 +48,7 @@ let package = Package(
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
                 dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
-                               "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims",
+                               "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "TrailwatchPostgres", "CShims",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
 
@@ -66,6 +70,13 @@ let package = Package(
         // The SQLite store: schema and migrations, idempotent writes, retention, CloudTrail lookups.
         .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite"], swiftSettings: strict),
 
+        // The PostgreSQL store backend (its own module so SQLite-only code stays free of the driver).
+        .target(name: "TrailwatchPostgres",
+                dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "TrailwatchStore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+
         // Dashboard pages over the store: server-rendered HTML and SVG charts.
         .target(name: "TrailwatchDashboard", dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchStore", "LogsQuery"],
                 swiftSettings: strict),
@@ -82,7 +93,7 @@ let package = Package(
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",
-                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "LogsQuery"],
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "TrailwatchPostgres", "TrailwatchDashboard", "LogsQuery"],
                     swiftSettings: strict),
     ]
 )

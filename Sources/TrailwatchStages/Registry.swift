@@ -1,8 +1,10 @@
+import TrailwatchPostgres
 import TrailwatchRuntime
 
 /// Every stage kind trailwatch ships. Adding a kind: write its file, add one line here.
 public enum BuiltinStages {
     public static let registry: StageRegistry = {
+        registerStoreBackends()
         var r = StageRegistry()
         // Sources
         r.register(StdinSource.self)
@@ -26,4 +28,9 @@ public enum BuiltinStages {
         r.register(NotifierSink.self)
         return r
     }()
+
+    /// Store backends beyond SQLite, for every place a store is named by URL.
+    public static func registerStoreBackends() {
+        PostgresStore.register()
+    }
 }

@@ -201,7 +201,7 @@ public struct StoreQuery {
     }
 
     /// Logs Insights discovers the fields of JSON messages, nested ones with dotted names.
-    static func addJSON(_ text: String, prefix: String, into row: inout QueryRow) {
+    public static func addJSON(_ text: String, prefix: String, into row: inout QueryRow) {
         guard let value = try? JSONValue.parse(text), case .object(let members) = value else { return }
         add(members, prefix: prefix, into: &row, depth: 0)
     }

@@ -4,6 +4,7 @@ import Foundation
 import TrailwatchConfig
 import TrailwatchDashboard
 import TrailwatchRuntime
+import TrailwatchStages
 import TrailwatchStore
 
 /// `trailwatch dashboard STORE`: the dashboard pages over a store, until interrupted.
@@ -48,6 +49,7 @@ struct DashboardCommand: AsyncParsableCommand {
             guard let plan = planned else { throw ExitCode(1) }
             dashboards = plan.document.settings.dashboards
         }
+        BuiltinStages.registerStoreBackends()
         let site = DashboardSite(store: store, dashboards: dashboards)
         let server: MetricsServer
         do {
