@@ -65,10 +65,10 @@ let package = Package(
                 swiftSettings: strict),
 
         // The Logs-Insights-style query language: parser and evaluator (no I/O).
-        .target(name: "LogsQuery", dependencies: ["TrailwatchCore", "CShims"], swiftSettings: strict),
+        .target(name: "LogsQuery", dependencies: ["TrailwatchCore", "CShims", "ByteJSON", "PatternMining"], swiftSettings: strict),
 
         // The SQLite store: schema and migrations, idempotent writes, retention, CloudTrail lookups.
-        .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite"], swiftSettings: strict),
+        .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite", "CShims"], swiftSettings: strict),
 
         // The PostgreSQL store backend (its own module so SQLite-only code stays free of the driver).
         .target(name: "TrailwatchPostgres",

@@ -6,6 +6,7 @@ wall seconds, CPU seconds, peak RSS, lines/s and MB/s, next to `zstd -3 -T1` on 
 yardstick. Results also go to bench/out/results.json.
 
 usage: bench/run.py [--binary PATH] [--lines N] [--only NAME[,NAME]] [--repeat N]
+       (--only sqlite-ingest also runs the Logs Insights query scenarios over the store it writes)
 """
 import argparse, glob, json, os, shutil, socket, subprocess, sys, tempfile, time
 
@@ -223,6 +224,26 @@ def query_note(binary):
     return text + "; " + dashboard_note(binary, store)
 
 
+def query_scenarios(binary, results, lines):
+    """Logs Insights queries over the 5M stored events: JSON fields discovered by the byte scanner,
+    with the leading filter's scan hint, and without any hint (every row scanned and discovered).
+    Reports rows/s, CPU s, peak RSS and the machine load (these numbers move with it)."""
+    store = os.path.join(OUT, "store.db")
+    queries = [
+        ("query-json-filter", 'filter level = "ERROR" | stats count(*) by service'),
+        ("query-json-scan", 'stats count(*) by level'),
+        ("query-json-or", 'filter level = "ERROR" or level = "FATAL" | stats count(*) by service'),
+    ]
+    for name, text in queries:
+        load = os.getloadavg()[0]
+        wall, cpu, rss, status = measure([binary, "query", store, text, "--timeout", "10m"])
+        results.append(dict(name=name, query=text, wall_s=round(wall, 3), cpu_s=round(cpu, 3), peak_rss_mib=round(rss, 1),
+                            rows_per_s=round(lines / wall), rows_per_cpu_s=round(lines / cpu), load=round(load, 2), ok=status == 0))
+        print(f"{name:<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.1f} MiB RSS "
+              f"{lines / wall / 1e6:6.2f} M rows/s ({lines / cpu / 1e6:.2f} M rows per CPU s, load {load:.1f})  "
+              f"{'ok' if status == 0 else 'FAILED'}  {text}", flush=True)
+
+
 def dashboard_note(binary, store):
     """How long the default dashboard page over the stored events takes to serve."""
     import urllib.request
@@ -436,6 +457,61 @@ sinks:
           f"(writer done after {written:.2f} s)", flush=True)
 
 
+def checkpoint_load(binary, report_to, files=10_000):
+    """Restart with many remembered files: a file source over `files` small files, each read to its
+    end and closed as idle, is stopped and started again. Reports how long loading the positions
+    took (the source logs it) and how long until a line appended after the restart arrived, and
+    that nothing was read twice."""
+    work = os.path.join(OUT, "positions")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "logs"))
+    for i in range(files):
+        with open(os.path.join(work, "logs", f"f{i:05d}.log"), "w") as f:
+            f.write(f"file {i} line 0 " + "x" * 40 + "\n")
+    out = os.path.join(work, "out.log")
+    pipeline = os.path.join(work, "p.yaml")
+    with open(pipeline, "w") as f:
+        f.write(f"""
+data_dir: {work}/state
+sources:
+  app: {{ type: file, include: ["{work}/logs/*.log"], close_idle: 10ms, checkpoint_interval: 100ms }}
+sinks:
+  out: {{ type: file, inputs: [app], path: "{out}", format: raw, sync_interval: 50ms }}
+""")
+    def run_until(lines, stderr_path):
+        proc = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=open(stderr_path, "w"))
+        start = time.monotonic()
+        while (count_lines(out) if os.path.exists(out) else 0) < lines and time.monotonic() - start < 300:
+            time.sleep(0.01)
+        return proc, time.monotonic() - start
+    proc, _ = run_until(files, os.path.join(work, "first.log"))
+    time.sleep(1.5)  # idle files closed and remembered, positions written
+    proc.send_signal(15)
+    proc.wait()
+    started = time.monotonic()
+    proc = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=open(os.path.join(work, "second.log"), "w"))
+    with open(os.path.join(work, "logs", f"f{files // 2:05d}.log"), "a") as f:
+        f.write("appended after the restart\n")
+    while count_lines(out) < files + 1 and time.monotonic() - started < 300:
+        time.sleep(0.005)
+    first_line = time.monotonic() - started
+    rss = vm_hwm_mib(proc.pid)
+    proc.send_signal(15)
+    proc.wait()
+    loaded = loaded_cpu = None
+    for line in open(os.path.join(work, "second.log")):
+        if "file positions in" in line:
+            loaded = float(line.split(" in ")[-1].split(" ms")[0])
+            loaded_cpu = float(line.split("(")[-1].split(" ms CPU")[0])
+    got = count_lines(out)
+    ok = loaded is not None and got == files + 1
+    report_to.append(dict(name="checkpoint load", wall_s=round(first_line, 3), cpu_s=None, peak_rss_mib=round(rss, 1),
+                          lines_per_s=None, mb_per_s=None, ok=ok,
+                          note=f"{files} remembered files: positions loaded in {loaded} ms ({loaded_cpu} ms CPU); first new line shipped {first_line:.2f} s after the restart; {got - files - 1} lines read twice"))
+    print(f"{'checkpoint load':<22} positions of {files} files loaded in {loaded} ms ({loaded_cpu} ms CPU); a new line shipped {first_line:.2f} s after the restart "
+          f"(peak RSS {rss:.1f} MiB); {got - files - 1} lines read twice  {'ok' if ok else 'FAILED'}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "trailwatch"))
@@ -499,10 +575,14 @@ def main():
         if ok and name == "sqlite-ingest":
             note = query_note(args.binary)
         report(name, wall, cpu, rss, ok, note)
+        if ok and name == "sqlite-ingest":
+            query_scenarios(args.binary, results, lines)
     if not args.only or "postgres" in args.only.split(","):
         postgres_bench(args.binary, log, lines, size_mb, report)
     if not args.only or "band-backtest" in args.only.split(","):
         band_backtest(args.binary, results)
+    if not args.only or "checkpoint-load" in args.only.split(","):
+        checkpoint_load(args.binary, results)
     if not args.only or "tail-follow" in args.only.split(","):
         for fraction in (10, 1):
             tail_follow(args.binary, log, lines // fraction, fraction, report_tail=results)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import LogsQuery
 import TrailwatchConfig
 import TrailwatchDashboard
 import TrailwatchRuntime
@@ -30,6 +31,9 @@ struct DashboardCommand: AsyncParsableCommand {
     @Option(name: .customLong("auth-token-env"), help: "Environment variable holding the access token (required beyond loopback).")
     var authTokenEnv: String?
 
+    @Option(name: .customLong("query-timeout"), help: "How long one query may run, e.g. 30s or 2m (default: the pipeline's query_timeout, else 30s).")
+    var queryTimeout: String?
+
     func run() async throws {
         if case .sqlite(let path) = StoreLocation(store), !FileManager.default.fileExists(atPath: path) {
             Console.error("\(store): no such store")
@@ -43,14 +47,22 @@ struct DashboardCommand: AsyncParsableCommand {
             throw ValidationError("--auth-token-env is required when listening on \(settings.host) (only loopback addresses may go without a token)")
         }
         var dashboards: [DashboardDefinition] = []
+        var timeout = QueryLimits.defaultTimeout
         if let pipeline {
             let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
             for d in diagnostics where d.severity == .error { Console.error(d.description) }
             guard let plan = planned else { throw ExitCode(1) }
             dashboards = plan.document.settings.dashboards
+            timeout = .milliseconds(plan.document.settings.queryTimeout.milliseconds)
+        }
+        if let queryTimeout {
+            guard let parsed = QueryTimeoutSetting.parse(queryTimeout), let limit = parsed else {
+                throw ValidationError("--query-timeout: '\(queryTimeout)' is not a duration such as 30s or 2m")
+            }
+            timeout = limit
         }
         BuiltinStages.registerStoreBackends()
-        let site = DashboardSite(store: store, dashboards: dashboards)
+        let site = DashboardSite(store: store, dashboards: dashboards, queryTimeout: timeout)
         let server: MetricsServer
         do {
             server = try MetricsServer(settings: settings, runner: nil, routes: Self.routes(site))
