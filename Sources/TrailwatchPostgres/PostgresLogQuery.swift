@@ -1,4 +1,5 @@
 import LogsQuery
+import NIOCore
 import PostgresNIO
 import TrailwatchStore
 
@@ -30,38 +31,67 @@ struct PostgresLogQuery {
     func run() async throws(StoreErrorOrQuery) -> QueryResult {
         let query: Query
         do { query = try LogsQuery.parse(request.text) } catch { throw .query(error) }
-        let executor = QueryExecutor(query: query, now: request.now)
-        var conditions = Conditions()
-        if let start = request.start { conditions.sql.append("timestamp >= \(conditions.bind(start))") }
-        if let end = request.end { conditions.sql.append("timestamp < \(conditions.bind(end))") }
-        if !request.logGroups.isEmpty { conditions.sql.append("log_group = ANY(\(conditions.bind(request.logGroups))::text[])") }
+        let executor = QueryExecutor(query: query, now: request.now, deadline: request.deadline)
+        do { executor.timeRange = try await timeRange() } catch { throw .store(error) }
+        let conditions = Self.pushdown(query, start: request.start, end: request.end, logGroups: request.logGroups)
+        if query.needsPreviousRange {
+            guard let start = request.start, let end = request.end, end > start else {
+                let column = (request.text.range(of: "diff", options: .caseInsensitive).map { request.text.distance(from: request.text.startIndex, to: $0.lowerBound) } ?? 0) + 1
+                throw .run(.invalid(QueryParseError(column: column, message: "diff compares the range with the one before it: give the query a start and an end time")))
+            }
+            // The previous range of the same length feeds the patterns first.
+            executor.beginPreviousRange()
+            try await scan(executor, Self.pushdown(query, start: start - (end - start), end: start, logGroups: request.logGroups), ordered: false)
+            executor.endPreviousRange()
+        }
+        if try await aggregate(query, conditions, executor) {
+            do { return try executor.finish() } catch { throw .run(error) }
+        }
+        try await scan(executor, conditions, ordered: executor.needsTimeOrder)
+        do { return try executor.finish() } catch { throw .run(error) }
+    }
+
+    /// The time range, log groups, the query's scan hints and its leading filters as SQL conditions.
+    static func pushdown(_ query: Query, start: Int64?, end: Int64?, logGroups: [String]) -> Conditions {
+        var c = Conditions()
+        if let start { c.sql.append("timestamp >= \(c.bind(start))") }
+        if let end { c.sql.append("timestamp < \(c.bind(end))") }
+        if !logGroups.isEmpty { c.sql.append("log_group = ANY(\(c.bind(logGroups))::text[])") }
+        let hints = query.scanHints
+        if let prefixes = hints.logGroupPrefixes {
+            c.sql.append("(" + prefixes.map { "starts_with(log_group, \(c.bind($0)))" }.joined(separator: " OR ") + ")")
+            c.exact = false
+        }
+        for needle in hints.messageContains { c.sql.append("strpos(message, \(c.bind(needle))) > 0") }
+        for needle in hints.fieldTextContains {
+            // The text is in the message or the stored fields, unless JSON escapes spell it differently.
+            let n = c.bind(needle)
+            c.sql.append("(strpos(message, \(n)) > 0 OR strpos(message, '\\') > 0 OR strpos(fields, \(n)) > 0 OR strpos(fields, '\\') > 0)")
+        }
         // Leading filters (before anything that could redefine a system field).
-        var leading = 0
         for command in query.commands {
             if case .filter(let expr) = command {
                 var exact = true
-                if let sql = Self.translate(expr, &conditions, exact: &exact) { conditions.sql.append(sql) } else { exact = false }
-                if !exact { conditions.exact = false }
-                leading += 1
+                if let sql = translate(expr, &c, exact: &exact) { c.sql.append(sql) } else { exact = false }
+                if !exact { c.exact = false }
                 continue
             }
             if case .fields(let projections) = command, !projections.contains(where: { $0.name.hasPrefix("@") }) {
-                leading += 1
-                conditions.exact = false   // a stats after it would need the fields; keep the in-process path
+                c.exact = false   // what follows may read the new fields: only the in-process path knows them
                 continue
             }
             break
         }
-        do {
-            if conditions.exact, leading < query.commands.count, case .stats(let stats) = query.commands[leading],
-               try await aggregate(stats, at: leading, conditions, executor) {
-                return executor.finish()
-            }
-            try await stream(query, conditions, executor)
-        } catch {
-            throw .store(error)
-        }
-        return executor.finish()
+        return c
+    }
+
+    /// The query's time range: the one asked for, else the span of the stored events.
+    private func timeRange() async throws(StoreError) -> Range<Int64>? {
+        if let start = request.start, let end = request.end, end > start { return start..<end }
+        let rows = try await store.run("SELECT min(first_event), max(last_event) FROM log_streams")
+        guard let row = rows.first, case let (first?, last?) = try store.decode(row, (Int64?, Int64?).self) else { return nil }
+        let lower = request.start ?? first, upper = request.end ?? (last + 1)
+        return upper > lower ? lower..<upper : nil
     }
 
     /// A filter expression as an SQL condition the filter implies (nil when nothing sound can be said).
@@ -117,16 +147,21 @@ struct PostgresLogQuery {
         }
     }
 
-    /// `stats count(*) [, …] by bin(P) / @log / @logStream` as one GROUP BY; false when it does not translate.
-    private func aggregate(_ stats: Stats, at index: Int, _ conditions: Conditions, _ executor: QueryExecutor) async throws(StoreError) -> Bool {
-        guard stats.aggregates.allSatisfy({ $0.function == .count && $0.argument == nil }) else { return false }
+    /// `stats count(*) [, …] by bin(P) / @log / @logStream` after exactly translated filters, as one
+    /// GROUP BY; false when the query does not have that shape.
+    private func aggregate(_ query: Query, _ conditions: Conditions, _ executor: QueryExecutor) async throws(StoreErrorOrQuery) -> Bool {
+        guard conditions.exact,
+              let index = query.commands.firstIndex(where: { if case .stats = $0 { return true }; return false }),
+              case .stats(let stats) = query.commands[index],
+              query.commands[..<index].allSatisfy({ if case .filter = $0 { return true }; return false }),
+              stats.aggregates.allSatisfy({ $0.function == .count && $0.argument == nil }) else { return false }
         var groupSQL: [String] = []
         for group in stats.groups {
             switch group.expr {
             case .field(SystemField.log): groupSQL.append("log_group")
             case .field(SystemField.logStream): groupSQL.append("log_stream")
             case .call(.bin, let args) where args.count == 1:
-                guard case .period(let period) = args[0], let ms = period.fixedMilliseconds, ms > 0 else { return false }
+                guard case .period(let period) = args[0], let ms = period.fixedMilliseconds, ms > 0, period.unit != .week else { return false }
                 groupSQL.append("(timestamp - mod(mod(timestamp, \(ms)) + \(ms), \(ms)))")
             default: return false
             }
@@ -137,64 +172,95 @@ struct PostgresLogQuery {
             let positions = (1...groupSQL.count).map(String.init).joined(separator: ", ")
             sql += " GROUP BY \(positions) ORDER BY \(positions)"
         }
-        let rows = try await store.run(sql, conditions.binds)
+        let rows: [PostgresRow]
+        do { rows = try await store.run(sql, conditions.binds) } catch { throw .store(error) }
         executor.skipStats(at: index)
-        for row in rows {
-            var values: [QueryValue] = []
-            var cells = row.makeIterator()
-            for group in stats.groups {
-                guard let cell = cells.next() else { break }
-                if case .call(.bin, _) = group.expr {
-                    values.append(.timestamp((try? cell.decode(Int64.self)) ?? 0))
-                } else {
-                    values.append((try? cell.decode(String?.self)).flatMap { $0 }.map { .string($0) } ?? .null)
+        do {
+            for row in rows {
+                var values: [QueryValue] = []
+                var cells = row.makeIterator()
+                for group in stats.groups {
+                    guard let cell = cells.next() else { break }
+                    if case .call(.bin, _) = group.expr {
+                        values.append(.timestamp((try? cell.decode(Int64.self)) ?? 0))
+                    } else {
+                        values.append((try? cell.decode(String?.self)).flatMap { $0 }.map { .string($0) } ?? .null)
+                    }
                 }
+                let count = QueryValue.number(Double(cells.next().flatMap { try? $0.decode(Int64.self) } ?? 0))
+                try executor.pushAggregated(statsAt: index, groups: values, aggregates: Array(repeating: count, count: stats.aggregates.count))
             }
-            let count = cells.next().flatMap { try? $0.decode(Int64.self) } ?? 0
-            var out: QueryRow = [:]
-            for (group, value) in zip(stats.groups, values) { out[group.name] = value }
-            let aggregates = Array(repeating: QueryValue.number(Double(count)), count: stats.aggregates.count)
-            for p in stats.outputs { out[p.name] = executor.evaluate(p.expr, out, aggregates: aggregates) }
-            executor.push(out, after: index)
-        }
-        if rows.isEmpty && stats.groups.isEmpty {
-            var out: QueryRow = [:]
-            let zero = Array(repeating: QueryValue.number(0), count: stats.aggregates.count)
-            for p in stats.outputs { out[p.name] = executor.evaluate(p.expr, out, aggregates: zero) }
-            executor.push(out, after: index)
-        }
+            if rows.isEmpty && stats.groups.isEmpty {
+                try executor.pushAggregated(statsAt: index, groups: [], aggregates: Array(repeating: .number(0), count: stats.aggregates.count))
+            }
+        } catch { throw .run(error) }
         return true
     }
 
-    /// Rows newest first, in keyset pages over the (timestamp, event_key) index, until the
-    /// executor has what it needs (pages grow, so a `limit 20` reads little and a scan few pages).
-    private func stream(_ query: Query, _ conditions: Conditions, _ executor: QueryExecutor) async throws(StoreError) {
+    /// Feeds the matching events to the executor. Ordered: newest first, in keyset pages over the
+    /// (timestamp, event_key) index until the executor has what it needs (pages grow, so a
+    /// `limit 20` reads little). Unordered: one streamed scan.
+    private func scan(_ executor: QueryExecutor, _ conditions: Conditions, ordered: Bool) async throws(StoreErrorOrQuery) {
+        let columns = "SELECT timestamp, ingestion_time, log_group, log_stream, message, fields, event_key FROM log_events"
+        if !ordered {
+            do {
+                try await store.stream(columns + conditions.whereClause, conditions.binds) { row throws(QueryRunError) in
+                    try push(row, executor)
+                    return true
+                }
+            } catch let error as QueryRunError { throw .run(error) } catch let error as StoreError { throw .store(error) } catch {
+                throw .store(StoreError("\(error)"))
+            }
+            return
+        }
         executor.inputIsNewestFirst()
-        let referenced = executor.referencedFields.filter { !$0.hasPrefix("@") }
         var cursor: (Int64, Int64)?
         var pageSize: Int64 = executor.canStopEarly ? 100 : 20_000
         while !executor.isSatisfied {
             var page = conditions
-            if let cursor {
-                page.sql.append("(timestamp, event_key) < (\(page.bind(cursor.0)), \(page.bind(cursor.1)))")
-            }
-            let sql = "SELECT timestamp, ingestion_time, log_group, log_stream, message, fields, event_key FROM log_events"
-                + page.whereClause + " ORDER BY timestamp DESC, event_key DESC LIMIT \(page.bind(pageSize))"
-            let rows = try await store.run(sql, page.binds)
-            for row in rows {
-                let (t, ingestion, group, logStream, message, fields, key) = try store.decode(row, (Int64, Int64, String, String, String, String?, Int64).self)
-                var out = QueryRow.event(timestamp: t, message: message, logStream: logStream, log: group, ingestionTime: ingestion)
-                if let fields { StoreQuery.addJSON(fields, prefix: "", into: &out) }
-                if !referenced.isEmpty, referenced.contains(where: { out[$0] == nil }), message.first == "{" {
-                    StoreQuery.addJSON(message, prefix: "", into: &out)
+            if let cursor { page.sql.append("(timestamp, event_key) < (\(page.bind(cursor.0)), \(page.bind(cursor.1)))") }
+            let sql = columns + page.whereClause + " ORDER BY timestamp DESC, event_key DESC LIMIT \(page.bind(pageSize))"
+            let rows: [PostgresRow]
+            do { rows = try await store.run(sql, page.binds) } catch { throw .store(error) }
+            do {
+                for row in rows {
+                    cursor = try push(row, executor)
+                    if executor.isSatisfied { return }
                 }
-                executor.push(out)
-                cursor = (t, key)
-                if executor.isSatisfied { return }
-            }
+            } catch { throw .run(error) }
             if Int64(rows.count) < pageSize { return }
             pageSize = min(pageSize * 4, 50_000)
         }
+    }
+
+    /// One row to the executor, its text columns as the bytes the server sent (no String made);
+    /// returns its (timestamp, event_key).
+    @discardableResult
+    private func push(_ row: PostgresRow, _ executor: QueryExecutor) throws(QueryRunError) -> (Int64, Int64) {
+        var cells = row.makeIterator()
+        let time = cells.next().flatMap { try? $0.decode(Int64.self) } ?? 0
+        let ingestion = cells.next().flatMap { try? $0.decode(Int64.self) } ?? 0
+        let group = cells.next()?.bytes, stream = cells.next()?.bytes, message = cells.next()?.bytes, fields = cells.next()?.bytes
+        let key = cells.next().flatMap { try? $0.decode(Int64.self) } ?? 0
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        func bytes<T>(_ buffer: NIOCore.ByteBuffer?, _ body: (UnsafeRawBufferPointer?) throws(QueryRunError) -> T) throws(QueryRunError) -> T {
+            guard let buffer else { return try body(nil) }
+            let result: Result<T, QueryRunError> = buffer.withUnsafeReadableBytes { raw in
+                do throws(QueryRunError) { return .success(try body(raw)) } catch { return .failure(error) }
+            }
+            return try result.get()
+        }
+        try bytes(group) { g throws(QueryRunError) in
+            try bytes(stream) { s throws(QueryRunError) in
+                try bytes(message) { m throws(QueryRunError) in
+                    try bytes(fields) { f throws(QueryRunError) in
+                        try executor.push(event: LogEventInput(timestamp: time, ingestionTime: ingestion, logGroup: g ?? empty,
+                                                               logStream: s ?? empty, message: m ?? empty, fields: f))
+                    }
+                }
+            }
+        }
+        return (time, key)
     }
 }
 

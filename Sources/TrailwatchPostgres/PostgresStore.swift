@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import LogsQuery
 import NIOCore
 import PostgresNIO
 import TrailwatchCore
@@ -104,6 +105,27 @@ public final class PostgresStore: Store {
             return try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
         } catch {
             throw StoreError.postgres(error, store: settings.redacted, doing: action)
+        }
+    }
+
+    /// Runs SQL and hands its rows to `row` as they arrive (memory stays bounded: the driver reads
+    /// from the server as rows are taken), until the end or until `row` returns false.
+    func stream(_ sql: String, _ binds: PostgresBindings, _ row: (PostgresRow) throws(QueryRunError) -> Bool) async throws {
+        guard !connection.isClosed else { throw StoreError("\(settings.redacted): query failed: the server closed the connection", transient: true) }
+        let rows: PostgresRowSequence
+        do {
+            rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        } catch {
+            throw StoreError.postgres(error, store: settings.redacted, doing: "query failed")
+        }
+        do {
+            for try await next in rows {
+                guard try row(next) else { break }
+            }
+        } catch let error as QueryRunError {
+            throw error
+        } catch {
+            throw StoreError.postgres(error, store: settings.redacted, doing: "query failed")
         }
     }
 
