@@ -1,3 +1,4 @@
+import ByteJSON
 import NIOCore
 
 /// Rows in PostgreSQL's COPY text format, written byte by byte (hand-written: this is the
@@ -111,38 +112,6 @@ struct CopyText {
         return copy.buffer.readString(length: copy.buffer.readableBytes) ?? ""
     }
 
-    /// Length of the valid UTF-8 sequence at `p[i]` (2...4), or `-n` for a maximal invalid
-    /// subpart of n bytes (replaced by one U+FFFD, the Unicode "maximal subpart" practice).
     @inline(__always)
-    static func sequenceLength(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
-        let b0 = p[i]
-        var need: Int
-        var lo: UInt8 = 0x80
-        var hi: UInt8 = 0xBF
-        switch b0 {
-        case 0xC2...0xDF: need = 1
-        case 0xE0: need = 2; lo = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: need = 2
-        case 0xED: need = 2; hi = 0x9F
-        case 0xF0: need = 3; lo = 0x90
-        case 0xF1...0xF3: need = 3
-        case 0xF4: need = 3; hi = 0x8F
-        default: return -1
-        }
-        var j = i + 1
-        var first = true
-        while need > 0 {
-            guard j < end else { return -(j - i) }
-            let b = p[j]
-            if first {
-                guard b >= lo && b <= hi else { return -(j - i) }
-                first = false
-            } else {
-                guard b >= 0x80 && b <= 0xBF else { return -(j - i) }
-            }
-            j += 1
-            need -= 1
-        }
-        return j - i
-    }
+    static func sequenceLength(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int { UTF8Sequence.length(p, i, end) }
 }

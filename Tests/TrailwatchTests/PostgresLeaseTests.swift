@@ -4,6 +4,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchPostgres
 import TrailwatchRuntime
+@testable import TrailwatchStages
 import TrailwatchStore
 
 /// Many instances at once on one PostgreSQL store: an alarm evaluated by exactly one instance
@@ -114,5 +115,31 @@ extension PostgresStoreTests {
         #expect(try await writerA.count(.detectorEvents) == expected.count)
         await writerA.close()
         await writerB.close()
+    }
+}
+
+extension PostgresStoreTests {
+    @Test("insight detectors: only the lease holder emits; a new holder emits what it held back that the store lacks")
+    func detectorLease() async throws {
+        guard let (_, url) = try Self.database() else { return }
+        BuiltinStages.registerStoreBackends()
+        let location = StoreLocation(url)
+        let a = LeaseGate(location: location, lease: "insights:api", kind: .insight, log: .silent, component: "api", interval: 100)
+        for _ in 0..<100 where !a.isHolding { await pause(0.05) }
+        #expect(a.isHolding)
+        let b = LeaseGate(location: location, lease: "insights:api", kind: .insight, log: .silent, component: "api", interval: 100)
+        let events = (0..<3).map { StructuredEvent(kind: .insight, timestamp: 1_795_000_000_000 + Int64($0) * 60_000, key: "i\($0)", body: Array("{\"n\":\($0)}".utf8)) }
+        #expect(a.pass(events) == events)
+        #expect(b.pass(events).isEmpty)               // the standby holds them back
+        // The holder stored the first two before it died.
+        let store = try await PostgresStore.connect(url: url, access: .readWrite)
+        try await store.write(.events(.insight, Array(events.prefix(2))))
+        a.stop()
+        for _ in 0..<100 where !b.isHolding { await pause(0.05) }
+        #expect(b.isHolding)
+        #expect(b.drainReleased() == [events[2]])
+        #expect(b.pass([events[0]]) == [events[0]])    // holding: passes straight through
+        b.stop()
+        await store.close()
     }
 }
