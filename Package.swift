@@ -35,6 +35,12 @@ let package = Package(
         // CloudWatch filter patterns, metric transformations and per-period aggregation (no I/O).
         .target(name: "FilterPatterns", dependencies: ["ByteJSON", "TrailwatchCore", "CShims"], swiftSettings: strict),
 
+        // EventBridge event patterns, rule indexing and input transformers (no I/O).
+        .target(name: "EventPatterns", dependencies: ["ByteJSON"], swiftSettings: strict),
+
+        // CloudTrail trail event selectors (basic and advanced, AWS's JSON shape) over records (no I/O).
+        .target(name: "TrailSelectors", dependencies: ["ByteJSON"], swiftSettings: strict),
+
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
                 dependencies: ["TrailwatchCore", "LogsQuery", .product(name: "Yams", package: "Yams")],
@@ -48,7 +54,7 @@ let package = Package(
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
                 dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
-                               "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "TrailwatchPostgres", "CShims",
+                               "EventPatterns", "TrailSelectors", "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "TrailwatchPostgres", "CShims",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
 
@@ -83,13 +89,15 @@ let package = Package(
 
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard", "EventPatterns",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
         .testTarget(name: "PatternMiningTests", dependencies: ["PatternMining"], swiftSettings: strict),
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),
+        .testTarget(name: "EventPatternsTests", dependencies: ["EventPatterns", "ByteJSON"], swiftSettings: strict),
+        .testTarget(name: "TrailSelectorsTests", dependencies: ["TrailSelectors", "ByteJSON"], swiftSettings: strict),
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",

@@ -118,6 +118,25 @@ transforms:
 sinks:
   out: {{ type: file, inputs: [found], path: "{out('insights.json')}" }}
 """, None, None, None),
+        "rules-cloudtrail": (f"""
+sources:
+  trail: {{ type: file, include: ["{cloudtrail_lines()}"] }}
+transforms:
+  rules:
+    type: rule
+    inputs: [trail]
+    rules:
+{bench_rules()}
+sinks:
+  matched: {{ type: file, inputs: [rules], path: "{out('rules-matched.log')}", format: raw }}
+  hits: {{ type: file, inputs: [{", ".join(f"rules.r{i:03d}" for i in range(100))}], path: "{out('rules-hits.jsonl')}" }}
+""", None, None, None),
+        "file-archive-encrypted": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+sinks:
+  arch: {{ type: archive, inputs: [app], directory: "{out('archive-encrypted')}", level: 3, host: bench, encryption: {{ key_env: BENCH_ARCHIVE_KEY }} }}
+""", None, None, None),
         "sqlite-ingest": (f"""
 sources:
   app: {{ type: file, include: ["{log}"] }}
@@ -153,6 +172,32 @@ sinks:
   out: {{ type: file, inputs: [app], path: "{out('file-json-file.log')}", format: json }}
 """, None, out("file-json-file.log"), None),
     }
+
+
+def bench_rules():
+    """100 EventBridge rules over the CloudTrail-shaped records of gen_cloudtrail_lines.py, as a YAML
+    mapping. Like real security rules, each watches its own rare combination (a user, a network, an
+    API): about 4% of the records match one rule; a fifth of the rules look at every EC2 call."""
+    out = []
+    for i in range(100):
+        kind, user = i % 5, f"arn:aws:iam::111122223333:user/user{(i // 5) % 20}"
+        if kind == 0:
+            pattern = {"source": ["aws.iam"], "detail": {"eventName": ["CreateAccessKey", f"DeleteUser{i}"],
+                       "errorCode": [{"exists": True}], "userIdentity": {"arn": [user]}}}
+        elif kind == 1:
+            pattern = {"detail": {"errorCode": [{"prefix": "AccessDenied"}], "eventSource": ["s3.amazonaws.com"],
+                                  "eventName": [["GetObject", "PutObject", "ListBuckets", "HeadObject"][i % 4]],
+                                  "awsRegion": [{"anything-but": "us-east-1"}], "userIdentity": {"arn": [user]}}}
+        elif kind == 2:
+            pattern = {"detail-type": ["AWS API Call via CloudTrail"], "detail": {"eventName": [f"Rare{i}", f"Rarer{i}"]}}
+        elif kind == 3:
+            pattern = {"detail": {"eventSource": ["kms.amazonaws.com", "ssm.amazonaws.com"], "sourceIPAddress": [{"cidr": f"10.0.{i}.0/24"}]}}
+        else:
+            pattern = {"source": ["aws.ec2"], "detail": {"userIdentity": {"arn": [user]}},
+                       "$or": [{"detail": {"eventName": [{"prefix": "Stop"}], "userAgent": [{"wildcard": "terraform/*"}]}},
+                               {"detail": {"errorCode": [{"exists": True}], "userAgent": [{"equals-ignore-case": "CONSOLE.amazonaws.com"}]}}]}
+        out.append(f"      r{i:03d}: {{ event_pattern: '{json.dumps(pattern)}' }}")
+    return "\n".join(out)
 
 
 def band_alarms():
@@ -545,8 +590,11 @@ def main():
     for name, (yaml, stdin, output, expected) in scenarios(log).items():
         if args.only and name not in args.only.split(","):
             continue
-        if name == "insights-cloudtrail":
+        if name in ("insights-cloudtrail", "rules-cloudtrail"):
             ensure_cloudtrail_lines()
+        if name == "file-archive-encrypted":
+            shutil.rmtree(os.path.join(OUT, "archive-encrypted"), ignore_errors=True)
+            os.environ["BENCH_ARCHIVE_KEY"] = __import__("base64").b64encode(os.urandom(32)).decode()
         pipeline = os.path.join(OUT, name + ".yaml")
         with open(pipeline, "w") as f:
             f.write(yaml)
@@ -556,6 +604,9 @@ def main():
                 os.remove(output)
             if name == "file-archive":
                 shutil.rmtree(os.path.join(OUT, "archive"), ignore_errors=True)
+            for stale in ("rules-matched.log", "rules-hits.jsonl") if name == "rules-cloudtrail" else ():
+                if os.path.exists(os.path.join(OUT, stale)):
+                    os.remove(os.path.join(OUT, stale))
             if name == "sqlite-ingest":
                 for suffix in ("", "-wal", "-shm"):
                     if os.path.exists(os.path.join(OUT, "store.db" + suffix)):
@@ -572,6 +623,11 @@ def main():
             note = f"{got} lines out"
         if ok and name == "file-archive":
             note = archive_ratio_note()
+        if ok and name == "rules-cloudtrail":
+            note = f"{count_lines(os.path.join(OUT, 'rules-matched.log'))} events matched, {count_lines(os.path.join(OUT, 'rules-hits.jsonl'))} rule matches"
+        if ok and name == "file-archive-encrypted":
+            plain = [r for r in results if r["name"] == "file-archive"]
+            note = f"{wall / plain[0]['wall_s']:.2f}x the unencrypted run's wall time" if plain else ""
         if ok and name == "sqlite-ingest":
             note = query_note(args.binary)
         report(name, wall, cpu, rss, ok, note)

@@ -37,7 +37,7 @@ let brokenConfigs: [BrokenConfig] = [
         sinks:
           out: { type: console, inputs: [t] }
         """,
-        expected: "p.yaml:4:14: component 't': setting 'type': unknown transform type 'console' ('console' is a sink type) (expected one of alarm, filter, insights, metric_filter, parse, patterns, route)"),
+        expected: "p.yaml:4:14: component 't': setting 'type': unknown transform type 'console' ('console' is a sink type) (expected one of alarm, filter, insights, metric_filter, parse, patterns, route, rule, trail_select)"),
     BrokenConfig(name: "missing type", yaml: """
         sources:
           app: { include: [a.log] }
