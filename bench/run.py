@@ -8,7 +8,7 @@ yardstick. Results also go to bench/out/results.json.
 usage: bench/run.py [--binary PATH] [--lines N] [--only NAME[,NAME]] [--repeat N]
        (--only sqlite-ingest also runs the Logs Insights query scenarios over the store it writes)
 """
-import argparse, json, os, shutil, subprocess, sys, time
+import argparse, glob, json, os, shutil, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
@@ -334,6 +334,128 @@ def dashboard_note(binary, store):
     finally:
         server.terminate()
         server.wait()
+
+
+class PostgresCluster:
+    """A throw-away PostgreSQL cluster for the store benchmarks (initdb + pg_ctl on a free loopback
+    port; as root it runs as the `postgres` user). Durable settings as a server would have them."""
+
+    def __init__(self):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not bins:
+            raise RuntimeError("no /usr/lib/postgresql/*/bin/pg_ctl (apt-get install postgresql)")
+        self.bin = os.path.dirname(bins[-1])
+        self.dir = tempfile.mkdtemp(prefix="trailwatch-pg-bench-")
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.dir, "postgres", "postgres")
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self._run("initdb", "-D", self.dir + "/data", "-U", "trailwatch", "--auth=trust", "--locale=C", "-E", "UTF8")
+        self._run("pg_ctl", "-D", self.dir + "/data", "-l", self.dir + "/server.log", "-w", "-o",
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_wal_size=8GB "
+                  "-c checkpoint_timeout=30min -c wal_compression=lz4", "start")
+
+    def _run(self, tool, *args):
+        argv = [os.path.join(self.bin, tool), *args]
+        if self.as_root:
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        subprocess.check_call(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def psql(self, sql, db="postgres"):
+        return subprocess.check_output([os.path.join(self.bin, "psql"), "-h", self.dir, "-p", str(self.port), "-U", "trailwatch",
+                                        "-d", db, "-X", "-A", "-t", "-c", sql], text=True)
+
+    def database(self, name):
+        self.psql(f"DROP DATABASE IF EXISTS {name}")
+        self.psql(f"CREATE DATABASE {name}")
+        return f"postgres://trailwatch@127.0.0.1:{self.port}/{name}?sslmode=disable"
+
+    def stop(self):
+        try:
+            self._run("pg_ctl", "-D", self.dir + "/data", "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def server_cpu_s(cluster):
+    """CPU seconds the cluster's processes have used so far (postgres backends, walwriter, …)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    out = subprocess.run(["pgrep", "-f", cluster.dir], capture_output=True, text=True).stdout.split()
+    for pid in out:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def postgres_bench(binary, log, lines, size_mb, report):
+    """The store sink into PostgreSQL: one instance, two at once (each half of the input), both
+    idempotency methods, and `stats count(*) by bin(5m)` against the same SQL in psql."""
+    try:
+        cluster = PostgresCluster()
+    except Exception as e:  # noqa: BLE001 - report and go on with the other benchmarks
+        print(f"postgres-ingest        skipped: {e}")
+        return
+    try:
+        def ingest(name, inputs, method="on-conflict"):
+            url = cluster.database(name)
+            procs = []
+            for k, path in enumerate(inputs):
+                pipeline = os.path.join(OUT, f"{name}-{k}.yaml")
+                with open(pipeline, "w") as f:
+                    f.write(f"""
+sources:
+  app: {{ type: file, include: ["{path}"] }}
+sinks:
+  db: {{ type: store, inputs: [app], url: "{url}", instance: bench-{k} }}
+""")
+                procs.append([binary, "run", pipeline, "--once", "--quiet"])
+            env = dict(os.environ, TRAILWATCH_PG_INGEST=method)
+            before = server_cpu_s(cluster)
+            start = time.monotonic()
+            running = [subprocess.Popen(p, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for p in procs]
+            usage = [os.wait4(p.pid, 0) for p in running]
+            wall = time.monotonic() - start
+            ok = all(os.waitstatus_to_exitcode(u[1]) == 0 for u in usage)
+            if not ok:
+                for p in running:
+                    sys.stderr.write(p.stderr.read().decode(errors="replace"))
+            cpu = sum(u[2].ru_utime + u[2].ru_stime for u in usage)
+            rss = max(u[2].ru_maxrss for u in usage) / 1024.0
+            stored = int(cluster.psql("SELECT count(*) FROM log_events", db=name).strip() or 0)
+            return url, wall, cpu, rss, ok and stored == lines, server_cpu_s(cluster) - before, stored
+
+        url, wall, cpu, rss, ok, server, stored = ingest("bench_one", [log])
+        one = lines / wall
+        report("postgres-ingest", wall, cpu, rss, ok, f"{one / 1e3:.0f} k events/s; server {server:.1f} CPU s; {stored} rows")
+        # Two instances at once, each with half of the lines.
+        halves = [os.path.join(OUT, f"half-{k}.log") for k in range(2)]
+        if not all(os.path.exists(h) for h in halves):
+            with open(log, "rb") as f, open(halves[0], "wb") as a, open(halves[1], "wb") as b:
+                for n, line in enumerate(f):
+                    (a if n < lines // 2 else b).write(line)
+        _, wall2, cpu2, rss2, ok2, server2, _ = ingest("bench_two", halves)
+        report("postgres-ingest x2", wall2, cpu2, rss2, ok2,
+               f"{lines / wall2 / 1e3:.0f} k events/s together = {lines / wall2 / one:.2f}x one instance; server {server2:.1f} CPU s")
+        _, wall3, cpu3, rss3, ok3, server3, _ = ingest("bench_merge", [log], method="merge")
+        report("postgres-ingest merge", wall3, cpu3, rss3, ok3,
+               f"staging + MERGE: {lines / wall3 / 1e3:.0f} k events/s vs ON CONFLICT DO NOTHING {one / 1e3:.0f} k; server {server3:.1f} CPU s")
+        q = measure([binary, "query", url, "stats count(*) by bin(5m)"])
+        ref_start = time.monotonic()
+        cluster.psql("SELECT timestamp - mod(timestamp, 300000) AS b, count(*) FROM log_events GROUP BY 1 ORDER BY 1", db="bench_one")
+        ref = time.monotonic() - ref_start
+        report("postgres-query bin(5m)", q[0], q[1], q[2], q[3] == 0, f"{q[0] / ref:.2f}x the hand-written SQL in psql ({ref:.2f} s)")
+        newest = measure([binary, "query", url, "fields @timestamp, @message | sort @timestamp desc | limit 20"])
+        report("postgres-query newest", newest[0], newest[1], newest[2], newest[3] == 0, "newest 20 by the (timestamp, event_key) index")
+    finally:
+        cluster.stop()
 
 
 def vm_hwm_mib(pid):
@@ -665,6 +787,8 @@ def main():
         report(name, wall, cpu, rss, ok, note)
         if ok and name == "sqlite-ingest":
             query_scenarios(args.binary, results, lines)
+    if not args.only or "postgres" in args.only.split(","):
+        postgres_bench(args.binary, log, lines, size_mb, report)
     if not args.only or "band-backtest" in args.only.split(","):
         band_backtest(args.binary, results)
     if not args.only or "checkpoint-load" in args.only.split(","):

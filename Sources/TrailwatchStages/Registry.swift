@@ -1,8 +1,10 @@
+import TrailwatchPostgres
 import TrailwatchRuntime
 
 /// Every stage kind trailwatch ships. Adding a kind: write its file, add one line here.
 public enum BuiltinStages {
     public static let registry: StageRegistry = {
+        registerStoreBackends()
         var r = StageRegistry()
         // Sources
         r.register(StdinSource.self)
@@ -31,4 +33,9 @@ public enum BuiltinStages {
         r.register(CloudWatchLogsSink.self)
         return r
     }()
+
+    /// Store backends beyond SQLite, for every place a store is named by URL.
+    public static func registerStoreBackends() {
+        PostgresStore.register()
+    }
 }

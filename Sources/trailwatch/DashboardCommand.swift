@@ -7,6 +7,7 @@ import AWSWire
 import TrailwatchDashboard
 import TrailwatchHTTP
 import TrailwatchRuntime
+import TrailwatchStages
 import TrailwatchStore
 
 /// `trailwatch dashboard STORE`: the dashboard pages over a store, until interrupted.
@@ -62,6 +63,7 @@ struct DashboardCommand: AsyncParsableCommand {
             }
             timeout = limit
         }
+        BuiltinStages.registerStoreBackends()
         let site = DashboardSite(store: store, dashboards: dashboards, queryTimeout: timeout)
         let server: HTTPServer
         do {
