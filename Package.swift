@@ -25,11 +25,14 @@ let package = Package(
         // Pure building blocks: no I/O.
         .target(name: "TrailwatchCore", swiftSettings: strict),
 
+        // User regular expressions in linear time: a lazy DFA and a Pike VM over bytes (no I/O).
+        .target(name: "LinearRegex", dependencies: ["CShims"], swiftSettings: strict),
+
         // Byte-level JSON: path lookups without building trees, a small value parser, a writer.
         .target(name: "ByteJSON", swiftSettings: strict),
 
         // CloudWatch filter patterns, metric transformations and per-period aggregation (no I/O).
-        .target(name: "FilterPatterns", dependencies: ["ByteJSON", "TrailwatchCore", "CShims"], swiftSettings: strict),
+        .target(name: "FilterPatterns", dependencies: ["ByteJSON", "TrailwatchCore", "CShims", "LinearRegex"], swiftSettings: strict),
 
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
@@ -43,7 +46,7 @@ let package = Package(
 
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
-                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive", "LinearRegex",
                                "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
@@ -61,7 +64,7 @@ let package = Package(
                 swiftSettings: strict),
 
         // The Logs-Insights-style query language: parser and evaluator (no I/O).
-        .target(name: "LogsQuery", dependencies: ["TrailwatchCore", "CShims"], swiftSettings: strict),
+        .target(name: "LogsQuery", dependencies: ["TrailwatchCore", "CShims", "LinearRegex"], swiftSettings: strict),
 
         // The SQLite store: schema and migrations, idempotent writes, retention, CloudTrail lookups.
         .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite"], swiftSettings: strict),
@@ -76,6 +79,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
+        .testTarget(name: "LinearRegexTests", dependencies: ["LinearRegex"], swiftSettings: strict),
         .testTarget(name: "PatternMiningTests", dependencies: ["PatternMining"], swiftSettings: strict),
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),
