@@ -256,7 +256,8 @@ public struct MetricTransformation: Sendable {
     /// A JSON number, or a JSON string holding one (`"250"`).
     static func jsonNumber(_ found: JSONLookup, _ message: UnsafeRawBufferPointer) -> Double? {
         switch found {
-        case .number: return found.double(in: message)
+        // 1e400 reads as infinity: not a value CloudWatch could publish.
+        case .number: return found.double(in: message).flatMap { $0.isFinite ? $0 : nil }
         case .string: return found.stringBytes(in: message).flatMap(number)
         default: return nil
         }

@@ -115,7 +115,8 @@ struct MetricFilterTransform: TransformKind {
                 let time = logs.timestamp(i)
                 let identity = sample.dimensions.isEmpty ? plainIdentity
                     : MetricIdentity(namespace: plainIdentity.namespace, name: plainIdentity.name, dimensions: sample.dimensions)
-                aggregator.add(sample.value, metric: identity, unit: transformation.unit, at: time)
+                // A value the period's sum cannot hold is refused like one that is not a number.
+                guard aggregator.add(sample.value, metric: identity, unit: transformation.unit, at: time) else { skippedValues += 1; continue }
                 let period = aggregator.periodStart(time)
                 if newest.map({ period > $0 }) ?? true { newest = period }
             }
