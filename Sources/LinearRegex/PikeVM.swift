@@ -65,8 +65,9 @@ final class SparseThreadList {
 /// most one thread per instruction, so time is O(text × program) whatever the expression — no
 /// backtracking. Threads keep their priority order, which gives Perl's leftmost-first matches and
 /// capture positions, lazy repetition included.
-struct PikeVM {
+final class PikeVM {
     let program: RegexProgram
+    private let instructions: UnsafeMutableBufferPointer<RegexInstruction>
     private var current: SparseThreadList
     private var next: SparseThreadList
     private let slotCount: Int
@@ -81,10 +82,14 @@ struct PikeVM {
         next = SparseThreadList(capacity: n, slotCount: program.slotCount)
         scratch = [Int](repeating: -1, count: program.slotCount)
         slotCount = program.slotCount
+        instructions = .allocate(capacity: max(program.instructions.count, 1))
+        _ = instructions.initialize(from: program.instructions)
     }
 
+    deinit { instructions.deallocate() }
+
     /// The capture slots of the leftmost-first match in `text[from...]`, or nil.
-    mutating func search(_ text: UnsafeRawBufferPointer, from: Int = 0) -> [Int]? {
+    func search(_ text: UnsafeRawBufferPointer, from: Int = 0) -> [Int]? {
         let n = text.count
         let bytes = text.baseAddress?.assumingMemoryBound(to: UInt8.self)
         current.clear()
@@ -101,7 +106,7 @@ struct PikeVM {
             var k = 0
             while k < current.count {
                 let pc = current.dense[k]
-                let inst = program.instructions[Int(pc)]
+                let inst = instructions[Int(pc)]
                 switch inst.kind {
                 case .match:
                     let base = k * slotCount
@@ -129,7 +134,7 @@ struct PikeVM {
 
     /// Moves thread `k` of the current list past its byte into the next list.
     @inline(__always)
-    private mutating func advance(_ k: Int, to pc: Int32, _ pos: Int, _ bytes: UnsafePointer<UInt8>?, _ n: Int) {
+    private func advance(_ k: Int, to pc: Int32, _ pos: Int, _ bytes: UnsafePointer<UInt8>?, _ n: Int) {
         let base = k * slotCount
         for s in 0..<slotCount { scratch[s] = current.slots[base + s] }
         addThread(next, pc, pos, bytes, n)
@@ -137,7 +142,7 @@ struct PikeVM {
 
     /// Adds the threads reachable from `pc0` at `pos` over empty edges, in priority order, carrying
     /// `scratch` as their capture slots.
-    private mutating func addThread(_ list: SparseThreadList, _ pc0: Int32, _ pos: Int, _ bytes: UnsafePointer<UInt8>?, _ n: Int) {
+    private func addThread(_ list: SparseThreadList, _ pc0: Int32, _ pos: Int, _ bytes: UnsafePointer<UInt8>?, _ n: Int) {
         let previous = pos > 0 ? Int(bytes![pos - 1]) : -1
         let following = pos < n ? Int(bytes![pos]) : -1
         stack.append((pc0, -1, 0))
@@ -149,7 +154,7 @@ struct PikeVM {
             var pc = frame.pc
             while !list.contains(pc) {
                 let k = list.insert(pc)
-                let inst = program.instructions[Int(pc)]
+                let inst = instructions[Int(pc)]
                 switch inst.kind {
                 case .jump:
                     pc = inst.a

@@ -118,6 +118,7 @@ public final class RegexMatcher {
     public let regex: RegularExpression
     private var dfa: LazyDFA
     private var vm: PikeVM?
+    private var backtracker: BoundedBacktracker?
 
     init(_ regex: RegularExpression) {
         self.regex = regex
@@ -146,8 +147,15 @@ public final class RegexMatcher {
     func firstMatchWithoutPrefilter(_ text: UnsafeRawBufferPointer) -> RegexMatch? {
         // The DFA answers "no" far faster than the VM finds positions; most texts do not match.
         guard dfa.matches(text) else { return nil }
-        if vm == nil { vm = PikeVM(program: regex.program) }
-        guard let slots = vm!.search(text) else { return nil }
+        if backtracker == nil { backtracker = BoundedBacktracker(program: regex.program) }
+        let slots: [Int]?
+        if backtracker!.accepts(count: text.count) {
+            slots = backtracker!.search(text)
+        } else {
+            if vm == nil { vm = PikeVM(program: regex.program) }
+            slots = vm!.search(text)
+        }
+        guard let slots else { return nil }
         return RegexMatch(slots: slots, groupNames: regex.groupNames)
     }
 

@@ -30,7 +30,7 @@ public final class DashboardSite: Sendable {
     public func page(path: String, query: [String: String]) -> Page? {
         guard ["/", "/query", "/api/query", "/dashboards"].contains(path) || path.hasPrefix("/dashboards/") else { return nil }
         do {
-            let store = try Store(path: storePath)
+            let store = try Store(path: storePath, readOnly: true)
             switch path {
             case "/query":
                 return try queryPage(store, query: query, boards: try effectiveDashboards(store))

@@ -20,11 +20,29 @@ public final class Store {
     private var insertLookup: Statement!
     private let cloudTrailLookup: JSONMultiLookup
 
-    /// Opens (creating and migrating as needed) the store at `path`, mode 0640.
-    public init(path: String) throws(StoreError) {
+    /// Opens (creating and migrating as needed) the store at `path`, mode 0640. With `readOnly` (the
+    /// commands that only read: query, events, dashboard) nothing is created or changed, and a file
+    /// that is not a trailwatch store is refused with a message saying so.
+    public init(path: String, readOnly: Bool = false) throws(StoreError) {
         cloudTrailLookup = JSONMultiLookup(["$.eventID", "$.eventName", "$.readOnly", "$.userIdentity.userName",
                                             "$.eventSource", "$.userIdentity.accessKeyId", "$.userIdentity.arn",
                                             "$.userIdentity.sessionContext.sessionIssuer.userName"].map { try! JSONPath($0) })
+        if readOnly {
+            try Store.checkIsStoreFile(path)
+            db = try SQLiteDatabase(path: path, readOnly: true)
+            try db.execute("PRAGMA cache_size=-32768;")
+            let version: Int
+            do {
+                let read = try db.prepare("SELECT max(version) FROM schema_version")
+                version = try read.step() ? Int(read.int(0)) : 0
+            } catch {
+                throw StoreError("\(path) is not a trailwatch store (an SQLite database without trailwatch's tables)")
+            }
+            guard version <= Store.schemaVersion else {
+                throw StoreError("\(path) was written by a newer trailwatch (store schema \(version); this one reads up to \(Store.schemaVersion))")
+            }
+            return
+        }
         let existed = FileManager.default.fileExists(atPath: path)
         db = try SQLiteDatabase(path: path)
         if !existed { chmod(path, 0o640) }
@@ -51,6 +69,21 @@ public final class Store {
         insertLookup = try db.prepare("""
             INSERT OR IGNORE INTO cloudtrail_lookup(event_id, attribute, value, timestamp) VALUES (?1, ?2, ?3, ?4)
             """)
+    }
+
+    /// Refuses what cannot be a store before SQLite sees it: a missing, empty or non-SQLite file.
+    static func checkIsStoreFile(_ path: String) throws(StoreError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw StoreError("no store at \(path)") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw StoreError("\(path) is not a trailwatch store (not a regular file)") }
+        guard info.st_size > 0 else { throw StoreError("\(path) is not a trailwatch store (the file is empty)") }
+        let header = Array("SQLite format 3\0".utf8)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: header.count)
+        let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n == header.count, head == header else { throw StoreError("\(path) is not a trailwatch store (not an SQLite database)") }
     }
 
     private func migrate() throws(StoreError) {

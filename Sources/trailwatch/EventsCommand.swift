@@ -40,7 +40,7 @@ struct EventsCommand: ParsableCommand {
             return ms
         }
         guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("no store at \(store)") }
-        let opened = try Store(path: store)
+        let opened = try Store(path: store, readOnly: true)
         let records = try opened.lookupEvents(attribute: parts[0], value: parts[1], start: try time(start, "start"),
                                               end: try time(end, "end"), maxResults: max(1, maxResults))
         switch format {

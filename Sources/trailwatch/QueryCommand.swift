@@ -39,7 +39,7 @@ struct QueryCommand: ParsableCommand {
             return ms
         }
         guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("no store at \(store)") }
-        let opened = try Store(path: store)
+        let opened = try Store(path: store, readOnly: true)
         let result: QueryResult
         do {
             result = try StoreQuery(store: opened, text: query, start: try time(start, "start"), end: try time(end, "end"),

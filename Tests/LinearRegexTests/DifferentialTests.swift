@@ -118,6 +118,11 @@ struct RegexDifferentialTests {
                 let expected = reference.search(root)
                 if reference.exhausted { continue }
                 let found = text.withUnsafeBytes { regex.firstMatch(in: $0) }
+                // Both capture engines, whichever the matcher picked.
+                let vm = PikeVM(program: regex.program)
+                let viaVM = text.withUnsafeBytes { vm.search($0) }
+                let viaBacktracker = text.withUnsafeBytes { BoundedBacktracker(program: regex.program).search($0) }
+                #expect(viaVM == viaBacktracker, "/\(pattern)/ on \(String(decoding: text, as: UTF8.self).debugDescription): VM \(String(describing: viaVM)) vs backtracker \(String(describing: viaBacktracker))")
                 let matched = text.withUnsafeBytes { regex.matches($0) }
                 #expect(found?.range == expected, "/\(pattern)/ on \(String(decoding: text, as: UTF8.self).debugDescription)")
                 #expect(matched == (expected != nil), "/\(pattern)/ on \(String(decoding: text, as: UTF8.self).debugDescription)")

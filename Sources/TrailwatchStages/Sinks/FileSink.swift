@@ -32,8 +32,17 @@ struct FileSink: SinkKind {
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Sink {
         FileIO.makeParentDirectories(config.path)
-        let fd = open(config.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        let fd = open(config.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw SinkError.open(path: config.path, errno: errno) }
+        do {
+            let cut = try FileIO.truncateTornRecord(fd, path: config.path)
+            if cut > 0 {
+                context.log.log(.warning, context.id, "\(config.path) ended in a partly written record (\(cut) bytes after the last newline); cut back to the last whole record")
+            }
+        } catch {
+            close(fd)
+            throw error
+        }
         return Runner(fd: fd, config: config, metrics: context.metrics, once: context.once)
     }
 
@@ -58,7 +67,14 @@ struct FileSink: SinkKind {
         deinit { close(fd) }
 
         func write(_ batch: Batch) async throws {
-            let bytes = try writer.write(batch.payload)
+            let before = lseek(fd, 0, SEEK_END)
+            let bytes: Int
+            do { bytes = try writer.write(batch.payload) } catch {
+                // A batch is written whole or not at all (a full disk leaves no torn record behind);
+                // the runner then fails it: no acknowledgement.
+                if before >= 0 { _ = ftruncate(fd, before) }
+                throw error
+            }
             metrics.recordOut(events: batch.count, bytes: bytes)
             unsynced.merge(batch.acks)
             if !once { try syncIfDue(now: MonotonicClock.wallMillis()) }

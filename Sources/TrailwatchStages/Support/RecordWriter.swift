@@ -140,6 +140,30 @@ enum FileIO {
         return true
     }
 
+    /// Cuts a file that ends inside a record (a crash or a full disk in the middle of a write) back to
+    /// just after its last newline, so the next record does not join the torn one. Returns the bytes cut.
+    static func truncateTornRecord(_ fd: Int32, path: String) throws(SinkError) -> Int64 {
+        let size = Int64(lseek(fd, 0, SEEK_END))
+        guard size > 0 else { return 0 }
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var end = size
+        while end > 0 {
+            let start = Swift.max(0, end - Int64(buffer.count))
+            let count = Int(end - start)
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(start)) }
+            guard n == count else { throw SinkError.io(path: path, errno: n < 0 ? errno : EIO) }
+            if end == size && buffer[count - 1] == 0x0A { return 0 }
+            if let lastLF = buffer[0..<count].lastIndex(of: 0x0A) {
+                let keep = start + Int64(lastLF) + 1
+                guard ftruncate(fd, off_t(keep)) == 0, fsync(fd) == 0 else { throw SinkError.io(path: path, errno: errno) }
+                return size - keep
+            }
+            end = start
+        }
+        guard ftruncate(fd, 0) == 0, fsync(fd) == 0 else { throw SinkError.io(path: path, errno: errno) }
+        return size
+    }
+
     /// Creates the parent directories of `path` (mode 0750).
     static func makeParentDirectories(_ path: String) {
         var components = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
