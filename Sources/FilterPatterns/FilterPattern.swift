@@ -87,6 +87,13 @@ public struct FilterPattern: Sendable, CustomStringConvertible {
         }
     }
 
+    /// ``matches(_:)`` that also sets `tooDeep` when a JSON pattern saw a message nested deeper than
+    /// ``JSONValue/maximumDepth`` (no match, but worth counting).
+    public func matches(_ message: UnsafeRawBufferPointer, tooDeep: inout Bool) -> Bool {
+        if case .json(let j) = body { return j.matches(message, tooDeep: &tooDeep) }
+        return matches(message)
+    }
+
     public func matches(_ message: String) -> Bool {
         var copy = message
         return copy.withUTF8 { matches(UnsafeRawBufferPointer($0)) }

@@ -16,6 +16,7 @@ public struct PipelineLoader: Sendable {
         var diagnostics: [ConfigDiagnostic] = []
         func at(_ mark: Mark?) -> SourceLocation { SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1) }
 
+        if let refused = YAMLBounds.checkText(text, file: file) { return (nil, [refused]) }
         let parsed: Node?
         do {
             parsed = try Yams.compose(yaml: text)
@@ -32,6 +33,7 @@ public struct PipelineLoader: Sendable {
             return (nil, diagnostics)
         }
 
+        if let refused = YAMLBounds.checkExpansion(root, file: file) { return (nil, [refused]) }
         var interpolated: [SourceLocation: String] = [:]
         root = interpolate(root, file: file, diagnostics: &diagnostics, interpolated: &interpolated)
 
@@ -80,7 +82,7 @@ public struct PipelineLoader: Sendable {
         if !settingPairs.isEmpty {
             let node = Node.mapping(Node.Mapping(settingPairs, .implicit, .any, mapping.mark))
             do {
-                document.settings = try YAMLDecoder().decode(GlobalSettings.self, from: node)
+                document.settings = try ConfigDecoding.yamlDecoder.decode(GlobalSettings.self, from: node)
             } catch {
                 diagnostics.append(ConfigDecoding.diagnostic(for: error, root: node, file: file, component: nil))
             }
@@ -146,7 +148,12 @@ public struct PipelineLoader: Sendable {
                                                             message: "an input is not a component id", expected: "a component id"))
                         continue
                     }
-                    let parts = text.split(separator: ".", maxSplits: 1)
+                    let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+                    guard !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty else {
+                        diagnostics.append(ConfigDiagnostic(location: at(item.mark), component: id, setting: "inputs",
+                                                            message: "'\(text)' is not a component id", expected: "a component id, or ID.OUTPUT for a named output"))
+                        continue
+                    }
                     inputs.append(InputReference(component: String(parts[0]), port: parts.count > 1 ? String(parts[1]) : nil,
                                                  location: at(item.mark)))
                 }

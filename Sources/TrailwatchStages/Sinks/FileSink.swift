@@ -28,6 +28,7 @@ struct FileSink: SinkKind {
 
     static let type = "file"
     static let summary = "Appends events to a file as JSON lines or raw lines (fsync before acknowledging)."
+    static func exclusiveFiles(_ config: Config) -> [(setting: String, path: String)] { [("path", config.path)] }
     static func accepts(_ config: Config) -> Set<EventKind> { Set(EventKind.allCases) }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Sink {

@@ -27,6 +27,7 @@ struct SQLiteSink: SinkKind {
 
     static let type = "sqlite"
     static let summary = "Stores log events, metric datapoints and detector events in an SQLite file."
+    static func exclusiveFiles(_ config: Config) -> [(setting: String, path: String)] { [("path", config.path)] }
     static func accepts(_ config: Config) -> Set<EventKind> { Set(EventKind.allCases) }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Sink {

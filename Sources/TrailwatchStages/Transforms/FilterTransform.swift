@@ -39,13 +39,14 @@ struct FilterTransform: TransformKind {
     static func produces(_ config: Config, fedWith inputs: Set<EventKind>) -> Set<EventKind> { [.log] }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
-        Runner(needles: (config.contains ?? []).map { Array($0.utf8) },
+        Runner(metrics: context.metrics, needles: (config.contains ?? []).map { Array($0.utf8) },
                regex: config.regex?.makeMatcher(),
                pattern: config.pattern,
                keep: config.action == .keep)
     }
 
     final class Runner: Transform {
+        let metrics: ComponentMetrics
         let needles: [[UInt8]]
         let regex: RegexMatcher?
         let pattern: PatternMatcher?
@@ -54,7 +55,8 @@ struct FilterTransform: TransformKind {
         private var literalMask: [Bool] = []
         private var kept: [Int] = []
 
-        init(needles: [[UInt8]], regex: RegexMatcher?, pattern: FilterPattern?, keep: Bool) {
+        init(metrics: ComponentMetrics, needles: [[UInt8]], regex: RegexMatcher?, pattern: FilterPattern?, keep: Bool) {
+            self.metrics = metrics
             self.needles = needles
             self.regex = regex
             self.pattern = pattern.map(PatternMatcher.init)
@@ -85,7 +87,9 @@ struct FilterTransform: TransformKind {
                     for i in 0..<count where mask[i] { mask[i] = regex.matchesWithoutPrefilter(logs.message(i)) }
                 }
             }
-            pattern?.refine(logs, mask: &mask)
+            if let tooDeep = pattern?.refine(logs, mask: &mask), tooDeep > 0 {
+                metrics.addToGauge(PatternMatcher.tooDeepGauge, Double(tooDeep))
+            }
             kept.removeAll(keepingCapacity: true)
             for i in 0..<count where mask[i] == keep { kept.append(i) }
             if kept.count == count {

@@ -97,6 +97,7 @@ struct MetricFilterTransform: TransformKind {
             }
             var newest: Int64?
             var skippedValues = 0
+            var tooDeep = 0
             let candidates = candidateMask(logs)
             for i in 0..<logs.count {
                 if !logGroups.isEmpty && !logGroups.contains(logs.origin(i).logGroup) { continue }
@@ -106,7 +107,10 @@ struct MetricFilterTransform: TransformKind {
                     guard let value = transformation.defaultValue else { continue }
                     sample = (value, [])
                 } else {
-                    switch transformation.evaluate(message, pattern: pattern) {
+                    var deep = false
+                    let outcome = transformation.evaluate(message, pattern: pattern, tooDeep: &deep)
+                    if deep { tooDeep += 1 }
+                    switch outcome {
                     case .sample(let value, let dimensions): sample = (value, dimensions)
                     case .noMatch: continue
                     case .noValue: skippedValues += 1; continue
@@ -121,6 +125,7 @@ struct MetricFilterTransform: TransformKind {
                 if newest.map({ period > $0 }) ?? true { newest = period }
             }
             if skippedValues > 0 { metrics.addToGauge("unextractable_values", Double(skippedValues)) }
+            if tooDeep > 0 { metrics.addToGauge(PatternMatcher.tooDeepGauge, Double(tooDeep)) }
             waiting.append((batch.acks, newest))
             emit(aggregator.closeByWatermark(), into: &output)
         }
