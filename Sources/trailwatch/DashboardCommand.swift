@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import TrailwatchStore
 import TrailwatchConfig
 import TrailwatchDashboard
 import TrailwatchRuntime
@@ -29,8 +30,9 @@ struct DashboardCommand: AsyncParsableCommand {
     var authTokenEnv: String?
 
     func run() async throws {
-        guard FileManager.default.fileExists(atPath: store) else {
-            Console.error("\(store): no such store")
+        // Read-only, and refused at once when the file is not a trailwatch store.
+        do { _ = try Store(path: store, readOnly: true) } catch {
+            Console.error("error: \(error)")
             throw ExitCode(1)
         }
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {

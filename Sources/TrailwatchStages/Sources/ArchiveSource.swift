@@ -177,7 +177,7 @@ struct ArchiveLineAssembler {
                 }
                 // Send whole pieces, keep less than one (the next bytes may finish the line).
                 if current.count > 2 * maxLineBytes {
-                    let cut = safeCut(current.count - maxLineBytes)
+                    let cut = wholePieces()
                     out.append(.pieces(Array(current[0..<cut]), startsLine: false, endsLine: false))
                     current.removeSubrange(0..<cut)
                     scanned = current.count
@@ -203,7 +203,7 @@ struct ArchiveLineAssembler {
                     scanned -= lineStart
                     lineStart = 0
                 }
-                let cut = safeCut(current.count - maxLineBytes)
+                let cut = wholePieces()
                 out.append(.pieces(Array(current[0..<cut]), startsLine: true, endsLine: false))
                 current.removeSubrange(0..<cut)
                 scanned = current.count
@@ -214,9 +214,17 @@ struct ArchiveLineAssembler {
         }
     }
 
-    /// `length`, or a little less so that `current[..<length]` does not end inside a UTF-8 character.
-    private func safeCut(_ length: Int) -> Int {
-        current.withUnsafeBytes { LineFramer.pieceLength($0.baseAddress!, available: $0.count, limit: length) }
+    /// The length of the pieces the file source would cut from `current` (which holds no newline)
+    /// before it has to wait for more input: pieces end where ``LineFramer`` ends them, so a line is
+    /// split the same way whatever size the decompressed blocks come in.
+    private func wholePieces() -> Int {
+        current.withUnsafeBytes { raw -> Int in
+            var cut = 0
+            while raw.count - cut > maxLineBytes {
+                cut += LineFramer.pieceLength(raw.baseAddress! + cut, available: raw.count - cut, limit: maxLineBytes)
+            }
+            return cut
+        }
     }
 
     /// The next newline at or after `scanned`, advancing `scanned` past it (or to the end).
