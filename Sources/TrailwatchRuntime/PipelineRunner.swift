@@ -263,6 +263,7 @@ public final class PipelineRunner: Sendable {
         let sink: any Sink
         do {
             sink = try make(context)
+            try await sink.open()
         } catch {
             fail(context.id, "\(error)")
             for await message in input { if case .batch(let b) = message { b.acks.release(success: false) } }

@@ -61,6 +61,8 @@ extension Transform {
 /// A sink must release each batch's acknowledgements only once the batch is durably written
 /// (after fsync, commit, or a delivered request) — that is what lets sources checkpoint.
 public protocol Sink: AnyObject {
+    /// Called once before the first write: the moment to connect (an error here stops the component).
+    func open() async throws
     func write(_ batch: Batch) async throws
     /// A wall-clock tick in live mode (once a second), for time-based flushes.
     func tick(nowMillis: Int64) async throws
@@ -69,6 +71,7 @@ public protocol Sink: AnyObject {
 }
 
 extension Sink {
+    public func open() async throws {}
     public func tick(nowMillis: Int64) async throws {}
 }
 

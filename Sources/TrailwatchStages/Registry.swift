@@ -21,6 +21,7 @@ public enum BuiltinStages {
         r.register(ConsoleSink.self)
         r.register(FileSink.self)
         r.register(ArchiveSink.self)
+        r.register(StoreSink.self)
         r.register(SQLiteSink.self)
         r.register(NotifierSink.self)
         return r

@@ -1,9 +1,14 @@
 import CSQLite
 
-/// What went wrong talking to SQLite, with its message.
+/// What went wrong talking to a store, with its message (naming the store, never a password).
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// True when trying again later may succeed (the server is unreachable or restarting).
+    public var isTransient: Bool
+    public init(_ message: String, transient: Bool = false) {
+        self.message = message
+        self.isTransient = transient
+    }
     public var description: String { message }
 }
 
@@ -95,6 +100,7 @@ public final class Statement {
         return false
     }
 
+    public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
     public func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
     public func text(_ column: Int32) -> String? {

@@ -2,33 +2,37 @@ import ByteJSON
 import Foundation
 import TrailwatchCore
 
-/// The trailwatch store: one SQLite file (WAL) holding log groups and streams, log events,
-/// metric datapoints, and alarm, insight and pattern events, plus an index of CloudTrail records
-/// by LookupEvents attribute. Writes are idempotent: the same event written twice is kept once.
-public final class Store {
-    public static let schemaVersion = 1
-
-    /// The attributes CloudTrail's LookupEvents accepts.
-    public static let lookupAttributes = ["EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName",
-                                          "EventSource", "AccessKeyId"]
+/// The SQLite store: one file (WAL) holding log groups and streams, log events, metric
+/// datapoints, and alarm, insight and pattern events, plus an index of CloudTrail records by
+/// LookupEvents attribute. Writes are idempotent: the same event written twice is kept once.
+public final class SQLiteStore: Store {
+    public static let schemaVersion = 2
+    public let location: StoreLocation
 
     let db: SQLiteDatabase
     private var insertLog: Statement!
     private var insertStream: Statement!
+    private var insertGroup: Statement!
     private var insertMetric: Statement!
     private var insertEvent: Statement!
     private var insertLookup: Statement!
     private let cloudTrailLookup: JSONMultiLookup
 
+    /// Names this writer in datapoint keys (empty for a single writer), so that equal datapoints
+    /// from two instances both count while a replay from the same one does not.
+    public let writer: String
+
     /// Opens (creating and migrating as needed) the store at `path`, mode 0640. With `readOnly` (the
     /// commands that only read: query, events, dashboard) nothing is created or changed, and a file
     /// that is not a trailwatch store is refused with a message saying so.
-    public init(path: String, readOnly: Bool = false) throws(StoreError) {
+    public init(path: String, writer: String = "", readOnly: Bool = false) throws(StoreError) {
+        location = .sqlite(path: path)
+        self.writer = writer
         cloudTrailLookup = JSONMultiLookup(["$.eventID", "$.eventName", "$.readOnly", "$.userIdentity.userName",
                                             "$.eventSource", "$.userIdentity.accessKeyId", "$.userIdentity.arn",
                                             "$.userIdentity.sessionContext.sessionIssuer.userName"].map { try! JSONPath($0) })
         if readOnly {
-            try Store.checkIsStoreFile(path)
+            try SQLiteStore.checkIsStoreFile(path)
             db = try SQLiteDatabase(path: path, readOnly: true)
             try db.execute("PRAGMA cache_size=-32768;")
             let version: Int
@@ -38,8 +42,8 @@ public final class Store {
             } catch {
                 throw StoreError("\(path) is not a trailwatch store (an SQLite database without trailwatch's tables)")
             }
-            guard version <= Store.schemaVersion else {
-                throw StoreError("\(path) was written by a newer trailwatch (store schema \(version); this one reads up to \(Store.schemaVersion))")
+            guard version <= SQLiteStore.schemaVersion else {
+                throw StoreError("\(path) was written by a newer trailwatch (store schema \(version); this one reads up to \(SQLiteStore.schemaVersion))")
             }
             return
         }
@@ -55,8 +59,9 @@ public final class Store {
             INSERT OR IGNORE INTO log_events(event_key, log_group, log_stream, timestamp, ingestion_time, message, fields)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
             """)
+        insertGroup = try db.prepare("INSERT OR IGNORE INTO log_groups(name, created) VALUES (?1, ?2)")
         insertStream = try db.prepare("""
-            INSERT INTO log_streams(log_group, log_stream, first_event, last_event) VALUES (?1, ?2, ?3, ?3)
+            INSERT INTO log_streams(log_group, log_stream, first_event, last_event, created) VALUES (?1, ?2, ?3, ?3, ?4)
             ON CONFLICT(log_group, log_stream) DO UPDATE SET first_event = min(first_event, ?3), last_event = max(last_event, ?3)
             """)
         insertMetric = try db.prepare("""
@@ -80,9 +85,9 @@ public final class Store {
         let header = Array("SQLite format 3\0".utf8)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
+        defer { Glibc.close(fd) }
         var head = [UInt8](repeating: 0, count: header.count)
-        let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        let n = head.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
         guard n == header.count, head == header else { throw StoreError("\(path) is not a trailwatch store (not an SQLite database)") }
     }
 
@@ -91,8 +96,23 @@ public final class Store {
         let read = try db.prepare("SELECT max(version) FROM schema_version")
         let current = try read.step() ? Int(read.int(0)) : 0
         read.reset()
-        if current >= Store.schemaVersion { return }
-        // Version 1: everything below. Later versions append their steps here.
+        if current >= SQLiteStore.schemaVersion { return }
+        if current < 1 { try migrateToVersion1() }
+        if current < 2 {
+            // Version 2: creation times of groups and streams, documents (the APIs' resources).
+            try db.execute("""
+                BEGIN;
+                ALTER TABLE log_groups ADD COLUMN created INTEGER;
+                ALTER TABLE log_streams ADD COLUMN created INTEGER;
+                CREATE TABLE IF NOT EXISTS documents(kind TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+                    updated INTEGER NOT NULL, PRIMARY KEY(kind, name));
+                INSERT INTO schema_version(version) VALUES (2);
+                COMMIT;
+                """)
+        }
+    }
+
+    private func migrateToVersion1() throws(StoreError) {
         try db.execute("""
             BEGIN;
             CREATE TABLE IF NOT EXISTS log_groups(name TEXT PRIMARY KEY, retention_days INTEGER);
@@ -121,6 +141,27 @@ public final class Store {
     public func begin() throws(StoreError) { try db.execute("BEGIN IMMEDIATE") }
     public func commit() throws(StoreError) { try db.execute("COMMIT") }
     public func rollback() { try? db.execute("ROLLBACK") }
+
+    /// One batch, one transaction: durable (fsynced) when this returns.
+    @discardableResult
+    public func write(_ payload: Payload) throws(StoreError) -> Int {
+        try begin()
+        do {
+            let added: Int
+            switch payload {
+            case .logs(let logs): added = try write(logs)
+            case .metrics(let data): added = try write(data)
+            case .events(_, let events): added = try write(events)
+            }
+            try commit()
+            return added
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
+    public func close() async {}
 
     /// A stable key for idempotent writes (FNV-1a, 64 bits, stored as a signed integer).
     static func key(_ parts: [UnsafeRawBufferPointer], _ numbers: [Int64]) -> Int64 {
@@ -174,10 +215,10 @@ public final class Store {
             let names = originNames[originIndex]
             let message = logs.message(i)
             let time = logs.timestamp(i)
-            var key = Store.key([names.group, names.stream, message], [time])
+            var key = SQLiteStore.key([names.group, names.stream, message], [time])
             // Identical lines in one batch are distinct events: number their occurrences.
             let occurrence = seen.next(key)
-            if occurrence > 0 { key = Store.key([], [key, Int64(occurrence)]) }
+            if occurrence > 0 { key = SQLiteStore.key([], [key, Int64(occurrence)]) }
             insertLog.bind(1, key)
             insertLog.bind(2, bytes: names.group)
             insertLog.bind(3, bytes: names.stream)
@@ -201,10 +242,14 @@ public final class Store {
         }
         for (originIndex, span) in spans.enumerated() {
             guard let span else { continue }
+            insertGroup.bind(1, logs.origins[originIndex].logGroup)
+            insertGroup.bind(2, logs.ingestionTime)
+            try insertGroup.run()
             for time in [span.0, span.1] {
                 insertStream.bind(1, logs.origins[originIndex].logGroup)
                 insertStream.bind(2, logs.origins[originIndex].logStream)
                 insertStream.bind(3, time)
+                insertStream.bind(4, logs.ingestionTime)
                 try insertStream.run()
             }
         }
@@ -243,18 +288,14 @@ public final class Store {
         }
     }
 
-    /// How a datapoint's dimensions are stored: a JSON object in the identity's (sorted) order.
-    public static func dimensionsText(_ dimensions: [TrailwatchCore.Dimension]) -> String {
-        "{" + dimensions.map { "\"\($0.name)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
-    }
-
     @discardableResult
     public func write(_ data: [MetricDatum]) throws(StoreError) -> Int {
         var added = 0
         for d in data {
-            let dimensions = Store.dimensionsText(d.metric.dimensions)
-            var text = "\(d.metric.namespace)\u{0}\(d.metric.name)\u{0}\(dimensions)\u{0}\(d.unit ?? "")"
-            let key = text.withUTF8 { Store.key([UnsafeRawBufferPointer($0)], [d.timestamp, Int64(d.period), Int64(d.sampleCount),
+            let dimensions = StoreConventions.dimensionsText(d.metric.dimensions)
+            // The writer is part of the key: equal partial datapoints from two instances are two contributions.
+            var text = "\(d.metric.namespace)\u{0}\(d.metric.name)\u{0}\(dimensions)\u{0}\(d.unit ?? "")" + (writer.isEmpty ? "" : "\u{0}" + writer)
+            let key = text.withUTF8 { SQLiteStore.key([UnsafeRawBufferPointer($0)], [d.timestamp, Int64(d.period), Int64(d.sampleCount),
                                                                                Int64(bitPattern: d.sum.bitPattern)]) }
             insertMetric.bind(1, key)
             insertMetric.bind(2, d.metric.namespace)
@@ -277,7 +318,7 @@ public final class Store {
     public func write(_ events: [StructuredEvent]) throws(StoreError) -> Int {
         var added = 0
         for e in events {
-            let key = e.body.withUnsafeBytes { Store.key([$0], [e.timestamp]) }
+            let key = e.body.withUnsafeBytes { SQLiteStore.key([$0], [e.timestamp]) }
             insertEvent.bind(1, key)
             insertEvent.bind(2, e.kind.rawValue)
             insertEvent.bind(3, e.key)
@@ -307,26 +348,37 @@ public final class Store {
         return db.changes
     }
 
-    /// CloudTrail event history like LookupEvents: records matching one attribute, newest first.
-    public func lookupEvents(attribute: String, value: String, start: Int64?, end: Int64?, maxResults: Int) throws(StoreError) -> [String] {
+    /// CloudTrail event history like LookupEvents: records matching one attribute, newest first, in pages.
+    public func lookupEvents(_ request: LookupEventsRequest) throws(StoreError) -> LookupEventsPage {
+        let cursor = try request.nextToken.map { token throws(StoreError) in try PageCursor(token: token) }
         let statement = try db.prepare("""
-            SELECT e.message FROM cloudtrail_lookup l JOIN log_events e ON e.id = l.event_id
+            SELECT e.message, l.timestamp, e.id FROM cloudtrail_lookup l JOIN log_events e ON e.id = l.event_id
             WHERE l.attribute = ?1 AND l.value = ?2 AND l.timestamp >= ?3 AND l.timestamp < ?4
+              AND (l.timestamp < ?6 OR (l.timestamp = ?6 AND e.id < ?7))
             ORDER BY l.timestamp DESC, e.id DESC LIMIT ?5
             """)
-        statement.bind(1, attribute)
-        statement.bind(2, value)
-        statement.bind(3, start ?? Int64.min)
-        statement.bind(4, end ?? Int64.max)
-        statement.bind(5, Int64(maxResults))
+        let pageSize = max(1, request.maxResults)
+        statement.bind(1, request.attribute)
+        statement.bind(2, request.value)
+        statement.bind(3, request.start ?? Int64.min)
+        statement.bind(4, request.end ?? Int64.max)
+        statement.bind(5, Int64(pageSize + 1))
+        statement.bind(6, cursor?.timestamp ?? Int64.max)
+        statement.bind(7, cursor?.tiebreak ?? Int64.max)
         var out: [String] = []
-        while try statement.step() { out.append(statement.text(0) ?? "") }
-        return out
+        var last = PageCursor(timestamp: 0, tiebreak: 0)
+        var more = false
+        while try statement.step() {
+            if out.count == pageSize { more = true; break }
+            out.append(statement.text(0) ?? "")
+            last = PageCursor(timestamp: statement.int(1), tiebreak: statement.int(2))
+        }
+        return LookupEventsPage(records: out, nextToken: more ? last.token : nil)
     }
 
     /// Row counts per table (for summaries and tests).
-    public func count(_ table: String) throws(StoreError) -> Int {
-        let statement = try db.prepare("SELECT count(*) FROM \(table)")
+    public func count(_ table: StoreTable) throws(StoreError) -> Int {
+        let statement = try db.prepare("SELECT count(*) FROM \(table.rawValue)")
         return try statement.step() ? Int(statement.int(0)) : 0
     }
 }

@@ -191,13 +191,13 @@ public struct StoreQuery {
 
     let database: SQLiteDatabase
 
-    public init(store: Store, text: String, start: Int64?, end: Int64?, logGroups: [String], now: Int64) {
+    public init(store: SQLiteStore, _ request: LogQueryRequest) {
         self.database = store.db
-        self.text = text
-        self.start = start
-        self.end = end
-        self.logGroups = logGroups
-        self.now = now
+        self.text = request.text
+        self.start = request.start
+        self.end = request.end
+        self.logGroups = request.logGroups
+        self.now = request.now
     }
 
     /// Logs Insights discovers the fields of JSON messages, nested ones with dotted names.
@@ -221,6 +221,12 @@ public struct StoreQuery {
                 row[name] = .string(String(decoding: out, as: UTF8.self))
             }
         }
+    }
+}
+
+extension SQLiteStore {
+    public func query(_ request: LogQueryRequest) throws(StoreErrorOrQuery) -> QueryResult {
+        try StoreQuery(store: self, request).run()
     }
 }
 

@@ -5,6 +5,7 @@ import TrailwatchStore
 import TrailwatchConfig
 import TrailwatchDashboard
 import TrailwatchRuntime
+import TrailwatchStore
 
 /// `trailwatch dashboard STORE`: the dashboard pages over a store, until interrupted.
 struct DashboardCommand: AsyncParsableCommand {
@@ -17,7 +18,7 @@ struct DashboardCommand: AsyncParsableCommand {
             as a Bearer token or as the password of HTTP basic auth).
             """)
 
-    @Argument(help: "The SQLite store (the sqlite sink's file).")
+    @Argument(help: "The store: an SQLite file (the store sink's path) or a postgres:// URL.")
     var store: String
 
     @Option(help: "HOST:PORT to listen on.")
@@ -31,10 +32,8 @@ struct DashboardCommand: AsyncParsableCommand {
 
     func run() async throws {
         // Read-only, and refused at once when the file is not a trailwatch store.
-        do { _ = try Store(path: store, readOnly: true) } catch {
-            Console.error("error: \(error)")
-            throw ExitCode(1)
-        }
+        let opened = try await StoreCommandSupport.open(store)
+        await opened.close()
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ValidationError("--listen: '\(listen)' is not HOST:PORT")
         }
@@ -49,7 +48,7 @@ struct DashboardCommand: AsyncParsableCommand {
             guard let plan = planned else { throw ExitCode(1) }
             dashboards = plan.document.settings.dashboards
         }
-        let site = DashboardSite(storePath: store, dashboards: dashboards)
+        let site = DashboardSite(store: store, dashboards: dashboards)
         let server: MetricsServer
         do {
             server = try MetricsServer(settings: settings, runner: nil, routes: Self.routes(site))
@@ -66,13 +65,30 @@ struct DashboardCommand: AsyncParsableCommand {
         withExtendedLifetime(signals) {}
     }
 
-    /// The dashboard's pages as routes of the HTTP server.
+    /// The dashboard's pages as routes of the HTTP server (which answers on its own thread, so
+    /// waiting there for the async page blocks no task).
     static func routes(_ site: DashboardSite) -> MetricsServer.Routes {
         { request in
             guard request.method == "GET" || request.method == "HEAD" else { return nil }
-            return site.page(path: request.path, query: request.query).map {
+            let answer = PageWait()
+            Task { answer.finish(await site.page(path: request.path, query: request.query)) }
+            return answer.wait().map {
                 MetricsServer.Response(status: $0.status, contentType: $0.contentType, body: $0.body)
             }
         }
+    }
+}
+
+/// One page handed from a task to the server thread waiting for it.
+private final class PageWait: @unchecked Sendable {
+    private var page: DashboardSite.Page?
+    private let done = DispatchSemaphore(value: 0)
+    func finish(_ page: DashboardSite.Page?) {
+        self.page = page
+        done.signal()
+    }
+    func wait() -> DashboardSite.Page? {
+        done.wait()
+        return page
     }
 }

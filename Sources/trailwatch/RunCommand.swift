@@ -63,7 +63,7 @@ struct RunCommand: AsyncParsableCommand {
         var server: MetricsServer?
         if let http = plan.document.settings.http {
             do {
-                let site = http.store.map { DashboardSite(storePath: $0, dashboards: plan.document.settings.dashboards) }
+                let site = http.store.map { DashboardSite(store: $0, dashboards: plan.document.settings.dashboards) }
                 server = try MetricsServer(settings: http, runner: runner, routes: site.map(DashboardCommand.routes))
                 try server?.start()
                 Console.error("serving /metrics and /health\(site == nil ? "" : ", dashboards and /query") on http://\(http.host):\(server?.port ?? http.port)")

@@ -319,7 +319,7 @@ struct HostileInputTests {
         #expect(!FileManager.default.fileExists(atPath: empty + "-wal"))
         // A real store opens read-only and answers.
         let store = dir.file("real.db")
-        _ = try Store(path: store)
+        _ = try SQLiteStore(path: store)
         let (status, _, err) = try runTool(trailwatchBinary(), ["query", store, "stats count(*)"])
         #expect(status == 0, "\(err)")
     }

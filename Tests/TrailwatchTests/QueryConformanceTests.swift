@@ -125,8 +125,8 @@ struct QueryConformanceTests {
     }()
 
     static func run(_ text: String) throws -> String {
-        let store = try Store(path: Self.store)
-        let result = try StoreQuery(store: store, text: text, start: nil, end: nil, logGroups: [], now: 1_795_600_000_000).run()
+        let store = try SQLiteStore(path: Self.store)
+        let result = try StoreQuery(store: store, LogQueryRequest(text: text, now: 1_795_600_000_000)).run()
         return result.rows.map { row in
             row.map { value -> String in
                 if case .timestamp(let ms) = value { return Timestamps.iso8601(ms) }
@@ -152,9 +152,9 @@ struct QueryConformanceTests {
 
     @Test("time range and log group options are pushed down to SQL")
     func pushdown() throws {
-        let store = try Store(path: Self.store)
+        let store = try SQLiteStore(path: Self.store)
         let start = Array("2026-11-24T10:05:00Z".utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }!
-        let result = try StoreQuery(store: store, text: "stats count(*)", start: start, end: nil, logGroups: ["/web"], now: 0).run()
+        let result = try StoreQuery(store: store, LogQueryRequest(text: "stats count(*)", start: start, logGroups: ["/web"], now: 0)).run()
         #expect(result.rows.first?.first?.stringValue == "2")
     }
 
