@@ -5,7 +5,12 @@ SYSTEM_PACKAGES := libzstd-dev zlib1g-dev libsqlite3-dev zstd pkg-config
 TEST_PACKAGES := chromium
 BIN := .build/release/trailwatch
 
-.PHONY: all deps build run test bench eval clean
+.PHONY: all deps build run test bench eval fuzz clean
+
+# Fuzzing: FUZZ_SECONDS per target (make fuzz), FUZZ_TARGETS to pick some (default: all).
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_TARGETS ?=
 
 all: build
 
@@ -23,6 +28,8 @@ test: deps
 	@scripts/ensure-deps.sh $(TEST_PACKAGES) || echo "note: $(TEST_PACKAGES) could not be installed; the headless-browser dashboard test will be skipped"
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	@echo "fuzz targets, $(FUZZ_SMOKE_SECONDS) s each (built-in harness; coverage-guided: make fuzz):"
+	scripts/fuzz.sh builtin $(CURDIR)/.build/debug/trailwatch-fuzz $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
 
 bench: build
 	python3 bench/run.py --binary $(BIN)
@@ -34,5 +41,11 @@ eval: build
 	python3 eval/insights/run_eval.py --binary $(BIN)
 	TRAILWATCH=$(BIN) python3 eval/nab/run_eval.py
 
+# Coverage-guided fuzzing with libFuzzer: an instrumented release build in .build-fuzz, then each
+# target for FUZZ_SECONDS. Findings land in var/fuzz/TARGET/.
+fuzz: deps
+	$(SWIFT) build -c release --product trailwatch-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DLIBFUZZER
+	scripts/fuzz.sh libfuzzer $(CURDIR)/.build-fuzz/release/trailwatch-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 clean:
-	rm -rf .build var bench/out
+	rm -rf .build .build-fuzz var bench/out

@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "trailwatch", targets: ["trailwatch"]),
+        .executable(name: "trailwatch-fuzz", targets: ["TrailwatchFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -77,6 +78,12 @@ let package = Package(
         .executableTarget(name: "trailwatch",
                           dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+
+        // Fuzz targets for the code that reads untrusted bytes (`make fuzz`: libFuzzer; `make test`: a few seconds each).
+        .executableTarget(name: "TrailwatchFuzz",
+                          dependencies: ["LinearRegex", "FilterPatterns", "LogsQuery", "ByteJSON", "TrailwatchConfig", "TrailwatchCore",
+                                         "TrailwatchRuntime", "TrailwatchStages"],
                           swiftSettings: strict),
 
         .testTarget(name: "LinearRegexTests", dependencies: ["LinearRegex"], swiftSettings: strict),

@@ -1,0 +1,119 @@
+import ByteJSON
+import FilterPatterns
+import LinearRegex
+import LogsQuery
+import TrailwatchConfig
+import TrailwatchCore
+import TrailwatchRuntime
+import TrailwatchStages
+
+/// A fuzz target: a name, and what to do with one input. It must never crash or hang, whatever
+/// the bytes.
+struct FuzzTarget: Sendable {
+    let name: String
+    let summary: String
+    let run: @Sendable ([UInt8]) -> Void
+}
+
+/// Every target, one line each. To add one (an HTTP API decoder, say): write a function taking
+/// `[UInt8]`, add a line here, and seed `fuzz/corpus/<name>/` with a few inputs.
+let fuzzTargets: [FuzzTarget] = [
+    FuzzTarget(name: "regex", summary: "regular expressions: compile, match and capture (pattern NUL text)", run: FuzzEntries.regex),
+    FuzzTarget(name: "filter-pattern", summary: "CloudWatch filter patterns and metric values (pattern NUL event)", run: FuzzEntries.filterPattern),
+    FuzzTarget(name: "query", summary: "the Logs Insights language: lexer, parser, evaluator over a few rows", run: FuzzEntries.query),
+    FuzzTarget(name: "bytejson", summary: "JSON parsing and selector look-ups (selector NUL document)", run: FuzzEntries.byteJSON),
+    FuzzTarget(name: "pipeline-yaml", summary: "pipeline YAML loading, decoding and planning", run: FuzzEntries.pipelineYAML),
+    FuzzTarget(name: "archive-reader", summary: "the archive source's reader: zstd/gzip/plain, lines, records", run: FuzzEntries.archiveReader),
+    FuzzTarget(name: "cloudtrail", summary: "CloudTrail delivery files", run: FuzzEntries.cloudTrail),
+]
+
+/// The code behind the targets.
+enum FuzzEntries {
+    /// Splits at the first NUL: (before, after). Without one, everything is the first part.
+    static func split(_ data: [UInt8]) -> ([UInt8], [UInt8]) {
+        guard let nul = data.firstIndex(of: 0) else { return (data, []) }
+        return (Array(data[..<nul]), Array(data[(nul + 1)...]))
+    }
+
+    static func regex(_ data: [UInt8]) {
+        let (pattern, text) = split(data)
+        for options: RegexOptions in [[], [.caseInsensitive, .multiLine, .dotMatchesNewline], [.bytes]] {
+            guard let regex = try? RegularExpression(bytes: pattern, options: options) else { continue }
+            let matched = regex.matches(text)
+            let found = text.withUnsafeBytes { regex.firstMatch(in: $0) }
+            // The DFA, the backtracker and the Pike VM must agree.
+            precondition(matched == (found != nil), "matches() and firstMatch() disagree")
+            if let found {
+                precondition(found.range.lowerBound >= 0 && found.range.upperBound <= text.count)
+                for k in 0...regex.groupCount { if let r = found.range(k) { precondition(r.upperBound <= text.count) } }
+            }
+        }
+    }
+
+    static func filterPattern(_ data: [UInt8]) {
+        let (patternBytes, event) = split(data)
+        guard let pattern = try? FilterPattern(String(decoding: patternBytes, as: UTF8.self)) else { return }
+        let matched = event.withUnsafeBytes { pattern.matches($0) }
+        let extracted = event.withUnsafeBytes { pattern.extractedValues($0) }
+        precondition(matched == (extracted != nil), "matches() and extractedValues() disagree")
+        for value in ["1", "$.a", "$1", "$a"] {
+            guard let transformation = try? MetricTransformation(namespace: "N", name: "M", value: value, for: pattern) else { continue }
+            if case .sample(let v, _) = event.withUnsafeBytes({ transformation.evaluate($0, pattern: pattern) }) {
+                precondition(v.isFinite, "a non-finite metric value was extracted")
+            }
+        }
+    }
+
+    static let rows: [QueryRow] = {
+        var json = QueryRow.event(timestamp: 1_764_000_000_000, message: #"{"level":"ERROR","latency_ms":250,"user":{"id":7}}"#,
+                                  logStream: "s1", log: "/app", ingestionTime: 1_764_000_000_500)
+        json["level"] = .string("ERROR")
+        json["latency_ms"] = .number(250)
+        json["user.id"] = .number(7)
+        return [json,
+                QueryRow.event(timestamp: 1_764_000_060_000, message: "GET /index.html 200 1534", logStream: "s2", log: "/web"),
+                QueryRow.event(timestamp: 0, message: "", logStream: "", log: ""),
+                QueryRow.event(timestamp: -62_135_596_800_000, message: "\u{0}\u{FFFD}é 1e308 -0", logStream: "s3", log: "/app")]
+    }()
+
+    static func query(_ data: [UInt8]) {
+        guard let query = try? LogsQuery.parse(String(decoding: data, as: UTF8.self)) else { return }
+        let executor = QueryExecutor(query: query, maxRows: 100, now: 1_764_000_100_000)
+        for row in rows where !executor.isSatisfied { executor.push(row) }
+        _ = executor.finish()
+    }
+
+    static func byteJSON(_ data: [UInt8]) {
+        let (selector, document) = split(data)
+        let parsed = try? JSONValue.parse(document)
+        let paths = [try? JSONPath(String(decoding: selector, as: UTF8.self)), try? JSONPath("$.a"), try? JSONPath("$.a[0].b")].compactMap { $0 }
+        let lookup = JSONMultiLookup(paths)
+        let results = document.withUnsafeBytes { lookup.lookup(in: $0) }
+        // The look-up and the parser agree about what is JSON.
+        let lookedUpAsJSON = !results.contains { if case .notJSON = $0 { return true } else { return false } }
+        precondition(paths.isEmpty || lookedUpAsJSON == (parsed != nil), "lookup and parser disagree about the document")
+        for result in results { _ = document.withUnsafeBytes { result.scalarText(in: $0) } }
+        if let parsed {
+            var out: [UInt8] = []
+            JSONWriter.append(parsed, to: &out)
+            precondition((try? JSONValue.parse(out)) != nil, "written JSON does not parse again")
+            for path in paths { _ = parsed.select(path) }
+        }
+    }
+
+    static func pipelineYAML(_ data: [UInt8]) {
+        let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ["HOME": "/nonexistent", "X": "1"])
+        _ = planner.plan(text: String(decoding: data, as: UTF8.self), file: "fuzz.yaml", pipelineDirectory: "/nonexistent")
+    }
+
+    static func archiveReader(_ data: [UInt8]) {
+        // Small pieces and a small line cap reach the splitting paths with small inputs.
+        let small = InputProbes.archive(data, maxLineBytes: 64, pieceSize: 7)
+        let large = InputProbes.archive(data, maxLineBytes: 1 << 20, pieceSize: 1 << 16)
+        precondition(small.damaged == large.damaged, "damage depends on how the input was cut")
+    }
+
+    static func cloudTrail(_ data: [UInt8]) {
+        _ = InputProbes.cloudTrail(data)
+    }
+}
