@@ -137,6 +137,11 @@ def main():
     trails += [b'{"Records":[1,2]}', b'{"Records":{}}', b'{"Records":[{"eventTime":"x"}]}', b"[]", b'{"Records":[' + b"[" * 30]
     write("cloudtrail", trails)
 
+    formats = ["rfc3339", "unix", "unix_ms", "%Y-%m-%d %H:%M:%S,%f", "%b %e %H:%M:%S", "%d/%b/%Y:%H:%M:%S %z", "%s", "%F %T%Z", "%y%m%d"]
+    texts = ["2026-11-24T10:00:00.123Z", "2026-11-24T10:00:00+14:00", "1764000000", "1764000000123", "2026-11-24 10:00:00,034",
+             "Nov  4 10:00:00", "24/Nov/2026:10:00:00 +0000", "9999-12-31T23:59:59.999Z", "0000-01-01T00:00:00Z", "1e308", "-1"]
+    write("timestamp", [f + "\0" + t for f in formats for t in texts[:3]] + [formats[0] + "\0" + t for t in texts])
+
 
 if __name__ == "__main__":
     main()

@@ -25,28 +25,58 @@ public enum YAMLBounds {
         return scanner.scan()
     }
 
-    /// Counts the nodes of `root` as if every alias were expanded, stopping at the limit.
+    /// Counts the nodes of `root` as if every alias were expanded, stopping at the limit. An alias
+    /// loads as the anchored node itself, position included, and no two nodes of one kind start at
+    /// the same position: sizes are remembered by (kind, position), so each anchored subtree is
+    /// walked once and a billion-laughs document costs a few hundred steps.
     public static func checkExpansion(_ root: Node, file: String) -> ConfigDiagnostic? {
-        var remaining = maximumExpandedNodes
-        var stack: [Node] = [root]
-        while let node = stack.popLast() {
-            remaining -= 1
-            if remaining < 0 {
-                let mark = node.mark
-                return ConfigDiagnostic(location: SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1),
-                                        message: "the document expands to more than \(maximumExpandedNodes) nodes through its aliases",
-                                        expected: "fewer or smaller aliased (*name) values")
-            }
+        struct Position: Hashable { var line: Int, column: Int, kind: Int }
+        func key(_ node: Node) -> Position? {
+            guard let mark = node.mark else { return nil }
+            let kind: Int
             switch node {
-            case .mapping(let mapping):
-                for pair in mapping { stack.append(pair.key); stack.append(pair.value) }
-            case .sequence(let sequence):
-                stack.append(contentsOf: sequence)
-            case .scalar, .alias:
-                break
+            case .scalar: kind = 0
+            case .mapping: kind = 1
+            case .sequence: kind = 2
+            case .alias: kind = 3
+            }
+            return Position(line: mark.line, column: mark.column, kind: kind)
+        }
+        func children(_ node: Node) -> [Node] {
+            switch node {
+            case .mapping(let mapping): return mapping.flatMap { [$0.key, $0.value] }
+            case .sequence(let sequence): return Array(sequence)
+            case .scalar, .alias: return []
             }
         }
-        return nil
+        var sizes: [Position: Int] = [:]
+        var stack: [(node: Node, children: [Node], next: Int, total: Int)] = []
+        var result = 0
+        func add(_ size: Int) -> Bool {
+            if stack.isEmpty { result += size } else { stack[stack.count - 1].total += size }
+            return (stack.last?.total ?? result) <= maximumExpandedNodes
+        }
+        func enter(_ node: Node) -> Bool {
+            if let k = key(node), let known = sizes[k] { return add(known) }
+            stack.append((node, children(node), 0, 1))
+            return true
+        }
+        var ok = enter(root)
+        while ok, let top = stack.last {
+            if top.next < top.children.count {
+                stack[stack.count - 1].next += 1
+                ok = enter(top.children[top.next])
+            } else {
+                stack.removeLast()
+                if let k = key(top.node) { sizes[k] = top.total }
+                ok = add(top.total)
+            }
+        }
+        guard !ok else { return nil }
+        let mark = stack.last?.node.mark
+        return ConfigDiagnostic(location: SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1),
+                                message: "the document expands to more than \(maximumExpandedNodes) nodes through its aliases",
+                                expected: "fewer or smaller aliased (*name) values")
     }
 
     /// A small YAML lexer that knows just enough — quotes, comments, block scalars, flow brackets,

@@ -25,6 +25,7 @@ let fuzzTargets: [FuzzTarget] = [
     FuzzTarget(name: "pipeline-yaml", summary: "pipeline YAML loading, decoding and planning", run: FuzzEntries.pipelineYAML),
     FuzzTarget(name: "archive-reader", summary: "the archive source's reader: zstd/gzip/plain, lines, records", run: FuzzEntries.archiveReader),
     FuzzTarget(name: "cloudtrail", summary: "CloudTrail delivery files", run: FuzzEntries.cloudTrail),
+    FuzzTarget(name: "timestamp", summary: "event-time formats and texts, ISO 8601 both ways (format NUL text)", run: FuzzEntries.timestamp),
 ]
 
 /// The code behind the targets.
@@ -111,6 +112,22 @@ enum FuzzEntries {
         let small = InputProbes.archive(data, maxLineBytes: 64, pieceSize: 7)
         let large = InputProbes.archive(data, maxLineBytes: 1 << 20, pieceSize: 1 << 16)
         precondition(small.damaged == large.damaged, "damage depends on how the input was cut")
+    }
+
+    static func timestamp(_ data: [UInt8]) {
+        let (formatBytes, text) = split(data)
+        var formats = TimestampFormat.defaults
+        if let format = try? TimestampFormat(String(decoding: formatBytes, as: UTF8.self)) { formats.append(format) }
+        for format in formats {
+            for zone in [0, 50_400, -43_200] {
+                guard let ms = text.withUnsafeBytes({ format.parse($0, zoneOffsetSeconds: zone, referenceMillis: 1_764_000_000_000) }) else { continue }
+                // Whatever was read must print as a time again.
+                _ = Timestamps.iso8601(ms)
+            }
+        }
+        if let ms = text.withUnsafeBytes({ Timestamps.parseISO8601($0) }) {
+            precondition(Timestamps.parseISO8601(Timestamps.iso8601(ms)) == ms, "ISO 8601 does not round-trip")
+        }
     }
 
     static func cloudTrail(_ data: [UInt8]) {

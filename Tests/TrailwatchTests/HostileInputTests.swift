@@ -441,6 +441,26 @@ struct HostileConfigTests {
         #expect(found.contains { $0.hasPrefix("p.yaml:2:39: component 'o': setting 'inputs': '..' is not a component id") }, "\(found)")
     }
 
+    @Test("numbers too large for their setting are located errors, never traps")
+    func hugeNumbers() {
+        let found = diagnostics("""
+            batch_timeout: 99999999999999999999s
+            sources:
+              a: { type: stdin, max_line_bytes: 1e30KiB }
+            transforms:
+              al:
+                type: alarm
+                inputs: [a]
+                definition: { AlarmName: X, Namespace: N, MetricName: M, Statistic: Sum, Period: 4611686018427387904,
+                              EvaluationPeriods: 4, Threshold: 1, ComparisonOperator: GreaterThanThreshold }
+            sinks:
+              o: { type: console, inputs: [al] }
+            """)
+        #expect(found.contains { $0.hasPrefix("p.yaml:1:16: setting 'batch_timeout': '99999999999999999999s' is not a duration") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("p.yaml:3:37: component 'a': setting 'max_line_bytes': '1e30KiB' is not a size") }, "\(found)")
+        #expect(found.contains { $0.contains("component 'al'") && $0.contains("Period") }, "\(found)")
+    }
+
     @Test("two sinks writing one file are a located error")
     func twoSinksOneFile() {
         let found = diagnostics("""
