@@ -42,9 +42,10 @@ eval: build
 	TRAILWATCH=$(BIN) python3 eval/nab/run_eval.py
 
 # Coverage-guided fuzzing with libFuzzer: an instrumented release build in .build-fuzz, then each
-# target for FUZZ_SECONDS. Findings land in var/fuzz/TARGET/.
+# target for FUZZ_SECONDS. Findings land in var/fuzz/TARGET/. Linked with lld: libFuzzer's archive
+# brings its own main, which gold refuses next to SwiftPM's (lld lets trailwatch-fuzz's main win).
 fuzz: deps
-	$(SWIFT) build -c release --product trailwatch-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DLIBFUZZER
+	$(SWIFT) build -c release --product trailwatch-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DLIBFUZZER -Xswiftc -use-ld=lld
 	scripts/fuzz.sh libfuzzer $(CURDIR)/.build-fuzz/release/trailwatch-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:

@@ -4,10 +4,16 @@
 /// known, so `^ $ \b \B` stay inside the automaton. Each byte costs one table look-up once its
 /// transition is cached; a new transition costs O(program). The cache is bounded: when it is full it
 /// is cleared and rebuilt as needed, so memory is bounded and time stays linear in the text.
+///
+/// Two things keep the byte loop short. States are numbered by their offset in the transition table
+/// (premultiplied), so a step is one add and one load. And the state "no match started" of an
+/// unanchored search — where the text usually is — gets a table of the bytes that keep it there,
+/// scanned in a tight loop with no dependency between bytes; for an anchored search that state is
+/// dead and ends the search at once.
 struct LazyDFA {
     let program: RegexProgram
     private let stride: Int
-    /// transitions[state * stride + byteClass]: a state, ``unknown`` or ``matched``.
+    /// transitions[offset + byteClass]: the next state's offset, ``unknown`` or ``matched``.
     private var transitions: [Int32] = []
     /// Per state: whether the end of the text right after it completes a match (-1 not computed yet).
     private var matchesAtEnd: [Int8] = []
@@ -16,6 +22,11 @@ struct LazyDFA {
     private var closure: SparseThreadList
     private var stack: [Int32] = []
     private var targets: [Int32] = []
+    /// Offset of the start state, and of the "nothing started" state (-1: not known yet).
+    private var startOffset: Int32 = -1
+    private var idleOffset: Int32 = -1
+    /// For the idle state: bytes that keep the search idle (valid when `idleOffset >= 0`).
+    private var staysIdle = [Bool](repeating: false, count: 256)
     /// Times the cache was cleared (for tests and tuning).
     private(set) var resets = 0
 
@@ -40,6 +51,11 @@ struct LazyDFA {
         StateKey(flags: 1 | 2, pcs: program.anchoredAtStart ? [program.start] : [])
     }
 
+    /// The state that means "no match under way": nothing pending, and (for an unanchored search)
+    /// a previous byte that no assertion cares about.
+    private static let idleKey = StateKey(flags: 0, pcs: [])
+
+    /// Offset of `key`'s state, adding it (and clearing a full cache first).
     private mutating func intern(_ key: StateKey) -> Int32 {
         if let id = ids[key] { return id }
         if keys.count >= LazyDFA.maximumStates {
@@ -47,19 +63,48 @@ struct LazyDFA {
             ids.removeAll(keepingCapacity: true)
             transitions.removeAll(keepingCapacity: true)
             matchesAtEnd.removeAll(keepingCapacity: true)
+            startOffset = -1
+            idleOffset = -1
             resets += 1
         }
-        let id = Int32(keys.count)
+        let offset = Int32(keys.count * stride)
         keys.append(key)
-        ids[key] = id
+        ids[key] = offset
         transitions.append(contentsOf: repeatElement(LazyDFA.unknown, count: stride))
         matchesAtEnd.append(-1)
-        return id
+        return offset
+    }
+
+    private mutating func start() -> Int32 {
+        if startOffset < 0 { startOffset = intern(initialKey) }
+        return startOffset
+    }
+
+    /// Makes sure the idle state and its byte table exist; returns its offset (or -1 when it cannot
+    /// be cached right now because the cache filled up while computing it).
+    private mutating func prepareIdle() -> Int32 {
+        if idleOffset >= 0 { return idleOffset }
+        let resetsBefore = resets
+        let idle = intern(LazyDFA.idleKey)
+        var stays = [Bool](repeating: false, count: 256)
+        for byte in 0..<256 {
+            let slot = Int(idle) + Int(program.byteClasses[byte])
+            var t = transitions[slot]
+            if t == LazyDFA.unknown {
+                t = step(idle, byte: UInt8(byte))
+                guard resets == resetsBefore else { return -1 }
+                transitions[slot] = t
+            }
+            stays[byte] = t == idle
+        }
+        staysIdle = stays
+        idleOffset = idle
+        return idle
     }
 
     /// True when the expression matches somewhere in `text`.
     mutating func matches(_ text: UnsafeRawBufferPointer) -> Bool {
-        var state = intern(initialKey)
+        var state = start()
         guard let base = text.baseAddress?.assumingMemoryBound(to: UInt8.self), text.count > 0 else {
             return endMatches(state)
         }
@@ -68,23 +113,31 @@ struct LazyDFA {
         var i = 0
         while i < n {
             // The hot loop: cached transitions only.
+            let idle = idleOffset
             let (stoppedAt, reached) = program.byteClasses.withUnsafeBufferPointer { classes -> (Int, Int32) in
                 transitions.withUnsafeBufferPointer { table -> (Int, Int32) in
-                    var s = state
-                    var k = i
-                    while k < n {
-                        let t = table[Int(s) &* stride &+ Int(classes[Int(base[k])])]
-                        if t < 0 { return (k, s) }
-                        s = t
-                        k &+= 1
+                    staysIdle.withUnsafeBufferPointer { stays -> (Int, Int32) in
+                        var s = state
+                        var k = i
+                        while k < n {
+                            if s == idle {
+                                if anchored { return (n, s) }
+                                while k < n && stays[Int(base[k])] { k &+= 1 }
+                                if k >= n { break }
+                            }
+                            let t = table[Int(s) &+ Int(classes[Int(base[k])])]
+                            if t < 0 { return (k, s) }
+                            s = t
+                            k &+= 1
+                        }
+                        return (k, s)
                     }
-                    return (k, s)
                 }
             }
             i = stoppedAt
             state = reached
             if i >= n { break }
-            let slot = Int(state) * stride + Int(program.byteClasses[Int(base[i])])
+            let slot = Int(state) + Int(program.byteClasses[Int(base[i])])
             var t = transitions[slot]
             if t == LazyDFA.unknown {
                 let resetsBefore = resets
@@ -94,19 +147,26 @@ struct LazyDFA {
             }
             if t == LazyDFA.matched { return true }
             state = t
-            if anchored && keys[Int(state)].pcs.isEmpty { return false }
             i += 1
+            // Landing in the idle state the first time builds its byte table.
+            if idleOffset < 0 && keys[Int(state) / stride] == LazyDFA.idleKey {
+                let idle = prepareIdle()
+                if idle >= 0 { state = idle } else { state = intern(LazyDFA.idleKey) }
+            }
+            if anchored && keys[Int(state) / stride].pcs.isEmpty { return false }
         }
+        if anchored && keys[Int(state) / stride].pcs.isEmpty { return false }
         return endMatches(state)
     }
 
     /// Whether the text ending right after `state` completes a match.
     private mutating func endMatches(_ state: Int32) -> Bool {
-        let cached = matchesAtEnd[Int(state)]
+        let index = Int(state) / stride
+        let cached = matchesAtEnd[index]
         if cached >= 0 { return cached == 1 }
-        let key = keys[Int(state)]
+        let key = keys[index]
         let result = expand(key, next: -1)
-        matchesAtEnd[Int(state)] = result ? 1 : 0
+        matchesAtEnd[index] = result ? 1 : 0
         return result
     }
 
@@ -141,9 +201,9 @@ struct LazyDFA {
         return false
     }
 
-    /// Computes the transition from `state` on `byte`.
-    private mutating func step(_ state: Int32, byte: UInt8) -> Int32 {
-        let key = keys[Int(state)]
+    /// Computes the transition from the state at `offset` on `byte`: the next state's offset or ``matched``.
+    private mutating func step(_ offset: Int32, byte: UInt8) -> Int32 {
+        let key = keys[Int(offset) / stride]
         if expand(key, next: Int(byte)) { return LazyDFA.matched }
         targets.removeAll(keepingCapacity: true)
         for k in 0..<closure.count {
