@@ -44,8 +44,8 @@ public struct FilterPattern: Sendable, CustomStringConvertible {
         }
     }
 
-    /// 1-based column (in Unicode scalars) of a byte offset.
-    static func column(ofByte offset: Int, in bytes: [UInt8]) -> Int {
+    /// 1-based column (in Unicode scalars) of a byte offset: where pattern errors (regex ones too) point.
+    public static func column(ofByte offset: Int, in bytes: [UInt8]) -> Int {
         let prefix = bytes.prefix(max(0, min(offset, bytes.count)))
         return String(decoding: prefix, as: UTF8.self).unicodeScalars.count + 1
     }

@@ -27,29 +27,16 @@ public struct ArchiveReader {
         defer { close(fd) }
         posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var decompressor: StreamDecompressor?
-        var format: Format?
+        let decoder = ArchiveDecoder()
         var total: Int64 = 0
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 { if errno == EINTR { continue }; throw ArchiveError.errno("cannot read", path) }
             if n == 0 { break }
             total += Int64(n)
-            if format == nil {
-                let detected = ArchiveReader.detect(Array(buffer[0..<min(n, 4)]))
-                format = detected
-                switch detected {
-                case .zstd: decompressor = try StreamDecompressor(format: .zstd)
-                case .gzip: decompressor = try StreamDecompressor(format: .gzip)
-                case .plain: break
-                }
-            }
-            try buffer.withUnsafeBytes { raw in
-                let input = UnsafeRawBufferPointer(rebasing: raw[0..<n])
-                if let decompressor { try decompressor.feed(input, emit: chunk) } else { try chunk(input) }
-            }
+            try buffer.withUnsafeBytes { raw in try decoder.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), emit: chunk) }
         }
-        try decompressor?.finish()
+        try decoder.finish()
         return total
     }
 
@@ -99,4 +86,29 @@ public struct ArchiveReader {
         let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 4) }
         return Array(bytes.prefix(max(0, n)))
     }
+}
+
+/// Decodes archive bytes as they arrive, in pieces of any size: the format is told from the first
+/// bytes (zstd, gzip, or plain), then decompressed pieces go to `emit` through bounded buffers.
+public final class ArchiveDecoder {
+    public private(set) var format: ArchiveReader.Format?
+    private var decompressor: StreamDecompressor?
+
+    public init() {}
+
+    public func feed(_ input: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if format == nil, input.count > 0 {
+            let detected = ArchiveReader.detect(Array(input.prefix(4)))
+            format = detected
+            switch detected {
+            case .zstd: decompressor = try StreamDecompressor(format: .zstd)
+            case .gzip: decompressor = try StreamDecompressor(format: .gzip)
+            case .plain: break
+            }
+        }
+        if let decompressor { try decompressor.feed(input, emit: emit) } else { try emit(input) }
+    }
+
+    /// The input ended: throws when it stopped inside a frame or member.
+    public func finish() throws { try decompressor?.finish() }
 }

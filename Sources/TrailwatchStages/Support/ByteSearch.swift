@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FilterPatterns
 import TrailwatchCore
 import TrailwatchConfig
 import LinearRegex
@@ -56,21 +57,10 @@ enum UserRegex {
 
     static func compile(_ pattern: String, codingPath: [any CodingKey]) throws -> RegularExpression {
         do { return try RegularExpression(pattern) } catch {
-            throw SettingError(codingPath: codingPath, message: "invalid regular expression at column \(column(ofByte: error.offset, in: pattern)): \(error.message)",
-                               expected: error.expected ?? expected, columnInValue: column(ofByte: error.offset, in: pattern))
+            let column = FilterPattern.column(ofByte: error.offset, in: Array(pattern.utf8))
+            throw SettingError(codingPath: codingPath, message: "invalid regular expression at column \(column): \(error.message)",
+                               expected: error.expected ?? expected, columnInValue: column)
         }
-    }
-
-    /// 1-based column (in Unicode scalars) of a byte offset into `text`.
-    static func column(ofByte offset: Int, in text: String) -> Int {
-        var column = 1
-        var consumed = 0
-        for scalar in text.unicodeScalars {
-            if consumed >= offset { break }
-            consumed += String(scalar).utf8.count
-            column += 1
-        }
-        return column
     }
 
     /// The first group's range in `message` (the whole match when the expression has no group), or nil.

@@ -17,26 +17,15 @@ public enum InputProbes {
             for chunk in chunks { events += parser.parse(chunk, now: 0, plainOrigin: origin).reduce(0) { $0 + $1.count } }
         }
         var damaged = false
+        let decoder = ArchiveDecoder()
         do {
-            let format = ArchiveReader.detect(Array(bytes.prefix(4)))
-            let decompressor: StreamDecompressor? = switch format {
-            case .zstd: try StreamDecompressor(format: .zstd)
-            case .gzip: try StreamDecompressor(format: .gzip)
-            case .plain: nil
-            }
             var offset = 0
             while offset < bytes.count {
                 let end = Swift.min(bytes.count, offset + Swift.max(1, pieceSize))
-                try bytes[offset..<end].withUnsafeBytes { input in
-                    if let decompressor {
-                        try decompressor.feed(input) { parse(assembler.append($0)) }
-                    } else {
-                        parse(assembler.append(input))
-                    }
-                }
+                try bytes[offset..<end].withUnsafeBytes { input in try decoder.feed(input) { parse(assembler.append($0)) } }
                 offset = end
             }
-            try decompressor?.finish()
+            try decoder.finish()
         } catch {
             damaged = true
         }
