@@ -35,6 +35,12 @@ let package = Package(
         // CloudWatch filter patterns, metric transformations and per-period aggregation (no I/O).
         .target(name: "FilterPatterns", dependencies: ["ByteJSON", "TrailwatchCore", "CShims", "LinearRegex"], swiftSettings: strict),
 
+        // EventBridge event patterns, rule indexing and input transformers (no I/O).
+        .target(name: "EventPatterns", dependencies: ["ByteJSON"], swiftSettings: strict),
+
+        // CloudTrail trail event selectors (basic and advanced, AWS's JSON shape) over records (no I/O).
+        .target(name: "TrailSelectors", dependencies: ["ByteJSON"], swiftSettings: strict),
+
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
                 dependencies: ["TrailwatchCore", "LogsQuery", .product(name: "Yams", package: "Yams")],
@@ -48,7 +54,7 @@ let package = Package(
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
                 dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive", "LinearRegex",
-                               "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims",
+                               "EventPatterns", "TrailSelectors", "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
 
@@ -65,10 +71,10 @@ let package = Package(
                 swiftSettings: strict),
 
         // The Logs-Insights-style query language: parser and evaluator (no I/O).
-        .target(name: "LogsQuery", dependencies: ["TrailwatchCore", "CShims", "LinearRegex"], swiftSettings: strict),
+        .target(name: "LogsQuery", dependencies: ["TrailwatchCore", "CShims", "ByteJSON", "PatternMining", "LinearRegex"], swiftSettings: strict),
 
         // The SQLite store: schema and migrations, idempotent writes, retention, CloudTrail lookups.
-        .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite"], swiftSettings: strict),
+        .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite", "CShims"], swiftSettings: strict),
 
         // Dashboard pages over the store: server-rendered HTML and SVG charts.
         .target(name: "TrailwatchDashboard", dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchStore", "LogsQuery"],
@@ -76,7 +82,7 @@ let package = Package(
 
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard", "EventPatterns",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -90,6 +96,8 @@ let package = Package(
         .testTarget(name: "PatternMiningTests", dependencies: ["PatternMining"], swiftSettings: strict),
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),
+        .testTarget(name: "EventPatternsTests", dependencies: ["EventPatterns", "ByteJSON"], swiftSettings: strict),
+        .testTarget(name: "TrailSelectorsTests", dependencies: ["TrailSelectors", "ByteJSON"], swiftSettings: strict),
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",

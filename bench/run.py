@@ -6,6 +6,7 @@ wall seconds, CPU seconds, peak RSS, lines/s and MB/s, next to `zstd -3 -T1` on 
 yardstick. Results also go to bench/out/results.json.
 
 usage: bench/run.py [--binary PATH] [--lines N] [--only NAME[,NAME]] [--repeat N]
+       (--only sqlite-ingest also runs the Logs Insights query scenarios over the store it writes)
 """
 import argparse, json, os, shutil, subprocess, sys, time
 
@@ -143,6 +144,25 @@ transforms:
 sinks:
   out: {{ type: file, inputs: [found], path: "{out('insights.json')}" }}
 """, None, None, None),
+        "rules-cloudtrail": (f"""
+sources:
+  trail: {{ type: file, include: ["{cloudtrail_lines()}"] }}
+transforms:
+  rules:
+    type: rule
+    inputs: [trail]
+    rules:
+{bench_rules()}
+sinks:
+  matched: {{ type: file, inputs: [rules], path: "{out('rules-matched.log')}", format: raw }}
+  hits: {{ type: file, inputs: [{", ".join(f"rules.r{i:03d}" for i in range(100))}], path: "{out('rules-hits.jsonl')}" }}
+""", None, None, None),
+        "file-archive-encrypted": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+sinks:
+  arch: {{ type: archive, inputs: [app], directory: "{out('archive-encrypted')}", level: 3, host: bench, encryption: {{ key_env: BENCH_ARCHIVE_KEY }} }}
+""", None, None, None),
         "sqlite-ingest": (f"""
 sources:
   app: {{ type: file, include: ["{log}"] }}
@@ -178,6 +198,32 @@ sinks:
   out: {{ type: file, inputs: [app], path: "{out('file-json-file.log')}", format: json }}
 """, None, out("file-json-file.log"), None),
     }
+
+
+def bench_rules():
+    """100 EventBridge rules over the CloudTrail-shaped records of gen_cloudtrail_lines.py, as a YAML
+    mapping. Like real security rules, each watches its own rare combination (a user, a network, an
+    API): about 4% of the records match one rule; a fifth of the rules look at every EC2 call."""
+    out = []
+    for i in range(100):
+        kind, user = i % 5, f"arn:aws:iam::111122223333:user/user{(i // 5) % 20}"
+        if kind == 0:
+            pattern = {"source": ["aws.iam"], "detail": {"eventName": ["CreateAccessKey", f"DeleteUser{i}"],
+                       "errorCode": [{"exists": True}], "userIdentity": {"arn": [user]}}}
+        elif kind == 1:
+            pattern = {"detail": {"errorCode": [{"prefix": "AccessDenied"}], "eventSource": ["s3.amazonaws.com"],
+                                  "eventName": [["GetObject", "PutObject", "ListBuckets", "HeadObject"][i % 4]],
+                                  "awsRegion": [{"anything-but": "us-east-1"}], "userIdentity": {"arn": [user]}}}
+        elif kind == 2:
+            pattern = {"detail-type": ["AWS API Call via CloudTrail"], "detail": {"eventName": [f"Rare{i}", f"Rarer{i}"]}}
+        elif kind == 3:
+            pattern = {"detail": {"eventSource": ["kms.amazonaws.com", "ssm.amazonaws.com"], "sourceIPAddress": [{"cidr": f"10.0.{i}.0/24"}]}}
+        else:
+            pattern = {"source": ["aws.ec2"], "detail": {"userIdentity": {"arn": [user]}},
+                       "$or": [{"detail": {"eventName": [{"prefix": "Stop"}], "userAgent": [{"wildcard": "terraform/*"}]}},
+                               {"detail": {"errorCode": [{"exists": True}], "userAgent": [{"equals-ignore-case": "CONSOLE.amazonaws.com"}]}}]}
+        out.append(f"      r{i:03d}: {{ event_pattern: '{json.dumps(pattern)}' }}")
+    return "\n".join(out)
 
 
 def band_alarms():
@@ -247,6 +293,26 @@ def query_note(binary):
     newest = measure([binary, "query", store, "fields @timestamp, @message | sort @timestamp desc | limit 20"])
     text += f"; newest 20: {newest[0]:.2f} s"
     return text + "; " + dashboard_note(binary, store)
+
+
+def query_scenarios(binary, results, lines):
+    """Logs Insights queries over the 5M stored events: JSON fields discovered by the byte scanner,
+    with the leading filter's scan hint, and without any hint (every row scanned and discovered).
+    Reports rows/s, CPU s, peak RSS and the machine load (these numbers move with it)."""
+    store = os.path.join(OUT, "store.db")
+    queries = [
+        ("query-json-filter", 'filter level = "ERROR" | stats count(*) by service'),
+        ("query-json-scan", 'stats count(*) by level'),
+        ("query-json-or", 'filter level = "ERROR" or level = "FATAL" | stats count(*) by service'),
+    ]
+    for name, text in queries:
+        load = os.getloadavg()[0]
+        wall, cpu, rss, status = measure([binary, "query", store, text, "--timeout", "10m"])
+        results.append(dict(name=name, query=text, wall_s=round(wall, 3), cpu_s=round(cpu, 3), peak_rss_mib=round(rss, 1),
+                            rows_per_s=round(lines / wall), rows_per_cpu_s=round(lines / cpu), load=round(load, 2), ok=status == 0))
+        print(f"{name:<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.1f} MiB RSS "
+              f"{lines / wall / 1e6:6.2f} M rows/s ({lines / cpu / 1e6:.2f} M rows per CPU s, load {load:.1f})  "
+              f"{'ok' if status == 0 else 'FAILED'}  {text}", flush=True)
 
 
 def dashboard_note(binary, store):
@@ -340,6 +406,61 @@ sinks:
           f"(writer done after {written:.2f} s)", flush=True)
 
 
+def checkpoint_load(binary, report_to, files=10_000):
+    """Restart with many remembered files: a file source over `files` small files, each read to its
+    end and closed as idle, is stopped and started again. Reports how long loading the positions
+    took (the source logs it) and how long until a line appended after the restart arrived, and
+    that nothing was read twice."""
+    work = os.path.join(OUT, "positions")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "logs"))
+    for i in range(files):
+        with open(os.path.join(work, "logs", f"f{i:05d}.log"), "w") as f:
+            f.write(f"file {i} line 0 " + "x" * 40 + "\n")
+    out = os.path.join(work, "out.log")
+    pipeline = os.path.join(work, "p.yaml")
+    with open(pipeline, "w") as f:
+        f.write(f"""
+data_dir: {work}/state
+sources:
+  app: {{ type: file, include: ["{work}/logs/*.log"], close_idle: 10ms, checkpoint_interval: 100ms }}
+sinks:
+  out: {{ type: file, inputs: [app], path: "{out}", format: raw, sync_interval: 50ms }}
+""")
+    def run_until(lines, stderr_path):
+        proc = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=open(stderr_path, "w"))
+        start = time.monotonic()
+        while (count_lines(out) if os.path.exists(out) else 0) < lines and time.monotonic() - start < 300:
+            time.sleep(0.01)
+        return proc, time.monotonic() - start
+    proc, _ = run_until(files, os.path.join(work, "first.log"))
+    time.sleep(1.5)  # idle files closed and remembered, positions written
+    proc.send_signal(15)
+    proc.wait()
+    started = time.monotonic()
+    proc = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=open(os.path.join(work, "second.log"), "w"))
+    with open(os.path.join(work, "logs", f"f{files // 2:05d}.log"), "a") as f:
+        f.write("appended after the restart\n")
+    while count_lines(out) < files + 1 and time.monotonic() - started < 300:
+        time.sleep(0.005)
+    first_line = time.monotonic() - started
+    rss = vm_hwm_mib(proc.pid)
+    proc.send_signal(15)
+    proc.wait()
+    loaded = loaded_cpu = None
+    for line in open(os.path.join(work, "second.log")):
+        if "file positions in" in line:
+            loaded = float(line.split(" in ")[-1].split(" ms")[0])
+            loaded_cpu = float(line.split("(")[-1].split(" ms CPU")[0])
+    got = count_lines(out)
+    ok = loaded is not None and got == files + 1
+    report_to.append(dict(name="checkpoint load", wall_s=round(first_line, 3), cpu_s=None, peak_rss_mib=round(rss, 1),
+                          lines_per_s=None, mb_per_s=None, ok=ok,
+                          note=f"{files} remembered files: positions loaded in {loaded} ms ({loaded_cpu} ms CPU); first new line shipped {first_line:.2f} s after the restart; {got - files - 1} lines read twice"))
+    print(f"{'checkpoint load':<22} positions of {files} files loaded in {loaded} ms ({loaded_cpu} ms CPU); a new line shipped {first_line:.2f} s after the restart "
+          f"(peak RSS {rss:.1f} MiB); {got - files - 1} lines read twice  {'ok' if ok else 'FAILED'}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "trailwatch"))
@@ -373,8 +494,11 @@ def main():
     for name, (yaml, stdin, output, expected) in scenarios(log).items():
         if args.only and name not in args.only.split(","):
             continue
-        if name == "insights-cloudtrail":
+        if name in ("insights-cloudtrail", "rules-cloudtrail"):
             ensure_cloudtrail_lines()
+        if name == "file-archive-encrypted":
+            shutil.rmtree(os.path.join(OUT, "archive-encrypted"), ignore_errors=True)
+            os.environ["BENCH_ARCHIVE_KEY"] = __import__("base64").b64encode(os.urandom(32)).decode()
         pipeline = os.path.join(OUT, name + ".yaml")
         with open(pipeline, "w") as f:
             f.write(yaml)
@@ -384,6 +508,9 @@ def main():
                 os.remove(output)
             if name == "file-archive":
                 shutil.rmtree(os.path.join(OUT, "archive"), ignore_errors=True)
+            for stale in ("rules-matched.log", "rules-hits.jsonl") if name == "rules-cloudtrail" else ():
+                if os.path.exists(os.path.join(OUT, stale)):
+                    os.remove(os.path.join(OUT, stale))
             if name == "sqlite-ingest":
                 for suffix in ("", "-wal", "-shm"):
                     if os.path.exists(os.path.join(OUT, "store.db" + suffix)):
@@ -400,11 +527,20 @@ def main():
             note = f"{got} lines out"
         if ok and name == "file-archive":
             note = archive_ratio_note()
+        if ok and name == "rules-cloudtrail":
+            note = f"{count_lines(os.path.join(OUT, 'rules-matched.log'))} events matched, {count_lines(os.path.join(OUT, 'rules-hits.jsonl'))} rule matches"
+        if ok and name == "file-archive-encrypted":
+            plain = [r for r in results if r["name"] == "file-archive"]
+            note = f"{wall / plain[0]['wall_s']:.2f}x the unencrypted run's wall time" if plain else ""
         if ok and name == "sqlite-ingest":
             note = query_note(args.binary)
         report(name, wall, cpu, rss, ok, note)
+        if ok and name == "sqlite-ingest":
+            query_scenarios(args.binary, results, lines)
     if not args.only or "band-backtest" in args.only.split(","):
         band_backtest(args.binary, results)
+    if not args.only or "checkpoint-load" in args.only.split(","):
+        checkpoint_load(args.binary, results)
     if not args.only or "tail-follow" in args.only.split(","):
         for fraction in (10, 1):
             tail_follow(args.binary, log, lines // fraction, fraction, report_tail=results)

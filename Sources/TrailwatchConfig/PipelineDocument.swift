@@ -67,12 +67,15 @@ public struct GlobalSettings: Sendable, Decodable {
     public var shutdownTimeout: ConfigDuration = ConfigDuration(milliseconds: 30_000)
     /// `http:`: serve `/metrics` and `/health` (and dashboards) while running.
     public var http: HTTPSettings?
+    /// `query_timeout`: how long one Logs Insights query (dashboard, query page, API) may run.
+    public var queryTimeout: ConfigDuration = ConfigDuration(milliseconds: 30_000)
     /// `dashboards:`, by name.
     public var dashboards: [DashboardDefinition] = []
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir = "data_dir", bufferBatches = "buffer_batches", batchTimeout = "batch_timeout"
         case shutdownTimeout = "shutdown_timeout", http, dashboards
+        case queryTimeout = "query_timeout"
     }
 
     public init() {}
@@ -85,6 +88,11 @@ public struct GlobalSettings: Sendable, Decodable {
         batchTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .batchTimeout) ?? batchTimeout
         shutdownTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownTimeout) ?? shutdownTimeout
         http = try c.decodeIfPresent(HTTPSettings.self, forKey: .http)
+        queryTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .queryTimeout) ?? queryTimeout
+        guard queryTimeout.milliseconds >= 1 && queryTimeout.milliseconds <= 3_600_000 else {
+            throw SettingError(codingPath: c.codingPath + [CodingKeys.queryTimeout], message: "\(queryTimeout) is out of range",
+                               expected: "a duration from 1ms to 60m (as Logs Insights, which stops queries after 60 minutes)")
+        }
         dashboards = (try c.decodeIfPresent([String: DashboardDefinition].self, forKey: .dashboards) ?? [:])
             .sorted { $0.key < $1.key }
             .map { name, definition in

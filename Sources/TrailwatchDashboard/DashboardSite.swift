@@ -18,12 +18,17 @@ public final class DashboardSite: Sendable {
     let store: String
     let dashboards: [DashboardDefinition]
     let now: @Sendable () -> Int64
+    /// How long one query may run (`query_timeout`).
+    let queryTimeout: Duration
 
     /// - Parameters:
     ///   - dashboards: from the pipeline; when empty, one is made from what the store holds.
-    public init(store: String, dashboards: [DashboardDefinition], now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+    ///   - queryTimeout: the time limit of each query a page runs (`query_timeout`).
+    public init(store: String, dashboards: [DashboardDefinition], queryTimeout: Duration = QueryLimits.defaultTimeout,
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.store = store
         self.dashboards = dashboards
+        self.queryTimeout = queryTimeout
         self.now = now
     }
 
@@ -155,7 +160,7 @@ public final class DashboardSite: Sendable {
         case .events:
             return try await events(widget, store: store, start: start, end: end)
         case .logs:
-            let result = try await store.query(LogQueryRequest(text: widget.query ?? "", start: start, end: end, logGroups: widget.logGroups, now: now()))
+            let result = try await store.query(LogQueryRequest(text: widget.query ?? "", start: start, end: end, logGroups: widget.logGroups, now: now(), deadline: .after(queryTimeout)))
             return table(result)
         }
     }
@@ -258,7 +263,7 @@ public final class DashboardSite: Sendable {
         body += "<label>Range <input name=\"range\" value=\"\(HTML.escape(rangeText))\" size=\"6\"></label> <button>Run query</button></form>"
         guard !text.isEmpty else { return html(200, "Query", body) }
         do {
-            let result = try await store.query(LogQueryRequest(text: text, start: start, end: end, now: now()))
+            let result = try await store.query(LogQueryRequest(text: text, start: start, end: end, now: now(), deadline: .after(queryTimeout)))
             body += "<p class=\"span\">\(result.rows.count) row\(result.rows.count == 1 ? "" : "s"), \(Timestamps.iso8601(start)) — \(Timestamps.iso8601(end))</p>" + table(result)
             return html(200, "Query", body)
         } catch {
@@ -270,7 +275,7 @@ public final class DashboardSite: Sendable {
     func queryJSON(_ store: any Store, query: [String: String]) async throws -> Page {
         let (start, end, _) = try await timeRange(store, query: query, defaultRange: 24 * 3_600_000)
         do {
-            let result = try await store.query(LogQueryRequest(text: query["q"] ?? "", start: start, end: end, now: now()))
+            let result = try await store.query(LogQueryRequest(text: query["q"] ?? "", start: start, end: end, now: now(), deadline: .after(queryTimeout)))
             let rows: [[String: Any]] = result.rows.map { row in
                 var object: [String: Any] = [:]
                 for (column, value) in zip(result.columns, row) {
@@ -280,6 +285,7 @@ public final class DashboardSite: Sendable {
                     case .bool(let b): object[column] = b
                     case .timestamp(let t): object[column] = Timestamps.iso8601(t)
                     case .string(let s): object[column] = s
+                    case .json: object[column] = value.stringValue ?? ""
                     }
                 }
                 return object

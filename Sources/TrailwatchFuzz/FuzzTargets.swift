@@ -65,23 +65,41 @@ enum FuzzEntries {
         }
     }
 
-    static let rows: [QueryRow] = {
-        var json = QueryRow.event(timestamp: 1_764_000_000_000, message: #"{"level":"ERROR","latency_ms":250,"user":{"id":7}}"#,
-                                  logStream: "s1", log: "/app", ingestionTime: 1_764_000_000_500)
-        json["level"] = .string("ERROR")
-        json["latency_ms"] = .number(250)
-        json["user.id"] = .number(7)
-        return [json,
-                QueryRow.event(timestamp: 1_764_000_060_000, message: "GET /index.html 200 1534", logStream: "s2", log: "/web"),
-                QueryRow.event(timestamp: 0, message: "", logStream: "", log: ""),
-                QueryRow.event(timestamp: -62_135_596_800_000, message: "\u{0}\u{FFFD}é 1e308 -0", logStream: "s3", log: "/app")]
-    }()
+    /// A few stored events as the store hands them to the query executor: (group, stream, message, fields).
+    static let events: [(group: [UInt8], stream: [UInt8], message: [UInt8], fields: [UInt8]?, time: Int64)] = [
+        (Array("/app".utf8), Array("s1".utf8), Array(#"{"level":"ERROR","latency_ms":250,"user":{"id":7},"tags":["a",1]}"#.utf8), nil, 1_764_000_000_000),
+        (Array("/web".utf8), Array("s2".utf8), Array("10.0.0.1 - frank [24/Nov/2026:10:00:00 +0000] \"GET /index.html HTTP/1.1\" 200 1534".utf8),
+         Array(#"{"status":200,"bytes":1534}"#.utf8), 1_764_000_060_000),
+        ([], [], [], nil, 0),
+        (Array("/app".utf8), Array("s3".utf8), [0x00, 0xFF, 0xC3, 0x28] + Array(" é 1e308 -0 ".utf8), Array("{\"x\":".utf8), -62_135_596_800_000),
+    ]
 
     static func query(_ data: [UInt8]) {
         guard let query = try? LogsQuery.parse(String(decoding: data, as: UTF8.self)) else { return }
-        let executor = QueryExecutor(query: query, maxRows: 100, now: 1_764_000_100_000)
-        for row in rows where !executor.isSatisfied { executor.push(row) }
-        _ = executor.finish()
+        // A query that runs too long must stop with its own error well before the fuzzer calls it a hang.
+        let executor = QueryExecutor(query: query, maxRows: 100, now: 1_764_000_100_000, deadline: .after(.seconds(3)))
+        do {
+            for event in events where !executor.isSatisfied {
+                try event.group.withUnsafeBytes { group in
+                    try event.stream.withUnsafeBytes { stream in
+                        try event.message.withUnsafeBytes { message in
+                            if let fields = event.fields {
+                                try fields.withUnsafeBytes { fields in
+                                    try executor.push(event: LogEventInput(timestamp: event.time, ingestionTime: event.time, logGroup: group,
+                                                                           logStream: stream, message: message, fields: fields))
+                                }
+                            } else {
+                                try executor.push(event: LogEventInput(timestamp: event.time, ingestionTime: event.time, logGroup: group,
+                                                                       logStream: stream, message: message, fields: nil))
+                            }
+                        }
+                    }
+                }
+            }
+            _ = try executor.finish()
+        } catch {
+            // Query errors (a time limit, a bad value) are answers, not failures.
+        }
     }
 
     static func byteJSON(_ data: [UInt8]) {

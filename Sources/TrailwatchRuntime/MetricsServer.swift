@@ -25,7 +25,7 @@ public enum PrometheusExposition {
         "trailwatch_" + String(gauge.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
     }
 
-    public static func render(_ metrics: [ComponentMetrics]) -> String {
+    public static func render(_ metrics: [ComponentMetrics], reloads: ReloadStatus? = nil) -> String {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String, _ value: (ComponentMetrics) -> Double?) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -61,6 +61,28 @@ public enum PrometheusExposition {
                 }
             }
         }
+        if let reloads { out += render(reloads) }
+        return out
+    }
+
+    /// Configuration reloads (SIGHUP, `--watch-config`), named after Prometheus' own.
+    static func render(_ reloads: ReloadStatus) -> String {
+        let label = "pipeline=\"\(escape(reloads.file))\""
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String, _ value: Double, extra: String = "") {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name){\(label)\(extra)} \(format(value))\n"
+        }
+        family("trailwatch_config_reloads_total", "counter", "Reloads of the pipeline file applied.", Double(reloads.succeeded))
+        family("trailwatch_config_reload_failures_total", "counter", "Reloads refused because the new file had errors.", Double(reloads.failed))
+        family("trailwatch_config_last_reload_successful", "gauge", "Whether the newest reload was applied (1 also before any reload).",
+               reloads.lastError == nil ? 1 : 0)
+        family("trailwatch_config_last_reload_timestamp_seconds", "gauge", "When the newest reload was attempted (0: never).",
+               Double(reloads.lastAttemptMillis) / 1000)
+        if let error = reloads.lastError {
+            let first = error.split(separator: "\n").first.map(String.init) ?? error
+            family("trailwatch_config_last_reload_error", "gauge", "The newest refused reload's first error.", 1,
+                   extra: ",error=\"\(escape(first))\"")
+        }
         return out
     }
 
@@ -77,7 +99,7 @@ public enum PrometheusExposition {
     }
 
     /// `/health`: per-component status; healthy when no component failed.
-    public static func health(_ metrics: [ComponentMetrics], failures: [String]) -> (ok: Bool, body: String) {
+    public static func health(_ metrics: [ComponentMetrics], failures: [String], reloads: ReloadStatus? = nil) -> (ok: Bool, body: String) {
         let failed = Set(failures.compactMap { $0.split(separator: ":").first.map(String.init) })
         var components: [[String: Any]] = []
         for m in metrics {
@@ -85,7 +107,13 @@ public enum PrometheusExposition {
                                "errors": m.errors, "events_out": m.eventsOut])
         }
         let ok = failed.isEmpty
-        let body: [String: Any] = ["status": ok ? "ok" : "failed", "components": components]
+        var body: [String: Any] = ["status": ok ? "ok" : "failed", "components": components]
+        if let reloads {
+            // A refused reload leaves the old pipeline running: reported, not unhealthy.
+            var reload: [String: Any] = ["succeeded": reloads.succeeded, "failed": reloads.failed]
+            if let error = reloads.lastError { reload["last_error"] = error }
+            body["reloads"] = reload
+        }
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
         return (ok, String(decoding: data, as: UTF8.self))
     }
@@ -216,9 +244,9 @@ public final class MetricsServer: @unchecked Sendable {
         guard method == "GET" || method == "HEAD" else { return respond(client, 405, "text/plain", "method not allowed\n") }
         switch path {
         case "/metrics" where runner != nil:
-            respond(client, 200, "text/plain; version=0.0.4; charset=utf-8", PrometheusExposition.render(runner!.metrics), head: method == "HEAD")
+            respond(client, 200, "text/plain; version=0.0.4; charset=utf-8", PrometheusExposition.render(runner!.metrics, reloads: runner!.reloadStatus), head: method == "HEAD")
         case "/health" where runner != nil:
-            let (ok, body) = PrometheusExposition.health(runner!.metrics, failures: runner!.currentFailures)
+            let (ok, body) = PrometheusExposition.health(runner!.metrics, failures: runner!.currentFailures, reloads: runner!.reloadStatus)
             respond(client, ok ? 200 : 503, "application/json", body + "\n", head: method == "HEAD")
         default:
             if let routes, let response = routes(Request(method: method, path: path, query: query)) {

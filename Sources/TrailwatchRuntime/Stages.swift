@@ -89,12 +89,14 @@ public struct TransformOutput {
 
 /// A source's handle on the pipeline.
 public final class SourceOutput: Sendable {
-    let downstream: [StageInbox]
+    let router: OutputRouter
     let stopFlag: Atomic<Bool>
+    /// Batches emitted and not yet acknowledged or failed by every sink.
+    let inFlightCounter = Atomic<Int>(0)
     public let metrics: ComponentMetrics
 
-    init(downstream: [StageInbox], metrics: ComponentMetrics) {
-        self.downstream = downstream
+    init(router: OutputRouter, metrics: ComponentMetrics) {
+        self.router = router
         self.stopFlag = Atomic(false)
         self.metrics = metrics
     }
@@ -104,6 +106,9 @@ public final class SourceOutput: Sendable {
 
     func requestStop() { stopFlag.store(true, ordering: .relaxed) }
 
+    /// Batches this source emitted that are still on their way through the pipeline.
+    var inFlight: Int { inFlightCounter.load(ordering: .relaxed) }
+
     /// Sends a batch to every consumer, blocking while their buffers are full.
     public func emit(_ batch: Batch) {
         guard batch.count > 0 else {
@@ -111,10 +116,16 @@ public final class SourceOutput: Sendable {
             return
         }
         metrics.recordOut(events: batch.count, bytes: batch.payload.byteCount)
+        let (routes, generation) = router.acquire()
+        defer { router.release(generation) }
+        let downstream = routes[nil] ?? []
         if downstream.isEmpty {
             batch.acks.release()
             return
         }
+        var batch = batch
+        inFlightCounter.wrappingAdd(1, ordering: .relaxed)
+        batch.acks.merge(Acknowledgements([AckToken { [self] _ in inFlightCounter.wrappingSubtract(1, ordering: .relaxed) }]))
         if downstream.count > 1 { batch.acks.retain(downstream.count - 1) }
         for inbox in downstream { inbox.sendBlocking(batch) }
     }

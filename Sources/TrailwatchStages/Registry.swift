@@ -17,6 +17,8 @@ public enum BuiltinStages {
         r.register(PatternsTransform.self)
         r.register(InsightsTransform.self)
         r.register(AlarmTransform.self)
+        r.register(RuleTransform.self)
+        r.register(TrailSelectTransform.self)
         // Sinks
         r.register(ConsoleSink.self)
         r.register(FileSink.self)

@@ -89,13 +89,18 @@ public struct LogQueryRequest: Sendable {
     public var logGroups: [String]
     /// "Now" for the query's time functions (ms since the epoch).
     public var now: Int64
+    /// When the query must stop (`query_timeout`; ``QueryLimits/defaultTimeout`` from when the request
+    /// was made unless given); nil for no limit. Cancelling the task running the query stops it too.
+    public var deadline: QueryDeadline?
 
-    public init(text: String, start: Int64? = nil, end: Int64? = nil, logGroups: [String] = [], now: Int64) {
+    public init(text: String, start: Int64? = nil, end: Int64? = nil, logGroups: [String] = [], now: Int64,
+                deadline: QueryDeadline? = .after(QueryLimits.defaultTimeout)) {
         self.text = text
         self.start = start
         self.end = end
         self.logGroups = logGroups
         self.now = now
+        self.deadline = deadline
     }
 }
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import TrailwatchStore
+import LogsQuery
 import TrailwatchConfig
 import TrailwatchDashboard
 import TrailwatchRuntime
@@ -30,6 +30,9 @@ struct DashboardCommand: AsyncParsableCommand {
     @Option(name: .customLong("auth-token-env"), help: "Environment variable holding the access token (required beyond loopback).")
     var authTokenEnv: String?
 
+    @Option(name: .customLong("query-timeout"), help: "How long one query may run, e.g. 30s or 2m (default: the pipeline's query_timeout, else 30s).")
+    var queryTimeout: String?
+
     func run() async throws {
         // Read-only, and refused at once when the file is not a trailwatch store.
         let opened = try await StoreCommandSupport.open(store)
@@ -42,13 +45,21 @@ struct DashboardCommand: AsyncParsableCommand {
             throw ValidationError("--auth-token-env is required when listening on \(settings.host) (only loopback addresses may go without a token)")
         }
         var dashboards: [DashboardDefinition] = []
+        var timeout = QueryLimits.defaultTimeout
         if let pipeline {
             let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
             for d in diagnostics where d.severity == .error { Console.error(d.description) }
             guard let plan = planned else { throw ExitCode(1) }
             dashboards = plan.document.settings.dashboards
+            timeout = .milliseconds(plan.document.settings.queryTimeout.milliseconds)
         }
-        let site = DashboardSite(store: store, dashboards: dashboards)
+        if let queryTimeout {
+            guard let parsed = QueryTimeoutSetting.parse(queryTimeout), let limit = parsed else {
+                throw ValidationError("--query-timeout: '\(queryTimeout)' is not a duration such as 30s or 2m")
+            }
+            timeout = limit
+        }
+        let site = DashboardSite(store: store, dashboards: dashboards, queryTimeout: timeout)
         let server: MetricsServer
         do {
             server = try MetricsServer(settings: settings, runner: nil, routes: Self.routes(site))

@@ -30,6 +30,9 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "Output format: table, json or csv.")
     var format: Format = .table
 
+    @Option(help: "Stop the query after this long (query_timeout), e.g. 30s, 2m, 500ms; 0 for no limit.")
+    var timeout: String = "30s"
+
     func run() async throws {
         func time(_ text: String?, _ name: String) throws -> Int64? {
             guard let text else { return nil }
@@ -38,8 +41,12 @@ struct QueryCommand: AsyncParsableCommand {
             }
             return ms
         }
+        guard let limit = QueryTimeoutSetting.parse(timeout) else {
+            throw ValidationError("--timeout: '\(timeout)' is not a duration such as 30s, 2m or 500ms")
+        }
         let request = LogQueryRequest(text: query, start: try time(start, "start"), end: try time(end, "end"),
-                                      logGroups: logGroups, now: Int64(Date().timeIntervalSince1970 * 1000))
+                                      logGroups: logGroups, now: Int64(Date().timeIntervalSince1970 * 1000),
+                                      deadline: limit.map { QueryDeadline.after($0) })
         let opened = try await StoreCommandSupport.open(store)
         let outcome = await Self.query(opened, request)
         await opened.close()
@@ -47,11 +54,14 @@ struct QueryCommand: AsyncParsableCommand {
         switch outcome {
         case .success(let rows): result = rows
         case .failure(let error):
-            if case .query(let parseError) = error {
+            switch error {
+            case .query(let parseError), .run(.invalid(let parseError)):
+                // The line the error is on, and a caret under its column.
                 Console.error("query error: \(parseError)")
-                Console.error("  " + query)
+                let lines = query.split(separator: "\n", omittingEmptySubsequences: false)
+                Console.error("  " + (parseError.line - 1 < lines.count ? String(lines[parseError.line - 1]) : query))
                 Console.error("  " + String(repeating: " ", count: max(0, parseError.column - 1)) + "^")
-            } else {
+            default:
                 Console.error("error: \(error)")
             }
             throw ExitCode(1)

@@ -73,7 +73,7 @@ struct CommandChannel: NotificationChannel {
 
     func deliver(_ notification: Notification) async -> DeliveryOutcome {
         let arguments = argv.map { notification.expand($0) }
-        let input = notification.jsonBody()
+        let input = notification.jsonBody() + Data("\n".utf8)  // one line: line-oriented programs (tee -a into .jsonl) see one record each
         return await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 continuation.resume(returning: Self.run(arguments, input: input, timeout: timeout))
