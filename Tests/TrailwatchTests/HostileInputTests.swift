@@ -324,6 +324,24 @@ struct HostileInputTests {
         #expect(status == 0, "\(err)")
     }
 
+    @Test("a query that used to kill the dashboard (bin(0s)) is answered with an error, and the server goes on")
+    func dashboardSurvivesHostileQuery() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.file("store.db")
+        _ = try SQLiteStore(path: store)
+        let (process, port) = try startServing(["dashboard", store, "--listen", "127.0.0.1:0"])
+        defer { process.terminate(); process.waitUntilExit() }
+        #expect(port > 0)
+        let query = "stats%20count(*)%20by%20bin(0s)"
+        let (status, body) = try #require(httpGet(port: port, path: "/query?q=" + query))
+        #expect(status == 200 || status == 400, "\(status)")
+        #expect(body.contains("0s"), "the page should say what is wrong with the query")
+        let (apiStatus, _) = try #require(httpGet(port: port, path: "/api/query?q=" + query))
+        #expect(apiStatus == 400, "\(apiStatus)")
+        #expect(process.isRunning)
+        #expect(httpGet(port: port, path: "/")?.0 == 200)
+    }
+
     // MARK: JSON nesting
 
     @Test("JSON nested deeper than the limit never matches, and is counted in json_too_deep")
