@@ -121,7 +121,7 @@ def main():
                           "fields": {"n": 1, "o": {"a": [1]}}, "flags": ["split", "invalid_utf8"]}) + "\n"
     archive = [records, flagged, "plain line\nanother\r\n" + "x" * 300 + "\nno newline", b"\xff" * 70 + b"\n" + "é".encode() * 40]
     zst = subprocess.run(["zstd", "-q", "-c"], input=records.encode(), capture_output=True).stdout
-    archive += [zst, zst[: len(zst) // 2], gzip.compress(records.encode()), gzip.compress(flagged.encode())[:-9],
+    archive += [zst, zst[: len(zst) // 2], gzip.compress(records.encode(), mtime=0), gzip.compress(flagged.encode(), mtime=0)[:-9],
                 subprocess.run(["zstd", "-q", "-c", "-19"], input=b"\0" * 200000, capture_output=True).stdout]
     write("archive-reader", archive)
 
@@ -133,7 +133,7 @@ def main():
         root = json.loads(data)
         root["Records"] = root["Records"][:2]
         small = json.dumps(root).encode()
-        trails += [small, gzip.compress(small)]
+        trails += [small, gzip.compress(small, mtime=0)]
     trails += [b'{"Records":[1,2]}', b'{"Records":{}}', b'{"Records":[{"eventTime":"x"}]}', b"[]", b'{"Records":[' + b"[" * 30]
     write("cloudtrail", trails)
 
