@@ -33,7 +33,8 @@ public struct PipelineLoader: Sendable {
             return (nil, diagnostics)
         }
 
-        if let refused = YAMLBounds.checkExpansion(root, file: file) { return (nil, [refused]) }
+        // Only a document with an alias ('*') can expand beyond its own size.
+        if text.utf8.contains(UInt8(ascii: "*")), let refused = YAMLBounds.checkExpansion(root, file: file) { return (nil, [refused]) }
         var interpolated: [SourceLocation: String] = [:]
         root = interpolate(root, file: file, diagnostics: &diagnostics, interpolated: &interpolated)
 

@@ -33,17 +33,12 @@ struct FileSink: SinkKind {
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Sink {
         FileIO.makeParentDirectories(config.path)
-        let fd = open(config.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw SinkError.open(path: config.path, errno: errno) }
-        do {
-            let cut = try FileIO.truncateTornRecord(fd, path: config.path)
-            if cut > 0 {
-                context.log.log(.warning, context.id, "\(config.path) ended in a partly written record (\(cut) bytes after the last newline); cut back to the last whole record")
-            }
-        } catch {
-            close(fd)
-            throw error
+        let cut = try FileIO.truncateTornRecord(path: config.path)
+        if cut > 0 {
+            context.log.log(.warning, context.id, "\(config.path) ended in a partly written record (\(cut) bytes after the last newline); cut back to the last whole record")
         }
+        let fd = open(config.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw SinkError.open(path: config.path, errno: errno) }
         return Runner(fd: fd, config: config, metrics: context.metrics, once: context.once)
     }
 

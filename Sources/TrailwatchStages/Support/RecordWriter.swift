@@ -140,11 +140,16 @@ enum FileIO {
         return true
     }
 
-    /// Cuts a file that ends inside a record (a crash or a full disk in the middle of a write) back to
-    /// just after its last newline, so the next record does not join the torn one. Returns the bytes cut.
-    static func truncateTornRecord(_ fd: Int32, path: String) throws(SinkError) -> Int64 {
-        let size = Int64(lseek(fd, 0, SEEK_END))
-        guard size > 0 else { return 0 }
+    /// Cuts a regular file that ends inside a record (a crash or a full disk in the middle of a write)
+    /// back to just after its last newline, so the next record does not join the torn one. Returns the
+    /// bytes cut. Anything but a regular file (a FIFO, a device) is left alone.
+    static func truncateTornRecord(path: String) throws(SinkError) -> Int64 {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size > 0 else { return 0 }
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw SinkError.open(path: path, errno: errno) }
+        defer { close(fd) }
+        let size = Int64(info.st_size)
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         var end = size
         while end > 0 {
