@@ -22,16 +22,7 @@ import Darwin
 /// Values are `Sendable`: the convenience methods borrow a matcher from a small pool. Code that
 /// matches many texts on one thread should hold a ``RegexMatcher`` (``makeMatcher()``) instead.
 public struct RegularExpression: Sendable, CustomStringConvertible {
-    /// The pattern as written.
-    public let pattern: String
-    public let options: RegexOptions
-    /// Name of each capture group by number (index 0, the whole match, is nil; unnamed groups are nil).
-    public let groupNames: [String?]
-    /// Bytes every match contains (the longest such literal the analysis finds), for prefilters.
-    public let requiredLiteral: [UInt8]?
-    /// Set when the whole expression is one literal with no anchors: a plain substring search.
-    public let exactLiteral: [UInt8]?
-    let program: RegexProgram
+    let core: RegexCore
     let pool: MatcherPool
 
     /// Compiles `pattern`, or throws where and why it is refused.
@@ -40,36 +31,37 @@ public struct RegularExpression: Sendable, CustomStringConvertible {
     }
 
     public init(bytes: [UInt8], options: RegexOptions = []) throws(RegexSyntaxError) {
-        self.pattern = String(decoding: bytes, as: UTF8.self)
-        self.options = options
-        var parser = RegexParser(bytes, options: options)
-        let root = try parser.parse()
-        groupNames = parser.groupNames
-        program = try RegexCompiler.compile(root, groupCount: parser.groupNames.count - 1, byteMode: options.contains(.bytes))
-        let facts = LiteralFacts.of(root, byteMode: options.contains(.bytes))
-        exactLiteral = facts.exact.flatMap { $0.isEmpty ? nil : $0 }
-        requiredLiteral = facts.required.flatMap { $0.isEmpty ? nil : $0 }
+        core = try RegexCore(bytes: bytes, options: options)
         pool = MatcherPool()
     }
+
+    /// The pattern as written.
+    public var pattern: String { core.pattern }
+    public var options: RegexOptions { core.options }
+    /// Name of each capture group by number (index 0, the whole match, is nil; unnamed groups are nil).
+    public var groupNames: [String?] { core.groupNames }
+    /// Bytes every match contains (the longest such literal the analysis finds), for prefilters.
+    public var requiredLiteral: [UInt8]? { core.requiredLiteral }
+    /// Set when the whole expression is one literal with no anchors: a plain substring search.
+    public var exactLiteral: [UInt8]? { core.exactLiteral }
+    var program: RegexProgram { core.program }
 
     public var description: String { pattern }
 
     /// Number of capture groups (not counting the whole match).
-    public var groupCount: Int { groupNames.count - 1 }
+    public var groupCount: Int { core.groupCount }
 
     /// The named groups: (number, name) in order.
-    public var namedGroups: [(index: Int, name: String)] {
-        groupNames.enumerated().compactMap { k, name in name.map { (k, $0) } }
-    }
+    public var namedGroups: [(index: Int, name: String)] { core.namedGroups }
 
     /// A matcher for one thread: it keeps its DFA cache and scratch space between calls.
-    public func makeMatcher() -> RegexMatcher { RegexMatcher(self) }
+    public func makeMatcher() -> RegexMatcher { RegexMatcher(core) }
 
     /// True when the expression matches somewhere in `text`.
     public func matches(_ text: UnsafeRawBufferPointer) -> Bool {
-        if let exactLiteral { return LiteralSearch.contains(text, exactLiteral) }
-        if let requiredLiteral, !LiteralSearch.contains(text, requiredLiteral) { return false }
-        return pool.with(self) { $0.matchesWithoutPrefilter(text) }
+        if let exactLiteral = core.exactLiteral { return LiteralSearch.contains(text, exactLiteral) }
+        if let requiredLiteral = core.requiredLiteral, !LiteralSearch.contains(text, requiredLiteral) { return false }
+        return pool.with(core) { $0.matchesWithoutPrefilter(text) }
     }
 
     public func matches(_ text: String) -> Bool {
@@ -81,14 +73,40 @@ public struct RegularExpression: Sendable, CustomStringConvertible {
 
     /// The leftmost-first match in `text` with its groups, or nil.
     public func firstMatch(in text: UnsafeRawBufferPointer) -> RegexMatch? {
-        if let requiredLiteral, !LiteralSearch.contains(text, requiredLiteral) { return nil }
-        return pool.with(self) { $0.firstMatchWithoutPrefilter(text) }
+        if let requiredLiteral = core.requiredLiteral, !LiteralSearch.contains(text, requiredLiteral) { return nil }
+        return pool.with(core) { $0.firstMatchWithoutPrefilter(text) }
     }
 
     public func firstMatch(in text: String) -> RegexMatch? {
         var text = text
         return text.withUTF8 { firstMatch(in: UnsafeRawBufferPointer($0)) }
     }
+}
+
+/// What compiling produced, shared by an expression and its matchers (never the pool: matchers sit
+/// in the pool, and a matcher holding the pool would keep both alive forever).
+final class RegexCore: Sendable {
+    let pattern: String
+    let options: RegexOptions
+    let groupNames: [String?]
+    let requiredLiteral: [UInt8]?
+    let exactLiteral: [UInt8]?
+    let program: RegexProgram
+
+    init(bytes: [UInt8], options: RegexOptions) throws(RegexSyntaxError) {
+        pattern = String(decoding: bytes, as: UTF8.self)
+        self.options = options
+        var parser = RegexParser(bytes, options: options)
+        let root = try parser.parse()
+        groupNames = parser.groupNames
+        program = try RegexCompiler.compile(root, groupCount: parser.groupNames.count - 1, byteMode: options.contains(.bytes))
+        let facts = LiteralFacts.of(root, byteMode: options.contains(.bytes))
+        exactLiteral = facts.exact.flatMap { $0.isEmpty ? nil : $0 }
+        requiredLiteral = facts.required.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    var groupCount: Int { groupNames.count - 1 }
+    var namedGroups: [(index: Int, name: String)] { groupNames.enumerated().compactMap { k, name in name.map { (k, $0) } } }
 }
 
 /// Where a match and its groups are, as byte ranges of the text searched.
@@ -115,48 +133,54 @@ public struct RegexMatch: Sendable, Equatable {
 
 /// A matcher owned by one thread: the lazy DFA's cache and the VM's thread lists live here.
 public final class RegexMatcher {
-    public let regex: RegularExpression
+    let core: RegexCore
     private var dfa: LazyDFA
     private var vm: PikeVM?
     private var backtracker: BoundedBacktracker?
 
-    init(_ regex: RegularExpression) {
-        self.regex = regex
-        dfa = LazyDFA(program: regex.program)
+    init(_ core: RegexCore) {
+        self.core = core
+        dfa = LazyDFA(program: core.program)
     }
+
+    /// See ``RegularExpression``.
+    public var exactLiteral: [UInt8]? { core.exactLiteral }
+    public var requiredLiteral: [UInt8]? { core.requiredLiteral }
+    public var groupCount: Int { core.groupCount }
+    public var namedGroups: [(index: Int, name: String)] { core.namedGroups }
 
     /// True when the expression matches somewhere in `text`.
     public func matches(_ text: UnsafeRawBufferPointer) -> Bool {
-        if let literal = regex.exactLiteral { return LiteralSearch.contains(text, literal) }
-        if let literal = regex.requiredLiteral, !LiteralSearch.contains(text, literal) { return false }
+        if let literal = core.exactLiteral { return LiteralSearch.contains(text, literal) }
+        if let literal = core.requiredLiteral, !LiteralSearch.contains(text, literal) { return false }
         return dfa.matches(text)
     }
 
     /// ``matches(_:)`` for callers that already know the required literal occurs (batch prefilters).
     public func matchesWithoutPrefilter(_ text: UnsafeRawBufferPointer) -> Bool {
-        if let literal = regex.exactLiteral { return LiteralSearch.contains(text, literal) }
+        if let literal = core.exactLiteral { return LiteralSearch.contains(text, literal) }
         return dfa.matches(text)
     }
 
     /// The leftmost-first match with its groups, or nil.
     public func firstMatch(in text: UnsafeRawBufferPointer) -> RegexMatch? {
-        if let literal = regex.requiredLiteral, !LiteralSearch.contains(text, literal) { return nil }
+        if let literal = core.requiredLiteral, !LiteralSearch.contains(text, literal) { return nil }
         return firstMatchWithoutPrefilter(text)
     }
 
     func firstMatchWithoutPrefilter(_ text: UnsafeRawBufferPointer) -> RegexMatch? {
         // The DFA answers "no" far faster than the VM finds positions; most texts do not match.
         guard dfa.matches(text) else { return nil }
-        if backtracker == nil { backtracker = BoundedBacktracker(program: regex.program) }
+        if backtracker == nil { backtracker = BoundedBacktracker(program: core.program) }
         let slots: [Int]?
         if backtracker!.accepts(count: text.count) {
             slots = backtracker!.search(text)
         } else {
-            if vm == nil { vm = PikeVM(program: regex.program) }
+            if vm == nil { vm = PikeVM(program: core.program) }
             slots = vm!.search(text)
         }
         guard let slots else { return nil }
-        return RegexMatch(slots: slots, groupNames: regex.groupNames)
+        return RegexMatch(slots: slots, groupNames: core.groupNames)
     }
 
     /// Times the DFA cache filled up and was cleared (a sign of a very large automaton).
@@ -168,8 +192,8 @@ final class MatcherPool: Sendable {
     private let idle = Mutex<[RegexMatcherBox]>([])
     static let keep = 8
 
-    func with<T>(_ regex: RegularExpression, _ body: (RegexMatcher) -> T) -> T {
-        let matcher = idle.withLock { $0.popLast() }?.matcher ?? RegexMatcher(regex)
+    func with<T>(_ core: RegexCore, _ body: (RegexMatcher) -> T) -> T {
+        let matcher = idle.withLock { $0.popLast() }?.matcher ?? RegexMatcher(core)
         let result = body(matcher)
         let box = RegexMatcherBox(matcher: matcher)
         idle.withLock { if $0.count < MatcherPool.keep { $0.append(box) } }

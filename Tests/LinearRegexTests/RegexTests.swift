@@ -147,6 +147,18 @@ struct RegexMatchingTests {
         #expect(try RegularExpression("x(abc)+y").requiredLiteral == Array("abc".utf8))
     }
 
+    @Test("an expression, its pooled matchers and their caches are freed with it (fuzzing found them leaking)")
+    func noRetainCycle() throws {
+        weak var core: RegexCore?
+        do {
+            let regex = try RegularExpression("(?<x>a+)b")
+            core = regex.core
+            #expect(regex.matches("xaab"))
+            #expect(regex.firstMatch(in: "xaab") != nil)
+        }
+        #expect(core == nil, "a query's regex would leak its matchers on every query")
+    }
+
     @Test("named groups and numbering")
     func groups() throws {
         let regex = try RegularExpression("(?<ip>\\S+) (\\S+) (?<user>\\S+)")

@@ -66,6 +66,6 @@ enum UserRegex {
     /// The first group's range in `message` (the whole match when the expression has no group), or nil.
     static func firstGroup(_ matcher: RegexMatcher, in message: UnsafeRawBufferPointer) -> Range<Int>? {
         guard let match = matcher.firstMatch(in: message) else { return nil }
-        return matcher.regex.groupCount > 0 ? match.range(1) : match.range
+        return matcher.groupCount > 0 ? match.range(1) : match.range
     }
 }

@@ -74,12 +74,12 @@ struct FilterTransform: TransformKind {
                 for needle in needles { ByteSearch.markContaining(needle, in: logs, mask: &mask) }
             }
             if let regex {
-                if let literal = regex.regex.exactLiteral ?? regex.regex.requiredLiteral {
+                if let literal = regex.exactLiteral ?? regex.requiredLiteral {
                     // One memmem pass over the batch finds the lines that can match at all.
                     literalMask.removeAll(keepingCapacity: true)
                     literalMask.append(contentsOf: repeatElement(false, count: count))
                     ByteSearch.markContaining(literal, in: logs, mask: &literalMask)
-                    let decided = regex.regex.exactLiteral != nil
+                    let decided = regex.exactLiteral != nil
                     for i in 0..<count where mask[i] {
                         mask[i] = literalMask[i] && (decided || regex.matchesWithoutPrefilter(logs.message(i)))
                     }

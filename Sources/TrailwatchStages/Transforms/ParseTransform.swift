@@ -119,7 +119,7 @@ struct ParseTransform: TransformKind {
             case .regex(let matcher):
                 guard let match = matcher.firstMatch(in: message) else { return nil }
                 // A group that did not take part in the match is left out.
-                return Fields(matcher.regex.namedGroups.compactMap { group in
+                return Fields(matcher.namedGroups.compactMap { group in
                     match.range(group.index).map { (group.name, text(message[$0])) }
                 })
             case .delimited(let pattern):
