@@ -89,7 +89,9 @@ final class PikeVM {
     deinit { instructions.deallocate() }
 
     /// The capture slots of the leftmost-first match in `text[from...]`, or nil.
-    func search(_ text: UnsafeRawBufferPointer, from: Int = 0) -> [Int]? {
+    /// With `longest`, the match is leftmost-longest instead (POSIX's rule, for masking): threads of
+    /// the leftmost start run on and the longest end wins. With `nonEmpty`, empty matches do not count.
+    func search(_ text: UnsafeRawBufferPointer, from: Int = 0, longest: Bool = false, nonEmpty: Bool = false) -> [Int]? {
         let n = text.count
         let bytes = text.baseAddress?.assumingMemoryBound(to: UInt8.self)
         current.clear()
@@ -107,9 +109,19 @@ final class PikeVM {
             while k < current.count {
                 let pc = current.dense[k]
                 let inst = instructions[Int(pc)]
+                let base = k * slotCount
+                // Leftmost-longest: a thread that started after the best match's start cannot win.
+                if longest, let best = matched, current.slots[base] > best[0] { k += 1; continue }
                 switch inst.kind {
                 case .match:
-                    let base = k * slotCount
+                    let start = current.slots[base]
+                    if nonEmpty && start == pos { break }
+                    if longest {
+                        if matched == nil || start < matched![0] || (start == matched![0] && pos > matched![1]) {
+                            matched = Array(UnsafeBufferPointer(start: current.slots + base, count: slotCount))
+                        }
+                        break
+                    }
                     matched = Array(UnsafeBufferPointer(start: current.slots + base, count: slotCount))
                     // Lower-priority threads can no longer win.
                     k = current.count

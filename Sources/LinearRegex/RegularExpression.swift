@@ -81,6 +81,12 @@ public struct RegularExpression: Sendable, CustomStringConvertible {
         var text = text
         return text.withUTF8 { firstMatch(in: UnsafeRawBufferPointer($0)) }
     }
+
+    /// The leftmost-longest non-empty match that starts at or after `from` (POSIX's rule; what masking
+    /// needs), or nil. `^` and `\A` still mean the start of `text`.
+    public func longestMatch(in text: UnsafeRawBufferPointer, from: Int = 0) -> Range<Int>? {
+        pool.with(core) { $0.longestMatch(in: text, from: from) }
+    }
 }
 
 /// What compiling produced, shared by an expression and its matchers (never the pool: matchers sit
@@ -181,6 +187,18 @@ public final class RegexMatcher {
         }
         guard let slots else { return nil }
         return RegexMatch(slots: slots, groupNames: core.groupNames)
+    }
+
+    /// See ``RegularExpression/longestMatch(in:from:)``.
+    public func longestMatch(in text: UnsafeRawBufferPointer, from: Int = 0) -> Range<Int>? {
+        guard from <= text.count else { return nil }
+        if let literal = core.requiredLiteral,
+           !LiteralSearch.contains(UnsafeRawBufferPointer(rebasing: text[from...]), literal) { return nil }
+        // From the start, the DFA rules out most texts before the VM runs.
+        if from == 0 && !dfa.matches(text) { return nil }
+        if vm == nil { vm = PikeVM(program: core.program) }
+        guard let slots = vm!.search(text, from: from, longest: true, nonEmpty: true) else { return nil }
+        return slots[0]..<slots[1]
     }
 
     /// Times the DFA cache filled up and was cleared (a sign of a very large automaton).

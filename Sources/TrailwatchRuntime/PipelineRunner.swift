@@ -1,3 +1,4 @@
+import AWSWire
 import TrailwatchCore
 import TrailwatchConfig
 import Synchronization
@@ -46,7 +47,11 @@ public struct RunSummary: Sendable {
 public final class PipelineRunner: Sendable {
     public let once: Bool
     public let log: RuntimeLog
+    /// Wall-clock time for ticks and stages.
+    public let clock: any StageClock
     private let graph: Mutex<Graph>
+    /// The AWS APIs the pipeline's API sources serve; the HTTP server dispatches to them.
+    public let awsServices = AWSServiceDirectory()
     private let failures = Mutex<[String]>([])
     private let stopping = Atomic<Bool>(false)
     /// Sources whose ``Source/finalize()`` runs once the sinks are done, by instance.
@@ -67,7 +72,8 @@ public final class PipelineRunner: Sendable {
         var metricsByID: [String: ComponentMetrics] = [:]
     }
 
-    public init(plan: PipelinePlan, once: Bool, log: RuntimeLog) {
+    public init(plan: PipelinePlan, once: Bool, log: RuntimeLog, clock: any StageClock = SystemClock()) {
+        self.clock = clock
         self.once = once
         self.log = log
         var graph = Graph(plan: plan)
@@ -133,7 +139,7 @@ public final class PipelineRunner: Sendable {
         let settings = plan.document.settings
         return StageContext(id: component.id, settings: settings, once: once,
                             stateDirectory: settings.dataDir + "/state/" + component.id, metrics: metrics, log: log,
-                            pipelineDirectory: plan.pipelineDirectory)
+                            pipelineDirectory: plan.pipelineDirectory, awsServices: awsServices, clock: clock)
     }
 
     // MARK: Running
@@ -146,7 +152,7 @@ public final class PipelineRunner: Sendable {
         let ticker: Task<Void, Never>? = once ? nil : Task { [self] in
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: 1_000_000_000)
-                let now = MonotonicClock.wallMillis()
+                let now = self.clock.nowMillis()
                 for channel in self.tickedChannels.withLock({ Array($0.values) }) { _ = channel.trySend(.tick(now)) }
             }
         }

@@ -1,3 +1,4 @@
+import AWSWire
 import TrailwatchCore
 import TrailwatchConfig
 import Synchronization
@@ -17,6 +18,52 @@ public struct StageContext: Sendable {
     public var log: RuntimeLog
     /// The directory the pipeline file is in, for resolving paths a stage reads (alarm definitions).
     public var pipelineDirectory: String
+    /// Wall-clock time as the stage should read it (the system clock, or `trailwatch test`'s virtual one).
+    public var clock: any StageClock = SystemClock()
+    /// The AWS services (APIs) this process serves on its HTTP server; API sources register
+    /// theirs here while they run.
+    public var awsServices = AWSServiceDirectory()
+
+    public init(id: String, settings: GlobalSettings, once: Bool, stateDirectory: String, metrics: ComponentMetrics,
+                log: RuntimeLog, pipelineDirectory: String, awsServices: AWSServiceDirectory = AWSServiceDirectory(),
+                clock: any StageClock = SystemClock()) {
+        self.id = id
+        self.settings = settings
+        self.once = once
+        self.stateDirectory = stateDirectory
+        self.metrics = metrics
+        self.log = log
+        self.pipelineDirectory = pipelineDirectory
+        self.awsServices = awsServices
+        self.clock = clock
+    }
+}
+
+/// Where stages and the runner read wall-clock time. Event time comes from events; this is the
+/// other time — ticks, save intervals — so `trailwatch test` can run it virtually.
+public protocol StageClock: Sendable {
+    /// Milliseconds since the epoch.
+    func nowMillis() -> Int64
+}
+
+/// The system's real-time clock.
+public struct SystemClock: StageClock {
+    public init() {}
+    public func nowMillis() -> Int64 { MonotonicClock.wallMillis() }
+}
+
+/// A clock that moves only when told to: deterministic time for pipeline unit tests.
+public final class VirtualClock: StageClock {
+    private let now: Atomic<Int64>
+
+    public init(startMillis: Int64) { now = Atomic(startMillis) }
+
+    public func nowMillis() -> Int64 { now.load(ordering: .relaxed) }
+
+    /// Moves the clock to `millis` (never backwards).
+    public func advance(to millis: Int64) {
+        if millis > now.load(ordering: .relaxed) { now.store(millis, ordering: .relaxed) }
+    }
 }
 
 /// A stage that brings events in from outside. Runs on its own thread because sources do

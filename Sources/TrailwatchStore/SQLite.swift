@@ -106,6 +106,8 @@ public final class Statement {
 
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    /// An integer column that may be NULL.
+    public func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
     public func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
     public func text(_ column: Int32) -> String? {
         guard let p = sqlite3_column_text(handle, column) else { return nil }

@@ -16,7 +16,7 @@ public final class SQLiteStore: Store {
     private var insertMetric: Statement!
     private var insertEvent: Statement!
     private var insertLookup: Statement!
-    private let cloudTrailLookup: JSONMultiLookup
+    private let cloudTrailLookup = CloudTrailAttributes()
 
     /// Names this writer in datapoint keys (empty for a single writer), so that equal datapoints
     /// from two instances both count while a replay from the same one does not.
@@ -28,9 +28,6 @@ public final class SQLiteStore: Store {
     public init(path: String, writer: String = "", readOnly: Bool = false) throws(StoreError) {
         location = .sqlite(path: path)
         self.writer = writer
-        cloudTrailLookup = JSONMultiLookup(["$.eventID", "$.eventName", "$.readOnly", "$.userIdentity.userName",
-                                            "$.eventSource", "$.userIdentity.accessKeyId", "$.userIdentity.arn",
-                                            "$.userIdentity.sessionContext.sessionIssuer.userName"].map { try! JSONPath($0) })
         if readOnly {
             try SQLiteStore.checkIsStoreFile(path)
             db = try SQLiteDatabase(path: path, readOnly: true)
@@ -258,27 +255,7 @@ public final class SQLiteStore: Store {
 
     /// CloudTrail records (JSON with eventID, eventName, eventSource) get their lookup attributes indexed.
     private func indexCloudTrail(_ message: UnsafeRawBufferPointer, rowID key: Int64, time: Int64) throws(StoreError) {
-        guard message.count > 20, message[0] == UInt8(ascii: "{") else { return }
-        let found = cloudTrailLookup.lookup(in: message)
-        guard let eventID = found[0].scalarText(in: message), let name = found[1].scalarText(in: message),
-              let source = found[4].scalarText(in: message) else { return }
-        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
-        var attributes: [(String, String)] = [("EventId", text(eventID)), ("EventName", text(name)), ("EventSource", text(source))]
-        if let readOnly = found[2].scalarText(in: message) { attributes.append(("ReadOnly", text(readOnly))) }
-        if let user = found[3].scalarText(in: message) ?? found[7].scalarText(in: message) {
-            attributes.append(("Username", text(user)))
-        } else if let arn = found[6].scalarText(in: message), let last = text(arn).split(separator: "/").last {
-            attributes.append(("Username", String(last)))
-        }
-        if let accessKey = found[5].scalarText(in: message) { attributes.append(("AccessKeyId", text(accessKey))) }
-        if let root = try? JSONValue.parse(message), case .object(let members) = root,
-           let resources = members.first(where: { $0.key == "resources" })?.value, case .array(let items) = resources {
-            for item in items {
-                guard case .object(let fields) = item else { continue }
-                if let type = fields.first(where: { $0.key == "type" })?.value.stringValue { attributes.append(("ResourceType", type)) }
-                if let arn = fields.first(where: { $0.key == "ARN" })?.value.stringValue { attributes.append(("ResourceName", arn)) }
-            }
-        }
+        guard let attributes = cloudTrailLookup.attributes(of: message) else { return }
         for (attribute, value) in attributes {
             insertLookup.bind(1, key)
             insertLookup.bind(2, attribute)
@@ -293,10 +270,7 @@ public final class SQLiteStore: Store {
         var added = 0
         for d in data {
             let dimensions = StoreConventions.dimensionsText(d.metric.dimensions)
-            // The writer is part of the key: equal partial datapoints from two instances are two contributions.
-            var text = "\(d.metric.namespace)\u{0}\(d.metric.name)\u{0}\(dimensions)\u{0}\(d.unit ?? "")" + (writer.isEmpty ? "" : "\u{0}" + writer)
-            let key = text.withUTF8 { SQLiteStore.key([UnsafeRawBufferPointer($0)], [d.timestamp, Int64(d.period), Int64(d.sampleCount),
-                                                                               Int64(bitPattern: d.sum.bitPattern)]) }
+            let key = StoreConventions.datapointKey(d, dimensions: dimensions, writer: writer)
             insertMetric.bind(1, key)
             insertMetric.bind(2, d.metric.namespace)
             insertMetric.bind(3, d.metric.name)
@@ -318,7 +292,7 @@ public final class SQLiteStore: Store {
     public func write(_ events: [StructuredEvent]) throws(StoreError) -> Int {
         var added = 0
         for e in events {
-            let key = e.body.withUnsafeBytes { SQLiteStore.key([$0], [e.timestamp]) }
+            let key = StoreConventions.eventKey(e)
             insertEvent.bind(1, key)
             insertEvent.bind(2, e.kind.rawValue)
             insertEvent.bind(3, e.key)
@@ -385,13 +359,13 @@ public final class SQLiteStore: Store {
 
 /// Counts how often each key was seen within one batch: an open-addressing table sized to the
 /// batch, cheaper than a dictionary for this hot path.
-struct OccurrenceCounter {
+public struct OccurrenceCounter {
     private var keys: [Int64]
     private var counts: [Int32]
     private var used: [Bool]
     private let mask: Int
 
-    init(capacity: Int) {
+    public init(capacity: Int) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
         keys = [Int64](repeating: 0, count: size)
@@ -401,7 +375,7 @@ struct OccurrenceCounter {
     }
 
     /// How many times `key` was seen before this call.
-    mutating func next(_ key: Int64) -> Int {
+    public mutating func next(_ key: Int64) -> Int {
         var slot = Int(truncatingIfNeeded: UInt64(bitPattern: key) >> 17) & mask
         while used[slot] {
             if keys[slot] == key {

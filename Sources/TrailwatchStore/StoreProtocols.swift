@@ -212,6 +212,24 @@ public enum StoreConventions {
     public static let lookupAttributes = ["EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName",
                                           "EventSource", "AccessKeyId"]
 
+    /// The stable 64-bit key of idempotent writes (the same in every backend): a hash of byte
+    /// strings and numbers.
+    public static func key(_ parts: [UnsafeRawBufferPointer], _ numbers: [Int64]) -> Int64 {
+        SQLiteStore.key(parts, numbers)
+    }
+
+    /// A datapoint's key: its metric, unit, time, period and statistics, and the writer — equal
+    /// partial datapoints from two instances are two contributions, a replay from one is not.
+    public static func datapointKey(_ d: MetricDatum, dimensions: String, writer: String) -> Int64 {
+        var text = "\(d.metric.namespace)\u{0}\(d.metric.name)\u{0}\(dimensions)\u{0}\(d.unit ?? "")" + (writer.isEmpty ? "" : "\u{0}" + writer)
+        return text.withUTF8 { key([UnsafeRawBufferPointer($0)], [d.timestamp, Int64(d.period), Int64(d.sampleCount), Int64(bitPattern: d.sum.bitPattern)]) }
+    }
+
+    /// A detector event's key: its body and time.
+    public static func eventKey(_ e: StructuredEvent) -> Int64 {
+        e.body.withUnsafeBytes { key([$0], [e.timestamp]) }
+    }
+
     /// How a datapoint's dimensions are stored: a JSON object in the identity's (sorted) order.
     public static func dimensionsText(_ dimensions: [TrailwatchCore.Dimension]) -> String {
         "{" + dimensions.map { "\"\($0.name)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
@@ -429,5 +447,36 @@ public struct StoredDocument: Sendable, Equatable {
         self.name = name
         self.body = body
         self.updated = updated
+    }
+}
+
+// MARK: Leases
+
+/// Leases: each named piece of work (an alarm, a detector) is done by one instance of a fleet at
+/// a time. A lease lasts while its holder is alive: when the holder dies, another instance's next
+/// `hold` gets it. `hold` never waits for another holder.
+public protocol LeaseHolding: AnyObject {
+    /// Takes the lease `name` or confirms it is still held; false while another instance holds it.
+    func hold(_ name: String) async throws(StoreError) -> Bool
+    /// Gives up the lease (when this instance stops doing the work).
+    func release(_ name: String) async
+    func close() async
+}
+
+extension StoreOpener {
+    public typealias OpenLeases = @Sendable (_ location: StoreLocation) async throws(StoreError) -> any LeaseHolding
+
+    private static let leaseBackends = LockedBox<[String: OpenLeases]>([:])
+
+    public static func registerLeases(_ kind: String, _ open: @escaping OpenLeases) {
+        leaseBackends.withLock { $0[kind] = open }
+    }
+
+    /// Leases kept in the store at `location` (PostgreSQL: advisory locks held by a session).
+    public static func leases(_ location: StoreLocation) async throws(StoreError) -> any LeaseHolding {
+        guard case .postgres = location, let open = leaseBackends.withLock({ $0["postgres"] }) else {
+            throw StoreError("\(location): leases need a shared PostgreSQL store (postgres://…)")
+        }
+        return try await open(location)
     }
 }

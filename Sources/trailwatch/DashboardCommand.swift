@@ -3,8 +3,11 @@ import Dispatch
 import Foundation
 import LogsQuery
 import TrailwatchConfig
+import AWSWire
 import TrailwatchDashboard
+import TrailwatchHTTP
 import TrailwatchRuntime
+import TrailwatchStages
 import TrailwatchStore
 
 /// `trailwatch dashboard STORE`: the dashboard pages over a store, until interrupted.
@@ -59,47 +62,20 @@ struct DashboardCommand: AsyncParsableCommand {
             }
             timeout = limit
         }
+        BuiltinStages.registerStoreBackends()
         let site = DashboardSite(store: store, dashboards: dashboards, queryTimeout: timeout)
-        let server: MetricsServer
+        let server: HTTPServer
         do {
-            server = try MetricsServer(settings: settings, runner: nil, routes: Self.routes(site))
-            try server.start()
+            server = try await HTTPEndpoint.start(settings, routes: HTTPEndpoint.dashboardRoutes(site), services: AWSServiceDirectory())
         } catch {
             Console.error("error: \(error)")
             throw ExitCode(1)
         }
-        Console.error("serving dashboards on http://\(settings.host):\(server.port)/ (Ctrl-C stops)")
+        Console.error("serving dashboards on \(server.baseURL)/ (Ctrl-C stops)")
         let stopped = AsyncStream<Void>.makeStream()
         let signals = SignalHandlers { _ in stopped.continuation.finish() }
         for await _ in stopped.stream {}
-        server.stop()
+        await server.shutdown()
         withExtendedLifetime(signals) {}
-    }
-
-    /// The dashboard's pages as routes of the HTTP server (which answers on its own thread, so
-    /// waiting there for the async page blocks no task).
-    static func routes(_ site: DashboardSite) -> MetricsServer.Routes {
-        { request in
-            guard request.method == "GET" || request.method == "HEAD" else { return nil }
-            let answer = PageWait()
-            Task { answer.finish(await site.page(path: request.path, query: request.query)) }
-            return answer.wait().map {
-                MetricsServer.Response(status: $0.status, contentType: $0.contentType, body: $0.body)
-            }
-        }
-    }
-}
-
-/// One page handed from a task to the server thread waiting for it.
-private final class PageWait: @unchecked Sendable {
-    private var page: DashboardSite.Page?
-    private let done = DispatchSemaphore(value: 0)
-    func finish(_ page: DashboardSite.Page?) {
-        self.page = page
-        done.signal()
-    }
-    func wait() -> DashboardSite.Page? {
-        done.wait()
-        return page
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LogsQuery
 import TrailwatchCore
+import TrailwatchStages
 import TrailwatchStore
 
 /// `trailwatch query`: Logs-Insights-style queries over the store.
@@ -121,6 +122,7 @@ enum TextTableLite {
 /// Opening the store a command names (a path or a postgres:// URL), read-only.
 enum StoreCommandSupport {
     static func open(_ location: String) async throws -> any Store {
+        BuiltinStages.registerStoreBackends()
         do {
             return try await StoreOpener.open(location, access: .readOnly)
         } catch {

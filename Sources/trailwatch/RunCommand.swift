@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import TrailwatchConfig
 import TrailwatchDashboard
+import TrailwatchHTTP
 import TrailwatchRuntime
 
 struct RunCommand: AsyncParsableCommand {
@@ -67,21 +68,25 @@ struct RunCommand: AsyncParsableCommand {
                 Foundation.exit(130)
             }
         }
-        var server: MetricsServer?
+        var server: HTTPServer?
         if let http = plan.document.settings.http {
             do {
                 let site = http.store.map { DashboardSite(store: $0, dashboards: plan.document.settings.dashboards,
                                                           queryTimeout: .milliseconds(plan.document.settings.queryTimeout.milliseconds)) }
-                server = try MetricsServer(settings: http, runner: runner, routes: site.map(DashboardCommand.routes))
-                try server?.start()
-                Console.error("serving /metrics and /health\(site == nil ? "" : ", dashboards and /query") on http://\(http.host):\(server?.port ?? http.port)")
+                let routes = HTTPEndpoint.pipelineRoutes(runner) + (site.map(HTTPEndpoint.dashboardRoutes) ?? [])
+                server = try await HTTPEndpoint.start(http, routes: routes, services: runner.awsServices)
+                Console.error("serving /metrics and /health\(site == nil ? "" : ", dashboards and /query")\(Self.apiSources(plan).isEmpty ? "" : " and the AWS APIs") on \(server!.baseURL)")
             } catch {
                 Console.error("error: \(error)")
                 throw ExitCode(1)
             }
+        } else if !Self.apiSources(plan).isEmpty {
+            Console.error("error: \(Self.apiSources(plan).joined(separator: ", ")): an API source needs the pipeline's http: server (http: { listen: 127.0.0.1:4566 })")
+            throw ExitCode(1)
         }
         let summary = await runner.run()
-        server?.stop()
+        // Drain: requests in progress finish, idle connections close.
+        await server?.shutdown()
         withExtendedLifetime(signals) {}
         reloader.stop()
         if !quiet || !summary.failures.isEmpty {
@@ -94,6 +99,13 @@ struct RunCommand: AsyncParsableCommand {
             if quiet { Console.error("damaged input or failed writes in: " + summary.damagedComponents.joined(separator: ", ")) }
             throw ExitCode(1)
         }
+    }
+}
+
+extension RunCommand {
+    /// Components whose kind serves an AWS API on the http: server.
+    static func apiSources(_ plan: PipelinePlan) -> [String] {
+        plan.components.filter { $0.declaration.section == .sources && $0.declaration.type.hasSuffix("_api") }.map(\.id)
     }
 }
 

@@ -251,30 +251,39 @@ let badQueries: [(String, Int)] = [
     ("pattern @message | display @pattern, @regexString", 38),
 ]
 
+/// Writes the dataset's files under `directory` and runs them through `sink` (a sink's YAML fed by
+/// the sources app, web, edge and svc), once; every backend's conformance suite loads it this way.
+func loadQueryDataset(directory dir: String, sink: String) {
+    let semaphore = DispatchSemaphore(value: 0)
+    Task.detached {
+        await loadQueryDatasetAsync(directory: dir, sink: sink)
+        semaphore.signal()
+    }
+    semaphore.wait()
+}
+
+func loadQueryDatasetAsync(directory dir: String, sink: String) async {
+    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    for (name, text) in [("app", queryDataset.app), ("web", queryDataset.web), ("edge", queryDataset.edge), ("svc", queryDataset.svc)] {
+        _ = FileManager.default.createFile(atPath: dir + "/\(name).log", contents: Data(text.utf8))
+    }
+    let yaml = """
+        sources:
+          app: { type: file, include: \(dir)/app.log, log_group: /app, log_stream: a, timestamp: { field: $.t } }
+          web: { type: file, include: \(dir)/web.log, log_group: /web, log_stream: w, timestamp: { regex: '^([^ ]+)' } }
+          edge: { type: file, include: \(dir)/edge.log, log_group: /edge, log_stream: e, timestamp: { field: $.t } }
+          svc: { type: file, include: \(dir)/svc.log, log_group: /svc, log_stream: s, timestamp: { regex: '^([^ ]+)' } }
+        sinks:
+          db: \(sink)
+        """
+    _ = try? await runOnce(yaml)
+}
+
 @Suite("Logs Insights query conformance", .serialized)
 struct QueryConformanceTests {
     static let store: String = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trailwatch-query-\(UUID().uuidString)").path
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir + "/app.log", contents: Data(queryDataset.app.utf8))
-        FileManager.default.createFile(atPath: dir + "/web.log", contents: Data(queryDataset.web.utf8))
-        FileManager.default.createFile(atPath: dir + "/edge.log", contents: Data(queryDataset.edge.utf8))
-        FileManager.default.createFile(atPath: dir + "/svc.log", contents: Data(queryDataset.svc.utf8))
-        let yaml = """
-            sources:
-              app: { type: file, include: \(dir)/app.log, log_group: /app, log_stream: a, timestamp: { field: $.t } }
-              web: { type: file, include: \(dir)/web.log, log_group: /web, log_stream: w, timestamp: { regex: '^([^ ]+)' } }
-              edge: { type: file, include: \(dir)/edge.log, log_group: /edge, log_stream: e, timestamp: { field: $.t } }
-              svc: { type: file, include: \(dir)/svc.log, log_group: /svc, log_stream: s, timestamp: { regex: '^([^ ]+)' } }
-            sinks:
-              db: { type: sqlite, inputs: [app, web, edge, svc], path: \(dir)/store.db }
-            """
-        let semaphore = DispatchSemaphore(value: 0)
-        Task.detached {
-            _ = try? await runOnce(yaml)
-            semaphore.signal()
-        }
-        semaphore.wait()
+        loadQueryDataset(directory: dir, sink: "{ type: sqlite, inputs: [app, web, edge, svc], path: \(dir)/store.db }")
         return dir + "/store.db"
     }()
 

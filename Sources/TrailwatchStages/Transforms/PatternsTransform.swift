@@ -69,7 +69,7 @@ struct PatternsTransform: TransformKind {
         var miner: TemplateMiner
         var detector: PatternShiftDetector
         var watermark: Int64 = .min
-        var lastSave = MonotonicClock.wallMillis()
+        var lastSave: Int64
         var statePath: String { context.stateDirectory + "/patterns.json" }
         /// Field values per template, built once.
         private var labels: [UInt64: (template: String, id: FieldValue, text: FieldValue)] = [:]
@@ -77,6 +77,7 @@ struct PatternsTransform: TransformKind {
         init(config: Config, context: StageContext) {
             self.config = config
             self.context = context
+            lastSave = context.clock.nowMillis()
             miner = TemplateMiner(configuration: .init(similarityThreshold: config.similarity, maxTemplates: config.maxTemplates))
             detector = PatternShiftDetector(configuration: .init(
                 learningPeriodMs: config.learningPeriod.milliseconds, windowMs: config.window.milliseconds,
