@@ -45,9 +45,12 @@ public enum ConfigDecoding {
 
     /// Decodes a value of any Decodable type standing alone (an alarm definition file, say).
     public static func decode<T: Decodable>(_ type: T.Type, yaml: String, file: String) -> Result<T, ConfigError> {
-        if let refused = YAMLBounds.checkText(yaml, file: file) { return .failure(ConfigError([refused])) }
         let node: Node?
-        do { node = try Yams.compose(yaml: yaml) } catch let error as YamlError {
+        do {
+            let composed = try YAMLBounds.compose(yaml, file: file)
+            if let refused = composed.refused { return .failure(ConfigError([refused])) }
+            node = composed.node
+        } catch let error as YamlError {
             return .failure(ConfigError([PipelineLoader.diagnostic(for: error, file: file)]))
         } catch {
             return .failure(ConfigError([ConfigDiagnostic(location: SourceLocation(file: file, line: 1, column: 1), message: "\(error)")]))
@@ -55,7 +58,6 @@ public enum ConfigDecoding {
         guard let node else {
             return .failure(ConfigError([ConfigDiagnostic(location: SourceLocation(file: file, line: 1, column: 1), message: "the file is empty")]))
         }
-        if let refused = YAMLBounds.checkExpansion(node, file: file) { return .failure(ConfigError([refused])) }
         do { return .success(try ConfigDecoding.yamlDecoder.decode(T.self, from: node)) } catch {
             return .failure(ConfigError([diagnostic(for: error, root: node, file: file, component: nil)]))
         }

@@ -16,10 +16,11 @@ public struct PipelineLoader: Sendable {
         var diagnostics: [ConfigDiagnostic] = []
         func at(_ mark: Mark?) -> SourceLocation { SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1) }
 
-        if let refused = YAMLBounds.checkText(text, file: file) { return (nil, [refused]) }
         let parsed: Node?
         do {
-            parsed = try Yams.compose(yaml: text)
+            let composed = try YAMLBounds.compose(text, file: file)
+            if let refused = composed.refused { return (nil, [refused]) }
+            parsed = composed.node
         } catch let error as YamlError {
             diagnostics.append(Self.diagnostic(for: error, file: file))
             return (nil, diagnostics)
@@ -33,8 +34,6 @@ public struct PipelineLoader: Sendable {
             return (nil, diagnostics)
         }
 
-        // Only a document with an alias ('*') can expand beyond its own size.
-        if text.utf8.contains(UInt8(ascii: "*")), let refused = YAMLBounds.checkExpansion(root, file: file) { return (nil, [refused]) }
         var interpolated: [SourceLocation: String] = [:]
         root = interpolate(root, file: file, diagnostics: &diagnostics, interpolated: &interpolated)
 

@@ -11,6 +11,16 @@ public enum YAMLBounds {
     /// Most nodes the document may have once every alias is expanded.
     public static let maximumExpandedNodes = 1_000_000
 
+    /// Composes `text` within the bounds: the node tree, or the diagnostic saying why it was not
+    /// loaded (too large, or aliases expanding past the limit). YAML syntax errors are thrown.
+    public static func compose(_ text: String, file: String) throws -> (node: Node?, refused: ConfigDiagnostic?) {
+        if let refused = checkText(text, file: file) { return (nil, refused) }
+        guard let node = try Yams.compose(yaml: text) else { return (nil, nil) }
+        // Only a document with an alias ('*') can expand beyond its own size.
+        if text.utf8.contains(UInt8(ascii: "*")), let refused = checkExpansion(node, file: file) { return (nil, refused) }
+        return (node, nil)
+    }
+
     /// Checks the raw text; returns a diagnostic when it must not be loaded.
     public static func checkText(_ text: String, file: String) -> ConfigDiagnostic? {
         let bytes = Array(text.utf8)

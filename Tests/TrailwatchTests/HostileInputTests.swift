@@ -209,13 +209,25 @@ struct HostileInputTests {
         #expect(catErr.contains("truncated zstd frame"), "\(catErr)")
     }
 
-    @Test("a 200 MB zstd bomb of zeros streams through in bounded memory")
-    func zstdBomb() throws {
+    @Test("a 200 MB zstd or gzip bomb of zeros streams through in bounded memory", arguments: ["zst", "gz"])
+    func decompressionBomb(_ suffix: String) throws {
         let dir = TemporaryDirectory()
-        _ = dir.write("bomb.zst", bytes: try zstd([UInt8](repeating: 0, count: 200 << 20), level: 1))
+        let zeros = [UInt8](repeating: 0, count: 200 << 20)
+        if suffix == "zst" {
+            _ = dir.write("bomb.zst", bytes: try zstd(zeros, level: 1))
+        } else {
+            // gzip(1) makes the bomb: about 200 KB that inflate to 200 MiB.
+            let zeroFile = dir.write("zeros", bytes: zeros)
+            let gzip = Process()
+            gzip.executableURL = URL(fileURLWithPath: "/bin/sh")
+            gzip.arguments = ["-c", "gzip -1 -c '\(zeroFile)' > '\(dir.file("bomb.gz"))' && rm '\(zeroFile)'"]
+            try gzip.run()
+            gzip.waitUntilExit()
+            try #require(gzip.terminationStatus == 0)
+        }
         let pipeline = dir.write("p.yaml", """
             sources:
-              old: { type: archive, include: \(dir.file("bomb.zst")) }
+              old: { type: archive, include: \(dir.file("bomb.\(suffix)")) }
             transforms:
               none: { type: filter, inputs: [old], contains: x }
             sinks:

@@ -46,9 +46,9 @@ public enum AlarmDefinitionFile {
             return [try decoder.decode(AlarmDefinition.self, from: data)]
         }
         // YAML may hide a billion-laughs tree behind aliases: bounded before anything expands it.
-        if let refused = YAMLBounds.checkText(text, file: path) { throw Failure(description: refused.message) }
-        guard let node = try Yams.compose(yaml: text) else { return [] }
-        if let refused = YAMLBounds.checkExpansion(node, file: path) { throw Failure(description: refused.message) }
+        let (composed, refused) = try YAMLBounds.compose(text, file: path)
+        if let refused { throw Failure(description: refused.message) }
+        guard let node = composed else { return [] }
         let decoder = YAMLDecoder(encoding: .utf8)
         if let list = try? decoder.decode([AlarmDefinition].self, from: node) { return list }
         if let described = try? decoder.decode(DescribeAlarms.self, from: node) { return described.MetricAlarms }
