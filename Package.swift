@@ -136,7 +136,7 @@ let package = Package(
 
         // Fuzz targets for the code that reads untrusted bytes (`make fuzz`: libFuzzer; `make test`: a few seconds each).
         .executableTarget(name: "TrailwatchFuzz",
-                          dependencies: ["LinearRegex", "FilterPatterns", "LogsQuery", "ByteJSON", "TrailwatchConfig", "TrailwatchCore",
+                          dependencies: ["LinearRegex", "FilterPatterns", "DataProtection", "EventPatterns", "LogsQuery", "ByteJSON", "TrailwatchConfig", "TrailwatchCore",
                                          "TrailwatchRuntime", "TrailwatchStages"],
                           swiftSettings: strict),
 

@@ -142,6 +142,38 @@ def main():
              "Nov  4 10:00:00", "24/Nov/2026:10:00:00 +0000", "9999-12-31T23:59:59.999Z", "0000-01-01T00:00:00Z", "1e308", "-1"]
     write("timestamp", [f + "\0" + t for f in formats for t in texts[:3]] + [formats[0] + "\0" + t for t in texts])
 
+    # Masking: the demo policy and small custom ones, over the identifier tables' example lines.
+    lines = []
+    for path in ["Tests/DataProtectionTests/ManagedIdentifierTests.swift", "Tests/DataProtectionTests/PolicyTests.swift"]:
+        for line in open(os.path.join(ROOT, path), encoding="utf-8").read().splitlines():
+            if line.strip().startswith(("(\"", "IdentifierCase", "], negatives")):
+                lines += [t for t in swift_strings(line) if len(t) > 3 and not t.startswith(("PhoneNumber", "Ssn", "Cpf", "Cnpj"))][:4]
+    demo = open(os.path.join(ROOT, "pipelines", "policies", "pii.json"), encoding="utf-8").read()
+    def policy(regex):
+        return json.dumps({"Version": "2021-06-01", "Configuration": {"CustomDataIdentifier": [{"Name": "C", "Regex": regex}]},
+                           "Statement": [{"DataIdentifier": ["C"], "Operation": {"Audit": {"FindingsDestination": {}}}},
+                                         {"DataIdentifier": ["C"], "Operation": {"Deidentify": {"MaskConfig": {}}}}]})
+    custom = [policy(r) for r in ["tok_[A-Za-z0-9]{16}", "a+", "^id", "end$", "[a-c]+d?", "x*", "\\d{3}-\\d{4}", "a*a*a*a*b"]]
+    write("data-protection", [demo + "\0" + l for l in lines[:60]] + [c + "\0" + l for c in custom for l in lines[:3]]
+          + [custom[1] + "\0" + "a" * 300 + "b", custom[3] + "\0end end"])
+
+    # Event patterns: AWS's documented examples from the conformance table, against their events.
+    table = open(os.path.join(ROOT, "Tests/EventPatternsTests/ConformanceTests.swift"), encoding="utf-8").read()
+    events_by_name = {}
+    for m in re.finditer(r'static let (\w+Event) = """\n(.*?)"""', table, re.S):
+        events_by_name[m.group(1)] = " ".join(l.strip() for l in m.group(2).splitlines())
+    event_seeds = []
+    for line in table.splitlines():
+        line = line.strip()
+        if not line.startswith("(#\"") and not line.startswith('("'):
+            continue
+        strings = swift_strings(line)
+        if not strings:
+            continue
+        name = next((n for n in events_by_name if (", " + n + ",") in line), None)
+        event_seeds.append(strings[0] + "\0" + (events_by_name[name] if name else next(iter(events_by_name.values()), "{}")))
+    write("event-pattern", event_seeds)
+
 
 if __name__ == "__main__":
     main()

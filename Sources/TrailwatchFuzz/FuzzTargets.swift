@@ -1,5 +1,8 @@
 import ByteJSON
+import DataProtection
+import EventPatterns
 import FilterPatterns
+import Foundation
 import LinearRegex
 import LogsQuery
 import TrailwatchConfig
@@ -26,6 +29,8 @@ let fuzzTargets: [FuzzTarget] = [
     FuzzTarget(name: "archive-reader", summary: "the archive source's reader: zstd/gzip/plain, lines, records", run: FuzzEntries.archiveReader),
     FuzzTarget(name: "cloudtrail", summary: "CloudTrail delivery files", run: FuzzEntries.cloudTrail),
     FuzzTarget(name: "timestamp", summary: "event-time formats and texts, ISO 8601 both ways (format NUL text)", run: FuzzEntries.timestamp),
+    FuzzTarget(name: "data-protection", summary: "data protection policies and masking: managed and custom identifiers (policy NUL message)", run: FuzzEntries.dataProtection),
+    FuzzTarget(name: "event-pattern", summary: "EventBridge event patterns matched against an event (pattern NUL event)", run: FuzzEntries.eventPattern),
 ]
 
 /// The code behind the targets.
@@ -146,6 +151,36 @@ enum FuzzEntries {
         if let ms = text.withUnsafeBytes({ Timestamps.parseISO8601($0) }) {
             precondition(Timestamps.parseISO8601(Timestamps.iso8601(ms)) == ms, "ISO 8601 does not round-trip")
         }
+    }
+
+    /// A policy whose custom identifiers come from the input, plus every managed identifier over the
+    /// message; findings must lie inside the message, and masking must keep everything outside them.
+    static let managedScanner = DataProtectionScanner(managed: ManagedDataIdentifiers.all.map(\.name))
+
+    static func dataProtection(_ data: [UInt8]) {
+        let (policyBytes, message) = split(data)
+        var scanners = [managedScanner]
+        if let policy = try? JSONDecoder().decode(DataProtectionPolicy.self, from: Data(policyBytes)) {
+            scanners.append(DataProtectionScanner(policy: policy))
+        }
+        for scanner in scanners {
+            var findings: [Finding] = []
+            message.withUnsafeBytes { scanner.scan($0, into: &findings) }
+            for finding in findings { precondition(finding.range.lowerBound >= 0 && finding.range.upperBound <= message.count, "a finding outside the message") }
+            precondition(zip(findings, findings.dropFirst()).allSatisfy { $0.range.lowerBound <= $1.range.lowerBound }, "findings out of order")
+            var masked: [UInt8] = []
+            message.withUnsafeBytes { DataProtectionScanner.mask($0, findings: findings, into: &masked) }
+            if findings.isEmpty { precondition(masked == message, "masking changed a message without findings") }
+        }
+    }
+
+    static func eventPattern(_ data: [UInt8]) {
+        let (patternBytes, event) = split(data)
+        guard let pattern = try? EventPattern(String(decoding: patternBytes, as: UTF8.self)) else { return }
+        var matcher = EventMatcher(RuleSet([pattern]), cloudTrailEnvelope: false)
+        let direct = matcher.matches(event)
+        // The matcher holds no state between events: the same event gives the same answer.
+        precondition(matcher.matches(event) == direct, "the same event matched differently twice")
     }
 
     static func cloudTrail(_ data: [UInt8]) {
