@@ -80,26 +80,20 @@ public final class SQLiteStore: Store {
                     INSERT INTO schema_version(version) VALUES (2);
                     """)
             }
+            if current < 3 { try migrateToVersion3() }
             try db.execute("COMMIT")
         } catch {
             rollback()
             throw error
         }
-        if current < 3 { try migrateToVersion3() }
     }
 
     /// Version 3: streams keep their last ingestion time and stored bytes (the CloudWatch Logs
     /// API's DescribeLogStreams/DescribeLogGroups), and the API's own catalog tables of earlier
     /// versions (`api_log_groups`, `api_log_streams`, `api_metric_filters`) move into the store's
-    /// tables and documents, then go. One transaction: a store is migrated whole or not at all.
+    /// tables and documents, then go. Inside ``migrate()``'s transaction.
     private func migrateToVersion3() throws(StoreError) {
-        // Two processes opening an older store at once: the second finds it migrated.
-        try begin()
         do {
-            let version = try db.prepare("SELECT max(version) FROM schema_version")
-            let current = try version.step() ? Int(version.int(0)) : 0
-            version.reset()
-            if current >= 3 { try commit(); return }
             let exists = try db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'api_log_groups'")
             let hasCatalog = try exists.step() && exists.int(0) > 0
             exists.reset()
@@ -131,9 +125,7 @@ public final class SQLiteStore: Store {
             }
             sql += "INSERT INTO schema_version(version) VALUES (3);"
             try db.execute(sql)
-            try commit()
         } catch {
-            rollback()
             throw StoreError("\(location): cannot migrate the store to schema version 3: \(error)")
         }
     }

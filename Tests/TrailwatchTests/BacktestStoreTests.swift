@@ -24,13 +24,13 @@ struct BacktestStoreTests {
         await b.close()
     }
 
-    func check(_ store: String, _ dir: TemporaryDirectory) throws {
+    func check(_ store: String, _ dir: TemporaryDirectory) async throws {
         let definitions = dir.write("alarm.json", Self.definition)
-        let (status, csv, errors) = try runTool(trailwatchBinary(), ["backtest", definitions, "--store", store, "--format", "csv"])
+        let (status, csv, errors) = try await runTool(trailwatchBinary(), ["backtest", definitions, "--store", store, "--format", "csv"])
         #expect(status == 0, "\(errors)")
         #expect(lines(csv) == ["time,alarm,from,to,value", "2026-11-01T00:01:00.000Z,Hot,INSUFFICIENT_DATA,OK,1.0",
                                "2026-11-01T00:02:00.000Z,Hot,OK,ALARM,20.0", "2026-11-01T00:03:00.000Z,Hot,ALARM,OK,3.0"])
-        let ranged = try runTool(trailwatchBinary(), ["backtest", definitions, "--store", store, "--start", "2026-11-01T00:01:00Z",
+        let ranged = try await runTool(trailwatchBinary(), ["backtest", definitions, "--store", store, "--start", "2026-11-01T00:01:00Z",
                                                       "--end", "2026-11-01T00:02:00Z", "--format", "csv"])
         #expect(lines(ranged.1) == ["time,alarm,from,to,value", "2026-11-01T00:02:00.000Z,Hot,INSUFFICIENT_DATA,ALARM,20.0"], "\(ranged.2)")
     }
@@ -40,8 +40,8 @@ struct BacktestStoreTests {
         let dir = TemporaryDirectory()
         let path = dir.file("store.db")
         try await Self.fill { writer in try SQLiteStore(path: path, writer: writer) }
-        try check(path, dir)
-        let missing = try runTool(trailwatchBinary(), ["backtest", dir.write("a.json", Self.definition), "--store", dir.file("none.db")])
+        try await check(path, dir)
+        let missing = try await runTool(trailwatchBinary(), ["backtest", dir.write("a.json", Self.definition), "--store", dir.file("none.db")])
         #expect(missing.0 != 0 && missing.2.contains("no store at"), "\(missing.2)")
     }
 
@@ -49,6 +49,6 @@ struct BacktestStoreTests {
     func postgres() async throws {
         guard let (_, url) = try PostgresStoreTests.database("backtest") else { return }
         try await Self.fill { writer in try await PostgresStore.connect(url: url, access: .readWrite, writer: writer) }
-        try check(url, TemporaryDirectory())
+        try await check(url, TemporaryDirectory())
     }
 }

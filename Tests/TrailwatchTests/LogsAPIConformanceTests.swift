@@ -207,7 +207,7 @@ struct SQLiteCatalogMigrationTests {
         let path = dir.file("store.db")
         _ = try SQLiteStore(path: path)
         // Make it what version 2 with the API's own catalog tables looked like.
-        let (status, _, errors) = try runProgram(["sqlite3", path, """
+        let (status, _, errors) = try await runProgram(["sqlite3", path, """
             DELETE FROM schema_version WHERE version = 3;
             ALTER TABLE log_streams DROP COLUMN last_ingestion;
             ALTER TABLE log_streams DROP COLUMN stored_bytes;
@@ -230,7 +230,7 @@ struct SQLiteCatalogMigrationTests {
         let record = try #require(MetricFilterRecord(filter))
         #expect(record == MetricFilterRecord(group: "/app", name: "errors", pattern: "ERROR",
                                              transformations: #"[{"metricName":"E","metricNamespace":"A","metricValue":"1"}]"#, creationTime: 1600))
-        let tables = try runProgram(["sqlite3", path, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'api_%'"]).1
+        let tables = try await runProgram(["sqlite3", path, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'api_%'"]).1
         #expect(tables.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 }
