@@ -219,17 +219,8 @@ public final class CloudWatchLogsService: AWSService, Sendable {
     /// (the store sink records them itself when they come here).
     func noteActivity(_ activity: StreamActivity) {
         let schedule = pendingActivity.withLock { pending -> Bool in
-            let key = activity.group + "\u{0}" + activity.stream
             let wasEmpty = pending.isEmpty
-            if var known = pending[key] {
-                known.firstEvent = min(known.firstEvent, activity.firstEvent)
-                known.lastEvent = max(known.lastEvent, activity.lastEvent)
-                known.ingestionTime = max(known.ingestionTime, activity.ingestionTime)
-                known.bytes += activity.bytes
-                pending[key] = known
-            } else {
-                pending[key] = activity
-            }
+            if pending[activity.streamKey] == nil { pending[activity.streamKey] = activity } else { pending[activity.streamKey]!.merge(activity) }
             return wasEmpty
         }
         guard schedule else { return }

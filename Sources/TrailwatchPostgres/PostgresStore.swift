@@ -421,19 +421,7 @@ public final class PostgresStore: Store {
     /// Registers streams and their groups and adds the activity to the streams' statistics, in
     /// a fixed order so that concurrent writers never deadlock (inside the caller's transaction).
     private func record(_ activity: [StreamActivity]) async throws(StoreError) {
-        var merged: [String: StreamActivity] = [:]
-        for item in activity {
-            let key = item.group + "\u{0}" + item.stream
-            if var known = merged[key] {
-                known.firstEvent = min(known.firstEvent, item.firstEvent)
-                known.lastEvent = max(known.lastEvent, item.lastEvent)
-                known.ingestionTime = max(known.ingestionTime, item.ingestionTime)
-                known.bytes += item.bytes
-                merged[key] = known
-            } else {
-                merged[key] = item
-            }
-        }
+        let merged = StreamActivity.merged(activity)
         let items = merged.values.sorted { ($0.group, $0.stream) < ($1.group, $1.stream) }
         var binds = PostgresBindings()
         binds.append(items.map(\.group))

@@ -379,6 +379,26 @@ public struct StreamActivity: Sendable, Equatable {
         self.ingestionTime = ingestionTime
         self.bytes = bytes
     }
+
+    /// Adds another activity of the same stream.
+    public mutating func merge(_ other: StreamActivity) {
+        firstEvent = min(firstEvent, other.firstEvent)
+        lastEvent = max(lastEvent, other.lastEvent)
+        ingestionTime = max(ingestionTime, other.ingestionTime)
+        bytes += other.bytes
+    }
+
+    /// The key of its stream in ``merged(_:)``.
+    public var streamKey: String { group + "\u{0}" + stream }
+
+    /// Activities merged per stream.
+    public static func merged(_ activity: [StreamActivity]) -> [String: StreamActivity] {
+        var out: [String: StreamActivity] = [:]
+        for item in activity {
+            if out[item.streamKey] == nil { out[item.streamKey] = item } else { out[item.streamKey]!.merge(item) }
+        }
+        return out
+    }
 }
 
 extension LogGroupRegistry {
