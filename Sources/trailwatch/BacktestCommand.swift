@@ -34,13 +34,28 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(help: "Output: text, json or csv.")
     var format: BacktestFormat = .text
 
+    @Option(name: .customLong("band-settings"),
+            help: "Anomaly band model settings to try, as JSON (e.g. '{\"shiftDatapoints\":12,\"tailQuantile\":0.995}'); unnamed settings keep their defaults.")
+    var bandSettings: String?
+
+    /// The model settings to replay with: the defaults, overridden by the keys of `json`.
+    static func parseBandSettings(_ json: String?) throws -> AnomalyBandModel.Settings {
+        guard let json else { return AnomalyBandModel.Settings() }
+        do {
+            return try JSONDecoder().decode(AnomalyBandModel.Settings.self, from: Data(json.utf8))
+        } catch {
+            throw ValidationError("--band-settings: not valid settings JSON (\(error))")
+        }
+    }
+
     func run() async throws {
         guard from.isEmpty != (metrics == nil) else {
             throw ValidationError("give either --from ARCHIVE_GLOB... (with a pipeline) or --metrics SERIES.csv (with alarm definitions)")
         }
         let transitions: [BacktestTransition]
         if let metrics {
-            transitions = try Self.replaySeries(definitionsFile: file, series: metrics, alarm: alarm)
+            transitions = try Self.replaySeries(definitionsFile: file, series: metrics, alarm: alarm,
+                                                bandSettings: try Self.parseBandSettings(bandSettings))
         } else {
             transitions = try await Self.replayArchives(pipeline: file, alarm: alarm, globs: from)
         }
@@ -49,7 +64,8 @@ struct BacktestCommand: AsyncParsableCommand {
 
     // MARK: Metric series
 
-    static func replaySeries(definitionsFile: String, series: String, alarm name: String?) throws -> [BacktestTransition] {
+    static func replaySeries(definitionsFile: String, series: String, alarm name: String?,
+                             bandSettings: AnomalyBandModel.Settings = .init()) throws -> [BacktestTransition] {
         let definitions: [AlarmDefinition]
         do {
             definitions = try AlarmDefinitionFile.load(definitionsFile)
@@ -59,7 +75,7 @@ struct BacktestCommand: AsyncParsableCommand {
         }
         let chosen = try choose(definitions.map(\.alarmName), name)
         guard let definition = definitions.first(where: { $0.alarmName == chosen }) else { throw ExitCode(1) }
-        var metricAlarm = try MetricAlarm(definition: definition)
+        var metricAlarm = try MetricAlarm(definition: definition, bandSettings: bandSettings)
         guard let data = FileManager.default.contents(atPath: series) else {
             Console.error("\(series): cannot read the file")
             throw ExitCode(1)
