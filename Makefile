@@ -3,6 +3,8 @@ SWIFT ?= swift
 SYSTEM_PACKAGES := libzstd-dev zlib1g-dev libsqlite3-dev zstd pkg-config
 # Only for the test that renders the dashboard in a headless browser.
 TEST_PACKAGES := chromium
+# The PostgreSQL store's tests start a throw-away cluster with the server binaries (no service).
+POSTGRES_PACKAGES := postgresql
 BIN := .build/release/trailwatch
 
 .PHONY: all deps build run test bench eval clean
@@ -18,11 +20,14 @@ build: deps
 run: build
 	@mkdir -p var
 	$(BIN) run pipelines/demo.yaml --once
+	@scripts/demo-api.sh $(BIN)
 
 test: deps
 	@scripts/ensure-deps.sh $(TEST_PACKAGES) || echo "note: $(TEST_PACKAGES) could not be installed; the headless-browser dashboard test will be skipped"
+	@scripts/ensure-deps.sh $(POSTGRES_PACKAGES) || echo "note: $(POSTGRES_PACKAGES) could not be installed; the PostgreSQL store tests will be skipped"
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build; status=$$?; scripts/stop-test-clusters.sh; exit $$status
+	.build/debug/trailwatch test pipelines/demo.yaml --junit .build/demo-tests.xml
 
 bench: build
 	python3 bench/run.py --binary $(BIN)

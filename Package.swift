@@ -13,6 +13,14 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // The network edge: one HTTP server (Hummingbird on swift-nio), TLS, one HTTP client stack.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C helpers glibc hides behind _GNU_SOURCE.
@@ -31,6 +39,15 @@ let package = Package(
         // CloudWatch filter patterns, metric transformations and per-period aggregation (no I/O).
         .target(name: "FilterPatterns", dependencies: ["ByteJSON", "TrailwatchCore", "CShims"], swiftSettings: strict),
 
+        // CloudWatch Logs data protection: policies, managed data identifiers as byte-level matchers, masking (no I/O).
+        .target(name: "DataProtection", dependencies: ["FilterPatterns"], swiftSettings: strict),
+
+        // EventBridge event patterns, rule indexing and input transformers (no I/O).
+        .target(name: "EventPatterns", dependencies: ["ByteJSON"], swiftSettings: strict),
+
+        // CloudTrail trail event selectors (basic and advanced, AWS's JSON shape) over records (no I/O).
+        .target(name: "TrailSelectors", dependencies: ["ByteJSON"], swiftSettings: strict),
+
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
                 dependencies: ["TrailwatchCore", "LogsQuery", .product(name: "Yams", package: "Yams")],
@@ -38,13 +55,16 @@ let package = Package(
 
         // The engine: graph, bounded channels, acknowledgements, stage protocols and registry.
         .target(name: "TrailwatchRuntime",
-                dependencies: ["TrailwatchCore", "TrailwatchConfig"],
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "AWSWire"],
                 swiftSettings: strict),
 
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
                 dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
-                               "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "CShims",
+                               "EventPatterns", "TrailSelectors", "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "TrailwatchPostgres", "CShims", "TrailwatchAPI", "AWSWire", "DataProtection",
+                               .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                               .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
 
@@ -61,28 +81,74 @@ let package = Package(
                 swiftSettings: strict),
 
         // The Logs-Insights-style query language: parser and evaluator (no I/O).
-        .target(name: "LogsQuery", dependencies: ["TrailwatchCore", "CShims"], swiftSettings: strict),
+        .target(name: "LogsQuery", dependencies: ["TrailwatchCore", "CShims", "ByteJSON", "PatternMining"], swiftSettings: strict),
 
         // The SQLite store: schema and migrations, idempotent writes, retention, CloudTrail lookups.
-        .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite"], swiftSettings: strict),
+        .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite", "CShims"], swiftSettings: strict),
+
+        // The PostgreSQL store backend (its own module so SQLite-only code stays free of the driver).
+        .target(name: "TrailwatchPostgres",
+                dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "TrailwatchStore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+
+        // `trailwatch test`: pipeline unit tests run on the real stages with a virtual clock.
+        .target(name: "PipelineTesting",
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "FilterPatterns", "ByteJSON",
+                               .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
 
         // Dashboard pages over the store: server-rendered HTML and SVG charts.
         .target(name: "TrailwatchDashboard", dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchStore", "LogsQuery"],
                 swiftSettings: strict),
 
+        // The one HTTP server of a process (Hummingbird 2): limits, timeouts, TLS, queries off the event loop.
+        .target(name: "TrailwatchHTTP",
+                dependencies: ["AWSWire", "TrailwatchCore",
+                               .product(name: "HummingbirdCore", package: "hummingbird"),
+                               .product(name: "HummingbirdTLS", package: "hummingbird"),
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio"),
+                               .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+
+        // AWS wire protocols (no I/O): SigV4 signing and verification, the awsJson envelopes, AWS error shapes.
+        .target(name: "AWSWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+
+        // The CloudWatch Logs API (JSON 1.1) over a store protocol; the cloudwatch_logs_api source is a thin stage over it.
+        .target(name: "TrailwatchAPI",
+                dependencies: ["AWSWire", "TrailwatchCore", "ByteJSON", "FilterPatterns", "LogsQuery", "TrailwatchStore"],
+                swiftSettings: strict),
+
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard", "EventPatterns", "TrailwatchHTTP", "AWSWire", "PipelineTesting",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
+        .testTarget(name: "AWSWireTests", dependencies: ["AWSWire"], resources: [.copy("Vectors")], swiftSettings: strict),
+        .testTarget(name: "TrailwatchHTTPTests", dependencies: ["TrailwatchHTTP", "AWSWire",
+                                                                 .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                    swiftSettings: strict),
+        .testTarget(name: "TrailwatchAPITests", dependencies: ["TrailwatchAPI", "AWSWire", "TrailwatchCore", "TrailwatchStore"], swiftSettings: strict),
         .testTarget(name: "PatternMiningTests", dependencies: ["PatternMining"], swiftSettings: strict),
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),
+        .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "FilterPatterns"], swiftSettings: strict),
+        .testTarget(name: "EventPatternsTests", dependencies: ["EventPatterns", "ByteJSON"], swiftSettings: strict),
+        .testTarget(name: "TrailSelectorsTests", dependencies: ["TrailSelectors", "ByteJSON"], swiftSettings: strict),
         .testTarget(name: "FilterPatternsTests", dependencies: ["FilterPatterns", "TrailwatchCore", "ByteJSON"], swiftSettings: strict),
 
+        .testTarget(name: "PipelineTestingTests",
+                    dependencies: ["PipelineTesting", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchCore"],
+                    swiftSettings: strict),
+
         .testTarget(name: "TrailwatchTests",
-                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "LogsQuery"],
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "TrailwatchPostgres", "TrailwatchDashboard", "LogsQuery"],
                     swiftSettings: strict),
     ]
 )

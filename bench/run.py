@@ -6,8 +6,9 @@ wall seconds, CPU seconds, peak RSS, lines/s and MB/s, next to `zstd -3 -T1` on 
 yardstick. Results also go to bench/out/results.json.
 
 usage: bench/run.py [--binary PATH] [--lines N] [--only NAME[,NAME]] [--repeat N]
+       (--only sqlite-ingest also runs the Logs Insights query scenarios over the store it writes)
 """
-import argparse, json, os, shutil, subprocess, sys, time
+import argparse, glob, json, os, shutil, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
@@ -61,6 +62,35 @@ transforms:
 sinks:
   out: {{ type: file, inputs: [errors], path: "{out('file-filter-file.log')}", format: raw }}
 """, None, out("file-filter-file.log"), 100049),
+        # CloudWatch Logs data protection with five managed identifiers; 40% of the lines carry an IP address.
+        "file-mask-file": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+transforms:
+  pii:
+    type: mask
+    inputs: [app]
+    policy:
+      Version: "2021-06-01"
+      Statement:
+        - DataIdentifier:
+            - arn:aws:dataprotection::aws:data-identifier/EmailAddress
+            - arn:aws:dataprotection::aws:data-identifier/CreditCardNumber
+            - arn:aws:dataprotection::aws:data-identifier/IpAddress
+            - arn:aws:dataprotection::aws:data-identifier/AwsSecretKey
+            - arn:aws:dataprotection::aws:data-identifier/Ssn-US
+          Operation: {{ Audit: {{ FindingsDestination: {{}} }} }}
+        - DataIdentifier:
+            - arn:aws:dataprotection::aws:data-identifier/EmailAddress
+            - arn:aws:dataprotection::aws:data-identifier/CreditCardNumber
+            - arn:aws:dataprotection::aws:data-identifier/IpAddress
+            - arn:aws:dataprotection::aws:data-identifier/AwsSecretKey
+            - arn:aws:dataprotection::aws:data-identifier/Ssn-US
+          Operation: {{ Deidentify: {{ MaskConfig: {{}} }} }}
+sinks:
+  out: {{ type: file, inputs: [pii], path: "{out('file-mask-file.log')}", format: raw }}
+  counts: {{ type: file, inputs: [pii.metrics], path: "{out('file-mask-metrics.jsonl')}" }}
+""", None, out("file-mask-file.log"), 5000000),
         "stdin-file": (f"""
 sources:
   app: {{ type: stdin }}
@@ -117,6 +147,25 @@ transforms:
 sinks:
   out: {{ type: file, inputs: [found], path: "{out('insights.json')}" }}
 """, None, None, None),
+        "rules-cloudtrail": (f"""
+sources:
+  trail: {{ type: file, include: ["{cloudtrail_lines()}"] }}
+transforms:
+  rules:
+    type: rule
+    inputs: [trail]
+    rules:
+{bench_rules()}
+sinks:
+  matched: {{ type: file, inputs: [rules], path: "{out('rules-matched.log')}", format: raw }}
+  hits: {{ type: file, inputs: [{", ".join(f"rules.r{i:03d}" for i in range(100))}], path: "{out('rules-hits.jsonl')}" }}
+""", None, None, None),
+        "file-archive-encrypted": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+sinks:
+  arch: {{ type: archive, inputs: [app], directory: "{out('archive-encrypted')}", level: 3, host: bench, encryption: {{ key_env: BENCH_ARCHIVE_KEY }} }}
+""", None, None, None),
         "sqlite-ingest": (f"""
 sources:
   app: {{ type: file, include: ["{log}"] }}
@@ -152,6 +201,32 @@ sinks:
   out: {{ type: file, inputs: [app], path: "{out('file-json-file.log')}", format: json }}
 """, None, out("file-json-file.log"), None),
     }
+
+
+def bench_rules():
+    """100 EventBridge rules over the CloudTrail-shaped records of gen_cloudtrail_lines.py, as a YAML
+    mapping. Like real security rules, each watches its own rare combination (a user, a network, an
+    API): about 4% of the records match one rule; a fifth of the rules look at every EC2 call."""
+    out = []
+    for i in range(100):
+        kind, user = i % 5, f"arn:aws:iam::111122223333:user/user{(i // 5) % 20}"
+        if kind == 0:
+            pattern = {"source": ["aws.iam"], "detail": {"eventName": ["CreateAccessKey", f"DeleteUser{i}"],
+                       "errorCode": [{"exists": True}], "userIdentity": {"arn": [user]}}}
+        elif kind == 1:
+            pattern = {"detail": {"errorCode": [{"prefix": "AccessDenied"}], "eventSource": ["s3.amazonaws.com"],
+                                  "eventName": [["GetObject", "PutObject", "ListBuckets", "HeadObject"][i % 4]],
+                                  "awsRegion": [{"anything-but": "us-east-1"}], "userIdentity": {"arn": [user]}}}
+        elif kind == 2:
+            pattern = {"detail-type": ["AWS API Call via CloudTrail"], "detail": {"eventName": [f"Rare{i}", f"Rarer{i}"]}}
+        elif kind == 3:
+            pattern = {"detail": {"eventSource": ["kms.amazonaws.com", "ssm.amazonaws.com"], "sourceIPAddress": [{"cidr": f"10.0.{i}.0/24"}]}}
+        else:
+            pattern = {"source": ["aws.ec2"], "detail": {"userIdentity": {"arn": [user]}},
+                       "$or": [{"detail": {"eventName": [{"prefix": "Stop"}], "userAgent": [{"wildcard": "terraform/*"}]}},
+                               {"detail": {"errorCode": [{"exists": True}], "userAgent": [{"equals-ignore-case": "CONSOLE.amazonaws.com"}]}}]}
+        out.append(f"      r{i:03d}: {{ event_pattern: '{json.dumps(pattern)}' }}")
+    return "\n".join(out)
 
 
 def band_alarms():
@@ -223,6 +298,26 @@ def query_note(binary):
     return text + "; " + dashboard_note(binary, store)
 
 
+def query_scenarios(binary, results, lines):
+    """Logs Insights queries over the 5M stored events: JSON fields discovered by the byte scanner,
+    with the leading filter's scan hint, and without any hint (every row scanned and discovered).
+    Reports rows/s, CPU s, peak RSS and the machine load (these numbers move with it)."""
+    store = os.path.join(OUT, "store.db")
+    queries = [
+        ("query-json-filter", 'filter level = "ERROR" | stats count(*) by service'),
+        ("query-json-scan", 'stats count(*) by level'),
+        ("query-json-or", 'filter level = "ERROR" or level = "FATAL" | stats count(*) by service'),
+    ]
+    for name, text in queries:
+        load = os.getloadavg()[0]
+        wall, cpu, rss, status = measure([binary, "query", store, text, "--timeout", "10m"])
+        results.append(dict(name=name, query=text, wall_s=round(wall, 3), cpu_s=round(cpu, 3), peak_rss_mib=round(rss, 1),
+                            rows_per_s=round(lines / wall), rows_per_cpu_s=round(lines / cpu), load=round(load, 2), ok=status == 0))
+        print(f"{name:<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.1f} MiB RSS "
+              f"{lines / wall / 1e6:6.2f} M rows/s ({lines / cpu / 1e6:.2f} M rows per CPU s, load {load:.1f})  "
+              f"{'ok' if status == 0 else 'FAILED'}  {text}", flush=True)
+
+
 def dashboard_note(binary, store):
     """How long the default dashboard page over the stored events takes to serve."""
     import urllib.request
@@ -239,6 +334,128 @@ def dashboard_note(binary, store):
     finally:
         server.terminate()
         server.wait()
+
+
+class PostgresCluster:
+    """A throw-away PostgreSQL cluster for the store benchmarks (initdb + pg_ctl on a free loopback
+    port; as root it runs as the `postgres` user). Durable settings as a server would have them."""
+
+    def __init__(self):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not bins:
+            raise RuntimeError("no /usr/lib/postgresql/*/bin/pg_ctl (apt-get install postgresql)")
+        self.bin = os.path.dirname(bins[-1])
+        self.dir = tempfile.mkdtemp(prefix="trailwatch-pg-bench-")
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.dir, "postgres", "postgres")
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self._run("initdb", "-D", self.dir + "/data", "-U", "trailwatch", "--auth=trust", "--locale=C", "-E", "UTF8")
+        self._run("pg_ctl", "-D", self.dir + "/data", "-l", self.dir + "/server.log", "-w", "-o",
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_wal_size=8GB "
+                  "-c checkpoint_timeout=30min -c wal_compression=lz4", "start")
+
+    def _run(self, tool, *args):
+        argv = [os.path.join(self.bin, tool), *args]
+        if self.as_root:
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        subprocess.check_call(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def psql(self, sql, db="postgres"):
+        return subprocess.check_output([os.path.join(self.bin, "psql"), "-h", self.dir, "-p", str(self.port), "-U", "trailwatch",
+                                        "-d", db, "-X", "-A", "-t", "-c", sql], text=True)
+
+    def database(self, name):
+        self.psql(f"DROP DATABASE IF EXISTS {name}")
+        self.psql(f"CREATE DATABASE {name}")
+        return f"postgres://trailwatch@127.0.0.1:{self.port}/{name}?sslmode=disable"
+
+    def stop(self):
+        try:
+            self._run("pg_ctl", "-D", self.dir + "/data", "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def server_cpu_s(cluster):
+    """CPU seconds the cluster's processes have used so far (postgres backends, walwriter, …)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    out = subprocess.run(["pgrep", "-f", cluster.dir], capture_output=True, text=True).stdout.split()
+    for pid in out:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def postgres_bench(binary, log, lines, size_mb, report):
+    """The store sink into PostgreSQL: one instance, two at once (each half of the input), both
+    idempotency methods, and `stats count(*) by bin(5m)` against the same SQL in psql."""
+    try:
+        cluster = PostgresCluster()
+    except Exception as e:  # noqa: BLE001 - report and go on with the other benchmarks
+        print(f"postgres-ingest        skipped: {e}")
+        return
+    try:
+        def ingest(name, inputs, method="on-conflict"):
+            url = cluster.database(name)
+            procs = []
+            for k, path in enumerate(inputs):
+                pipeline = os.path.join(OUT, f"{name}-{k}.yaml")
+                with open(pipeline, "w") as f:
+                    f.write(f"""
+sources:
+  app: {{ type: file, include: ["{path}"] }}
+sinks:
+  db: {{ type: store, inputs: [app], url: "{url}", instance: bench-{k} }}
+""")
+                procs.append([binary, "run", pipeline, "--once", "--quiet"])
+            env = dict(os.environ, TRAILWATCH_PG_INGEST=method)
+            before = server_cpu_s(cluster)
+            start = time.monotonic()
+            running = [subprocess.Popen(p, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for p in procs]
+            usage = [os.wait4(p.pid, 0) for p in running]
+            wall = time.monotonic() - start
+            ok = all(os.waitstatus_to_exitcode(u[1]) == 0 for u in usage)
+            if not ok:
+                for p in running:
+                    sys.stderr.write(p.stderr.read().decode(errors="replace"))
+            cpu = sum(u[2].ru_utime + u[2].ru_stime for u in usage)
+            rss = max(u[2].ru_maxrss for u in usage) / 1024.0
+            stored = int(cluster.psql("SELECT count(*) FROM log_events", db=name).strip() or 0)
+            return url, wall, cpu, rss, ok and stored == lines, server_cpu_s(cluster) - before, stored
+
+        url, wall, cpu, rss, ok, server, stored = ingest("bench_one", [log])
+        one = lines / wall
+        report("postgres-ingest", wall, cpu, rss, ok, f"{one / 1e3:.0f} k events/s; server {server:.1f} CPU s; {stored} rows")
+        # Two instances at once, each with half of the lines.
+        halves = [os.path.join(OUT, f"half-{k}.log") for k in range(2)]
+        if not all(os.path.exists(h) for h in halves):
+            with open(log, "rb") as f, open(halves[0], "wb") as a, open(halves[1], "wb") as b:
+                for n, line in enumerate(f):
+                    (a if n < lines // 2 else b).write(line)
+        _, wall2, cpu2, rss2, ok2, server2, _ = ingest("bench_two", halves)
+        report("postgres-ingest x2", wall2, cpu2, rss2, ok2,
+               f"{lines / wall2 / 1e3:.0f} k events/s together = {lines / wall2 / one:.2f}x one instance; server {server2:.1f} CPU s")
+        _, wall3, cpu3, rss3, ok3, server3, _ = ingest("bench_merge", [log], method="merge")
+        report("postgres-ingest merge", wall3, cpu3, rss3, ok3,
+               f"staging + MERGE: {lines / wall3 / 1e3:.0f} k events/s vs ON CONFLICT DO NOTHING {one / 1e3:.0f} k; server {server3:.1f} CPU s")
+        q = measure([binary, "query", url, "stats count(*) by bin(5m)"])
+        ref_start = time.monotonic()
+        cluster.psql("SELECT timestamp - mod(timestamp, 300000) AS b, count(*) FROM log_events GROUP BY 1 ORDER BY 1", db="bench_one")
+        ref = time.monotonic() - ref_start
+        report("postgres-query bin(5m)", q[0], q[1], q[2], q[3] == 0, f"{q[0] / ref:.2f}x the hand-written SQL in psql ({ref:.2f} s)")
+        newest = measure([binary, "query", url, "fields @timestamp, @message | sort @timestamp desc | limit 20"])
+        report("postgres-query newest", newest[0], newest[1], newest[2], newest[3] == 0, "newest 20 by the (timestamp, event_key) index")
+    finally:
+        cluster.stop()
 
 
 def vm_hwm_mib(pid):
@@ -314,6 +531,184 @@ sinks:
           f"(writer done after {written:.2f} s)", flush=True)
 
 
+def checkpoint_load(binary, report_to, files=10_000):
+    """Restart with many remembered files: a file source over `files` small files, each read to its
+    end and closed as idle, is stopped and started again. Reports how long loading the positions
+    took (the source logs it) and how long until a line appended after the restart arrived, and
+    that nothing was read twice."""
+    work = os.path.join(OUT, "positions")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "logs"))
+    for i in range(files):
+        with open(os.path.join(work, "logs", f"f{i:05d}.log"), "w") as f:
+            f.write(f"file {i} line 0 " + "x" * 40 + "\n")
+    out = os.path.join(work, "out.log")
+    pipeline = os.path.join(work, "p.yaml")
+    with open(pipeline, "w") as f:
+        f.write(f"""
+data_dir: {work}/state
+sources:
+  app: {{ type: file, include: ["{work}/logs/*.log"], close_idle: 10ms, checkpoint_interval: 100ms }}
+sinks:
+  out: {{ type: file, inputs: [app], path: "{out}", format: raw, sync_interval: 50ms }}
+""")
+    def run_until(lines, stderr_path):
+        proc = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=open(stderr_path, "w"))
+        start = time.monotonic()
+        while (count_lines(out) if os.path.exists(out) else 0) < lines and time.monotonic() - start < 300:
+            time.sleep(0.01)
+        return proc, time.monotonic() - start
+    proc, _ = run_until(files, os.path.join(work, "first.log"))
+    time.sleep(1.5)  # idle files closed and remembered, positions written
+    proc.send_signal(15)
+    proc.wait()
+    started = time.monotonic()
+    proc = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=open(os.path.join(work, "second.log"), "w"))
+    with open(os.path.join(work, "logs", f"f{files // 2:05d}.log"), "a") as f:
+        f.write("appended after the restart\n")
+    while count_lines(out) < files + 1 and time.monotonic() - started < 300:
+        time.sleep(0.005)
+    first_line = time.monotonic() - started
+    rss = vm_hwm_mib(proc.pid)
+    proc.send_signal(15)
+    proc.wait()
+    loaded = loaded_cpu = None
+    for line in open(os.path.join(work, "second.log")):
+        if "file positions in" in line:
+            loaded = float(line.split(" in ")[-1].split(" ms")[0])
+            loaded_cpu = float(line.split("(")[-1].split(" ms CPU")[0])
+    got = count_lines(out)
+    ok = loaded is not None and got == files + 1
+    report_to.append(dict(name="checkpoint load", wall_s=round(first_line, 3), cpu_s=None, peak_rss_mib=round(rss, 1),
+                          lines_per_s=None, mb_per_s=None, ok=ok,
+                          note=f"{files} remembered files: positions loaded in {loaded} ms ({loaded_cpu} ms CPU); first new line shipped {first_line:.2f} s after the restart; {got - files - 1} lines read twice"))
+    print(f"{'checkpoint load':<22} positions of {files} files loaded in {loaded} ms ({loaded_cpu} ms CPU); a new line shipped {first_line:.2f} s after the restart "
+          f"(peak RSS {rss:.1f} MiB); {got - files - 1} lines read twice  {'ok' if ok else 'FAILED'}", flush=True)
+
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+BENCH_KEY = ("AKIDBENCHMARK", "bench/secret+key")
+
+
+def start_aggregator(binary, work, port, sink_yaml):
+    """trailwatch with the CloudWatch Logs API on 127.0.0.1:PORT into `sink_yaml`; waits until it listens."""
+    pipeline = os.path.join(work, "aggregator.yaml")
+    with open(pipeline, "w") as f:
+        f.write(f"""
+data_dir: {work}/aggregator-state
+http: {{ listen: "127.0.0.1:{port}", access_key_id_env: TW_KEY_ID, secret_access_key_env: TW_SECRET }}
+sources:
+  api: {{ type: cloudwatch_logs_api, max_pending_batches: 64 }}
+sinks:
+{sink_yaml}
+""")
+    env = dict(os.environ, TW_KEY_ID=BENCH_KEY[0], TW_SECRET=BENCH_KEY[1])
+    proc = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=subprocess.PIPE, env=env)
+    for line in proc.stderr:
+        if line.startswith(b"serving"):
+            break
+    threading_drain(proc.stderr)
+    return proc
+
+
+def threading_drain(stream):
+    import threading
+    threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
+
+
+def api_put_log_events(binary, results, requests=300, connections=12):
+    """PutLogEvents over loopback: 1 MB batches of 10,000 ~100-byte events, SigV4 verified, into a
+    file sink; the load generator runs on the same machine. Reports events/s, p50/p99, server CPU and RSS."""
+    work = os.path.join(OUT, "api")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    port = free_port()
+    out = os.path.join(work, "received.log")
+    server = start_aggregator(binary, work, port, f'  out: {{ type: file, inputs: [api], path: "{out}", format: raw, sync_interval: 100ms }}')
+    try:
+        cpu0 = cpu_seconds(server.pid)
+        load = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "putlogevents_load.py"), f"http://127.0.0.1:{port}", *BENCH_KEY,
+                               "--requests", str(requests), "--connections", str(connections)], capture_output=True, text=True)
+        cpu = cpu_seconds(server.pid) - cpu0
+        rss = vm_hwm_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+    try:
+        stats = json.loads(load.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        sys.stderr.write(load.stdout + load.stderr)
+        results.append(dict(name="api-put-log-events", ok=False))
+        print("api-put-log-events     FAILED", flush=True)
+        return
+    received = count_lines(out)
+    ok = load.returncode == 0 and received == stats["events"] and rss <= 128
+    wall = stats["wall_s"]
+    results.append(dict(name="api-put-log-events", wall_s=wall, cpu_s=round(cpu, 3), peak_rss_mib=round(rss, 1),
+                        lines_per_s=stats["events_per_s"], mb_per_s=round(stats["requests"] * stats["request_bytes"] / 1e6 / wall, 1), ok=ok,
+                        note=f"p50 {stats['p50_ms']} ms, p99 {stats['p99_ms']} ms, {stats['throttled']} throttled, {received} events written"))
+    print(f"{'api-put-log-events':<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.1f} MiB RSS "
+          f"{stats['events_per_s'] / 1e6:6.2f} M ev/s  p50 {stats['p50_ms']} ms p99 {stats['p99_ms']} ms "
+          f"{'ok' if ok else 'FAILED'} ({stats['throttled']} throttled, {received} written; server CPU only)", flush=True)
+
+
+def agent_aggregator(binary, log, lines, results):
+    """file → cloudwatch_logs sink → PutLogEvents over loopback → API → file, two processes."""
+    work = os.path.join(OUT, "ship")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    port = free_port()
+    out = os.path.join(work, "received.log")
+    server = start_aggregator(binary, work, port, f'  out: {{ type: file, inputs: [api], path: "{out}", format: raw, sync_interval: 100ms }}')
+    agent = os.path.join(work, "agent.yaml")
+    with open(agent, "w") as f:
+        f.write(f"""
+data_dir: {work}/agent-state
+sources:
+  app: {{ type: file, include: ["{log}"], log_group: bench, log_stream: agent }}
+sinks:
+  ship: {{ type: cloudwatch_logs, inputs: [app], endpoint: "http://127.0.0.1:{port}" }}
+""")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=BENCH_KEY[0], AWS_SECRET_ACCESS_KEY=BENCH_KEY[1])
+    try:
+        cpu0 = cpu_seconds(server.pid)
+        start = time.monotonic()
+        proc = subprocess.Popen([binary, "run", agent, "--once", "--quiet"], stderr=subprocess.PIPE, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        agent_wall = time.monotonic() - start
+        while count_lines(out) < lines and time.monotonic() - start < 600:
+            time.sleep(0.05)
+        wall = time.monotonic() - start
+        server_cpu = cpu_seconds(server.pid) - cpu0
+        rss = vm_hwm_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+    got = count_lines(out)
+    cpu = usage.ru_utime + usage.ru_stime + server_cpu
+    ok = got == lines and os.waitstatus_to_exitcode(status) == 0
+    size_mb = os.path.getsize(log) / 1e6
+    results.append(dict(name="agent-aggregator", wall_s=round(wall, 3), cpu_s=round(cpu, 3), peak_rss_mib=round(max(rss, usage.ru_maxrss / 1024), 1),
+                        lines_per_s=round(lines / wall), mb_per_s=round(size_mb / wall, 1), ok=ok,
+                        note=f"agent {usage.ru_maxrss / 1024:.0f} MiB RSS, aggregator {rss:.0f} MiB RSS, {got} lines arrived"))
+    print(f"{'agent-aggregator':<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {max(rss, usage.ru_maxrss / 1024):7.1f} MiB RSS "
+          f"{lines / wall / 1e6:6.2f} M lines/s {size_mb / wall:8.1f} MB/s  {'ok' if ok else 'FAILED'} "
+          f"(agent done after {agent_wall:.2f} s, {got} lines arrived)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "trailwatch"))
@@ -335,10 +730,12 @@ def main():
     results = []
 
     def report(name, wall, cpu, rss, ok, note=""):
+        # The machine's load when the scenario ended: figures taken while others build are noisy.
+        load = round(os.getloadavg()[0], 2)
         results.append(dict(name=name, wall_s=round(wall, 3), cpu_s=round(cpu, 3), peak_rss_mib=round(rss, 1),
-                            lines_per_s=round(lines / wall), mb_per_s=round(size_mb / wall, 1), ok=ok, note=note))
+                            lines_per_s=round(lines / wall), mb_per_s=round(size_mb / wall, 1), load=load, ok=ok, note=note))
         print(f"{name:<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.1f} MiB RSS "
-              f"{lines / wall / 1e6:6.2f} M lines/s {size_mb / wall:8.1f} MB/s  {'ok' if ok else 'FAILED'} {note}", flush=True)
+              f"{lines / wall / 1e6:6.2f} M lines/s {size_mb / wall:8.1f} MB/s  load {load:5.2f}  {'ok' if ok else 'FAILED'} {note}", flush=True)
 
     if shutil.which("zstd") and (not args.only or "zstd" in args.only):
         wall, cpu, rss, _ = measure(["zstd", "-3", "-T1", "-q", "-f", "-c", log], stdout_path=os.path.join(OUT, "ref.zst"))
@@ -347,8 +744,11 @@ def main():
     for name, (yaml, stdin, output, expected) in scenarios(log).items():
         if args.only and name not in args.only.split(","):
             continue
-        if name == "insights-cloudtrail":
+        if name in ("insights-cloudtrail", "rules-cloudtrail"):
             ensure_cloudtrail_lines()
+        if name == "file-archive-encrypted":
+            shutil.rmtree(os.path.join(OUT, "archive-encrypted"), ignore_errors=True)
+            os.environ["BENCH_ARCHIVE_KEY"] = __import__("base64").b64encode(os.urandom(32)).decode()
         pipeline = os.path.join(OUT, name + ".yaml")
         with open(pipeline, "w") as f:
             f.write(yaml)
@@ -358,6 +758,9 @@ def main():
                 os.remove(output)
             if name == "file-archive":
                 shutil.rmtree(os.path.join(OUT, "archive"), ignore_errors=True)
+            for stale in ("rules-matched.log", "rules-hits.jsonl") if name == "rules-cloudtrail" else ():
+                if os.path.exists(os.path.join(OUT, stale)):
+                    os.remove(os.path.join(OUT, stale))
             if name == "sqlite-ingest":
                 for suffix in ("", "-wal", "-shm"):
                     if os.path.exists(os.path.join(OUT, "store.db" + suffix)):
@@ -374,11 +777,26 @@ def main():
             note = f"{got} lines out"
         if ok and name == "file-archive":
             note = archive_ratio_note()
+        if ok and name == "rules-cloudtrail":
+            note = f"{count_lines(os.path.join(OUT, 'rules-matched.log'))} events matched, {count_lines(os.path.join(OUT, 'rules-hits.jsonl'))} rule matches"
+        if ok and name == "file-archive-encrypted":
+            plain = [r for r in results if r["name"] == "file-archive"]
+            note = f"{wall / plain[0]['wall_s']:.2f}x the unencrypted run's wall time" if plain else ""
         if ok and name == "sqlite-ingest":
             note = query_note(args.binary)
         report(name, wall, cpu, rss, ok, note)
+        if ok and name == "sqlite-ingest":
+            query_scenarios(args.binary, results, lines)
+    if not args.only or "postgres" in args.only.split(","):
+        postgres_bench(args.binary, log, lines, size_mb, report)
     if not args.only or "band-backtest" in args.only.split(","):
         band_backtest(args.binary, results)
+    if not args.only or "checkpoint-load" in args.only.split(","):
+        checkpoint_load(args.binary, results)
+    if not args.only or "api-put-log-events" in args.only.split(","):
+        api_put_log_events(args.binary, results)
+    if not args.only or "agent-aggregator" in args.only.split(","):
+        agent_aggregator(args.binary, log, lines, results)
     if not args.only or "tail-follow" in args.only.split(","):
         for fraction in (10, 1):
             tail_follow(args.binary, log, lines // fraction, fraction, report_tail=results)

@@ -184,36 +184,10 @@ struct LazyScanner {
     }
 
     @inline(__always)
-    mutating func skipWhitespace() {
-        while i < end {
-            let b = p[i]
-            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { i += 1 } else { break }
-        }
-    }
+    mutating func skipWhitespace() { i = JSONByteScan.skipWhitespace(p, i, end) }
 
-    /// The index of the next `"` or `\\` at or after `k` (or `end`), eight bytes at a time: strings
-    /// are most of a JSON document, and this is where a scan spends its time.
     @inline(__always)
-    func quoteOrBackslash(from start: Int) -> Int {
-        var k = start
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        while k + 8 <= end {
-            let word = UnsafeRawPointer(p + k).loadUnaligned(as: UInt64.self)
-            let quotes = word ^ 0x2222_2222_2222_2222
-            let backslashes = word ^ 0x5C5C_5C5C_5C5C_5C5C
-            // A zero byte in either marks a match; the lowest flagged byte is always a real one.
-            let flags = (((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes)) & highs
-            if flags != 0 { return k + flags.trailingZeroBitCount / 8 }
-            k += 8
-        }
-        while k < end {
-            let b = p[k]
-            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return k }
-            k += 1
-        }
-        return end
-    }
+    func quoteOrBackslash(from start: Int) -> Int { JSONByteScan.quoteOrBackslash(p, from: start, end) }
 
     @inline(__always)
     func targetMask(_ level: Int) -> UInt64 {

@@ -73,3 +73,11 @@ enum UTF8Repair {
         return true
     }
 }
+
+/// UTF-8 sequence checks for byte loops in other modules (the PostgreSQL COPY encoder), the same
+/// rules as the parser's.
+public enum UTF8Sequence {
+    /// Length of the valid sequence at `p[i]` (1...4), or `-n` for a maximal invalid subpart of n bytes.
+    @inlinable
+    public static func length(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int { UTF8Repair.sequenceLength(p, i, end) }
+}

@@ -10,12 +10,12 @@
 struct FilterRegex: Sendable {
     /// The text between the `%` delimiters.
     let source: String
-    private let nodes: [Node]
-    private let starts: [Int]
+    let nodes: [Node]
+    let starts: [Int]
     /// Sets referenced by consuming nodes.
-    private let sets: [ByteSet]
+    let sets: [ByteSet]
     /// Non-nil when the whole expression is a plain literal, searched with memmem.
-    private let literal: [UInt8]?
+    let literal: [UInt8]?
 
     enum Node: Sendable {
         case one(Int)        // consume one byte of sets[i]

@@ -1,20 +1,39 @@
+import ByteJSON
+
+/// The values of one row, one per field of the executor's layout (``QueryExecutor`` resolves every field
+/// name of the query to a slot before the first row).
+typealias Slots = ContiguousArray<QueryValue>
+
 /// Expression evaluation over one row.
 ///
-/// Rules (see docs/query.md): a missing field is `.null`; arithmetic or a function over `.null` gives
-/// `.null`; every comparison involving `.null` is false (also `!=`); strings compare by their UTF-8 bytes
-/// (the same order SQLite's BINARY collation uses); a number against a string compares numerically when the
-/// string is a plain decimal number; a timestamp against a string compares with the string read as an
-/// ISO-8601 date.
+/// Rules (README, "Query semantics"): a missing field is `.null`; arithmetic or a function over `.null`
+/// gives `.null`; every comparison involving `.null` is false (also `!=`); strings compare by their UTF-8
+/// bytes (the same order SQLite's BINARY collation uses, and equality is byte equality); a number against
+/// a string compares numerically when the string is a plain decimal number; a timestamp against a string
+/// compares with the string read as an ISO-8601 date. Arithmetic never traps: results that are not finite
+/// (division by zero, overflow) and times outside the years 0001–9999 are null.
 struct Evaluator: Sendable {
     /// Reference time for `now()`, epoch milliseconds.
     let now: Int64
+    /// The slot of `@timestamp` (for `bin`), or -1.
+    var timestampSlot: Int = -1
 
-    func evaluate(_ expr: Expr, _ row: QueryRow, aggregates: [QueryValue] = []) -> QueryValue {
+    func evaluate(_ expr: Expr, _ row: Slots, aggregates: [QueryValue] = []) -> QueryValue {
         switch expr {
         case .literal(let v): return v
+        case .slot(let i): return row[i]
         case .period(let p): return .number(Double(p.approximateMilliseconds))
-        case .field(let name): return row[name] ?? .null
+        case .field: return .null // resolved to slots before evaluation; unresolved names read nothing
         case .aggregate(let index): return index < aggregates.count ? aggregates[index] : .null
+        case .member(let e, let key):
+            guard case .json(.object(let members)) = evaluate(e, row, aggregates: aggregates) else { return .null }
+            return members.first { QueryValue.sameBytes($0.key, key) }.map { QueryValue(json: $0.value) } ?? .null
+        case .index(let e, let i):
+            guard case .json(.array(let items)) = evaluate(e, row, aggregates: aggregates),
+                  let d = evaluate(i, row, aggregates: aggregates).numericValue, d == d.rounded(), d >= 0, d < Double(items.count) else {
+                return .null
+            }
+            return QueryValue(json: items[Int(d)])
         case .unary(.not, let e): return .bool(!Evaluator.isTrue(evaluate(e, row, aggregates: aggregates)))
         case .unary(.negate, let e):
             let v = evaluate(e, row, aggregates: aggregates)
@@ -46,6 +65,9 @@ struct Evaluator: Sendable {
             if v.isNull { return .bool(false) }
             let found = items.contains { Evaluator.compare(.equal, v, evaluate($0, row, aggregates: aggregates)) }
             return .bool(found != negated)
+        case .binOffset(let period, let offset):
+            guard timestampSlot >= 0, let t = timestampMillis(row[timestampSlot]) else { return .null }
+            return QueryTime.checkedTimestamp(period.floor(t - offset) + offset)
         case .call(let function, let args):
             var period: TimePeriod?
             var values: [QueryValue] = []
@@ -54,7 +76,8 @@ struct Evaluator: Sendable {
                 if case .period(let p) = arg { period = p }
                 values.append(evaluate(arg, row, aggregates: aggregates))
             }
-            return function.apply(values, period: period, timestamp: row[SystemField.timestamp] ?? .null, now: now)
+            let timestamp = timestampSlot >= 0 && timestampSlot < row.count ? row[timestampSlot] : .null
+            return function.apply(values, period: period, timestamp: timestamp, now: now)
         }
     }
 
@@ -73,7 +96,7 @@ struct Evaluator: Sendable {
         case .bool(let b): return b
         case .number(let d): return d != 0 && !d.isNaN
         case .string(let s): return !s.isEmpty
-        case .timestamp: return true
+        case .timestamp, .json: return true
         case .null: return false
         }
     }
@@ -94,26 +117,16 @@ struct Evaluator: Sendable {
         case .power: result = power(a, b)
         default: return .null
         }
+        guard result.isFinite else { return .null }
         // Timestamp plus/minus a duration stays a timestamp (e.g. `now() - 1h`).
-        if op == .add || op == .subtract, result.isFinite {
-            if case .timestamp = l, !isTimestamp(r) { return .timestamp(Int64(result)) }
-            if case .timestamp = r, op == .add, !isTimestamp(l) { return .timestamp(Int64(result)) }
+        if op == .add || op == .subtract {
+            let isTime = { (v: QueryValue) -> Bool in if case .timestamp = v { return true }; return false }
+            if (isTime(l) && !isTime(r)) || (isTime(r) && op == .add && !isTime(l)) {
+                guard result > -1e18, result < 1e18 else { return .null }
+                return QueryTime.checkedTimestamp(Int64(result))
+            }
         }
         return .number(result)
-    }
-
-    private static func isTimestamp(_ v: QueryValue) -> Bool {
-        if case .timestamp = v { return true }
-        return false
-    }
-
-    private static func power(_ a: Double, _ b: Double) -> Double {
-        if b == b.rounded(), abs(b) <= 64 {
-            var result = 1.0
-            for _ in 0..<Int(abs(b)) { result *= a }
-            return b < 0 ? 1 / result : result
-        }
-        return ScalarFunction.pow.apply([.number(a), .number(b)], period: nil, timestamp: .null, now: 0).numericValue ?? .nan
     }
 
     /// Three-way comparison used by filter operators; nil when the values are not comparable.
@@ -129,7 +142,12 @@ struct Evaluator: Sendable {
             guard let a = QueryTime.parse(s) else { return numericOrder(QueryValue.parseNumber(s), Double(b)) }
             return a < b ? -1 : a > b ? 1 : 0
         case (.bool(let a), .bool(let b)): return a == b ? 0 : (a ? 1 : -1)
-        case (.bool, .string), (.string, .bool): return nil
+        case (.bool(let a), .string(let s)), (.string(let s), .bool(let a)):
+            // A boolean against its text (`"true"`): equal or not, never ordered.
+            guard s == "true" || s == "false" else { return nil }
+            return (s == "true") == a ? 0 : nil
+        case (.json(let a), .json(let b)): return a == b ? 0 : nil
+        case (.json, _), (_, .json): return nil
         default: return numericOrder(l.numericValue, r.numericValue)
         }
     }
@@ -157,17 +175,21 @@ struct Evaluator: Sendable {
 
     /// Lexicographic comparison of UTF-8 bytes.
     static func compareBytes(_ a: String, _ b: String) -> Int {
+        if let fast = a.utf8.withContiguousStorageIfAvailable({ pa in
+            b.utf8.withContiguousStorageIfAvailable { pb in compareBuffers(pa, pb) }
+        }), let result = fast { return result }
         var a = a, b = b
-        return a.withUTF8 { pa in
-            b.withUTF8 { pb in
-                let n = min(pa.count, pb.count)
-                if n > 0, let x = pa.baseAddress, let y = pb.baseAddress {
-                    let c = memcmpBytes(x, y, n)
-                    if c != 0 { return c < 0 ? -1 : 1 }
-                }
-                return pa.count < pb.count ? -1 : pa.count > pb.count ? 1 : 0
-            }
+        return a.withUTF8 { pa in b.withUTF8 { pb in compareBuffers(pa, pb) } }
+    }
+
+    @inline(__always)
+    static func compareBuffers(_ pa: UnsafeBufferPointer<UInt8>, _ pb: UnsafeBufferPointer<UInt8>) -> Int {
+        let n = min(pa.count, pb.count)
+        if n > 0, let x = pa.baseAddress, let y = pb.baseAddress {
+            let c = memcmp(x, y, n)
+            if c != 0 { return c < 0 ? -1 : 1 }
         }
+        return pa.count < pb.count ? -1 : pa.count > pb.count ? 1 : 0
     }
 }
 
@@ -177,13 +199,9 @@ import Glibc
 import Darwin
 #endif
 
-@inline(__always) private func memcmpBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Int32 {
-    memcmp(a, b, n)
-}
-
-/// Total order used by `sort`, `stats` group output and the bounded heaps: numbers, timestamps, booleans
-/// and numeric strings compare numerically and come first; other strings follow in UTF-8 byte order;
-/// nulls come last in both directions.
+/// Total order used by `sort`, `min`/`max`, `sortsFirst`/`sortsLast` and the bounded heaps: numbers,
+/// timestamps, booleans and numeric strings compare numerically and come first; other strings follow in
+/// UTF-8 byte order; nulls come last in both directions.
 enum ValueOrder {
     /// Negative when `a` sorts before `b` ascending. Nulls are handled by the caller.
     static func compare(_ a: QueryValue, _ b: QueryValue) -> Int {
@@ -193,7 +211,7 @@ enum ValueOrder {
         case (.some, .none): return -1
         case (.none, .some): return 1
         case (.none, .none):
-            if case .string(let x) = a, case .string(let y) = b { return Evaluator.compareBytes(x, y) }
+            if let x = a.stringValue, let y = b.stringValue { return Evaluator.compareBytes(x, y) }
             return 0
         }
     }

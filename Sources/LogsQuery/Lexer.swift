@@ -212,15 +212,20 @@ struct Lexer {
             let unitStart = position
             while position < scalars.count, scalars[position].properties.isAlphabetic { position += 1 }
             let unitText = String(String.UnicodeScalarView(scalars[unitStart..<position]))
-            guard isInteger, let count = Int64(text) else {
+            guard isInteger else {
                 throw error("expected an integer before the time unit '\(unitText)'", at: start)
             }
             guard let unit = TimePeriod.Unit(spelling: unitText) else {
                 throw error("unknown time unit '\(unitText)': expected ms, s, m, h, d, w, mo, q or y", at: unitStart)
             }
-            return .period(TimePeriod(count: count, unit: unit))
+            guard let count = Int64(text), let period = TimePeriod.checked(count: count, unit: unit) else {
+                throw error("the time period \(text)\(unitText) is out of range: it must be at least 1 and at most 10000 years", at: start)
+            }
+            return .period(period)
         }
-        guard let value = Double(text) else { throw error("invalid number '\(text)'", at: start) }
+        guard let value = Double(text), value.isFinite else {
+            throw error("the number \(text) is out of range (larger than a 64-bit float holds)", at: start)
+        }
         return .number(value)
     }
 
@@ -260,7 +265,7 @@ struct Lexer {
             let s = String(String.UnicodeScalarView([c, next]))
             return s == "==" ? "=" : s == "<>" ? "!=" : s
         }
-        if "|,()[]+-*/%^=<>".unicodeScalars.contains(c) {
+        if "|,()[]+-*/%^=<>:".unicodeScalars.contains(c) {
             position += 1
             return String(c)
         }

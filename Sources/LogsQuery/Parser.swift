@@ -3,7 +3,8 @@ public enum LogsQuery {
     /// Largest `limit` accepted (the Logs Insights maximum).
     public static let maximumLimit = 10_000
 
-    /// Parses a Logs Insights query into its AST.
+    /// Parses a Logs Insights query into its AST. Every error is located (line and column) and says
+    /// what was expected; constants out of range (`bin(0s)`, `fromMillis(1e300)`) are errors here.
     public static func parse(_ text: String) throws(QueryParseError) -> Query {
         var parser = Parser(text)
         return try parser.parseQuery()
@@ -20,8 +21,27 @@ struct Parser {
     private var statsOutputNames: Set<String> = []
     /// Aggregates collected while parsing one `stats` output list (nil when aggregates are not allowed).
     private var aggregates: [AggregateCall]?
+    /// Current nesting of expressions (bounded by ``QueryLimits/maximumNesting``).
+    private var depth = 0
 
-    private static let commandNames = "fields, filter, stats, sort, limit, parse, display or dedup"
+    private static let commandNames = "fields, filter, filterIndex, stats, sort, limit, parse, display, dedup, unnest, pattern, diff or anomaly"
+    private static let aggregateNames = "count, sum, avg, min, max, pct, stddev, count_distinct, earliest, latest, sortsFirst or sortsLast"
+
+    /// Names AWS documents that trailwatch does not run, with the reason given in the error.
+    private static let unsupportedCommands: [String: String] = [
+        "unmask": "unmask is not supported: trailwatch keeps only the masked text (the mask transform replaces values before they are stored), so there is nothing to unmask",
+        "lookup": "lookup is not supported: trailwatch has no lookup tables",
+    ]
+    private static let unsupportedAggregates: Set<String> = ["rate", "count_over_time", "sum_over_time", "histogram"]
+    /// Columns AWS's `pattern` returns through its API that trailwatch's does not compute.
+    private static let unsupportedPatternColumns: Set<String> = ["@visualization", "@tokens", "@regexString", "@relatedPattern"]
+
+    /// A field name read after `pattern`: the columns it does not compute are errors, not empty columns.
+    private func checkPatternColumn(_ name: String, at token: Token) throws(QueryParseError) {
+        if statsOutputNames.contains("@pattern"), Parser.unsupportedPatternColumns.contains(name) {
+            throw error("\(name) is not supported: trailwatch's pattern gives \(PatternColumns.pattern.joined(separator: ", "))", at: token)
+        }
+    }
 
     init(_ text: String) {
         self.text = text
@@ -56,6 +76,19 @@ struct Parser {
         return true
     }
 
+    /// The token after the current one, without consuming anything.
+    private func peek() throws(QueryParseError) -> Token {
+        var copy = lexer
+        return try copy.next()
+    }
+
+    private mutating func enter() throws(QueryParseError) {
+        depth += 1
+        if depth > QueryLimits.maximumNesting {
+            throw error("the expression nests deeper than \(QueryLimits.maximumNesting) levels")
+        }
+    }
+
     private func sourceText(from offset: Int) -> String {
         let scalars = lexer.scalars[offset..<max(offset, previousEnd)]
         return String(String.UnicodeScalarView(scalars)).trimmingSpaces()
@@ -64,26 +97,114 @@ struct Parser {
     // MARK: query and commands
 
     mutating func parseQuery() throws(QueryParseError) -> Query {
+        if lexer.scalars.count > QueryLimits.maximumQueryLength {
+            throw QueryParseError(column: QueryLimits.maximumQueryLength + 1,
+                                  message: "the query is longer than \(QueryLimits.maximumQueryLength) characters")
+        }
         try advance()
         var commands: [Command] = []
+        var source: SourceSelection?
         if current.kind == .end { throw expected("a command (\(Parser.commandNames))") }
-        while true {
+        if current.keyword == "source" {
+            source = try parseSource()
+            if current.isSymbol("|") { try advance() } else if current.kind != .end { throw expected("'|' after SOURCE") }
+        }
+        while current.kind != .end || commands.isEmpty {
             let commandToken = current
+            if current.keyword == "source" { throw error("SOURCE must be the first command of the query") }
             let command = try parseCommand()
             if let last = commands.last, case .dedup = last {
                 if case .limit = command {} else {
                     throw error("only limit may follow dedup", at: commandToken)
                 }
             }
+            switch command {
+            case .diff, .anomaly:
+                // `diff` and `anomaly` work on patterns; alone they mean `pattern @message | …`.
+                if let last = commands.last, case .pattern = last {} else {
+                    commands.append(.pattern(.field(SystemField.message)))
+                }
+                if case .diff = command, commands.dropLast().contains(where: { !$0.isRowLocal }) {
+                    throw error("diff compares the events of two ranges: only fields, filter, parse and unnest may come before it", at: commandToken)
+                }
+                if commands.contains(where: { if case .diff = $0 { return true }; if case .anomaly = $0 { return true }; return false }) {
+                    throw error("a query can hold one diff or anomaly", at: commandToken)
+                }
+            default: break
+            }
             commands.append(command)
             if current.isSymbol("|") {
                 try advance()
+                if current.kind == .end { throw expected("a command after '|'") }
                 continue
             }
             if current.kind == .end { break }
             throw expected("'|' or end of query")
         }
-        return Query(commands: commands, text: text)
+        // `parse … logfmt` extracts the keys the query names.
+        var referenced = Set<String>()
+        for command in commands { command.collectFields(into: &referenced) }
+        let wanted = referenced.filter { !$0.hasPrefix("@") }.sorted()
+        commands = commands.map { command in
+            if case .parse(var spec) = command, case .logfmt = spec.pattern {
+                spec.pattern = .logfmt(wanted)
+                return .parse(spec)
+            }
+            return command
+        }
+        return Query(commands: commands, text: text, source: source)
+    }
+
+    /// `SOURCE logGroups(namePrefix: ["a", "b"], class: "STANDARD")`.
+    private mutating func parseSource() throws(QueryParseError) -> SourceSelection {
+        try advance()
+        guard current.keyword == "loggroups" else { throw expected("logGroups(namePrefix: [...]) after SOURCE") }
+        try advance()
+        try expectSymbol("(", "'(' after logGroups")
+        var prefixes: [String] = []
+        repeat {
+            guard case .identifier(let name, _) = current.kind else { throw expected("namePrefix, class or accountIdentifiers") }
+            let nameToken = current
+            try advance()
+            try expectSymbol(":", "':' after \(name)")
+            let valueToken = current
+            var values: [String] = []
+            if current.isSymbol("[") {
+                try advance()
+                repeat {
+                    guard case .string(let s) = current.kind else { throw expected("a quoted string") }
+                    values.append(s)
+                    try advance()
+                } while try acceptComma()
+                try expectSymbol("]", "',' or ']'")
+            } else if case .string(let s) = current.kind {
+                values = [s]
+                try advance()
+            } else {
+                throw expected("a quoted string or a list of them")
+            }
+            switch name.lowercased() {
+            case "nameprefix":
+                guard (1...5).contains(values.count), values.allSatisfy({ !$0.isEmpty }) else {
+                    throw error("namePrefix takes one to five non-empty prefixes", at: valueToken)
+                }
+                prefixes += values
+            case "class":
+                guard values.count == 1, values[0] == "STANDARD" || values[0] == "INFREQUENT_ACCESS" else {
+                    throw error("class is STANDARD or INFREQUENT_ACCESS", at: valueToken)
+                }
+                if values[0] == "INFREQUENT_ACCESS" {
+                    throw error("class INFREQUENT_ACCESS is not supported: every trailwatch log group is of the STANDARD class", at: valueToken)
+                }
+            case "accountidentifiers":
+                throw error("accountIdentifiers is not supported: a trailwatch store holds one account's logs", at: nameToken)
+            default:
+                throw error("unknown SOURCE option '\(name)': expected namePrefix, class or accountIdentifiers", at: nameToken)
+            }
+        } while try acceptComma()
+        try expectSymbol(")", "',' or ')'")
+        guard !prefixes.isEmpty else { throw error("SOURCE logGroups needs namePrefix: [...]") }
+        return SourceSelection(namePrefixes: prefixes)
     }
 
     private mutating func parseCommand() throws(QueryParseError) -> Command {
@@ -92,13 +213,20 @@ struct Parser {
         switch name {
         case "fields":
             try advance()
-            return .fields(try parseProjections(context: "fields"))
+            return .fields(try parseProjections())
         case "display":
             try advance()
             return .display(try parseFieldList())
         case "filter":
             try advance()
+            return .filter(try parseExpression())
+        case "filterindex":
+            try advance()
+            let start = current
             let expr = try parseExpression()
+            guard Parser.isIndexTest(expr) else {
+                throw error("filterIndex accepts only field = value and field in [...] tests, joined by and/or", at: start)
+            }
             return .filter(expr)
         case "stats":
             try advance()
@@ -126,8 +254,39 @@ struct Parser {
         case "dedup":
             try advance()
             return .dedup(try parseFieldList())
+        case "unnest":
+            try advance()
+            let source = try parseAdditive()
+            guard try acceptKeyword("into") else { throw expected("'into' and a field name after unnest's list") }
+            let alias = try parseFieldName()
+            return .unnest(source: source, alias: alias)
+        case "pattern":
+            try advance()
+            if current.isSymbol("|") || current.kind == .end { return .pattern(.field(SystemField.message)) }
+            let expr = try parseExpression()
+            statsOutputNames = Set(PatternColumns.pattern)
+            return .pattern(expr)
+        case "diff":
+            try advance()
+            statsOutputNames = Set(PatternColumns.diff)
+            return .diff
+        case "anomaly":
+            try advance()
+            statsOutputNames = Set(PatternColumns.anomaly)
+            return .anomaly
         default:
+            if let reason = Parser.unsupportedCommands[name] { throw error(reason, at: commandToken) }
             throw error("unknown command '\(name)': expected \(Parser.commandNames)", at: commandToken)
+        }
+    }
+
+    /// `filterIndex` conditions: `field = literal`, `field in [literals]`, joined by `and`/`or`.
+    static func isIndexTest(_ expr: Expr) -> Bool {
+        switch expr {
+        case .binary(.and, let a, let b), .binary(.or, let a, let b): return isIndexTest(a) && isIndexTest(b)
+        case .binary(.equal, .field, .literal), .binary(.equal, .literal, .field): return true
+        case .inList(.field, let items, negated: false): return items.allSatisfy { if case .literal = $0 { return true }; return false }
+        default: return false
         }
     }
 
@@ -139,6 +298,7 @@ struct Parser {
 
     private mutating func parseFieldName() throws(QueryParseError) -> String {
         guard case .identifier(let name, _) = current.kind else { throw expected("a field name") }
+        try checkPatternColumn(name, at: current)
         try advance()
         return name
     }
@@ -154,13 +314,20 @@ struct Parser {
         return try parseFieldName()
     }
 
-    private mutating func parseProjections(context: String) throws(QueryParseError) -> [Projection] {
+    /// The column name of an expression without alias: a field's own name (no backquotes), else the
+    /// expression as written.
+    private func columnName(_ expr: Expr, written: String) -> String {
+        if case .field(let name) = expr { return name }
+        return written
+    }
+
+    private mutating func parseProjections() throws(QueryParseError) -> [Projection] {
         var result: [Projection] = []
         repeat {
             let start = current.offset
             let expr = try parseExpression()
             let written = sourceText(from: start)
-            result.append(Projection(expr: expr, name: try parseAlias() ?? written))
+            result.append(Projection(expr: expr, name: try parseAlias() ?? columnName(expr, written: written)))
         } while try acceptComma()
         return result
     }
@@ -174,7 +341,7 @@ struct Parser {
             let before = aggregates!.count
             let expr = try parseExpression()
             if aggregates!.count == before {
-                throw error("expected an aggregate function (count, sum, avg, min, max, pct, stddev, count_distinct, earliest, latest)", at: startToken)
+                throw error("expected an aggregate function (\(Parser.aggregateNames))", at: startToken)
             }
             let written = sourceText(from: start)
             outputs.append(Projection(expr: expr, name: try parseAlias() ?? written))
@@ -183,7 +350,7 @@ struct Parser {
         aggregates = nil
         var groups: [Projection] = []
         if try acceptKeyword("by") {
-            groups = try parseProjections(context: "by")
+            groups = try parseProjections()
         }
         let stats = Stats(outputs: outputs, aggregates: collected, groups: groups)
         statsOutputNames = Set(stats.columnNames)
@@ -192,9 +359,21 @@ struct Parser {
 
     private mutating func parseParse() throws(QueryParseError) -> ParseSpec {
         var source = SystemField.message
-        if case .identifier(let name, _) = current.kind {
-            source = name
-            try advance()
+        if case .identifier(let name, let quoted) = current.kind {
+            let lower = name.lowercased()
+            let next = try peek()
+            let nextIsPattern: Bool = {
+                switch next.kind {
+                case .string, .regex: return true
+                case .symbol("/"): return true
+                case .identifier(let n, false): return ["logfmt", "csv"].contains(n.lowercased())
+                default: return false
+                }
+            }()
+            if quoted || !["logfmt", "csv"].contains(lower) || nextIsPattern {
+                source = name
+                try advance()
+            }
         }
         if current.isSymbol("/") {
             current = try lexer.relexRegex(at: current.offset, line: current.line, column: current.column)
@@ -219,8 +398,26 @@ struct Parser {
             }
             try advance()
             return ParseSpec(source: source, pattern: .regex(regex))
+        case .identifier(let mode, false) where mode.lowercased() == "logfmt":
+            try advance()
+            return ParseSpec(source: source, pattern: .logfmt([]))
+        case .identifier(let mode, false) where mode.lowercased() == "csv":
+            try advance()
+            var delimiter = UInt8(ascii: ",")
+            if current.isSymbol("(") {
+                try advance()
+                guard case .string(let d) = current.kind, d.utf8.count == 1, let byte = d.utf8.first,
+                      byte != UInt8(ascii: "\""), byte != 10, byte != 13 else {
+                    throw expected("a one-character delimiter such as \";\" or \"\\t\"")
+                }
+                delimiter = byte
+                try advance()
+                try expectSymbol(")", "')' after the delimiter")
+            }
+            guard try acceptKeyword("as") else { throw expected("'as' and one field name per column after csv") }
+            return ParseSpec(source: source, pattern: .csv(try parseFieldList(), delimiter: delimiter))
         default:
-            throw expected("a quoted glob pattern or a /regex/ with named groups")
+            throw expected("a quoted glob pattern, a /regex/ with named groups, logfmt, or csv as …")
         }
     }
 
@@ -234,22 +431,40 @@ struct Parser {
 
     // MARK: expressions
 
-    mutating func parseExpression() throws(QueryParseError) -> Expr { try parseOr() }
+    mutating func parseExpression() throws(QueryParseError) -> Expr {
+        try enter()
+        defer { depth -= 1 }
+        return try parseOr()
+    }
 
     private mutating func parseOr() throws(QueryParseError) -> Expr {
         var left = try parseAnd()
-        while try acceptKeyword("or") { left = .binary(.or, left, try parseAnd()) }
+        let base = depth
+        defer { depth = base }
+        while try acceptKeyword("or") {
+            try enter()
+            left = .binary(.or, left, try parseAnd())
+        }
         return left
     }
 
     private mutating func parseAnd() throws(QueryParseError) -> Expr {
         var left = try parseNot()
-        while try acceptKeyword("and") { left = .binary(.and, left, try parseNot()) }
+        let base = depth
+        defer { depth = base }
+        while try acceptKeyword("and") {
+            try enter()
+            left = .binary(.and, left, try parseNot())
+        }
         return left
     }
 
     private mutating func parseNot() throws(QueryParseError) -> Expr {
-        if try acceptKeyword("not") { return .unary(.not, try parseNot()) }
+        if try acceptKeyword("not") {
+            try enter()
+            defer { depth -= 1 }
+            return .unary(.not, try parseNot())
+        }
         return try parseComparison()
     }
 
@@ -299,8 +514,11 @@ struct Parser {
 
     private mutating func parseAdditive() throws(QueryParseError) -> Expr {
         var left = try parseMultiplicative()
+        let base = depth
+        defer { depth = base }
         while case .symbol(let s) = current.kind, s == "+" || s == "-" {
             try advance()
+            try enter()
             left = .binary(s == "+" ? .add : .subtract, left, try parseMultiplicative())
         }
         return left
@@ -308,14 +526,19 @@ struct Parser {
 
     private mutating func parseMultiplicative() throws(QueryParseError) -> Expr {
         var left = try parseUnary()
+        let base = depth
+        defer { depth = base }
         while case .symbol(let s) = current.kind, s == "*" || s == "/" || s == "%" {
             try advance()
+            try enter()
             left = .binary(s == "*" ? .multiply : s == "/" ? .divide : .modulo, left, try parseUnary())
         }
         return left
     }
 
     private mutating func parseUnary() throws(QueryParseError) -> Expr {
+        try enter()
+        defer { depth -= 1 }
         if current.isSymbol("-") {
             try advance()
             let operand = try parseUnary()
@@ -326,12 +549,25 @@ struct Parser {
             try advance()
             return try parseUnary()
         }
-        let base = try parsePrimary()
+        let base = try parsePostfix()
         if current.isSymbol("^") {
             try advance()
             return .binary(.power, base, try parseUnary())
         }
         return base
+    }
+
+    /// A primary expression followed by `[index]` accesses (on lists from `jsonParse`).
+    private mutating func parsePostfix() throws(QueryParseError) -> Expr {
+        var expr = try parsePrimary()
+        while current.isSymbol("[") {
+            try advance()
+            try enter()
+            let index = try parseExpression()
+            try expectSymbol("]", "']' after the index")
+            expr = .index(expr, index)
+        }
+        return expr
     }
 
     private mutating func parsePrimary() throws(QueryParseError) -> Expr {
@@ -359,6 +595,10 @@ struct Parser {
             if !quoted, ["and", "or", "not", "like", "in", "as", "by", "asc", "desc"].contains(name.lowercased()) {
                 throw error("expected an expression but found keyword '\(name)'", at: token)
             }
+            if !quoted, name.lowercased() == "true" || name.lowercased() == "false" {
+                return .literal(.bool(name.lowercased() == "true"))
+            }
+            try checkPatternColumn(name, at: token)
             return .field(name)
         case .regex:
             throw error("expected an expression but found a regex (regexes follow like or =~)", at: token)
@@ -379,18 +619,25 @@ struct Parser {
                 return .aggregate(aggregates!.count - 1)
             }
             if statsOutputNames.contains(written) { return .field(written) }
-            throw error("aggregate function '\(lower)' is only allowed in stats", at: nameToken)
+            throw error("aggregate function '\(aggregate.spelling)' is only allowed in stats", at: nameToken)
+        }
+        if Parser.unsupportedAggregates.contains(lower) {
+            throw error("the stats function '\(name)' is not supported: use \(Parser.aggregateNames), with by bin(…) for series", at: nameToken)
         }
         guard let function = ScalarFunction(name: name) else {
             throw error("unknown function '\(name)'", at: nameToken)
         }
         var args: [Expr] = []
+        var argumentTokens: [Token] = []
         if !current.isSymbol(")") {
-            repeat { args.append(try parseExpression()) } while try acceptComma()
+            repeat {
+                argumentTokens.append(current)
+                args.append(try parseExpression())
+            } while try acceptComma()
         }
-        try expectSymbol(")", "',' or ')' in the arguments of \(lower)")
+        try expectSymbol(")", "',' or ')' in the arguments of \(function.spelling)")
         guard function.arity.contains(args.count) else {
-            throw error("\(lower) expects \(function.arityDescription), got \(args.count)", at: nameToken)
+            throw error("\(function.spelling) expects \(function.arityDescription), got \(args.count)", at: nameToken)
         }
         switch function {
         case .bin:
@@ -401,9 +648,30 @@ struct Parser {
             }
         default: break
         }
+        // Constant arguments are checked now: an out-of-range constant is the query's mistake.
+        let evaluator = Evaluator(now: 0)
+        for (k, arg) in args.enumerated() where arg.isConstant {
+            if case .period = arg { continue }
+            let value = evaluator.evaluate(arg, [])
+            if let problem = function.problem(withConstant: value, at: k) {
+                throw error(problem, at: argumentTokens[k])
+            }
+        }
+        var expr = Expr.call(function, args)
+        if function == .bin, current.keyword == "offset" {
+            try advance()
+            var sign: Int64 = 1
+            if current.isSymbol("-") { sign = -1; try advance() }
+            guard case .period(let offset) = current.kind, let ms = offset.fixedMilliseconds else {
+                throw expected("a fixed time period after offset (ms, s, m, h, d or w)")
+            }
+            try advance()
+            guard case .period(let period) = args[0] else { return expr }
+            expr = .binOffset(period, offset: sign * ms)
+        }
         let written = sourceText(from: start)
         if aggregates == nil, statsOutputNames.contains(written) { return .field(written) }
-        return .call(function, args)
+        return expr
     }
 
     private mutating func parseAggregateArguments(_ function: AggregateFunction, nameToken: Token) throws(QueryParseError) -> AggregateCall {
@@ -421,7 +689,7 @@ struct Parser {
                 return AggregateCall(function: .count, argument: nil)
             }
         }
-        if current.isSymbol(")") { throw expected("an argument for \(function.rawValue)") }
+        if current.isSymbol(")") { throw expected("an argument for \(function.spelling)") }
         let argument = try parseExpression()
         var percentile = 0.0
         if function == .pct {
@@ -432,8 +700,26 @@ struct Parser {
             percentile = p
             try advance()
         }
-        try expectSymbol(")", "')' to close \(function.rawValue)(")
+        try expectSymbol(")", "')' to close \(function.spelling)(")
         return AggregateCall(function: function, argument: argument, percentile: percentile)
+    }
+}
+
+extension Command {
+    /// Field names this command reads or names.
+    func collectFields(into set: inout Set<String>) {
+        switch self {
+        case .fields(let ps): for p in ps { p.expr.collectFields(into: &set) }
+        case .filter(let e), .pattern(let e): e.collectFields(into: &set)
+        case .stats(let s):
+            for a in s.aggregates { a.argument?.collectFields(into: &set) }
+            for g in s.groups { g.expr.collectFields(into: &set) }
+        case .sort(let keys): for k in keys { k.expr.collectFields(into: &set) }
+        case .parse(let spec): set.insert(spec.source)
+        case .display(let names), .dedup(let names): set.formUnion(names)
+        case .unnest(let e, _): e.collectFields(into: &set)
+        case .limit, .diff, .anomaly: break
+        }
     }
 }
 

@@ -65,6 +65,19 @@ public struct TimePeriod: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(count)\(unit.rawValue)" }
 
+    /// The longest period a query may write: 10,000 years (so period arithmetic cannot overflow).
+    public static let maximumMilliseconds: Int64 = 10_000 * 366 * 86_400_000
+
+    /// A period of `count` units when it is at least one unit and at most ``maximumMilliseconds``;
+    /// nil otherwise (`0s`, `99999999999y`).
+    public static func checked(count: Int64, unit: Unit) -> TimePeriod? {
+        guard count >= 1 else { return nil }
+        let perUnit = unit.fixedMilliseconds ?? (unit == .month ? 31 : unit == .quarter ? 92 : 366) * 86_400_000
+        let (total, overflow) = count.multipliedReportingOverflow(by: perUnit)
+        guard !overflow, total <= maximumMilliseconds else { return nil }
+        return TimePeriod(count: count, unit: unit)
+    }
+
     /// Start of the period containing `t`. Fixed periods are aligned to the Unix epoch, except weeks, which
     /// start on Monday 00:00 UTC; months, quarters and years are aligned to January of year 0.
     public func floor(_ t: Int64) -> Int64 {
@@ -96,6 +109,12 @@ public struct TimePeriod: Sendable, Hashable, CustomStringConvertible {
 
 /// Pure calendar arithmetic on epoch milliseconds (UTC, proleptic Gregorian).
 public enum QueryTime {
+    /// The times queries work with: the years 0001 to 9999 (UTC). Results outside are null.
+    public static let validRange: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
+
+    /// `.timestamp(t)` when `t` lies within ``validRange``, else `.null`.
+    static func checkedTimestamp(_ t: Int64) -> QueryValue { validRange.contains(t) ? .timestamp(t) : .null }
+
     @inlinable static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
         let q = a / b
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q

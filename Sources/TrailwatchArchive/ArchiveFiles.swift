@@ -16,9 +16,11 @@ public struct ArchiveFileEntry: Codable, Sendable, Equatable {
     public var lastEventTime: String
     public var logGroup: String
     public var logStream: String
+    /// The id of the key the file is encrypted with (nil: not encrypted).
+    public var keyId: String?
 
     public init(path: String, sha256: String, size: Int64, records: Int, firstEventTime: String, lastEventTime: String,
-                logGroup: String, logStream: String) {
+                logGroup: String, logStream: String, keyId: String? = nil) {
         self.path = path
         self.sha256 = sha256
         self.size = size
@@ -27,6 +29,7 @@ public struct ArchiveFileEntry: Codable, Sendable, Equatable {
         self.lastEventTime = lastEventTime
         self.logGroup = logGroup
         self.logStream = logStream
+        self.keyId = keyId
     }
 }
 
@@ -106,10 +109,11 @@ public enum ArchiveIO {
     }
 }
 
-/// One archive file being written: JSON-lines records through streaming zstd into
-/// `<name>.partial`, hashed as written. ``sync()`` ends the current zstd frame and fsyncs, so
-/// everything acknowledged so far survives a crash as complete frames; ``finish()`` renames the
-/// file to its final name.
+/// One archive file being written: JSON-lines records through streaming zstd (and, with a key,
+/// streaming AES-256-GCM: see ``EncryptedArchive``) into `<name>.partial`, hashed as written.
+/// ``sync()`` ends the current zstd frame (and seals a sync-point chunk) and fsyncs, so everything
+/// acknowledged so far survives a crash as complete frames; ``finish()`` renames the file to its
+/// final name.
 public final class ArchiveFileWriter {
     public let root: String
     public let relativePath: String
@@ -124,12 +128,13 @@ public final class ArchiveFileWriter {
     public private(set) var lastEventTime: Int64 = .min
     public let openedAt: Int64
     private var framePending = false
+    private let encryptor: ArchiveEncryptor?
 
     public var partialPath: String { root + "/" + relativePath + ".partial" }
     public var finalPath: String { root + "/" + relativePath }
 
     public init(root: String, relativePath: String, logGroup: String, logStream: String, level: Int32, workers: Int32,
-                now: Int64) throws(ArchiveError) {
+                now: Int64, encryption: ArchiveKey? = nil, chunkSize: Int = 1 << 20) throws(ArchiveError) {
         self.root = root
         self.relativePath = relativePath
         self.logGroup = logGroup
@@ -140,6 +145,9 @@ public final class ArchiveFileWriter {
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw ArchiveError.errno("cannot create", path) }
         compressor = ZstdCompressor(level: level, workers: workers)
+        encryptor = try encryption.map { key throws(ArchiveError) in
+            try ArchiveEncryptor(key: key, group: logGroup, stream: logStream, chunkSize: chunkSize)
+        }
     }
 
     deinit { close(fd) }
@@ -155,29 +163,43 @@ public final class ArchiveFileWriter {
     }
 
     private func output(_ bytes: UnsafeRawBufferPointer) throws {
+        if let encryptor { try encryptor.write(bytes) { try self.store($0) } } else { try store(bytes) }
+    }
+
+    /// Writes bytes as they go to disk (ciphertext when encrypting): what the digest hashes.
+    private func store(_ bytes: UnsafeRawBufferPointer) throws {
         guard ArchiveIO.writeAll(fd, bytes) else { throw ArchiveError.errno("cannot write", partialPath) }
         hasher.update(bufferPointer: bytes)
         compressedBytes += Int64(bytes.count)
     }
 
-    /// Ends the current frame and makes everything written durable.
-    public func sync() throws {
+    private func endFrame() throws {
         if framePending {
             try compressor.compress(UnsafeRawBufferPointer(start: nil, count: 0), mode: .end) { try self.output($0) }
             framePending = false
         }
+    }
+
+    /// Ends the current frame and makes everything written durable.
+    public func sync() throws {
+        try endFrame()
+        try encryptor?.flush { try self.store($0) }
         guard fsync(fd) == 0 else { throw ArchiveError.errno("cannot sync", partialPath) }
     }
 
     /// Syncs, renames to the final name and describes the file for the digest.
     public func finish() throws -> ArchiveFileEntry {
+        if let encryptor {
+            try endFrame()
+            try encryptor.finish { try self.store($0) }
+        }
         try sync()
         guard rename(partialPath, finalPath) == 0 else { throw ArchiveError.errno("cannot rename", partialPath) }
         ArchiveIO.syncDirectory(of: finalPath)
         return ArchiveFileEntry(path: relativePath, sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined(),
                                 size: compressedBytes, records: records,
                                 firstEventTime: Timestamps.iso8601(firstEventTime), lastEventTime: Timestamps.iso8601(lastEventTime),
-                                logGroup: logGroup, logStream: logStream)
+                                logGroup: logGroup, logStream: logStream, keyId: encryptor?.keyID)
     }
 }
 

@@ -6,13 +6,19 @@ import Glibc
 /// format is told by the first bytes, not the name). Every complete line reaches `line` before a
 /// damaged or truncated input throws.
 public struct ArchiveReader {
-    public enum Format: String, Sendable { case zstd, gzip, plain }
+    public enum Format: String, Sendable { case zstd, gzip, plain, encrypted }
 
     public let path: String
+    /// Keys for encrypted files (found by the key id in each file's header).
+    public let keys: ArchiveKeyring
 
-    public init(path: String) { self.path = path }
+    public init(path: String, keys: ArchiveKeyring = .empty) {
+        self.path = path
+        self.keys = keys
+    }
 
     public static func detect(_ head: [UInt8]) -> Format {
+        if EncryptedArchive.isEncrypted(head) { return .encrypted }
         if head.count >= 4 && head[0] == 0x28 && head[1] == 0xB5 && head[2] == 0x2F && head[3] == 0xFD { return .zstd }
         if head.count >= 2 && head[0] == 0x1F && head[1] == 0x8B { return .gzip }
         return .plain
@@ -28,27 +34,39 @@ public struct ArchiveReader {
         posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var decompressor: StreamDecompressor?
+        var decryptor: ArchiveDecryptor?
         var format: Format?
+        var inner: Format?
         var total: Int64 = 0
+        // Decompresses (or passes on) plaintext: the file's bytes, or what decryption yields.
+        func decompress(_ input: UnsafeRawBufferPointer) throws {
+            if inner == nil {
+                guard input.count > 0 else { return }
+                let detected = ArchiveReader.detect(Array(input.prefix(4)))
+                inner = detected
+                switch detected {
+                case .zstd: decompressor = try StreamDecompressor(format: .zstd)
+                case .gzip: decompressor = try StreamDecompressor(format: .gzip)
+                case .plain, .encrypted: break
+                }
+            }
+            if let decompressor { try decompressor.feed(input, emit: chunk) } else { try chunk(input) }
+        }
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 { if errno == EINTR { continue }; throw ArchiveError.errno("cannot read", path) }
             if n == 0 { break }
             total += Int64(n)
             if format == nil {
-                let detected = ArchiveReader.detect(Array(buffer[0..<min(n, 4)]))
-                format = detected
-                switch detected {
-                case .zstd: decompressor = try StreamDecompressor(format: .zstd)
-                case .gzip: decompressor = try StreamDecompressor(format: .gzip)
-                case .plain: break
-                }
+                format = ArchiveReader.detect(Array(buffer[0..<min(n, 8)]))
+                if format == .encrypted { decryptor = ArchiveDecryptor(path: path, keys: keys) }
             }
             try buffer.withUnsafeBytes { raw in
                 let input = UnsafeRawBufferPointer(rebasing: raw[0..<n])
-                if let decompressor { try decompressor.feed(input, emit: chunk) } else { try chunk(input) }
+                if let decryptor { try decryptor.feed(input, emit: decompress) } else { try decompress(input) }
             }
         }
+        try decryptor?.finish()
         try decompressor?.finish()
         return total
     }
@@ -95,8 +113,8 @@ public struct ArchiveReader {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return [] }
         defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 4)
-        let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 4) }
+        var bytes = [UInt8](repeating: 0, count: 8)
+        let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 8) }
         return Array(bytes.prefix(max(0, n)))
     }
 }

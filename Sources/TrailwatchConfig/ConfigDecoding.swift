@@ -54,6 +54,14 @@ public enum ConfigDecoding {
         }
     }
 
+    /// Decodes any Decodable from a YAML node (types check their own keys), with the first problem
+    /// as a located diagnostic.
+    public static func decode<T: Decodable>(_ type: T.Type, node: Node, file: String) -> Result<T, ConfigError> {
+        do { return .success(try YAMLDecoder().decode(T.self, from: node)) } catch {
+            return .failure(ConfigError([diagnostic(for: error, root: node, file: file, component: nil)]))
+        }
+    }
+
     static func location(of node: Node?, file: String) -> SourceLocation {
         SourceLocation(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1)
     }

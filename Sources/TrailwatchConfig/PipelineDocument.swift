@@ -67,12 +67,15 @@ public struct GlobalSettings: Sendable, Decodable {
     public var shutdownTimeout: ConfigDuration = ConfigDuration(milliseconds: 30_000)
     /// `http:`: serve `/metrics` and `/health` (and dashboards) while running.
     public var http: HTTPSettings?
+    /// `query_timeout`: how long one Logs Insights query (dashboard, query page, API) may run.
+    public var queryTimeout: ConfigDuration = ConfigDuration(milliseconds: 30_000)
     /// `dashboards:`, by name.
     public var dashboards: [DashboardDefinition] = []
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir = "data_dir", bufferBatches = "buffer_batches", batchTimeout = "batch_timeout"
         case shutdownTimeout = "shutdown_timeout", http, dashboards
+        case queryTimeout = "query_timeout"
     }
 
     public init() {}
@@ -85,6 +88,11 @@ public struct GlobalSettings: Sendable, Decodable {
         batchTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .batchTimeout) ?? batchTimeout
         shutdownTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownTimeout) ?? shutdownTimeout
         http = try c.decodeIfPresent(HTTPSettings.self, forKey: .http)
+        queryTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .queryTimeout) ?? queryTimeout
+        guard queryTimeout.milliseconds >= 1 && queryTimeout.milliseconds <= 3_600_000 else {
+            throw SettingError(codingPath: c.codingPath + [CodingKeys.queryTimeout], message: "\(queryTimeout) is out of range",
+                               expected: "a duration from 1ms to 60m (as Logs Insights, which stops queries after 60 minutes)")
+        }
         dashboards = (try c.decodeIfPresent([String: DashboardDefinition].self, forKey: .dashboards) ?? [:])
             .sorted { $0.key < $1.key }
             .map { name, definition in
@@ -110,6 +118,8 @@ public struct PipelineDocument: @unchecked Sendable {
     public var interpolatedLocations: Set<SourceLocation>
     /// The scalar text at each interpolated location, so messages can redact it.
     var interpolatedValues: [SourceLocation: String]
+    /// The `tests:` section, as written (read by `trailwatch test`).
+    public var tests: Node? = nil
 
     public func component(_ id: String) -> ComponentDeclaration? { components.first { $0.id == id } }
 
@@ -148,17 +158,57 @@ extension Substring {
     }
 }
 
-/// `http:` — where `run` serves its self-metrics.
+/// `http:` — the process's HTTP server: `/metrics`, `/health`, dashboards, and the AWS APIs of
+/// the API sources (`cloudwatch_logs_api`).
 public struct HTTPSettings: Sendable, Decodable {
     public var host: String
     public var port: Int
     /// Name of an environment variable holding a token clients must present (Bearer, or Basic
-    /// with any user name). Required unless bound to a loopback address.
+    /// with any user name) for `/metrics`, `/health` and the dashboards. Required unless bound to a
+    /// loopback address. The AWS APIs authenticate with SigV4 instead.
     public var authTokenEnv: String?
     /// An SQLite store (the `sqlite` sink's file) to serve the dashboards from.
     public var store: String?
+    /// `tls: { certificate: cert.pem, key: key.pem }`: serve HTTPS with these PEM files.
+    public var tls: TLS?
+    /// SigV4 access keys for the AWS APIs: a file (AWS credentials format, or `ID SECRET` lines)
+    /// and/or one key from two environment variables. Secrets are never printed.
+    public var accessKeysFile: String?
+    public var accessKeyIDEnv: String?
+    public var secretAccessKeyEnv: String?
+    /// Serve unsigned AWS API requests from loopback addresses (as an anonymous principal).
+    public var anonymousOnLoopback = false
+    public var maxConnections = 1024
+    public var maxBody = ByteSize(bytes: 8 * 1024 * 1024)
+    public var idleTimeout = ConfigDuration(milliseconds: 60_000)
+    public var requestReadTimeout = ConfigDuration(milliseconds: 30_000)
+    public var requestTimeout = ConfigDuration(milliseconds: 60_000)
+    /// Longest time a store query (dashboards, `/api/query`, the APIs' queries) may run.
+    public var queryTimeout = ConfigDuration(milliseconds: 30_000)
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case listen, authTokenEnv = "auth_token_env", store }
+    public struct TLS: Sendable, Decodable {
+        public var certificate: String
+        public var key: String
+        enum CodingKeys: String, CodingKey, CaseIterable { case certificate, key }
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            certificate = try c.decode(String.self, forKey: .certificate)
+            key = try c.decode(String.self, forKey: .key)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case listen, authTokenEnv = "auth_token_env", store, tls
+        case accessKeysFile = "access_keys_file", accessKeyIDEnv = "access_key_id_env", secretAccessKeyEnv = "secret_access_key_env"
+        case anonymousOnLoopback = "anonymous_on_loopback", maxConnections = "max_connections", maxBody = "max_body"
+        case idleTimeout = "idle_timeout", requestReadTimeout = "request_read_timeout", requestTimeout = "request_timeout"
+        case queryTimeout = "query_timeout"
+    }
 
     public init(host: String, port: Int, authTokenEnv: String?, store: String?) {
         self.host = host
@@ -176,13 +226,38 @@ public struct HTTPSettings: Sendable, Decodable {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw SettingError(codingPath: c.codingPath + [CodingKeys.listen], message: "'\(listen)' is not HOST:PORT", expected: "an address like 127.0.0.1:9598")
         }
-        host = String(listen[..<colon])
+        host = String(listen[..<colon].filter { $0 != "[" && $0 != "]" })
         self.port = port
         authTokenEnv = try c.decodeIfPresent(String.self, forKey: .authTokenEnv)
         store = try c.decodeIfPresent(String.self, forKey: .store)
+        tls = try c.decodeIfPresent(TLS.self, forKey: .tls)
+        accessKeysFile = try c.decodeIfPresent(String.self, forKey: .accessKeysFile)
+        accessKeyIDEnv = try c.decodeIfPresent(String.self, forKey: .accessKeyIDEnv)
+        secretAccessKeyEnv = try c.decodeIfPresent(String.self, forKey: .secretAccessKeyEnv)
+        anonymousOnLoopback = try c.decodeIfPresent(Bool.self, forKey: .anonymousOnLoopback) ?? false
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
+        maxBody = try c.decodeIfPresent(ByteSize.self, forKey: .maxBody) ?? maxBody
+        idleTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? idleTimeout
+        requestReadTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .requestReadTimeout) ?? requestReadTimeout
+        requestTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .requestTimeout) ?? requestTimeout
+        queryTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .queryTimeout) ?? queryTimeout
         if !isLoopback && authTokenEnv == nil {
             throw SettingError(codingPath: c.codingPath + [CodingKeys.authTokenEnv], message: "is required when listening on \(host)",
                                expected: "the name of an environment variable holding a token, or a loopback address")
+        }
+        if (accessKeyIDEnv == nil) != (secretAccessKeyEnv == nil) {
+            throw SettingError(codingPath: c.codingPath + [accessKeyIDEnv == nil ? CodingKeys.accessKeyIDEnv : CodingKeys.secretAccessKeyEnv],
+                               message: "access_key_id_env and secret_access_key_env go together", expected: "both variable names, or neither")
+        }
+        guard (1...1_000_000).contains(maxConnections) else {
+            throw SettingError(codingPath: c.codingPath + [CodingKeys.maxConnections], message: "\(maxConnections) is out of range", expected: "1 to 1000000")
+        }
+        guard maxBody.bytes >= 1024 && maxBody.bytes <= 1 << 30 else {
+            throw SettingError(codingPath: c.codingPath + [CodingKeys.maxBody], message: "\(maxBody) is out of range", expected: "1KiB to 1GiB")
+        }
+        for (key, value) in [(CodingKeys.idleTimeout, idleTimeout), (.requestReadTimeout, requestReadTimeout), (.requestTimeout, requestTimeout), (.queryTimeout, queryTimeout)]
+            where value.milliseconds < 100 {
+            throw SettingError(codingPath: c.codingPath + [key], message: "\(value) is too short", expected: "at least 100ms")
         }
     }
 }

@@ -8,7 +8,7 @@ public struct PipelineLoader: Sendable {
 
     public init(environment: [String: String]) { self.environment = environment }
 
-    static let topLevelKeys = ["name", "sources", "transforms", "sinks", "data_dir", "buffer_batches", "batch_timeout", "shutdown_timeout", "http", "dashboards"]
+    static let topLevelKeys = ["name", "sources", "transforms", "sinks", "data_dir", "buffer_batches", "batch_timeout", "shutdown_timeout", "http", "dashboards", "tests"]
 
     /// Parses `text` (from `file`). Returns the document (nil when nothing usable was found) and
     /// the diagnostics found on the way.
@@ -54,6 +54,9 @@ public struct PipelineLoader: Sendable {
             switch key {
             case "name":
                 document.name = value.string
+            case "tests":
+                // Unit tests for `trailwatch test`; `run` and `validate` leave them alone.
+                document.tests = value
             case "data_dir", "buffer_batches", "batch_timeout", "shutdown_timeout", "http", "dashboards":
                 settingPairs.append((keyNode, value))
             case "sources", "transforms", "sinks":
@@ -208,7 +211,7 @@ public struct PipelineLoader: Sendable {
         }
     }
 
-    static func diagnostic(for error: YamlError, file: String) -> ConfigDiagnostic {
+    public static func diagnostic(for error: YamlError, file: String) -> ConfigDiagnostic {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
             var message = "invalid YAML: \(problem)"

@@ -1,6 +1,8 @@
 /// The kinds of event that flow between stages. `validate` type-checks wiring with them.
 public enum EventKind: String, Sendable, CaseIterable, Codable, Hashable, Comparable {
     case log, metric, alarm, insight, pattern
+    /// A match of an EventBridge-style rule (the `rule` transform): what the rule's target receives.
+    case rule
 
     public static func < (a: EventKind, b: EventKind) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!

@@ -14,53 +14,70 @@ public final class DashboardSite: Sendable {
         public var body: String
     }
 
-    let storePath: String
+    /// The store: an SQLite path or a `postgres://` URL.
+    let store: String
     let dashboards: [DashboardDefinition]
     let now: @Sendable () -> Int64
+    /// How long one query may run (`query_timeout`).
+    let queryTimeout: Duration
 
     /// - Parameters:
     ///   - dashboards: from the pipeline; when empty, one is made from what the store holds.
-    public init(storePath: String, dashboards: [DashboardDefinition], now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
-        self.storePath = storePath
+    ///   - queryTimeout: the time limit of each query a page runs (`query_timeout`).
+    public init(store: String, dashboards: [DashboardDefinition], queryTimeout: Duration = QueryLimits.defaultTimeout,
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.store = store
         self.dashboards = dashboards
+        self.queryTimeout = queryTimeout
         self.now = now
     }
 
     /// Answers a GET for `path` with decoded query parameters, or nil for paths it does not serve.
-    public func page(path: String, query: [String: String]) -> Page? {
+    public func page(path: String, query: [String: String]) async -> Page? {
         guard ["/", "/query", "/api/query", "/dashboards"].contains(path) || path.hasPrefix("/dashboards/") else { return nil }
         do {
-            let store = try Store(path: storePath)
-            switch path {
-            case "/query":
-                return try queryPage(store, query: query, boards: try effectiveDashboards(store))
-            case "/api/query":
-                return try queryJSON(store, query: query)
-            default:
-                let boards = try effectiveDashboards(store)
-                let name = path.hasPrefix("/dashboards/") ? String(path.dropFirst("/dashboards/".count)).removingPercentEncoding ?? "" : ""
-                if name.isEmpty {
-                    guard let first = boards.first else { return html(200, "trailwatch", "<p>No dashboards.</p>") }
-                    return try dashboardPage(first, all: boards, store: store, query: query)
-                }
-                guard let board = boards.first(where: { $0.name == name }) else {
-                    return html(404, "not found", "<p>No dashboard named <code>\(HTML.escape(name))</code>.</p>" + navigation(boards))
-                }
-                return try dashboardPage(board, all: boards, store: store, query: query)
+            let store = try await StoreOpener.open(self.store, access: .readOnly)
+            do {
+                let page = try await page(path: path, query: query, store: store)
+                await store.close()
+                return page
+            } catch {
+                await store.close()
+                throw error
             }
         } catch {
             return html(500, "error", "<p class=\"error\">\(HTML.escape("\(error)"))</p>")
         }
     }
 
+    private func page(path: String, query: [String: String], store: any Store) async throws -> Page {
+        switch path {
+        case "/query":
+            return try await queryPage(store, query: query, boards: try await effectiveDashboards(store))
+        case "/api/query":
+            return try await queryJSON(store, query: query)
+        default:
+            let boards = try await effectiveDashboards(store)
+            let name = path.hasPrefix("/dashboards/") ? String(path.dropFirst("/dashboards/".count)).removingPercentEncoding ?? "" : ""
+            if name.isEmpty {
+                guard let first = boards.first else { return html(200, "trailwatch", "<p>No dashboards.</p>") }
+                return try await dashboardPage(first, all: boards, store: store, query: query)
+            }
+            guard let board = boards.first(where: { $0.name == name }) else {
+                return html(404, "not found", "<p>No dashboard named <code>\(HTML.escape(name))</code>.</p>" + navigation(boards))
+            }
+            return try await dashboardPage(board, all: boards, store: store, query: query)
+        }
+    }
+
     // MARK: Dashboards
 
     /// The configured dashboards, or one made from the store's metrics, alarms, events and logs.
-    func effectiveDashboards(_ store: Store) throws -> [DashboardDefinition] {
+    func effectiveDashboards(_ store: any Store) async throws -> [DashboardDefinition] {
         if !dashboards.isEmpty { return dashboards }
-        let end = (try store.newestTimestamp() ?? now()) + 60_000
+        let end = (try await store.newestTimestamp() ?? now()) + 60_000
         var widgets: [DashboardWidget] = []
-        for metric in try store.metrics(start: end - 14 * 86_400_000, end: end, limit: 60)
+        for metric in try await store.metrics(start: end - 14 * 86_400_000, end: end, limit: 60)
             where !metric.dimensions.contains("\"Band\":") && widgets.count < 12 {
             var widget = DashboardWidget(type: .metric, title: "\(metric.namespace) \(metric.name) \(metric.dimensions == "{}" ? "" : metric.dimensions)",
                                          namespace: metric.namespace, metric: metric.name, stat: "Sum")
@@ -79,20 +96,20 @@ public final class DashboardSite: Sendable {
     }
 
     static func storedDimensions(_ dimensions: [String: String]) -> String {
-        Store.dimensionsText(dimensions.map { Dimension(name: $0.key, value: $0.value) }.sorted())
+        StoreConventions.dimensionsText(dimensions.map { Dimension(name: $0.key, value: $0.value) }.sorted())
     }
 
     /// [start, end) from `?range=` and `?end=`, defaulting to the dashboard's range ending at the newest data.
-    func timeRange(_ store: Store, query: [String: String], defaultRange: Int64) throws -> (start: Int64, end: Int64, range: String) {
+    func timeRange(_ store: any Store, query: [String: String], defaultRange: Int64) async throws -> (start: Int64, end: Int64, range: String) {
         let rangeText = query["range"].flatMap { $0.isEmpty ? nil : $0 }
         let range = rangeText.flatMap { ConfigDuration.parse($0)?.milliseconds } ?? defaultRange
-        var end = (try store.newestTimestamp()).map { $0 + 60_000 } ?? now()
+        var end = (try await store.newestTimestamp()).map { $0 + 60_000 } ?? now()
         if let text = query["end"], let parsed = Array(text.utf8).withUnsafeBytes({ Timestamps.parseISO8601($0) }) { end = parsed }
         return (end - max(range, 60_000), end, rangeText ?? ConfigDuration(milliseconds: range).description)
     }
 
-    func dashboardPage(_ board: DashboardDefinition, all: [DashboardDefinition], store: Store, query: [String: String]) throws -> Page {
-        let (start, end, rangeText) = try timeRange(store, query: query, defaultRange: board.range.milliseconds)
+    func dashboardPage(_ board: DashboardDefinition, all: [DashboardDefinition], store: any Store, query: [String: String]) async throws -> Page {
+        let (start, end, rangeText) = try await timeRange(store, query: query, defaultRange: board.range.milliseconds)
         var body = navigation(all, current: board.name)
         body += "<form class=\"range\" method=\"get\"><label>Range <input name=\"range\" value=\"\(HTML.escape(rangeText))\" size=\"6\"></label> "
         body += "<label>ending <input name=\"end\" value=\"\(HTML.escape(Timestamps.iso8601(end)))\" size=\"24\"></label> <button>Show</button></form>"
@@ -100,7 +117,7 @@ public final class DashboardSite: Sendable {
         for widget in board.widgets {
             body += "<section class=\"widget \(widget.type.rawValue)\"><h2>\(HTML.escape(widget.title ?? defaultTitle(widget)))</h2>"
             do {
-                body += try render(widget, store: store, start: start, end: end)
+                body += try await render(widget, store: store, start: start, end: end)
             } catch {
                 body += "<p class=\"error\">\(HTML.escape("\(error)"))</p>"
             }
@@ -119,49 +136,49 @@ public final class DashboardSite: Sendable {
         }
     }
 
-    func render(_ widget: DashboardWidget, store: Store, start: Int64, end: Int64) throws -> String {
+    func render(_ widget: DashboardWidget, store: any Store, start: Int64, end: Int64) async throws -> String {
         switch widget.type {
         case .metric:
-            let points = try series(widget, store: store, start: start, end: end)
+            let points = try await series(widget, store: store, start: start, end: end)
             var band: [SVGChart.Band] = []
             var withBand = widget.dimensions
             withBand["Band"] = "Upper"
-            let uppers = try store.datapoints(namespace: widget.namespace!, name: widget.metric!, dimensions: Self.storedDimensions(withBand), start: start, end: end)
+            let uppers = try await store.datapoints(namespace: widget.namespace!, name: widget.metric!, dimensions: Self.storedDimensions(withBand), start: start, end: end)
             withBand["Band"] = "Lower"
-            let lowers = Dictionary(try store.datapoints(namespace: widget.namespace!, name: widget.metric!, dimensions: Self.storedDimensions(withBand),
+            let lowers = Dictionary(try await store.datapoints(namespace: widget.namespace!, name: widget.metric!, dimensions: Self.storedDimensions(withBand),
                                                          start: start, end: end).map { ($0.timestamp, $0.sum) }, uniquingKeysWith: { a, _ in a })
             for upper in uppers {
                 if let lower = lowers[upper.timestamp] { band.append(SVGChart.Band(time: upper.timestamp, lower: lower, upper: upper.sum)) }
             }
             return SVGChart.line(points, band: band, start: start, end: end, label: widget.title ?? defaultTitle(widget))
         case .value:
-            let data = try store.datapoints(namespace: widget.namespace!, name: widget.metric!, dimensions: Self.storedDimensions(widget.dimensions), start: start, end: end)
+            let data = try await store.datapoints(namespace: widget.namespace!, name: widget.metric!, dimensions: Self.storedDimensions(widget.dimensions), start: start, end: end)
             guard let value = Self.aggregate(data, stat: widget.stat) else { return "<p class=\"value\" data-value=\"\">—</p>" }
             return "<p class=\"value\" data-value=\"\(value)\">\(HTML.escape(SVGChart.number(value)))</p>"
         case .alarms:
-            return try alarms(widget, store: store, start: start, end: end)
+            return try await alarms(widget, store: store, start: start, end: end)
         case .events:
-            return try events(widget, store: store, start: start, end: end)
+            return try await events(widget, store: store, start: start, end: end)
         case .logs:
-            let result = try StoreQuery(store: store, text: widget.query ?? "", start: start, end: end, logGroups: widget.logGroups, now: now()).run()
+            let result = try await store.query(LogQueryRequest(text: widget.query ?? "", start: start, end: end, logGroups: widget.logGroups, now: now(), deadline: .after(queryTimeout)))
             return table(result)
         }
     }
 
     /// The widget's statistic per datapoint, merged into at most ~300 buckets.
-    func series(_ widget: DashboardWidget, store: Store, start: Int64, end: Int64) throws -> [SVGChart.Point] {
-        let data = try store.datapoints(namespace: widget.namespace!, name: widget.metric!, dimensions: Self.storedDimensions(widget.dimensions), start: start, end: end)
+    func series(_ widget: DashboardWidget, store: any Store, start: Int64, end: Int64) async throws -> [SVGChart.Point] {
+        let data = try await store.datapoints(namespace: widget.namespace!, name: widget.metric!, dimensions: Self.storedDimensions(widget.dimensions), start: start, end: end)
         let bucket = max(60_000, ((end - start) / 300 + 59_999) / 60_000 * 60_000)
         let smallest = Int64(data.map(\.period).min() ?? 60) * 1000
         if bucket <= smallest {
             return data.compactMap { d in Self.aggregate([d], stat: widget.stat).map { SVGChart.Point(time: d.timestamp, value: $0) } }
         }
-        var groups: [Int64: [Store.StoredDatapoint]] = [:]
+        var groups: [Int64: [StoredDatapoint]] = [:]
         for d in data { groups[d.timestamp / bucket * bucket, default: []].append(d) }
         return groups.keys.sorted().compactMap { t in Self.aggregate(groups[t]!, stat: widget.stat).map { SVGChart.Point(time: t, value: $0) } }
     }
 
-    static func aggregate(_ data: [Store.StoredDatapoint], stat: String) -> Double? {
+    static func aggregate(_ data: [StoredDatapoint], stat: String) -> Double? {
         guard !data.isEmpty else { return nil }
         let count = data.map(\.sampleCount).reduce(0, +)
         switch stat {
@@ -173,9 +190,9 @@ public final class DashboardSite: Sendable {
         }
     }
 
-    func alarms(_ widget: DashboardWidget, store: Store, start: Int64, end: Int64) throws -> String {
+    func alarms(_ widget: DashboardWidget, store: any Store, start: Int64, end: Int64) async throws -> String {
         // State changes from the start of history, so the state at the start of the range is known.
-        let changes = try store.events(kinds: ["alarm"], start: 0, end: end, limit: 5000)
+        let changes = try await store.events(kinds: ["alarm"], start: 0, end: end, limit: 5000)
         var byAlarm: [String: [(time: Int64, state: String, reason: String)]] = [:]
         for change in changes {
             guard widget.alarms.isEmpty || widget.alarms.contains(change.key) else { continue }
@@ -199,8 +216,8 @@ public final class DashboardSite: Sendable {
         return out + "</table>"
     }
 
-    func events(_ widget: DashboardWidget, store: Store, start: Int64, end: Int64) throws -> String {
-        let found = try store.events(kinds: widget.kinds, start: start, end: end, limit: 2000)
+    func events(_ widget: DashboardWidget, store: any Store, start: Int64, end: Int64) async throws -> String {
+        let found = try await store.events(kinds: widget.kinds, start: start, end: end, limit: 2000)
         let rows = widget.kinds
         var marks: [(time: Int64, row: Int, color: String, title: String)] = []
         var listed: [(Int64, String, String)] = []
@@ -238,15 +255,15 @@ public final class DashboardSite: Sendable {
 
     // MARK: Queries
 
-    func queryPage(_ store: Store, query: [String: String], boards: [DashboardDefinition]) throws -> Page {
+    func queryPage(_ store: any Store, query: [String: String], boards: [DashboardDefinition]) async throws -> Page {
         let text = query["q"] ?? ""
-        let (start, end, rangeText) = try timeRange(store, query: query, defaultRange: 24 * 3_600_000)
+        let (start, end, rangeText) = try await timeRange(store, query: query, defaultRange: 24 * 3_600_000)
         var body = navigation(boards, current: "")
         body += "<form class=\"query\" method=\"get\" action=\"/query\"><textarea name=\"q\" rows=\"4\" cols=\"90\" placeholder=\"fields @timestamp, @message | filter @message like /ERROR/ | limit 20\">\(HTML.escape(text))</textarea><br>"
         body += "<label>Range <input name=\"range\" value=\"\(HTML.escape(rangeText))\" size=\"6\"></label> <button>Run query</button></form>"
         guard !text.isEmpty else { return html(200, "Query", body) }
         do {
-            let result = try StoreQuery(store: store, text: text, start: start, end: end, logGroups: [], now: now()).run()
+            let result = try await store.query(LogQueryRequest(text: text, start: start, end: end, now: now(), deadline: .after(queryTimeout)))
             body += "<p class=\"span\">\(result.rows.count) row\(result.rows.count == 1 ? "" : "s"), \(Timestamps.iso8601(start)) — \(Timestamps.iso8601(end))</p>" + table(result)
             return html(200, "Query", body)
         } catch {
@@ -255,10 +272,10 @@ public final class DashboardSite: Sendable {
         }
     }
 
-    func queryJSON(_ store: Store, query: [String: String]) throws -> Page {
-        let (start, end, _) = try timeRange(store, query: query, defaultRange: 24 * 3_600_000)
+    func queryJSON(_ store: any Store, query: [String: String]) async throws -> Page {
+        let (start, end, _) = try await timeRange(store, query: query, defaultRange: 24 * 3_600_000)
         do {
-            let result = try StoreQuery(store: store, text: query["q"] ?? "", start: start, end: end, logGroups: [], now: now()).run()
+            let result = try await store.query(LogQueryRequest(text: query["q"] ?? "", start: start, end: end, now: now(), deadline: .after(queryTimeout)))
             let rows: [[String: Any]] = result.rows.map { row in
                 var object: [String: Any] = [:]
                 for (column, value) in zip(result.columns, row) {
@@ -268,6 +285,7 @@ public final class DashboardSite: Sendable {
                     case .bool(let b): object[column] = b
                     case .timestamp(let t): object[column] = Timestamps.iso8601(t)
                     case .string(let s): object[column] = s
+                    case .json: object[column] = value.stringValue ?? ""
                     }
                 }
                 return object

@@ -127,6 +127,12 @@ public final class BoundedChannel<Element: Sendable>: AsyncSequence, Sendable {
         }
     }
 
+    /// One more producer (a reload wired a new upstream to this stage). Must come before the
+    /// last producer finishes.
+    public func addProducer() {
+        state.withLock { $0.producers += 1 }
+    }
+
     /// One producer is done. The last one lets the consumer finish once the buffer is empty.
     public func producerFinished() {
         let wake: CheckedContinuation<Element?, Never>? = state.withLock { s in

@@ -63,7 +63,11 @@ public final class ComponentMetrics: Sendable {
     public var errors: Int { errorsCounter.load(ordering: .relaxed) }
     public var gaugeValues: [String: Double] { gauges.withLock { $0 } }
 
-    func markStarted() { startNanos.store(MonotonicClock.nanos(), ordering: .relaxed) }
+    /// Marks the start; a component restarted by a reload keeps its first start time.
+    func markStarted() {
+        if startNanos.load(ordering: .relaxed) == 0 { startNanos.store(MonotonicClock.nanos(), ordering: .relaxed) }
+        endNanos.store(0, ordering: .relaxed)
+    }
     func markFinished() { endNanos.store(MonotonicClock.nanos(), ordering: .relaxed) }
 
     /// Seconds from start to finish (or to now while running).

@@ -54,6 +54,10 @@ final class StageInbox: Sendable {
         if let spool { spool.upstreamFinished() } else { channel.producerFinished() }
     }
 
+    func addProducer() {
+        if let spool { spool.upstreamAdded() } else { channel.addProducer() }
+    }
+
     private func dropped(_ batch: Batch) {
         metrics.addToGauge("dropped_events", Double(batch.count))
         // Dropping is what the pipeline asked for: the source may move on.
@@ -90,8 +94,13 @@ final class DiskSpool: Sendable {
     let metrics: ComponentMetrics?
     private let state: Mutex<State>
 
+    /// - Parameter adoptExisting: send what an earlier run left in `directory` first. False when
+    ///   a reload restarts the sink while the previous instance's spool still drains from the
+    ///   same directory: the new spool then numbers its files after the old ones and leaves
+    ///   those alone (what the old one could not deliver is sent at the next start).
     init(directory: String, maxBytes: Int, retryBackoff: Int64, channel: BoundedChannel<StageMessage>,
-         upstreamProducers: Int, log: RuntimeLog, component: String, metrics: ComponentMetrics? = nil) throws(SpoolError) {
+         upstreamProducers: Int, log: RuntimeLog, component: String, metrics: ComponentMetrics? = nil,
+         adoptExisting: Bool = true) throws(SpoolError) {
         self.metrics = metrics
         self.directory = directory
         self.maxBytes = maxBytes
@@ -102,11 +111,15 @@ final class DiskSpool: Sendable {
         var initial = State(upstreamProducers: upstreamProducers, backoff: retryBackoff)
         try DiskSpool.makeDirectory(directory)
         // What an earlier run left goes first.
-        for (sequence, size) in DiskSpool.existing(in: directory) {
-            initial.ready.append((sequence, size))
-            initial.bytes += size
+        for (sequence, size) in DiskSpool.existing(in: directory, removingTemporary: adoptExisting) {
+            if adoptExisting {
+                initial.ready.append((sequence, size))
+                initial.bytes += size
+            }
             initial.nextSequence = max(initial.nextSequence, sequence + 1)
         }
+        // The previous instance may still number a few batches it is being handed: stay clear of them.
+        if !adoptExisting { initial.nextSequence += 1 << 32 }
         if !initial.ready.isEmpty {
             log.log(.info, component, "resending \(initial.ready.count) spooled batches from \(directory)")
         }
@@ -129,13 +142,16 @@ final class DiskSpool: Sendable {
         }
     }
 
-    private static func existing(in directory: String) -> [(UInt64, Int)] {
+    private static func existing(in directory: String, removingTemporary: Bool) -> [(UInt64, Int)] {
         guard let dir = opendir(directory) else { return [] }
         defer { closedir(dir) }
         var found: [(UInt64, Int)] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name.hasSuffix(".tmp") { unlink(directory + "/" + name); continue }
+            if name.hasSuffix(".tmp") {
+                if removingTemporary { unlink(directory + "/" + name) }
+                continue
+            }
             guard name.hasSuffix(".batch"), let sequence = UInt64(name.dropLast(6)) else { continue }
             var st = stat()
             guard stat(directory + "/" + name, &st) == 0 else { continue }
@@ -222,6 +238,10 @@ final class DiskSpool: Sendable {
 
     func upstreamFinished() {
         state.withLock { $0.upstreamProducers -= 1 }
+    }
+
+    func upstreamAdded() {
+        state.withLock { $0.upstreamProducers += 1 }
     }
 
     var spooledBytes: Int { state.withLock { $0.bytes } }

@@ -1,3 +1,4 @@
+import AWSWire
 import TrailwatchCore
 import TrailwatchConfig
 import Synchronization
@@ -17,6 +18,52 @@ public struct StageContext: Sendable {
     public var log: RuntimeLog
     /// The directory the pipeline file is in, for resolving paths a stage reads (alarm definitions).
     public var pipelineDirectory: String
+    /// Wall-clock time as the stage should read it (the system clock, or `trailwatch test`'s virtual one).
+    public var clock: any StageClock = SystemClock()
+    /// The AWS services (APIs) this process serves on its HTTP server; API sources register
+    /// theirs here while they run.
+    public var awsServices = AWSServiceDirectory()
+
+    public init(id: String, settings: GlobalSettings, once: Bool, stateDirectory: String, metrics: ComponentMetrics,
+                log: RuntimeLog, pipelineDirectory: String, awsServices: AWSServiceDirectory = AWSServiceDirectory(),
+                clock: any StageClock = SystemClock()) {
+        self.id = id
+        self.settings = settings
+        self.once = once
+        self.stateDirectory = stateDirectory
+        self.metrics = metrics
+        self.log = log
+        self.pipelineDirectory = pipelineDirectory
+        self.awsServices = awsServices
+        self.clock = clock
+    }
+}
+
+/// Where stages and the runner read wall-clock time. Event time comes from events; this is the
+/// other time — ticks, save intervals — so `trailwatch test` can run it virtually.
+public protocol StageClock: Sendable {
+    /// Milliseconds since the epoch.
+    func nowMillis() -> Int64
+}
+
+/// The system's real-time clock.
+public struct SystemClock: StageClock {
+    public init() {}
+    public func nowMillis() -> Int64 { MonotonicClock.wallMillis() }
+}
+
+/// A clock that moves only when told to: deterministic time for pipeline unit tests.
+public final class VirtualClock: StageClock {
+    private let now: Atomic<Int64>
+
+    public init(startMillis: Int64) { now = Atomic(startMillis) }
+
+    public func nowMillis() -> Int64 { now.load(ordering: .relaxed) }
+
+    /// Moves the clock to `millis` (never backwards).
+    public func advance(to millis: Int64) {
+        if millis > now.load(ordering: .relaxed) { now.store(millis, ordering: .relaxed) }
+    }
 }
 
 /// A stage that brings events in from outside. Runs on its own thread because sources do
@@ -61,6 +108,8 @@ extension Transform {
 /// A sink must release each batch's acknowledgements only once the batch is durably written
 /// (after fsync, commit, or a delivered request) — that is what lets sources checkpoint.
 public protocol Sink: AnyObject {
+    /// Called once before the first write: the moment to connect (an error here stops the component).
+    func open() async throws
     func write(_ batch: Batch) async throws
     /// A wall-clock tick in live mode (once a second), for time-based flushes.
     func tick(nowMillis: Int64) async throws
@@ -69,6 +118,7 @@ public protocol Sink: AnyObject {
 }
 
 extension Sink {
+    public func open() async throws {}
     public func tick(nowMillis: Int64) async throws {}
 }
 
@@ -86,12 +136,14 @@ public struct TransformOutput {
 
 /// A source's handle on the pipeline.
 public final class SourceOutput: Sendable {
-    let downstream: [StageInbox]
+    let router: OutputRouter
     let stopFlag: Atomic<Bool>
+    /// Batches emitted and not yet acknowledged or failed by every sink.
+    let inFlightCounter = Atomic<Int>(0)
     public let metrics: ComponentMetrics
 
-    init(downstream: [StageInbox], metrics: ComponentMetrics) {
-        self.downstream = downstream
+    init(router: OutputRouter, metrics: ComponentMetrics) {
+        self.router = router
         self.stopFlag = Atomic(false)
         self.metrics = metrics
     }
@@ -101,6 +153,9 @@ public final class SourceOutput: Sendable {
 
     func requestStop() { stopFlag.store(true, ordering: .relaxed) }
 
+    /// Batches this source emitted that are still on their way through the pipeline.
+    var inFlight: Int { inFlightCounter.load(ordering: .relaxed) }
+
     /// Sends a batch to every consumer, blocking while their buffers are full.
     public func emit(_ batch: Batch) {
         guard batch.count > 0 else {
@@ -108,10 +163,16 @@ public final class SourceOutput: Sendable {
             return
         }
         metrics.recordOut(events: batch.count, bytes: batch.payload.byteCount)
+        let (routes, generation) = router.acquire()
+        defer { router.release(generation) }
+        let downstream = routes[nil] ?? []
         if downstream.isEmpty {
             batch.acks.release()
             return
         }
+        var batch = batch
+        inFlightCounter.wrappingAdd(1, ordering: .relaxed)
+        batch.acks.merge(Acknowledgements([AckToken { [self] _ in inFlightCounter.wrappingSubtract(1, ordering: .relaxed) }]))
         if downstream.count > 1 { batch.acks.retain(downstream.count - 1) }
         for inbox in downstream { inbox.sendBlocking(batch) }
     }

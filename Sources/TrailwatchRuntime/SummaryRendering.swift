@@ -68,7 +68,7 @@ public struct StatusLine {
 
     /// `app: 1.2M out (310k/s) lag 0 B ckpt 0.4s | out: 1.2M in (309k/s) 0 errors`: events per
     /// component since the start and their rate since the last line, with notable gauges.
-    public mutating func render(_ metrics: [ComponentMetrics]) -> String {
+    public mutating func render(_ metrics: [ComponentMetrics], reloads: ReloadStatus? = nil) -> String {
         let now = MonotonicClock.nanos()
         var parts: [String] = []
         for m in metrics {
@@ -86,6 +86,12 @@ public struct StatusLine {
             if let age = gauges["checkpoint_age_seconds"] { text += String(format: " checkpoint %.1fs", age) }
             if let dropped = gauges["dropped_events"], dropped > 0 { text += " dropped \(Self.count(dropped))" }
             if m.errors > 0 { text += " \(m.errors) errors" }
+            parts.append(text)
+        }
+        if let reloads, reloads.attempts > 0 {
+            var text = "reloads: \(reloads.succeeded)"
+            if reloads.failed > 0 { text += ", \(reloads.failed) refused" }
+            if let error = reloads.lastError { text += " (last: " + (error.split(separator: "\n").first.map(String.init) ?? error) + ")" }
             parts.append(text)
         }
         return parts.joined(separator: " | ")

@@ -1,9 +1,18 @@
 import CSQLite
+import CShims
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// What went wrong talking to SQLite, with its message.
+/// What went wrong talking to a store, with its message (naming the store, never a password).
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// True when trying again later may succeed (the server is unreachable or restarting).
+    public var isTransient: Bool
+    public init(_ message: String, transient: Bool = false) {
+        self.message = message
+        self.isTransient = transient
+    }
     public var description: String { message }
 }
 
@@ -93,10 +102,64 @@ public final class Statement {
         return false
     }
 
+    public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    /// An integer column that may be NULL.
+    public func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
     public func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
     public func text(_ column: Int32) -> String? {
         guard let p = sqlite3_column_text(handle, column) else { return nil }
         return String(cString: p)
+    }
+    /// A text column's bytes without a copy, valid until the next step or reset; nil for NULL.
+    public func bytes(_ column: Int32) -> UnsafeRawBufferPointer? {
+        guard let p = sqlite3_column_text(handle, column) else { return nil }
+        return UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, column)))
+    }
+}
+
+/// The question a progress handler asks (a class, so SQLite can hold it as a context pointer).
+private final class ProgressCheck {
+    let shouldStop: () -> Bool
+    init(_ shouldStop: @escaping () -> Bool) { self.shouldStop = shouldStop }
+}
+
+extension SQLiteDatabase {
+    /// Runs `body` while SQLite asks `shouldStop` every few thousand virtual-machine steps; when it answers
+    /// true, the running statement fails with SQLITE_INTERRUPT (so a long GROUP BY honours a deadline).
+    public func interruptible<T, E: Error>(_ shouldStop: @escaping () -> Bool, _ body: () throws(E) -> T) throws(E) -> T {
+        let check = Unmanaged.passRetained(ProgressCheck(shouldStop))
+        sqlite3_progress_handler(handle, 4096, { context in
+            guard let context else { return 0 }
+            return Unmanaged<ProgressCheck>.fromOpaque(context).takeUnretainedValue().shouldStop() ? 1 : 0
+        }, check.toOpaque())
+        defer {
+            sqlite3_progress_handler(handle, 0, nil, nil)
+            check.release()
+        }
+        return try body()
+    }
+}
+
+extension SQLiteDatabase {
+    /// Registers two search functions on this connection, faster than `instr` (memmem and memchr):
+    /// `tw_has(text, needle)` is 1 when `text` contains `needle`; `tw_has_or_escape(text, needle)` is 1
+    /// when it contains `needle` or a backslash (a JSON escape may spell the needle differently).
+    /// NULL text gives 0.
+    public func registerSearchFunctions() {
+        for (name, orEscape) in [("tw_has", false), ("tw_has_or_escape", true)] {
+            sqlite3_create_function_v2(handle, name, 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                       UnsafeMutableRawPointer(bitPattern: orEscape ? 1 : 2), { context, _, arguments in
+                guard let arguments, let text = sqlite3_value_text(arguments[0]), let needle = sqlite3_value_text(arguments[1]) else {
+                    sqlite3_result_int(context, 0)
+                    return
+                }
+                let textLength = Int(sqlite3_value_bytes(arguments[0])), needleLength = Int(sqlite3_value_bytes(arguments[1]))
+                let orEscape = sqlite3_user_data(context) == UnsafeMutableRawPointer(bitPattern: 1)
+                var found = needleLength == 0 || tw_memmem(text, textLength, needle, needleLength) != nil
+                if !found && orEscape { found = memchr(text, 0x5C, textLength) != nil }
+                sqlite3_result_int(context, found ? 1 : 0)
+            }, nil, nil, nil)
+        }
     }
 }

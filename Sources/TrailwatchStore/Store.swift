@@ -2,29 +2,30 @@ import ByteJSON
 import Foundation
 import TrailwatchCore
 
-/// The trailwatch store: one SQLite file (WAL) holding log groups and streams, log events,
-/// metric datapoints, and alarm, insight and pattern events, plus an index of CloudTrail records
-/// by LookupEvents attribute. Writes are idempotent: the same event written twice is kept once.
-public final class Store {
-    public static let schemaVersion = 1
-
-    /// The attributes CloudTrail's LookupEvents accepts.
-    public static let lookupAttributes = ["EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName",
-                                          "EventSource", "AccessKeyId"]
+/// The SQLite store: one file (WAL) holding log groups and streams, log events, metric
+/// datapoints, and alarm, insight and pattern events, plus an index of CloudTrail records by
+/// LookupEvents attribute. Writes are idempotent: the same event written twice is kept once.
+public final class SQLiteStore: Store {
+    public static let schemaVersion = 2
+    public let location: StoreLocation
 
     let db: SQLiteDatabase
     private var insertLog: Statement!
     private var insertStream: Statement!
+    private var insertGroup: Statement!
     private var insertMetric: Statement!
     private var insertEvent: Statement!
     private var insertLookup: Statement!
-    private let cloudTrailLookup: JSONMultiLookup
+    private let cloudTrailLookup = CloudTrailAttributes()
 
     /// Opens (creating and migrating as needed) the store at `path`, mode 0640.
-    public init(path: String) throws(StoreError) {
-        cloudTrailLookup = JSONMultiLookup(["$.eventID", "$.eventName", "$.readOnly", "$.userIdentity.userName",
-                                            "$.eventSource", "$.userIdentity.accessKeyId", "$.userIdentity.arn",
-                                            "$.userIdentity.sessionContext.sessionIssuer.userName"].map { try! JSONPath($0) })
+    /// Names this writer in datapoint keys (empty for a single writer), so that equal datapoints
+    /// from two instances both count while a replay from the same one does not.
+    public let writer: String
+
+    public init(path: String, writer: String = "") throws(StoreError) {
+        location = .sqlite(path: path)
+        self.writer = writer
         let existed = FileManager.default.fileExists(atPath: path)
         db = try SQLiteDatabase(path: path)
         if !existed { chmod(path, 0o640) }
@@ -37,8 +38,9 @@ public final class Store {
             INSERT OR IGNORE INTO log_events(event_key, log_group, log_stream, timestamp, ingestion_time, message, fields)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
             """)
+        insertGroup = try db.prepare("INSERT OR IGNORE INTO log_groups(name, created) VALUES (?1, ?2)")
         insertStream = try db.prepare("""
-            INSERT INTO log_streams(log_group, log_stream, first_event, last_event) VALUES (?1, ?2, ?3, ?3)
+            INSERT INTO log_streams(log_group, log_stream, first_event, last_event, created) VALUES (?1, ?2, ?3, ?3, ?4)
             ON CONFLICT(log_group, log_stream) DO UPDATE SET first_event = min(first_event, ?3), last_event = max(last_event, ?3)
             """)
         insertMetric = try db.prepare("""
@@ -58,8 +60,23 @@ public final class Store {
         let read = try db.prepare("SELECT max(version) FROM schema_version")
         let current = try read.step() ? Int(read.int(0)) : 0
         read.reset()
-        if current >= Store.schemaVersion { return }
-        // Version 1: everything below. Later versions append their steps here.
+        if current >= SQLiteStore.schemaVersion { return }
+        if current < 1 { try migrateToVersion1() }
+        if current < 2 {
+            // Version 2: creation times of groups and streams, documents (the APIs' resources).
+            try db.execute("""
+                BEGIN;
+                ALTER TABLE log_groups ADD COLUMN created INTEGER;
+                ALTER TABLE log_streams ADD COLUMN created INTEGER;
+                CREATE TABLE IF NOT EXISTS documents(kind TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+                    updated INTEGER NOT NULL, PRIMARY KEY(kind, name));
+                INSERT INTO schema_version(version) VALUES (2);
+                COMMIT;
+                """)
+        }
+    }
+
+    private func migrateToVersion1() throws(StoreError) {
         try db.execute("""
             BEGIN;
             CREATE TABLE IF NOT EXISTS log_groups(name TEXT PRIMARY KEY, retention_days INTEGER);
@@ -88,6 +105,27 @@ public final class Store {
     public func begin() throws(StoreError) { try db.execute("BEGIN IMMEDIATE") }
     public func commit() throws(StoreError) { try db.execute("COMMIT") }
     public func rollback() { try? db.execute("ROLLBACK") }
+
+    /// One batch, one transaction: durable (fsynced) when this returns.
+    @discardableResult
+    public func write(_ payload: Payload) throws(StoreError) -> Int {
+        try begin()
+        do {
+            let added: Int
+            switch payload {
+            case .logs(let logs): added = try write(logs)
+            case .metrics(let data): added = try write(data)
+            case .events(_, let events): added = try write(events)
+            }
+            try commit()
+            return added
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
+    public func close() async {}
 
     /// A stable key for idempotent writes (FNV-1a, 64 bits, stored as a signed integer).
     static func key(_ parts: [UnsafeRawBufferPointer], _ numbers: [Int64]) -> Int64 {
@@ -141,10 +179,10 @@ public final class Store {
             let names = originNames[originIndex]
             let message = logs.message(i)
             let time = logs.timestamp(i)
-            var key = Store.key([names.group, names.stream, message], [time])
+            var key = SQLiteStore.key([names.group, names.stream, message], [time])
             // Identical lines in one batch are distinct events: number their occurrences.
             let occurrence = seen.next(key)
-            if occurrence > 0 { key = Store.key([], [key, Int64(occurrence)]) }
+            if occurrence > 0 { key = SQLiteStore.key([], [key, Int64(occurrence)]) }
             insertLog.bind(1, key)
             insertLog.bind(2, bytes: names.group)
             insertLog.bind(3, bytes: names.stream)
@@ -168,10 +206,14 @@ public final class Store {
         }
         for (originIndex, span) in spans.enumerated() {
             guard let span else { continue }
+            insertGroup.bind(1, logs.origins[originIndex].logGroup)
+            insertGroup.bind(2, logs.ingestionTime)
+            try insertGroup.run()
             for time in [span.0, span.1] {
                 insertStream.bind(1, logs.origins[originIndex].logGroup)
                 insertStream.bind(2, logs.origins[originIndex].logStream)
                 insertStream.bind(3, time)
+                insertStream.bind(4, logs.ingestionTime)
                 try insertStream.run()
             }
         }
@@ -180,27 +222,7 @@ public final class Store {
 
     /// CloudTrail records (JSON with eventID, eventName, eventSource) get their lookup attributes indexed.
     private func indexCloudTrail(_ message: UnsafeRawBufferPointer, rowID key: Int64, time: Int64) throws(StoreError) {
-        guard message.count > 20, message[0] == UInt8(ascii: "{") else { return }
-        let found = cloudTrailLookup.lookup(in: message)
-        guard let eventID = found[0].scalarText(in: message), let name = found[1].scalarText(in: message),
-              let source = found[4].scalarText(in: message) else { return }
-        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
-        var attributes: [(String, String)] = [("EventId", text(eventID)), ("EventName", text(name)), ("EventSource", text(source))]
-        if let readOnly = found[2].scalarText(in: message) { attributes.append(("ReadOnly", text(readOnly))) }
-        if let user = found[3].scalarText(in: message) ?? found[7].scalarText(in: message) {
-            attributes.append(("Username", text(user)))
-        } else if let arn = found[6].scalarText(in: message), let last = text(arn).split(separator: "/").last {
-            attributes.append(("Username", String(last)))
-        }
-        if let accessKey = found[5].scalarText(in: message) { attributes.append(("AccessKeyId", text(accessKey))) }
-        if let root = try? JSONValue.parse(message), case .object(let members) = root,
-           let resources = members.first(where: { $0.key == "resources" })?.value, case .array(let items) = resources {
-            for item in items {
-                guard case .object(let fields) = item else { continue }
-                if let type = fields.first(where: { $0.key == "type" })?.value.stringValue { attributes.append(("ResourceType", type)) }
-                if let arn = fields.first(where: { $0.key == "ARN" })?.value.stringValue { attributes.append(("ResourceName", arn)) }
-            }
-        }
+        guard let attributes = cloudTrailLookup.attributes(of: message) else { return }
         for (attribute, value) in attributes {
             insertLookup.bind(1, key)
             insertLookup.bind(2, attribute)
@@ -210,19 +232,12 @@ public final class Store {
         }
     }
 
-    /// How a datapoint's dimensions are stored: a JSON object in the identity's (sorted) order.
-    public static func dimensionsText(_ dimensions: [TrailwatchCore.Dimension]) -> String {
-        "{" + dimensions.map { "\"\($0.name)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
-    }
-
     @discardableResult
     public func write(_ data: [MetricDatum]) throws(StoreError) -> Int {
         var added = 0
         for d in data {
-            let dimensions = Store.dimensionsText(d.metric.dimensions)
-            var text = "\(d.metric.namespace)\u{0}\(d.metric.name)\u{0}\(dimensions)\u{0}\(d.unit ?? "")"
-            let key = text.withUTF8 { Store.key([UnsafeRawBufferPointer($0)], [d.timestamp, Int64(d.period), Int64(d.sampleCount),
-                                                                               Int64(bitPattern: d.sum.bitPattern)]) }
+            let dimensions = StoreConventions.dimensionsText(d.metric.dimensions)
+            let key = StoreConventions.datapointKey(d, dimensions: dimensions, writer: writer)
             insertMetric.bind(1, key)
             insertMetric.bind(2, d.metric.namespace)
             insertMetric.bind(3, d.metric.name)
@@ -244,7 +259,7 @@ public final class Store {
     public func write(_ events: [StructuredEvent]) throws(StoreError) -> Int {
         var added = 0
         for e in events {
-            let key = e.body.withUnsafeBytes { Store.key([$0], [e.timestamp]) }
+            let key = StoreConventions.eventKey(e)
             insertEvent.bind(1, key)
             insertEvent.bind(2, e.kind.rawValue)
             insertEvent.bind(3, e.key)
@@ -274,39 +289,50 @@ public final class Store {
         return db.changes
     }
 
-    /// CloudTrail event history like LookupEvents: records matching one attribute, newest first.
-    public func lookupEvents(attribute: String, value: String, start: Int64?, end: Int64?, maxResults: Int) throws(StoreError) -> [String] {
+    /// CloudTrail event history like LookupEvents: records matching one attribute, newest first, in pages.
+    public func lookupEvents(_ request: LookupEventsRequest) throws(StoreError) -> LookupEventsPage {
+        let cursor = try request.nextToken.map { token throws(StoreError) in try PageCursor(token: token) }
         let statement = try db.prepare("""
-            SELECT e.message FROM cloudtrail_lookup l JOIN log_events e ON e.id = l.event_id
+            SELECT e.message, l.timestamp, e.id FROM cloudtrail_lookup l JOIN log_events e ON e.id = l.event_id
             WHERE l.attribute = ?1 AND l.value = ?2 AND l.timestamp >= ?3 AND l.timestamp < ?4
+              AND (l.timestamp < ?6 OR (l.timestamp = ?6 AND e.id < ?7))
             ORDER BY l.timestamp DESC, e.id DESC LIMIT ?5
             """)
-        statement.bind(1, attribute)
-        statement.bind(2, value)
-        statement.bind(3, start ?? Int64.min)
-        statement.bind(4, end ?? Int64.max)
-        statement.bind(5, Int64(maxResults))
+        let pageSize = max(1, request.maxResults)
+        statement.bind(1, request.attribute)
+        statement.bind(2, request.value)
+        statement.bind(3, request.start ?? Int64.min)
+        statement.bind(4, request.end ?? Int64.max)
+        statement.bind(5, Int64(pageSize + 1))
+        statement.bind(6, cursor?.timestamp ?? Int64.max)
+        statement.bind(7, cursor?.tiebreak ?? Int64.max)
         var out: [String] = []
-        while try statement.step() { out.append(statement.text(0) ?? "") }
-        return out
+        var last = PageCursor(timestamp: 0, tiebreak: 0)
+        var more = false
+        while try statement.step() {
+            if out.count == pageSize { more = true; break }
+            out.append(statement.text(0) ?? "")
+            last = PageCursor(timestamp: statement.int(1), tiebreak: statement.int(2))
+        }
+        return LookupEventsPage(records: out, nextToken: more ? last.token : nil)
     }
 
     /// Row counts per table (for summaries and tests).
-    public func count(_ table: String) throws(StoreError) -> Int {
-        let statement = try db.prepare("SELECT count(*) FROM \(table)")
+    public func count(_ table: StoreTable) throws(StoreError) -> Int {
+        let statement = try db.prepare("SELECT count(*) FROM \(table.rawValue)")
         return try statement.step() ? Int(statement.int(0)) : 0
     }
 }
 
 /// Counts how often each key was seen within one batch: an open-addressing table sized to the
 /// batch, cheaper than a dictionary for this hot path.
-struct OccurrenceCounter {
+public struct OccurrenceCounter {
     private var keys: [Int64]
     private var counts: [Int32]
     private var used: [Bool]
     private let mask: Int
 
-    init(capacity: Int) {
+    public init(capacity: Int) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
         keys = [Int64](repeating: 0, count: size)
@@ -316,7 +342,7 @@ struct OccurrenceCounter {
     }
 
     /// How many times `key` was seen before this call.
-    mutating func next(_ key: Int64) -> Int {
+    public mutating func next(_ key: Int64) -> Int {
         var slot = Int(truncatingIfNeeded: UInt64(bitPattern: key) >> 17) & mask
         while used[slot] {
             if keys[slot] == key {

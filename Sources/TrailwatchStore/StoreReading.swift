@@ -1,39 +1,14 @@
 /// Reads for the dashboard: metric series, the metrics present, and detector events.
-extension Store {
-    /// One stored datapoint of a metric.
-    public struct StoredDatapoint: Sendable, Equatable {
-        public var timestamp: Int64
-        public var period: Int
-        public var sampleCount: Double
-        public var sum: Double
-        public var minimum: Double
-        public var maximum: Double
-        /// The dimensions as stored (a JSON object text, keys sorted).
-        public var dimensions: String
-    }
-
-    /// A metric the store holds datapoints for.
-    public struct StoredMetric: Sendable, Hashable {
-        public var namespace: String
-        public var name: String
-        public var dimensions: String
-    }
-
-    /// A detector event (alarm state change, insight, pattern event).
-    public struct StoredEvent: Sendable, Equatable {
-        public var kind: String
-        public var key: String
-        public var timestamp: Int64
-        public var body: String
-    }
-
+/// Datapoints for the same metric, period and time (written by several instances, or late data)
+/// come back merged into one statistic set.
+extension SQLiteStore {
     /// Datapoints of a metric in [start, end), oldest first; with `dimensions` only that exact set.
     public func datapoints(namespace: String, name: String, dimensions: String? = nil, start: Int64, end: Int64,
-                           limit: Int = 100_000) throws(StoreError) -> [StoredDatapoint] {
+                           limit: Int) throws(StoreError) -> [StoredDatapoint] {
         let statement = try db.prepare("""
-            SELECT timestamp, period, sample_count, sum, minimum, maximum, dimensions FROM metric_datapoints
+            SELECT timestamp, period, sum(sample_count), sum(sum), min(minimum), max(maximum), dimensions FROM metric_datapoints
             WHERE namespace = ?1 AND metric_name = ?2 AND timestamp >= ?3 AND timestamp < ?4 AND (?5 IS NULL OR dimensions = ?5)
-            ORDER BY timestamp LIMIT ?6
+            GROUP BY timestamp, period, dimensions ORDER BY timestamp LIMIT ?6
             """)
         statement.bind(1, namespace)
         statement.bind(2, name)
@@ -51,7 +26,7 @@ extension Store {
     }
 
     /// Every metric (namespace, name, dimension set) with a datapoint in [start, end).
-    public func metrics(start: Int64, end: Int64, limit: Int = 200) throws(StoreError) -> [StoredMetric] {
+    public func metrics(start: Int64, end: Int64, limit: Int) throws(StoreError) -> [StoredMetric] {
         let statement = try db.prepare("""
             SELECT DISTINCT namespace, metric_name, dimensions FROM metric_datapoints
             WHERE timestamp >= ?1 AND timestamp < ?2 ORDER BY namespace, metric_name, dimensions LIMIT ?3
@@ -67,7 +42,7 @@ extension Store {
     }
 
     /// Detector events of the given kinds in [start, end), oldest first (at most `limit`, the newest kept).
-    public func events(kinds: [String], start: Int64, end: Int64, limit: Int = 1000) throws(StoreError) -> [StoredEvent] {
+    public func events(kinds: [String], start: Int64, end: Int64, limit: Int) throws(StoreError) -> [StoredEvent] {
         let placeholders = kinds.indices.map { "?\($0 + 4)" }.joined(separator: ",")
         let statement = try db.prepare("""
             SELECT kind, key, timestamp, body FROM (

@@ -9,7 +9,7 @@ import Glibc
 struct ArchiveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "archive",
-        abstract: "Verify archive digests, print archived records, create signing keys.",
+        abstract: "Verify archive digests, print archived records, create signing and encryption keys.",
         subcommands: [Verify.self, Cat.self, Keygen.self])
 
     struct Verify: ParsableCommand {
@@ -52,16 +52,26 @@ struct ArchiveCommand: ParsableCommand {
 
     struct Cat: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Decompress archived records (.jsonl.zst, .zst, .gz or plain) to standard output.")
+            abstract: "Decompress (and decrypt) archived records (.jsonl.zst, .zst, .gz or plain) to standard output.")
 
         @Argument(help: "Archive files.")
         var files: [String]
 
+        @Option(help: "A file holding a decryption key (base64: an AES-256 key or an X25519 private key); repeatable.")
+        var keyFile: [String] = []
+
+        @Option(help: "An environment variable holding a decryption key; repeatable.")
+        var keyEnv: [String] = []
+
         func run() throws {
             var failed = false
+            let keys: ArchiveKeyring
+            do { keys = try ArchiveKeyring.load(environmentVariables: keyEnv, files: keyFile) } catch {
+                throw ValidationError("\(error)")
+            }
             for file in files {
                 do {
-                    try ArchiveReader(path: file).read { chunk in
+                    try ArchiveReader(path: file, keys: keys).read { chunk in
                         var offset = 0
                         while offset < chunk.count {
                             let n = write(STDOUT_FILENO, chunk.baseAddress! + offset, chunk.count - offset)
@@ -80,25 +90,54 @@ struct ArchiveCommand: ParsableCommand {
 
     struct Keygen: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create an Ed25519 key pair for signing digests. The private key goes to a file (mode 0600) and is never printed.")
+            abstract: "Create keys: an Ed25519 pair for signing digests (default), an AES-256 key or an X25519 pair for encrypting archives.",
+            discussion: """
+                The private (or symmetric) key goes to --private-key-file, mode 0600, and is never printed. \
+                --kind signing prints the public key; --kind x25519 prints the public key (for the sink's \
+                encryption.public_key) and its key id; --kind aes256 prints the key id.
+                """)
 
-        @Option(help: "Where to write the private key (base64).")
+        enum Kind: String, ExpressibleByArgument, CaseIterable { case signing, aes256, x25519 }
+
+        @Option(help: "signing (Ed25519, digests), aes256 (symmetric archive encryption) or x25519 (archive encryption with a public key).")
+        var kind: Kind = .signing
+
+        @Option(help: "Where to write the private or symmetric key (base64); it must not exist yet.")
         var privateKeyFile: String
 
         @Option(help: "Where to write the public key (base64); printed as well.")
         var publicKeyFile: String?
 
         func run() throws {
-            let (privateKey, publicKey) = SigningKeys.generate()
+            let secret: String
+            var publicKey: String?
+            var keyID: String?
+            switch kind {
+            case .signing:
+                let pair = SigningKeys.generate()
+                secret = pair.0
+                publicKey = pair.1
+            case .aes256:
+                let made = ArchiveKey.newSymmetric()
+                secret = made.base64
+                keyID = made.key.id
+            case .x25519:
+                let made = ArchiveKey.newX25519()
+                secret = made.privateBase64
+                publicKey = made.publicBase64
+                keyID = made.privateKey.id
+            }
             let fd = open(privateKeyFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw ValidationError("cannot create \(privateKeyFile): \(String(cString: strerror(errno))) (it must not exist yet)") }
-            let text = privateKey + "\n"
+            let text = secret + "\n"
             _ = text.withCString { write(fd, $0, strlen($0)) }
             close(fd)
             if let publicKeyFile {
+                guard let publicKey else { throw ValidationError("--kind aes256 has no public key") }
                 FileManager.default.createFile(atPath: publicKeyFile, contents: Data((publicKey + "\n").utf8), attributes: [.posixPermissions: 0o644])
             }
-            print(publicKey)
+            if let publicKey { print(publicKey) }
+            if let keyID { print("key id: \(keyID)") }
         }
     }
 }

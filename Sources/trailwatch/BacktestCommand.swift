@@ -28,6 +28,12 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(name: .customLong("from"), parsing: .upToNextOption, help: "Archive files or globs to replay.")
     var from: [String] = []
 
+    @Option(help: "A file holding a key for encrypted archives (base64); repeatable. The pipeline's archive sinks' own AES-256 keys are used as well.")
+    var keyFile: [String] = []
+
+    @Option(help: "An environment variable holding a key for encrypted archives; repeatable.")
+    var keyEnv: [String] = []
+
     @Option(help: "A CSV metric series (timestamp,value) to evaluate the alarm definitions on.")
     var metrics: String?
 
@@ -57,7 +63,7 @@ struct BacktestCommand: AsyncParsableCommand {
             transitions = try Self.replaySeries(definitionsFile: file, series: metrics, alarm: alarm,
                                                 bandSettings: try Self.parseBandSettings(bandSettings))
         } else {
-            transitions = try await Self.replayArchives(pipeline: file, alarm: alarm, globs: from)
+            transitions = try await Self.replayArchives(pipeline: file, alarm: alarm, globs: from, keyEnv: keyEnv, keyFile: keyFile)
         }
         print(BacktestReport(transitions: transitions).render(format), terminator: "")
     }
@@ -132,7 +138,8 @@ struct BacktestCommand: AsyncParsableCommand {
 
     // MARK: Pipelines over archives
 
-    static func replayArchives(pipeline: String, alarm wanted: String?, globs: [String]) async throws -> [BacktestTransition] {
+    static func replayArchives(pipeline: String, alarm wanted: String?, globs: [String], keyEnv: [String] = [],
+                               keyFile: [String] = []) async throws -> [BacktestTransition] {
         let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
         for d in diagnostics where d.severity == .error { Console.error(d.description) }
         guard let plan = planned else { throw ExitCode(1) }
@@ -175,7 +182,7 @@ struct BacktestCommand: AsyncParsableCommand {
         var document = plan.document
         document.settings.dataDir = scratch + "/data"
         document.settings.http = nil
-        document.components = Self.rewire(plan: plan, alarm: target.id, globs: globs, output: changesFile)
+        document.components = Self.rewire(plan: plan, alarm: target.id, globs: globs, output: changesFile, keyEnv: keyEnv, keyFile: keyFile)
         let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ProcessInfo.processInfo.environment)
         let (rewired, problems) = planner.plan(document: document, pipelineDirectory: plan.pipelineDirectory)
         for d in problems where d.severity == .error { Console.error(d.description) }
@@ -200,7 +207,8 @@ struct BacktestCommand: AsyncParsableCommand {
     }
 
     /// The alarm's upstream transforms, fed by one archive source, and one file sink after the alarm.
-    static func rewire(plan: PipelinePlan, alarm: String, globs: [String], output: String) -> [ComponentDeclaration] {
+    static func rewire(plan: PipelinePlan, alarm: String, globs: [String], output: String, keyEnv: [String] = [],
+                       keyFile: [String] = []) -> [ComponentDeclaration] {
         let byID = Dictionary(plan.components.map { ($0.id, $0.declaration) }, uniquingKeysWith: { a, _ in a })
         var needed = Set<String>()
         var stack = [alarm]
@@ -210,9 +218,19 @@ struct BacktestCommand: AsyncParsableCommand {
         }
         let sourceID = "backtest_history"
         let here = SourceLocation(file: plan.document.file, line: 1, column: 1)
+        // Encrypted archives: the keys given, and the AES-256 keys the pipeline's archive sinks write with.
+        var envs = keyEnv, files = keyFile
+        for planned in plan.components where planned.declaration.section == .sinks && planned.declaration.type == "archive" {
+            guard case .mapping(let settings) = planned.declaration.settings, case .mapping(let encryption)? = settings["encryption"] else { continue }
+            if let name = encryption["key_env"]?.string { envs.append(name) }
+            if let path = encryption["key_file"]?.string { files.append(path) }
+        }
+        var settings: [(Node, Node)] = [(Node("include"), Node(globs.map { Node($0) }))]
+        if !envs.isEmpty { settings.append((Node("decryption_key_env"), Node(envs.map { Node($0) }))) }
+        if !files.isEmpty { settings.append((Node("decryption_key_file"), Node(files.map { Node($0) }))) }
         var components = [ComponentDeclaration(
             id: sourceID, section: .sources, type: "archive", location: here, typeLocation: here, inputs: [],
-            settings: Node([(Node("include"), Node(globs.map { Node($0) }))]))]
+            settings: Node(settings))]
         for planned in plan.components where needed.contains(planned.id) {
             var declaration = planned.declaration
             var inputs: [InputReference] = []

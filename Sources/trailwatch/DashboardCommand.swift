@@ -1,9 +1,14 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import LogsQuery
 import TrailwatchConfig
+import AWSWire
 import TrailwatchDashboard
+import TrailwatchHTTP
 import TrailwatchRuntime
+import TrailwatchStages
+import TrailwatchStore
 
 /// `trailwatch dashboard STORE`: the dashboard pages over a store, until interrupted.
 struct DashboardCommand: AsyncParsableCommand {
@@ -16,7 +21,7 @@ struct DashboardCommand: AsyncParsableCommand {
             as a Bearer token or as the password of HTTP basic auth).
             """)
 
-    @Argument(help: "The SQLite store (the sqlite sink's file).")
+    @Argument(help: "The store: an SQLite file (the store sink's path) or a postgres:// URL.")
     var store: String
 
     @Option(help: "HOST:PORT to listen on.")
@@ -28,8 +33,11 @@ struct DashboardCommand: AsyncParsableCommand {
     @Option(name: .customLong("auth-token-env"), help: "Environment variable holding the access token (required beyond loopback).")
     var authTokenEnv: String?
 
+    @Option(name: .customLong("query-timeout"), help: "How long one query may run, e.g. 30s or 2m (default: the pipeline's query_timeout, else 30s).")
+    var queryTimeout: String?
+
     func run() async throws {
-        guard FileManager.default.fileExists(atPath: store) else {
+        if case .sqlite(let path) = StoreLocation(store), !FileManager.default.fileExists(atPath: path) {
             Console.error("\(store): no such store")
             throw ExitCode(1)
         }
@@ -41,36 +49,34 @@ struct DashboardCommand: AsyncParsableCommand {
             throw ValidationError("--auth-token-env is required when listening on \(settings.host) (only loopback addresses may go without a token)")
         }
         var dashboards: [DashboardDefinition] = []
+        var timeout = QueryLimits.defaultTimeout
         if let pipeline {
             let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
             for d in diagnostics where d.severity == .error { Console.error(d.description) }
             guard let plan = planned else { throw ExitCode(1) }
             dashboards = plan.document.settings.dashboards
+            timeout = .milliseconds(plan.document.settings.queryTimeout.milliseconds)
         }
-        let site = DashboardSite(storePath: store, dashboards: dashboards)
-        let server: MetricsServer
+        if let queryTimeout {
+            guard let parsed = QueryTimeoutSetting.parse(queryTimeout), let limit = parsed else {
+                throw ValidationError("--query-timeout: '\(queryTimeout)' is not a duration such as 30s or 2m")
+            }
+            timeout = limit
+        }
+        BuiltinStages.registerStoreBackends()
+        let site = DashboardSite(store: store, dashboards: dashboards, queryTimeout: timeout)
+        let server: HTTPServer
         do {
-            server = try MetricsServer(settings: settings, runner: nil, routes: Self.routes(site))
-            try server.start()
+            server = try await HTTPEndpoint.start(settings, routes: HTTPEndpoint.dashboardRoutes(site), services: AWSServiceDirectory())
         } catch {
             Console.error("error: \(error)")
             throw ExitCode(1)
         }
-        Console.error("serving dashboards on http://\(settings.host):\(server.port)/ (Ctrl-C stops)")
+        Console.error("serving dashboards on \(server.baseURL)/ (Ctrl-C stops)")
         let stopped = AsyncStream<Void>.makeStream()
         let signals = SignalHandlers { _ in stopped.continuation.finish() }
         for await _ in stopped.stream {}
-        server.stop()
+        await server.shutdown()
         withExtendedLifetime(signals) {}
-    }
-
-    /// The dashboard's pages as routes of the HTTP server.
-    static func routes(_ site: DashboardSite) -> MetricsServer.Routes {
-        { request in
-            guard request.method == "GET" || request.method == "HEAD" else { return nil }
-            return site.page(path: request.path, query: request.query).map {
-                MetricsServer.Response(status: $0.status, contentType: $0.contentType, body: $0.body)
-            }
-        }
     }
 }

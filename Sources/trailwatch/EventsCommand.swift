@@ -4,15 +4,15 @@ import TrailwatchCore
 import TrailwatchStore
 
 /// `trailwatch events`: CloudTrail event history from the store, like `aws cloudtrail lookup-events`.
-struct EventsCommand: ParsableCommand {
+struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
         abstract: "Look up stored CloudTrail events by one attribute, newest first (like aws cloudtrail lookup-events).")
 
-    @Argument(help: "The SQLite store (the sqlite sink's path).")
+    @Argument(help: "The store: an SQLite file (the store sink's path) or a postgres:// URL.")
     var store: String
 
-    @Option(help: "ATTRIBUTE=VALUE with ATTRIBUTE one of \(Store.lookupAttributes.joined(separator: ", ")).")
+    @Option(help: "ATTRIBUTE=VALUE with ATTRIBUTE one of \(StoreConventions.lookupAttributes.joined(separator: ", ")).")
     var lookup: String
 
     @Option(help: "Earliest event time (RFC 3339, e.g. 2026-11-24T00:00:00Z).")
@@ -27,10 +27,10 @@ struct EventsCommand: ParsableCommand {
     @Option(help: "Output format: text or json (the records as CloudTrail writes them).")
     var format: OutputFormat = .text
 
-    func run() throws {
+    func run() async throws {
         let parts = lookup.split(separator: "=", maxSplits: 1).map(String.init)
-        guard parts.count == 2, Store.lookupAttributes.contains(parts[0]) else {
-            throw ValidationError("--lookup: expected ATTRIBUTE=VALUE with ATTRIBUTE one of \(Store.lookupAttributes.joined(separator: ", "))")
+        guard parts.count == 2, StoreConventions.lookupAttributes.contains(parts[0]) else {
+            throw ValidationError("--lookup: expected ATTRIBUTE=VALUE with ATTRIBUTE one of \(StoreConventions.lookupAttributes.joined(separator: ", "))")
         }
         func time(_ text: String?, _ name: String) throws -> Int64? {
             guard let text else { return nil }
@@ -39,10 +39,18 @@ struct EventsCommand: ParsableCommand {
             }
             return ms
         }
-        guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("no store at \(store)") }
-        let opened = try Store(path: store)
-        let records = try opened.lookupEvents(attribute: parts[0], value: parts[1], start: try time(start, "start"),
-                                              end: try time(end, "end"), maxResults: max(1, maxResults))
+        let request = LookupEventsRequest(attribute: parts[0], value: parts[1], start: try time(start, "start"),
+                                          end: try time(end, "end"), maxResults: max(1, maxResults))
+        let opened = try await StoreCommandSupport.open(store)
+        let records: [String]
+        do {
+            records = try await opened.lookupEvents(request).records
+            await opened.close()
+        } catch {
+            await opened.close()
+            Console.error("error: \(error)")
+            throw ExitCode(1)
+        }
         switch format {
         case .json:
             print("{\"Records\":[" + records.joined(separator: ",") + "]}")

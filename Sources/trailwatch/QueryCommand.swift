@@ -2,17 +2,18 @@ import ArgumentParser
 import Foundation
 import LogsQuery
 import TrailwatchCore
+import TrailwatchStages
 import TrailwatchStore
 
 /// `trailwatch query`: Logs-Insights-style queries over the store.
-struct QueryCommand: ParsableCommand {
+struct QueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
         abstract: "Run a CloudWatch Logs Insights-style query against the store.")
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
 
-    @Argument(help: "The SQLite store (the sqlite sink's path).")
+    @Argument(help: "The store: an SQLite file (the store sink's path) or a postgres:// URL.")
     var store: String
 
     @Argument(help: "The query, e.g. 'filter @message like \"ERROR\" | stats count(*) by bin(5m)'.")
@@ -30,7 +31,10 @@ struct QueryCommand: ParsableCommand {
     @Option(help: "Output format: table, json or csv.")
     var format: Format = .table
 
-    func run() throws {
+    @Option(help: "Stop the query after this long (query_timeout), e.g. 30s, 2m, 500ms; 0 for no limit.")
+    var timeout: String = "30s"
+
+    func run() async throws {
         func time(_ text: String?, _ name: String) throws -> Int64? {
             guard let text else { return nil }
             guard let ms = Array(text.utf8).withUnsafeBytes({ Timestamps.parseISO8601($0) }) else {
@@ -38,18 +42,27 @@ struct QueryCommand: ParsableCommand {
             }
             return ms
         }
-        guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("no store at \(store)") }
-        let opened = try Store(path: store)
+        guard let limit = QueryTimeoutSetting.parse(timeout) else {
+            throw ValidationError("--timeout: '\(timeout)' is not a duration such as 30s, 2m or 500ms")
+        }
+        let request = LogQueryRequest(text: query, start: try time(start, "start"), end: try time(end, "end"),
+                                      logGroups: logGroups, now: Int64(Date().timeIntervalSince1970 * 1000),
+                                      deadline: limit.map { QueryDeadline.after($0) })
+        let opened = try await StoreCommandSupport.open(store)
+        let outcome = await Self.query(opened, request)
+        await opened.close()
         let result: QueryResult
-        do {
-            result = try StoreQuery(store: opened, text: query, start: try time(start, "start"), end: try time(end, "end"),
-                                    logGroups: logGroups, now: Int64(Date().timeIntervalSince1970 * 1000)).run()
-        } catch let error as StoreErrorOrQuery {
-            if case .query(let parseError) = error {
+        switch outcome {
+        case .success(let rows): result = rows
+        case .failure(let error):
+            switch error {
+            case .query(let parseError), .run(.invalid(let parseError)):
+                // The line the error is on, and a caret under its column.
                 Console.error("query error: \(parseError)")
-                Console.error("  " + query)
+                let lines = query.split(separator: "\n", omittingEmptySubsequences: false)
+                Console.error("  " + (parseError.line - 1 < lines.count ? String(lines[parseError.line - 1]) : query))
                 Console.error("  " + String(repeating: " ", count: max(0, parseError.column - 1)) + "^")
-            } else {
+            default:
                 Console.error("error: \(error)")
             }
             throw ExitCode(1)
@@ -85,6 +98,12 @@ struct QueryCommand: ParsableCommand {
     }
 }
 
+extension QueryCommand {
+    static func query(_ store: any Store, _ request: LogQueryRequest) async -> Result<QueryResult, StoreErrorOrQuery> {
+        do { return .success(try await store.query(request)) } catch { return .failure(error) }
+    }
+}
+
 /// Left-aligned columns for terminals.
 enum TextTableLite {
     static func render(_ rows: [[String]]) -> String {
@@ -97,5 +116,18 @@ enum TextTableLite {
                 return clipped + String(repeating: " ", count: max(0, widths[i] - clipped.count))
             }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Opening the store a command names (a path or a postgres:// URL), read-only.
+enum StoreCommandSupport {
+    static func open(_ location: String) async throws -> any Store {
+        BuiltinStages.registerStoreBackends()
+        do {
+            return try await StoreOpener.open(location, access: .readOnly)
+        } catch {
+            Console.error("error: \(error)")
+            throw ExitCode(1)
+        }
     }
 }

@@ -3,12 +3,13 @@ import Dispatch
 import Foundation
 import TrailwatchConfig
 import TrailwatchDashboard
+import TrailwatchHTTP
 import TrailwatchRuntime
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a pipeline: continuously (SIGINT/SIGTERM drain, flush and exit 0) or with --once as a batch job.")
+        abstract: "Run a pipeline: continuously (SIGINT/SIGTERM drain, flush and exit 0; SIGHUP reloads the file) or with --once as a batch job.")
 
     @Argument(help: "Pipeline YAML file.")
     var pipeline: String
@@ -24,6 +25,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("status-every"), help: "Print a status line to stderr this often (e.g. 10s) while running.")
     var statusEvery: String?
+
+    @Flag(name: .customLong("watch-config"), help: "Reload the pipeline when its file changes (as on SIGHUP).")
+    var watchConfig = false
 
     func run() async throws {
         let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
@@ -43,14 +47,18 @@ struct RunCommand: AsyncParsableCommand {
         let runner = PipelineRunner(plan: plan, once: once, log: log)
         let status = StatusReporter(runner: runner)
         if let statusInterval { status.report(every: statusInterval) }
-        let deadline = plan.document.settings.shutdownTimeout
-        let signals = SignalHandlers { count in
+        let reloader = PipelineReloader(path: pipeline, runner: runner, loaded: plan)
+        if watchConfig && !once { reloader.watch(every: 1) }
+        let signals = SignalHandlers(onHangup: { reloader.reload(because: "SIGHUP") }) { count in
+            // The newest reload's setting applies.
+            let deadline = runner.plan.document.settings.shutdownTimeout
             if count == 1 {
                 Console.error("stopping: draining and flushing, at most \(deadline) (signal again to exit at once)")
                 runner.requestStop()
                 // While draining, say how it goes; past the deadline, leave: what was not acknowledged
                 // is read again at the next start.
                 status.report(every: 10, first: 10)
+                reloader.stop()
                 DispatchQueue.global().asyncAfter(deadline: .now() + deadline.seconds) {
                     Console.error("shutdown deadline of \(deadline) passed; exiting without waiting for the rest (it will be read again)")
                     Foundation.exit(1)
@@ -60,21 +68,27 @@ struct RunCommand: AsyncParsableCommand {
                 Foundation.exit(130)
             }
         }
-        var server: MetricsServer?
+        var server: HTTPServer?
         if let http = plan.document.settings.http {
             do {
-                let site = http.store.map { DashboardSite(storePath: $0, dashboards: plan.document.settings.dashboards) }
-                server = try MetricsServer(settings: http, runner: runner, routes: site.map(DashboardCommand.routes))
-                try server?.start()
-                Console.error("serving /metrics and /health\(site == nil ? "" : ", dashboards and /query") on http://\(http.host):\(server?.port ?? http.port)")
+                let site = http.store.map { DashboardSite(store: $0, dashboards: plan.document.settings.dashboards,
+                                                          queryTimeout: .milliseconds(plan.document.settings.queryTimeout.milliseconds)) }
+                let routes = HTTPEndpoint.pipelineRoutes(runner) + (site.map(HTTPEndpoint.dashboardRoutes) ?? [])
+                server = try await HTTPEndpoint.start(http, routes: routes, services: runner.awsServices)
+                Console.error("serving /metrics and /health\(site == nil ? "" : ", dashboards and /query")\(Self.apiSources(plan).isEmpty ? "" : " and the AWS APIs") on \(server!.baseURL)")
             } catch {
                 Console.error("error: \(error)")
                 throw ExitCode(1)
             }
+        } else if !Self.apiSources(plan).isEmpty {
+            Console.error("error: \(Self.apiSources(plan).joined(separator: ", ")): an API source needs the pipeline's http: server (http: { listen: 127.0.0.1:4566 })")
+            throw ExitCode(1)
         }
         let summary = await runner.run()
-        server?.stop()
+        // Drain: requests in progress finish, idle connections close.
+        await server?.shutdown()
         withExtendedLifetime(signals) {}
+        reloader.stop()
         if !quiet || !summary.failures.isEmpty {
             let text = format == .json ? summary.renderJSON() : summary.renderTable()
             if once || format == .json { print(text, terminator: "") } else { Console.error(text) }
@@ -83,21 +97,97 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
-/// SIGINT and SIGTERM handled on a dispatch queue rather than in a signal handler, so the
-/// reaction can take locks and print.
+extension RunCommand {
+    /// Components whose kind serves an AWS API on the http: server.
+    static func apiSources(_ plan: PipelinePlan) -> [String] {
+        plan.components.filter { $0.declaration.section == .sources && $0.declaration.type.hasSuffix("_api") }.map(\.id)
+    }
+}
+
+/// SIGINT and SIGTERM (stop) and SIGHUP (reload) handled on a dispatch queue rather than in a
+/// signal handler, so the reaction can take locks and print.
 final class SignalHandlers {
     private let sources: [any DispatchSourceSignal]
 
-    init(onSignal: @escaping @Sendable (Int) -> Void) {
+    init(onHangup: (@Sendable () -> Void)? = nil, onSignal: @escaping @Sendable (Int) -> Void) {
         let queue = DispatchQueue(label: "trailwatch.signals")
         let counter = SignalCounter()
-        sources = [SIGINT, SIGTERM].map { sig in
+        sources = ([SIGINT, SIGTERM] + (onHangup == nil ? [] : [SIGHUP])).map { sig in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler { onSignal(counter.increment()) }
+            source.setEventHandler { if sig == SIGHUP { onHangup?() } else { onSignal(counter.increment()) } }
             source.resume()
             return source
         }
+    }
+}
+
+/// Re-reads the pipeline file on SIGHUP or, with `--watch-config`, when its content changes,
+/// and hands a new plan to the runner. A file with errors changes nothing: the errors are
+/// logged (file:line:column) and counted, and the running pipeline stays.
+final class PipelineReloader: @unchecked Sendable {
+    private let path: String
+    private let runner: PipelineRunner
+    private let queue = DispatchQueue(label: "trailwatch.reload")
+    /// Only touched on `queue`.
+    private var lastText: Data?
+    private var lastHTTP: String
+    private var timer: DispatchSourceTimer?
+
+    init(path: String, runner: PipelineRunner, loaded: PipelinePlan) {
+        self.path = path
+        self.runner = runner
+        self.lastText = FileManager.default.contents(atPath: path)
+        self.lastHTTP = Self.describe(loaded.document.settings.http)
+    }
+
+    func reload(because reason: String) {
+        queue.async { [self] in
+            guard !runner.once else {
+                Console.error("\(reason): nothing to reload in --once mode")
+                return
+            }
+            apply(FileManager.default.contents(atPath: path), reason: reason)
+        }
+    }
+
+    /// Looks at the file every `seconds`; a change of content reloads it.
+    func watch(every seconds: Double) {
+        queue.async { [self] in
+            let timer = DispatchSource.makeTimerSource(queue: queue)
+            timer.schedule(deadline: .now() + seconds, repeating: seconds)
+            timer.setEventHandler { [self] in
+                let text = FileManager.default.contents(atPath: path)
+                if let text, text != lastText { apply(text, reason: "\(path) changed") }
+            }
+            timer.resume()
+            self.timer = timer
+        }
+    }
+
+    func stop() {
+        queue.sync { timer?.cancel() }
+    }
+
+    private func apply(_ text: Data?, reason: String) {
+        lastText = text
+        Console.error("\(reason): reloading \(path)")
+        let (planned, diagnostics) = PipelineFiles.plan(path: path)
+        for d in diagnostics where d.severity != .error { Console.error(d.description) }
+        guard let plan = planned else {
+            let errors = diagnostics.filter { $0.severity == .error }.map(\.description)
+            runner.reloadFailed(errors.isEmpty ? "\(path): cannot be loaded" : errors.joined(separator: "\n"))
+            return
+        }
+        let http = Self.describe(plan.document.settings.http)
+        if http != lastHTTP {
+            Console.error("warning: reload: the http: block changed; the server keeps its address and settings until the next start")
+        }
+        runner.reload(plan)
+    }
+
+    private static func describe(_ http: HTTPSettings?) -> String {
+        http.map { "\($0.host):\($0.port) \($0.authTokenEnv ?? "") \($0.store ?? "")" } ?? ""
     }
 }
 
@@ -122,7 +212,7 @@ final class StatusReporter: @unchecked Sendable {
             let timer = DispatchSource.makeTimerSource(queue: queue)
             timer.schedule(deadline: .now() + (first ?? seconds), repeating: seconds)
             timer.setEventHandler { [self] in
-                Console.error("status: " + line.render(runner.metrics))
+                Console.error("status: " + line.render(runner.metrics, reloads: runner.reloadStatus))
             }
             timer.resume()
             self.timer = timer

@@ -6,7 +6,7 @@ struct Trailwatch: AsyncParsableCommand {
         commandName: "trailwatch",
         abstract: "CloudWatch Logs and CloudTrail tooling for any machine: one binary, YAML pipelines.",
         version: TrailwatchVersion.current,
-        subcommands: [RunCommand.self, ValidateCommand.self, TestPatternCommand.self, PatternsCommand.self, ArchiveCommand.self, EventsCommand.self, QueryCommand.self, BacktestCommand.self, DashboardCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, TestCommand.self, TestPatternCommand.self, TestEventPatternCommand.self, PatternsCommand.self, ArchiveCommand.self, EventsCommand.self, QueryCommand.self, BacktestCommand.self, DashboardCommand.self])
 }
 
 enum TrailwatchVersion {

@@ -15,8 +15,8 @@ let fiveMinutes: Int64 = 300_000
 let oneDay: Int64 = 86_400_000
 
 /// Trains a model on `values` (one per five minutes from 0) the way an alarm does: judged, then trained.
-func trained(_ values: [Double], k: Double = 2) -> AnomalyBandModel {
-    var model = AnomalyBandModel()
+func trained(_ values: [Double], k: Double = 2, kind: AnomalyBandModel.Kind = .seasonal) -> AnomalyBandModel {
+    var model = AnomalyBandModel(settings: .init(kind: kind))
     for (i, v) in values.enumerated() {
         let t = Int64(i) * fiveMinutes
         let band = model.band(at: t, width: k)
@@ -64,12 +64,12 @@ struct AnomalyBandModelTests {
         #expect(abs(b.expected - 50) < 2)
     }
 
-    @Test("follows a trend")
+    @Test("the seasonal kind follows a trend")
     func trend() throws {
         var noise = Noise()
         // 10 per day upwards over 6 days.
         let values = (0..<(6 * 288)).map { i in 100 + 10 * Double(i) / 288 + noise.next() }
-        var model = trained(values)
+        var model = trained(values, kind: .seasonal)
         let t = Int64(values.count) * fiveMinutes
         let bandBand = model.band(at: t, width: 2)
         let band = try #require(bandBand)

@@ -183,10 +183,10 @@ struct AlarmStageTests {
         let changes = transitions(jsonObjects(dir.read("alarms.json")))
         #expect(changes.last?.hasSuffix("OK->ALARM") == true, "\(changes)")
         #expect(changes.filter { $0.hasSuffix("->ALARM") }.count == 1, "\(changes)")
-        let store = try Store(path: dir.file("store.db"))
+        let store = try SQLiteStore(path: dir.file("store.db"))
         // Bands start after three hours of history: 36 periods of Expected, Upper and Lower.
-        #expect(try store.count("metric_datapoints") == 3 * (74 - 36))
-        #expect(try store.count("detector_events") == changes.count)
+        #expect(try store.count(.metricDatapoints) == 3 * (74 - 36))
+        #expect(try store.count(.detectorEvents) == changes.count)
     }
 
     @Test("invalid definitions are located errors naming what is wrong")

@@ -28,7 +28,7 @@ let brokenConfigs: [BrokenConfig] = [
         sources:
           app: { type: fiel, include: [a.log] }
         """ + validTail,
-        expected: "p.yaml:2:16: component 'app': setting 'type': unknown source type 'fiel' (expected one of archive, cloudtrail, file, stdin; did you mean 'file'?)"),
+        expected: "p.yaml:2:16: component 'app': setting 'type': unknown source type 'fiel' (expected one of archive, cloudtrail, cloudwatch_logs_api, file, stdin; did you mean 'file'?)"),
     BrokenConfig(name: "sink type used as transform", yaml: """
         sources:
           app: { type: stdin }
@@ -37,7 +37,7 @@ let brokenConfigs: [BrokenConfig] = [
         sinks:
           out: { type: console, inputs: [t] }
         """,
-        expected: "p.yaml:4:14: component 't': setting 'type': unknown transform type 'console' ('console' is a sink type) (expected one of alarm, filter, insights, metric_filter, parse, patterns, route)"),
+        expected: "p.yaml:4:14: component 't': setting 'type': unknown transform type 'console' ('console' is a sink type) (expected one of alarm, filter, insights, mask, metric_filter, parse, patterns, route, rule, trail_select)"),
     BrokenConfig(name: "missing type", yaml: """
         sources:
           app: { include: [a.log] }
@@ -47,7 +47,7 @@ let brokenConfigs: [BrokenConfig] = [
         sources:
           app: { type: file, includ: [a.log], include: [b.log] }
         """ + validTail,
-        expected: "p.yaml:2:22: component 'app': setting 'includ': unknown setting (expected one of type, inputs, include, exclude, log_group, log_stream, max_line_bytes, start_at, ignore_older, rotate_wait, glob_interval, poll_interval, checkpoint_interval, watch, multiline, timestamp; did you mean 'include'?)"),
+        expected: "p.yaml:2:22: component 'app': setting 'includ': unknown setting (expected one of type, inputs, include, exclude, log_group, log_stream, max_line_bytes, start_at, ignore_older, rotate_wait, glob_interval, poll_interval, checkpoint_interval, close_idle, watch, multiline, timestamp; did you mean 'include'?)"),
     BrokenConfig(name: "missing required setting", yaml: """
         sources:
           app: { type: file }
@@ -148,7 +148,7 @@ let brokenConfigs: [BrokenConfig] = [
         source:
           app: { type: stdin }
         """ + validTail,
-        expected: "p.yaml:1:1: setting 'source': unknown top-level key (expected one of name, sources, transforms, sinks, data_dir, buffer_batches, batch_timeout, shutdown_timeout, http, dashboards; did you mean 'sources'?)"),
+        expected: "p.yaml:1:1: setting 'source': unknown top-level key (expected one of name, sources, transforms, sinks, data_dir, buffer_batches, batch_timeout, shutdown_timeout, http, dashboards, tests; did you mean 'sources'?)"),
     BrokenConfig(name: "section is not a mapping", yaml: """
         sources: [a, b]
         """ + validTail,

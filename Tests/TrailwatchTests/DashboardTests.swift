@@ -22,7 +22,7 @@ func startServing(_ arguments: [String], environment: [String: String] = [:]) th
         seen += String(decoding: data, as: UTF8.self)
     }
     let line = seen.components(separatedBy: "\n").first { $0.hasPrefix("serving ") } ?? ""
-    let address = line.split(separator: " ").first { $0.hasPrefix("http://") } ?? ""
+    let address = line.split(separator: " ").first { $0.hasPrefix("http://") || $0.hasPrefix("https://") } ?? ""
     let port = Int(address.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0
     return (process, port)
 }

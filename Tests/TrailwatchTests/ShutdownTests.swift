@@ -4,16 +4,18 @@ import Testing
 
 @Suite("Shutdown and status reporting (real processes)")
 struct ShutdownTests {
-    func start(_ arguments: [String], in dir: TemporaryDirectory) throws -> (Process, Pipe) {
+    /// Starts trailwatch with its stderr going to a file (`stderr.log` in `dir`), not a pipe: a pipe
+    /// nobody reads until the process exits fills up on a slow machine and blocks the status lines.
+    func start(_ arguments: [String], in dir: TemporaryDirectory) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: trailwatchBinary())
         process.arguments = arguments
         process.currentDirectoryURL = dir.url
-        let errors = Pipe()
-        process.standardError = errors
+        _ = dir.write("stderr.log", "")
+        process.standardError = FileHandle(forWritingAtPath: dir.file("stderr.log"))
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        return (process, errors)
+        return process
     }
 
     @Test("a sink that never finishes cannot hold shutdown past shutdown_timeout; status lines report progress")
@@ -30,14 +32,14 @@ struct ShutdownTests {
               ok: { type: file, inputs: [app], path: out.log, format: raw }
               stuck: { type: file, inputs: [app], path: fifo }
             """)
-        let (process, errors) = try start(["run", "p.yaml", "--status-every", "200ms"], in: dir)
+        let process = try start(["run", "p.yaml", "--status-every", "200ms"], in: dir)
         #expect(await eventually(30) { dir.read("out.log") == "a\nb\n" })
         await pause(0.5)
         let stopped = Date()
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         let elapsed = Date().timeIntervalSince(stopped)
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = dir.read("stderr.log")
         #expect(process.terminationStatus == 1)
         #expect(elapsed >= 0.9 && elapsed < 5, "took \(elapsed) s")
         #expect(stderr.contains("status: app: 2 out"), "\(stderr)")
@@ -57,7 +59,7 @@ struct ShutdownTests {
             sinks:
               ok: { type: file, inputs: [app], path: out.log, format: raw }
             """)
-        let (process, _) = try start(["run", "p.yaml", "--quiet"], in: dir)
+        let process = try start(["run", "p.yaml", "--quiet"], in: dir)
         #expect(await eventually(30) { dir.read("out.log") == "a\nb\n" })
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()

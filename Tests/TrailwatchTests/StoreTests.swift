@@ -18,8 +18,8 @@ struct StoreTests {
             """
         _ = try await runOnce(pipeline)
         _ = try await runOnce(pipeline)   // the same records again
-        let store = try Store(path: dir.file("store.db"))
-        #expect(try store.count("log_events") == 768)
+        let store = try SQLiteStore(path: dir.file("store.db"))
+        #expect(try store.count(.logEvents) == 768)
         var st = stat()
         stat(dir.file("store.db"), &st)
         #expect(st.st_mode & 0o777 == 0o640)
@@ -43,18 +43,18 @@ struct StoreTests {
             probes.append(("Username", user))
         }
         for (attribute, value) in probes {
-            let found = try store.lookupEvents(attribute: attribute, value: value, start: nil, end: nil, maxResults: 1000)
+            let found = try await store.lookupEvents(attribute: attribute, value: value, start: nil, end: nil, maxResults: 1000)
             #expect(found.contains { $0.contains(sample["eventID"] as! String) }, "\(attribute)=\(value)")
         }
         // Resources: every record with resources is found by its type and by its ARN.
-        let withResources = try store.lookupEvents(attribute: "ResourceType", value: "AWS::EC2::Instance", start: nil, end: nil, maxResults: 1000)
-            + (try store.lookupEvents(attribute: "ResourceType", value: "AWS::S3::Bucket", start: nil, end: nil, maxResults: 1000))
+        let withResources = try await store.lookupEvents(attribute: "ResourceType", value: "AWS::EC2::Instance", start: nil, end: nil, maxResults: 1000)
+            + (try await store.lookupEvents(attribute: "ResourceType", value: "AWS::S3::Bucket", start: nil, end: nil, maxResults: 1000))
         for record in withResources.prefix(5) {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(record.utf8)) as? [String: Any])
             let arn = try #require((object["resources"] as? [[String: Any]])?.first?["ARN"] as? String)
-            #expect(try store.lookupEvents(attribute: "ResourceName", value: arn, start: nil, end: nil, maxResults: 1000).contains(record))
+            #expect(try await store.lookupEvents(attribute: "ResourceName", value: arn, start: nil, end: nil, maxResults: 1000).contains(record))
         }
-        let early = try store.lookupEvents(attribute: "EventName", value: "GetPasswordData", start: nil,
+        let early = try await store.lookupEvents(attribute: "EventName", value: "GetPasswordData", start: nil,
                                            end: Array("2026-11-16T13:07:16Z".utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }, maxResults: 1000)
         #expect(early.allSatisfy { !$0.contains("2026-11-16T13:07:16Z") })
         let (badStatus, _, err) = try runTool(trailwatchBinary(), ["events", dir.file("store.db"), "--lookup", "Colour=blue"])
@@ -82,10 +82,10 @@ struct StoreTests {
             """
         _ = try await runOnce(pipeline)
         _ = try await runOnce(pipeline)
-        let store = try Store(path: dir.file("store.db"))
-        #expect(try store.count("metric_datapoints") == 2)
+        let store = try SQLiteStore(path: dir.file("store.db"))
+        #expect(try store.count(.metricDatapoints) == 2)
         // /app keeps only its 2099 event; /other has no retention.
-        #expect(try store.count("log_events") == 2)
+        #expect(try store.count(.logEvents) == 2)
     }
 
     @Test("kill -9 during ingest loses no acknowledged batch")
@@ -115,10 +115,10 @@ struct StoreTests {
         process.arguments = ["run", pipeline, "--quiet"]
         process.standardError = FileHandle.nullDevice
         try process.run()
-        #expect(await eventually(60) { ((try? Store(path: dir.file("store.db")).count("log_events")) ?? 0) >= total })
+        #expect(await eventually(60) { ((try? SQLiteStore(path: dir.file("store.db")).count(.logEvents)) ?? 0) >= total })
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         // Every line once: replays after the kills were absorbed by the idempotent keys.
-        #expect(try Store(path: dir.file("store.db")).count("log_events") == total)
+        #expect(try SQLiteStore(path: dir.file("store.db")).count(.logEvents) == total)
     }
 }

@@ -21,7 +21,7 @@ Reported:
      (chosen on aws -> scored on extra, chosen on extra -> scored on aws).
 The shipped default must be chosen by (3), never by how well it scores on the nine alone.
 
-usage: run_eval.py [--binary PATH] [--jobs N] [--quick] [--grid MODELS:KS:HOURS]
+usage: run_eval.py [--binary PATH] [--jobs N] [--quick] [--grid MODELS:KS:HOURS[;...]]
 """
 import argparse
 import concurrent.futures
@@ -173,8 +173,8 @@ def main():
     ap.add_argument("--binary", default=DEFAULT_BINARY)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="only the shipped definition, no grid")
-    ap.add_argument("--grid", default="seasonal,likelihood:2.5,3,4,5:4,12,24",
-                    help="MODELS:KS:HOURS, comma-separated lists")
+    ap.add_argument("--grid", default="seasonal,likelihood:2.5,3,4:4,12",
+                    help="MODELS:KS:HOURS, comma-separated lists; several such products joined with ';'")
     a = ap.parse_args()
     if not os.path.isdir(NAB):
         print(f"skipping the NAB evaluation: {NAB} is absent")
@@ -194,9 +194,12 @@ def main():
     if a.quick:
         return 0
 
-    models, ks, hours = a.grid.split(":")
-    grid = [(m if m != "default" else None, float(k), float(h))
-            for m, k, h in itertools.product(models.split(","), ks.split(","), hours.split(","))]
+    grid = []
+    for part in a.grid.split(";"):
+        models, ks, hours = part.split(":")
+        grid += [(m if m != "default" else None, float(k), float(h))
+                 for m, k, h in itertools.product(models.split(","), ks.split(","), hours.split(","))
+                 if (m if m != "default" else None, float(k), float(h)) not in grid]
     print(f"\ngrid: {len(grid)} candidates, each scored on both sets")
     print(f"  {'candidate':38} {'aws':>6} {'extra':>6}   (windows found, false alarms)")
     results = []

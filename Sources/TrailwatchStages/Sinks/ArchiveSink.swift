@@ -25,11 +25,75 @@ struct ArchiveSink: SinkKind {
         var signingKeyEnv: String?
         /// A file holding the base64 Ed25519 signing key (mode 0600 recommended).
         var signingKeyFile: String?
+        /// Encryption at rest (nil: files are not encrypted).
+        var encryption: Encryption?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case directory, prefix, level, compressionThreads = "compression_threads", maxFileSize = "max_file_size"
             case maxFileAge = "max_file_age", digestInterval = "digest_interval", syncInterval = "sync_interval", host
-            case signingKeyEnv = "signing_key_env", signingKeyFile = "signing_key_file"
+            case signingKeyEnv = "signing_key_env", signingKeyFile = "signing_key_file", encryption
+        }
+
+        /// `encryption:` — where the key-encryption key comes from (exactly one source) and the chunk size.
+        struct Encryption: Decodable, Sendable {
+            enum Source: Sendable {
+                case symmetricEnv(String), symmetricFile(String), publicKey(String), publicKeyFile(String)
+            }
+            var source: Source
+            var chunkSize = ByteSize(bytes: 1 << 20)
+
+            enum CodingKeys: String, CodingKey, CaseIterable {
+                case keyEnv = "key_env", keyFile = "key_file", publicKey = "public_key", publicKeyFile = "public_key_file", chunkSize = "chunk_size"
+            }
+
+            init(from decoder: any Decoder) throws {
+                try decoder.rejectUnknownKeys(CodingKeys.self)
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                let given = [CodingKeys.keyEnv, .keyFile, .publicKey, .publicKeyFile].filter { c.contains($0) }
+                guard given.count == 1 else {
+                    throw SettingError(codingPath: c.codingPath, message: given.isEmpty ? "no key" : "more than one key source",
+                                       expected: "exactly one of key_env, key_file (AES-256 keys), public_key, public_key_file (X25519)")
+                }
+                let value = try c.decode(String.self, forKey: given[0])
+                switch given[0] {
+                case .keyEnv: source = .symmetricEnv(value)
+                case .keyFile: source = .symmetricFile(value)
+                case .publicKey:
+                    // A public key is no secret, but check it now so a typo is a located error.
+                    do { _ = try ArchiveKey.x25519Public(base64: value) } catch {
+                        throw SettingError(codingPath: c.codingPath + [CodingKeys.publicKey], message: error.description,
+                                           expected: "the base64 X25519 public key `trailwatch archive keygen --kind x25519` printed")
+                    }
+                    source = .publicKey(value)
+                default: source = .publicKeyFile(value)
+                }
+                chunkSize = try c.decodeIfPresent(ByteSize.self, forKey: .chunkSize) ?? chunkSize
+                guard (4096...(16 << 20)).contains(chunkSize.bytes) else {
+                    throw SettingError(codingPath: c.codingPath + [CodingKeys.chunkSize], message: "\(chunkSize) is out of range", expected: "4KiB to 16MiB")
+                }
+            }
+
+            /// The key, read from the environment or a file now (never printed).
+            func key() throws -> ArchiveKey {
+                switch source {
+                case .symmetricEnv(let name):
+                    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+                        throw ArchiveError("encryption.key_env: the environment variable \(name) is not set")
+                    }
+                    do { return try ArchiveKey.symmetric(base64: value) } catch { throw ArchiveError("encryption.key_env: \(name): \(error)") }
+                case .symmetricFile(let path):
+                    guard let data = FileManager.default.contents(atPath: path) else { throw ArchiveError("encryption.key_file: cannot read \(path)") }
+                    do { return try ArchiveKey.symmetric(base64: String(decoding: data, as: UTF8.self)) } catch {
+                        throw ArchiveError("encryption.key_file: \(path): \(error)")
+                    }
+                case .publicKey(let text): return try ArchiveKey.x25519Public(base64: text)
+                case .publicKeyFile(let path):
+                    guard let data = FileManager.default.contents(atPath: path) else { throw ArchiveError("encryption.public_key_file: cannot read \(path)") }
+                    do { return try ArchiveKey.x25519Public(base64: String(decoding: data, as: UTF8.self)) } catch {
+                        throw ArchiveError("encryption.public_key_file: \(path): \(error)")
+                    }
+                }
+            }
         }
 
         init(from decoder: any Decoder) throws {
@@ -45,6 +109,7 @@ struct ArchiveSink: SinkKind {
             host = try c.decodeIfPresent(String.self, forKey: .host)
             signingKeyEnv = try c.decodeIfPresent(String.self, forKey: .signingKeyEnv)
             signingKeyFile = try c.decodeIfPresent(String.self, forKey: .signingKeyFile)
+            encryption = try c.decodeIfPresent(Encryption.self, forKey: .encryption)
             guard (1...19).contains(level) else {
                 throw SettingError(codingPath: c.codingPath + [CodingKeys.level], message: "\(level) is out of range", expected: "a zstd level from 1 to 19")
             }
@@ -77,7 +142,8 @@ struct ArchiveSink: SinkKind {
             guard let data = FileManager.default.contents(atPath: file) else { throw ArchiveError("signing_key_file: cannot read \(file)") }
             key = String(decoding: data, as: UTF8.self)
         }
-        return try Runner(config: config, signingKey: try key.map { try SigningKeys.privateKey(base64: $0) }, context: context)
+        return try Runner(config: config, signingKey: try key.map { try SigningKeys.privateKey(base64: $0) },
+                          encryptionKey: try config.encryption?.key(), context: context)
     }
 
     final class Runner: Sink {
@@ -94,15 +160,19 @@ struct ArchiveSink: SinkKind {
         private var buffer = ByteBuffer(reservingCapacity: 2 << 20)
         private let maxOpenFiles = 64
 
-        init(config: Config, signingKey: SigningKeyType?, context: StageContext) throws {
+        let encryptionKey: ArchiveKey?
+
+        init(config: Config, signingKey: SigningKeyType?, encryptionKey: ArchiveKey?, context: StageContext) throws {
             self.config = config
             self.context = context
+            self.encryptionKey = encryptionKey
             host = config.host ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
             let now = MonotonicClock.wallMillis()
             digests = try DigestWriter(root: config.directory, prefix: config.prefix, host: host, signingKey: signingKey, now: now)
             // Files a crash left open: their synced frames were acknowledged, so they are kept.
             for partial in PartialFileRecovery.partialFiles(under: config.directory, host: host) {
-                if let entry = try PartialFileRecovery.recover(root: config.directory, relativePartial: partial) {
+                if let entry = try PartialFileRecovery.recover(root: config.directory, relativePartial: partial,
+                                                               keys: ArchiveKeyring(encryptionKey.map { [$0] } ?? [])) {
                     try digests.add(entry)
                     context.log.log(.info, context.id, "recovered \(entry.path) (\(entry.records) records) left by an earlier run")
                 }
@@ -156,7 +226,8 @@ struct ArchiveSink: SinkKind {
                                                       logStream: origin.logStream, start: start, id: ArchiveNaming.randomID())
             let writer = try ArchiveFileWriter(root: config.directory, relativePath: relative, logGroup: origin.logGroup,
                                                logStream: origin.logStream, level: Int32(config.level),
-                                               workers: Int32(config.compressionThreads), now: now)
+                                               workers: Int32(config.compressionThreads), now: now,
+                                               encryption: encryptionKey, chunkSize: config.encryption?.chunkSize.bytes ?? 1 << 20)
             writers[origin] = writer
             order.append(origin)
             return writer

@@ -46,6 +46,8 @@ struct FileSink: SinkKind {
         /// Written but not yet fsynced: released at the next sync.
         var unsynced = Acknowledgements()
         var lastSync = MonotonicClock.wallMillis()
+        /// Written since the last sync.
+        var dirty = false
 
         init(fd: Int32, config: Config, metrics: ComponentMetrics, once: Bool) {
             self.fd = fd
@@ -61,19 +63,25 @@ struct FileSink: SinkKind {
             let bytes = try writer.write(batch.payload)
             metrics.recordOut(events: batch.count, bytes: bytes)
             unsynced.merge(batch.acks)
+            dirty = true
             if !once { try syncIfDue(now: MonotonicClock.wallMillis()) }
         }
 
-        func tick(nowMillis: Int64) async throws { try syncIfDue(now: nowMillis) }
+        /// Ticks come once a second: a sync that falls due before the next one is done now, so
+        /// acknowledgements (and the sources' positions) lag by one `sync_interval`, not up to two.
+        func tick(nowMillis: Int64) async throws { try syncIfDue(now: nowMillis + Self.tickSlackMillis) }
+
+        static let tickSlackMillis: Int64 = 500
 
         func finish() async throws { try sync() }
 
         private func syncIfDue(now: Int64) throws {
-            if now - lastSync >= config.syncInterval.milliseconds { try sync() }
+            if now - lastSync >= config.syncInterval.milliseconds && dirty { try sync() }
         }
 
         private func sync() throws {
             lastSync = MonotonicClock.wallMillis()
+            dirty = false
             if fsync(fd) != 0 {
                 let error = errno
                 unsynced.take().release(success: false)

@@ -21,7 +21,8 @@ struct NotifierSink: SinkKind {
         /// Which states notify (default: every state).
         var states: Set<String> = []
         var cooldown = ConfigDuration(milliseconds: 0)
-        var dedupeKey = "{kind}/{subject}/{state}/{time}"
+        /// Nil: each notification's kind decides (see ``Notification/defaultDedupeKey``).
+        var dedupeKey: String?
         var dedupeWindow = ConfigDuration(milliseconds: 7 * 86_400_000)
         var timeout = ConfigDuration(milliseconds: 10_000)
         var retryInitial = ConfigDuration(milliseconds: 1_000)
@@ -85,7 +86,7 @@ struct NotifierSink: SinkKind {
             }
             states = Set(try c.decodeIfPresent([String].self, forKey: .states) ?? [])
             cooldown = try c.decodeIfPresent(ConfigDuration.self, forKey: .cooldown) ?? cooldown
-            dedupeKey = try c.decodeIfPresent(String.self, forKey: .dedupeKey) ?? dedupeKey
+            dedupeKey = try c.decodeIfPresent(String.self, forKey: .dedupeKey)
             dedupeWindow = try c.decodeIfPresent(ConfigDuration.self, forKey: .dedupeWindow) ?? dedupeWindow
             timeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .timeout) ?? timeout
             retryInitial = try c.decodeIfPresent(ConfigDuration.self, forKey: .retryInitial) ?? retryInitial
@@ -102,8 +103,8 @@ struct NotifierSink: SinkKind {
     }
 
     static let type = "notifier"
-    static let summary = "Sends alarm, insight and pattern events to a webhook (JSON or Slack), a command or the console."
-    static func accepts(_ config: Config) -> Set<EventKind> { [.alarm, .insight, .pattern] }
+    static let summary = "Sends alarm, insight, pattern and rule events to a webhook (JSON or Slack), a command or the console."
+    static func accepts(_ config: Config) -> Set<EventKind> { [.alarm, .insight, .pattern, .rule] }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Sink {
         try Runner(config: config, context: context)
@@ -164,7 +165,7 @@ struct NotifierSink: SinkKind {
             var suppressed = 0
             for event in events {
                 var notification = Notification(event)
-                notification.dedupeKey = notification.expand(config.dedupeKey)
+                notification.dedupeKey = notification.expand(config.dedupeKey ?? notification.defaultDedupeKey)
                 if !config.states.isEmpty && !config.states.contains(notification.state) { continue }
                 if memory.keys[notification.dedupeKey] != nil { continue }
                 memory.keys[notification.dedupeKey] = notification.time

@@ -18,9 +18,13 @@ struct ArchiveSource: SourceKind {
         /// For plain lines (not records): their log group; records keep their own.
         var logGroup: String?
         var maxLineBytes = ByteSize(bytes: 256 << 10)
+        /// Environment variables and files holding keys for encrypted archives (base64).
+        var decryptionKeyEnv: [String] = []
+        var decryptionKeyFile: [String] = []
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case include, exclude, logGroup = "log_group", maxLineBytes = "max_line_bytes"
+            case decryptionKeyEnv = "decryption_key_env", decryptionKeyFile = "decryption_key_file"
         }
 
         init(from decoder: any Decoder) throws {
@@ -30,6 +34,8 @@ struct ArchiveSource: SourceKind {
             logGroup = try c.decodeIfPresent(String.self, forKey: .logGroup)
             maxLineBytes = try c.decodeIfPresent(ByteSize.self, forKey: .maxLineBytes) ?? maxLineBytes
             try SourceLimits.checkLineCap(maxLineBytes, c.codingPath + [CodingKeys.maxLineBytes])
+            decryptionKeyEnv = try c.decodeStringListIfPresent(.decryptionKeyEnv) ?? []
+            decryptionKeyFile = try c.decodeStringListIfPresent(.decryptionKeyFile) ?? []
         }
     }
 
@@ -38,7 +44,8 @@ struct ArchiveSource: SourceKind {
     static func produces(_ config: Config) -> Set<EventKind> { [.log] }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Source {
-        Runner(config: config, context: context)
+        let keys = try ArchiveKeyring.load(environmentVariables: config.decryptionKeyEnv, files: config.decryptionKeyFile)
+        return Runner(config: config, keys: keys, context: context)
     }
 
     /// Archive files in time order: by the start time in CloudTrail-style names, then by path.
@@ -54,9 +61,11 @@ struct ArchiveSource: SourceKind {
     final class Runner: TrailwatchRuntime.Source {
         let config: Config
         let context: StageContext
+        let keys: ArchiveKeyring
 
-        init(config: Config, context: StageContext) {
+        init(config: Config, keys: ArchiveKeyring, context: StageContext) {
             self.config = config
+            self.keys = keys
             self.context = context
         }
 
@@ -106,7 +115,7 @@ struct ArchiveSource: SourceKind {
                 }
                 var failure: Error?
                 do {
-                    try ArchiveReader(path: path).read { piece in
+                    try ArchiveReader(path: path, keys: keys).read { piece in
                         if output.isStopping { return }
                         current.append(contentsOf: piece.assumingMemoryBound(to: UInt8.self))
                         if current.count >= RecordChunkParser.chunkBytes, let lastLF = current.lastIndex(of: 0x0A) {

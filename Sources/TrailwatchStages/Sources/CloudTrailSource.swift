@@ -11,20 +11,34 @@ import TrailwatchRuntime
 /// `cloudtrail`: CloudTrail delivery files (`{"Records": [...]}`, plain or `.json.gz`). Each
 /// record becomes one log event: the record's JSON as the message, `eventTime` as its time, log
 /// stream `<recipientAccountId>_<awsRegion>`. A malformed file is reported and skipped.
+/// With `event_selectors`, only the records a trail with those selectors would record are read.
 struct CloudTrailSource: SourceKind {
     struct Config: StageConfig {
         var include: [String]
         var exclude: [String] = []
         var logGroup = "cloudtrail"
+        var selection: TrailSelection?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case include, exclude, logGroup = "log_group" }
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case include, exclude, logGroup = "log_group", eventSelectors = "event_selectors", eventSelectorsFile = "event_selectors_file"
+        }
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             include = try c.decodeStringList(.include)
             exclude = try c.decodeIfPresent([String].self, forKey: .exclude) ?? []
             logGroup = try c.decodeIfPresent(String.self, forKey: .logGroup) ?? logGroup
+            selection = try TrailSelection.decode(c, inline: .eventSelectors, file: .eventSelectorsFile)
         }
+    }
+
+    static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic] {
+        guard let selection = config.selection, selection.file != nil else { return [] }
+        do { _ = try selection.resolved(pipelineDirectory: context.pipelineDirectory) } catch {
+            return [ConfigDiagnostic(location: context.location, component: context.component, setting: "event_selectors_file",
+                                     message: "\(error)", expected: "event selectors as `aws cloudtrail get-event-selectors` prints them")]
+        }
+        return []
     }
 
     static let type = "cloudtrail"
@@ -32,7 +46,12 @@ struct CloudTrailSource: SourceKind {
     static func produces(_ config: Config) -> Set<EventKind> { [.log] }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Source {
-        Runner(config: config, context: context)
+        do {
+            let selector = try config.selection.map { TrailSelector(try $0.resolved(pipelineDirectory: context.pipelineDirectory)) }
+            return Runner(config: config, selector: selector, context: context)
+        } catch {
+            throw StageError("\(error)")
+        }
     }
 
     /// Delivery files in time order: by the `YYYYMMDDTHHmmZ` stamp in their names, then by path.
@@ -47,9 +66,11 @@ struct CloudTrailSource: SourceKind {
     final class Runner: TrailwatchRuntime.Source {
         let config: Config
         let context: StageContext
+        let selector: TrailSelector?
 
-        init(config: Config, context: StageContext) {
+        init(config: Config, selector: TrailSelector?, context: StageContext) {
             self.config = config
+            self.selector = selector
             self.context = context
         }
 
@@ -63,6 +84,7 @@ struct CloudTrailSource: SourceKind {
                     let records = try CloudTrailSource.records(in: path)
                     let now = MonotonicClock.wallMillis()
                     for record in records {
+                        if let selector, record.json.withUnsafeBytes({ selector.selects($0) }) != true { continue }
                         let finished = record.json.withUnsafeBytes {
                             builder.append($0, timestamp: record.time ?? now, ingestionTime: now,
                                            origin: Origin(logGroup: config.logGroup, logStream: record.stream),

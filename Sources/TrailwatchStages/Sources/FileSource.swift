@@ -34,8 +34,12 @@ struct FileSource: SourceKind {
         var globInterval: ConfigDuration = ConfigDuration(milliseconds: 1000)
         /// How long the source sleeps when nothing changed and inotify is unavailable.
         var pollInterval: ConfigDuration = ConfigDuration(milliseconds: 250)
-        /// How often acknowledged positions are written to the checkpoint file.
+        /// How often positions are written to the checkpoint file at the latest (they are also
+        /// written as soon as acknowledgements move them, at most five times a second).
         var checkpointInterval: ConfigDuration = ConfigDuration(milliseconds: 1000)
+        /// A file read to its end, acknowledged, and not grown for this long is closed; its
+        /// position is remembered and it is reopened when it grows.
+        var closeIdle: ConfigDuration = ConfigDuration(milliseconds: 300_000)
         var watch: Watch = .inotify
         var shaping = EventShapingConfig()
 
@@ -43,6 +47,7 @@ struct FileSource: SourceKind {
             case include, exclude, logGroup = "log_group", logStream = "log_stream", maxLineBytes = "max_line_bytes"
             case startAt = "start_at", ignoreOlder = "ignore_older", rotateWait = "rotate_wait"
             case globInterval = "glob_interval", pollInterval = "poll_interval", checkpointInterval = "checkpoint_interval"
+            case closeIdle = "close_idle"
             case watch, multiline, timestamp
         }
 
@@ -63,10 +68,14 @@ struct FileSource: SourceKind {
             globInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .globInterval) ?? globInterval
             pollInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .pollInterval) ?? pollInterval
             checkpointInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .checkpointInterval) ?? checkpointInterval
+            closeIdle = try c.decodeIfPresent(ConfigDuration.self, forKey: .closeIdle) ?? closeIdle
             watch = try c.decodeIfPresent(Watch.self, forKey: .watch) ?? watch
             for (key, value) in [(CodingKeys.globInterval, globInterval), (.pollInterval, pollInterval), (.checkpointInterval, checkpointInterval)]
             where value.milliseconds < 10 || value.milliseconds > 3_600_000 {
                 throw SettingError(codingPath: c.codingPath + [key], message: "\(value) is out of range", expected: "a duration from 10ms to 1h")
+            }
+            if closeIdle.milliseconds < 10 {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.closeIdle], message: "\(closeIdle) is out of range", expected: "a duration of at least 10ms")
             }
             shaping = try c.decodeShaping(multiline: .multiline, timestamp: .timestamp)
         }

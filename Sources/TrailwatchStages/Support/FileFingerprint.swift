@@ -5,7 +5,7 @@ import Glibc
 /// A hash of a file's first bytes: recognises the same content under another inode (a copy made
 /// by copytruncate) and tells a recreated file from the old one on a reused inode. Files shorter
 /// than the full length get a fingerprint of what they have, extended as they grow.
-struct FileFingerprint: Codable, Equatable, Sendable {
+struct FileFingerprint: Codable, Hashable, Sendable {
     /// How many leading bytes were hashed (0 for an empty file).
     var length: Int
     var hash: UInt64
@@ -30,6 +30,28 @@ struct FileFingerprint: Codable, Equatable, Sendable {
     }
 
     var isComplete: Bool { length >= FileFingerprint.fullLength }
+
+    /// How many bytes before a checkpointed offset are hashed (``FileCheckpoint/tail``).
+    static let tailLength = 256
+
+    /// Fingerprint of the up to ``tailLength`` bytes of `fd` that end at `offset`; nil when they
+    /// cannot all be read (the file is shorter now).
+    static func read(fd: Int32, endingAt offset: Int64) -> FileFingerprint? {
+        let start = max(0, offset - Int64(tailLength))
+        let count = Int(offset - start)
+        guard count > 0 else { return .empty }
+        var buffer = [UInt8](repeating: 0, count: count)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(start)) }
+        guard n == count else { return nil }
+        return FileFingerprint(length: n, hash: hash(buffer[0..<n]))
+    }
+
+    /// Whether `fd`'s bytes ending at `offset` hash to this tail fingerprint.
+    func matches(fd: Int32, endingAt offset: Int64) -> Bool {
+        guard length > 0 else { return true }
+        guard offset >= Int64(length), let other = FileFingerprint.read(fd: fd, endingAt: offset) else { return false }
+        return other == self
+    }
 
     /// FNV-1a, 64 bit: stable across runs and platforms, which persisted checkpoints need.
     static func hash(_ bytes: ArraySlice<UInt8>) -> UInt64 {

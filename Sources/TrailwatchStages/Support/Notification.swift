@@ -18,6 +18,12 @@ struct Notification: Codable, Equatable, Sendable {
     var dedupeKey: String
     /// The detector event's JSON.
     var event: String
+    /// The matched event's id (rule matches), for dedupe keys: `{id}`.
+    var id: String?
+
+    /// The dedupe key used when the notifier sets none: a rule notifies once per matched event,
+    /// other kinds once per subject, state and time.
+    var defaultDedupeKey: String { kind == EventKind.rule.rawValue ? "{kind}/{subject}/{id}" : "{kind}/{subject}/{state}/{time}" }
 
     init(_ event: StructuredEvent) {
         kind = event.kind.rawValue
@@ -41,6 +47,20 @@ struct Notification: Codable, Equatable, Sendable {
             let type = details?["insightType"] as? String ?? "Insight"
             let name = details?["eventName"] as? String ?? subject
             summary = "\(type) \(state) for \(name)"
+        case .rule:
+            // A rule match: the target input is the news; a text input (a template) is the summary.
+            state = "MATCHED"
+            previousState = nil
+            clears = false
+            id = object["id"] as? String
+            if let text = object["input"] as? String {
+                summary = text
+            } else {
+                let input = object["input"] as? [String: Any]
+                let detail = input?["detail"] as? [String: Any]
+                let what = (detail?["eventName"] as? String) ?? (input?["detail-type"] as? String) ?? "an event"
+                summary = "rule \(subject) matched \(what)"
+            }
         default:
             state = object["kind"] as? String ?? event.kind.rawValue
             previousState = nil
@@ -65,6 +85,7 @@ struct Notification: Codable, Equatable, Sendable {
             case "state": out += state
             case "time": out += Timestamps.iso8601(time)
             case "summary": out += summary
+            case "id": out += id ?? ""
             default: out += rest[open...close]
             }
             rest = rest[rest.index(after: close)...]

@@ -2,9 +2,7 @@
 import Glibc
 #endif
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import AsyncHTTPClient
 
 /// How one delivery attempt ended.
 enum DeliveryOutcome: Equatable {
@@ -32,33 +30,34 @@ struct WebhookChannel: NotificationChannel {
     let timeout: Double
 
     func deliver(_ notification: Notification) async -> DeliveryOutcome {
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: timeout)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.setValue("trailwatch", forHTTPHeaderField: "User-Agent")
-        // Receivers that keep idempotency keys can drop the duplicates a crash may cause.
-        request.setValue(notification.dedupeKey, forHTTPHeaderField: "Idempotency-Key")
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        request.httpBody = format == .slack ? notification.slackBody() : notification.jsonBody()
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.timeoutIntervalForResource = timeout
-        let session = URLSession(configuration: configuration)
-        defer { session.finishTasksAndInvalidate() }
-        do {
-            let (_, response) = try await session.data(for: request)
-            guard let http = response as? HTTPURLResponse else { return .retry("no HTTP response", after: nil) }
-            switch http.statusCode {
-            case 200..<300: return .delivered
-            case 408, 429, 500...:
-                let retryAfter = (http.value(forHTTPHeaderField: "Retry-After")).flatMap(Double.init)
-                return .retry("HTTP \(http.statusCode)", after: retryAfter)
-            default: return .refused("HTTP \(http.statusCode)")
-            }
-        } catch {
-            let code = (error as NSError).code
-            return .retry(code == NSURLErrorTimedOut ? "timed out after \(timeout)s" : "request failed (\((error as NSError).localizedDescription))", after: nil)
+        var headers: [(String, String)] = [("Content-Type", "application/json"), ("User-Agent", "trailwatch"),
+                                           // Receivers that keep idempotency keys can drop the duplicates a crash may cause.
+                                           ("Idempotency-Key", notification.dedupeKey)]
+        for (name, value) in self.headers {
+            headers.removeAll { $0.0.lowercased() == name.lowercased() }
+            headers.append((name, value))
         }
+        let body = Array(format == .slack ? notification.slackBody() : notification.jsonBody())
+        do {
+            // One shared client (async-http-client): connections are pooled and kept alive between deliveries.
+            let answer = try await HTTPClientStack.send(HTTPClientStack.shared, url: url.absoluteString, headers: headers, body: body,
+                                                        timeout: timeout, limit: 4096)
+            switch answer.status {
+            case 200..<300: return .delivered
+            case 408, 429, 500...: return .retry("HTTP \(answer.status)", after: answer.retryAfter)
+            default: return .refused("HTTP \(answer.status)")
+            }
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return .retry("timed out after \(timeout)s", after: nil)
+        } catch {
+            // Never the URL: it may hold a secret.
+            return .retry("request failed (\(Self.describe(error)))", after: nil)
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError { return "\(error)" }
+        return String(describing: type(of: error)) + ": \(error)"
     }
 
     /// Where it posts, without the path or query (webhook URLs often embed secrets).
@@ -73,7 +72,7 @@ struct CommandChannel: NotificationChannel {
 
     func deliver(_ notification: Notification) async -> DeliveryOutcome {
         let arguments = argv.map { notification.expand($0) }
-        let input = notification.jsonBody()
+        let input = notification.jsonBody() + Data("\n".utf8)  // one line: line-oriented programs (tee -a into .jsonl) see one record each
         return await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 continuation.resume(returning: Self.run(arguments, input: input, timeout: timeout))

@@ -4,6 +4,7 @@ import Synchronization
 import TrailwatchCore
 import TrailwatchConfig
 import TrailwatchRuntime
+import TrailwatchStore
 import Yams
 
 /// `alarm`: CloudWatch metric alarms over the metric datapoints it is fed. Definitions are
@@ -22,10 +23,14 @@ struct AlarmTransform: TransformKind {
         var bandHistory = ConfigDuration(milliseconds: 14 * 86_400_000)
         /// Live mode: how often the alarm state is saved (input is acknowledged after each save).
         var saveInterval = ConfigDuration(milliseconds: 5_000)
+        /// A fleet's shared PostgreSQL store: each alarm is then evaluated by one instance at a time
+        /// (a lease), over the datapoints every instance wrote there, with its state kept there.
+        var sharedStore: StoreLocation?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case definition, definitionFile = "definition_file", evaluationDelay = "evaluation_delay"
             case bandMinimumHistory = "band_minimum_history", bandHistory = "band_history", saveInterval = "save_interval"
+            case sharedStore = "shared_store"
         }
 
         init(from decoder: any Decoder) throws {
@@ -35,6 +40,14 @@ struct AlarmTransform: TransformKind {
             bandMinimumHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .bandMinimumHistory) ?? bandMinimumHistory
             bandHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .bandHistory) ?? bandHistory
             saveInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .saveInterval) ?? saveInterval
+            if let text = try c.decodeIfPresent(String.self, forKey: .sharedStore) {
+                let location = StoreLocation(text)
+                guard case .postgres = location else {
+                    throw SettingError(codingPath: c.codingPath + [CodingKeys.sharedStore], message: "'\(location)' is not a PostgreSQL URL",
+                                       expected: "postgres://USER@HOST:PORT/DATABASE (the store the fleet's store sinks write to)")
+                }
+                sharedStore = location
+            }
             if c.contains(.definition) {
                 if let list = try? c.decode([AlarmDefinition].self, forKey: .definition) {
                     definitions = list
@@ -144,13 +157,16 @@ struct AlarmTransform: TransformKind {
         /// Live mode: input whose periods were judged, released once a saved state covers it.
         private var judged: [Acknowledgements] = []
         private let outstanding = Outstanding()
-        private var lastSave = MonotonicClock.wallMillis()
+        private var lastSave: Int64
         private var dirty = false
         var statePath: String { context.stateDirectory + "/alarms.json" }
+        /// Fleet mode: the evaluation that runs while this instance holds an alarm's lease.
+        private var shared: SharedAlarmEvaluator?
 
         init(config: Config, context: StageContext) throws {
             self.config = config
             self.context = context
+            lastSave = context.clock.nowMillis()
             do { definitions = try config.loadDefinitions(pipelineDirectory: context.pipelineDirectory) } catch {
                 throw StageError(error.description)
             }
@@ -160,13 +176,32 @@ struct AlarmTransform: TransformKind {
                     throw StageError("alarm '\(definition.alarmName)': \(error)")
                 }
             }
-            if !context.once { restore() }
+            if let location = config.sharedStore, !context.once {
+                for alarm in alarms {
+                    if case .percentile = alarm.statistic {
+                        throw StageError("alarm '\(alarm.name)': shared_store alarms read merged statistic sets, which keep no samples for \(alarm.statistic.name)")
+                    }
+                }
+                let bandSettings = config.bandSettings
+                shared = SharedAlarmEvaluator(
+                    location: location,
+                    definitions: definitions.map { definition in
+                        (definition.alarmName, Self.fingerprint(definition), { try MetricAlarm(definition: definition, bandSettings: bandSettings) })
+                    },
+                    evaluationDelay: config.evaluationDelay.milliseconds, history: config.bandHistory.milliseconds,
+                    log: context.log, component: context.id)
+            } else if !context.once {
+                restore()
+            }
         }
+
+        deinit { shared?.stop() }
 
         var holdsAcknowledgements: Bool { true }
 
         func process(_ batch: Batch, into output: inout TransformOutput) throws {
-            guard case .metrics(let data) = batch.payload else {
+            // Fleet mode evaluates from the shared store, where the store sink puts these datapoints.
+            guard shared == nil, case .metrics(let data) = batch.payload else {
                 batch.acks.release()
                 return
             }
@@ -187,6 +222,12 @@ struct AlarmTransform: TransformKind {
         }
 
         func tick(nowMillis: Int64, into output: inout TransformOutput) throws {
+            if let shared {
+                let produced = shared.drain()
+                if !produced.bands.isEmpty { output.emit(Batch(.metrics(produced.bands)), port: AlarmTransform.bandsPort) }
+                if !produced.events.isEmpty { output.emit(Batch(.events(.alarm, produced.events), acks: produced.acks)) } else { produced.acks.release() }
+                return
+            }
             var step = Steps()
             for index in alarms.indices {
                 step.add(alarms[index].advance(until: nowMillis - config.evaluationDelay.milliseconds), of: alarms[index])
@@ -196,6 +237,12 @@ struct AlarmTransform: TransformKind {
         }
 
         func finish(into output: inout TransformOutput) throws {
+            if let shared {
+                shared.stop()
+                for entry in waiting { entry.acks.release() }
+                waiting = []
+                return
+            }
             var step = Steps()
             for index in alarms.indices {
                 if let end = alarms[index].newestOpenPeriodEnd { step.add(alarms[index].advance(until: end), of: alarms[index]) }

@@ -8,6 +8,7 @@ import InsightsDetection
 import TrailwatchCore
 import TrailwatchConfig
 import TrailwatchRuntime
+import TrailwatchStore
 
 /// `insights`: CloudTrail-Insights-style detection on any JSON log stream. Per key (by default
 /// CloudTrail's eventSource/eventName/region/account) it learns per-minute call and error rates
@@ -32,12 +33,18 @@ struct InsightsTransform: TransformKind {
         var minimumHistory = ConfigDuration(milliseconds: 6 * 3_600_000)
         var deviations = 6.0
         var minimumCount = 10.0
+        /// Before `minimum_history`: error bursts of at least this share of the key's calls are reported anyway.
+        var coldStartErrorShare = 0.5
         var types: [InsightType] = [.apiCallRate, .apiErrorRate]
+        /// A fleet's shared PostgreSQL store: only the instance holding this detector's lease emits.
+        var sharedStore: StoreLocation?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case key, eventSource = "event_source", region, account, errorPattern = "error_pattern", errorCode = "error_code"
             case userIdentity = "user_identity", userAgent = "user_agent", eventTime = "event_time", baselineDays = "baseline_days"
             case minimumHistory = "minimum_history", deviations, minimumCount = "minimum_count", types
+            case coldStartErrorShare = "cold_start_error_share"
+            case sharedStore = "shared_store"
         }
 
         init(from decoder: any Decoder) throws {
@@ -55,6 +62,18 @@ struct InsightsTransform: TransformKind {
             minimumHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .minimumHistory) ?? minimumHistory
             deviations = try c.decodeIfPresent(Double.self, forKey: .deviations) ?? deviations
             minimumCount = try c.decodeIfPresent(Double.self, forKey: .minimumCount) ?? minimumCount
+            coldStartErrorShare = try c.decodeIfPresent(Double.self, forKey: .coldStartErrorShare) ?? coldStartErrorShare
+            guard (0...1).contains(coldStartErrorShare) else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.coldStartErrorShare], message: "\(coldStartErrorShare) is not a share",
+                                   expected: "a number from 0 (no cold start) to 1")
+            }
+            if let text = try c.decodeIfPresent(String.self, forKey: .sharedStore) {
+                guard case .postgres = StoreLocation(text) else {
+                    throw SettingError(codingPath: c.codingPath + [CodingKeys.sharedStore], message: "'\(StoreLocation(text))' is not a PostgreSQL URL",
+                                       expected: "postgres://USER@HOST:PORT/DATABASE (the store the fleet's store sinks write to)")
+                }
+                sharedStore = StoreLocation(text)
+            }
             if let names = try c.decodeIfPresent([String].self, forKey: .types) {
                 types = try names.map { name in
                     guard let type = InsightType(rawValue: name) else {
@@ -148,17 +167,23 @@ struct InsightsTransform: TransformKind {
         var shards: [Shard]
         let lookup: JSONMultiLookup
         var watermark: Int64 = .min
-        var lastSave = MonotonicClock.wallMillis()
+        var lastSave: Int64
         var statePath: String { context.stateDirectory + "/insights.json" }
+        /// Fleet mode: emits only while this instance holds the detector's lease.
+        let gate: LeaseGate?
 
         init(config: Config, context: StageContext) throws {
             self.config = config
             self.context = context
+            lastSave = context.clock.nowMillis()
+            gate = config.sharedStore.flatMap { location in
+                context.once ? nil : LeaseGate(location: location, lease: "insights:" + context.id, kind: .insight, log: context.log, component: context.id)
+            }
             let configuration = InsightsDetector.Configuration(
                 types: Set(config.types), baselineDays: config.baselineDays,
                 minimumHistoryMinutes: Int(config.minimumHistory.milliseconds / 60_000),
                 minimumCount: config.minimumCount, deviations: config.deviations,
-                maxKeys: 10_000 / Runner.shardCount)
+                maxKeys: 10_000 / Runner.shardCount, coldStartErrorShare: config.coldStartErrorShare)
             shards = (0..<Runner.shardCount).map { _ in Shard(detector: InsightsDetector(configuration: configuration)) }
             lookup = JSONMultiLookup(try [config.key, config.eventSource, config.region, config.account, config.errorCode,
                                           config.userIdentity, config.userAgent, config.eventTime].map { try JSONPath($0) })
@@ -298,13 +323,16 @@ struct InsightsTransform: TransformKind {
             let ordered = insights.sorted { ($0.eventTime, $0.eventID) < ($1.eventTime, $1.eventID) }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            output.emit(Batch(.events(.insight, ordered.map { event in
+            var events = ordered.map { event in
                 StructuredEvent(kind: .insight, timestamp: event.timestampMs, key: event.sharedEventID,
                                 body: (try? encoder.encode(event)).map { [UInt8]($0) } ?? [])
-            })))
+            }
+            if let gate { events = gate.pass(events) }
+            if !events.isEmpty { output.emit(Batch(.events(.insight, events))) }
         }
 
         func tick(nowMillis: Int64, into output: inout TransformOutput) throws {
+            if let released = gate?.drainReleased(), !released.isEmpty { output.emit(Batch(.events(.insight, released))) }
             // A batch waits for the next one only while batches keep coming.
             if pending != nil {
                 detectPending()
@@ -316,6 +344,7 @@ struct InsightsTransform: TransformKind {
         }
 
         func finish(into output: inout TransformOutput) throws {
+            defer { gate?.stop() }
             detectPending()
             finishRound(into: &output)
             if watermark != .min { emit(advance(to: watermark + 60_000), into: &output) }

@@ -72,9 +72,8 @@ struct MetricFilterTransform: TransformKind {
         let transformation: MetricTransformation
         let logGroups: Set<String>
         var aggregator: MetricAggregator
-        /// Input acknowledgements waiting for the periods their samples went into, with the
-        /// newest period each batch touched (nil: none).
-        private var waiting: [(acks: Acknowledgements, newestPeriod: Int64?)] = []
+        /// Input acknowledgements waiting for the periods their samples went into.
+        private var pending = PeriodAcknowledgements()
         /// The identity of a metric without dimensions, built once.
         private let plainIdentity: MetricIdentity
         private let metrics: ComponentMetrics
@@ -120,7 +119,7 @@ struct MetricFilterTransform: TransformKind {
                 if newest.map({ period > $0 }) ?? true { newest = period }
             }
             if skippedValues > 0 { metrics.addToGauge("unextractable_values", Double(skippedValues)) }
-            waiting.append((batch.acks, newest))
+            pending.hold(batch.acks, newestPeriod: newest)
             emit(aggregator.closeByWatermark(), into: &output)
         }
 
@@ -143,18 +142,7 @@ struct MetricFilterTransform: TransformKind {
         /// Sends closed datapoints with the acknowledgements of every batch whose samples are all in
         /// closed periods; those acknowledgements complete when the datapoints are written.
         private func emit(_ data: [MetricDatum], into output: inout TransformOutput) {
-            let oldestOpen = aggregator.oldestOpenPeriod
-            var ready: [AckToken] = []
-            var keep: [(acks: Acknowledgements, newestPeriod: Int64?)] = []
-            for entry in waiting {
-                if let newest = entry.newestPeriod, let oldestOpen, newest >= oldestOpen {
-                    keep.append(entry)
-                } else {
-                    ready.append(contentsOf: entry.acks.tokens)
-                }
-            }
-            waiting = keep
-            let acks = Acknowledgements(ready)
+            let acks = pending.takeSettled(oldestOpen: aggregator.oldestOpenPeriod)
             if data.isEmpty {
                 acks.release()
             } else {

@@ -83,7 +83,7 @@ struct PatternsTransform: TransformKind {
         var miner: TemplateMiner
         var detector: PatternShiftDetector
         var watermark: Int64 = .min
-        var lastSave = MonotonicClock.wallMillis()
+        var lastSave: Int64
         var statePath: String { context.stateDirectory + "/patterns.json" }
         /// Field values per template, built once.
         private var labels: [UInt64: (template: String, id: FieldValue, text: FieldValue)] = [:]
@@ -91,6 +91,7 @@ struct PatternsTransform: TransformKind {
         init(config: Config, context: StageContext) {
             self.config = config
             self.context = context
+            lastSave = context.clock.nowMillis()
             miner = TemplateMiner(configuration: .init(similarityThreshold: config.similarity, maxTemplates: config.maxTemplates,
                                                        distinctWordsForVariable: config.distinctWords,
                                                        distinctValuesForVariable: config.distinctValues,

@@ -1,0 +1,215 @@
+import PostgresNIO
+import TrailwatchStore
+
+/// Reads: dashboards' metrics and events, CloudTrail lookups, and the APIs' resources.
+extension PostgresStore {
+    public func datapoints(namespace: String, name: String, dimensions: String?, start: Int64, end: Int64,
+                           limit: Int) async throws(StoreError) -> [StoredDatapoint] {
+        var binds = PostgresBindings()
+        binds.append(namespace); binds.append(name); binds.append(start); binds.append(end); binds.append(dimensions)
+        binds.append(Int64(max(1, limit)))
+        // Contributions of several writers to one period merge into one statistic set.
+        let rows = try await run("""
+            SELECT timestamp, period::bigint, sum(sample_count), sum(sum), min(minimum), max(maximum), dimensions FROM metric_datapoints
+            WHERE namespace = $1 AND metric_name = $2 AND timestamp >= $3 AND timestamp < $4 AND ($5::text IS NULL OR dimensions = $5)
+            GROUP BY timestamp, period, dimensions ORDER BY timestamp LIMIT $6
+            """, binds)
+        return try rows.map { row throws(StoreError) in
+            let (t, p, c, s, mi, ma, d) = try decode(row, (Int64, Int64, Double, Double, Double, Double, String).self)
+            return StoredDatapoint(timestamp: t, period: Int(p), sampleCount: c, sum: s, minimum: mi, maximum: ma, dimensions: d)
+        }
+    }
+
+    public func metrics(start: Int64, end: Int64, limit: Int) async throws(StoreError) -> [StoredMetric] {
+        var binds = PostgresBindings()
+        binds.append(start); binds.append(end); binds.append(Int64(max(1, limit)))
+        let rows = try await run("""
+            SELECT DISTINCT namespace, metric_name, dimensions FROM metric_datapoints
+            WHERE timestamp >= $1 AND timestamp < $2 ORDER BY namespace, metric_name, dimensions LIMIT $3
+            """, binds)
+        return try rows.map { row throws(StoreError) in
+            let (n, m, d) = try decode(row, (String, String, String).self)
+            return StoredMetric(namespace: n, name: m, dimensions: d)
+        }
+    }
+
+    public func events(kinds: [String], start: Int64, end: Int64, limit: Int) async throws(StoreError) -> [StoredEvent] {
+        var binds = PostgresBindings()
+        binds.append(start); binds.append(end); binds.append(Int64(max(1, limit))); binds.append(kinds)
+        let rows = try await run("""
+            SELECT kind, key, timestamp, body FROM (
+              SELECT kind, key, timestamp, body, written FROM detector_events
+              WHERE timestamp >= $1 AND timestamp < $2 AND kind = ANY($4::text[])
+              ORDER BY timestamp DESC, written DESC LIMIT $3) newest ORDER BY timestamp, written
+            """, binds)
+        return try rows.map { row throws(StoreError) in
+            let (kind, key, t, body) = try decode(row, (String, String, Int64, String).self)
+            return StoredEvent(kind: kind, key: key, timestamp: t, body: body)
+        }
+    }
+
+    /// Cheap on any size: the streams' last events, and the newest datapoint and detector event by index.
+    public func newestTimestamp() async throws(StoreError) -> Int64? {
+        let rows = try await run("""
+            SELECT greatest((SELECT max(last_event) FROM log_streams), (SELECT max(timestamp) FROM metric_datapoints),
+                            (SELECT max(timestamp) FROM detector_events))
+            """)
+        guard let row = rows.first else { return nil }
+        return try decode(row, Int64?.self)
+    }
+
+    public func lookupEvents(_ request: LookupEventsRequest) async throws(StoreError) -> LookupEventsPage {
+        let cursor = try request.nextToken.map { token throws(StoreError) in try PageCursor(token: token) }
+        let pageSize = max(1, request.maxResults)
+        var binds = PostgresBindings()
+        binds.append(request.attribute); binds.append(request.value)
+        binds.append(request.start ?? Int64.min); binds.append(request.end ?? Int64.max)
+        binds.append(cursor?.timestamp ?? Int64.max); binds.append(cursor?.tiebreak ?? Int64.max)
+        binds.append(Int64(pageSize + 1))
+        let rows = try await run("""
+            SELECT e.message, l.timestamp, l.event_key FROM cloudtrail_lookup l
+            JOIN log_events e ON e.timestamp = l.timestamp AND e.event_key = l.event_key AND e.log_group = l.log_group
+            WHERE l.attribute = $1 AND l.value = $2 AND l.timestamp >= $3 AND l.timestamp < $4
+              AND (l.timestamp, l.event_key) < ($5, $6)
+            ORDER BY l.timestamp DESC, l.event_key DESC LIMIT $7
+            """, binds)
+        var records: [String] = []
+        var last = PageCursor(timestamp: 0, tiebreak: 0)
+        for row in rows.prefix(pageSize) {
+            let (message, t, k) = try decode(row, (String, Int64, Int64).self)
+            records.append(message)
+            last = PageCursor(timestamp: t, tiebreak: k)
+        }
+        return LookupEventsPage(records: records, nextToken: rows.count > pageSize ? last.token : nil)
+    }
+
+    // MARK: Groups, streams, paged events
+
+    public func createLogGroup(_ name: String, retentionDays: Int?, now: Int64) async throws(StoreError) -> Bool {
+        var binds = PostgresBindings()
+        binds.append(name); binds.append(retentionDays.map(Int64.init)); binds.append(now)
+        return try await changed("INSERT INTO log_groups(name, retention_days, created) VALUES ($1, $2::bigint, $3) ON CONFLICT DO NOTHING RETURNING 1", binds)
+    }
+
+    public func deleteLogGroup(_ name: String) async throws(StoreError) -> Bool {
+        var binds = PostgresBindings()
+        binds.append(name)
+        return try await transaction { () throws(StoreError) -> Bool in
+            try await run("DELETE FROM log_events WHERE log_group = $1", binds)
+            try await run("DELETE FROM cloudtrail_lookup WHERE log_group = $1", binds)
+            let streams = try await changed("DELETE FROM log_streams WHERE log_group = $1 RETURNING 1", binds)
+            let group = try await changed("DELETE FROM log_groups WHERE name = $1 RETURNING 1", binds)
+            return streams || group
+        }
+    }
+
+    public func logGroups(prefix: String?, after: String?, limit: Int) async throws(StoreError) -> [StoredLogGroup] {
+        var binds = PostgresBindings()
+        binds.append(after ?? ""); binds.append(prefix ?? ""); binds.append(Int64(max(1, limit)))
+        let rows = try await run("""
+            SELECT name, retention_days::bigint, coalesce(created, 0) FROM log_groups
+            WHERE name COLLATE "C" > $1 AND starts_with(name, $2) ORDER BY name COLLATE "C" LIMIT $3
+            """, binds)
+        return try rows.map { row throws(StoreError) in
+            let (name, days, created) = try decode(row, (String, Int64?, Int64).self)
+            return StoredLogGroup(name: name, retentionDays: days.map(Int.init), creationTime: created)
+        }
+    }
+
+    public func createLogStream(group: String, stream: String, now: Int64) async throws(StoreError) -> Bool {
+        var binds = PostgresBindings()
+        binds.append(group); binds.append(stream); binds.append(now)
+        return try await changed("INSERT INTO log_streams(log_group, log_stream, created) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1", binds)
+    }
+
+    public func logStreams(group: String, prefix: String?, after: String?, limit: Int) async throws(StoreError) -> [StoredLogStream] {
+        var binds = PostgresBindings()
+        binds.append(group); binds.append(after ?? ""); binds.append(prefix ?? ""); binds.append(Int64(max(1, limit)))
+        let rows = try await run("""
+            SELECT log_stream, coalesce(created, first_event, 0), first_event, last_event FROM log_streams
+            WHERE log_group = $1 AND log_stream COLLATE "C" > $2 AND starts_with(log_stream, $3) ORDER BY log_stream COLLATE "C" LIMIT $4
+            """, binds)
+        return try rows.map { row throws(StoreError) in
+            let (name, created, first, last) = try decode(row, (String, Int64, Int64?, Int64?).self)
+            return StoredLogStream(name: name, creationTime: created, firstEvent: first, lastEvent: last)
+        }
+    }
+
+    public func logEvents(_ request: LogEventsRequest) async throws(StoreError) -> LogEventsPage {
+        let cursor = try request.nextToken.map { token throws(StoreError) in try PageCursor(token: token) }
+        var binds = PostgresBindings()
+        binds.append(request.logGroup); binds.append(request.start ?? Int64.min); binds.append(request.end ?? Int64.max)
+        var conditions = ["log_group = $1", "timestamp >= $2", "timestamp < $3"]
+        if !request.logStreams.isEmpty {
+            binds.append(request.logStreams)
+            conditions.append("log_stream = ANY($\(binds.count)::text[])")
+        }
+        for needle in request.messageContains {
+            binds.append(needle)
+            conditions.append("strpos(message, $\(binds.count)) > 0")
+        }
+        if let cursor {
+            binds.append(cursor.timestamp); binds.append(cursor.tiebreak)
+            conditions.append("(timestamp, event_key) \(request.newestFirst ? "<" : ">") ($\(binds.count - 1), $\(binds.count))")
+        }
+        let pageSize = max(1, request.limit)
+        binds.append(Int64(pageSize + 1))
+        let order = request.newestFirst ? "DESC" : "ASC"
+        let rows = try await run("""
+            SELECT timestamp, ingestion_time, log_stream, message, event_key FROM log_events
+            WHERE \(conditions.joined(separator: " AND ")) ORDER BY timestamp \(order), event_key \(order) LIMIT $\(binds.count)
+            """, binds)
+        var events: [StoredLogEvent] = []
+        for row in rows.prefix(pageSize) {
+            let (t, ingestion, stream, message, key) = try decode(row, (Int64, Int64, String, String, Int64).self)
+            events.append(StoredLogEvent(timestamp: t, ingestionTime: ingestion, logStream: stream, message: message, eventKey: key))
+        }
+        let next = rows.count > pageSize ? events.last.map { PageCursor(timestamp: $0.timestamp, tiebreak: $0.eventKey).token } : nil
+        return LogEventsPage(events: events, nextToken: next)
+    }
+
+    // MARK: Documents
+
+    public func putDocument(_ document: StoredDocument) async throws(StoreError) {
+        var binds = PostgresBindings()
+        binds.append(document.kind); binds.append(document.name); binds.append(document.body); binds.append(document.updated)
+        try await run("""
+            INSERT INTO documents(kind, name, body, updated) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body, updated = excluded.updated
+            """, binds)
+    }
+
+    public func document(kind: String, name: String) async throws(StoreError) -> StoredDocument? {
+        var binds = PostgresBindings()
+        binds.append(kind); binds.append(name)
+        let rows = try await run("SELECT body, updated FROM documents WHERE kind = $1 AND name = $2", binds)
+        return try rows.first.map { row throws(StoreError) in
+            let (body, updated) = try decode(row, (String, Int64).self)
+            return StoredDocument(kind: kind, name: name, body: body, updated: updated)
+        }
+    }
+
+    public func documents(kind: String, prefix: String?, after: String?, limit: Int) async throws(StoreError) -> [StoredDocument] {
+        var binds = PostgresBindings()
+        binds.append(kind); binds.append(after ?? ""); binds.append(prefix ?? ""); binds.append(Int64(max(1, limit)))
+        let rows = try await run("""
+            SELECT name, body, updated FROM documents WHERE kind = $1 AND name COLLATE "C" > $2 AND starts_with(name, $3)
+            ORDER BY name COLLATE "C" LIMIT $4
+            """, binds)
+        return try rows.map { row throws(StoreError) in
+            let (name, body, updated) = try decode(row, (String, String, Int64).self)
+            return StoredDocument(kind: kind, name: name, body: body, updated: updated)
+        }
+    }
+
+    public func deleteDocument(kind: String, name: String) async throws(StoreError) -> Bool {
+        var binds = PostgresBindings()
+        binds.append(kind); binds.append(name)
+        return try await changed("DELETE FROM documents WHERE kind = $1 AND name = $2 RETURNING 1", binds)
+    }
+
+    /// True when a statement with `RETURNING 1` touched a row.
+    private func changed(_ sql: String, _ binds: PostgresBindings) async throws(StoreError) -> Bool {
+        !(try await run(sql, binds)).isEmpty
+    }
+}

@@ -1,0 +1,569 @@
+import Foundation
+import Logging
+import LogsQuery
+import NIOCore
+import PostgresNIO
+import TrailwatchCore
+import TrailwatchStore
+
+/// The PostgreSQL store: the same tables as the SQLite store, with log events and their
+/// CloudTrail lookup rows partitioned by day (declarative range partitions on `timestamp`,
+/// created ahead and on demand; retention drops whole partitions), and a `log_group` column on
+/// every big table so the schema can be sharded by it.
+///
+/// Log batches go in with COPY into a per-connection staging table and one
+/// `INSERT … SELECT … ON CONFLICT DO NOTHING` in the same transaction: the unique key
+/// (timestamp, event_key, log_group) makes every write idempotent, also when two instances
+/// write the same events at once. A batch's call returns after COMMIT.
+public final class PostgresStore: Store {
+    public static let schemaVersion = 1
+    public let location: StoreLocation
+    let settings: PostgresSettings
+    let connection: PostgresConnection
+    let logger: Logger
+    /// Names this writer in datapoint keys (see ``SQLiteStore/writer``).
+    let writer: String
+    /// Day partitions known to exist (start of the day, ms).
+    private var partitions = Set<Int64>()
+    private var stagingReady = false
+    private let cloudTrail = CloudTrailAttributes()
+    /// How log batches are merged into `log_events` (measured in `make bench`; see the README).
+    let ingest: IngestMethod
+
+    enum IngestMethod: String {
+        /// COPY into staging, then INSERT … SELECT … ON CONFLICT DO NOTHING (the default: faster).
+        case onConflict = "on-conflict"
+        /// COPY into staging, then MERGE … WHEN NOT MATCHED THEN INSERT.
+        case merge
+    }
+
+    static let dayMillis: Int64 = 86_400_000
+    /// Partitions made ahead of the newest day written or of today.
+    static let daysAhead: Int64 = 2
+
+    /// Registers the backend with ``StoreOpener`` (`postgres://` and `postgresql://` locations).
+    public static func register() {
+        StoreOpener.register("postgres") { location, access, writer throws(StoreError) in
+            guard case .postgres(let url) = location else { throw StoreError("\(location) is not a PostgreSQL URL") }
+            return try await PostgresStore.connect(url: url, access: access, writer: writer)
+        }
+        registerLeases()
+    }
+
+    private static let connectionIDs = LockedCounter()
+
+    /// Connects, and for writers creates or migrates the schema.
+    public static func connect(url: String, access: StoreAccess, writer: String = "") async throws(StoreError) -> PostgresStore {
+        let settings = try PostgresSettings(url: url)
+        var logger = Logger(label: "trailwatch.postgres")
+        logger.logLevel = .critical
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(configuration: try settings.configuration(), id: connectionIDs.next(), logger: logger)
+        } catch {
+            throw StoreError.postgres(error, store: settings.redacted, doing: "cannot connect")
+        }
+        let store = PostgresStore(url: url, settings: settings, connection: connection, logger: logger, writer: writer)
+        do {
+            if access == .readWrite {
+                try await store.migrate()
+                try await store.ensurePartitions(covering: [Self.today()])
+            } else {
+                try await store.requireSchema()
+            }
+        } catch {
+            await store.close()
+            throw error
+        }
+        return store
+    }
+
+    init(url: String, settings: PostgresSettings, connection: PostgresConnection, logger: Logger, writer: String) {
+        self.settings = settings
+        // The location keeps the password (to connect again); its description never shows it.
+        self.location = .postgres(url: url)
+        self.connection = connection
+        self.logger = logger
+        self.writer = writer
+        self.ingest = IngestMethod(rawValue: ProcessInfo.processInfo.environment["TRAILWATCH_PG_INGEST"] ?? "") ?? .onConflict
+    }
+
+    public func close() async {
+        try? await connection.close()
+    }
+
+    static func today() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) / dayMillis * dayMillis }
+
+    // MARK: Running statements
+
+    /// Runs SQL (with `$n` binds) and returns its rows.
+    @discardableResult
+    func run(_ sql: String, _ binds: PostgresBindings = PostgresBindings(), doing action: String = "query failed") async throws(StoreError) -> [PostgresRow] {
+        // A connection the server closed while it was idle does not fail new queries: check first.
+        guard !connection.isClosed else { throw StoreError("\(settings.redacted): \(action): the server closed the connection", transient: true) }
+        do {
+            return try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
+        } catch {
+            throw StoreError.postgres(error, store: settings.redacted, doing: action)
+        }
+    }
+
+    /// Runs SQL and hands its rows to `row` as they arrive (memory stays bounded: the driver reads
+    /// from the server as rows are taken), until the end or until `row` returns false.
+    func stream(_ sql: String, _ binds: PostgresBindings, _ row: (PostgresRow) throws(QueryRunError) -> Bool) async throws {
+        guard !connection.isClosed else { throw StoreError("\(settings.redacted): query failed: the server closed the connection", transient: true) }
+        let rows: PostgresRowSequence
+        do {
+            rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        } catch {
+            throw StoreError.postgres(error, store: settings.redacted, doing: "query failed")
+        }
+        do {
+            for try await next in rows {
+                guard try row(next) else { break }
+            }
+        } catch let error as QueryRunError {
+            throw error
+        } catch {
+            throw StoreError.postgres(error, store: settings.redacted, doing: "query failed")
+        }
+    }
+
+    /// Runs `body` in a transaction; rolls back when it throws.
+    func transaction<T>(_ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
+        try await run("BEGIN")
+        do {
+            let value = try await body()
+            try await run("COMMIT", doing: "commit failed")
+            return value
+        } catch {
+            _ = try? await run("ROLLBACK")
+            throw error
+        }
+    }
+
+    // MARK: Schema
+
+    /// A lock key for schema changes, so instances starting together migrate once.
+    static let schemaLock: Int64 = 0x7472_6169_6C77_0001
+
+    private func migrate() async throws(StoreError) {
+        try await transaction { () throws(StoreError) in
+            try await run("SELECT pg_advisory_xact_lock(\(Self.schemaLock))")
+            try await run("CREATE TABLE IF NOT EXISTS schema_version(version integer NOT NULL)")
+            let current = try await run("SELECT coalesce(max(version), 0)::bigint FROM schema_version").first.map { row throws(StoreError) in
+                try decode(row, Int64.self)
+            } ?? 0
+            guard current < Self.schemaVersion else { return }
+            for statement in Self.schema {
+                try await run(statement, doing: "cannot create the schema")
+            }
+            try await run("INSERT INTO schema_version(version) VALUES (\(Self.schemaVersion))")
+        }
+    }
+
+    private func requireSchema() async throws(StoreError) {
+        let rows = try await run("SELECT to_regclass('log_events') IS NOT NULL")
+        guard let row = rows.first, try decode(row, Bool.self) else {
+            throw StoreError("\(settings.redacted): no trailwatch store in this database (a store sink creates it)")
+        }
+    }
+
+    /// Version 1. Big tables carry `log_group` (for sharding by it, e.g. with Citus); events and
+    /// lookup rows are range-partitioned by day on `timestamp`.
+    static let schema = [
+        "CREATE TABLE IF NOT EXISTS log_groups(name text PRIMARY KEY, retention_days integer, created bigint)",
+        """
+        CREATE TABLE IF NOT EXISTS log_streams(log_group text NOT NULL, log_stream text NOT NULL, first_event bigint,
+            last_event bigint, created bigint, PRIMARY KEY(log_group, log_stream))
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS log_events(timestamp bigint NOT NULL, event_key bigint NOT NULL, log_group text NOT NULL,
+            log_stream text NOT NULL, ingestion_time bigint NOT NULL, message text NOT NULL, fields text) PARTITION BY RANGE (timestamp)
+        """,
+        // One index: idempotency, newest-first reads (backwards) and time ranges.
+        "CREATE UNIQUE INDEX IF NOT EXISTS log_events_key ON log_events(timestamp, event_key, log_group)",
+        """
+        CREATE TABLE IF NOT EXISTS cloudtrail_lookup(attribute text NOT NULL, value text NOT NULL, timestamp bigint NOT NULL,
+            event_key bigint NOT NULL, log_group text NOT NULL) PARTITION BY RANGE (timestamp)
+        """,
+        "CREATE UNIQUE INDEX IF NOT EXISTS cloudtrail_lookup_by_value ON cloudtrail_lookup(attribute, value, timestamp, event_key, log_group)",
+        """
+        CREATE TABLE IF NOT EXISTS metric_datapoints(datapoint_key bigint PRIMARY KEY, namespace text NOT NULL,
+            metric_name text NOT NULL, dimensions text NOT NULL, timestamp bigint NOT NULL, period integer NOT NULL, unit text,
+            sample_count double precision, sum double precision, minimum double precision, maximum double precision,
+            log_group text NOT NULL DEFAULT '', written bigserial)
+        """,
+        "CREATE INDEX IF NOT EXISTS metric_datapoints_by_metric ON metric_datapoints(namespace, metric_name, timestamp)",
+        "CREATE INDEX IF NOT EXISTS metric_datapoints_by_time ON metric_datapoints(timestamp)",
+        """
+        CREATE TABLE IF NOT EXISTS detector_events(event_key bigint PRIMARY KEY, kind text NOT NULL, key text NOT NULL,
+            timestamp bigint NOT NULL, body text NOT NULL, log_group text NOT NULL DEFAULT '', written bigserial)
+        """,
+        "CREATE INDEX IF NOT EXISTS detector_events_by_kind_time ON detector_events(kind, timestamp)",
+        "CREATE INDEX IF NOT EXISTS detector_events_by_time ON detector_events(timestamp)",
+        """
+        CREATE TABLE IF NOT EXISTS documents(kind text NOT NULL, name text NOT NULL, body text NOT NULL, updated bigint NOT NULL,
+            PRIMARY KEY(kind, name))
+        """,
+    ]
+
+    static func partitionName(_ table: String, day: Int64) -> String {
+        let date = Date(timeIntervalSince1970: Double(day) / 1000)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day], from: date)
+        let year = c.year! < 0 ? "m\(-c.year!)" : String(format: "%04d", c.year!)
+        return "\(table)_p\(year)\(String(format: "%02d%02d", c.month!, c.day!))"
+    }
+
+    /// Makes sure the day partitions holding `days` (day starts, ms) exist, and those
+    /// ``daysAhead`` after the newest. Instances creating the same partition at once take turns.
+    func ensurePartitions(covering days: Set<Int64>) async throws(StoreError) {
+        guard let newest = days.max() else { return }
+        var wanted = days
+        for ahead in 1...Self.daysAhead { wanted.insert(newest + ahead * Self.dayMillis) }
+        let missing = wanted.subtracting(partitions).sorted()
+        guard !missing.isEmpty else { return }
+        try await transaction { () throws(StoreError) in
+            try await run("SELECT pg_advisory_xact_lock(\(Self.schemaLock))")
+            for day in missing {
+                for table in ["log_events", "cloudtrail_lookup"] {
+                    try await run("""
+                        CREATE TABLE IF NOT EXISTS \(Self.partitionName(table, day: day)) PARTITION OF \(table)
+                        FOR VALUES FROM (\(day)) TO (\(day + Self.dayMillis))
+                        """, doing: "cannot create a partition")
+                }
+            }
+        }
+        partitions.formUnion(missing)
+    }
+
+    // MARK: Writing
+
+    @discardableResult
+    public func write(_ payload: Payload) async throws(StoreError) -> Int {
+        // A server that goes away in the middle of a COPY can leave the driver waiting for an
+        // answer that never comes: past the deadline the connection is closed, which fails the
+        // write (transient: the sink reconnects and writes the batch again).
+        let deadline = Self.close(connection, after: Self.writeDeadline)
+        defer { deadline.cancel() }
+        let result = await writeOutcome(payload)
+        switch result {
+        case .success(let added): return added
+        case .failure(let error): throw StoreError(error.message, transient: error.isTransient || connection.isClosed)
+        }
+    }
+
+    private func writeOutcome(_ payload: Payload) async -> Result<Int, StoreError> {
+        do {
+            switch payload {
+            case .logs(let logs): return .success(try await write(logs))
+            case .metrics(let data): return .success(try await write(data))
+            case .events(_, let events): return .success(try await write(events))
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private static func close(_ connection: PostgresConnection, after nanoseconds: UInt64) -> Task<Void, Never> {
+        Task.detached {
+            guard (try? await Task.sleep(nanoseconds: nanoseconds)) != nil else { return }
+            try? await connection.close()
+        }
+    }
+
+    /// How long one batch's transaction may take before the connection is given up (ns).
+    static let writeDeadline: UInt64 = 30_000_000_000
+
+    private func prepareStaging() async throws(StoreError) {
+        guard !stagingReady else { return }
+        try await run("""
+            CREATE TEMP TABLE IF NOT EXISTS staging_log_events(timestamp bigint, event_key bigint, log_group text, log_stream text,
+                ingestion_time bigint, message text, fields text) ON COMMIT DELETE ROWS
+            """)
+        try await run("""
+            CREATE TEMP TABLE IF NOT EXISTS staging_lookup(attribute text, value text, timestamp bigint, event_key bigint,
+                log_group text) ON COMMIT DELETE ROWS
+            """)
+        stagingReady = true
+    }
+
+    /// One COPY of rows already in COPY text format.
+    private func copy(_ rows: NIOCore.ByteBuffer, into table: String, columns: [String]) async throws(StoreError) {
+        do {
+            try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
+                try await writer.write(rows)
+            }
+        } catch {
+            throw StoreError.postgres(error, store: settings.redacted, doing: "COPY failed")
+        }
+    }
+
+    static let eventColumns = ["timestamp", "event_key", "log_group", "log_stream", "ingestion_time", "message", "fields"]
+
+    private func write(_ logs: LogBatch) async throws(StoreError) -> Int {
+        guard logs.count > 0 else { return 0 }
+        try await prepareStaging()
+        // Rows in COPY text format, keys as in the SQLite store; CloudTrail records' lookup rows beside them.
+        var rows = CopyText(capacity: logs.messageBytes + logs.count * 64)
+        var lookups = CopyText(capacity: 0)
+        var seen = OccurrenceCounter(capacity: logs.count)
+        var days = Set<Int64>()
+        var spans = [(Int64, Int64)?](repeating: nil, count: logs.origins.count)
+        let names = logs.origins.map { (group: Array($0.logGroup.utf8), stream: Array($0.logStream.utf8)) }
+        var fieldsText = TrailwatchCore.ByteBuffer()
+        for i in 0..<logs.count {
+            let originIndex = logs.originIndices.isEmpty ? 0 : Int(logs.originIndices[i])
+            let message = logs.message(i)
+            let time = logs.timestamp(i)
+            var key = names[originIndex].group.withUnsafeBytes { group in
+                names[originIndex].stream.withUnsafeBytes { stream in StoreConventions.key([group, stream, message], [time]) }
+            }
+            let occurrence = seen.next(key)
+            if occurrence > 0 { key = StoreConventions.key([], [key, Int64(occurrence)]) }
+            days.insert(Self.floorDiv(time, Self.dayMillis) * Self.dayMillis)
+            let span = spans[originIndex]
+            spans[originIndex] = (min(span?.0 ?? time, time), max(span?.1 ?? time, time))
+            rows.number(time)
+            rows.number(key)
+            rows.text(names[originIndex].group)
+            rows.text(names[originIndex].stream)
+            rows.number(logs.ingestionTime)
+            rows.text(message)
+            if let fields = logs.fields(i), !fields.entries.isEmpty {
+                fieldsText.removeAll()
+                LogRecordEncoder.appendFields(fields, to: &fieldsText)
+                fieldsText.bytes.withUnsafeBytes { rows.text($0, last: true) }
+            } else {
+                rows.null(last: true)
+            }
+            if let attributes = cloudTrail.attributes(of: message) {
+                for (attribute, value) in attributes {
+                    lookups.text(Array(attribute.utf8))
+                    lookups.text(Array(value.utf8))
+                    lookups.number(time)
+                    lookups.number(key)
+                    lookups.text(names[originIndex].group, last: true)
+                }
+            }
+        }
+        try await ensurePartitions(covering: days)
+        return try await transaction { () throws(StoreError) -> Int in
+            try await copy(rows.buffer, into: "staging_log_events", columns: Self.eventColumns)
+            let columns = Self.eventColumns.joined(separator: ", ")
+            let merged: String
+            switch ingest {
+            case .onConflict:
+                merged = "INSERT INTO log_events(\(columns)) SELECT \(columns) FROM staging_log_events ON CONFLICT DO NOTHING RETURNING 1"
+            case .merge:
+                merged = """
+                    MERGE INTO log_events e USING staging_log_events s
+                    ON e.timestamp = s.timestamp AND e.event_key = s.event_key AND e.log_group = s.log_group
+                    WHEN NOT MATCHED THEN INSERT (\(columns)) VALUES (\(Self.eventColumns.map { "s." + $0 }.joined(separator: ", ")))
+                    """
+            }
+            let added: Int
+            if ingest == .merge {
+                try await run(merged, doing: "cannot write log events")
+                added = logs.count
+            } else {
+                let counted = try await run("WITH added AS (\(merged)) SELECT count(*) FROM added", doing: "cannot write log events")
+                added = Int(try counted.first.map { row throws(StoreError) in try decode(row, Int64.self) } ?? 0)
+            }
+            if !lookups.isEmpty {
+                try await copy(lookups.buffer, into: "staging_lookup", columns: ["attribute", "value", "timestamp", "event_key", "log_group"])
+                try await run("""
+                    INSERT INTO cloudtrail_lookup(attribute, value, timestamp, event_key, log_group)
+                    SELECT attribute, value, timestamp, event_key, log_group FROM staging_lookup ON CONFLICT DO NOTHING
+                    """, doing: "cannot index CloudTrail records")
+            }
+            // Streams and groups, in a fixed order so that concurrent writers never deadlock.
+            var groups: [String] = [], streams: [String] = [], firsts: [Int64] = [], lasts: [Int64] = []
+            for (index, span) in spans.enumerated() {
+                guard let span else { continue }
+                groups.append(logs.origins[index].logGroup)
+                streams.append(logs.origins[index].logStream)
+                firsts.append(span.0)
+                lasts.append(span.1)
+            }
+            var binds = PostgresBindings()
+            binds.append(groups)
+            binds.append(streams)
+            binds.append(firsts)
+            binds.append(lasts)
+            binds.append(logs.ingestionTime)
+            try await run("""
+                INSERT INTO log_groups(name, created) SELECT DISTINCT g, $5::bigint FROM unnest($1::text[]) AS g ORDER BY g
+                ON CONFLICT DO NOTHING
+                """, binds)
+            try await run("""
+                INSERT INTO log_streams(log_group, log_stream, first_event, last_event, created)
+                SELECT g, s, f, l, $5::bigint FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(g, s, f, l) ORDER BY g, s
+                ON CONFLICT (log_group, log_stream) DO UPDATE SET first_event = least(log_streams.first_event, excluded.first_event),
+                    last_event = greatest(log_streams.last_event, excluded.last_event)
+                """, binds, doing: "cannot record log streams")
+            return added
+        }
+    }
+
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
+
+    private func write(_ data: [MetricDatum]) async throws(StoreError) -> Int {
+        guard !data.isEmpty else { return 0 }
+        var keys: [Int64] = [], namespaces: [String] = [], names: [String] = [], dimensions: [String] = [], times: [Int64] = []
+        var periods: [Int64] = [], units: [String] = [], counts: [Double] = [], sums: [Double] = [], minimums: [Double] = [], maximums: [Double] = []
+        for d in data {
+            let text = StoreConventions.dimensionsText(d.metric.dimensions)
+            keys.append(StoreConventions.datapointKey(d, dimensions: text, writer: writer))
+            namespaces.append(d.metric.namespace)
+            names.append(d.metric.name)
+            dimensions.append(text)
+            times.append(d.timestamp)
+            periods.append(Int64(d.period))
+            units.append(d.unit ?? "")
+            counts.append(d.sampleCount)
+            sums.append(d.sum)
+            minimums.append(d.minimum)
+            maximums.append(d.maximum)
+        }
+        var binds = PostgresBindings()
+        binds.append(keys); binds.append(namespaces); binds.append(names); binds.append(dimensions); binds.append(times)
+        binds.append(periods); binds.append(units); binds.append(counts); binds.append(sums); binds.append(minimums); binds.append(maximums)
+        let rows = try await run("""
+            WITH added AS (INSERT INTO metric_datapoints(datapoint_key, namespace, metric_name, dimensions, timestamp, period, unit,
+                sample_count, sum, minimum, maximum)
+              SELECT k, n, m, d, t, p, nullif(u, ''), c, s, mi, ma
+              FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::float8[],
+                          $9::float8[], $10::float8[], $11::float8[]) AS x(k, n, m, d, t, p, u, c, s, mi, ma)
+              ON CONFLICT DO NOTHING RETURNING 1)
+            SELECT count(*) FROM added
+            """, binds, doing: "cannot write metric datapoints")
+        return Int(try rows.first.map { row throws(StoreError) in try decode(row, Int64.self) } ?? 0)
+    }
+
+    private func write(_ events: [StructuredEvent]) async throws(StoreError) -> Int {
+        guard !events.isEmpty else { return 0 }
+        var binds = PostgresBindings()
+        binds.append(events.map(StoreConventions.eventKey))
+        binds.append(events.map(\.kind.rawValue))
+        binds.append(events.map(\.key))
+        binds.append(events.map(\.timestamp))
+        binds.append(events.map { CopyText.repaired($0.body) })
+        let rows = try await run("""
+            WITH added AS (INSERT INTO detector_events(event_key, kind, key, timestamp, body)
+              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[]) ON CONFLICT DO NOTHING RETURNING 1)
+            SELECT count(*) FROM added
+            """, binds, doing: "cannot write detector events")
+        return Int(try rows.first.map { row throws(StoreError) in try decode(row, Int64.self) } ?? 0)
+    }
+
+    // MARK: Retention
+
+    public func setRetention(logGroup: String, days: Int?) async throws(StoreError) {
+        var binds = PostgresBindings()
+        binds.append(logGroup)
+        binds.append(days.map(Int64.init))
+        binds.append(Int64(Date().timeIntervalSince1970 * 1000))
+        try await run("""
+            INSERT INTO log_groups(name, retention_days, created) VALUES ($1, $2::bigint, $3)
+            ON CONFLICT (name) DO UPDATE SET retention_days = excluded.retention_days
+            """, binds)
+    }
+
+    /// Drops each day partition once every group with events in it has outlived its retention
+    /// there (no DELETE); within partitions still kept for other groups, an expired group's
+    /// events are deleted by range. Returns the events removed.
+    @discardableResult
+    public func enforceRetention(now: Int64) async throws(StoreError) -> Int {
+        let retention = try await run("SELECT name, retention_days::bigint FROM log_groups WHERE retention_days IS NOT NULL")
+        var days: [String: Int64] = [:]
+        for row in retention {
+            let (name, value) = try decode(row, (String, Int64).self)
+            days[name] = value
+        }
+        guard let shortest = days.values.min() else { return 0 }
+        var removed = 0
+        let existing = try await run("""
+            SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = 'log_events'::regclass ORDER BY 1
+            """)
+        for row in existing {
+            let name = try decode(row, String.self)
+            guard let day = Self.day(ofPartition: name, table: "log_events") else { continue }
+            let end = day + Self.dayMillis
+            guard end <= now - shortest * Self.dayMillis else { continue }
+            var binds = PostgresBindings()
+            binds.append(day)
+            binds.append(end)
+            // The groups with events in this day, from the stream table (cheap on any size).
+            let present = try await run("SELECT DISTINCT log_group FROM log_streams WHERE first_event < $2 AND last_event >= $1", binds)
+            let groups = try present.map { row throws(StoreError) in try decode(row, String.self) }
+            let expired = groups.allSatisfy { group in days[group].map { end <= now - $0 * Self.dayMillis } ?? false }
+            guard expired else { continue }
+            let count = try await run("SELECT count(*) FROM \(name)")
+            removed += Int(try count.first.map { row throws(StoreError) in try decode(row, Int64.self) } ?? 0)
+            try await transaction { () throws(StoreError) in
+                try await run("DROP TABLE IF EXISTS \(name)", doing: "cannot drop an expired partition")
+                try await run("DROP TABLE IF EXISTS \(Self.partitionName("cloudtrail_lookup", day: day))", doing: "cannot drop an expired partition")
+            }
+            partitions.remove(day)
+        }
+        // Partitions kept for other groups: the expired group's rows go by range.
+        for (group, retentionDays) in days {
+            var binds = PostgresBindings()
+            binds.append(group)
+            binds.append(now - retentionDays * Self.dayMillis)
+            let rows = try await transaction { () throws(StoreError) -> [PostgresRow] in
+                try await run("DELETE FROM cloudtrail_lookup WHERE log_group = $1 AND timestamp < $2", binds)
+                return try await run("WITH gone AS (DELETE FROM log_events WHERE log_group = $1 AND timestamp < $2 RETURNING 1) SELECT count(*) FROM gone", binds)
+            }
+            removed += Int(try rows.first.map { row throws(StoreError) in try decode(row, Int64.self) } ?? 0)
+        }
+        return removed
+    }
+
+    static func day(ofPartition name: String, table: String) -> Int64? {
+        let prefix = table + "_p"
+        guard name.hasPrefix(prefix) else { return nil }
+        let digits = name.dropFirst(prefix.count)
+        guard digits.count == 8, let year = Int(digits.prefix(4)), let month = Int(digits.dropFirst(4).prefix(2)),
+              let dayOfMonth = Int(digits.suffix(2)) else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        guard let date = calendar.date(from: DateComponents(year: year, month: month, day: dayOfMonth)) else { return nil }
+        return Int64(date.timeIntervalSince1970 * 1000)
+    }
+
+    public func count(_ table: StoreTable) async throws(StoreError) -> Int {
+        let rows = try await run("SELECT count(*) FROM \(table.rawValue)")
+        return Int(try rows.first.map { row throws(StoreError) in try decode(row, Int64.self) } ?? 0)
+    }
+
+    // MARK: Decoding
+
+    func decode<each Column: PostgresDecodable>(_ row: PostgresRow, _ types: (repeat each Column).Type) throws(StoreError) -> (repeat each Column) {
+        do { return try row.decode(types) } catch {
+            throw StoreError("\(settings.redacted): unexpected column types: \(String(reflecting: error).prefix(300))")
+        }
+    }
+
+    func decode<Column: PostgresDecodable>(_ row: PostgresRow, _ type: Column.Type) throws(StoreError) -> Column {
+        do { return try row.decode(type) } catch {
+            throw StoreError("\(settings.redacted): unexpected column type: \(String(reflecting: error).prefix(300))")
+        }
+    }
+}
+
+/// Connection ids for the driver's log metadata.
+final class LockedCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value
+    }
+}

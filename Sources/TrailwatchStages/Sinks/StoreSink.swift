@@ -1,0 +1,150 @@
+import Foundation
+import TrailwatchCore
+import TrailwatchConfig
+import TrailwatchRuntime
+import TrailwatchStore
+
+/// `store` (also `sqlite`): the store — log events, metric datapoints, alarm/insight/pattern
+/// events — in an SQLite file (`path:`) or a PostgreSQL database (`url: postgres://…`). Each
+/// batch is one transaction; acknowledgements are released after COMMIT. When the database is
+/// unreachable, the batch is retried with backoff and nothing is acknowledged meanwhile, so
+/// sources stop advancing their checkpoints until it is back.
+struct StoreSink: SinkKind {
+    struct Config: StageConfig {
+        var location: StoreLocation
+        /// Days to keep each log group's events (`{ "/app": 7 }`); others are kept.
+        var retentionDays: [String: Int] = [:]
+        /// This writer's name in datapoint keys: equal datapoints from two instances both count, a
+        /// replay from the same one does not. Default: the host name with PostgreSQL, none with SQLite.
+        var instance: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case path, url, retentionDays = "retention_days", instance }
+
+        var writer: String {
+            if let instance { return instance }
+            if case .postgres = location { return ProcessInfo.processInfo.hostName }
+            return ""
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let path = try c.decodeIfPresent(String.self, forKey: .path)
+            let url = try c.decodeIfPresent(String.self, forKey: .url)
+            switch (path, url) {
+            case (let path?, nil):
+                location = StoreLocation(path)
+            case (nil, let url?):
+                location = StoreLocation(url)
+                guard case .postgres = location else {
+                    throw SettingError(codingPath: c.codingPath + [CodingKeys.url], message: "'\(StoreLocation.redacted(url))' is not a PostgreSQL URL",
+                                       expected: "postgres://USER@HOST:PORT/DATABASE (or path: FILE for SQLite)")
+                }
+            default:
+                throw SettingError(codingPath: c.codingPath, message: "give exactly one of 'path' and 'url'",
+                                   expected: "path: var/store.db (SQLite) or url: postgres://USER@HOST:PORT/DATABASE")
+            }
+            retentionDays = try c.decodeIfPresent([String: Int].self, forKey: .retentionDays) ?? [:]
+            instance = try c.decodeIfPresent(String.self, forKey: .instance)
+            for (group, days) in retentionDays where days < 1 || days > 3650 {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.retentionDays], message: "\(days) days for \(group) is out of range",
+                                   expected: "1 to 3650 days")
+            }
+        }
+    }
+
+    static let type = "store"
+    static let summary = "Stores log events, metric datapoints and detector events in SQLite (path:) or PostgreSQL (url:)."
+    static func accepts(_ config: Config) -> Set<EventKind> { Set(EventKind.allCases) }
+
+    static func make(_ config: Config, _ context: StageContext) throws -> any Sink {
+        if case .sqlite(let path) = config.location {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+            }
+        }
+        return Runner(config: config, context: context)
+    }
+
+    final class Runner: Sink {
+        let config: Config
+        let context: StageContext
+        var store: (any Store)?
+        var lastRetention: Int64 = 0
+        /// Retry pause after a lost connection: doubles up to `maximumBackoff`.
+        var backoff: Int64 = 100
+        static let maximumBackoff: Int64 = 10_000
+
+        init(config: Config, context: StageContext) {
+            self.config = config
+            self.context = context
+        }
+
+        /// Opens the store at start, so a wrong password or a missing database stops the run with its error.
+        func open() async throws {
+            store = try await connect()
+        }
+
+        private func connect() async throws(StoreError) -> any Store {
+            let store = try await StoreOpener.open(config.location, access: .readWrite, writer: config.writer)
+            for (group, days) in config.retentionDays { try await store.setRetention(logGroup: group, days: days) }
+            return store
+        }
+
+        func write(_ batch: Batch) async throws {
+            let added = try await withReconnects { store in try await store.write(batch.payload) }
+            context.metrics.recordOut(events: added, bytes: batch.payload.byteCount)
+            batch.acks.release()
+        }
+
+        /// Runs `body` against the store; while the server is unreachable, waits with backoff and
+        /// tries again (acknowledging nothing meanwhile). Other errors are thrown.
+        private func withReconnects<T>(_ body: (any Store) async throws -> T) async throws -> T {
+            while true {
+                do {
+                    let current: any Store
+                    if let store { current = store } else {
+                        current = try await connect()
+                        store = current
+                        context.log.log(.info, context.id, "connected to \(config.location) again")
+                    }
+                    let result = try await body(current)
+                    backoff = 100
+                    return result
+                } catch let error as StoreError where error.isTransient {
+                    if let store { await store.close() }
+                    store = nil
+                    context.metrics.addToGauge("sink_retries", 1)
+                    context.log.log(.warning, context.id, "\(error); retrying in \(backoff) ms")
+                    try await Task.sleep(nanoseconds: UInt64(backoff) * 1_000_000)
+                    backoff = min(backoff * 2, Self.maximumBackoff)
+                }
+            }
+        }
+
+        func tick(nowMillis: Int64) async throws {
+            guard !config.retentionDays.isEmpty, nowMillis - lastRetention >= 60_000 else { return }
+            lastRetention = nowMillis
+            let removed = try await withReconnects { store in try await store.enforceRetention(now: nowMillis) }
+            if removed > 0 { context.metrics.addToGauge("retention_deleted_events", Double(removed)) }
+        }
+
+        func finish() async throws {
+            if !config.retentionDays.isEmpty {
+                let now = MonotonicClock.wallMillis()
+                _ = try await withReconnects { store in try await store.enforceRetention(now: now) }
+            }
+            await store?.close()
+            store = nil
+        }
+    }
+}
+
+/// `sqlite`: the store sink's first name, kept for existing pipelines.
+struct SQLiteSink: SinkKind {
+    typealias Config = StoreSink.Config
+    static let type = "sqlite"
+    static let summary = "The store sink under its first name (the same settings as `store`)."
+    static func accepts(_ config: Config) -> Set<EventKind> { StoreSink.accepts(config) }
+    static func make(_ config: Config, _ context: StageContext) throws -> any Sink { try StoreSink.make(config, context) }
+}

@@ -1,0 +1,398 @@
+import ByteJSON
+import Dispatch
+import EventPatterns
+import Foundation
+import TrailwatchCore
+import TrailwatchConfig
+import TrailwatchRuntime
+
+/// `rule`: EventBridge-style rules. Each rule has an event pattern (AWS's pattern language) and,
+/// optionally, what its target receives (`input_transformer`, `input`, `input_path`). Every event
+/// is matched against every rule through one index (see ``RuleSet``):
+///
+/// - `ID.RULE` (one output per rule) carries rule events (kind `rule`): what the rule's target
+///   would receive for each match, with the rule's name, the event's time and id;
+/// - `ID` (the main output) carries the matched events themselves, unchanged, in their own kinds;
+/// - `ID._unmatched` carries the events no rule matched.
+///
+/// Log events are matched as JSON (CloudTrail records inside EventBridge's envelope, see
+/// `envelope`); alarm events as EventBridge's "CloudWatch Alarm State Change" events; insight
+/// events as CloudTrail Insights events; pattern events as they are.
+struct RuleTransform: TransformKind {
+    static let unmatched = "_unmatched"
+
+    enum Envelope: String, ConfigEnum { case auto, none }
+
+    struct Rule: Sendable {
+        var name: String
+        /// Nil until a file pattern is loaded (`event_pattern_file`).
+        var pattern: EventPattern?
+        var patternFile: String?
+        var target: TargetInput
+        var enabled: Bool
+    }
+
+    struct Config: StageConfig {
+        var rules: [Rule] = []
+        var envelope: Envelope = .auto
+        var account = "000000000000"
+        var region = "us-east-1"
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case rules, envelope, account, region }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            envelope = try c.decodeIfPresent(Envelope.self, forKey: .envelope) ?? .auto
+            account = try c.decodeIfPresent(String.self, forKey: .account) ?? account
+            region = try c.decodeIfPresent(String.self, forKey: .region) ?? region
+            guard account.count == 12, account.allSatisfy(\.isNumber) else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.account], message: "'\(account)' is not an AWS account id", expected: "12 digits")
+            }
+            let nested = try c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: .rules)
+            for key in nested.allKeys {
+                let name = key.stringValue
+                let path = c.codingPath + [CodingKeys.rules, key]
+                guard !name.isEmpty, name.count <= 64, !name.hasPrefix("_"),
+                      name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+                    throw SettingError(codingPath: path, message: "'\(name)' is not a rule name",
+                                       expected: "1 to 64 letters, digits, '_' and '-', not starting with '_'")
+                }
+                var rule = try nested.decode(RuleSettings.self, forKey: key).rule
+                rule.name = name
+                rules.append(rule)
+            }
+            guard !rules.isEmpty else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.rules], message: "is empty", expected: "at least one NAME: {event_pattern: …}")
+            }
+        }
+    }
+
+    /// One rule's settings.
+    struct RuleSettings: Decodable {
+        var rule: Rule
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case eventPattern = "event_pattern", eventPatternFile = "event_pattern_file"
+            case inputTransformer = "input_transformer", input, inputPath = "input_path", enabled
+        }
+
+        init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            var pattern: EventPattern?
+            let file = try c.decodeIfPresent(String.self, forKey: .eventPatternFile)
+            if c.contains(.eventPattern) {
+                let path = c.codingPath + [CodingKeys.eventPattern]
+                if let text = try? c.decode(String.self, forKey: .eventPattern) {
+                    pattern = try EventPattern.decoded(text, codingPath: path)
+                } else {
+                    let tree = try c.decode(YAMLPatternNode.self, forKey: .eventPattern).node
+                    do { pattern = try EventPattern(tree: tree) } catch {
+                        throw SettingError(codingPath: path.map(\.stringValue).map(AnyCodingKey.init(stringValue:)) + error.path.map(AnyCodingKey.init(stringValue:)),
+                                           message: "invalid event pattern: \(error.message)", expected: "an EventBridge event pattern")
+                    }
+                }
+            }
+            guard (pattern == nil) != (file == nil) else {
+                throw SettingError(codingPath: c.codingPath, message: "give exactly one of 'event_pattern' and 'event_pattern_file'",
+                                   expected: "event_pattern: {source: [aws.signin], …} or event_pattern_file: rules/name.json")
+            }
+            let targets = [CodingKeys.inputTransformer, .input, .inputPath].filter { c.contains($0) }
+            guard targets.count <= 1 else {
+                throw SettingError(codingPath: c.codingPath + [targets[1]], message: "a rule's target takes one of input_transformer, input and input_path",
+                                   expected: "at most one of them")
+            }
+            var target = TargetInput.event
+            do {
+                if c.contains(.inputTransformer) {
+                    target = .transformer(try c.decode(TransformerSettings.self, forKey: .inputTransformer).transformer)
+                } else if let text = try c.decodeIfPresent(String.self, forKey: .input) {
+                    target = try TargetInput.constant(text)
+                } else if let text = try c.decodeIfPresent(String.self, forKey: .inputPath) {
+                    target = try TargetInput.inputPath(text)
+                }
+            } catch let error as EventPatternError {
+                throw SettingError(codingPath: c.codingPath + [targets[0]] + error.path.map(AnyCodingKey.init(stringValue:)),
+                                   message: error.message, expected: "a target input EventBridge would accept")
+            }
+            rule = Rule(name: "", pattern: pattern, patternFile: file, target: target,
+                        enabled: try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true)
+        }
+    }
+
+    /// `input_transformer: {InputPathsMap: {…}, InputTemplate: "…"}` with AWS's key names.
+    struct TransformerSettings: Decodable {
+        var transformer: InputTransformer
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case InputPathsMap, InputTemplate }
+
+        init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            var paths: [(String, String)] = []
+            if c.contains(.InputPathsMap) {
+                let map = try c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: .InputPathsMap)
+                for key in map.allKeys { paths.append((key.stringValue, try map.decode(String.self, forKey: key))) }
+            }
+            let template = try c.decode(String.self, forKey: .InputTemplate)
+            transformer = try InputTransformer(pathsMap: paths, template: template)
+        }
+    }
+
+    static let type = "rule"
+    static let summary = "EventBridge-style rules: event patterns over CloudTrail records, alarm, insight and JSON log events, each rule to its own output."
+    static func accepts(_ config: Config) -> Set<EventKind> { [.log, .alarm, .insight, .pattern] }
+    static func produces(_ config: Config, fedWith inputs: Set<EventKind>) -> Set<EventKind> { inputs.union([.rule]) }
+    static func produces(_ config: Config, fedWith inputs: Set<EventKind>, at port: String?) -> Set<EventKind> {
+        port == nil || port == unmatched ? inputs : [.rule]
+    }
+    static func ports(_ config: Config) -> [String] { config.rules.map(\.name) + [unmatched] }
+
+    static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic] {
+        var diagnostics: [ConfigDiagnostic] = []
+        for rule in config.rules {
+            guard let file = rule.patternFile else { continue }
+            do { _ = try loadPattern(file, pipelineDirectory: context.pipelineDirectory) } catch {
+                diagnostics.append(ConfigDiagnostic(location: context.location, component: context.component,
+                                                    setting: "rules.\(rule.name).event_pattern_file", message: "\(error)",
+                                                    expected: "a file holding an EventBridge event pattern (JSON)"))
+            }
+        }
+        return diagnostics
+    }
+
+    struct PatternFileError: Error, CustomStringConvertible { var description: String }
+
+    static func loadPattern(_ file: String, pipelineDirectory: String) throws -> EventPattern {
+        let path = file.hasPrefix("/") ? file : pipelineDirectory + "/" + file
+        guard let data = FileManager.default.contents(atPath: path) else { throw PatternFileError(description: "\(path): cannot read the file") }
+        do { return try EventPattern(String(decoding: data, as: UTF8.self)) } catch {
+            throw PatternFileError(description: "\(path): invalid event pattern \(error)")
+        }
+    }
+
+    static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
+        var rules = config.rules
+        for index in rules.indices where rules[index].pattern == nil {
+            do { rules[index].pattern = try loadPattern(rules[index].patternFile!, pipelineDirectory: context.pipelineDirectory) } catch {
+                throw StageError("\(error)")
+            }
+        }
+        return Runner(rules: rules.filter(\.enabled), config: config)
+    }
+
+    /// One match: the event, the rule, what the rule's target receives.
+    struct Match {
+        var event: Int
+        var rule: Int
+        var body: [UInt8]
+        var time: Int64
+    }
+
+    /// A matcher per part of a batch (each thread its own working memory).
+    final class Part: @unchecked Sendable {
+        var matcher: EventMatcher
+        var matches: [Match] = []
+        var matchedAny: [Int] = []
+        init(_ matcher: EventMatcher) { self.matcher = matcher }
+    }
+
+    /// What a rule's target receives, per match (immutable: shared by the threads matching parts of a batch).
+    struct Targets: Sendable {
+        let rules: [Rule]
+        let account: String
+        let region: String
+
+        func ruleARN(_ name: String) -> String { "arn:aws:events:\(region):\(account):rule/\(name)" }
+
+        /// The rule event for one match: `{"rule", "ruleArn", "time", "id", "input"}`.
+        func ruleEventBody(rule: Int, event: [UInt8], id: String, time: Int64, ingestion: Int64) -> [UInt8]? {
+            let name = rules[rule].name
+            let context = RuleContext(ruleName: name, ruleARN: ruleARN(name), ingestionTime: Timestamps.iso8601(ingestion))
+            guard let input = rules[rule].target.render(event: event, context: context) else { return nil }
+            var out: [UInt8] = []
+            out.reserveCapacity(input.count + 200)
+            out += Array("{\"rule\":".utf8)
+            JSONWriter.appendString(name, to: &out)
+            out += Array(",\"ruleArn\":".utf8)
+            JSONWriter.appendString(context.ruleARN, to: &out)
+            out += Array(",\"time\":".utf8)
+            JSONWriter.appendString(Timestamps.iso8601(time), to: &out)
+            out += Array(",\"id\":".utf8)
+            JSONWriter.appendString(id, to: &out)
+            out += Array(",\"input\":".utf8)
+            if case .transformer(let t) = rules[rule].target, !t.producesJSON {
+                JSONWriter.appendString(input, to: &out)
+            } else {
+                out += input
+            }
+            out.append(UInt8(ascii: "}"))
+            return out
+        }
+    }
+
+    final class Runner: Transform {
+        let rules: [Rule]
+        let config: Config
+        let ruleSet: RuleSet
+        let targets: Targets
+        let parts: [Part]
+        var single: Part { parts[0] }
+
+        init(rules: [Rule], config: Config) {
+            self.rules = rules
+            self.config = config
+            targets = Targets(rules: rules, account: config.account, region: config.region)
+            let ruleSet = RuleSet(rules.map { $0.pattern! })
+            self.ruleSet = ruleSet
+            // More parts than cores: when the source thread takes a core for a while, the other one takes more parts.
+            parts = (0..<8).map { _ in Part(EventMatcher(ruleSet, cloudTrailEnvelope: config.envelope == .auto)) }
+        }
+
+        func process(_ batch: Batch, into output: inout TransformOutput) throws {
+            switch batch.payload {
+            case .logs(let logs): processLogs(logs, into: &output)
+            case .events(let kind, let events): processEvents(kind, events, into: &output)
+            case .metrics: break
+            }
+        }
+
+        func processLogs(_ logs: LogBatch, into output: inout TransformOutput) {
+            let count = logs.count
+            let partCount = count >= 512 ? parts.count : 1
+            let parts = self.parts
+            let targets = self.targets
+            DispatchQueue.concurrentPerform(iterations: partCount) { item in
+                let part = parts[item]
+                part.matches.removeAll(keepingCapacity: true)
+                part.matchedAny.removeAll(keepingCapacity: true)
+                let lower = count * item / partCount, upper = count * (item + 1) / partCount
+                // Messages by pointer: the batch's storage outlives this loop (no reference counting per event).
+                let base = UnsafeRawPointer(logs.storage.mutableBase)
+                let starts = logs.starts, lengths = logs.lengths
+                for i in lower..<upper {
+                    let message = UnsafeRawBufferPointer(start: base + Int(starts[i]), count: Int(lengths[i]))
+                    guard part.matcher.matchesAny(message) else { continue }
+                    let matched = part.matcher.matched
+                    part.matchedAny.append(i)
+                    let event = part.matcher.event(for: message)
+                    let id = part.matcher.lastWasCloudTrail ? (part.matcher.recordID ?? "") : StableID.uuid(of: Array(message))
+                    for rule in matched {
+                        if let body = targets.ruleEventBody(rule: rule, event: event, id: id, time: logs.timestamp(i), ingestion: logs.ingestionTime) {
+                            part.matches.append(Match(event: i, rule: rule, body: body, time: logs.timestamp(i)))
+                        }
+                    }
+                }
+            }
+            var matchedAny: [Int] = []
+            var byRule = [[StructuredEvent]](repeating: [], count: rules.count)
+            for part in parts[0..<partCount] {
+                matchedAny += part.matchedAny
+                for m in part.matches {
+                    byRule[m.rule].append(StructuredEvent(kind: .rule, timestamp: m.time, key: rules[m.rule].name, body: m.body))
+                }
+            }
+            emitRuleEvents(byRule, into: &output)
+            if matchedAny.count == count {
+                output.emit(Batch(.logs(logs)))
+            } else if !matchedAny.isEmpty {
+                output.emit(Batch(.logs(logs.selecting(matchedAny))))
+            }
+            if matchedAny.count < count {
+                var rest: [Int] = []
+                rest.reserveCapacity(count - matchedAny.count)
+                var k = 0
+                for i in 0..<count {
+                    if k < matchedAny.count && matchedAny[k] == i { k += 1 } else { rest.append(i) }
+                }
+                output.emit(Batch(.logs(rest.count == count ? logs : logs.selecting(rest))), port: RuleTransform.unmatched)
+            }
+        }
+
+        func processEvents(_ kind: EventKind, _ events: [StructuredEvent], into output: inout TransformOutput) {
+            var byRule = [[StructuredEvent]](repeating: [], count: rules.count)
+            var matched: [StructuredEvent] = []
+            var unmatched: [StructuredEvent] = []
+            let part = single
+            for event in events {
+                var document = event.body
+                if kind == .alarm, config.envelope == .auto {
+                    document = AlarmStateChangeEnvelope.wrap(body: event.body, account: config.account, region: config.region) ?? event.body
+                }
+                let found = part.matcher.matches(document)
+                guard !found.isEmpty else { unmatched.append(event); continue }
+                matched.append(event)
+                let shaped = document.withUnsafeBytes { part.matcher.event(for: $0) }
+                let id = part.matcher.lastWasCloudTrail ? (part.matcher.recordID ?? "") : StableID.uuid(of: event.body)
+                for rule in found {
+                    if let body = targets.ruleEventBody(rule: rule, event: shaped, id: id, time: event.timestamp, ingestion: event.timestamp) {
+                        byRule[rule].append(StructuredEvent(kind: .rule, timestamp: event.timestamp, key: rules[rule].name, body: body))
+                    }
+                }
+            }
+            emitRuleEvents(byRule, into: &output)
+            if !matched.isEmpty { output.emit(Batch(.events(kind, matched))) }
+            if !unmatched.isEmpty { output.emit(Batch(.events(kind, unmatched)), port: RuleTransform.unmatched) }
+        }
+
+        func emitRuleEvents(_ byRule: [[StructuredEvent]], into output: inout TransformOutput) {
+            for (rule, events) in byRule.enumerated() where !events.isEmpty {
+                output.emit(Batch(.events(.rule, events)), port: rules[rule].name)
+            }
+        }
+    }
+}
+
+extension EventPattern {
+    /// Compiles pattern text from a setting, turning an error into a setting error inside the value.
+    static func decoded(_ text: String, codingPath: [any CodingKey]) throws -> EventPattern {
+        do { return try EventPattern(text) } catch {
+            let singleLine = !text.contains("\n")
+            let located = error.location.isKnown
+            let place = located ? (singleLine ? " at column \(error.location.column)" : " at line \(error.location.line), column \(error.location.column) of the pattern") : ""
+            throw SettingError(codingPath: codingPath, message: "invalid event pattern\(place): \(error.message)",
+                               expected: "an EventBridge event pattern (JSON)", columnInValue: located && singleLine ? error.location.column : nil)
+        }
+    }
+}
+
+/// An event pattern written as YAML: mappings, lists and scalars read as JSON would read them —
+/// a plain scalar is a number, `true`, `false` or `null` only when JSON would spell it so, and a
+/// string otherwise (`No` and `on` stay strings, unlike YAML 1.1's booleans).
+struct YAMLPatternNode: Decodable {
+    var node: PatternNode
+
+    init(from decoder: any Decoder) throws {
+        if let keyed = try? decoder.container(keyedBy: AnyCodingKey.self) {
+            var members: [(key: String, keyLocation: PatternLocation, value: PatternNode)] = []
+            for key in keyed.allKeys {
+                members.append((key.stringValue, .unknown, try keyed.decode(YAMLPatternNode.self, forKey: key).node))
+            }
+            node = PatternNode(.object(members))
+        } else if var list = try? decoder.unkeyedContainer() {
+            var elements: [PatternNode] = []
+            while !list.isAtEnd { elements.append(try list.decode(YAMLPatternNode.self).node) }
+            node = PatternNode(.array(elements))
+        } else {
+            let single = try decoder.singleValueContainer()
+            let text = (try? single.decode(String.self)) ?? ""
+            if single.decodeNil() {
+                node = PatternNode(.null)
+            } else if (try? single.decode(Double.self)) != nil, YAMLPatternNode.isJSONNumber(text), let value = Double(text) {
+                node = PatternNode(.number(value, text: text))
+            } else if (try? single.decode(Bool.self)) != nil, text == "true" || text == "false" {
+                node = PatternNode(.bool(text == "true"))
+            } else {
+                node = PatternNode(.string(text))
+            }
+        }
+    }
+
+    static func isJSONNumber(_ text: String) -> Bool {
+        var t = text
+        return t.withUTF8 { buf in
+            guard let base = buf.baseAddress, buf.count > 0 else { return false }
+            return JSONNumberParsing.scan(base, 0, buf.count) == buf.count
+        }
+    }
+}

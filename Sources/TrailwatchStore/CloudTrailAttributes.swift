@@ -1,0 +1,38 @@
+import ByteJSON
+
+/// The LookupEvents attributes of a CloudTrail record (JSON with eventID, eventName and
+/// eventSource), as every store backend indexes them.
+public struct CloudTrailAttributes: Sendable {
+    private let lookup = JSONMultiLookup(["$.eventID", "$.eventName", "$.readOnly", "$.userIdentity.userName",
+                                          "$.eventSource", "$.userIdentity.accessKeyId", "$.userIdentity.arn",
+                                          "$.userIdentity.sessionContext.sessionIssuer.userName"].map { try! JSONPath($0) })
+
+    public init() {}
+
+    /// (attribute, value) pairs, or nil when the message is not a CloudTrail record.
+    public func attributes(of message: UnsafeRawBufferPointer) -> [(String, String)]? {
+        guard message.count > 20, message[0] == UInt8(ascii: "{") else { return nil }
+        let found = lookup.lookup(in: message)
+        guard let eventID = found[0].scalarText(in: message), let name = found[1].scalarText(in: message),
+              let source = found[4].scalarText(in: message) else { return nil }
+        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+        var attributes: [(String, String)] = [("EventId", text(eventID)), ("EventName", text(name)), ("EventSource", text(source))]
+        if let readOnly = found[2].scalarText(in: message) { attributes.append(("ReadOnly", text(readOnly))) }
+        // Username: userName, else the session issuer's user name, else the ARN's last part.
+        if let user = found[3].scalarText(in: message) ?? found[7].scalarText(in: message) {
+            attributes.append(("Username", text(user)))
+        } else if let arn = found[6].scalarText(in: message), let last = text(arn).split(separator: "/").last {
+            attributes.append(("Username", String(last)))
+        }
+        if let accessKey = found[5].scalarText(in: message) { attributes.append(("AccessKeyId", text(accessKey))) }
+        if let root = try? JSONValue.parse(message), case .object(let members) = root,
+           let resources = members.first(where: { $0.key == "resources" })?.value, case .array(let items) = resources {
+            for item in items {
+                guard case .object(let fields) = item else { continue }
+                if let type = fields.first(where: { $0.key == "type" })?.value.stringValue { attributes.append(("ResourceType", type)) }
+                if let arn = fields.first(where: { $0.key == "ARN" })?.value.stringValue { attributes.append(("ResourceName", arn)) }
+            }
+        }
+        return attributes
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import Glibc
+import Testing
+import LogsQuery
+import TrailwatchCore
+import TrailwatchDashboard
+import TrailwatchPostgres
+import TrailwatchStages
+import TrailwatchStore
+
+/// The PostgreSQL backend against a real server (one throw-away cluster per test process, a
+/// database per test): the store conformance suite, the query conformance table, CloudTrail
+/// event history, dashboards, partitions and retention, errors, and a server restart mid-ingest.
+@Suite("PostgreSQL store", .serialized)
+struct PostgresStoreTests {
+    /// The cluster and a fresh database, or nil after saying why the test is skipped.
+    static func database(_ prefix: String = "t") throws -> (PostgresCluster, String)? {
+        guard let cluster = PostgresCluster.shared else {
+            print(PostgresCluster.skipMessage)
+            return nil
+        }
+        return (cluster, try cluster.makeDatabase(prefix))
+    }
+
+    @Test("groups, streams, paged event reads, documents; datapoints from several instances merge as statistic sets")
+    func conformance() async throws {
+        guard let (_, url) = try Self.database() else { return }
+        let store = try await PostgresStore.connect(url: url, access: .readWrite, writer: "host-a")
+        let second = try await PostgresStore.connect(url: url, access: .readWrite, writer: "host-b")
+        try await StoreConformance.fill(store)
+        try await StoreConformance.checkSecondWriter(second)
+        try await StoreConformance.check(store)
+        await second.close()
+        await store.close()
+    }
+
+    /// The query conformance dataset loaded through a pipeline into PostgreSQL (once per process;
+    /// awaited, never waited for on a thread, so no test blocks the ones running beside it).
+    static let queryStoreLoad = Task<String?, Never> {
+        guard let (_, url) = try? database("q") else { return nil }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trailwatch-pgquery-\(UUID().uuidString)").path
+        await loadQueryDatasetAsync(directory: dir, sink: "{ type: store, inputs: [app, web, edge, svc], url: \"\(url)\" }")
+        try? FileManager.default.removeItem(atPath: dir)
+        return url
+    }
+
+    static func render(_ result: QueryResult) -> String {
+        result.rows.map { row in
+            row.map { value -> String in
+                if case .timestamp(let ms) = value { return Timestamps.iso8601(ms) }
+                return value.stringValue ?? ""
+            }.joined(separator: ",")
+        }.joined(separator: ";")
+    }
+
+    @Test("the query conformance table gives the same rows on PostgreSQL", arguments: queryCases)
+    func query(_ text: String, _ expected: String) async throws {
+        guard let url = await Self.queryStoreLoad.value else { print(PostgresCluster.skipMessage); return }
+        let store = try await PostgresStore.connect(url: url, access: .readOnly)
+        let result = try await store.query(LogQueryRequest(text: text, now: 1_795_600_000_000))
+        await store.close()
+        #expect(QueryConformanceTests.text(result) == expected, "\(text)")
+    }
+
+    @Test("pattern, diff and anomaly over a fixed range give the same rows on PostgreSQL", arguments: rangedQueryCases)
+    func rangedQuery(_ text: String, _ start: String, _ end: String, _ expected: String) async throws {
+        guard let url = await Self.queryStoreLoad.value else { print(PostgresCluster.skipMessage); return }
+        let store = try await PostgresStore.connect(url: url, access: .readOnly)
+        let request = LogQueryRequest(text: text, start: QueryConformanceTests.time(start), end: QueryConformanceTests.time(end), now: 1_795_600_000_000)
+        let result = try await store.query(request)
+        await store.close()
+        #expect(QueryConformanceTests.text(result) == expected, "\(text)")
+    }
+
+    @Test("time range and log groups are pushed down; `query` takes a postgres:// URL")
+    func pushdownAndCommand() async throws {
+        guard let url = await Self.queryStoreLoad.value else { print(PostgresCluster.skipMessage); return }
+        let store = try await PostgresStore.connect(url: url, access: .readOnly)
+        let start = Array("2026-11-24T10:05:00Z".utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }!
+        let result = try await store.query(LogQueryRequest(text: "stats count(*)", start: start, logGroups: ["/web"], now: 0))
+        #expect(result.rows.first?.first?.stringValue == "2")
+        await store.close()
+        // The command gives the same answer from PostgreSQL as from SQLite over the same events.
+        let text = "stats count(*) as n by bin(5m) as t | sort t asc"
+        let (status, out, err) = try runTool(trailwatchBinary(), ["query", url, text, "--format", "csv"])
+        let (_, sqlite, _) = try runTool(trailwatchBinary(), ["query", QueryConformanceTests.store, text, "--format", "csv"])
+        #expect(status == 0, "\(err)")
+        #expect(out == sqlite && out.hasPrefix("t,n\n2026-11-24T10:00:00.000Z,6\n"), "\(out)")
+        #expect(!err.contains(PostgresCluster.password))
+    }
+
+    @Test("CloudTrail event history: idempotent loads, every lookup attribute, pages, `events` with a URL")
+    func eventHistory() async throws {
+        guard let (_, url) = try Self.database() else { return }
+        let samples = TestPaths.repositoryRoot.appendingPathComponent("samples/cloudtrail").path
+        let pipeline = """
+            sources:
+              trail: { type: cloudtrail, include: '\(samples)/**/*.json.gz' }
+            sinks:
+              db: { type: store, inputs: [trail], url: "\(url)" }
+            """
+        _ = try await runOnce(pipeline)
+        _ = try await runOnce(pipeline)   // the same records again
+        let store = try await PostgresStore.connect(url: url, access: .readOnly)
+        #expect(try await store.count(.logEvents) == 768)
+        let (status, out, err) = try runTool(trailwatchBinary(), ["events", url, "--lookup", "EventName=GetPasswordData", "--max-results", "5", "--format", "json"])
+        #expect(status == 0, "\(err)")
+        let records = try #require((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["Records"] as? [[String: Any]])
+        #expect(records.count == 5 && records.allSatisfy { $0["eventName"] as? String == "GetPasswordData" })
+        let sample = try #require(records.first)
+        let identity = sample["userIdentity"] as? [String: Any] ?? [:]
+        var probes: [(String, String)] = [("EventId", sample["eventID"] as! String), ("EventSource", sample["eventSource"] as! String),
+                                         ("ReadOnly", String(describing: sample["readOnly"] as? Bool ?? false))]
+        if let key = identity["accessKeyId"] as? String { probes.append(("AccessKeyId", key)) }
+        for (attribute, value) in probes {
+            let found = try await store.lookupEvents(attribute: attribute, value: value, start: nil, end: nil, maxResults: 1000)
+            #expect(found.contains { $0.contains(sample["eventID"] as! String) }, "\(attribute)=\(value)")
+        }
+        // Pages: all of them together are the whole answer, newest first, each record once.
+        let all = try await store.lookupEvents(attribute: "EventName", value: "GetPasswordData", start: nil, end: nil, maxResults: 1000)
+        var paged: [String] = []
+        var token: String?
+        repeat {
+            let page = try await store.lookupEvents(LookupEventsRequest(attribute: "EventName", value: "GetPasswordData", maxResults: 7, nextToken: token))
+            paged += page.records
+            token = page.nextToken
+        } while token != nil
+        #expect(paged == all && all.count > 7)
+        await store.close()
+    }
+
+    @Test("dashboards over PostgreSQL: charts with bands, alarms, events, logs and the query API")
+    func dashboard() async throws {
+        guard let (_, url) = try Self.database() else { return }
+        let dir = TemporaryDirectory()
+        _ = dir.write("logs/app.log", dashboardLog())
+        let yaml = """
+            data_dir: \(dir.file("state"))
+            sources:
+              app: { type: file, include: \(dir.file("logs"))/app.log, timestamp: { field: $.time } }
+            \(dashboardPipelineBody)
+            sinks:
+              store: { type: store, inputs: [app, latency, errors, slow, slow.bands], url: "\(url)" }
+            """
+        let plan = try plan(yaml, registry: BuiltinStages.registry)
+        _ = try await runOnce(yaml)
+        let site = DashboardSite(store: url, dashboards: plan.document.settings.dashboards)
+        let page = try #require(await site.page(path: "/dashboards/shop", query: [:]))
+        #expect(page.status == 200)
+        let points = try #require(page.body.firstMatch(of: /class="chart"[^>]*data-points="(\d+)" data-band-points="(\d+)"/))
+        #expect(Int(points.1)! > 50 && Int(points.2)! > 10)
+        #expect(page.body.contains("SlowCheckout") && page.body.contains("class=\"anomaly\""))
+        #expect(page.body.contains("data-value=\"\(Double(dashboardErrors))\""))
+        let api = try #require(await site.page(path: "/api/query", query: ["q": "filter level = \"ERROR\" | stats count(*) as n", "range": "1d"]))
+        #expect(api.status == 200 && api.body.contains("\"n\":\(dashboardErrors)"), "\(api.body)")
+        let overview = try #require(await DashboardSite(store: url, dashboards: []).page(path: "/", query: [:]))
+        #expect(overview.status == 200 && overview.body.contains("Shop Latency"))
+    }
+
+    @Test("events are partitioned by day, partitions are made ahead, retention drops whole partitions")
+    func partitionsAndRetention() async throws {
+        guard let (cluster, url) = try Self.database() else { return }
+        let day: Int64 = 86_400_000
+        let now = Int64(Date().timeIntervalSince1970 * 1000) / day * day
+        let store = try await PostgresStore.connect(url: url, access: .readWrite)
+        var old = LogBatchBuilderLite()
+        for d in [40, 39, 2] { old.add(group: "/short", stream: "s", time: now - Int64(d) * day + 1000, message: "short \(d)") }
+        old.add(group: "/kept", stream: "s", time: now - 39 * day + 5000, message: "kept 39")
+        try await store.write(.logs(old.batch(ingestionTime: now)))
+        let database = String(url.split(separator: "/").last!.split(separator: "?").first!)
+        let partitions = try cluster.psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'log_events'::regclass", database: database)
+        // Three days written, plus days made ahead of the newest.
+        #expect(Int(partitions.trimmingCharacters(in: .whitespacesAndNewlines))! >= 5)
+        try await store.setRetention(logGroup: "/short", days: 30)
+        let removed = try await store.enforceRetention(now: now)
+        #expect(removed == 2)
+        // Day -40 held only /short: dropped. Day -39 is kept for /kept; /short's row there was deleted.
+        let name = PostgresStoreTests.partitionName(now - 40 * day)
+        #expect(try cluster.psql("SELECT to_regclass('\(name)') IS NULL", database: database).contains("t"))
+        let left = try await store.query(LogQueryRequest(text: "fields @message | sort @message asc", now: now))
+        #expect(Self.render(left) == "kept 39;short 2")
+        await store.close()
+    }
+
+    static func partitionName(_ day: Int64) -> String {
+        let date = Date(timeIntervalSince1970: Double(day) / 1000)
+        let formatter = DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd"
+        return "log_events_p" + formatter.string(from: date)
+    }
+
+    @Test("a wrong password or an unreachable server: a clear error naming the store, never the password")
+    func connectionErrors() async throws {
+        guard let (cluster, url) = try Self.database() else { return }
+        let wrong = url.replacingOccurrences(of: PostgresCluster.password, with: "not-the-password")
+        let (status, out, err) = try runTool(trailwatchBinary(), ["query", wrong, "stats count(*)"])
+        #expect(status != 0)
+        #expect(err.contains("password authentication failed") && err.contains("127.0.0.1:\(cluster.port)"), "\(err)")
+        #expect(!(out + err).contains("not-the-password"))
+        let closed = "postgres://trailwatch:sekrit@127.0.0.1:\(PostgresCluster.freePort())/nowhere?sslmode=disable"
+        let (status2, out2, err2) = try runTool(trailwatchBinary(), ["events", closed, "--lookup", "EventName=x"])
+        #expect(status2 != 0 && err2.contains("cannot connect") && err2.contains("127.0.0.1"), "\(err2)")
+        #expect(!(out2 + err2).contains("sekrit"))
+        // A run whose store refuses the password stops with the error, naming the store.
+        let dir = TemporaryDirectory()
+        _ = dir.write("a.log", "one\n")
+        let pipeline = dir.write("p.yaml", """
+            data_dir: \(dir.file("state"))
+            sources: { app: { type: file, include: \(dir.file("a.log")) } }
+            sinks: { db: { type: store, inputs: [app], url: "\(wrong)" } }
+            """)
+        let (status3, out3, err3) = try runTool(trailwatchBinary(), ["run", pipeline, "--once"])
+        #expect(status3 != 0 && err3.contains("password authentication failed"), "\(err3)")
+        #expect(!(out3 + err3).contains("not-the-password"))
+    }
+
+    @Test("the server stops mid-ingest and comes back: the sink retries with backoff, checkpoints wait, nothing is lost or doubled")
+    func serverRestartMidIngest() async throws {
+        guard let (cluster, url) = try Self.database() else { return }
+        let dir = TemporaryDirectory()
+        let total = 150_000
+        _ = dir.write("logs/app.log", (0..<total).map { "2026-11-24T10:00:00.\(String($0 % 1000).leftPad(3))Z line \($0)\n" }.joined())
+        let pipeline = dir.write("p.yaml", """
+            data_dir: \(dir.file("state"))
+            sources:
+              app: { type: file, include: \(dir.file("logs"))/app.log, timestamp: { regex: '^([^ ]+)' }, checkpoint_interval: 50ms }
+            sinks:
+              db: { type: store, inputs: [app], url: "\(url)" }
+            """)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: trailwatchBinary())
+        process.arguments = ["run", pipeline]
+        let errors = dir.file("stderr.log")
+        FileManager.default.createFile(atPath: errors, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: errors)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        func stored() async -> Int {
+            guard let store = try? await PostgresStore.connect(url: url, access: .readOnly) else { return -1 }
+            let n = (try? await store.count(.logEvents)) ?? -1
+            await store.close()
+            return n
+        }
+        // Stop the server once some, not all, events are in; bring it back while the sink retries.
+        var before = 0
+        for _ in 0..<1000 where before == 0 {
+            before = max(0, await stored())
+            await pause(0.01)
+        }
+        try cluster.stop()
+        await pause(2)
+        try cluster.start()
+        #expect(before > 0 && before < total, "stopped the server after \(before) of \(total) events")
+        var count = 0
+        for _ in 0..<600 where count < total {
+            count = await stored()
+            await pause(0.1)
+        }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        let log = dir.read("stderr.log")
+        #expect(log.contains("retrying in"), "\(log.suffix(2000))")
+        #expect(!log.contains(PostgresCluster.password))
+        let after = try await PostgresStore.connect(url: url, access: .readOnly)
+        #expect(try await after.count(.logEvents) == total)
+        await after.close()
+    }
+}
