@@ -1,3 +1,4 @@
+import Foundation
 import TrailwatchCore
 import TrailwatchConfig
 
@@ -51,6 +52,8 @@ public struct PipelinePlanner: Sendable {
         let file = document.file
         var resolved: [String: (ComponentDeclaration, ResolvedStage)] = [:]
         let allIds = document.components.map(\.id)
+        // Looked up by id for every input: a dictionary keeps planning linear in the component count.
+        let byID = Dictionary(document.components.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
 
         for declaration in document.components {
             guard let descriptor = registry.descriptor(section: declaration.section, type: declaration.type) else {
@@ -75,15 +78,34 @@ public struct PipelinePlanner: Sendable {
             }
         }
 
+        // A file written by two sinks would interleave their records.
+        var writers: [String: String] = [:]
+        for declaration in document.components {
+            guard let stage = resolved[declaration.id]?.1 else { continue }
+            for (setting, path) in stage.exclusiveFiles {
+                let key = PipelinePlanner.canonicalPath(path)
+                if let other = writers[key] {
+                    diagnostics.append(ConfigDiagnostic(location: ConfigDecoding.location(ofSetting: [setting], in: declaration.settings, file: file),
+                                                        component: declaration.id, setting: setting,
+                                                        message: "'\(path)' is already written by sink '\(other)'",
+                                                        expected: "a file no other sink writes"))
+                } else {
+                    writers[key] = declaration.id
+                }
+            }
+        }
+
         // Inputs must name producing components (and existing ports).
         var edges: [String: [String]] = [:]
         for declaration in document.components where declaration.section != .sources {
             for input in declaration.inputs {
-                guard let target = document.component(input.component) else {
+                guard let target = byID[input.component] else {
                     diagnostics.append(ConfigDiagnostic(location: input.location, component: declaration.id, setting: "inputs",
                                                         message: "'\(input.text)' is not a component of this pipeline",
                                                         expected: "a source or transform id",
-                                                        suggestion: Suggestions.closest(to: input.component, among: allIds.filter { $0 != declaration.id })))
+                                                        // Suggestions compare against every id: only where that stays cheap.
+                                                        suggestion: allIds.count > 2_000 ? nil
+                                                            : Suggestions.closest(to: input.component, among: allIds.filter { $0 != declaration.id })))
                     continue
                 }
                 if target.section == .sinks {
@@ -107,28 +129,43 @@ public struct PipelinePlanner: Sendable {
             }
         }
 
-        // Order by dependencies; whatever cannot be ordered sits on a cycle.
+        // Order by dependencies (depth first, without recursion: a chain of 85,000 components must
+        // neither overflow the stack nor copy paths); whatever cannot be ordered sits on a cycle.
         var order: [String] = []
-        var state: [String: Int] = [:]   // 1 visiting, 2 done
+        var state: [String: Int] = [:]   // 1 on the current path, 2 done
         var reportedCycles = Set<String>()
-        func visit(_ id: String, _ path: [String]) {
-            if state[id] == 2 { return }
-            if state[id] == 1 {
-                let cycle = Array(path[path.firstIndex(of: id)!...]) + [id]
-                let key = Set(cycle).sorted().joined(separator: ",")
-                if reportedCycles.insert(key).inserted, let declaration = document.component(id) {
-                    diagnostics.append(ConfigDiagnostic(location: declaration.location, component: id, setting: "inputs",
-                                                        message: "inputs form a cycle: " + cycle.joined(separator: " -> "),
-                                                        expected: "data to flow one way, from sources to sinks"))
+        for declaration in document.components where state[declaration.id] == nil {
+            // The current path, each entry with the index of its next input to visit.
+            var path: [(id: String, next: Int)] = [(declaration.id, 0)]
+            var onPath: [String: Int] = [declaration.id: 0]
+            state[declaration.id] = 1
+            while let top = path.last {
+                let inputs = edges[top.id] ?? []
+                if top.next < inputs.count {
+                    path[path.count - 1].next += 1
+                    let input = inputs[top.next]
+                    if state[input] == 2 { continue }
+                    if let start = onPath[input] {
+                        let cycle = path[start...].map(\.id) + [input]
+                        let key = Set(cycle).sorted().joined(separator: ",")
+                        if reportedCycles.insert(key).inserted, let culprit = byID[input] {
+                            diagnostics.append(ConfigDiagnostic(location: culprit.location, component: input, setting: "inputs",
+                                                                message: "inputs form a cycle: " + cycle.joined(separator: " -> "),
+                                                                expected: "data to flow one way, from sources to sinks"))
+                        }
+                        continue
+                    }
+                    state[input] = 1
+                    onPath[input] = path.count
+                    path.append((input, 0))
+                } else {
+                    path.removeLast()
+                    onPath[top.id] = nil
+                    state[top.id] = 2
+                    order.append(top.id)
                 }
-                return
             }
-            state[id] = 1
-            for input in edges[id] ?? [] { visit(input, path + [id]) }
-            state[id] = 2
-            order.append(id)
         }
-        for declaration in document.components { visit(declaration.id, []) }
 
         // Event kinds flow along the order; a stage must accept everything it is fed.
         var produced: [String: Set<EventKind>] = [:]
@@ -167,6 +204,11 @@ public struct PipelinePlanner: Sendable {
                                                 message: "the pipeline has no sinks", expected: "at least one sink"))
         }
         return PipelinePlan(document: document, components: planned, pipelineDirectory: pipelineDirectory)
+    }
+
+    /// `path` made absolute and free of `.`, `..` and symbolic links in the parts that exist.
+    static func canonicalPath(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
     }
 
     static func describe(_ kinds: Set<EventKind>) -> String {

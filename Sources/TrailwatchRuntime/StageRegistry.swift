@@ -48,6 +48,9 @@ public protocol SinkKind: SendableMetatype {
     static func accepts(_ config: Config) -> Set<EventKind>
     static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic]
     static func make(_ config: Config, _ context: StageContext) throws -> any Sink
+    /// Files the sink writes and nothing else may (setting name, path): two sinks naming the same
+    /// file would interleave their records, so the planner refuses it.
+    static func exclusiveFiles(_ config: Config) -> [(setting: String, path: String)]
 }
 
 extension SourceKind { public static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic] { [] } }
@@ -58,7 +61,10 @@ extension TransformKind {
         produces(config, fedWith: inputs)
     }
 }
-extension SinkKind { public static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic] { [] } }
+extension SinkKind {
+    public static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic] { [] }
+    public static func exclusiveFiles(_ config: Config) -> [(setting: String, path: String)] { [] }
+}
 
 /// How to build a stage instance once its config has decoded.
 public enum StageFactory: Sendable {
@@ -78,6 +84,8 @@ public struct ResolvedStage: Sendable {
     public var factory: StageFactory
     /// A sink's `buffer:` settings (defaults elsewhere).
     public var buffer = SinkBufferSettings()
+    /// Files only this component may write (see ``SinkKind/exclusiveFiles(_:)``).
+    public var exclusiveFiles: [(setting: String, path: String)] = []
 }
 
 /// A registered stage kind, type-erased.
@@ -135,6 +143,7 @@ public struct StageRegistry: Sendable {
                 var resolved = ResolvedStage(accepts: K.accepts(config), produces: { _ in [] }, ports: [],
                                              check: { K.check(config, $0) }, factory: .sink { try K.make(config, $0) })
                 resolved.buffer = envelope.buffer
+                resolved.exclusiveFiles = K.exclusiveFiles(config)
                 return .success(resolved)
             case (.failure(let a), .failure(let b)):
                 return .failure(ConfigError(a.diagnostics + b.diagnostics))

@@ -18,14 +18,32 @@ public final class SQLiteStore: Store {
     private var insertLookup: Statement!
     private let cloudTrailLookup = CloudTrailAttributes()
 
-    /// Opens (creating and migrating as needed) the store at `path`, mode 0640.
     /// Names this writer in datapoint keys (empty for a single writer), so that equal datapoints
     /// from two instances both count while a replay from the same one does not.
     public let writer: String
 
-    public init(path: String, writer: String = "") throws(StoreError) {
+    /// Opens (creating and migrating as needed) the store at `path`, mode 0640. With `readOnly` (the
+    /// commands that only read: query, events, dashboard) nothing is created or changed, and a file
+    /// that is not a trailwatch store is refused with a message saying so.
+    public init(path: String, writer: String = "", readOnly: Bool = false) throws(StoreError) {
         location = .sqlite(path: path)
         self.writer = writer
+        if readOnly {
+            try SQLiteStore.checkIsStoreFile(path)
+            db = try SQLiteDatabase(path: path, readOnly: true)
+            try db.execute("PRAGMA cache_size=-32768;")
+            let version: Int
+            do {
+                let read = try db.prepare("SELECT max(version) FROM schema_version")
+                version = try read.step() ? Int(read.int(0)) : 0
+            } catch {
+                throw StoreError("\(path) is not a trailwatch store (an SQLite database without trailwatch's tables)")
+            }
+            guard version <= SQLiteStore.schemaVersion else {
+                throw StoreError("\(path) was written by a newer trailwatch (store schema \(version); this one reads up to \(SQLiteStore.schemaVersion))")
+            }
+            return
+        }
         let existed = FileManager.default.fileExists(atPath: path)
         db = try SQLiteDatabase(path: path)
         if !existed { chmod(path, 0o640) }
@@ -53,6 +71,21 @@ public final class SQLiteStore: Store {
         insertLookup = try db.prepare("""
             INSERT OR IGNORE INTO cloudtrail_lookup(event_id, attribute, value, timestamp) VALUES (?1, ?2, ?3, ?4)
             """)
+    }
+
+    /// Refuses what cannot be a store before SQLite sees it: a missing, empty or non-SQLite file.
+    static func checkIsStoreFile(_ path: String) throws(StoreError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw StoreError("no store at \(path)") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw StoreError("\(path) is not a trailwatch store (not a regular file)") }
+        guard info.st_size > 0 else { throw StoreError("\(path) is not a trailwatch store (the file is empty)") }
+        let header = Array("SQLite format 3\0".utf8)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        var head = [UInt8](repeating: 0, count: header.count)
+        let n = head.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard n == header.count, head == header else { throw StoreError("\(path) is not a trailwatch store (not an SQLite database)") }
     }
 
     /// Brings the schema to ``schemaVersion``. The version is read and the steps applied under one

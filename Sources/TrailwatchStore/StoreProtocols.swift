@@ -300,8 +300,8 @@ public enum StoreOpener {
     public static func open(_ location: StoreLocation, access: StoreAccess, writer: String = "") async throws(StoreError) -> any Store {
         switch location {
         case .sqlite(let path):
-            if access == .readOnly && !FileManager.default.fileExists(atPath: path) { throw StoreError("no store at \(path)") }
-            return try SQLiteStore(path: path, writer: writer)
+            // Read-only opens never create a file, and refuse one that is not a trailwatch store.
+            return try SQLiteStore(path: path, writer: writer, readOnly: access == .readOnly)
         case .postgres:
             guard let open = backends.withLock({ $0["postgres"] }) else {
                 throw StoreError("\(location): this build of trailwatch has no PostgreSQL backend")
