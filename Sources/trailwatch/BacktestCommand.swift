@@ -52,6 +52,20 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(help: "Output: text, json or csv.")
     var format: BacktestFormat = .text
 
+    @Option(name: .customLong("band-settings"),
+            help: "Anomaly band model settings to try, as JSON (e.g. '{\"shiftDatapoints\":12,\"tailQuantile\":0.995}'); unnamed settings keep their defaults.")
+    var bandSettings: String?
+
+    /// The model settings to replay with: the defaults, overridden by the keys of `json`.
+    static func parseBandSettings(_ json: String?) throws -> AnomalyBandModel.Settings {
+        guard let json else { return AnomalyBandModel.Settings() }
+        do {
+            return try JSONDecoder().decode(AnomalyBandModel.Settings.self, from: Data(json.utf8))
+        } catch {
+            throw ValidationError("--band-settings: not valid settings JSON (\(error))")
+        }
+    }
+
     func run() async throws {
         guard [!from.isEmpty, metrics != nil, store != nil].filter({ $0 }).count == 1 else {
             throw ValidationError("give one of --from ARCHIVE_GLOB... (with a pipeline), --metrics SERIES.csv or --store PATH|URL (with alarm definitions)")
@@ -59,14 +73,16 @@ struct BacktestCommand: AsyncParsableCommand {
         if store == nil && (start != nil || end != nil) { throw ValidationError("--start and --end go with --store") }
         let transitions: [BacktestTransition]
         if let metrics {
-            transitions = try Self.replaySeries(definitionsFile: file, series: metrics, alarm: alarm)
+            transitions = try Self.replaySeries(definitionsFile: file, series: metrics, alarm: alarm,
+                                                bandSettings: try Self.parseBandSettings(bandSettings))
         } else if let store {
             let range = try [start, end].map { text throws -> Int64? in
                 guard let text else { return nil }
                 guard let time = Self.parseTime(text) else { throw ValidationError("'\(text)' is not a time (RFC 3339, 'YYYY-MM-DD HH:MM:SS' or epoch seconds)") }
                 return time
             }
-            transitions = try await Self.replayStore(definitionsFile: file, store: store, alarm: alarm, start: range[0], end: range[1])
+            transitions = try await Self.replayStore(definitionsFile: file, store: store, alarm: alarm, start: range[0], end: range[1],
+                                                     bandSettings: try Self.parseBandSettings(bandSettings))
         } else {
             transitions = try await Self.replayArchives(pipeline: file, alarm: alarm, globs: from, keyEnv: keyEnv, keyFile: keyFile)
         }
@@ -76,7 +92,7 @@ struct BacktestCommand: AsyncParsableCommand {
     // MARK: Metric series
 
     /// The chosen alarm of a definitions file, ready to evaluate.
-    static func loadAlarm(definitionsFile: String, alarm name: String?) throws -> MetricAlarm {
+    static func loadAlarm(definitionsFile: String, alarm name: String?, bandSettings: AnomalyBandModel.Settings = .init()) throws -> MetricAlarm {
         let definitions: [AlarmDefinition]
         do {
             definitions = try AlarmDefinitionFile.load(definitionsFile)
@@ -86,7 +102,7 @@ struct BacktestCommand: AsyncParsableCommand {
         }
         let chosen = try choose(definitions.map(\.alarmName), name)
         guard let definition = definitions.first(where: { $0.alarmName == chosen }) else { throw ExitCode(1) }
-        return try MetricAlarm(definition: definition)
+        return try MetricAlarm(definition: definition, bandSettings: bandSettings)
     }
 
     /// Evaluates the periods before `datum`'s, then adds it; the state changes on the way.
@@ -106,8 +122,9 @@ struct BacktestCommand: AsyncParsableCommand {
 
     /// The alarm over the datapoints a store holds for its metric, oldest first, read in pages
     /// (memory stays bounded by the page, not the history).
-    static func replayStore(definitionsFile: String, store location: String, alarm name: String?, start: Int64?, end: Int64?) async throws -> [BacktestTransition] {
-        var metricAlarm = try loadAlarm(definitionsFile: definitionsFile, alarm: name)
+    static func replayStore(definitionsFile: String, store location: String, alarm name: String?, start: Int64?, end: Int64?,
+                            bandSettings: AnomalyBandModel.Settings = .init()) async throws -> [BacktestTransition] {
+        var metricAlarm = try loadAlarm(definitionsFile: definitionsFile, alarm: name, bandSettings: bandSettings)
         BuiltinStages.registerStoreBackends()
         let store: any Store
         do { store = try await StoreOpener.open(location, access: .readOnly) } catch {
@@ -141,8 +158,9 @@ struct BacktestCommand: AsyncParsableCommand {
 
     // MARK: A CSV series
 
-    static func replaySeries(definitionsFile: String, series: String, alarm name: String?) throws -> [BacktestTransition] {
-        var metricAlarm = try loadAlarm(definitionsFile: definitionsFile, alarm: name)
+    static func replaySeries(definitionsFile: String, series: String, alarm name: String?,
+                             bandSettings: AnomalyBandModel.Settings = .init()) throws -> [BacktestTransition] {
+        var metricAlarm = try loadAlarm(definitionsFile: definitionsFile, alarm: name, bandSettings: bandSettings)
         guard let data = FileManager.default.contents(atPath: series) else {
             Console.error("\(series): cannot read the file")
             throw ExitCode(1)
