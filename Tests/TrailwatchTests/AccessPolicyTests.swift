@@ -57,11 +57,11 @@ struct AccessPolicyTests {
     func keysOfDifferentRights() async throws {
         guard haveAWSClients else { print("skipped: boto3/awscli not installed (pip install boto3 awscli)"); return }
         let dir = TemporaryDirectory()
-        let (process, port) = try startServing(["run", setUp(dir), "--quiet"])
+        let (process, port) = try await startServing(["run", setUp(dir), "--quiet"])
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
         try #require(port > 0)
         let script = TestPaths.repositoryRoot.appendingPathComponent("Tests/clients/access_policies_client.py").path
-        let (status, output, errors) = try runProgram(["python3", script, "http://127.0.0.1:\(port)"] + Self.keys.flatMap { [$0.0, $0.1] })
+        let (status, output, errors) = try await runProgram(["python3", script, "http://127.0.0.1:\(port)"] + Self.keys.flatMap { [$0.0, $0.1] })
         #expect(status == 0, "\(errors)")
         let r = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)\n\(errors)")
 
@@ -103,7 +103,7 @@ struct AccessPolicyTests {
         #expect(r["health_anonymous"] as? Int == 200)
 
         // The AWS CLI sees the same refusal.
-        let (cliStatus, _, cliErrors) = try runProgram(["aws", "logs", "filter-log-events", "--log-group-name", "/app/web",
+        let (cliStatus, _, cliErrors) = try await runProgram(["aws", "logs", "filter-log-events", "--log-group-name", "/app/web",
                                                         "--endpoint-url", "http://127.0.0.1:\(port)"],
                                                        environment: ["AWS_ACCESS_KEY_ID": Self.keys[1].0, "AWS_SECRET_ACCESS_KEY": Self.keys[1].1,
                                                                      "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
@@ -113,27 +113,27 @@ struct AccessPolicyTests {
     }
 
     @Test("policy files: open permissions, unknown keys and invalid documents are located startup errors")
-    func configurationErrors() throws {
+    func configurationErrors() async throws {
         let dir = TemporaryDirectory()
         let pipeline = setUp(dir)
-        func startupError() throws -> String {
-            let (status, _, errors) = try runProgram([trailwatchBinary(), "run", pipeline, "--quiet"], timeout: 60)
+        func startupError() async throws -> String {
+            let (status, _, errors) = try await runProgram([trailwatchBinary(), "run", pipeline, "--quiet"], timeout: 60)
             #expect(status != 0)
             return errors
         }
         chmod(dir.file("policies.yaml"), 0o644)
-        #expect(try startupError().contains("access_policies_file \(dir.file("policies.yaml")) is open to others (mode 644); chmod 600 it"))
+        #expect(try await startupError().contains("access_policies_file \(dir.file("policies.yaml")) is open to others (mode 644); chmod 600 it"))
         chmod(dir.file("policies.yaml"), 0o600)
         chmod(dir.file("reader.json"), 0o664)
-        #expect(try startupError().contains("reader.json is open to others"))
+        #expect(try await startupError().contains("reader.json is open to others"))
         chmod(dir.file("reader.json"), 0o600)
         chmod(dir.write("policies.yaml", "policies:\n  a: { Statement: [{ Effect: Allow, Action: '*', Resource: '*' }] }\nattach:\n  AKIDNOSUCHKEY: [a]\n"), 0o600)
-        #expect(try startupError().contains("attaches policies to AKIDNOSUCHKEY, which is not a configured access key"))
+        #expect(try await startupError().contains("attaches policies to AKIDNOSUCHKEY, which is not a configured access key"))
         chmod(dir.write("policies.yaml", "policies:\n  a:\n    Statement:\n      - { Effect: Permit, Action: '*', Resource: '*' }\nattach:\n  AKIDADMIN0001: [a]\n"), 0o600)
-        let invalid = try startupError()
+        let invalid = try await startupError()
         #expect(invalid.contains("policies.yaml:3: policy a: Statement[0].Effect: 'Permit' is neither \"Allow\" nor \"Deny\""), "\(invalid)")
         chmod(dir.write("policies.yaml", "policies: {}\nattach:\n  AKIDADMIN0001: [missing]\n"), 0o600)
-        #expect(try startupError().contains("policies.yaml:3: AKIDADMIN0001: no policy named 'missing'"))
+        #expect(try await startupError().contains("policies.yaml:3: AKIDADMIN0001: no policy named 'missing'"))
     }
 }
 }
