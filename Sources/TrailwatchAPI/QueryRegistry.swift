@@ -19,6 +19,8 @@ final class QueryRegistry: Sendable {
         var failure: String?
         var finishedAt: Int64?
         var task: Task<Void, Never>?
+        /// The log groups the query reads (its results need rights on them).
+        var groups: [String] = []
     }
 
     static let capacity = 200
@@ -27,7 +29,7 @@ final class QueryRegistry: Sendable {
 
     func running() -> Int { entries.withLock { $0.values.filter { $0.status == .running }.count } }
 
-    func start(id: String, task: @escaping @Sendable () -> Task<Void, Never>) throws(AWSError) {
+    func start(id: String, groups: [String] = [], task: @escaping @Sendable () -> Task<Void, Never>) throws(AWSError) {
         let admitted = entries.withLock { e -> Bool in
             guard e.values.filter({ $0.status == .running }).count < Self.concurrent else { return false }
             if e.count >= Self.capacity {
@@ -35,7 +37,7 @@ final class QueryRegistry: Sendable {
                 let finished = e.filter { $0.value.finishedAt != nil }.sorted { $0.value.finishedAt! < $1.value.finishedAt! }
                 for (key, _) in finished.prefix(e.count - Self.capacity + 1) { e.removeValue(forKey: key) }
             }
-            e[id] = Entry(status: .running)
+            e[id] = Entry(status: .running, groups: groups)
             return true
         }
         guard admitted else { throw AWSError("LimitExceededException", "Account maximum query concurrency limit of [\(Self.concurrent)] reached.") }
@@ -112,7 +114,7 @@ extension CloudWatchLogsService {
         let timeout = settings.queryTimeoutSeconds
         let clock = now()
         let registry = queries
-        try queries.start(id: id) { [self] in
+        try queries.start(id: id, groups: groups) { [self] in
             Task {
                 do {
                     let (result, scanned) = try await withReader(timeout: timeout) { store in
