@@ -119,9 +119,10 @@ let package = Package(
         // AWS wire protocols (no I/O): SigV4 signing and verification, the awsJson envelopes, AWS error shapes.
         .target(name: "AWSWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
-        // The CloudWatch Logs API (JSON 1.1) over a store protocol; the cloudwatch_logs_api source is a thin stage over it.
+        // The CloudWatch Logs API (JSON 1.1), the CloudWatch metrics and alarms API (RPC v2 CBOR, JSON 1.0, query) and
+        // CloudTrail's LookupEvents over the store protocols; the cloudwatch_logs_api and cloudwatch_api sources are thin stages over them.
         .target(name: "TrailwatchAPI",
-                dependencies: ["AWSWire", "TrailwatchCore", "ByteJSON", "FilterPatterns", "LogsQuery", "TrailwatchStore"],
+                dependencies: ["AWSWire", "TrailwatchCore", "ByteJSON", "FilterPatterns", "LogsQuery", "TrailwatchStore", "Alarms"],
                 swiftSettings: strict),
 
         // Thin command line.
@@ -134,7 +135,7 @@ let package = Package(
         .testTarget(name: "TrailwatchHTTPTests", dependencies: ["TrailwatchHTTP", "AWSWire",
                                                                  .product(name: "AsyncHTTPClient", package: "async-http-client")],
                     swiftSettings: strict),
-        .testTarget(name: "TrailwatchAPITests", dependencies: ["TrailwatchAPI", "AWSWire", "TrailwatchCore", "TrailwatchStore"], swiftSettings: strict),
+        .testTarget(name: "TrailwatchAPITests", dependencies: ["TrailwatchAPI", "AWSWire", "TrailwatchCore", "TrailwatchStore", "Alarms"], swiftSettings: strict),
         .testTarget(name: "PatternMiningTests", dependencies: ["PatternMining"], swiftSettings: strict),
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),
