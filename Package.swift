@@ -105,7 +105,7 @@ let package = Package(
 
         // The one HTTP server of a process (Hummingbird 2): limits, timeouts, TLS, queries off the event loop.
         .target(name: "TrailwatchHTTP",
-                dependencies: ["AWSWire", "TrailwatchCore",
+                dependencies: ["AWSWire", "TrailwatchCore", "CZlib",
                                .product(name: "HummingbirdCore", package: "hummingbird"),
                                .product(name: "HummingbirdTLS", package: "hummingbird"),
                                .product(name: "NIOCore", package: "swift-nio"),

@@ -311,13 +311,27 @@ public final class HTTPServer: Sendable {
         if buffered > settings.maxBufferedBodyBytes && buffered != reserve {
             return fail(.throttling("Too many request bytes in flight; retry shortly."), wire)
         }
-        let body: [UInt8]
+        let received: [UInt8]
         do {
-            body = try await Self.collect(request.body, limit: settings.maxBodyBytes, expected: declared)
+            received = try await Self.collect(request.body, limit: settings.maxBodyBytes, expected: declared)
         } catch is BodyTooLarge {
             return fail(AWSError("RequestEntityTooLargeException", "Request body exceeds the limit of \(settings.maxBodyBytes) bytes.", status: 413), wire, keepAlive: false)
         } catch {
             return fail(AWSError("SerializationException", "The request body could not be read."), wire, keepAlive: false)
+        }
+        // SigV4 signs the bytes sent; the service reads them inflated.
+        let signedBody = received
+        var body = received
+        switch head.header("content-encoding")?.lowercased() {
+        case nil, "", "identity": break
+        case "gzip", "x-gzip":
+            do { body = try ContentEncoding.gunzip(signedBody, limit: settings.maxBodyBytes) } catch is ContentEncoding.TooLarge {
+                return fail(AWSError("RequestEntityTooLargeException", "The request body inflates beyond the limit of \(settings.maxBodyBytes) bytes.", status: 413), wire)
+            } catch {
+                return fail(AWSError("SerializationException", "The gzip request body is corrupt or truncated."), wire)
+            }
+        case let other?:
+            return fail(AWSError("UnsupportedMediaTypeException", "Content-Encoding '\(other)' is not supported (gzip is).", status: 415), wire)
         }
         if named == nil {
             // The query protocol names its operation and API version in the body.
@@ -339,7 +353,7 @@ public final class HTTPServer: Sendable {
             principal = .anonymous
         } else {
             let signed = SigV4.Request(method: head.method, path: head.path, query: head.rawQuery, headers: head.headers,
-                                       payloadHash: body.withUnsafeBytes { SigV4.sha256Hex($0) })
+                                       payloadHash: signedBody.withUnsafeBytes { SigV4.sha256Hex($0) })
             var verifier = SigV4Verifier(keys: authentication.keys, service: service.signingName)
             verifier.allowedSkew = authentication.allowedSkewSeconds
             switch verifier.verify(signed, now: authentication.now()) {

@@ -97,7 +97,9 @@ struct CloudWatchAPITests {
         #expect(metrics["paged_points"] as? Int == 12 && (metrics["pages"] as? Int ?? 0) >= 4)
         #expect(metrics["metrics"] as? [String] == ["Errors/", "Latency/Host=a"])
         #expect(metrics["metrics_by_dimension"] as? [String] == ["InferenceLatency"])
-        for proto in ["query", "json"] {
+        #expect(metrics["default_protocol"] as? String == "json")
+        for proto in ["query", "cbor"] {
+            #expect(metrics[proto + "_bulk"] as? [[Double]] == [[1000, 499_500]], "\(proto)")
             #expect(metrics[proto + "_sum"] as? [Double] == [7], "\(proto)")
             #expect(metrics[proto + "_error"] as? String == "ResourceNotFound", "\(proto)")
             #expect(metrics[proto + "_listed"] as? [String] == [proto], "\(proto)")
@@ -165,8 +167,8 @@ struct CloudWatchAPITests {
         #expect(trail["pages"] as? Int == 6)
         #expect(trail["newest_first"] as? Bool == true)
         let first = trail["first"] as? [String: Any]
-        #expect(first?["EventName"] as? String == "ConsoleLogin" && first?["Username"] as? String == "alice" && first?["has_record"] as? String == "ConsoleLogin")
-        #expect((first?["Resources"] as? [[String: String]])?.first?["ResourceName"] == "arn:aws:s3:::bucket-4")
+        #expect(first?["EventName"] as? String == "ConsoleLogin" && first?["Username"] as? String == "bob" && first?["has_record"] as? String == "ConsoleLogin")
+        #expect((first?["Resources"] as? [[String: String]])?.first?["ResourceName"] == "arn:aws:s3:::bucket-7")
         #expect(trail["by_user"] as? Int == 50)
         #expect(trail["by_resource"] as? Int == 12)
         #expect(trail["all"] as? Int == 120)

@@ -104,16 +104,23 @@ if phase == "metrics":
     listed = cw.list_metrics(Namespace="App")["Metrics"]
     out["metrics"] = sorted([m["MetricName"] + "/" + ",".join(d["Name"] + "=" + d["Value"] for d in m["Dimensions"]) for m in listed])
     out["metrics_by_dimension"] = [m["MetricName"] for m in cw.list_metrics(Dimensions=[{"Name": "EndpointName"}])["Metrics"]]
-    # The same reads in the query protocol (XML) and JSON 1.0.
-    for protocol in ("query", "json"):
+    # The same in the query protocol (XML) and Smithy RPC v2 CBOR (botocore itself prefers JSON 1.0).
+    out["default_protocol"] = cw.meta.service_model.resolved_protocol
+    for protocol, name in (("query", "query"), ("smithy-rpc-v2-cbor", "cbor")):
         other = protocol_client(protocol)
-        other.put_metric_data(Namespace="Legacy", MetricData=[{"MetricName": protocol, "Value": 7, "Timestamp": base,
-                                                               "Dimensions": [{"Name": "Via", "Value": protocol}]}])
-        s = other.get_metric_statistics(Namespace="Legacy", MetricName=protocol, Dimensions=[{"Name": "Via", "Value": protocol}],
+        other.put_metric_data(Namespace="Legacy", MetricData=[{"MetricName": name, "Value": 7, "Timestamp": base,
+                                                               "Dimensions": [{"Name": "Via", "Value": name}]}])
+        s = other.get_metric_statistics(Namespace="Legacy", MetricName=name, Dimensions=[{"Name": "Via", "Value": name}],
                                         StartTime=base - 60, EndTime=base + 60, Period=60, Statistics=["Sum"])
-        out[protocol + "_sum"] = [d["Sum"] for d in s["Datapoints"]]
-        out[protocol + "_error"] = code(lambda: other.delete_alarms(AlarmNames=["does-not-exist"]))
-        out[protocol + "_listed"] = [m["MetricName"] for m in other.list_metrics(Namespace="Legacy", MetricName=protocol)["Metrics"]]
+        out[name + "_sum"] = [d["Sum"] for d in s["Datapoints"]]
+        out[name + "_error"] = code(lambda: other.delete_alarms(AlarmNames=["does-not-exist"]))
+        out[name + "_listed"] = [m["MetricName"] for m in other.list_metrics(Namespace="Legacy", MetricName=name)["Metrics"]]
+        # Large bodies arrive gzip-compressed (botocore compresses PutMetricData over 10 KB).
+        other.put_metric_data(Namespace="Legacy", MetricData=[{"MetricName": name + "-bulk", "Value": float(i), "Timestamp": base + i}
+                                                              for i in range(1000)])
+        bulk = other.get_metric_statistics(Namespace="Legacy", MetricName=name + "-bulk", StartTime=base - 60, EndTime=base + 1200,
+                                           Period=1200, Statistics=["SampleCount", "Sum"])["Datapoints"]
+        out[name + "_bulk"] = [[d["SampleCount"], d["Sum"]] for d in bulk]
     # Bad parameters raise the SDK's usual exceptions.
     out["both_value_kinds"] = code(lambda: cw.put_metric_data(Namespace="App", MetricData=[{"MetricName": "x", "Value": 1, "Values": [1]}]))
     out["bad_resolution"] = code(lambda: cw.put_metric_data(Namespace="App", MetricData=[{"MetricName": "x", "Value": 1, "StorageResolution": 5}]))
@@ -173,6 +180,7 @@ elif phase == "alarm":
     out["history_data"] = json.loads(history[0]["HistoryData"])["newState"]["stateValue"] if history else None
 
 elif phase == "restarted":
+    cw = protocol_client("smithy-rpc-v2-cbor")
     alarms = cw.describe_alarms(AlarmNames=["HighInferenceLatency"])["MetricAlarms"]
     out["state_after_restart"] = alarms[0]["StateValue"] if alarms else None
     cw.set_alarm_state(AlarmName="HighInferenceLatency", StateValue="OK", StateReason="maintenance")
