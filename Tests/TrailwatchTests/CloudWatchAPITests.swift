@@ -50,16 +50,16 @@ struct CloudWatchAPITests {
             """)
     }
 
-    func client(_ port: Int, _ phase: String) throws -> [String: Any] {
+    func client(_ port: Int, _ phase: String) async throws -> [String: Any] {
         let script = TestPaths.repositoryRoot.appendingPathComponent("Tests/clients/cloudwatch_api_client.py").path
-        let (status, output, errors) = try runProgram(["python3", script, "http://127.0.0.1:\(port)", apiKeyID, apiSecret, phase],
+        let (status, output, errors) = try await runProgram(["python3", script, "http://127.0.0.1:\(port)", apiKeyID, apiSecret, phase],
                                                       environment: awsClientEnvironment, timeout: 240)
         #expect(status == 0, "\(phase): \(errors)")
         return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(phase): \(output)\n\(errors)")
     }
 
-    func aws(_ port: Int, _ arguments: [String]) throws -> (Int32, String, String) {
-        try runProgram(["aws"] + arguments + ["--endpoint-url", "http://127.0.0.1:\(port)", "--output", "json"],
+    func aws(_ port: Int, _ arguments: [String]) async throws -> (Int32, String, String) {
+        try await runProgram(["aws"] + arguments + ["--endpoint-url", "http://127.0.0.1:\(port)", "--output", "json"],
                        environment: awsClientEnvironment, timeout: 120)
     }
 
@@ -70,12 +70,12 @@ struct CloudWatchAPITests {
         let webhook = try TestHTTPServer { _ in .status(200) }
         defer { webhook.stop() }
         let yaml = pipeline(dir, webhook: webhook.url)
-        var (process, port) = try startServing(["run", yaml, "--quiet"], environment: apiEnvironment)
+        var (process, port) = try await startServing(["run", yaml, "--quiet"], environment: apiEnvironment)
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
         try #require(port > 0)
 
         // 1. Metrics go in and come back out, in every protocol; bad input raises the SDK's exceptions.
-        let metrics = try client(port, "metrics")
+        let metrics = try await client(port, "metrics")
         let statistics = metrics["statistics"] as? [[String: Any]] ?? []
         #expect(statistics.count == 2, "\(metrics)")
         if statistics.count == 2 {
@@ -123,14 +123,14 @@ struct CloudWatchAPITests {
         let reference = TestPaths.repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/reference/high-inference-latency.json").path
         let original = (try? String(contentsOfFile: reference, encoding: .utf8)) ?? referenceAlarmJSON
         _ = dir.write("alarm-as-published.json", original)
-        let refused = try aws(port, ["cloudwatch", "put-metric-alarm", "--cli-input-json", "file://" + dir.file("alarm-as-published.json")])
+        let refused = try await aws(port, ["cloudwatch", "put-metric-alarm", "--cli-input-json", "file://" + dir.file("alarm-as-published.json")])
         #expect(refused.0 != 0 && refused.2.contains("Name"), "\(refused)")
         _ = dir.write("alarm.json", original.replacingOccurrences(of: "\"Name\": \"InferenceLatency\"", with: "\"MetricName\": \"InferenceLatency\""))
-        let put = try aws(port, ["cloudwatch", "put-metric-alarm", "--cli-input-json", "file://" + dir.file("alarm.json")])
+        let put = try await aws(port, ["cloudwatch", "put-metric-alarm", "--cli-input-json", "file://" + dir.file("alarm.json")])
         #expect(put.0 == 0, "\(put.2)")
 
         // 3. It goes to ALARM, the webhook hears it, describe-alarms and the history show it.
-        let alarm = try client(port, "alarm")
+        let alarm = try await client(port, "alarm")
         #expect(alarm["state"] as? String == "ALARM", "\(alarm)")
         #expect(alarm["by_state"] as? [String] == ["HighInferenceLatency"])
         #expect(alarm["threshold_metric"] as? String == "e1")
@@ -143,15 +143,15 @@ struct CloudWatchAPITests {
         while webhook.accepted.isEmpty && Date() < deadline { try await Task.sleep(nanoseconds: 200_000_000) }
         let notified = webhook.accepted.map { String(decoding: $0.body, as: UTF8.self) }
         #expect(notified.contains { $0.contains("HighInferenceLatency") && $0.contains("ALARM") }, "\(notified)")
-        let described = try aws(port, ["cloudwatch", "describe-alarms", "--alarm-names", "HighInferenceLatency"])
+        let described = try await aws(port, ["cloudwatch", "describe-alarms", "--alarm-names", "HighInferenceLatency"])
         #expect(described.0 == 0 && described.1.contains("\"StateValue\": \"ALARM\""), "\(described)")
 
         // 4. A restart keeps the alarm and its state; SetAlarmState and the rest of the alarm operations.
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
-        (process, port) = try startServing(["run", yaml, "--quiet"], environment: apiEnvironment)
+        (process, port) = try await startServing(["run", yaml, "--quiet"], environment: apiEnvironment)
         try #require(port > 0)
-        let restarted = try client(port, "restarted")
+        let restarted = try await client(port, "restarted")
         #expect(restarted["state_after_restart"] as? String == "ALARM", "\(restarted)")
         #expect(restarted["state_after_set"] as? String == "OK")
         #expect(restarted["reason_after_set"] as? String == "maintenance")
@@ -162,7 +162,7 @@ struct CloudWatchAPITests {
         #expect(restarted["after_delete"] as? [String] == ["HighInferenceLatency"])
 
         // 5. CloudTrail: lookup-events pages through the stored events with next tokens.
-        let trail = try client(port, "cloudtrail")
+        let trail = try await client(port, "cloudtrail")
         #expect(trail["console_logins"] as? Int == 40, "\(trail)")
         #expect(trail["pages"] as? Int == 6)
         #expect(trail["newest_first"] as? Bool == true)
@@ -178,12 +178,12 @@ struct CloudWatchAPITests {
         #expect(trail["bad_token"] as? String == "InvalidNextTokenException")
         #expect(trail["bad_max"] as? String == "InvalidMaxResultsException")
         #expect(trail["insights"] as? Int == 0)
-        let lookup = try aws(port, ["cloudtrail", "lookup-events", "--lookup-attributes", "AttributeKey=EventName,AttributeValue=ConsoleLogin",
+        let lookup = try await aws(port, ["cloudtrail", "lookup-events", "--lookup-attributes", "AttributeKey=EventName,AttributeValue=ConsoleLogin",
                                     "--page-size", "7"])
         #expect(lookup.0 == 0, "\(lookup.2)")
         let events = (try? JSONSerialization.jsonObject(with: Data(lookup.1.utf8)) as? [String: Any])?["Events"] as? [Any]
         #expect(events?.count == 40)
-        let cliStats = try aws(port, ["cloudwatch", "get-metric-statistics", "--namespace", "Legacy", "--metric-name", "query",
+        let cliStats = try await aws(port, ["cloudwatch", "get-metric-statistics", "--namespace", "Legacy", "--metric-name", "query",
                                       "--dimensions", "Name=Via,Value=query", "--start-time", "2000-01-01T00:00:00Z",
                                       "--end-time", "2000-01-01T01:00:00Z", "--period", "60", "--statistics", "Sum"])
         #expect(cliStats.0 == 0 && cliStats.1.contains("\"Datapoints\": []"), "\(cliStats)")
