@@ -5,15 +5,21 @@ import AWSWire
 /// both naming the member by its path (`MetricData.member.1.Value`), as the query protocol does.
 struct APIInput {
     let value: AWSValue
-    let path: String
+    /// The member's path is `base` plus the list index (1-based) when it is a list member: built
+    /// only when an error names it, since PutMetricData walks thousands of members.
+    let base: String
+    let index: Int
     /// How errors name things: CloudWatch's codes or CloudTrail's.
     let errors: APIErrorStyle
 
-    init(_ value: AWSValue, path: String = "", errors: APIErrorStyle = .cloudWatch) {
+    init(_ value: AWSValue, path: String = "", index: Int = 0, errors: APIErrorStyle = .cloudWatch) {
         self.value = value
-        self.path = path
+        self.base = path
+        self.index = index
         self.errors = errors
     }
+
+    var path: String { index > 0 ? base + String(index) : base }
 
     func name(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
 
@@ -79,7 +85,7 @@ struct APIInput {
         guard let items = raw.listValue else { throw invalid(key, "must be a list") }
         guard items.count <= max else { throw errors.limit(name(key), "has \(items.count) members; at most \(max) are allowed") }
         let base = errors == .cloudWatch ? name(key) + ".member." : name(key) + "."
-        return items.enumerated().map { APIInput($1, path: base + String($0 + 1), errors: errors) }
+        return items.enumerated().map { APIInput($1, path: base, index: $0 + 1, errors: errors) }
     }
 
     func strings(_ key: String, max: Int = .max) throws(AWSError) -> [String] {

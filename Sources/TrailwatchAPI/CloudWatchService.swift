@@ -257,15 +257,6 @@ public final class CloudWatchService: AWSService, Sendable {
 
     static func validPeriod(_ period: Int64) -> Bool { [1, 5, 10, 20, 30].contains(period) || (period >= 60 && period % 60 == 0) }
 
-    /// The datapoints of one metric aggregated into `period`-second buckets of [start, end) (seconds).
-    func series(_ store: any Store, _ metric: MetricIdentity, start: Int64, end: Int64, period: Int64,
-                statistic: MetricStatistic) async throws(StoreError) -> Series {
-        let rows = try await store.datapoints(namespace: metric.namespace, name: metric.name,
-                                              dimensions: StoreConventions.dimensionsText(metric.dimensions),
-                                              start: start * 1000, end: end * 1000, limit: 10_000_000)
-        return Series.aggregate(rows, period: period, statistic: statistic)
-    }
-
     func getMetricStatistics(_ input: APIInput) async throws(AWSError) -> AWSValue {
         let namespace = try input.required("Namespace", max: 255)
         let name = try input.required("MetricName", max: 255)
@@ -379,12 +370,30 @@ public final class CloudWatchService: AWSService, Sendable {
         // Every MetricStat, read once (band inputs with their training history).
         var seriesByID: [String: Series] = [:]
         let statQueries = parsed.compactMap { q in q.stat.map { (q.id, $0) } }
+        // One read per (namespace, name, start): queries of one metric name differ in dimensions
+        // only, and the store's index is by name and time.
+        struct Read: Hashable { var namespace: String; var name: String; var from: Int64 }
+        var reads: [Read: [(id: String, dimensions: String, period: Int64, statistic: MetricStatistic)]] = [:]
+        var readOrder: [Read] = []
+        for (id, stat) in statQueries {
+            // Periods start on multiples of the period (as CloudWatch rounds StartTime down); band
+            // inputs read their training history too. Reads start on the hour so queries share them.
+            var from = bandReads.contains(id) ? start - history : start
+            from -= ((from % stat.period) + stat.period) % stat.period
+            from -= ((from % 3600) + 3600) % 3600
+            let read = Read(namespace: stat.metric.namespace, name: stat.metric.name, from: from)
+            if reads[read] == nil { readOrder.append(read) }
+            reads[read, default: []].append((id, StoreConventions.dimensionsText(stat.metric.dimensions), stat.period, stat.statistic))
+        }
         try await withStore { store throws(StoreError) in
-            for (id, stat) in statQueries {
-                // Periods start on multiples of the period (as CloudWatch rounds StartTime down).
-                var from = bandReads.contains(id) ? start - history : start
-                from -= ((from % stat.period) + stat.period) % stat.period
-                seriesByID[id] = try await series(store, stat.metric, start: from, end: end, period: stat.period, statistic: stat.statistic)
+            for read in readOrder {
+                let wanted = reads[read]!
+                let rows = try await store.datapoints(namespace: read.namespace, name: read.name, dimensions: wanted.count == 1 ? wanted[0].dimensions : nil,
+                                                      start: read.from * 1000, end: end * 1000, limit: 50_000_000)
+                let byDimensions = Dictionary(grouping: rows, by: \.dimensions)
+                for query in wanted {
+                    seriesByID[query.id] = Series.aggregate(byDimensions[query.dimensions] ?? [], period: query.period, statistic: query.statistic)
+                }
             }
         }
         struct ResultSeries { var id: String; var label: String; var points: [(time: Int64, value: Double)] }
