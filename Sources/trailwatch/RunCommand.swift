@@ -94,6 +94,11 @@ struct RunCommand: AsyncParsableCommand {
             if once || format == .json { print(text, terminator: "") } else { Console.error(text) }
         }
         if !summary.failures.isEmpty { throw ExitCode(1) }
+        // A batch run that met a truncated archive or could not write a batch did not do its job.
+        if once && !summary.damagedComponents.isEmpty {
+            if quiet { Console.error("damaged input or failed writes in: " + summary.damagedComponents.joined(separator: ", ")) }
+            throw ExitCode(1)
+        }
     }
 }
 
