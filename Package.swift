@@ -109,7 +109,7 @@ let package = Package(
 
         // The one HTTP server of a process (Hummingbird 2): limits, timeouts, TLS, queries off the event loop.
         .target(name: "TrailwatchHTTP",
-                dependencies: ["AWSWire", "AccessPolicies", "TrailwatchCore",
+                dependencies: ["AWSWire", "AccessPolicies", "TrailwatchCore", "CZlib",
                                .product(name: "HummingbirdCore", package: "hummingbird"),
                                .product(name: "HummingbirdTLS", package: "hummingbird"),
                                .product(name: "NIOCore", package: "swift-nio"),
@@ -126,9 +126,10 @@ let package = Package(
         // IAM-style policies for access keys: documents, wildcards, conditions, explicit-deny-wins evaluation (no I/O).
         .target(name: "AccessPolicies", swiftSettings: strict),
 
-        // The CloudWatch Logs API (JSON 1.1) over a store protocol; the cloudwatch_logs_api source is a thin stage over it.
+        // The CloudWatch Logs API (JSON 1.1), the CloudWatch metrics and alarms API (RPC v2 CBOR, JSON 1.0, query) and
+        // CloudTrail's LookupEvents over the store protocols; the cloudwatch_logs_api and cloudwatch_api sources are thin stages over them.
         .target(name: "TrailwatchAPI",
-                dependencies: ["AWSWire", "AccessPolicies", "TrailwatchCore", "ByteJSON", "FilterPatterns", "LogsQuery", "TrailwatchStore"],
+                dependencies: ["AWSWire", "AccessPolicies", "TrailwatchCore", "ByteJSON", "FilterPatterns", "LogsQuery", "TrailwatchStore", "Alarms"],
                 swiftSettings: strict),
 
         // Thin command line.
@@ -149,7 +150,7 @@ let package = Package(
         .testTarget(name: "TrailwatchHTTPTests", dependencies: ["TrailwatchHTTP", "AWSWire", "AccessPolicies",
                                                                  .product(name: "AsyncHTTPClient", package: "async-http-client")],
                     swiftSettings: strict),
-        .testTarget(name: "TrailwatchAPITests", dependencies: ["TrailwatchAPI", "AWSWire", "TrailwatchCore", "TrailwatchStore"], swiftSettings: strict),
+        .testTarget(name: "TrailwatchAPITests", dependencies: ["TrailwatchAPI", "AWSWire", "TrailwatchCore", "TrailwatchStore", "Alarms"], swiftSettings: strict),
         .testTarget(name: "PatternMiningTests", dependencies: ["PatternMining"], swiftSettings: strict),
         .testTarget(name: "InsightsDetectionTests", dependencies: ["InsightsDetection"], swiftSettings: strict),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "TrailwatchCore"], swiftSettings: strict),

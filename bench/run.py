@@ -691,6 +691,93 @@ def api_put_log_events(binary, results, requests=300, connections=12):
           f"{'ok' if ok else 'FAILED'} ({stats['throttled']} throttled, {received} written; server CPU only)", flush=True)
 
 
+def api_cloudwatch(binary, results, lookup_events):
+    """The CloudWatch API over loopback (RPC v2 CBOR, SigV4): PutMetricData of 100 metrics × a week of
+    1-minute values, 1,000 values per request, into an sqlite store; GetMetricData of all 100 metrics over
+    the week; then LookupEvents pages of 50 over `lookup_events` CloudTrail records in the same store."""
+    work = os.path.join(OUT, "cloudwatch-api")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    store = os.path.join(work, "store.db")
+    if lookup_events:
+        ensure_cloudtrail_lines()
+        records = os.path.join(work, "cloudtrail.jsonl")
+        with open(cloudtrail_lines(), "rb") as src, open(records, "wb") as dst:
+            for i, line in enumerate(src):
+                if i >= lookup_events:
+                    break
+                dst.write(line)
+        ingest = os.path.join(work, "ingest.yaml")
+        with open(ingest, "w") as f:
+            f.write(f"""
+sources:
+  trail: {{ type: file, include: ["{records}"] }}
+sinks:
+  store: {{ type: sqlite, inputs: [trail], path: "{store}" }}
+""")
+        wall, cpu, rss, status = measure([binary, "run", ingest, "--once", "--quiet"])
+        print(f"{'cloudtrail-store':<22} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.1f} MiB RSS  {lookup_events} records indexed", flush=True)
+    port = free_port()
+    pipeline = os.path.join(work, "cloudwatch.yaml")
+    with open(pipeline, "w") as f:
+        f.write(f"""
+data_dir: {work}/state
+http: {{ listen: "127.0.0.1:{port}", access_key_id_env: TW_KEY_ID, secret_access_key_env: TW_SECRET }}
+sources:
+  cw: {{ type: cloudwatch_api, store: "{store}" }}
+sinks:
+  store: {{ type: sqlite, inputs: [cw], path: "{store}" }}
+""")
+    env = dict(os.environ, TW_KEY_ID=BENCH_KEY[0], TW_SECRET=BENCH_KEY[1])
+    server = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=subprocess.PIPE, env=env)
+    for line in server.stderr:
+        if line.startswith(b"serving"):
+            break
+    threading_drain(server.stderr)
+    load = os.path.join(ROOT, "bench", "cloudwatch_api_load.py")
+    url = f"http://127.0.0.1:{port}"
+    outputs = {}
+    try:
+        cpu0 = cpu_seconds(server.pid)
+        for mode, extra in (("put", []), ("get", ["--period", "3600"]), ("get", ["--period", "60", "--repeat", "3"])) + \
+                           ((("lookup", []),) if lookup_events else ()):
+            run = subprocess.run([sys.executable, load, mode, url, *BENCH_KEY, *extra], capture_output=True, text=True)
+            try:
+                outputs[mode + "".join(extra[:2])] = json.loads(run.stdout.strip().splitlines()[-1])
+            except (IndexError, ValueError):
+                sys.stderr.write(run.stdout + run.stderr)
+                outputs[mode + "".join(extra[:2])] = None
+            if mode == "put":
+                put_cpu = cpu_seconds(server.pid) - cpu0
+        rss = vm_hwm_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+    load_avg = round(os.getloadavg()[0], 2)
+    put = outputs.get("put")
+    ok = put is not None and put["failures"] == 0
+    if put:
+        results.append(dict(name="api-put-metric-data", wall_s=put["wall_s"], cpu_s=round(put_cpu, 3), peak_rss_mib=round(rss, 1),
+                            values_per_s=put["values_per_s"], load=load_avg, ok=ok and put["values_per_s"] >= 200_000,
+                            note=f"p50 {put['p50_ms']} ms, p99 {put['p99_ms']} ms per 1,000-value request (target >= 200,000 values/s)"))
+        print(f"{'api-put-metric-data':<22} {put['wall_s']:7.2f} s wall {put_cpu:7.2f} s CPU {rss:7.1f} MiB RSS "
+              f"{put['values_per_s']:>9} values/s  p50 {put['p50_ms']} ms p99 {put['p99_ms']} ms  load {load_avg}", flush=True)
+    for key, target in (("get--period3600", 100), ("get--period60", None)):
+        got = outputs.get(key)
+        if got:
+            results.append(dict(name="api-get-metric-data-" + key.split("period")[1] + "s", wall_s=got["p50_ms"] / 1000, load=load_avg,
+                                ok=target is None or got["p50_ms"] <= target,
+                                note=f"100 metrics over a week of 1-minute data, period {got['period']} s: p50 {got['p50_ms']} ms, best {got['best_ms']} ms"
+                                     + (f" (target <= {target} ms)" if target else "")))
+            print(f"{'api-get-metric-data':<22} period {got['period']:>5} s  p50 {got['p50_ms']} ms  best {got['best_ms']} ms  ({got['reply_bytes']} reply bytes)", flush=True)
+    looked = outputs.get("lookup")
+    if looked:
+        worst = max(v["p50_ms"] for k, v in looked.items() if k != "mode")
+        results.append(dict(name="api-lookup-events", wall_s=worst / 1000, load=load_avg, ok=worst <= 50,
+                            note=f"pages of 50 over {lookup_events} events: " + ", ".join(f"{k} p50 {v['p50_ms']} ms" for k, v in looked.items() if k != "mode")))
+        print(f"{'api-lookup-events':<22} over {lookup_events} events: " + ", ".join(f"{k} p50 {v['p50_ms']} ms" for k, v in looked.items() if k != "mode"), flush=True)
+
+
 def agent_aggregator(binary, log, lines, results):
     """file → cloudwatch_logs sink → PutLogEvents over loopback → API → file, two processes."""
     work = os.path.join(OUT, "ship")
@@ -741,6 +828,7 @@ def main():
     ap.add_argument("--lines", type=int, default=5_000_000)
     ap.add_argument("--only", default="")
     ap.add_argument("--repeat", type=int, default=1, help="runs per scenario; the best wall time is reported")
+    ap.add_argument("--lookup-events", type=int, default=5_000_000, help="CloudTrail records in the LookupEvents benchmark's store")
     args = ap.parse_args()
     if not os.path.exists(GENLOG):
         print(f"skipped: {GENLOG} is absent (the benchmark input comes from ../shared)")
@@ -821,6 +909,8 @@ def main():
         checkpoint_load(args.binary, results)
     if not args.only or "api-put-log-events" in args.only.split(","):
         api_put_log_events(args.binary, results)
+    if not args.only or "api-cloudwatch" in args.only.split(","):
+        api_cloudwatch(args.binary, results, args.lookup_events)
     if not args.only or "agent-aggregator" in args.only.split(","):
         agent_aggregator(args.binary, log, lines, results)
     if not args.only or "tail-follow" in args.only.split(","):

@@ -1,16 +1,23 @@
 /// The wire protocols AWS services speak. Each case knows how a request names its operation and
-/// how replies and errors are shaped. The Smithy RPC v2 CBOR and AWS query protocols (issue 18)
-/// slot in as further cases with their codecs beside ``AWSJSONProtocol``.
+/// how replies and errors are shaped: ``AWSJSONProtocol``, ``AWSRPCv2CBORProtocol`` and
+/// ``AWSQueryProtocol``; ``AWSDocumentCodec`` reads and writes documents in any of them.
 public enum AWSProtocol: Sendable, Hashable {
     /// `application/x-amz-json-1.0`, `X-Amz-Target: Service.Operation` (DynamoDB, CloudWatch's JSON).
     case awsJSON1_0
     /// `application/x-amz-json-1.1` (CloudWatch Logs, CloudTrail).
     case awsJSON1_1
+    /// Smithy RPC v2 CBOR: `POST /service/Service/operation/Operation`, `smithy-protocol: rpc-v2-cbor`
+    /// (what botocore 1.43 sends for CloudWatch).
+    case rpcV2CBOR
+    /// The query protocol: form-encoded `Action=…&Version=…`, XML replies (older CloudWatch clients).
+    case query
 
     public var contentType: String {
         switch self {
         case .awsJSON1_0: "application/x-amz-json-1.0"
         case .awsJSON1_1: "application/x-amz-json-1.1"
+        case .rpcV2CBOR: "application/cbor"
+        case .query: "text/xml"
         }
     }
 }

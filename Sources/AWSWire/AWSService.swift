@@ -16,6 +16,16 @@ public protocol AWSService: Sendable {
     func accessRequest(for call: AWSOperationCall) -> AccessRequest
     /// Answers one call; errors are returned as ``AWSJSONProtocol/errorReply(_:_:requestID:)`` replies.
     func handle(_ call: AWSOperationCall) async -> AWSReply
+    /// The query protocol's `Version` (`2010-08-01` for CloudWatch); nil when the service
+    /// speaks no query protocol.
+    var queryVersion: String? { get }
+    /// How errors are shaped for this service in every protocol (the HTTP layer's own errors use it too).
+    var documentShape: AWSDocumentCodec.ServiceShape { get }
+}
+
+extension AWSService {
+    public var queryVersion: String? { nil }
+    public var documentShape: AWSDocumentCodec.ServiceShape { AWSDocumentCodec.ServiceShape() }
 }
 
 /// The services a process serves, by target prefix. Stages register theirs when they start and
@@ -41,6 +51,14 @@ public final class AWSServiceDirectory: Sendable {
 
     public func service(targetPrefix: String) -> (any AWSService)? {
         services.withLock { $0[targetPrefix] }
+    }
+
+    /// The service answering query-protocol requests of API `version` signed for `signingName`
+    /// (the credential scope's service; nil for unsigned requests).
+    public func service(queryVersion version: String, signingName: String?) -> (any AWSService)? {
+        services.withLock { s in
+            s.values.first { $0.queryVersion == version && (signingName == nil || $0.signingName == signingName) }
+        }
     }
 
     public var isEmpty: Bool { services.withLock { $0.isEmpty } }

@@ -310,3 +310,14 @@ public struct MetricAlarm: Sendable, Codable {
             + "missing data treated as \(treatMissingData.rawValue)."
     }
 }
+
+extension MetricAlarm {
+    /// SetAlarmState: moves the alarm to `newState` until its next evaluation says otherwise, as
+    /// CloudWatch does. Returns the change (nil when the alarm already was in that state).
+    public mutating func setState(_ newState: AlarmState, reason: String, at time: Int64) -> AlarmStateChange? {
+        guard newState != state else { return nil }
+        let change = AlarmStateChange(alarmName: name, timestamp: time, oldState: state, newState: newState, reason: reason, datapoints: [])
+        state = newState
+        return change
+    }
+}

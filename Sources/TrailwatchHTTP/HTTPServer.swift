@@ -169,7 +169,7 @@ public final class HTTPServer: Sendable {
         let head = Self.head(of: request, channel: channel)
         var keepAlive = true
         let reply: HTTPReply
-        if head.method == "POST" && head.header("x-amz-target") != nil || head.method == "POST" && head.path == "/" {
+        if head.method == "POST" && (head.header("x-amz-target") != nil || head.path == "/" || head.path.hasPrefix("/service/")) {
             (reply, keepAlive) = await answerAWS(request, head)
         } else {
             reply = await answerRoute(head)
@@ -267,17 +267,40 @@ public final class HTTPServer: Sendable {
 
     func answerAWS(_ request: Request, _ head: HTTPRequestHead) async -> (HTTPReply, keepAlive: Bool) {
         let requestID = RequestIDs.next()
+        var shape = AWSDocumentCodec.ServiceShape()
         func fail(_ error: AWSError, _ wire: AWSProtocol = .awsJSON1_1, keepAlive: Bool = true) -> (HTTPReply, keepAlive: Bool) {
-            (Self.reply(AWSJSONProtocol.errorReply(error, wire, requestID: requestID)), keepAlive)
+            (Self.reply(AWSDocumentCodec.errorReply(error, wire, requestID: requestID, shape)), keepAlive)
         }
-        let identified: (AWSProtocol, service: String, operation: String)
-        switch AWSJSONProtocol.identify(method: head.method, contentType: head.header("content-type"), target: head.header("x-amz-target")) {
-        case .success(let value): identified = value
-        case .failure(let error): return fail(error)
+        // Which protocol: RPC v2 CBOR by its path, query by its form body, else the JSON protocols.
+        let contentType = head.header("content-type")?.lowercased() ?? ""
+        let wire: AWSProtocol
+        var named: (service: String, operation: String)?
+        if head.path.hasPrefix("/service/") {
+            wire = .rpcV2CBOR
+            guard let identified = AWSRPCv2CBORProtocol.identify(path: head.path) else {
+                return fail(AWSError("UnknownOperationException", "The path \(head.path) names no operation (expected /service/SERVICE/operation/OPERATION).", status: 404), wire)
+            }
+            guard head.header("smithy-protocol") == AWSRPCv2CBORProtocol.header else {
+                return fail(AWSError("UnknownOperationException", "RPC v2 requests need the header smithy-protocol: rpc-v2-cbor."), wire)
+            }
+            named = identified
+        } else if head.header("x-amz-target") == nil && contentType.hasPrefix(AWSQueryProtocol.contentType) {
+            wire = .query
+        } else {
+            switch AWSJSONProtocol.identify(method: head.method, contentType: head.header("content-type"), target: head.header("x-amz-target")) {
+            case .success(let value):
+                wire = value.0
+                named = (value.service, value.operation)
+            case .failure(let error): return fail(error)
+            }
         }
-        let wire = identified.0
-        guard let service = services.service(targetPrefix: identified.service) else {
-            return fail(AWSError("UnknownOperationException", "No service \(identified.service) on this endpoint (is a source of its type in the pipeline?)."), wire)
+        var service: (any AWSService)?
+        if let named {
+            service = services.service(targetPrefix: named.service)
+            guard let service else {
+                return fail(AWSError("UnknownOperationException", "No service \(named.service) on this endpoint (is a source of its type in the pipeline?)."), wire)
+            }
+            shape = service.documentShape
         }
         // Refuse what is too large before reading it, and close: the rest of the body is not read.
         let declared = head.header("content-length").flatMap { Int($0) }
@@ -290,14 +313,40 @@ public final class HTTPServer: Sendable {
         if buffered > settings.maxBufferedBodyBytes && buffered != reserve {
             return fail(.throttling("Too many request bytes in flight; retry shortly."), wire)
         }
-        let body: [UInt8]
+        let received: [UInt8]
         do {
-            body = try await Self.collect(request.body, limit: settings.maxBodyBytes, expected: declared)
+            received = try await Self.collect(request.body, limit: settings.maxBodyBytes, expected: declared)
         } catch is BodyTooLarge {
             return fail(AWSError("RequestEntityTooLargeException", "Request body exceeds the limit of \(settings.maxBodyBytes) bytes.", status: 413), wire, keepAlive: false)
         } catch {
             return fail(AWSError("SerializationException", "The request body could not be read."), wire, keepAlive: false)
         }
+        // SigV4 signs the bytes sent; the service reads them inflated.
+        let signedBody = received
+        var body = received
+        switch head.header("content-encoding")?.lowercased() {
+        case nil, "", "identity": break
+        case "gzip", "x-gzip":
+            do { body = try ContentEncoding.gunzip(signedBody, limit: settings.maxBodyBytes) } catch is ContentEncoding.TooLarge {
+                return fail(AWSError("RequestEntityTooLargeException", "The request body inflates beyond the limit of \(settings.maxBodyBytes) bytes.", status: 413), wire)
+            } catch {
+                return fail(AWSError("SerializationException", "The gzip request body is corrupt or truncated."), wire)
+            }
+        case let other?:
+            return fail(AWSError("UnsupportedMediaTypeException", "Content-Encoding '\(other)' is not supported (gzip is).", status: 415), wire)
+        }
+        if named == nil {
+            // The query protocol names its operation and API version in the body.
+            let form: AWSQueryProtocol.Form
+            do { form = try AWSQueryProtocol.decode(body) } catch { return fail(error, wire) }
+            guard let found = services.service(queryVersion: form.version, signingName: Self.signingName(head.header("authorization"))) else {
+                return fail(AWSError("InvalidAction", "No service on this endpoint answers query API version '\(form.version)'."), wire)
+            }
+            service = found
+            shape = found.documentShape
+            named = (found.targetPrefix, form.action)
+        }
+        guard let service, let named else { return fail(.internalFailure("no service"), wire) }
         guard let authentication else {
             return fail(.accessDenied("This endpoint accepts no AWS API requests (no access keys configured)."), wire)
         }
@@ -306,7 +355,7 @@ public final class HTTPServer: Sendable {
             principal = .anonymous
         } else {
             let signed = SigV4.Request(method: head.method, path: head.path, query: head.rawQuery, headers: head.headers,
-                                       payloadHash: body.withUnsafeBytes { SigV4.sha256Hex($0) })
+                                       payloadHash: signedBody.withUnsafeBytes { SigV4.sha256Hex($0) })
             var verifier = SigV4Verifier(keys: authentication.keys, service: service.signingName)
             verifier.allowedSkew = authentication.allowedSkewSeconds
             switch verifier.verify(signed, now: authentication.now()) {
@@ -314,7 +363,7 @@ public final class HTTPServer: Sendable {
             case .failure(let error): return fail(error, wire)
             }
         }
-        let call = AWSOperationCall(wireProtocol: wire, service: identified.service, operation: identified.operation, body: body,
+        let call = AWSOperationCall(wireProtocol: wire, service: named.service, operation: named.operation, body: body,
                                     principal: principal, requestID: requestID)
         // The caller's policies, evaluated once here for every service and operation.
         if let refusal = refusal(of: call, by: service, head) { return fail(refusal, wire) }
@@ -322,6 +371,13 @@ public final class HTTPServer: Sendable {
             return fail(.serviceUnavailable("The request took longer than \(settings.requestTimeoutSeconds.formatted()) s; retry it."), wire)
         }
         return (Self.reply(reply), true)
+    }
+
+    /// The service of a SigV4 credential scope (`Credential=AKID/DATE/REGION/SERVICE/aws4_request`).
+    static func signingName(_ authorization: String?) -> String? {
+        guard let authorization, let range = authorization.range(of: "Credential=") else { return nil }
+        let scope = authorization[range.upperBound...].prefix { $0 != "," && $0 != " " }.split(separator: "/")
+        return scope.count == 5 ? String(scope[3]) : nil
     }
 
     static func reply(_ aws: AWSReply) -> HTTPReply {

@@ -62,14 +62,16 @@ extension PostgresStore {
         let cursor = try request.nextToken.map { token throws(StoreError) in try PageCursor(token: token) }
         let pageSize = max(1, request.maxResults)
         var binds = PostgresBindings()
-        binds.append(request.attribute); binds.append(request.value)
+        // No attribute: every record (each has exactly one EventId row).
+        binds.append(request.attribute.isEmpty ? "EventId" : request.attribute); binds.append(request.value)
         binds.append(request.start ?? Int64.min); binds.append(request.end ?? Int64.max)
         binds.append(cursor?.timestamp ?? Int64.max); binds.append(cursor?.tiebreak ?? Int64.max)
         binds.append(Int64(pageSize + 1))
+        binds.append(request.attribute.isEmpty)
         let rows = try await run("""
             SELECT e.message, l.timestamp, l.event_key FROM cloudtrail_lookup l
             JOIN log_events e ON e.timestamp = l.timestamp AND e.event_key = l.event_key AND e.log_group = l.log_group
-            WHERE l.attribute = $1 AND l.value = $2 AND l.timestamp >= $3 AND l.timestamp < $4
+            WHERE l.attribute = $1 AND ($8 OR l.value = $2) AND l.timestamp >= $3 AND l.timestamp < $4
               AND (l.timestamp, l.event_key) < ($5, $6)
             ORDER BY l.timestamp DESC, l.event_key DESC LIMIT $7
             """, binds)

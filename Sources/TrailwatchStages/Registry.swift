@@ -12,6 +12,7 @@ public enum BuiltinStages {
         r.register(ArchiveSource.self)
         r.register(CloudTrailSource.self)
         r.register(CloudWatchLogsAPISource.self)
+        r.register(CloudWatchAPISource.self)
         // Transforms
         r.register(FilterTransform.self)
         r.register(MetricFilterTransform.self)

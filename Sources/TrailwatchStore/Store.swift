@@ -406,13 +406,15 @@ public final class SQLiteStore: Store {
         let cursor = try request.nextToken.map { token throws(StoreError) in try PageCursor(token: token) }
         let statement = try db.prepare("""
             SELECT e.message, l.timestamp, e.id FROM cloudtrail_lookup l JOIN log_events e ON e.id = l.event_id
-            WHERE l.attribute = ?1 AND l.value = ?2 AND l.timestamp >= ?3 AND l.timestamp < ?4
+            WHERE l.attribute = ?1 AND (?8 = 1 OR l.value = ?2) AND l.timestamp >= ?3 AND l.timestamp < ?4
               AND (l.timestamp < ?6 OR (l.timestamp = ?6 AND e.id < ?7))
             ORDER BY l.timestamp DESC, e.id DESC LIMIT ?5
             """)
         let pageSize = max(1, request.maxResults)
-        statement.bind(1, request.attribute)
+        // No attribute: every record (each has exactly one EventId row).
+        statement.bind(1, request.attribute.isEmpty ? "EventId" : request.attribute)
         statement.bind(2, request.value)
+        statement.bind(8, Int64(request.attribute.isEmpty ? 1 : 0))
         statement.bind(3, request.start ?? Int64.min)
         statement.bind(4, request.end ?? Int64.max)
         statement.bind(5, Int64(pageSize + 1))

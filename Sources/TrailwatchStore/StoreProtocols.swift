@@ -117,7 +117,7 @@ public struct LogQueryRequest: Sendable {
     }
 }
 
-/// LookupEvents: one attribute, a time range [start, end), a page size and the token of the page to continue.
+/// LookupEvents: one attribute (empty: every record), a time range [start, end), a page size and the token of the page to continue.
 public struct LookupEventsRequest: Sendable {
     public var attribute: String
     public var value: String

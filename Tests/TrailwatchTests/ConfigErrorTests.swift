@@ -28,7 +28,7 @@ let brokenConfigs: [BrokenConfig] = [
         sources:
           app: { type: fiel, include: [a.log] }
         """ + validTail,
-        expected: "p.yaml:2:16: component 'app': setting 'type': unknown source type 'fiel' (expected one of archive, cloudtrail, cloudwatch_logs_api, file, stdin; did you mean 'file'?)"),
+        expected: "p.yaml:2:16: component 'app': setting 'type': unknown source type 'fiel' (expected one of archive, cloudtrail, cloudwatch_api, cloudwatch_logs_api, file, stdin; did you mean 'file'?)"),
     BrokenConfig(name: "sink type used as transform", yaml: """
         sources:
           app: { type: stdin }

@@ -126,6 +126,9 @@ struct PostgresStoreTests {
             token = page.nextToken
         } while token != nil
         #expect(paged == all && all.count > 7)
+        // No attribute: every record, newest first (LookupEvents without LookupAttributes).
+        let everything = try await store.lookupEvents(attribute: "", value: "", start: nil, end: nil, maxResults: 1000)
+        #expect(everything.count == 768 && everything.contains { $0.contains(sample["eventID"] as! String) })
         await store.close()
     }
 

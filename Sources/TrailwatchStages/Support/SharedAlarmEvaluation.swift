@@ -28,7 +28,12 @@ final class SharedAlarmEvaluator: Sendable {
         var alarm: MetricAlarm
         var readUntil: Int64?
         var outbox: [OutboxEntry]
+        /// The last change's reason and time (ms), for DescribeAlarms (``AlarmStateView``).
+        var stateReason: String?
+        var stateUpdated: Int64?
     }
+
+    typealias Definition = (name: String, fingerprint: String, make: @Sendable () throws -> MetricAlarm)
 
     struct OutboxEntry: Codable, Equatable {
         var key: Int64
@@ -55,14 +60,25 @@ final class SharedAlarmEvaluator: Sendable {
     private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
 
     /// - Parameter history: how far back an anomaly-band alarm new to the store learns from.
-    init(location: StoreLocation, definitions: [(name: String, fingerprint: String, make: @Sendable () throws -> MetricAlarm)],
+    convenience init(location: StoreLocation, definitions: [Definition],
+                     evaluationDelay: Int64, history: Int64, log: RuntimeLog, component: String, interval: Int64 = 1000) {
+        self.init(location: location, leases: true, definitions: { _ in definitions }, applySetState: false, evaluationDelay: evaluationDelay,
+                  history: history, log: log, component: component, interval: interval)
+    }
+
+    /// - Parameters:
+    ///   - leases: whether alarms are leased (a fleet's PostgreSQL store); without, this instance evaluates every alarm.
+    ///   - definitions: the alarms to evaluate, read every round (API alarms live in the store).
+    ///   - applySetState: whether SetAlarmState requests (``CloudWatchService/Documents/setState``) are applied.
+    init(location: StoreLocation, leases: Bool, definitions: @escaping @Sendable (any Store) async throws -> [Definition], applySetState: Bool,
          evaluationDelay: Int64, history: Int64, log: RuntimeLog, component: String, interval: Int64 = 1000) {
         let loop = Task { [shared] in
-            await Self.run(location: location, definitions: definitions, delay: evaluationDelay, history: history, interval: interval,
-                           log: log, component: component, shared: shared)
+            await Self.run(location: location, useLeases: leases, definitions: definitions, applySetState: applySetState, delay: evaluationDelay,
+                           history: history, interval: interval, log: log, component: component, shared: shared)
         }
         task.withLock { $0 = loop }
     }
+
 
     /// Alarms this instance holds the lease of right now.
     var holding: Set<String> { shared.withLock { $0.holding } }
@@ -79,18 +95,29 @@ final class SharedAlarmEvaluator: Sendable {
         task.withLock { $0?.cancel() }
     }
 
-    private static func run(location: StoreLocation, definitions: [(name: String, fingerprint: String, make: @Sendable () throws -> MetricAlarm)],
-                            delay: Int64, history: Int64, interval: Int64, log: RuntimeLog, component: String, shared: SharedState) async {
+    private static func run(location: StoreLocation, useLeases: Bool, definitions provider: @Sendable (any Store) async throws -> [Definition],
+                            applySetState: Bool, delay: Int64, history: Int64, interval: Int64, log: RuntimeLog, component: String,
+                            shared: SharedState) async {
         var leases: (any LeaseHolding)?
         var store: (any Store)?
         var owned: [String: SavedAlarm] = [:]
         var warned = false
         while !Task.isCancelled {
             do {
-                if leases == nil { leases = try await StoreOpener.leases(location) }
+                if useLeases && leases == nil { leases = try await StoreOpener.leases(location) }
                 if store == nil { store = try await StoreOpener.open(location, access: .readWrite) }
+                let definitions = try await provider(store!)
+                // Alarms deleted or redefined since the last round.
+                for name in Array(owned.keys) {
+                    guard let current = definitions.first(where: { $0.name == name }), current.fingerprint == owned[name]?.definition else {
+                        owned.removeValue(forKey: name)
+                        shared.withLock { _ = $0.holding.remove(name) }
+                        if let held = leases, !definitions.contains(where: { $0.name == name }) { await held.release(name) }
+                        continue
+                    }
+                }
                 for definition in definitions {
-                    guard try await leases!.hold(definition.name) else {
+                    if let held = leases, try await held.hold(definition.name) == false {
                         if owned.removeValue(forKey: definition.name) != nil {
                             log.log(.info, component, "alarm '\(definition.name)' is evaluated by another instance now")
                         }
@@ -108,14 +135,19 @@ final class SharedAlarmEvaluator: Sendable {
                         log.log(.info, component, "evaluating alarm '\(definition.name)' (lease taken\(resend.isEmpty ? "" : ", re-sending \(resend.count) undelivered state change(s)"))")
                         shared.withLock { _ = $0.holding.insert(definition.name) }
                     }
+                    var setState: (state: AlarmState, reason: String, time: Int64)?
+                    if applySetState, let document = try await store!.document(kind: setStateKind, name: definition.name) {
+                        setState = decodeSetState(document.body)
+                    }
                     let (changed, output) = try await evaluate(&record, until: now - delay, history: history, store: store!,
-                                                               resend: resend, name: definition.name, shared: shared)
+                                                               resend: resend, name: definition.name, shared: shared, setState: setState)
                     // Saved (with its outbox) before anything goes out.
                     if changed {
                         let body = try JSONEncoder().encode(record)
                         try await store!.putDocument(StoredDocument(kind: documentKind, name: definition.name,
                                                                     body: String(decoding: body, as: UTF8.self), updated: now))
                     }
+                    if applySetState, setState != nil { try await store!.deleteDocument(kind: setStateKind, name: definition.name) }
                     owned[definition.name] = record
                     if let output {
                         shared.withLock { state in
@@ -142,21 +174,30 @@ final class SharedAlarmEvaluator: Sendable {
         if let opened = store { await opened.close() }
     }
 
-    private static func load(_ definition: (name: String, fingerprint: String, make: @Sendable () throws -> MetricAlarm),
-                             from store: any Store) async throws -> SavedAlarm {
+    /// SetAlarmState requests waiting for the evaluator (written by the CloudWatch API).
+    static let setStateKind = "alarm-set-state"
+
+    static func decodeSetState(_ body: String) -> (state: AlarmState, reason: String, time: Int64)? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+              let value = (object["StateValue"] as? String).flatMap(AlarmState.init(rawValue:)) else { return nil }
+        return (value, object["StateReason"] as? String ?? "", (object["Timestamp"] as? NSNumber)?.int64Value ?? MonotonicClock.wallMillis())
+    }
+
+    private static func load(_ definition: Definition, from store: any Store) async throws -> SavedAlarm {
         if let document = try await store.document(kind: documentKind, name: definition.name),
            let saved = try? JSONDecoder().decode(SavedAlarm.self, from: Data(document.body.utf8)),
            saved.definition == definition.fingerprint {
             return saved
         }
         // A new or changed definition starts afresh.
-        return SavedAlarm(definition: definition.fingerprint, alarm: try definition.make(), readUntil: nil, outbox: [])
+        return SavedAlarm(definition: definition.fingerprint, alarm: try definition.make(), readUntil: nil, outbox: [], stateReason: nil, stateUpdated: nil)
     }
 
     /// Reads the periods that completed since the last round, judges them, queues the changes.
     /// True when the record changed (and must be saved before its changes go out).
     private static func evaluate(_ record: inout SavedAlarm, until time: Int64, history: Int64, store: any Store, resend: [OutboxEntry],
-                                 name: String, shared: SharedState) async throws -> (changed: Bool, output: Output?) {
+                                 name: String, shared: SharedState,
+                                 setState: (state: AlarmState, reason: String, time: Int64)? = nil) async throws -> (changed: Bool, output: Output?) {
         var changed = false
         // Outbox entries whose delivery was acknowledged leave the outbox.
         let delivered = shared.withLock { $0.delivered.removeValue(forKey: name) } ?? []
@@ -170,6 +211,14 @@ final class SharedAlarmEvaluator: Sendable {
         let from = record.readUntil ?? (until - Int64(alarm.evaluationPeriods + 2) * alarm.periodMs - (isBand(alarm) ? history : 0))
         var fresh: [StructuredEvent] = []
         var bands: [MetricDatum] = []
+        if let setState {
+            changed = true
+            if let change = record.alarm.setState(setState.state, reason: setState.reason, at: setState.time) {
+                fresh.append(AlarmEventBody.event(for: change, alarm: record.alarm))
+                record.stateReason = change.reason
+                record.stateUpdated = change.timestamp
+            }
+        }
         if until > from {
             let points = try await store.datapoints(namespace: alarm.metric.namespace, name: alarm.metric.name,
                                                     dimensions: StoreConventions.dimensionsText(alarm.metric.dimensions),
@@ -179,8 +228,13 @@ final class SharedAlarmEvaluator: Sendable {
                                              sum: p.sum, minimum: p.minimum, maximum: p.maximum))
             }
             var steps = AlarmTransform.Runner.Steps()
-            steps.add(record.alarm.advance(until: until), of: record.alarm)
-            fresh = steps.events
+            let step = record.alarm.advance(until: until)
+            if let last = step.changes.last {
+                record.stateReason = last.reason
+                record.stateUpdated = last.timestamp
+            }
+            steps.add(step, of: record.alarm)
+            fresh += steps.events
             bands = steps.bands
             record.readUntil = until
             changed = true

@@ -26,11 +26,14 @@ struct AlarmTransform: TransformKind {
         /// A fleet's shared PostgreSQL store: each alarm is then evaluated by one instance at a time
         /// (a lease), over the datapoints every instance wrote there, with its state kept there.
         var sharedStore: StoreLocation?
+        /// The alarms created with the CloudWatch API (PutMetricAlarm through a `cloudwatch_api`
+        /// source) in this store: evaluated here over the store's datapoints, reloaded as they change.
+        var apiAlarms: StoreLocation?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case definition, definitionFile = "definition_file", evaluationDelay = "evaluation_delay"
             case bandMinimumHistory = "band_minimum_history", bandHistory = "band_history", saveInterval = "save_interval"
-            case sharedStore = "shared_store"
+            case sharedStore = "shared_store", apiAlarms = "api_alarms"
         }
 
         init(from decoder: any Decoder) throws {
@@ -47,6 +50,13 @@ struct AlarmTransform: TransformKind {
                                        expected: "postgres://USER@HOST:PORT/DATABASE (the store the fleet's store sinks write to)")
                 }
                 sharedStore = location
+            }
+            if let text = try c.decodeIfPresent(String.self, forKey: .apiAlarms) {
+                apiAlarms = StoreLocation(text)
+                guard !c.contains(.definition), definitionFile == nil, sharedStore == nil else {
+                    throw SettingError(codingPath: c.codingPath + [CodingKeys.apiAlarms], message: "api_alarms evaluates the API's alarms; it takes no definition, definition_file or shared_store",
+                                       expected: "api_alarms: STORE (the cloudwatch_api source's store) alone")
+                }
             }
             if c.contains(.definition) {
                 if let list = try? c.decode([AlarmDefinition].self, forKey: .definition) {
@@ -65,7 +75,7 @@ struct AlarmTransform: TransformKind {
                     }
                 }
             }
-            guard definitions.isEmpty != (definitionFile == nil) else {
+            guard definitions.isEmpty != (definitionFile == nil) || apiAlarms != nil else {
                 throw SettingError(codingPath: c.codingPath, message: "give exactly one of 'definition' and 'definition_file'",
                                    expected: "definition: {AlarmName: …} or definition_file: alarms/name.json")
             }
@@ -176,7 +186,17 @@ struct AlarmTransform: TransformKind {
                     throw StageError("alarm '\(definition.alarmName)': \(error)")
                 }
             }
-            if let location = config.sharedStore, !context.once {
+            if let location = config.apiAlarms {
+                if !context.once {
+                    let bandSettings = config.bandSettings
+                    var leases = false
+                    if case .postgres = location { leases = true }
+                    shared = SharedAlarmEvaluator(location: location, leases: leases,
+                                                  definitions: { store in try await SharedAlarmEvaluator.apiDefinitions(store, bandSettings: bandSettings) },
+                                                  applySetState: true, evaluationDelay: config.evaluationDelay.milliseconds,
+                                                  history: config.bandHistory.milliseconds, log: context.log, component: context.id)
+                }
+            } else if let location = config.sharedStore, !context.once {
                 for alarm in alarms {
                     if case .percentile = alarm.statistic {
                         throw StageError("alarm '\(alarm.name)': shared_store alarms read merged statistic sets, which keep no samples for \(alarm.statistic.name)")
@@ -329,11 +349,7 @@ struct AlarmTransform: TransformKind {
             if restored > 0 { context.log.log(.info, context.id, "restored the state of \(restored) alarm(s) from \(statePath)") }
         }
 
-        static func fingerprint(_ definition: AlarmDefinition) -> String {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            return (try? encoder.encode(definition)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        }
+        static func fingerprint(_ definition: AlarmDefinition) -> String { definition.fingerprint }
     }
 }
 

@@ -1,0 +1,232 @@
+import Alarms
+import AWSWire
+import Foundation
+import Synchronization
+import TrailwatchAPI
+import TrailwatchConfig
+import TrailwatchCore
+import TrailwatchRuntime
+import TrailwatchStore
+
+/// `cloudwatch_api`: serves the CloudWatch API (metrics, alarms, anomaly detectors; RPC v2
+/// CBOR, awsJson 1.0 and query) and CloudTrail's LookupEvents on the pipeline's `http:` server.
+///
+/// PutMetricData datapoints enter the pipeline as metric batches (to the store sink, `alarm`
+/// transforms, anything downstream) and the request is answered once they are durable. Reads
+/// (GetMetricData, ListMetrics, …) and LookupEvents come from `store:`, the store the
+/// pipeline's store sink writes, so metric-filter datapoints and PutMetricData datapoints are
+/// one set of metrics. Alarms created with PutMetricAlarm are documents in that store; an
+/// `alarm` transform with `api_alarms: STORE` evaluates them with the same engine as YAML
+/// alarms and emits the same state-change events (to the notifier, the store — where
+/// DescribeAlarmHistory reads them back). They survive restarts; on a PostgreSQL store each
+/// alarm is evaluated by one instance of the fleet at a time.
+struct CloudWatchAPISource: SourceKind {
+    struct Config: StageConfig {
+        /// The store sink's store (SQLite path or PostgreSQL URL).
+        var store: StoreLocation
+        var maxPendingBatches = 64
+        /// How far back GetMetricData's ANOMALY_DETECTION_BAND learns, and from how much history it draws bands.
+        var bandMinimumHistory = ConfigDuration(milliseconds: 3 * 3_600_000)
+        var bandHistory = ConfigDuration(milliseconds: 14 * 86_400_000)
+        /// Also serve CloudTrail's LookupEvents over the store's event history.
+        var cloudTrail = true
+        var region = "us-east-1"
+        var maxAlarms = 5000
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case store, maxPendingBatches = "max_pending_batches"
+            case bandMinimumHistory = "band_minimum_history", bandHistory = "band_history", cloudTrail = "cloudtrail", region
+            case maxAlarms = "max_alarms"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            store = StoreLocation(try c.decode(String.self, forKey: .store))
+            maxPendingBatches = try c.decodeIfPresent(Int.self, forKey: .maxPendingBatches) ?? maxPendingBatches
+            bandMinimumHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .bandMinimumHistory) ?? bandMinimumHistory
+            bandHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .bandHistory) ?? bandHistory
+            cloudTrail = try c.decodeIfPresent(Bool.self, forKey: .cloudTrail) ?? cloudTrail
+            region = try c.decodeIfPresent(String.self, forKey: .region) ?? region
+            maxAlarms = try c.decodeIfPresent(Int.self, forKey: .maxAlarms) ?? maxAlarms
+            guard (1...4096).contains(maxPendingBatches) else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.maxPendingBatches], message: "\(maxPendingBatches) is out of range", expected: "1 to 4096")
+            }
+            guard (1...1_000_000).contains(maxAlarms) else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.maxAlarms], message: "\(maxAlarms) is out of range", expected: "1 to 1000000")
+            }
+            guard bandHistory.milliseconds >= 3_600_000 else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.bandHistory], message: "\(bandHistory) is too short", expected: "at least 1h")
+            }
+        }
+
+        var bandSettings: AnomalyBandModel.Settings {
+            var settings = AnomalyBandModel.Settings()
+            settings.minimumHistory = bandMinimumHistory.milliseconds
+            settings.history = bandHistory.milliseconds
+            settings.levelWindow = min(settings.levelWindow, bandHistory.milliseconds)
+            return settings
+        }
+    }
+
+    static let type = "cloudwatch_api"
+    static let summary = "Serves the CloudWatch metrics and alarms API and CloudTrail LookupEvents (SigV4) on the http: server; PutMetricData enters the pipeline."
+    static func produces(_ config: Config) -> Set<EventKind> { [.metric] }
+
+    static func make(_ config: Config, _ context: StageContext) throws -> any Source {
+        if case .sqlite(let path) = config.store {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+            }
+        }
+        let location = config.store
+        let open: @Sendable () async throws(StoreError) -> any Store = { () async throws(StoreError) -> any Store in
+            try await StoreOpener.open(location, access: .readWrite)
+        }
+        let queue = MetricIngestQueue(capacity: config.maxPendingBatches)
+        var settings = CloudWatchService.Settings()
+        settings.region = config.region
+        settings.maxAlarms = config.maxAlarms
+        settings.bandSettings = config.bandSettings
+        let service = CloudWatchService(settings: settings, open: open, ingest: queue)
+        return Runner(config: config, service: service, cloudTrail: config.cloudTrail ? CloudTrailService(open: open) : nil, queue: queue, context: context)
+    }
+
+    final class Runner: TrailwatchRuntime.Source {
+        let config: Config
+        let service: CloudWatchService
+        let cloudTrail: CloudTrailService?
+        let queue: MetricIngestQueue
+        let context: StageContext
+
+        init(config: Config, service: CloudWatchService, cloudTrail: CloudTrailService?, queue: MetricIngestQueue, context: StageContext) {
+            self.config = config
+            self.service = service
+            self.cloudTrail = cloudTrail
+            self.queue = queue
+            self.context = context
+        }
+
+        func run(_ output: SourceOutput) throws {
+            // Create the store (and its schema) before the first request needs it.
+            let location = config.store
+            let opened = Once<StoreError?>()
+            Task {
+                do throws(StoreError) {
+                    let store = try await StoreOpener.open(location, access: .readWrite)
+                    await store.close()
+                    opened.complete(.some(nil))
+                } catch {
+                    opened.complete(.some(error))
+                }
+            }
+            if case let failure?? = opened.waitBlocking() { throw StageError("cannot open the store \(location): \(failure)") }
+
+            guard context.awsServices.register(service) else {
+                throw StageError("another source already serves \(service.targetPrefix) on this process's http: server")
+            }
+            defer { context.awsServices.unregister(targetPrefix: service.targetPrefix) }
+            if let cloudTrail {
+                guard context.awsServices.register(cloudTrail) else {
+                    throw StageError("another source already serves \(cloudTrail.targetPrefix) on this process's http: server")
+                }
+            }
+            defer { if let cloudTrail { context.awsServices.unregister(targetPrefix: cloudTrail.targetPrefix) } }
+
+            while true {
+                if output.isStopping { queue.stopAccepting() }
+                guard let (data, token) = queue.take(waitMillis: 200) else {
+                    if output.isStopping { break }
+                    continue
+                }
+                context.metrics.recordDatapoints(data)
+                output.emit(Batch(.metrics(data), acks: Acknowledgements([token])))
+            }
+        }
+    }
+}
+
+/// Accepted PutMetricData datapoints on their way from request handlers (async) to the source thread.
+final class MetricIngestQueue: MetricsIngest, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [([MetricDatum], AckToken)] = []
+    private var accepting = true
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// API alarms live in the store, where the `alarm` transform with `api_alarms` reloads them every second.
+    func alarmsChanged() {}
+
+    func stopAccepting() {
+        condition.lock()
+        accepting = false
+        condition.unlock()
+    }
+
+    private func enqueue(_ data: [MetricDatum], _ token: AckToken) -> AWSError? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard accepting else { return AWSError.serviceUnavailable("The server is shutting down; retry against another endpoint or later.") }
+        guard items.count < capacity else { return AWSError.throttling("Rate exceeded: the pipeline is busy; retry with backoff.") }
+        items.append((data, token))
+        condition.signal()
+        return nil
+    }
+
+    func take(waitMillis: Int) -> ([MetricDatum], AckToken)? {
+        condition.lock()
+        defer { condition.unlock() }
+        if items.isEmpty { _ = condition.wait(until: Date(timeIntervalSinceNow: Double(waitMillis) / 1000)) }
+        guard !items.isEmpty else { return nil }
+        return items.removeFirst()
+    }
+
+    func ingest(_ data: [MetricDatum]) async throws(AWSError) {
+        let outcome = Once<Bool>()
+        let token = AckToken { success in outcome.complete(success) }
+        if let refusal = enqueue(data, token) { throw refusal }
+        let durable = await withTaskCancellationHandler {
+            await outcome.wait()
+        } onCancel: {
+            outcome.complete(nil)
+        }
+        switch durable {
+        case true?: return
+        case false?: throw AWSError.serviceUnavailable("A sink could not write the datapoints; retry them.")
+        case nil: throw AWSError.serviceUnavailable("The datapoints were not acknowledged in time; retry them.")
+        }
+    }
+}
+
+extension SharedAlarmEvaluator {
+    /// The alarms created through the CloudWatch API, from the store (the `alarm` transform's `api_alarms`).
+    static func apiDefinitions(_ store: any Store, bandSettings: AnomalyBandModel.Settings) async throws -> [Definition] {
+        var out: [Definition] = []
+        var after: String?
+        while true {
+            let page = try await store.documents(kind: CloudWatchService.Documents.alarm, prefix: nil, after: after, limit: 1000)
+            for document in page {
+                guard let definition = try? JSONDecoder().decode(AlarmDefinition.self, from: Data(document.body.utf8)) else { continue }
+                out.append((definition.alarmName, definition.fingerprint, { try MetricAlarm(definition: definition, bandSettings: bandSettings) }))
+            }
+            guard page.count == 1000, let last = page.last else { return out }
+            after = last.name
+        }
+    }
+}
+
+extension Once {
+    /// Blocks the calling (non-async) thread until the value is set.
+    func waitBlocking() -> T? {
+        let semaphore = DispatchSemaphore(value: 0)
+        let box = Mutex<T??>(nil)
+        Task {
+            let value = await wait()
+            box.withLock { $0 = .some(value) }
+            semaphore.signal()
+        }
+        semaphore.wait()
+        return box.withLock { $0 } ?? nil
+    }
+}

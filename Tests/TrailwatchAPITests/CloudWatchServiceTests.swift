@@ -1,0 +1,188 @@
+import AWSWire
+import Foundation
+import Synchronization
+import Testing
+import TrailwatchCore
+import TrailwatchStore
+@testable import TrailwatchAPI
+
+/// "The pipeline" of these tests: PutMetricData datapoints go straight into the store.
+final class StoreIngest: MetricsIngest, Sendable {
+    let path: String
+    let changes = Atomic<Int>(0)
+    init(path: String) { self.path = path }
+
+    func ingest(_ data: [MetricDatum]) async throws(AWSError) {
+        do { try SQLiteStore(path: path).write(.metrics(data)) } catch { throw AWSError.serviceUnavailable("\(error)") }
+    }
+
+    func alarmsChanged() { changes.wrappingAdd(1, ordering: .relaxed) }
+}
+
+struct MetricsHarness {
+    let dir: String
+    let service: CloudWatchService
+    let ingest: StoreIngest
+    static let now: Int64 = 1_790_000_000_000
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("tw-cw-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/store.db"
+        _ = try SQLiteStore(path: path)
+        ingest = StoreIngest(path: path)
+        service = CloudWatchService(open: { () async throws(StoreError) -> any Store in try SQLiteStore(path: path) }, ingest: ingest,
+                                    now: { MetricsHarness.now })
+    }
+
+    /// Calls in RPC v2 CBOR (as botocore does); the reply decoded.
+    func call(_ operation: String, _ input: AWSValue) async -> (status: Int, output: AWSValue) {
+        let reply = await service.handle(AWSOperationCall(wireProtocol: .rpcV2CBOR, service: service.targetPrefix, operation: operation,
+                                                          body: CBOR.encode(input), principal: .anonymous, requestID: "r"))
+        return (reply.status, (try? CBOR.decode(reply.body)) ?? .null)
+    }
+
+    /// Calls in the query protocol; the XML reply as text.
+    func query(_ form: String) async -> (status: Int, xml: String) {
+        let action = form.split(separator: "&").first { $0.hasPrefix("Action=") }.map { String($0.dropFirst(7)) } ?? ""
+        let reply = await service.handle(AWSOperationCall(wireProtocol: .query, service: service.targetPrefix, operation: action,
+                                                          body: Array(form.utf8), principal: .anonymous, requestID: "q"))
+        return (reply.status, String(decoding: reply.body, as: UTF8.self))
+    }
+
+    func cleanUp() { try? FileManager.default.removeItem(atPath: dir) }
+}
+
+@Suite("CloudWatch API service (metrics, statistics, metric math, alarms) over a real SQLite store")
+struct CloudWatchServiceTests {
+    let t0 = Double(MetricsHarness.now / 1000 - 3600)
+
+    @Test("PutMetricData values come back from GetMetricStatistics in CBOR and in the query protocol's XML")
+    func putAndRead() async throws {
+        let h = try MetricsHarness()
+        defer { h.cleanUp() }
+        let put = await h.call("PutMetricData", ["Namespace": "App", "MetricData": [
+            ["MetricName": "Latency", "Timestamp": .timestamp(t0), "Value": 10], ["MetricName": "Latency", "Timestamp": .timestamp(t0 + 1), "Value": 20],
+            ["MetricName": "Latency", "Timestamp": .timestamp(t0 + 2), "Values": [30], "Counts": [2]],
+            ["MetricName": "Latency", "Timestamp": .timestamp(t0 + 3), "Value": 40],
+            ["MetricName": "Latency", "Timestamp": .timestamp(t0 + 61), "Values": [5, 6], "Counts": [1, 3]],
+        ]])
+        #expect(put.status == 200)
+        let stats = await h.call("GetMetricStatistics", ["Namespace": "App", "MetricName": "Latency", "StartTime": .timestamp(t0),
+                                                         "EndTime": .timestamp(t0 + 180), "Period": 60,
+                                                         "Statistics": ["Sum", "SampleCount", "Average"], "ExtendedStatistics": ["p50", "tm80", "IQM"]])
+        let points = try #require(stats.output["Datapoints"]?.listValue)
+        #expect(points.count == 2)
+        #expect(points[0]["Sum"] == .double(130) && points[0]["SampleCount"] == .double(5) && points[0]["Average"] == .double(26))
+        #expect(points[0]["ExtendedStatistics"]?["p50"] == .double(30))
+        // tm80: the lowest 80% (10, 20, 30, 30) → 22.5.
+        #expect(points[0]["ExtendedStatistics"]?["tm80"] == .double(22.5))
+        // Values at one timestamp are kept as a statistic set: sums and counts, no percentiles.
+        #expect(points[1]["Sum"] == .double(23) && points[1]["SampleCount"] == .double(4) && points[1]["ExtendedStatistics"] == nil)
+        let xml = await h.query("Action=GetMetricStatistics&Version=2010-08-01&Namespace=App&MetricName=Latency&StartTime=\(AWSTimestamp.iso8601(t0))"
+                                + "&EndTime=\(AWSTimestamp.iso8601(t0 + 180))&Period=60&Statistics.member.1=Maximum")
+        #expect(xml.status == 200)
+        #expect(xml.xml.contains("<GetMetricStatisticsResult><Datapoints><member><Maximum>40</Maximum><Timestamp>"), "\(xml.xml)")
+    }
+
+    @Test("PutMetricData limits and validation")
+    func validation() async throws {
+        let h = try MetricsHarness()
+        defer { h.cleanUp() }
+        func code(_ input: AWSValue) async -> String? { await h.call("PutMetricData", input).output["__type"]?.stringValue }
+        #expect(await code(["MetricData": [["MetricName": "a", "Value": 1]]]) == "MissingParameter")
+        #expect(await code(["Namespace": "A", "MetricData": .list(Array(repeating: ["MetricName": "a", "Value": 1], count: 1001))]) == "InvalidParameterValue")
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Values": .list(Array(repeating: 1, count: 151))]]]) == "InvalidParameterValue")
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Values": [1, 2], "Counts": [1]]]]) == "InvalidParameterCombination")
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Value": .double(.nan)]]]) == "InvalidParameterValue")
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Unit": "Parsecs"]]]) == "InvalidParameterValue")
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "StatisticValues": ["SampleCount": 1, "Sum": 1, "Minimum": 2, "Maximum": 1]]]]) == "InvalidParameterValue")
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Timestamp": .timestamp(Double(MetricsHarness.now / 1000 + 3 * 3600))]]]) == "InvalidParameterValue")
+        let dims: AWSValue = .list((0..<31).map { .map(["Name": .string("d\($0)"), "Value": "v"]) })
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Dimensions": dims]]]) == "InvalidParameterValue")
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Dimensions": [["Name": "x", "Value": "1"], ["Name": "x", "Value": "2"]]]]]) == "InvalidParameterValue")
+        #expect(await h.call("NoSuchOperation", [:]).output["__type"] == "InvalidAction")
+    }
+
+    @Test("GetMetricData: arithmetic between series and scalars, dropped points, descending scan and pages")
+    func metricMath() async throws {
+        let h = try MetricsHarness()
+        defer { h.cleanUp() }
+        var data: [AWSValue] = []
+        for i in 0..<10 {
+            data.append(["MetricName": "Requests", "Timestamp": .timestamp(t0 + Double(i * 60)), "Value": .double(Double(10 * (i + 1)))])
+            if i % 2 == 0 { data.append(["MetricName": "Errors", "Timestamp": .timestamp(t0 + Double(i * 60)), "Value": .double(Double(i))]) }
+        }
+        _ = await h.call("PutMetricData", ["Namespace": "Web", "MetricData": .list(data)])
+        func stat(_ name: String) -> AWSValue { ["Metric": ["Namespace": "Web", "MetricName": .string(name)], "Period": 60, "Stat": "Sum"] }
+        let result = await h.call("GetMetricData", ["StartTime": .timestamp(t0), "EndTime": .timestamp(t0 + 600), "ScanBy": "TimestampAscending",
+                                                    "MetricDataQueries": [["Id": "r", "MetricStat": stat("Requests"), "ReturnData": false],
+                                                                          ["Id": "e", "MetricStat": stat("Errors"), "ReturnData": false],
+                                                                          ["Id": "rate", "Expression": "100 * e / r", "Label": "error %"],
+                                                                          ["Id": "twice", "Expression": "-(r + r) ^ 1 * -1"]]])
+        let results = try #require(result.output["MetricDataResults"]?.listValue, "\(result)")
+        #expect(results.map { $0["Id"] } == ["rate", "twice"])
+        #expect(results[0]["Values"] == [0, 6.666666666666667, 8, 8.571428571428571, 8.88888888888889].map { AWSValue.double($0) }.asList)
+        #expect(results[0]["Label"] == "error %")
+        #expect(results[1]["Values"]?.listValue?.count == 10)
+        #expect(results[1]["Values"]?.listValue?.first == .double(20))
+        // Pages of 4 datapoints, newest first.
+        var token: AWSValue?
+        var seen: [Double] = []
+        repeat {
+            var input: [String: AWSValue] = ["StartTime": .timestamp(t0), "EndTime": .timestamp(t0 + 600), "MaxDatapoints": 4,
+                                             "MetricDataQueries": [["Id": "r", "MetricStat": stat("Requests")]]]
+            if let token { input["NextToken"] = token }
+            let page = await h.call("GetMetricData", .map(input))
+            seen += page.output["MetricDataResults"]?.listValue?.first?["Values"]?.listValue?.compactMap(\.doubleValue) ?? []
+            token = page.output["NextToken"]
+        } while token != nil && seen.count < 100
+        #expect(seen == [100, 90, 80, 70, 60, 50, 40, 30, 20, 10])
+        for (expression, fragment) in [("RATE(r)", "RATE"), ("r +", "ends early"), ("zz * 2", "zz")] {
+            let bad = await h.call("GetMetricData", ["StartTime": .timestamp(t0), "EndTime": .timestamp(t0 + 600),
+                                                     "MetricDataQueries": [["Id": "r", "MetricStat": stat("Requests")], ["Id": "x", "Expression": .string(expression)]]])
+            #expect(bad.status == 400 && (bad.output["message"]?.stringValue ?? "").contains(fragment), "\(expression): \(bad.output)")
+        }
+    }
+
+    @Test("alarms: PutMetricAlarm validation, DescribeAlarms filters and pages, DeleteAlarms, SetAlarmState requests")
+    func alarms() async throws {
+        let h = try MetricsHarness()
+        defer { h.cleanUp() }
+        func alarm(_ name: String, period: Int64 = 60) -> AWSValue {
+            ["AlarmName": .string(name), "Namespace": "App", "MetricName": "Errors", "Statistic": "Sum", "Period": .int(period),
+             "EvaluationPeriods": 2, "Threshold": 5, "ComparisonOperator": "GreaterThanThreshold", "AlarmActions": ["arn:aws:sns:us-east-1:1:page"]]
+        }
+        for i in 0..<5 { #expect(await h.call("PutMetricAlarm", alarm("a\(i)")).status == 200) }
+        #expect(await h.call("PutMetricAlarm", alarm("b", period: 7)).output["__type"] == "InvalidParameterValue")
+        var missing = alarm("c")
+        if case .map(var m) = missing { m["ComparisonOperator"] = nil; missing = .map(m) }
+        #expect(await h.call("PutMetricAlarm", missing).output["__type"] == "MissingParameter")
+        #expect(await h.call("PutMetricAlarm", ["AlarmName": "d", "Namespace": "A", "MetricName": "B", "Statistic": "Sum", "Period": 60,
+                                                "EvaluationPeriods": 1, "Threshold": 1, "ComparisonOperator": "GreaterThanThreshold",
+                                                "Tags": [["Key": "k", "Value": "v"]]]).output["__type"] == "InvalidParameterValue")
+        let page1 = await h.call("DescribeAlarms", ["AlarmNamePrefix": "a", "MaxRecords": 3])
+        #expect(page1.output["MetricAlarms"]?.listValue?.compactMap { $0["AlarmName"]?.stringValue } == ["a0", "a1", "a2"])
+        let token = try #require(page1.output["NextToken"])
+        let page2 = await h.call("DescribeAlarms", ["AlarmNamePrefix": "a", "MaxRecords": 3, "NextToken": token])
+        #expect(page2.output["MetricAlarms"]?.listValue?.compactMap { $0["AlarmName"]?.stringValue } == ["a3", "a4"])
+        #expect(page2.output["NextToken"] == nil)
+        let first = try #require(page1.output["MetricAlarms"]?.listValue?.first)
+        #expect(first["StateValue"] == "INSUFFICIENT_DATA" && first["AlarmActions"] == ["arn:aws:sns:us-east-1:1:page"] && first["Threshold"] == .double(5))
+        #expect(await h.call("DescribeAlarms", ["StateValue": "ALARM"]).output["MetricAlarms"] == .list([]))
+        #expect(await h.call("DescribeAlarms", ["StateValue": "BROKEN"]).output["__type"] == "InvalidParameterValue")
+        #expect(await h.call("DescribeAlarmsForMetric", ["Namespace": "App", "MetricName": "Errors"]).output["MetricAlarms"]?.listValue?.count == 5)
+        #expect(await h.call("SetAlarmState", ["AlarmName": "a0", "StateValue": "ALARM", "StateReason": "test", "StateReasonData": "{nope"]).output["__type"] == "InvalidFormat")
+        #expect(await h.call("SetAlarmState", ["AlarmName": "a0", "StateValue": "ALARM", "StateReason": "test"]).status == 200)
+        #expect(await h.call("SetAlarmState", ["AlarmName": "zz", "StateValue": "ALARM", "StateReason": "test"]).status == 404)
+        #expect(await h.call("DeleteAlarms", ["AlarmNames": ["a0", "zz"]]).output["__type"] == "ResourceNotFound")
+        #expect(await h.call("DeleteAlarms", ["AlarmNames": ["a0", "a1"]]).status == 200)
+        #expect(await h.call("DescribeAlarms", [:]).output["MetricAlarms"]?.listValue?.count == 3)
+        #expect(h.ingest.changes.load(ordering: .relaxed) >= 7)
+        #expect(await h.call("DescribeAlarmHistory", ["HistoryItemType": "Action"]).output["__type"] == "InvalidParameterValue")
+    }
+}
+
+extension Array where Element == AWSValue {
+    var asList: AWSValue { .list(self) }
+}
