@@ -1,3 +1,4 @@
+import AWSWire
 import ByteJSON
 import DataProtection
 import EventPatterns
@@ -30,6 +31,8 @@ let fuzzTargets: [FuzzTarget] = [
     FuzzTarget(name: "cloudtrail", summary: "CloudTrail delivery files", run: FuzzEntries.cloudTrail),
     FuzzTarget(name: "timestamp", summary: "event-time formats and texts, ISO 8601 both ways (format NUL text)", run: FuzzEntries.timestamp),
     FuzzTarget(name: "data-protection", summary: "data protection policies and masking: managed and custom identifiers (policy NUL message)", run: FuzzEntries.dataProtection),
+    FuzzTarget(name: "cbor", summary: "CBOR documents (Smithy RPC v2): decode, and what decodes round-trips", run: FuzzEntries.cbor),
+    FuzzTarget(name: "aws-query-form", summary: "AWS query protocol forms and AWS JSON documents", run: FuzzEntries.awsQueryForm),
     FuzzTarget(name: "event-pattern", summary: "EventBridge event patterns matched against an event (pattern NUL event)", run: FuzzEntries.eventPattern),
 ]
 
@@ -181,6 +184,21 @@ enum FuzzEntries {
         let direct = matcher.matches(event)
         // The matcher holds no state between events: the same event gives the same answer.
         precondition(matcher.matches(event) == direct, "the same event matched differently twice")
+    }
+
+    static func cbor(_ data: [UInt8]) {
+        guard let value = try? CBOR.decode(data) else { return }
+        let again = try? CBOR.decode(CBOR.encode(value))
+        precondition(again != nil, "an encoded document does not decode")
+        // NaN is the one value unequal to itself.
+        if !String(describing: value).contains("nan") { precondition(again == value, "CBOR round trip changed the document") }
+    }
+
+    static func awsQueryForm(_ data: [UInt8]) {
+        if let form = try? AWSQueryProtocol.decode(data) {
+            _ = AWSQueryProtocol.reply(action: "Fuzz", result: form.parameters, namespace: "ns", requestID: "r")
+        }
+        if let value = try? AWSJSONValue.decode(data) { precondition((try? AWSJSONValue.decode(AWSJSONValue.encode(value))) != nil) }
     }
 
     static func cloudTrail(_ data: [UInt8]) {
