@@ -12,6 +12,8 @@ import TrailwatchStore
 
 /// `trailwatch dashboard STORE`: the dashboard pages over a store, until interrupted.
 struct DashboardCommand: AsyncParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "dashboard",
         abstract: "Serve dashboards (charts with anomaly bands, alarms, insights, a query box) over a store.",
@@ -38,8 +40,8 @@ struct DashboardCommand: AsyncParsableCommand {
 
     func run() async throws {
         if case .sqlite(let path) = StoreLocation(store), !FileManager.default.fileExists(atPath: path) {
-            Console.error("\(store): no such store")
-            throw ExitCode(1)
+            CLILog.error("\(store): no such store")
+            throw ExitStatus.failure
         }
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ValidationError("--listen: '\(listen)' is not HOST:PORT")
@@ -52,8 +54,8 @@ struct DashboardCommand: AsyncParsableCommand {
         var timeout = QueryLimits.defaultTimeout
         if let pipeline {
             let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
-            for d in diagnostics where d.severity == .error { Console.error(d.description) }
-            guard let plan = planned else { throw ExitCode(1) }
+            for d in diagnostics where d.severity == .error { CLILog.error(d.description) }
+            guard let plan = planned else { throw ExitStatus.invalidInput }
             dashboards = plan.document.settings.dashboards
             timeout = .milliseconds(plan.document.settings.queryTimeout.milliseconds)
         }
@@ -69,10 +71,10 @@ struct DashboardCommand: AsyncParsableCommand {
         do {
             server = try await HTTPEndpoint.start(settings, routes: HTTPEndpoint.dashboardRoutes(site), services: AWSServiceDirectory())
         } catch {
-            Console.error("error: \(error)")
-            throw ExitCode(1)
+            CLILog.error("\(error)")
+            throw ExitStatus.failure
         }
-        Console.error("serving dashboards on \(server.baseURL)/ (Ctrl-C stops)")
+        CLILog.info("serving dashboards on \(server.baseURL)/ (Ctrl-C stops)")
         let stopped = AsyncStream<Void>.makeStream()
         let signals = SignalHandlers { _ in stopped.continuation.finish() }
         for await _ in stopped.stream {}

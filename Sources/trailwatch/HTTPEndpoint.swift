@@ -68,7 +68,40 @@ enum HTTPEndpoint {
                 let (ok, body) = PrometheusExposition.health(runner.metrics, failures: runner.currentFailures, reloads: runner.reloadStatus)
                 return HTTPReply(status: ok ? 200 : 503, contentType: "application/json", text: body + "\n")
             }),
+            tapRoute(runner),
         ]
+    }
+
+    /// `GET /tap?component=ID[.PORT]&sample=N&rate=N&limit=N`: a sample of the events leaving a
+    /// component, as NDJSON (``TapStream``), for as long as the client reads (`trailwatch tap`).
+    static func tapRoute(_ runner: PipelineRunner) -> HTTPRoute {
+        HTTPRoute(.exact("/tap"), .streaming { head in
+            let query = head.query
+            guard let target = query["component"], !target.isEmpty else {
+                return .text(400, "the component parameter is required: /tap?component=ID or ID.PORT")
+            }
+            var numbers: [String: Int] = [:]
+            for name in ["sample", "rate", "limit"] {
+                guard let text = query[name] else { continue }
+                guard let value = Int(text) else { return .text(400, "\(name): '\(text)' is not a whole number") }
+                numbers[name] = value
+            }
+            let options = TapOptions(sampleEvery: numbers["sample"] ?? 1, eventsPerSecond: numbers["rate"] ?? 100, limit: numbers["limit"])
+            let subscription: TapSubscription
+            do throws(TapError) {
+                subscription = try runner.attachTap(target, options: options)
+            } catch {
+                let status = switch error {
+                case .unknownComponent: 404
+                case .tooManyTaps: 429
+                default: 400
+                }
+                return .text(status, error.description)
+            }
+            let stream = TapStream(subscription: subscription, isStopping: { runner.isStopping },
+                                   detach: { runner.taps.detach(subscription) })
+            return HTTPReply(contentType: "application/x-ndjson", stream: HTTPStreamingBody(next: { await stream.next() }, finished: { stream.finish() }))
+        })
     }
 
     /// The dashboard's pages; they read the store, so they run on the query threads.

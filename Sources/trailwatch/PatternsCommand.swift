@@ -5,6 +5,8 @@ import TrailwatchArchive
 
 /// `trailwatch patterns`: mine log templates from files, like Logs Insights' `pattern` command.
 struct PatternsCommand: ParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "patterns",
         abstract: "Mine log templates from files (plain, .gz, .zst) and print them with counts.",
@@ -13,7 +15,7 @@ struct PatternsCommand: ParsableCommand {
     @Argument(help: "Log files; - reads standard input.")
     var files: [String] = ["-"]
 
-    @Option(help: "Output format: text or json.")
+    @Option(name: [.customLong("format"), .customLong("output")], help: "Output format: text or json.")
     var format: OutputFormat = .text
 
     @Flag(help: "Print each line's template instead of the summary.")
@@ -48,8 +50,8 @@ struct PatternsCommand: ParsableCommand {
                 }
             } else {
                 do { try ArchiveReader(path: file).lines(handle) } catch {
-                    Console.error("\(file): \(error)")
-                    throw ExitCode(1)
+                    CLILog.error("\(file): \(error)")
+                    throw ExitStatus.failure
                 }
             }
         }

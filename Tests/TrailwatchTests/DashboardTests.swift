@@ -16,12 +16,12 @@ func startServing(_ arguments: [String], environment: [String: String] = [:]) th
     process.standardOutput = FileHandle.nullDevice
     try process.run()
     var seen = ""
-    while !(seen.components(separatedBy: "\n").contains { $0.hasPrefix("serving ") }) {
+    while !(seen.components(separatedBy: "\n").contains { $0.contains("serving ") }) {
         let data = errors.fileHandleForReading.availableData
         if data.isEmpty { break }
         seen += String(decoding: data, as: UTF8.self)
     }
-    let line = seen.components(separatedBy: "\n").first { $0.hasPrefix("serving ") } ?? ""
+    let line = seen.components(separatedBy: "\n").first { $0.contains("serving ") } ?? ""
     let address = line.split(separator: " ").first { $0.hasPrefix("http://") || $0.hasPrefix("https://") } ?? ""
     let port = Int(address.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0
     return (process, port)
