@@ -112,6 +112,14 @@ enum CLILog {
         }
     }
 
+    /// A logger for a library (the HTTP server): through the same handler, but its chatter below
+    /// warnings only at `--log-level debug` or `trace`.
+    static func library(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        if logger.logLevel > .debug { logger.logLevel = max(logger.logLevel, .warning) }
+        return logger
+    }
+
     /// A logger whose lines carry `component` (a pipeline component's id).
     static func component(_ id: String) -> Logger {
         var logger = logger

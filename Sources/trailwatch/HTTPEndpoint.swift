@@ -117,7 +117,8 @@ enum HTTPEndpoint {
     static func start(_ http: HTTPSettings, routes: [HTTPRoute], services: AWSServiceDirectory) async throws(SetupError) -> HTTPServer {
         let settings = try serverSettings(http)
         let authentication = try authentication(http)
-        let server = HTTPServer(settings: settings, routes: routes, services: services, authentication: authentication)
+        let server = HTTPServer(settings: settings, routes: routes, services: services, authentication: authentication,
+                                logger: CLILog.library("trailwatch.http"))
         do {
             try await server.start()
         } catch {

@@ -180,6 +180,8 @@ struct TapCommandTests {
         let json = try launch(dir, "json", ["tap", "split.errors", "--url", url, "--token-env", "TW_TAP_TOKEN", "--limit", "5", "--format", "json"])
         let text = try launch(dir, "text", ["tap", "split", "--url", url, "--pipeline", dir.file("p.yaml"), "--sample", "2", "--limit", "4"])
         defer { stop(json); stop(text) }
+        // Quiet for longer than the idle timeout: a stream in progress is not idle.
+        await pause(1.5)
         var n = 0
         let done = await eventually(60) {
             if json.isRunning || text.isRunning {
