@@ -95,7 +95,7 @@ struct TapRuntimeTests {
     }
 
     @Test("attaching checks the component, the port and the limits; detaching frees the slot")
-    func attaching() throws {
+    func attaching() async throws {
         let runner = PipelineRunner(plan: try plan("""
             sources: { app: { type: stdin } }
             transforms:
@@ -120,8 +120,8 @@ struct TapRuntimeTests {
 @Suite("trailwatch tap (real processes)", .serialized)
 struct TapCommandTests {
     /// Starts `trailwatch run` on `yaml` with an http: server on a free port and token `secret`.
-    func startPipeline(_ dir: TemporaryDirectory, _ yaml: String) throws -> (Process, Int) {
-        try startServing(["run", dir.write("p.yaml", yaml)], environment: ["TW_TAP_TOKEN": "secret"])
+    func startPipeline(_ dir: TemporaryDirectory, _ yaml: String) async throws -> (Process, Int) {
+        try await startServing(["run", dir.write("p.yaml", yaml)], environment: ["TW_TAP_TOKEN": "secret"])
     }
 
     func stop(_ process: Process) {
@@ -155,7 +155,7 @@ struct TapCommandTests {
     func tapRunningPipeline() async throws {
         let dir = TemporaryDirectory()
         _ = dir.write("in.log", "")
-        let (pipeline, port) = try startPipeline(dir, """
+        let (pipeline, port) = try await startPipeline(dir, """
             data_dir: \(dir.file("state"))
             http: { listen: "127.0.0.1:0", auth_token_env: TW_TAP_TOKEN, idle_timeout: 1s }
             sources: { app: { type: file, include: ["\(dir.file("in.log"))"], log_group: /app } }
@@ -168,11 +168,11 @@ struct TapCommandTests {
         let url = "http://127.0.0.1:\(port)"
 
         // No token: refused, exit 3 (the work could not be done), the message says what to give.
-        let (noToken, _, noTokenErr) = try runTool(trailwatchBinary(), ["tap", "split", "--url", url, "--limit", "1"])
+        let (noToken, _, noTokenErr) = try await runTool(trailwatchBinary(), ["tap", "split", "--url", url, "--limit", "1"])
         #expect(noToken == 3 && noTokenErr.contains("401") && noTokenErr.contains("--token-env"), "\(noTokenErr)")
         // An unknown component: exit 2, with what can be tapped.
         let tokenFile = dir.write("token", "secret\n")
-        let (unknown, _, unknownErr) = try runTool(trailwatchBinary(), ["tap", "nope", "--url", url, "--token-file", tokenFile])
+        let (unknown, _, unknownErr) = try await runTool(trailwatchBinary(), ["tap", "nope", "--url", url, "--token-file", tokenFile])
         #expect(unknown == 2 && unknownErr.contains("no component 'nope'") && unknownErr.contains("tappable: app, split"), "\(unknownErr)")
 
         // The routed output, as JSON lines, until the limit; lines are written while the tap runs,
@@ -214,7 +214,7 @@ struct TapCommandTests {
     func stalledClient() async throws {
         let dir = TemporaryDirectory()
         _ = dir.write("in.log", "")
-        let (pipeline, port) = try startPipeline(dir, """
+        let (pipeline, port) = try await startPipeline(dir, """
             data_dir: \(dir.file("state"))
             http: { listen: "127.0.0.1:0", auth_token_env: TW_TAP_TOKEN }
             sources: { app: { type: file, include: ["\(dir.file("in.log"))"] } }
