@@ -242,27 +242,39 @@ struct TapCommandTests {
         let expectedSize = (0..<2_000).reduce(0) { $0 + String($1).count + 8_002 }
         #expect(await eventually(60) { (try? FileManager.default.attributesOfItem(atPath: dir.file("out.log"))[.size] as? Int) == expectedSize })
         // Now read: the stats lines report the drops.
-        var pending = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let deadline = Date().addingTimeInterval(60)
-        var dropped = 0, seen = 0
-        while Date() < deadline && dropped == 0 {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            pending += buffer[0..<n]
-            // Complete lines only; the stats lines are the short ones.
-            guard let last = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
-            for statsLine in pending[...last].split(separator: UInt8(ascii: "\n")) where statsLine.count < 300 {
-                if let object = try? JSONSerialization.jsonObject(with: Data(statsLine)) as? [String: Any], object["type"] as? String == "stats" {
-                    dropped = object["dropped"] as? Int ?? 0
-                    seen = object["seen"] as? Int ?? 0
-                }
-            }
-            pending.removeFirst(last + 1)
-        }
+        // Blocking reads, so off Swift's cooperative threads (the other suites' tasks need them).
+        let (seen, dropped) = await Self.readStats(fd)
         #expect(seen == 2_000)
         #expect(dropped > 0, "no stats line reported drops")
+    }
+
+    /// Reads the tap stream on `fd` until a `stats` line reports drops (or 60 s pass): the last
+    /// stats line's `seen` and `dropped`. Runs on a dispatch thread: the socket reads block.
+    static func readStats(_ fd: Int32) async -> (seen: Int, dropped: Int) {
+        await withCheckedContinuation { (done: CheckedContinuation<(seen: Int, dropped: Int), Never>) in
+            DispatchQueue.global().async {
+                var pending = [UInt8]()
+                var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                var timeout = timeval(tv_sec: 5, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                let deadline = Date().addingTimeInterval(60)
+                var dropped = 0, seen = 0
+                while Date() < deadline && dropped == 0 {
+                    let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                    if n <= 0 { break }
+                    pending += buffer[0..<n]
+                    // Complete lines only; the stats lines are the short ones.
+                    guard let last = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
+                    for statsLine in pending[...last].split(separator: UInt8(ascii: "\n")) where statsLine.count < 300 {
+                        if let object = try? JSONSerialization.jsonObject(with: Data(statsLine)) as? [String: Any], object["type"] as? String == "stats" {
+                            dropped = object["dropped"] as? Int ?? 0
+                            seen = object["seen"] as? Int ?? 0
+                        }
+                    }
+                    pending.removeFirst(last + 1)
+                }
+                done.resume(returning: (seen, dropped))
+            }
+        }
     }
 }
