@@ -223,14 +223,8 @@ struct TapCommandTests {
         defer { stop(pipeline) }
         try #require(port > 0)
         // A raw client that sends the request and then reads nothing for a while.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try #require(loopbackConnection(port: port))
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        try #require(connected == 0)
         let request = "GET /tap?component=app&rate=10000 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer secret\r\n\r\n"
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
         try await Task.sleep(nanoseconds: 300_000_000)
