@@ -7,7 +7,12 @@ TEST_PACKAGES := chromium
 POSTGRES_PACKAGES := postgresql
 BIN := .build/release/trailwatch
 
-.PHONY: all deps build run test bench eval clean
+.PHONY: all deps build run test bench eval fuzz clean
+
+# Fuzzing: FUZZ_SECONDS per target (make fuzz), FUZZ_TARGETS to pick some (default: all).
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_TARGETS ?=
 
 all: build
 
@@ -28,6 +33,8 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build; status=$$?; scripts/stop-test-clusters.sh; exit $$status
 	.build/debug/trailwatch test pipelines/demo.yaml --junit .build/demo-tests.xml
+	@echo "fuzz targets, $(FUZZ_SMOKE_SECONDS) s each (built-in harness; coverage-guided: make fuzz):"
+	scripts/fuzz.sh builtin $(CURDIR)/.build/debug/trailwatch-fuzz $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
 
 bench: build
 	python3 bench/run.py --binary $(BIN)
@@ -39,5 +46,12 @@ eval: build
 	python3 eval/insights/run_eval.py --binary $(BIN)
 	TRAILWATCH=$(BIN) python3 eval/nab/run_eval.py
 
+# Coverage-guided fuzzing with libFuzzer: an instrumented release build in .build-fuzz, then each
+# target for FUZZ_SECONDS. Findings land in var/fuzz/TARGET/. Linked with lld: libFuzzer's archive
+# brings its own main, which gold refuses next to SwiftPM's (lld lets trailwatch-fuzz's main win).
+fuzz: deps
+	$(SWIFT) build -c release --product trailwatch-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DLIBFUZZER -Xswiftc -use-ld=lld
+	scripts/fuzz.sh libfuzzer $(CURDIR)/.build-fuzz/release/trailwatch-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 clean:
-	rm -rf .build var bench/out
+	rm -rf .build .build-fuzz var bench/out

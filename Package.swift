@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "trailwatch", targets: ["trailwatch"]),
+        .executable(name: "trailwatch-fuzz", targets: ["TrailwatchFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -33,11 +34,14 @@ let package = Package(
         // Pure building blocks: no I/O.
         .target(name: "TrailwatchCore", swiftSettings: strict),
 
+        // User regular expressions in linear time: a lazy DFA and a Pike VM over bytes (no I/O).
+        .target(name: "LinearRegex", dependencies: ["CShims"], swiftSettings: strict),
+
         // Byte-level JSON: path lookups without building trees, a small value parser, a writer.
         .target(name: "ByteJSON", swiftSettings: strict),
 
         // CloudWatch filter patterns, metric transformations and per-period aggregation (no I/O).
-        .target(name: "FilterPatterns", dependencies: ["ByteJSON", "TrailwatchCore", "CShims"], swiftSettings: strict),
+        .target(name: "FilterPatterns", dependencies: ["ByteJSON", "TrailwatchCore", "CShims", "LinearRegex"], swiftSettings: strict),
 
         // CloudWatch Logs data protection: policies, managed data identifiers as byte-level matchers, masking (no I/O).
         .target(name: "DataProtection", dependencies: ["FilterPatterns"], swiftSettings: strict),
@@ -60,7 +64,7 @@ let package = Package(
 
         // Stage plug-ins: one file per kind, one registry line each.
         .target(name: "TrailwatchStages",
-                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive",
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "ByteJSON", "FilterPatterns", "TrailwatchArchive", "LinearRegex",
                                "EventPatterns", "TrailSelectors", "PatternMining", "InsightsDetection", "Alarms", "TrailwatchStore", "TrailwatchPostgres", "CShims", "TrailwatchAPI", "AWSWire", "DataProtection",
                                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -81,7 +85,7 @@ let package = Package(
                 swiftSettings: strict),
 
         // The Logs-Insights-style query language: parser and evaluator (no I/O).
-        .target(name: "LogsQuery", dependencies: ["TrailwatchCore", "CShims", "ByteJSON", "PatternMining"], swiftSettings: strict),
+        .target(name: "LogsQuery", dependencies: ["TrailwatchCore", "CShims", "ByteJSON", "PatternMining", "LinearRegex"], swiftSettings: strict),
 
         // The SQLite store: schema and migrations, idempotent writes, retention, CloudTrail lookups.
         .target(name: "TrailwatchStore", dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "CSQLite", "CShims"], swiftSettings: strict),
@@ -134,6 +138,13 @@ let package = Package(
         // `trailwatch --version` names the commit it was built from.
         .plugin(name: "VersionStamp", capability: .buildTool()),
 
+        // Fuzz targets for the code that reads untrusted bytes (`make fuzz`: libFuzzer; `make test`: a few seconds each).
+        .executableTarget(name: "TrailwatchFuzz",
+                          dependencies: ["LinearRegex", "FilterPatterns", "DataProtection", "EventPatterns", "LogsQuery", "ByteJSON", "TrailwatchConfig", "TrailwatchCore",
+                                         "TrailwatchRuntime", "TrailwatchStages"],
+                          swiftSettings: strict),
+
+        .testTarget(name: "LinearRegexTests", dependencies: ["LinearRegex"], swiftSettings: strict),
         .testTarget(name: "AWSWireTests", dependencies: ["AWSWire"], resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "TrailwatchHTTPTests", dependencies: ["TrailwatchHTTP", "AWSWire",
                                                                  .product(name: "AsyncHTTPClient", package: "async-http-client")],
@@ -152,7 +163,8 @@ let package = Package(
                     swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",
-                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "TrailwatchPostgres", "TrailwatchDashboard", "LogsQuery"],
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "TrailwatchPostgres", "TrailwatchDashboard", "LogsQuery",
+                                   "TrailwatchAPI", "AWSWire"],
                     swiftSettings: strict),
     ]
 )

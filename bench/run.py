@@ -119,6 +119,32 @@ transforms:
 sinks:
   out: {{ type: file, inputs: [errors], path: "{out('filter-pattern-terms.log')}", format: raw }}
 """, None, out("filter-pattern-terms.log"), None),
+        # Regular expressions (the linear-time engine): one answered by the lazy DFA alone, one with a
+        # literal the batch is searched for first, one anchored with classes. Counts agree with grep -cE.
+        "filter-regex": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+transforms:
+  hits: {{ type: filter, inputs: [app], regex: '[Tt]imeout|[Uu]pstream returned 5' }}
+sinks:
+  out: {{ type: file, inputs: [hits], path: "{out('filter-regex.log')}", format: raw }}
+""", None, out("filter-regex.log"), 24962 if log.endswith("-5000000.log") else None),
+        "filter-regex-literal": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+transforms:
+  slow: {{ type: filter, inputs: [app], regex: 'latency_ms":[0-9]{{3,}}' }}
+sinks:
+  out: {{ type: file, inputs: [slow], path: "{out('filter-regex-literal.log')}", format: raw }}
+""", None, out("filter-regex-literal.log"), 57473 if log.endswith("-5000000.log") else None),
+        "filter-regex-anchored": (f"""
+sources:
+  app: {{ type: file, include: ["{log}"] }}
+transforms:
+  api: {{ type: filter, inputs: [app], regex: '^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+ - user[0-9]+ .*"GET /api/' }}
+sinks:
+  out: {{ type: file, inputs: [api], path: "{out('filter-regex-anchored.log')}", format: raw }}
+""", None, out("filter-regex-anchored.log"), 499466 if log.endswith("-5000000.log") else None),
         "file-archive": (f"""
 sources:
   app: {{ type: file, include: ["{log}"] }}
@@ -345,7 +371,7 @@ class PostgresCluster:
         if not bins:
             raise RuntimeError("no /usr/lib/postgresql/*/bin/pg_ctl (apt-get install postgresql)")
         self.bin = os.path.dirname(bins[-1])
-        self.dir = tempfile.mkdtemp(prefix="trailwatch-pg-bench-")
+        self.dir = tempfile.mkdtemp(prefix="trailwatch-bench-pg-")  # not trailwatch-pg-*: stop-test-clusters.sh stops those
         self.as_root = os.geteuid() == 0
         if self.as_root:
             shutil.chown(self.dir, "postgres", "postgres")

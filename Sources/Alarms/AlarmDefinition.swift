@@ -93,7 +93,7 @@ public struct AlarmDefinition: Codable, Sendable {
         let parts = inner.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard (1...2).contains(parts.count), !parts[0].isEmpty else { return nil }
         if parts.count == 1 { return BandExpression(metricID: parts[0], width: 2) }
-        guard let k = Double(parts[1]), k > 0 else { return nil }
+        guard let k = Double(parts[1]), k > 0, k.isFinite else { return nil }
         return BandExpression(metricID: parts[0], width: k)
     }
 
@@ -104,8 +104,17 @@ public struct AlarmDefinition: Codable, Sendable {
             throw Invalid(key: "DatapointsToAlarm", message: "\(m) must be between 1 and EvaluationPeriods (\(evaluationPeriods))")
         }
         // CloudWatch bounds how far back an alarm looks: a week, or a day with periods under an hour.
+        // Every period, single metric or MetricStat: what CloudWatch accepts (and never zero, which
+        // evaluation divides by).
+        for seconds in [period].compactMap({ $0 }) + (metrics?.compactMap(\.metricStat?.period) ?? []) {
+            guard seconds == 10 || seconds == 20 || seconds == 30 || (seconds >= 60 && seconds % 60 == 0) else {
+                throw Invalid(key: "Period", message: "\(seconds) must be 10, 20, 30 or a multiple of 60")
+            }
+        }
         if let seconds = period ?? metrics?.compactMap(\.metricStat?.period).first {
-            let span = seconds * evaluationPeriods
+            // Checked: huge user numbers are refused, never overflow.
+            let (product, overflow) = seconds.multipliedReportingOverflow(by: evaluationPeriods)
+            let span = overflow ? Int.max : product
             let limit = seconds < 3600 ? 86_400 : 604_800
             if span > limit {
                 throw Invalid(key: "EvaluationPeriods", message: "\(evaluationPeriods) periods of \(seconds) s span \(span) s, more than the \(limit) s CloudWatch allows")

@@ -128,6 +128,15 @@ public struct JSONMultiLookup: Sendable {
     /// `withUnsafeTemporaryAllocation`); every element is overwritten.
     @discardableResult
     public func resolve(in bytes: UnsafeRawBufferPointer, into results: UnsafeMutableBufferPointer<JSONLookup>) -> JSONRootKind? {
+        var tooDeep = false
+        return resolve(in: bytes, into: results, tooDeep: &tooDeep)
+    }
+
+    /// ``resolve(in:into:)`` that also says when the input was refused only for nesting deeper than
+    /// ``JSONValue/maximumDepth`` (so callers can count such events instead of losing them silently).
+    @discardableResult
+    public func resolve(in bytes: UnsafeRawBufferPointer, into results: UnsafeMutableBufferPointer<JSONLookup>,
+                        tooDeep: inout Bool) -> JSONRootKind? {
         precondition(results.count == paths.count, "results buffer must have one element per path")
         for k in results.indices { results.initializeElement(at: k, to: .missing) }
         guard let base = bytes.baseAddress, bytes.count > 0 else {
@@ -152,6 +161,7 @@ public struct JSONMultiLookup: Sendable {
                 ok = ok && scanner.i == scanner.end
             }
             if !ok {
+                tooDeep = scanner.tooDeep
                 for k in results.indices { results[k] = .notJSON }
                 return nil
             }
@@ -170,6 +180,8 @@ struct LazyScanner {
     let results: UnsafeMutableBufferPointer<JSONLookup>
     let keys: KeyTable
     var i = 0
+    /// Set when the scan stopped at the nesting limit.
+    var tooDeep = false
 
     init(p: UnsafePointer<UInt8>, end: Int, steps: [[JSONPath.Step]], targets: [UInt64], chunks: Int, chunk: Int,
          results: UnsafeMutableBufferPointer<JSONLookup>, keys: KeyTable) {
@@ -213,7 +225,7 @@ struct LazyScanner {
         let deeper = mask & ~targets
         switch p[i] {
         case UInt8(ascii: "{"):
-            guard level < JSONValue.maximumDepth else { return false }
+            guard level < JSONValue.maximumDepth else { tooDeep = true; return false }
             i += 1
             skipWhitespace()
             if i < end && p[i] == UInt8(ascii: "}") {
@@ -248,7 +260,7 @@ struct LazyScanner {
             }
             if targets != 0 { record(targets, .object(start..<i)) }
         case UInt8(ascii: "["):
-            guard level < JSONValue.maximumDepth else { return false }
+            guard level < JSONValue.maximumDepth else { tooDeep = true; return false }
             i += 1
             skipWhitespace()
             if i < end && p[i] == UInt8(ascii: "]") {

@@ -72,4 +72,6 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
     public var description: String { "invalid JSON at byte \(offset): \(message)" }
+    /// The input was refused only for nesting deeper than ``JSONValue/maximumDepth``.
+    public var isTooDeep: Bool { message.hasPrefix("nesting deeper than") }
 }

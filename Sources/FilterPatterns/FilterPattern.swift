@@ -44,8 +44,8 @@ public struct FilterPattern: Sendable, CustomStringConvertible {
         }
     }
 
-    /// 1-based column (in Unicode scalars) of a byte offset.
-    static func column(ofByte offset: Int, in bytes: [UInt8]) -> Int {
+    /// 1-based column (in Unicode scalars) of a byte offset: where pattern errors (regex ones too) point.
+    public static func column(ofByte offset: Int, in bytes: [UInt8]) -> Int {
         let prefix = bytes.prefix(max(0, min(offset, bytes.count)))
         return String(decoding: prefix, as: UTF8.self).unicodeScalars.count + 1
     }
@@ -85,6 +85,13 @@ public struct FilterPattern: Sendable, CustomStringConvertible {
         case .json(let j): return j.matches(message)
         case .delimited(let d): return d.matches(message)
         }
+    }
+
+    /// ``matches(_:)`` that also sets `tooDeep` when a JSON pattern saw a message nested deeper than
+    /// ``JSONValue/maximumDepth`` (no match, but worth counting).
+    public func matches(_ message: UnsafeRawBufferPointer, tooDeep: inout Bool) -> Bool {
+        if case .json(let j) = body { return j.matches(message, tooDeep: &tooDeep) }
+        return matches(message)
     }
 
     public func matches(_ message: String) -> Bool {

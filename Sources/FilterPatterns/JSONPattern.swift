@@ -171,11 +171,18 @@ struct JSONPattern: Sendable {
     // MARK: Evaluation
 
     func matches(_ message: UnsafeRawBufferPointer) -> Bool {
-        if needsTree { return matchesTree(message) }
+        var tooDeep = false
+        return matches(message, tooDeep: &tooDeep)
+    }
+
+    /// ``matches(_:)``, setting `tooDeep` when the message was no match only because it nests deeper
+    /// than ``JSONValue/maximumDepth``.
+    func matches(_ message: UnsafeRawBufferPointer, tooDeep: inout Bool) -> Bool {
+        if needsTree { return matchesTree(message, tooDeep: &tooDeep) }
         let n = lookup.paths.count
         return withUnsafeTemporaryAllocation(of: JSONLookup.self, capacity: max(n, 1)) { buf -> Bool in
             let results = UnsafeMutableBufferPointer(rebasing: buf[0..<n])
-            guard lookup.resolve(in: message, into: results) == .object else { return false }
+            guard lookup.resolve(in: message, into: results, tooDeep: &tooDeep) == .object else { return false }
             guard let base = message.baseAddress else { return false }
             let p = base.assumingMemoryBound(to: UInt8.self)
             return evaluate(expr) { c in
@@ -221,8 +228,13 @@ struct JSONPattern: Sendable {
     }
 
     /// Slow path for wildcard selectors: parse the message and evaluate on the tree.
-    func matchesTree(_ message: UnsafeRawBufferPointer) -> Bool {
-        guard let root = try? JSONValue.parse(message), case .object = root else { return false }
+    func matchesTree(_ message: UnsafeRawBufferPointer, tooDeep: inout Bool) -> Bool {
+        let root: JSONValue
+        do { root = try JSONValue.parse(message) } catch {
+            tooDeep = error.isTooDeep
+            return false
+        }
+        guard case .object = root else { return false }
         return evaluate(expr) { c in
             if c.path.hasWildcard {
                 let values = root.select(c.path)

@@ -42,19 +42,29 @@ public struct MetricAggregator: Sendable {
     /// Start of the period `time` falls in.
     public func periodStart(_ time: Int64) -> Int64 {
         let p = periodMillis
-        return time >= 0 ? time / p * p : ((time - p + 1) / p) * p
+        let (quotient, remainder) = time.quotientAndRemainder(dividingBy: p)
+        // Floor division; times near the ends of Int64 clamp instead of overflowing.
+        let (start, overflow) = (remainder < 0 ? quotient - 1 : quotient).multipliedReportingOverflow(by: p)
+        return overflow ? Int64.min : start
     }
 
     /// The accumulator samples went to last, kept out of the dictionary: consecutive samples of
     /// one metric and period (the common case) then cost no hashing.
-    public mutating func add(_ value: Double, metric: MetricIdentity, unit: String?, at time: Int64) {
+    ///
+    /// Returns false, adding nothing, when the value is not finite or would carry the period's sum
+    /// beyond what a Double holds: datapoints never hold infinities (they would publish as `null`).
+    @discardableResult
+    public mutating func add(_ value: Double, metric: MetricIdentity, unit: String?, at time: Int64) -> Bool {
+        guard value.isFinite else { return false }
         let key = Key(metric: metric, unit: unit, periodStart: periodStart(time))
         // Updated in place in the dictionary: one hash lookup, and the values array is never copied.
-        Self.accumulate(value, into: &open[key, default: Accumulator()], maximumValues: maximumValues)
+        guard Self.accumulate(value, into: &open[key, default: Accumulator()], maximumValues: maximumValues) else { return false }
         if time > watermark { watermark = time }
+        return true
     }
 
-    private static func accumulate(_ value: Double, into acc: inout Accumulator, maximumValues: Int) {
+    private static func accumulate(_ value: Double, into acc: inout Accumulator, maximumValues: Int) -> Bool {
+        guard (acc.sum + value).isFinite else { return false }
         acc.count += 1
         acc.sum += value
         acc.minimum = min(acc.minimum, value)
@@ -69,6 +79,7 @@ public struct MetricAggregator: Sendable {
             let slot = Int(x % acc.seen)
             if slot < maximumValues { acc.values[slot] = value }
         }
+        return true
     }
 
     /// The oldest period still open, if any.

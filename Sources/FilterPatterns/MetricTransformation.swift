@@ -154,18 +154,25 @@ public struct MetricTransformation: Sendable {
 
     /// What one event contributes, telling a non-match from a match without a usable value.
     public func evaluate(_ message: UnsafeRawBufferPointer, pattern: FilterPattern) -> Outcome {
-        if let plan = jsonPlan, case .json(let j) = pattern.body { return evaluate(message, j, plan) }
+        var tooDeep = false
+        return evaluate(message, pattern: pattern, tooDeep: &tooDeep)
+    }
+
+    /// ``evaluate(_:pattern:)`` that also sets `tooDeep` when a JSON message nested deeper than
+    /// ``JSONValue/maximumDepth`` could not be judged.
+    public func evaluate(_ message: UnsafeRawBufferPointer, pattern: FilterPattern, tooDeep: inout Bool) -> Outcome {
+        if let plan = jsonPlan, case .json(let j) = pattern.body { return evaluate(message, j, plan, tooDeep: &tooDeep) }
         guard let found = legacySample(message, pattern: pattern) else {
-            return pattern.matches(message) ? .noValue : .noMatch
+            return pattern.matches(message, tooDeep: &tooDeep) ? .noValue : .noMatch
         }
         return .sample(value: found.value, dimensions: found.dimensions)
     }
 
-    private func evaluate(_ message: UnsafeRawBufferPointer, _ j: JSONPattern, _ plan: JSONPlan) -> Outcome {
+    private func evaluate(_ message: UnsafeRawBufferPointer, _ j: JSONPattern, _ plan: JSONPlan, tooDeep: inout Bool) -> Outcome {
         let n = plan.lookup.paths.count
         return withUnsafeTemporaryAllocation(of: JSONLookup.self, capacity: max(n, 1)) { buffer -> Outcome in
             let results = UnsafeMutableBufferPointer(rebasing: buffer[0..<n])
-            guard plan.lookup.resolve(in: message, into: results) == .object, let base = message.baseAddress else {
+            guard plan.lookup.resolve(in: message, into: results, tooDeep: &tooDeep) == .object, let base = message.baseAddress else {
                 return defaultOutcome
             }
             let p = base.assumingMemoryBound(to: UInt8.self)
@@ -256,7 +263,8 @@ public struct MetricTransformation: Sendable {
     /// A JSON number, or a JSON string holding one (`"250"`).
     static func jsonNumber(_ found: JSONLookup, _ message: UnsafeRawBufferPointer) -> Double? {
         switch found {
-        case .number: return found.double(in: message)
+        // 1e400 reads as infinity: not a value CloudWatch could publish.
+        case .number: return found.double(in: message).flatMap { $0.isFinite ? $0 : nil }
         case .string: return found.stringBytes(in: message).flatMap(number)
         default: return nil
         }

@@ -1,11 +1,13 @@
 import CShims
+import LinearRegex
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// A user regular expression from a query (`/…/`), compiled once with Swift `Regex`.
+/// A user regular expression from a query (`/…/`), compiled once by the project's linear-time engine
+/// (``RegularExpression``): matching never backtracks, so no pattern can stall a query.
 ///
 /// Matching is a search (the pattern may match anywhere), as in Logs Insights. A leading `(?i)` makes it
 /// case-insensitive. Patterns without any regex metacharacter are matched as plain substrings on bytes.
@@ -16,54 +18,36 @@ public struct QueryRegex: Sendable {
     public let groupNames: [String]
     /// Set when the pattern is a plain literal (no metacharacters, no `(?i)`): matched with `memmem`.
     public let literal: [UInt8]?
-    nonisolated(unsafe) private let regex: Regex<AnyRegexOutput>
+    private let regex: RegularExpression
 
-    /// Compiles `source`; the thrown message comes from the regex engine.
-    public init(_ source: String) throws {
+    /// Compiles `source`; the thrown error says where and why it was refused.
+    public init(_ source: String) throws(RegexSyntaxError) {
         self.source = source
-        self.regex = try Regex(source)
-        self.groupNames = QueryRegex.namedGroups(in: source)
-        let metacharacters = Set("\\^$.|?*+()[]{}".utf8)
-        self.literal = source.utf8.contains(where: { metacharacters.contains($0) }) ? nil : Array(source.utf8)
+        self.regex = try RegularExpression(source)
+        self.groupNames = regex.namedGroups.map(\.name)
+        self.literal = regex.exactLiteral
     }
 
     /// True when the pattern matches somewhere in `text`.
     public func matches(_ text: String) -> Bool {
         if let literal { return ByteSearch.contains(text, literal) }
-        return (try? regex.firstMatch(in: text)) != nil
+        return regex.matches(text)
     }
 
     /// The named groups of the first match, or nil when there is no match. Groups that did not participate
     /// are absent from the dictionary.
     public func captures(_ text: String) -> [String: String]? {
-        guard let match = try? regex.firstMatch(in: text) else { return nil }
-        var result: [String: String] = [:]
-        for name in groupNames {
-            if let sub = match.output[name]?.substring { result[name] = String(sub) }
-        }
-        return result
-    }
-
-    static func namedGroups(in pattern: String) -> [String] {
-        var names: [String] = []
-        let b = Array(pattern.utf8)
-        var i = 0
-        while i < b.count {
-            if b[i] == UInt8(ascii: "\\") { i += 2; continue }
-            if b[i] == UInt8(ascii: "("), i + 2 < b.count, b[i + 1] == UInt8(ascii: "?") {
-                var j = i + 2
-                if j < b.count, b[j] == UInt8(ascii: "P") { j += 1 }
-                if j < b.count, b[j] == UInt8(ascii: "<"), j + 1 < b.count,
-                   b[j + 1] != UInt8(ascii: "="), b[j + 1] != UInt8(ascii: "!") {
-                    var k = j + 1
-                    while k < b.count, b[k] != UInt8(ascii: ">") { k += 1 }
-                    names.append(String(decoding: b[(j + 1)..<k], as: UTF8.self))
-                    i = k
+        var text = text
+        return text.withUTF8 { bytes -> [String: String]? in
+            guard let match = regex.firstMatch(in: UnsafeRawBufferPointer(bytes)) else { return nil }
+            var result: [String: String] = [:]
+            for (index, name) in regex.namedGroups {
+                if let range = match.range(index) {
+                    result[name] = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
                 }
             }
-            i += 1
+            return result
         }
-        return names
     }
 }
 

@@ -30,7 +30,11 @@ public struct PipelineTestSuite {
         if let testsText {
             var reader = TestDefinitionReader(file: testsPath)
             do {
-                if let root = try Yams.compose(yaml: testsText) {
+                // The same bounds as a pipeline file: size, and aliases counted as they would expand.
+                let (root, refused) = try YAMLBounds.compose(testsText, file: testsPath)
+                if let refused {
+                    reader.diagnostics.append(refused)
+                } else if let root {
                     if let section = root.mapping?["tests"] {
                         for (key, _) in root.mapping! where key.string != "tests" {
                             reader.problem(key, key.string ?? "?", "unknown top-level key", expected: "tests")

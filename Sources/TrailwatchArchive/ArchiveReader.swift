@@ -33,25 +33,12 @@ public struct ArchiveReader {
         defer { close(fd) }
         posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var decompressor: StreamDecompressor?
+        let decoder = ArchiveDecoder()
         var decryptor: ArchiveDecryptor?
         var format: Format?
-        var inner: Format?
         var total: Int64 = 0
         // Decompresses (or passes on) plaintext: the file's bytes, or what decryption yields.
-        func decompress(_ input: UnsafeRawBufferPointer) throws {
-            if inner == nil {
-                guard input.count > 0 else { return }
-                let detected = ArchiveReader.detect(Array(input.prefix(4)))
-                inner = detected
-                switch detected {
-                case .zstd: decompressor = try StreamDecompressor(format: .zstd)
-                case .gzip: decompressor = try StreamDecompressor(format: .gzip)
-                case .plain, .encrypted: break
-                }
-            }
-            if let decompressor { try decompressor.feed(input, emit: chunk) } else { try chunk(input) }
-        }
+        func decompress(_ input: UnsafeRawBufferPointer) throws { try decoder.feed(input, emit: chunk) }
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 { if errno == EINTR { continue }; throw ArchiveError.errno("cannot read", path) }
@@ -67,7 +54,7 @@ public struct ArchiveReader {
             }
         }
         try decryptor?.finish()
-        try decompressor?.finish()
+        try decoder.finish()
         return total
     }
 
@@ -117,4 +104,29 @@ public struct ArchiveReader {
         let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 8) }
         return Array(bytes.prefix(max(0, n)))
     }
+}
+
+/// Decodes archive bytes as they arrive, in pieces of any size: the format is told from the first
+/// bytes (zstd, gzip, or plain), then decompressed pieces go to `emit` through bounded buffers.
+public final class ArchiveDecoder {
+    public private(set) var format: ArchiveReader.Format?
+    private var decompressor: StreamDecompressor?
+
+    public init() {}
+
+    public func feed(_ input: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if format == nil, input.count > 0 {
+            let detected = ArchiveReader.detect(Array(input.prefix(4)))
+            format = detected
+            switch detected {
+            case .zstd: decompressor = try StreamDecompressor(format: .zstd)
+            case .gzip: decompressor = try StreamDecompressor(format: .gzip)
+            case .plain, .encrypted: break
+            }
+        }
+        if let decompressor { try decompressor.feed(input, emit: emit) } else { try emit(input) }
+    }
+
+    /// The input ended: throws when it stopped inside a frame or member.
+    public func finish() throws { try decompressor?.finish() }
 }

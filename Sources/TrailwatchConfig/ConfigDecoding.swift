@@ -11,6 +11,11 @@ public protocol StageConfig: Decodable, Sendable {
 
 /// Decodes stage configs from YAML nodes and turns decoding failures into located diagnostics.
 public enum ConfigDecoding {
+    /// One decoder for every setting: building a `YAMLDecoder` reads the whole process environment
+    /// (its default encoding looks there), which made loading 85,000 components take minutes.
+    /// Decoding from a node only reads the decoder's options, so sharing it is safe.
+    nonisolated(unsafe) static let yamlDecoder = YAMLDecoder(encoding: .utf8)
+
     /// Decodes `T` from `settings` (a mapping), reporting unknown keys and the first decoding
     /// problem as diagnostics for `component`.
     public static func decode<T: StageConfig>(_ type: T.Type, from settings: Node, file: String,
@@ -30,7 +35,7 @@ public enum ConfigDecoding {
             }
         }
         do {
-            let value = try YAMLDecoder().decode(T.self, from: settings)
+            let value = try ConfigDecoding.yamlDecoder.decode(T.self, from: settings)
             if diagnostics.isEmpty { return .success(value) }
         } catch {
             diagnostics.append(diagnostic(for: error, root: settings, file: file, component: component))
@@ -41,7 +46,11 @@ public enum ConfigDecoding {
     /// Decodes a value of any Decodable type standing alone (an alarm definition file, say).
     public static func decode<T: Decodable>(_ type: T.Type, yaml: String, file: String) -> Result<T, ConfigError> {
         let node: Node?
-        do { node = try Yams.compose(yaml: yaml) } catch let error as YamlError {
+        do {
+            let composed = try YAMLBounds.compose(yaml, file: file)
+            if let refused = composed.refused { return .failure(ConfigError([refused])) }
+            node = composed.node
+        } catch let error as YamlError {
             return .failure(ConfigError([PipelineLoader.diagnostic(for: error, file: file)]))
         } catch {
             return .failure(ConfigError([ConfigDiagnostic(location: SourceLocation(file: file, line: 1, column: 1), message: "\(error)")]))
@@ -49,15 +58,20 @@ public enum ConfigDecoding {
         guard let node else {
             return .failure(ConfigError([ConfigDiagnostic(location: SourceLocation(file: file, line: 1, column: 1), message: "the file is empty")]))
         }
-        do { return .success(try YAMLDecoder().decode(T.self, from: node)) } catch {
+        do { return .success(try ConfigDecoding.yamlDecoder.decode(T.self, from: node)) } catch {
             return .failure(ConfigError([diagnostic(for: error, root: node, file: file, component: nil)]))
         }
+    }
+
+    /// Where the setting at `path` (`["path"]`, `["buffer", "max_batches"]`) is written in a component's settings.
+    public static func location(ofSetting path: [String], in settings: Node, file: String) -> SourceLocation {
+        location(of: locate(path, in: settings).value, file: file)
     }
 
     /// Decodes any Decodable from a YAML node (types check their own keys), with the first problem
     /// as a located diagnostic.
     public static func decode<T: Decodable>(_ type: T.Type, node: Node, file: String) -> Result<T, ConfigError> {
-        do { return .success(try YAMLDecoder().decode(T.self, from: node)) } catch {
+        do { return .success(try ConfigDecoding.yamlDecoder.decode(T.self, from: node)) } catch {
             return .failure(ConfigError([diagnostic(for: error, root: node, file: file, component: nil)]))
         }
     }

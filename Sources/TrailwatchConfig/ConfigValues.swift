@@ -7,16 +7,23 @@ public struct ConfigDuration: Sendable, Hashable, Decodable, CustomStringConvert
 
     public var seconds: Double { Double(milliseconds) / 1000 }
 
+    /// Longest duration accepted (about 31,700 years): beyond it the milliseconds would not be exact.
+    public static let maximumMilliseconds: Double = 1e15
+
     public static func parse(_ text: String) -> ConfigDuration? {
+        // Checked before converting: `99999999999999999999s` is refused, never trapped on.
+        func checked(_ ms: Double) -> ConfigDuration? {
+            ms.isFinite && ms >= 0 && ms <= maximumMilliseconds ? ConfigDuration(milliseconds: Int64(ms)) : nil
+        }
         let t = text.trimmingWhitespace()
         let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000), ("w", 604_800_000)]
         for (suffix, scale) in units where t.hasSuffix(suffix) {
             let number = String(t.dropLast(suffix.count))
-            if let v = Double(number), v >= 0, v.isFinite, !number.hasSuffix("m") || suffix != "s" {
-                return ConfigDuration(milliseconds: Int64(v * scale))
+            if let v = Double(number), !number.hasSuffix("m") || suffix != "s" {
+                return checked(v * scale)
             }
         }
-        if let v = Double(t), v >= 0, v.isFinite { return ConfigDuration(milliseconds: Int64(v * 1000)) }
+        if let v = Double(t) { return checked(v * 1000) }
         return nil
     }
 
@@ -51,7 +58,10 @@ public struct ByteSize: Sendable, Hashable, Decodable, CustomStringConvertible {
                                       ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000),
                                       ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("B", 1)]
         for (suffix, scale) in units where t.hasSuffix(suffix) {
-            if let v = Double(t.dropLast(suffix.count).trimmingWhitespace()), v >= 0, v.isFinite { return ByteSize(bytes: Int(v * Double(scale))) }
+            // Checked before converting: a size beyond 2^53 bytes is refused, never trapped on.
+            if let v = Double(t.dropLast(suffix.count).trimmingWhitespace()), v >= 0, v * Double(scale) <= 0x1p53 {
+                return ByteSize(bytes: Int(v * Double(scale)))
+            }
         }
         if let v = Int(t), v >= 0 { return ByteSize(bytes: v) }
         return nil

@@ -18,7 +18,9 @@ public struct PipelineLoader: Sendable {
 
         let parsed: Node?
         do {
-            parsed = try Yams.compose(yaml: text)
+            let composed = try YAMLBounds.compose(text, file: file)
+            if let refused = composed.refused { return (nil, [refused]) }
+            parsed = composed.node
         } catch let error as YamlError {
             diagnostics.append(Self.diagnostic(for: error, file: file))
             return (nil, diagnostics)
@@ -83,7 +85,7 @@ public struct PipelineLoader: Sendable {
         if !settingPairs.isEmpty {
             let node = Node.mapping(Node.Mapping(settingPairs, .implicit, .any, mapping.mark))
             do {
-                document.settings = try YAMLDecoder().decode(GlobalSettings.self, from: node)
+                document.settings = try ConfigDecoding.yamlDecoder.decode(GlobalSettings.self, from: node)
             } catch {
                 diagnostics.append(ConfigDecoding.diagnostic(for: error, root: node, file: file, component: nil))
             }
@@ -149,7 +151,12 @@ public struct PipelineLoader: Sendable {
                                                             message: "an input is not a component id", expected: "a component id"))
                         continue
                     }
-                    let parts = text.split(separator: ".", maxSplits: 1)
+                    let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+                    guard !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty else {
+                        diagnostics.append(ConfigDiagnostic(location: at(item.mark), component: id, setting: "inputs",
+                                                            message: "'\(text)' is not a component id", expected: "a component id, or ID.OUTPUT for a named output"))
+                        continue
+                    }
                     inputs.append(InputReference(component: String(parts[0]), port: parts.count > 1 ? String(parts[1]) : nil,
                                                  location: at(item.mark)))
                 }

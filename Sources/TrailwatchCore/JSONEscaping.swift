@@ -3,11 +3,13 @@
 public enum JSONEscaping {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    /// Appends `"…"` with `raw` escaped.
-    public static func appendString(_ raw: UnsafeRawBufferPointer, to out: inout ByteBuffer) {
+    /// Appends `"…"` with `raw` escaped. Returns true when invalid UTF-8 was replaced.
+    @discardableResult
+    public static func appendString(_ raw: UnsafeRawBufferPointer, to out: inout ByteBuffer) -> Bool {
         out.append(UInt8(ascii: "\""))
-        appendEscaped(raw, to: &out)
+        let replaced = appendEscaped(raw, to: &out)
         out.append(UInt8(ascii: "\""))
+        return replaced
     }
 
     public static func appendString(_ string: String, to out: inout ByteBuffer) {
@@ -15,8 +17,9 @@ public enum JSONEscaping {
         s.withUTF8 { appendString(UnsafeRawBufferPointer($0), to: &out) }
     }
 
-    /// Appends the escaped body of a JSON string (no quotes).
-    public static func appendEscaped(_ raw: UnsafeRawBufferPointer, to out: inout ByteBuffer) {
+    /// Appends the escaped body of a JSON string (no quotes). Returns true when invalid UTF-8 was replaced.
+    @discardableResult
+    public static func appendEscaped(_ raw: UnsafeRawBufferPointer, to out: inout ByteBuffer) -> Bool {
         appendEscapedFast(raw, to: &out)
     }
 

@@ -29,8 +29,9 @@ public struct LineFramer: Sendable {
             guard let hit = memchr(base + lineStart, 0x0A, window) else {
                 if remaining > maxLineBytes {
                     // No newline within the cap: emit a piece and keep going.
-                    appendPiece(base, start: lineStart, length: maxLineBytes, endsLine: false, into: &batch)
-                    lineStart += maxLineBytes
+                    let length = LineFramer.pieceLength(base + lineStart, available: remaining, limit: maxLineBytes)
+                    appendPiece(base, start: lineStart, length: length, endsLine: false, into: &batch)
+                    lineStart += length
                     continue
                 }
                 return lineStart
@@ -40,8 +41,9 @@ public struct LineFramer: Sendable {
             if length > 0 && base.load(fromByteOffset: newline - 1, as: UInt8.self) == 0x0D { length -= 1 }
             if length > maxLineBytes {
                 // Only reachable when the CR-stripped line is exactly maxLineBytes + 1 long.
-                appendPiece(base, start: lineStart, length: maxLineBytes, endsLine: false, into: &batch)
-                appendPiece(base, start: lineStart + maxLineBytes, length: length - maxLineBytes, endsLine: true, into: &batch)
+                let first = LineFramer.pieceLength(base + lineStart, available: length, limit: maxLineBytes)
+                appendPiece(base, start: lineStart, length: first, endsLine: false, into: &batch)
+                appendPiece(base, start: lineStart + first, length: length - first, endsLine: true, into: &batch)
             } else {
                 appendPiece(base, start: lineStart, length: length, endsLine: true, into: &batch)
             }
@@ -54,14 +56,35 @@ public struct LineFramer: Sendable {
     public mutating func finish(_ base: UnsafeRawPointer, from: Int, end: Int, into batch: inout LogBatch) {
         var start = from
         while end - start > maxLineBytes {
-            appendPiece(base, start: start, length: maxLineBytes, endsLine: false, into: &batch)
-            start += maxLineBytes
+            let length = LineFramer.pieceLength(base + start, available: end - start, limit: maxLineBytes)
+            appendPiece(base, start: start, length: length, endsLine: false, into: &batch)
+            start += length
         }
         var length = end - start
         if length > 0 && base.load(fromByteOffset: end - 1, as: UInt8.self) == 0x0D { length -= 1 }
         if length > 0 || inSplitLine {
             appendPiece(base, start: start, length: length, endsLine: true, into: &batch)
         }
+    }
+
+    /// How much of a too-long line goes into one piece: `limit` bytes, moved back to the start of a
+    /// UTF-8 character when the cut would fall inside one (so pieces put back together give the
+    /// line, and none carries half a character). Bytes that are not valid UTF-8 are cut anywhere.
+    public static func pieceLength(_ p: UnsafeRawPointer, available: Int, limit: Int) -> Int {
+        guard available > limit, limit >= 4 else { return Swift.min(available, limit) }
+        // The byte after the cut: a continuation byte means the cut may split a character.
+        var cut = limit
+        var back = 0
+        while back < 3, p.load(fromByteOffset: cut, as: UInt8.self) & 0xC0 == 0x80 {
+            cut -= 1
+            back += 1
+        }
+        guard back > 0 else { return limit }
+        // `cut` now points at the lead byte; move the cut there only if that character really
+        // extends past the limit.
+        let lead = p.load(fromByteOffset: cut, as: UInt8.self)
+        let length = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 && lead <= 0xEF ? 3 : lead >= 0xC2 && lead <= 0xDF ? 2 : 0
+        return length > back && cut > 0 ? cut : limit
     }
 
     @inline(__always)

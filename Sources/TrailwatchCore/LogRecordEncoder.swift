@@ -15,23 +15,25 @@ public enum LogRecordEncoder {
         out.append(contentsOf: #","stream":"#.utf8)
         JSONEscaping.appendString(origin.logStream, to: &out)
         out.append(contentsOf: #","message":"#.utf8)
-        JSONEscaping.appendString(batch.message(i), to: &out)
+        let replaced = JSONEscaping.appendString(batch.message(i), to: &out)
         if includeIngestionTime {
             out.append(contentsOf: #","ingestion_time":""#.utf8)
             Timestamps.appendISO8601(batch.ingestionTime, to: &out)
             out.append(UInt8(ascii: "\""))
         }
-        appendFieldsAndFlags(batch, event: i, to: &out)
+        appendFieldsAndFlags(batch, event: i, extraFlags: replaced ? .invalidUTF8 : [], to: &out)
         out.append(UInt8(ascii: "}"))
     }
 
-    /// `,"fields":{…}` and `,"flags":[…]` when the event has them.
-    public static func appendFieldsAndFlags(_ batch: LogBatch, event i: Int, to out: inout ByteBuffer) {
+    /// `,"fields":{…}` and `,"flags":[…]` when the event has them. `extraFlags` adds what writing
+    /// found (`invalid_utf8` when the message's invalid bytes were replaced).
+    public static func appendFieldsAndFlags(_ batch: LogBatch, event i: Int, extraFlags: EventFlags = [], to out: inout ByteBuffer) {
         if let fields = batch.fields(i), !fields.entries.isEmpty {
             out.append(contentsOf: #","fields":"#.utf8)
             appendFields(fields, to: &out)
         }
-        let flags = batch.flags(i)
+        var flags = batch.flags(i)
+        flags.formUnion(extraFlags)
         if !flags.isEmpty {
             out.append(contentsOf: #","flags":["#.utf8)
             for (k, name) in flags.names.enumerated() {
@@ -157,9 +159,13 @@ public struct LogBatchJSONEncoder {
             timestampText.withUnsafeBytes { out.append($0) }
             let prefix = prefixes[batch.originIndices.isEmpty ? 0 : Int(batch.originIndices[i])]
             prefix.withUnsafeBytes { out.append($0) }
-            JSONEscaping.appendEscapedFast(batch.message(i), to: &out)
+            let replaced = JSONEscaping.appendEscapedFast(batch.message(i), to: &out)
             ingestion.withUnsafeBytes { out.append($0) }
-            if !simple { LogRecordEncoder.appendFieldsAndFlags(batch, event: i, to: &out) }
+            if !simple {
+                LogRecordEncoder.appendFieldsAndFlags(batch, event: i, extraFlags: replaced ? .invalidUTF8 : [], to: &out)
+            } else if replaced {
+                out.append(contentsOf: #","flags":["invalid_utf8"]"#.utf8)
+            }
             out.append(closer)
         }
     }
@@ -168,9 +174,12 @@ public struct LogBatchJSONEncoder {
 extension JSONEscaping {
     /// ``appendEscaped(_:to:)`` with a word-at-a-time scan: eight bytes are checked at once for
     /// control bytes, `"`, `\` and non-ASCII, so long plain runs cost a load and a few operations.
-    public static func appendEscapedFast(_ raw: UnsafeRawBufferPointer, to out: inout ByteBuffer) {
+    /// Returns true when invalid UTF-8 was replaced with U+FFFD.
+    @discardableResult
+    public static func appendEscapedFast(_ raw: UnsafeRawBufferPointer, to out: inout ByteBuffer) -> Bool {
         let n = raw.count
-        guard let base = raw.baseAddress else { return }
+        guard let base = raw.baseAddress else { return false }
+        var replaced = false
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let quotes = ones &* 0x22
@@ -209,10 +218,12 @@ extension JSONEscaping {
             } else {
                 flush(i)
                 out.append(contentsOf: [0xEF, 0xBF, 0xBD])
+                replaced = true
                 i += 1
                 runStart = i
             }
         }
         flush(n)
+        return replaced
     }
 }

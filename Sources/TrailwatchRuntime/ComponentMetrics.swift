@@ -15,6 +15,7 @@ public final class ComponentMetrics: Sendable {
     let bytesInCounter = Atomic<Int>(0)
     let bytesOutCounter = Atomic<Int>(0)
     let errorsCounter = Atomic<Int>(0)
+    let damageCounter = Atomic<Int>(0)
     let startNanos = Atomic<Int64>(0)
     let endNanos = Atomic<Int64>(0)
     /// Stage-specific gauges (file lag, checkpoint age, retries), by name.
@@ -37,6 +38,13 @@ public final class ComponentMetrics: Sendable {
     }
 
     public func recordError(_ count: Int = 1) { errorsCounter.wrappingAdd(count, ordering: .relaxed) }
+
+    /// Data was damaged or not delivered: a truncated or malformed input file, or a batch a sink could
+    /// not write. Counts as an error too; `run --once` exits 1 when any component reported damage.
+    public func recordDamage(_ count: Int = 1) {
+        damageCounter.wrappingAdd(count, ordering: .relaxed)
+        errorsCounter.wrappingAdd(count, ordering: .relaxed)
+    }
 
     public func setGauge(_ name: String, _ value: Double) { gauges.withLock { $0[name] = value } }
 
@@ -61,6 +69,7 @@ public final class ComponentMetrics: Sendable {
     public var bytesIn: Int { bytesInCounter.load(ordering: .relaxed) }
     public var bytesOut: Int { bytesOutCounter.load(ordering: .relaxed) }
     public var errors: Int { errorsCounter.load(ordering: .relaxed) }
+    public var damaged: Int { damageCounter.load(ordering: .relaxed) }
     public var gaugeValues: [String: Double] { gauges.withLock { $0 } }
 
     /// Marks the start; a component restarted by a reload keeps its first start time.

@@ -23,12 +23,18 @@ public struct RunSummary: Sendable {
         public var bytesOut: Int
         public var errors: Int
         public var seconds: Double
+        /// Damaged input files and batches that could not be written (see ``ComponentMetrics/recordDamage(_:)``).
+        public var damaged: Int = 0
     }
 
     public var components: [Component]
     public var seconds: Double
     /// Stage failures that stopped a component (construction errors, fatal I/O).
     public var failures: [String]
+
+    /// Components that reported damaged input or failed writes: a batch run that had any did not
+    /// deliver everything it read.
+    public var damagedComponents: [String] { components.filter { $0.damaged > 0 }.map(\.id) }
 }
 
 /// Runs a ``PipelinePlan``: a thread per source, a task per transform and sink, bounded channels
@@ -165,7 +171,7 @@ public final class PipelineRunner: Sendable {
         return RunSummary(
             components: metrics.map {
                 .init(id: $0.id, type: $0.type, section: $0.section, eventsIn: $0.eventsIn, eventsOut: $0.eventsOut,
-                      bytesIn: $0.bytesIn, bytesOut: $0.bytesOut, errors: $0.errors, seconds: $0.seconds)
+                      bytesIn: $0.bytesIn, bytesOut: $0.bytesOut, errors: $0.errors, seconds: $0.seconds, damaged: $0.damaged)
             },
             seconds: Double(MonotonicClock.nanos() - started) / 1e9,
             failures: failures.withLock { $0 })
@@ -461,7 +467,8 @@ public final class PipelineRunner: Sendable {
             case .batch(let batch):
                 context.metrics.recordIn(events: batch.count, bytes: batch.payload.byteCount)
                 do { try await sink.write(batch) } catch {
-                    context.metrics.recordError()
+                    // Not written: the batch is failed (no acknowledgement) and the run knows data was lost.
+                    context.metrics.recordDamage()
                     log.log(.error, context.id, "write failed: \(error)")
                     batch.acks.release(success: false)
                 }

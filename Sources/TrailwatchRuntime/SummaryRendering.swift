@@ -14,6 +14,10 @@ extension RunSummary {
         var text = TextTable.render(rows, rightAligned: Set(2...7))
         text += String(format: "total %.2f s", seconds)
         if !failures.isEmpty { text += "\nfailures:\n" + failures.map { "  " + $0 }.joined(separator: "\n") }
+        let damaged = components.filter { $0.damaged > 0 }
+        if !damaged.isEmpty {
+            text += "\ndamaged input or failed writes: " + damaged.map { "\($0.id) (\($0.damaged))" }.joined(separator: ", ")
+        }
         return text + "\n"
     }
 

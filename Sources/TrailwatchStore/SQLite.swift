@@ -20,9 +20,11 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 public final class SQLiteDatabase {
     let handle: OpaquePointer
 
-    public init(path: String) throws(StoreError) {
+    /// Opens `path`: read-write and created when missing, or with `readOnly` never created nor changed.
+    public init(path: String, readOnly: Bool = false) throws(StoreError) {
         var db: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        let flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+        let rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let db { sqlite3_close(db) }

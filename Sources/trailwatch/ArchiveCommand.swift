@@ -74,21 +74,43 @@ struct ArchiveCommand: ParsableCommand {
                 throw ValidationError("\(error)")
             }
             for file in files {
+                // Output goes out up to the last newline; the unfinished line waits, so damage never
+                // leaves half a record on stdout.
+                var pending: [UInt8] = []
                 do {
                     try ArchiveReader(path: file, keys: keys).read { chunk in
-                        var offset = 0
-                        while offset < chunk.count {
-                            let n = write(STDOUT_FILENO, chunk.baseAddress! + offset, chunk.count - offset)
-                            if n < 0 { if errno == EINTR { continue }; throw ArchiveError("cannot write to standard output") }
-                            offset += n
+                        guard let lastLF = UnsafeRawBufferPointer(chunk).lastIndex(of: 0x0A) else {
+                            pending.append(contentsOf: chunk)
+                            // A line this long is no record: pass it on rather than hold it all.
+                            if pending.count >= Cat.maximumHeldBytes { try Cat.write(pending); pending.removeAll(keepingCapacity: true) }
+                            return
                         }
+                        if !pending.isEmpty { try Cat.write(pending); pending.removeAll(keepingCapacity: true) }
+                        try Cat.write(UnsafeRawBufferPointer(rebasing: chunk[...lastLF]))
+                        pending.append(contentsOf: chunk[(lastLF + 1)...])
                     }
+                    // A plain file may end without a newline; its last line is still printed.
+                    try Cat.write(pending)
                 } catch {
-                    CLILog.error("\(file): \(error)")
+                    CLILog.error("\(file): \(error)" + (pending.isEmpty ? "" : " (\(pending.count) bytes of a cut-off last record not printed)"))
                     failed = true
                 }
             }
             if failed { throw ExitStatus.failure }
+        }
+
+        /// Longest unfinished line held back before it is written anyway.
+        static let maximumHeldBytes = 64 << 20
+
+        static func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+
+        static func write(_ bytes: UnsafeRawBufferPointer) throws {
+            var offset = 0
+            while offset < bytes.count {
+                let n = Glibc.write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 { if errno == EINTR { continue }; throw ArchiveError("cannot write to standard output") }
+                offset += n
+            }
         }
     }
 

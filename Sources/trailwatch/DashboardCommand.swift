@@ -39,10 +39,9 @@ struct DashboardCommand: AsyncParsableCommand {
     var queryTimeout: String?
 
     func run() async throws {
-        if case .sqlite(let path) = StoreLocation(store), !FileManager.default.fileExists(atPath: path) {
-            CLILog.error("\(store): no such store")
-            throw ExitStatus.failure
-        }
+        // Read-only, and refused at once when the file is not a trailwatch store.
+        let opened = try await StoreCommandSupport.open(store)
+        await opened.close()
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ValidationError("--listen: '\(listen)' is not HOST:PORT")
         }

@@ -6,11 +6,11 @@ import TrailwatchStages
 /// Reading pipeline files and planning them, shared by `run`, `validate` and friends.
 enum PipelineFiles {
     static func plan(path: String) -> (PipelinePlan?, [ConfigDiagnostic]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        let text: String
+        do { text = try YAMLBounds.readDocument(atPath: path) } catch {
             return (nil, [ConfigDiagnostic(location: SourceLocation(file: path, line: 1, column: 1),
-                                           message: "cannot read the file", expected: "a readable pipeline YAML file")])
+                                           message: error.description, expected: "a readable pipeline YAML file")])
         }
-        let text = String(decoding: data, as: UTF8.self)
         let directory = (path as NSString).deletingLastPathComponent
         let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ProcessInfo.processInfo.environment)
         return planner.plan(text: text, file: path, pipelineDirectory: directory.isEmpty ? "." : directory)

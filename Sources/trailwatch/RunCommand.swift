@@ -96,6 +96,11 @@ struct RunCommand: AsyncParsableCommand {
             if once || format == .json { print(text, terminator: "") } else { CLILog.info(text) }
         }
         if !summary.failures.isEmpty { throw ExitStatus.failure }
+        // A batch run that met a truncated archive or could not write a batch did not do its job.
+        if once && !summary.damagedComponents.isEmpty {
+            if quiet { CLILog.error("damaged input or failed writes in: " + summary.damagedComponents.joined(separator: ", ")) }
+            throw ExitStatus.failure
+        }
     }
 }
 

@@ -129,6 +129,18 @@ struct PipelineTestTests {
         #expect(text.contains { $0.hasPrefix("p.tests.yaml:14:9: setting 'tests[0].outputs[2]': 'nothing: true' is combined") })
     }
 
+    @Test("a billion-laughs tests file fails fast with a located error, like a pipeline file")
+    func billionLaughsTestsFile() {
+        var yaml = #"a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]"# + "\n"
+        for k in 1...9 { yaml += "a\(k): &a\(k) [" + Array(repeating: "*a\(k - 1)", count: 9).joined(separator: ",") + "]\n" }
+        yaml += "tests: [{ name: t, inputs: [{ insert_at: app, lines: *a9 }], outputs: [{ from: out, count: 1 }] }]\n"
+        let started = ContinuousClock.now
+        let (_, diagnostics) = suite(alarmPipeline, tests: yaml)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(diagnostics.map(\.description).contains { $0.hasPrefix("p.tests.yaml:") && $0.contains("expands to more than 1000000 nodes") },
+                "\(diagnostics)")
+    }
+
     @Test("tests in the pipeline file itself, metrics fed straight into an alarm, fields and exact messages")
     func inlineTestsAndMetrics() throws {
         let (loaded, diagnostics) = suite(alarmPipeline + """

@@ -200,7 +200,16 @@ let brokenConfigs: [BrokenConfig] = [
         sinks:
           out: { type: console, inputs: [f] }
         """,
-        expected: "p.yaml:4:44: component 'f': setting 'regex': invalid regular expression: Unmatched ( or \\( (expected a POSIX extended regular expression)"),
+        expected: "p.yaml:4:46: component 'f': setting 'regex': invalid regular expression at column 2: unterminated group (expected ')')"),
+    BrokenConfig(name: "regex needing backtracking", yaml: """
+        sources:
+          app: { type: stdin }
+        transforms:
+          f: { type: filter, inputs: [app], regex: '(a+)\\1' }
+        sinks:
+          out: { type: console, inputs: [f] }
+        """,
+        expected: "p.yaml:4:49: component 'f': setting 'regex': invalid regular expression at column 5: backreferences ('\\1') are not supported: they cannot run in linear time (expected an expression without backreferences)"),
     BrokenConfig(name: "file sink without path", yaml: """
         sources:
           app: { type: stdin }

@@ -271,7 +271,7 @@ struct FollowModeTests {
     }
 
     @Test("bad multiline and timestamp settings are located errors", arguments: [
-        ("multiline: { start_pattern: '([' }", "p.yaml:6:33: component 'app': setting 'multiline.start_pattern'"),
+        ("multiline: { start_pattern: '([' }", "p.yaml:6:35: component 'app': setting 'multiline.start_pattern': invalid regular expression at column 2: unterminated character class"),
         ("timestamp: { field: '$.t', formats: ['%Q'] }", "p.yaml:6:41: component 'app': setting 'timestamp.formats'"),
         ("timestamp: { regex: 'x', timezone: Mars }", "p.yaml:6:40: component 'app': setting 'timestamp.timezone': unknown time zone 'Mars' (expected UTC or an offset like +02:00)"),
         ("timestamp: { field: '$.t', regex: 'x' }", "p.yaml:6:39: component 'app': setting 'timestamp.regex': is given together with 'field' (expected either field or regex)"),

@@ -28,10 +28,15 @@ struct FileSink: SinkKind {
 
     static let type = "file"
     static let summary = "Appends events to a file as JSON lines or raw lines (fsync before acknowledging)."
+    static func exclusiveFiles(_ config: Config) -> [(setting: String, path: String)] { [("path", config.path)] }
     static func accepts(_ config: Config) -> Set<EventKind> { Set(EventKind.allCases) }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Sink {
         FileIO.makeParentDirectories(config.path)
+        let cut = try FileIO.truncateTornRecord(path: config.path)
+        if cut > 0 {
+            context.log.log(.warning, context.id, "\(config.path) ended in a partly written record (\(cut) bytes after the last newline); cut back to the last whole record")
+        }
         let fd = open(config.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw SinkError.open(path: config.path, errno: errno) }
         return Runner(fd: fd, config: config, metrics: context.metrics, once: context.once)
@@ -60,7 +65,14 @@ struct FileSink: SinkKind {
         deinit { close(fd) }
 
         func write(_ batch: Batch) async throws {
-            let bytes = try writer.write(batch.payload)
+            let before = lseek(fd, 0, SEEK_END)
+            let bytes: Int
+            do { bytes = try writer.write(batch.payload) } catch {
+                // A batch is written whole or not at all (a full disk leaves no torn record behind);
+                // the runner then fails it: no acknowledgement.
+                if before >= 0 { _ = ftruncate(fd, before) }
+                throw error
+            }
             metrics.recordOut(events: batch.count, bytes: bytes)
             unsynced.merge(batch.acks)
             dirty = true

@@ -55,6 +55,10 @@ struct StoreSink: SinkKind {
     static let type = "store"
     static let summary = "Stores log events, metric datapoints and detector events in SQLite (path:) or PostgreSQL (url:)."
     static func accepts(_ config: Config) -> Set<EventKind> { Set(EventKind.allCases) }
+    static func exclusiveFiles(_ config: Config) -> [(setting: String, path: String)] {
+        if case .sqlite(let path) = config.location { return [("path", path)] }
+        return []
+    }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Sink {
         if case .sqlite(let path) = config.location {
@@ -146,5 +150,6 @@ struct SQLiteSink: SinkKind {
     static let type = "sqlite"
     static let summary = "The store sink under its first name (the same settings as `store`)."
     static func accepts(_ config: Config) -> Set<EventKind> { StoreSink.accepts(config) }
+    static func exclusiveFiles(_ config: Config) -> [(setting: String, path: String)] { StoreSink.exclusiveFiles(config) }
     static func make(_ config: Config, _ context: StageContext) throws -> any Sink { try StoreSink.make(config, context) }
 }

@@ -72,15 +72,15 @@ struct ArchiveSource: SourceKind {
         func run(_ output: SourceOutput) throws {
             let files = BatchInputFiles(include: config.include, exclude: config.exclude, context: context, order: ArchiveSource.ordered)
             let progress = files.progress(context)
+            let maxLineBytes = config.maxLineBytes.bytes
             // Two parsers work on alternate chunks of lines at once; batches go out in file order.
-            let parsers = [RecordChunkParser(maxLineBytes: config.maxLineBytes.bytes), RecordChunkParser(maxLineBytes: config.maxLineBytes.bytes)]
+            let parsers = [RecordChunkParser(maxLineBytes: maxLineBytes), RecordChunkParser(maxLineBytes: maxLineBytes)]
             for (path, size) in zip(files.paths, files.sizes) {
                 if output.isStopping { break }
                 let plainOrigin = Origin(logGroup: config.logGroup ?? context.id, logStream: path)
                 let now = MonotonicClock.wallMillis()
-                var chunks: [[UInt8]] = []
-                var current: [UInt8] = []
-                current.reserveCapacity(RecordChunkParser.chunkBytes + (256 << 10))
+                var assembler = ArchiveLineAssembler(maxLineBytes: maxLineBytes)
+                var chunks: [ArchiveChunk] = []
                 var records = 0
                 // While one round of chunks is parsed on worker threads, the next is decompressed here.
                 var inFlight: (group: DispatchGroup, results: ParseResults)?
@@ -117,36 +117,153 @@ struct ArchiveSource: SourceKind {
                 do {
                     try ArchiveReader(path: path, keys: keys).read { piece in
                         if output.isStopping { return }
-                        current.append(contentsOf: piece.assumingMemoryBound(to: UInt8.self))
-                        if current.count >= RecordChunkParser.chunkBytes, let lastLF = current.lastIndex(of: 0x0A) {
-                            // Hand the block over as it is; only the unfinished line is copied.
-                            var next: [UInt8] = []
-                            next.reserveCapacity(RecordChunkParser.chunkBytes + (256 << 10))
-                            next.append(contentsOf: current[(lastLF + 1)...])
-                            current.removeSubrange((lastLF + 1)...)
-                            chunks.append(current)
-                            current = next
-                            launch(all: false)
-                        }
+                        chunks.append(contentsOf: assembler.append(piece))
+                        launch(all: false)
                     }
-                    // A plain file may end without a newline; its last line still counts.
-                    if let last = current.last, last != 0x0A { current.append(0x0A) }
                 } catch {
                     failure = error
-                    // A cut-off last line of a damaged file is not a record.
-                    if let lastLF = current.lastIndex(of: 0x0A) { current.removeSubrange(current.index(after: lastLF)...) } else { current = [] }
                 }
-                if !current.isEmpty { chunks.append(current) }
+                // A damaged file's cut-off last line is not a record; a plain file's last line counts.
+                chunks.append(contentsOf: assembler.finish(cleanEnd: failure == nil))
                 launch(all: true)
                 collect()
                 if let failure {
                     // Every complete record before the damage went out; say where it stopped.
-                    output.metrics.recordError()
+                    output.metrics.recordDamage()
                     context.log.log(.error, context.id, "\(path): \(failure) (\(records) records read before it)")
                 }
                 progress.advance(bytes: size, file: true)
             }
         }
+    }
+}
+
+/// What the reading thread hands a parser: complete lines, or pieces of one line too long to be a
+/// record (sent on as split events like the file source's, never truncated).
+enum ArchiveChunk: Sendable {
+    case lines([UInt8])
+    case pieces([UInt8], startsLine: Bool, endsLine: Bool)
+}
+
+/// Cuts decompressed bytes into chunks of whole lines for the parsers. A line longer than
+/// ``recordLimit`` cannot be a record and is passed on in pieces as it arrives, so memory stays
+/// bounded whatever the input (a 500 MB run of zeros without a newline included), and every byte
+/// is scanned for newlines once.
+struct ArchiveLineAssembler {
+    let maxLineBytes: Int
+    /// Longest line kept whole to be parsed as a record.
+    let recordLimit: Int
+    private var current: [UInt8] = []
+    /// Where the unfinished last line starts in `current`.
+    private var lineStart = 0
+    /// Bytes of `current` already searched for newlines.
+    private var scanned = 0
+    /// Inside a line longer than the limit whose first pieces went out.
+    private var inLongLine = false
+
+    static func recordLimit(maxLineBytes: Int) -> Int { Swift.max(16 << 20, 4 * maxLineBytes + (1 << 20)) }
+
+    init(maxLineBytes: Int) {
+        self.maxLineBytes = maxLineBytes
+        recordLimit = ArchiveLineAssembler.recordLimit(maxLineBytes: maxLineBytes)
+        current.reserveCapacity(RecordChunkParser.chunkBytes + (256 << 10))
+    }
+
+    mutating func append(_ piece: UnsafeRawBufferPointer) -> [ArchiveChunk] {
+        current.append(contentsOf: piece.assumingMemoryBound(to: UInt8.self))
+        var out: [ArchiveChunk] = []
+        while true {
+            if inLongLine {
+                if let lf = nextNewline() {
+                    var end = lf
+                    if end > 0 && current[end - 1] == 0x0D { end -= 1 }
+                    out.append(.pieces(Array(current[0..<end]), startsLine: false, endsLine: true))
+                    current.removeSubrange(0...lf)
+                    inLongLine = false
+                    lineStart = 0
+                    scanned = 0
+                    continue
+                }
+                // Send whole pieces, keep less than one (the next bytes may finish the line).
+                if current.count > 2 * maxLineBytes {
+                    let cut = wholePieces()
+                    out.append(.pieces(Array(current[0..<cut]), startsLine: false, endsLine: false))
+                    current.removeSubrange(0..<cut)
+                    scanned = current.count
+                }
+                return out
+            }
+            while let lf = nextNewline() { lineStart = lf + 1 }
+            if current.count >= RecordChunkParser.chunkBytes && lineStart > 0 {
+                // Hand the block over as it is; only the unfinished line is copied.
+                var next: [UInt8] = []
+                next.reserveCapacity(RecordChunkParser.chunkBytes + (256 << 10))
+                next.append(contentsOf: current[lineStart...])
+                current.removeSubrange(lineStart...)
+                out.append(.lines(current))
+                current = next
+                scanned -= lineStart
+                lineStart = 0
+            }
+            if current.count - lineStart > recordLimit {
+                if lineStart > 0 {
+                    out.append(.lines(Array(current[0..<lineStart])))
+                    current.removeSubrange(0..<lineStart)
+                    scanned -= lineStart
+                    lineStart = 0
+                }
+                let cut = wholePieces()
+                out.append(.pieces(Array(current[0..<cut]), startsLine: true, endsLine: false))
+                current.removeSubrange(0..<cut)
+                scanned = current.count
+                inLongLine = true
+                continue
+            }
+            return out
+        }
+    }
+
+    /// The length of the pieces the file source would cut from `current` (which holds no newline)
+    /// before it has to wait for more input: pieces end where ``LineFramer`` ends them, so a line is
+    /// split the same way whatever size the decompressed blocks come in.
+    private func wholePieces() -> Int {
+        current.withUnsafeBytes { raw -> Int in
+            var cut = 0
+            while raw.count - cut > maxLineBytes {
+                cut += LineFramer.pieceLength(raw.baseAddress! + cut, available: raw.count - cut, limit: maxLineBytes)
+            }
+            return cut
+        }
+    }
+
+    /// The next newline at or after `scanned`, advancing `scanned` past it (or to the end).
+    private mutating func nextNewline() -> Int? {
+        guard scanned < current.count else { return nil }
+        let hit = current.withUnsafeBytes { raw -> Int? in
+            guard let p = memchr(raw.baseAddress! + scanned, 0x0A, raw.count - scanned) else { return nil }
+            return raw.baseAddress!.distance(to: UnsafeRawPointer(p))
+        }
+        scanned = hit.map { $0 + 1 } ?? current.count
+        return hit
+    }
+
+    /// The rest at the end of the input. After damage the cut-off last line is dropped (it is not a
+    /// record), unless its first pieces already went out.
+    mutating func finish(cleanEnd: Bool) -> [ArchiveChunk] {
+        defer { current = []; lineStart = 0; scanned = 0; inLongLine = false }
+        if inLongLine {
+            var end = current.count
+            if end > 0 && current[end - 1] == 0x0D { end -= 1 }
+            return [.pieces(Array(current[0..<end]), startsLine: false, endsLine: true)]
+        }
+        while let lf = nextNewline() { lineStart = lf + 1 }
+        if cleanEnd {
+            // A plain file may end without a newline; its last line still counts.
+            if let last = current.last, last != 0x0A { current.append(0x0A) }
+        } else {
+            current.removeSubrange(lineStart...)
+        }
+        return current.isEmpty ? [] : [.lines(current)]
     }
 }
 
@@ -173,9 +290,22 @@ final class RecordChunkParser: @unchecked Sendable {
 
     init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
 
-    func parse(_ chunk: [UInt8], now: Int64, plainOrigin: Origin) -> [LogBatch] {
+    func parse(_ chunk: ArchiveChunk, now: Int64, plainOrigin: Origin) -> [LogBatch] {
         var builder = LogBatchBuilder()
         var out: [LogBatch] = []
+        switch chunk {
+        case .lines(let bytes):
+            parseLines(bytes, now: now, plainOrigin: plainOrigin, builder: &builder, out: &out)
+        case .pieces(let bytes, let startsLine, let endsLine):
+            bytes.withUnsafeBytes { raw in
+                appendPieces(raw, startsLine: startsLine, endsLine: endsLine, now: now, origin: plainOrigin, builder: &builder, out: &out)
+            }
+        }
+        if let rest = builder.take() { out.append(rest) }
+        return out
+    }
+
+    private func parseLines(_ chunk: [UInt8], now: Int64, plainOrigin: Origin, builder: inout LogBatchBuilder, out: inout [LogBatch]) {
         chunk.withUnsafeBytes { raw in
             var start = 0
             while start < raw.count {
@@ -193,16 +323,36 @@ final class RecordChunkParser: @unchecked Sendable {
                         builder.append($0, timestamp: record.timestamp, ingestionTime: record.ingestionTime ?? now,
                                        origin: record.origin, flags: record.flags, fields: record.fields)
                     }
+                } else if line.count > maxLineBytes {
+                    // A plain line longer than the cap: pieces flagged split, as the file source cuts them.
+                    appendPieces(line, startsLine: true, endsLine: true, now: now, origin: plainOrigin, builder: &builder, out: &out)
+                    continue
                 } else {
-                    let cut = line.count > maxLineBytes ? UnsafeRawBufferPointer(rebasing: line[0..<maxLineBytes]) : line
-                    finished = builder.append(cut, timestamp: now, ingestionTime: now, origin: plainOrigin,
-                                              flags: cut.count < line.count ? [.split] : [])
+                    finished = builder.append(line, timestamp: now, ingestionTime: now, origin: plainOrigin)
                 }
                 if let finished { out.append(finished) }
             }
         }
-        if let rest = builder.take() { out.append(rest) }
-        return out
+    }
+
+    /// Cuts (part of) one plain line into events of at most `maxLineBytes`, on character boundaries:
+    /// every piece flagged `split`, all but the line's first also `continuation`.
+    private func appendPieces(_ bytes: UnsafeRawBufferPointer, startsLine: Bool, endsLine: Bool, now: Int64, origin: Origin,
+                              builder: inout LogBatchBuilder, out: inout [LogBatch]) {
+        guard let base = bytes.baseAddress else {
+            if endsLine && !startsLine, let f = builder.append(bytes, timestamp: now, ingestionTime: now, origin: origin, flags: [.split, .continuation]) { out.append(f) }
+            return
+        }
+        var offset = 0
+        var first = startsLine
+        while offset < bytes.count || (first && endsLine) {
+            let length = LineFramer.pieceLength(base + offset, available: bytes.count - offset, limit: maxLineBytes)
+            let flags: EventFlags = first ? (endsLine && length == bytes.count ? [] : .split) : [.split, .continuation]
+            if let f = builder.append(UnsafeRawBufferPointer(start: base + offset, count: length), timestamp: now, ingestionTime: now,
+                                      origin: origin, flags: flags) { out.append(f) }
+            offset += length
+            first = false
+        }
     }
 }
 

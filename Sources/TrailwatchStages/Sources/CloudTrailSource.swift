@@ -81,7 +81,12 @@ struct CloudTrailSource: SourceKind {
             for (path, size) in zip(files.paths, files.sizes) {
                 if output.isStopping { break }
                 do {
-                    let records = try CloudTrailSource.records(in: path)
+                    let (records, skipped) = try CloudTrailSource.records(in: path)
+                    if skipped > 0 {
+                        // The file is damaged, not empty: the good records go on, the rest is reported.
+                        output.metrics.recordDamage()
+                        context.log.log(.error, context.id, "\(path): \(skipped) of \(records.count + skipped) entries in \"Records\" are not JSON objects (skipped)")
+                    }
                     let now = MonotonicClock.wallMillis()
                     for record in records {
                         if let selector, record.json.withUnsafeBytes({ selector.selects($0) }) != true { continue }
@@ -96,7 +101,7 @@ struct CloudTrailSource: SourceKind {
                         }
                     }
                 } catch {
-                    output.metrics.recordError()
+                    output.metrics.recordDamage()
                     context.log.log(.error, context.id, "skipping \(path): \(error)")
                 }
                 if let rest = builder.take() {
@@ -119,10 +124,24 @@ struct CloudTrailSource: SourceKind {
         var description: String { message }
     }
 
-    /// The records of one delivery file, each as compact JSON.
-    static func records(in path: String) throws -> [Record] {
+    /// Largest delivery file read, once decompressed (CloudTrail's own files are far smaller): a
+    /// compression bomb is refused instead of filling memory.
+    static let maximumFileBytes = 256 << 20
+
+    /// The records of one delivery file, each as compact JSON, and how many entries were not objects.
+    static func records(in path: String) throws -> (records: [Record], skipped: Int) {
         var bytes: [UInt8] = []
-        try ArchiveReader(path: path).read { bytes.append(contentsOf: $0) }
+        try ArchiveReader(path: path).read { piece in
+            guard bytes.count + piece.count <= maximumFileBytes else {
+                throw MalformedFile(message: "larger than \(maximumFileBytes >> 20) MiB once decompressed")
+            }
+            bytes.append(contentsOf: piece)
+        }
+        return try records(from: bytes)
+    }
+
+    /// The records of a delivery file's (decompressed) bytes.
+    static func records(from bytes: [UInt8]) throws -> (records: [Record], skipped: Int) {
         let root: JSONValue
         do { root = try JSONValue.parse(bytes) } catch {
             throw MalformedFile(message: "not JSON: \(error)")
@@ -131,13 +150,15 @@ struct CloudTrailSource: SourceKind {
               case .array(let items) = list else {
             throw MalformedFile(message: "not a CloudTrail delivery file (no \"Records\" array)")
         }
-        return items.compactMap { item -> Record? in
-            guard case .object(let fields) = item else { return nil }
+        var skipped = 0
+        let records = items.compactMap { item -> Record? in
+            guard case .object(let fields) = item else { skipped += 1; return nil }
             var json: [UInt8] = []
             JSONWriter.append(item, to: &json)
             func text(_ key: String) -> String? { fields.first { $0.key == key }?.value.stringValue }
             let time = text("eventTime").flatMap { t -> Int64? in Array(t.utf8).withUnsafeBytes { Timestamps.parseISO8601($0) } }
             return Record(json: json, time: time, stream: "\(text("recipientAccountId") ?? "unknown")_\(text("awsRegion") ?? "unknown")")
         }
+        return (records, skipped)
     }
 }

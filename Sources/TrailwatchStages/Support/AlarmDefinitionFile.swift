@@ -1,5 +1,6 @@
 import Alarms
 import Foundation
+import TrailwatchConfig
 import Yams
 
 /// Reads alarm definitions from a file: PutMetricAlarm JSON (or the same keys in YAML) holding
@@ -14,12 +15,13 @@ public enum AlarmDefinitionFile {
     }
 
     public static func load(_ path: String) throws(Failure) -> [AlarmDefinition] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Failure(description: "\(path): cannot read the file")
+        let text: String
+        do { text = try YAMLBounds.readDocument(atPath: path) } catch {
+            throw Failure(description: "\(path): \(error)")
         }
         let definitions: [AlarmDefinition]
         do {
-            definitions = try decode(data)
+            definitions = try decode(Data(text.utf8), path: path)
         } catch let error as DecodingError {
             throw Failure(description: "\(path): \(describe(error))")
         } catch {
@@ -34,7 +36,7 @@ public enum AlarmDefinitionFile {
         return definitions
     }
 
-    static func decode(_ data: Data) throws -> [AlarmDefinition] {
+    static func decode(_ data: Data, path: String = "definition") throws -> [AlarmDefinition] {
         let text = String(decoding: data, as: UTF8.self)
         let first = text.first(where: { !$0.isWhitespace })
         if first == "{" || first == "[" {
@@ -43,10 +45,14 @@ public enum AlarmDefinitionFile {
             if let described = try? decoder.decode(DescribeAlarms.self, from: data) { return described.MetricAlarms }
             return [try decoder.decode(AlarmDefinition.self, from: data)]
         }
-        let decoder = YAMLDecoder()
-        if let list = try? decoder.decode([AlarmDefinition].self, from: text) { return list }
-        if let described = try? decoder.decode(DescribeAlarms.self, from: text) { return described.MetricAlarms }
-        return [try decoder.decode(AlarmDefinition.self, from: text)]
+        // YAML may hide a billion-laughs tree behind aliases: bounded before anything expands it.
+        let (composed, refused) = try YAMLBounds.compose(text, file: path)
+        if let refused { throw Failure(description: refused.message) }
+        guard let node = composed else { return [] }
+        let decoder = YAMLDecoder(encoding: .utf8)
+        if let list = try? decoder.decode([AlarmDefinition].self, from: node) { return list }
+        if let described = try? decoder.decode(DescribeAlarms.self, from: node) { return described.MetricAlarms }
+        return [try decoder.decode(AlarmDefinition.self, from: node)]
     }
 
     /// "EvaluationPeriods: missing" rather than Foundation's debug text.

@@ -1,7 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FilterPatterns
 import TrailwatchCore
+import TrailwatchConfig
+import LinearRegex
 import CShims
 
 /// Finds which events of a batch contain a byte string, searching the batch's storage in one
@@ -47,48 +50,22 @@ enum ByteSearch {
     }
 }
 
-/// A POSIX extended regular expression matched directly against message bytes.
-final class PosixRegex {
-    private var regex = regex_t()
+/// Compiles the regular expressions of stage settings (filter `regex`, parse, multiline and timestamp
+/// patterns) with the project's linear-time engine, turning a refusal into a located setting error.
+enum UserRegex {
+    static let expected = "a regular expression (see Regular expressions in the README)"
 
-    /// Whether ``firstGroup(in:)`` can report capture ranges.
-    let capturesGroups: Bool
-
-    /// Compiles `pattern`, or throws the compiler's message. `captures` keeps subexpression
-    /// positions (slower; only for extracting text).
-    init(_ pattern: String, captures: Bool = false) throws(PosixRegexError) {
-        capturesGroups = captures
-        let rc = regcomp(&regex, pattern, REG_EXTENDED | (captures ? 0 : REG_NOSUB))
-        guard rc == 0 else {
-            var buffer = [CChar](repeating: 0, count: 256)
-            regerror(rc, &regex, &buffer, buffer.count)
-            let message = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            regfree(&regex)
-            throw PosixRegexError(message: message)
+    static func compile(_ pattern: String, codingPath: [any CodingKey]) throws -> RegularExpression {
+        do { return try RegularExpression(pattern) } catch {
+            let column = FilterPattern.column(ofByte: error.offset, in: Array(pattern.utf8))
+            throw SettingError(codingPath: codingPath, message: "invalid regular expression at column \(column): \(error.message)",
+                               expected: error.expected ?? expected, columnInValue: column)
         }
     }
 
-    deinit { regfree(&regex) }
-
-    func matches(_ message: UnsafeRawBufferPointer) -> Bool {
-        // REG_STARTEND matches the exact byte range: no NUL terminator or copy needed.
-        guard let base = message.baseAddress?.assumingMemoryBound(to: CChar.self) else {
-            return regexec(&regex, "", 0, nil, 0) == 0
-        }
-        var range = regmatch_t(rm_so: 0, rm_eo: regoff_t(message.count))
-        return regexec(&regex, base, 1, &range, REG_STARTEND) == 0
-    }
-
-    /// The byte range of the first parenthesised group (or of the whole match when the pattern has
-    /// none), or nil when the message does not match.
-    func firstGroup(in message: UnsafeRawBufferPointer) -> Range<Int>? {
-        precondition(capturesGroups)
-        guard let base = message.baseAddress?.assumingMemoryBound(to: CChar.self) else { return nil }
-        var matches = [regmatch_t](repeating: regmatch_t(rm_so: 0, rm_eo: regoff_t(message.count)), count: 2)
-        guard regexec(&regex, base, 2, &matches, REG_STARTEND) == 0 else { return nil }
-        let group = regex.re_nsub > 0 && matches[1].rm_so >= 0 ? matches[1] : matches[0]
-        return Int(group.rm_so)..<Int(group.rm_eo)
+    /// The first group's range in `message` (the whole match when the expression has no group), or nil.
+    static func firstGroup(_ matcher: RegexMatcher, in message: UnsafeRawBufferPointer) -> Range<Int>? {
+        guard let match = matcher.firstMatch(in: message) else { return nil }
+        return matcher.groupCount > 0 ? match.range(1) : match.range
     }
 }
-
-struct PosixRegexError: Error { var message: String }

@@ -1,4 +1,5 @@
 import ByteJSON
+import LinearRegex
 import TrailwatchCore
 import TrailwatchConfig
 import TrailwatchRuntime
@@ -12,7 +13,7 @@ struct MultilineConfig: Decodable, Sendable {
         case continuation
     }
 
-    var startPattern: String
+    var startPattern: RegularExpression
     var mode: Mode = .start
     /// Most lines one event may join; the next line then begins a new event.
     var maxLines: Int = 500
@@ -27,15 +28,11 @@ struct MultilineConfig: Decodable, Sendable {
     init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        startPattern = try c.decode(String.self, forKey: .startPattern)
+        startPattern = try UserRegex.compile(try c.decode(String.self, forKey: .startPattern),
+                                             codingPath: c.codingPath + [CodingKeys.startPattern])
         mode = try c.decodeIfPresent(Mode.self, forKey: .mode) ?? mode
         maxLines = try c.decodeIfPresent(Int.self, forKey: .maxLines) ?? maxLines
         timeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .timeout) ?? timeout
-        do { _ = try PosixRegex(startPattern) } catch {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.startPattern],
-                               message: "invalid regular expression: \(error.message)",
-                               expected: "a POSIX extended regular expression")
-        }
         guard maxLines >= 1 && maxLines <= 100_000 else {
             throw SettingError(codingPath: c.codingPath + [CodingKeys.maxLines], message: "\(maxLines) is out of range",
                                expected: "a whole number from 1 to 100000")
@@ -56,8 +53,8 @@ struct TimestampConfig: Decodable, Sendable {
 
     /// A JSON path (`$.time`) into messages that are JSON objects.
     var field: String?
-    /// A POSIX extended regular expression; the first group (or the whole match) is the time text.
-    var regex: String?
+    /// A regular expression; the first group (or the whole match) is the time text.
+    var regex: RegularExpression?
     var formats: [String] = []
     /// Offset for formats that carry no zone: `UTC` (default) or `+hh:mm` / `-hh:mm`.
     var timezone: String = "UTC"
@@ -71,7 +68,9 @@ struct TimestampConfig: Decodable, Sendable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         field = try c.decodeIfPresent(String.self, forKey: .field)
-        regex = try c.decodeIfPresent(String.self, forKey: .regex)
+        regex = try c.decodeIfPresent(String.self, forKey: .regex).map {
+            try UserRegex.compile($0, codingPath: c.codingPath + [CodingKeys.regex])
+        }
         if field != nil && regex != nil {
             throw SettingError(codingPath: c.codingPath + [CodingKeys.regex], message: "is given together with 'field'",
                                expected: "either field or regex")
@@ -87,12 +86,6 @@ struct TimestampConfig: Decodable, Sendable {
             do { _ = try JSONPath(field) } catch {
                 throw SettingError(codingPath: c.codingPath + [CodingKeys.field], message: "invalid JSON path: \(error.message)",
                                    expected: "a path like $.time or $.request.time")
-            }
-        }
-        if let regex {
-            do { _ = try PosixRegex(regex, captures: true) } catch {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.regex], message: "invalid regular expression: \(error.message)",
-                                   expected: "a POSIX extended regular expression")
             }
         }
         for format in formats {
@@ -124,14 +117,14 @@ struct TimestampConfig: Decodable, Sendable {
 /// Groups framed lines into multiline events. Lines are regrouped from the start of a held
 /// group each time more input arrives, so the grouper keeps no state between chunks.
 final class MultilineGrouper {
-    let matcher: PosixRegex
+    let matcher: RegexMatcher
     let mode: MultilineConfig.Mode
     let maxLines: Int
     let maxBytes: Int
     let timeoutMillis: Int64
 
     init(_ config: MultilineConfig, maxBytes: Int) throws {
-        matcher = try PosixRegex(config.startPattern)
+        matcher = config.startPattern.makeMatcher()
         mode = config.mode
         maxLines = config.maxLines
         self.maxBytes = maxBytes
@@ -180,7 +173,7 @@ final class TimestampExtractor {
     /// The field's lookup, built once (building one is far dearer than using it).
     private let fieldLookup: JSONMultiLookup?
     private var found: [JSONLookup] = []
-    let regex: PosixRegex?
+    let regex: RegexMatcher?
     let formats: [TimestampFormat]
     let zoneOffset: Int
     let onError: TimestampConfig.OnError
@@ -190,7 +183,7 @@ final class TimestampExtractor {
 
     init(_ config: TimestampConfig) throws {
         fieldLookup = try config.field.map { JSONMultiLookup([try JSONPath($0)]) }
-        regex = try config.regex.map { try PosixRegex($0, captures: true) }
+        regex = config.regex?.makeMatcher()
         formats = config.formats.isEmpty ? TimestampFormat.defaults : try config.formats.map { try TimestampFormat($0) }
         zoneOffset = TimestampConfig.zoneOffset(config.timezone) ?? 0
         onError = config.onError
@@ -230,7 +223,7 @@ final class TimestampExtractor {
             return scalar.withUnsafeBytes { parseText($0, reference: reference) }
         }
         if let regex {
-            guard let range = regex.firstGroup(in: message) else { return nil }
+            guard let range = UserRegex.firstGroup(regex, in: message) else { return nil }
             text = UnsafeRawBufferPointer(rebasing: message[range])
         }
         return parseText(text, reference: reference)

@@ -17,24 +17,36 @@ struct PatternMatcher {
     }
 
     /// Clears `mask[i]` for every event that does not match (events already false stay false).
-    func refine(_ logs: LogBatch, mask: inout [Bool]) {
-        if everything { return }
+    /// Returns how many events were no match only because their JSON nests deeper than the limit
+    /// (stages count them in the `json_too_deep` gauge).
+    @discardableResult
+    func refine(_ logs: LogBatch, mask: inout [Bool]) -> Int {
+        if everything { return 0 }
         if let anchor {
             var found = [Bool](repeating: false, count: logs.count)
             ByteSearch.markContaining(anchor.bytes, in: logs, mask: &found)
             for i in 0..<logs.count where mask[i] {
                 mask[i] = found[i] && (anchor.decides || pattern.matches(logs.message(i)))
             }
-            return
+            return 0
         }
-        for i in 0..<logs.count where mask[i] { mask[i] = pattern.matches(logs.message(i)) }
+        var tooDeep = 0
+        for i in 0..<logs.count where mask[i] {
+            var deep = false
+            mask[i] = pattern.matches(logs.message(i), tooDeep: &deep)
+            if deep { tooDeep += 1 }
+        }
+        return tooDeep
     }
 
-    /// Indices of the events that match.
-    func matching(_ logs: LogBatch) -> [Int] {
+    /// The gauge counting events whose JSON nests deeper than ``JSONValue/maximumDepth``.
+    static let tooDeepGauge = "json_too_deep"
+
+    /// Indices of the events that match, and how many were too deeply nested to judge.
+    func matching(_ logs: LogBatch) -> (indices: [Int], tooDeep: Int) {
         var mask = [Bool](repeating: true, count: logs.count)
-        refine(logs, mask: &mask)
-        return mask.indices.filter { mask[$0] }
+        let tooDeep = refine(logs, mask: &mask)
+        return (mask.indices.filter { mask[$0] }, tooDeep)
     }
 }
 

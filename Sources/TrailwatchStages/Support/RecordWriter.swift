@@ -140,6 +140,35 @@ enum FileIO {
         return true
     }
 
+    /// Cuts a regular file that ends inside a record (a crash or a full disk in the middle of a write)
+    /// back to just after its last newline, so the next record does not join the torn one. Returns the
+    /// bytes cut. Anything but a regular file (a FIFO, a device) is left alone.
+    static func truncateTornRecord(path: String) throws(SinkError) -> Int64 {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size > 0 else { return 0 }
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw SinkError.open(path: path, errno: errno) }
+        defer { close(fd) }
+        let size = Int64(info.st_size)
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var end = size
+        while end > 0 {
+            let start = Swift.max(0, end - Int64(buffer.count))
+            let count = Int(end - start)
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(start)) }
+            guard n == count else { throw SinkError.io(path: path, errno: n < 0 ? errno : EIO) }
+            if end == size && buffer[count - 1] == 0x0A { return 0 }
+            if let lastLF = buffer[0..<count].lastIndex(of: 0x0A) {
+                let keep = start + Int64(lastLF) + 1
+                guard ftruncate(fd, off_t(keep)) == 0, fsync(fd) == 0 else { throw SinkError.io(path: path, errno: errno) }
+                return size - keep
+            }
+            end = start
+        }
+        guard ftruncate(fd, 0) == 0, fsync(fd) == 0 else { throw SinkError.io(path: path, errno: errno) }
+        return size
+    }
+
     /// Creates the parent directories of `path` (mode 0750).
     static func makeParentDirectories(_ path: String) {
         var components = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()

@@ -1,4 +1,5 @@
 import FilterPatterns
+import LinearRegex
 import TrailwatchCore
 import TrailwatchConfig
 import TrailwatchRuntime
@@ -10,8 +11,8 @@ struct FilterTransform: TransformKind {
     struct Config: StageConfig {
         /// Matches when the message contains any of these strings (case-sensitive).
         var contains: [String]?
-        /// Matches when the message matches this POSIX extended regular expression.
-        var regex: String?
+        /// Matches when the message matches this regular expression (linear-time engine).
+        var regex: RegularExpression?
         /// Matches when the message matches this CloudWatch filter pattern.
         var pattern: FilterPattern?
         var action: Action = .keep
@@ -21,17 +22,13 @@ struct FilterTransform: TransformKind {
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             contains = try c.decodeStringListIfPresent(.contains)
-            regex = try c.decodeIfPresent(String.self, forKey: .regex)
+            regex = try c.decodeIfPresent(String.self, forKey: .regex).map {
+                try UserRegex.compile($0, codingPath: c.codingPath + [CodingKeys.regex])
+            }
             action = try c.decodeIfPresent(Action.self, forKey: .action) ?? .keep
             pattern = try c.decodeFilterPatternIfPresent(.pattern)
             if contains == nil && regex == nil && pattern == nil {
                 throw SettingError(codingPath: c.codingPath, message: "has no condition", expected: "pattern, contains or regex")
-            }
-            if let regex {
-                do { _ = try PosixRegex(regex) } catch {
-                    throw SettingError(codingPath: c.codingPath + [CodingKeys.regex], message: "invalid regular expression: \(error.message)",
-                                       expected: "a POSIX extended regular expression")
-                }
             }
         }
     }
@@ -42,21 +39,24 @@ struct FilterTransform: TransformKind {
     static func produces(_ config: Config, fedWith inputs: Set<EventKind>) -> Set<EventKind> { [.log] }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
-        Runner(needles: (config.contains ?? []).map { Array($0.utf8) },
-               regex: try config.regex.map { pattern in try PosixRegex(pattern) },
+        Runner(metrics: context.metrics, needles: (config.contains ?? []).map { Array($0.utf8) },
+               regex: config.regex?.makeMatcher(),
                pattern: config.pattern,
                keep: config.action == .keep)
     }
 
     final class Runner: Transform {
+        let metrics: ComponentMetrics
         let needles: [[UInt8]]
-        let regex: PosixRegex?
+        let regex: RegexMatcher?
         let pattern: PatternMatcher?
         let keep: Bool
         private var mask: [Bool] = []
+        private var literalMask: [Bool] = []
         private var kept: [Int] = []
 
-        init(needles: [[UInt8]], regex: PosixRegex?, pattern: FilterPattern?, keep: Bool) {
+        init(metrics: ComponentMetrics, needles: [[UInt8]], regex: RegexMatcher?, pattern: FilterPattern?, keep: Bool) {
+            self.metrics = metrics
             self.needles = needles
             self.regex = regex
             self.pattern = pattern.map(PatternMatcher.init)
@@ -74,9 +74,22 @@ struct FilterTransform: TransformKind {
                 for needle in needles { ByteSearch.markContaining(needle, in: logs, mask: &mask) }
             }
             if let regex {
-                for i in 0..<count where mask[i] { mask[i] = regex.matches(logs.message(i)) }
+                if let literal = regex.exactLiteral ?? regex.requiredLiteral {
+                    // One memmem pass over the batch finds the lines that can match at all.
+                    literalMask.removeAll(keepingCapacity: true)
+                    literalMask.append(contentsOf: repeatElement(false, count: count))
+                    ByteSearch.markContaining(literal, in: logs, mask: &literalMask)
+                    let decided = regex.exactLiteral != nil
+                    for i in 0..<count where mask[i] {
+                        mask[i] = literalMask[i] && (decided || regex.matchesWithoutPrefilter(logs.message(i)))
+                    }
+                } else {
+                    for i in 0..<count where mask[i] { mask[i] = regex.matchesWithoutPrefilter(logs.message(i)) }
+                }
             }
-            pattern?.refine(logs, mask: &mask)
+            if let tooDeep = pattern?.refine(logs, mask: &mask), tooDeep > 0 {
+                metrics.addToGauge(PatternMatcher.tooDeepGauge, Double(tooDeep))
+            }
             kept.removeAll(keepingCapacity: true)
             for i in 0..<count where mask[i] == keep { kept.append(i) }
             if kept.count == count {

@@ -96,6 +96,7 @@ struct MetricFilterTransform: TransformKind {
             }
             var newest: Int64?
             var skippedValues = 0
+            var tooDeep = 0
             let candidates = candidateMask(logs)
             for i in 0..<logs.count {
                 if !logGroups.isEmpty && !logGroups.contains(logs.origin(i).logGroup) { continue }
@@ -105,7 +106,10 @@ struct MetricFilterTransform: TransformKind {
                     guard let value = transformation.defaultValue else { continue }
                     sample = (value, [])
                 } else {
-                    switch transformation.evaluate(message, pattern: pattern) {
+                    var deep = false
+                    let outcome = transformation.evaluate(message, pattern: pattern, tooDeep: &deep)
+                    if deep { tooDeep += 1 }
+                    switch outcome {
                     case .sample(let value, let dimensions): sample = (value, dimensions)
                     case .noMatch: continue
                     case .noValue: skippedValues += 1; continue
@@ -114,11 +118,13 @@ struct MetricFilterTransform: TransformKind {
                 let time = logs.timestamp(i)
                 let identity = sample.dimensions.isEmpty ? plainIdentity
                     : MetricIdentity(namespace: plainIdentity.namespace, name: plainIdentity.name, dimensions: sample.dimensions)
-                aggregator.add(sample.value, metric: identity, unit: transformation.unit, at: time)
+                // A value the period's sum cannot hold is refused like one that is not a number.
+                guard aggregator.add(sample.value, metric: identity, unit: transformation.unit, at: time) else { skippedValues += 1; continue }
                 let period = aggregator.periodStart(time)
                 if newest.map({ period > $0 }) ?? true { newest = period }
             }
             if skippedValues > 0 { metrics.addToGauge("unextractable_values", Double(skippedValues)) }
+            if tooDeep > 0 { metrics.addToGauge(PatternMatcher.tooDeepGauge, Double(tooDeep)) }
             pending.hold(batch.acks, newestPeriod: newest)
             emit(aggregator.closeByWatermark(), into: &output)
         }

@@ -38,19 +38,25 @@ struct RouteTransform: TransformKind {
     static func ports(_ config: Config) -> [String] { config.routes.map(\.name) + [unmatched] }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
-        Runner(routes: config.routes.map { ($0.name, PatternMatcher($0.pattern)) })
+        Runner(routes: config.routes.map { ($0.name, PatternMatcher($0.pattern)) }, metrics: context.metrics)
     }
 
     final class Runner: Transform {
         let routes: [(name: String, matcher: PatternMatcher)]
+        let metrics: ComponentMetrics
 
-        init(routes: [(name: String, matcher: PatternMatcher)]) { self.routes = routes }
+        init(routes: [(name: String, matcher: PatternMatcher)], metrics: ComponentMetrics) {
+            self.routes = routes
+            self.metrics = metrics
+        }
 
         func process(_ batch: Batch, into output: inout TransformOutput) throws {
             guard case .logs(let logs) = batch.payload else { return }
             var routed = [Bool](repeating: false, count: logs.count)
+            var tooDeep = 0
             for (name, matcher) in routes {
-                let indices = matcher.matching(logs)
+                let (indices, deep) = matcher.matching(logs)
+                tooDeep = max(tooDeep, deep)
                 for i in indices { routed[i] = true }
                 if indices.count == logs.count {
                     output.emit(Batch(.logs(logs)), port: name)
@@ -58,6 +64,7 @@ struct RouteTransform: TransformKind {
                     output.emit(Batch(.logs(logs.selecting(indices))), port: name)
                 }
             }
+            if tooDeep > 0 { metrics.addToGauge(PatternMatcher.tooDeepGauge, Double(tooDeep)) }
             let rest = routed.indices.filter { !routed[$0] }
             if !rest.isEmpty { output.emit(Batch(.logs(rest.count == logs.count ? logs : logs.selecting(rest))), port: RouteTransform.unmatched) }
         }

@@ -1,0 +1,189 @@
+import ByteJSON
+import DataProtection
+import EventPatterns
+import FilterPatterns
+import Foundation
+import LinearRegex
+import LogsQuery
+import TrailwatchConfig
+import TrailwatchCore
+import TrailwatchRuntime
+import TrailwatchStages
+
+/// A fuzz target: a name, and what to do with one input. It must never crash or hang, whatever
+/// the bytes.
+struct FuzzTarget: Sendable {
+    let name: String
+    let summary: String
+    let run: @Sendable ([UInt8]) -> Void
+}
+
+/// Every target, one line each. To add one (an HTTP API decoder, say): write a function taking
+/// `[UInt8]`, add a line here, and seed `fuzz/corpus/<name>/` with a few inputs.
+let fuzzTargets: [FuzzTarget] = [
+    FuzzTarget(name: "regex", summary: "regular expressions: compile, match and capture (pattern NUL text)", run: FuzzEntries.regex),
+    FuzzTarget(name: "filter-pattern", summary: "CloudWatch filter patterns and metric values (pattern NUL event)", run: FuzzEntries.filterPattern),
+    FuzzTarget(name: "query", summary: "the Logs Insights language: lexer, parser, evaluator over a few rows", run: FuzzEntries.query),
+    FuzzTarget(name: "bytejson", summary: "JSON parsing and selector look-ups (selector NUL document)", run: FuzzEntries.byteJSON),
+    FuzzTarget(name: "pipeline-yaml", summary: "pipeline YAML loading, decoding and planning", run: FuzzEntries.pipelineYAML),
+    FuzzTarget(name: "archive-reader", summary: "the archive source's reader: zstd/gzip/plain, lines, records", run: FuzzEntries.archiveReader),
+    FuzzTarget(name: "cloudtrail", summary: "CloudTrail delivery files", run: FuzzEntries.cloudTrail),
+    FuzzTarget(name: "timestamp", summary: "event-time formats and texts, ISO 8601 both ways (format NUL text)", run: FuzzEntries.timestamp),
+    FuzzTarget(name: "data-protection", summary: "data protection policies and masking: managed and custom identifiers (policy NUL message)", run: FuzzEntries.dataProtection),
+    FuzzTarget(name: "event-pattern", summary: "EventBridge event patterns matched against an event (pattern NUL event)", run: FuzzEntries.eventPattern),
+]
+
+/// The code behind the targets.
+enum FuzzEntries {
+    /// Splits at the first NUL: (before, after). Without one, everything is the first part.
+    static func split(_ data: [UInt8]) -> ([UInt8], [UInt8]) {
+        guard let nul = data.firstIndex(of: 0) else { return (data, []) }
+        return (Array(data[..<nul]), Array(data[(nul + 1)...]))
+    }
+
+    static func regex(_ data: [UInt8]) {
+        let (pattern, text) = split(data)
+        for options: RegexOptions in [[], [.caseInsensitive, .multiLine, .dotMatchesNewline], [.bytes]] {
+            guard let regex = try? RegularExpression(bytes: pattern, options: options) else { continue }
+            let matched = regex.matches(text)
+            let found = text.withUnsafeBytes { regex.firstMatch(in: $0) }
+            // The DFA, the backtracker and the Pike VM must agree.
+            precondition(matched == (found != nil), "matches() and firstMatch() disagree")
+            if let found {
+                precondition(found.range.lowerBound >= 0 && found.range.upperBound <= text.count)
+                for k in 0...regex.groupCount { if let r = found.range(k) { precondition(r.upperBound <= text.count) } }
+            }
+        }
+    }
+
+    static func filterPattern(_ data: [UInt8]) {
+        let (patternBytes, event) = split(data)
+        guard let pattern = try? FilterPattern(String(decoding: patternBytes, as: UTF8.self)) else { return }
+        let matched = event.withUnsafeBytes { pattern.matches($0) }
+        let extracted = event.withUnsafeBytes { pattern.extractedValues($0) }
+        precondition(matched == (extracted != nil), "matches() and extractedValues() disagree")
+        for value in ["1", "$.a", "$1", "$a"] {
+            guard let transformation = try? MetricTransformation(namespace: "N", name: "M", value: value, for: pattern) else { continue }
+            if case .sample(let v, _) = event.withUnsafeBytes({ transformation.evaluate($0, pattern: pattern) }) {
+                precondition(v.isFinite, "a non-finite metric value was extracted")
+            }
+        }
+    }
+
+    /// A few stored events as the store hands them to the query executor: (group, stream, message, fields).
+    static let events: [(group: [UInt8], stream: [UInt8], message: [UInt8], fields: [UInt8]?, time: Int64)] = [
+        (Array("/app".utf8), Array("s1".utf8), Array(#"{"level":"ERROR","latency_ms":250,"user":{"id":7},"tags":["a",1]}"#.utf8), nil, 1_764_000_000_000),
+        (Array("/web".utf8), Array("s2".utf8), Array("10.0.0.1 - frank [24/Nov/2026:10:00:00 +0000] \"GET /index.html HTTP/1.1\" 200 1534".utf8),
+         Array(#"{"status":200,"bytes":1534}"#.utf8), 1_764_000_060_000),
+        ([], [], [], nil, 0),
+        (Array("/app".utf8), Array("s3".utf8), [0x00, 0xFF, 0xC3, 0x28] + Array(" é 1e308 -0 ".utf8), Array("{\"x\":".utf8), -62_135_596_800_000),
+    ]
+
+    static func query(_ data: [UInt8]) {
+        guard let query = try? LogsQuery.parse(String(decoding: data, as: UTF8.self)) else { return }
+        // A query that runs too long must stop with its own error well before the fuzzer calls it a hang.
+        let executor = QueryExecutor(query: query, maxRows: 100, now: 1_764_000_100_000, deadline: .after(.seconds(3)))
+        do {
+            for event in events where !executor.isSatisfied {
+                try event.group.withUnsafeBytes { group in
+                    try event.stream.withUnsafeBytes { stream in
+                        try event.message.withUnsafeBytes { message in
+                            if let fields = event.fields {
+                                try fields.withUnsafeBytes { fields in
+                                    try executor.push(event: LogEventInput(timestamp: event.time, ingestionTime: event.time, logGroup: group,
+                                                                           logStream: stream, message: message, fields: fields))
+                                }
+                            } else {
+                                try executor.push(event: LogEventInput(timestamp: event.time, ingestionTime: event.time, logGroup: group,
+                                                                       logStream: stream, message: message, fields: nil))
+                            }
+                        }
+                    }
+                }
+            }
+            _ = try executor.finish()
+        } catch {
+            // Query errors (a time limit, a bad value) are answers, not failures.
+        }
+    }
+
+    static func byteJSON(_ data: [UInt8]) {
+        let (selector, document) = split(data)
+        let parsed = try? JSONValue.parse(document)
+        let paths = [try? JSONPath(String(decoding: selector, as: UTF8.self)), try? JSONPath("$.a"), try? JSONPath("$.a[0].b")].compactMap { $0 }
+        let lookup = JSONMultiLookup(paths)
+        let results = document.withUnsafeBytes { lookup.lookup(in: $0) }
+        // The look-up and the parser agree about what is JSON.
+        let lookedUpAsJSON = !results.contains { if case .notJSON = $0 { return true } else { return false } }
+        precondition(paths.isEmpty || lookedUpAsJSON == (parsed != nil), "lookup and parser disagree about the document")
+        for result in results { _ = document.withUnsafeBytes { result.scalarText(in: $0) } }
+        if let parsed {
+            var out: [UInt8] = []
+            JSONWriter.append(parsed, to: &out)
+            precondition((try? JSONValue.parse(out)) != nil, "written JSON does not parse again")
+            for path in paths { _ = parsed.select(path) }
+        }
+    }
+
+    static func pipelineYAML(_ data: [UInt8]) {
+        let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ["HOME": "/nonexistent", "X": "1"])
+        _ = planner.plan(text: String(decoding: data, as: UTF8.self), file: "fuzz.yaml", pipelineDirectory: "/nonexistent")
+    }
+
+    static func archiveReader(_ data: [UInt8]) {
+        // Small pieces and a small line cap reach the splitting paths with small inputs.
+        let small = InputProbes.archive(data, maxLineBytes: 64, pieceSize: 7)
+        let large = InputProbes.archive(data, maxLineBytes: 1 << 20, pieceSize: 1 << 16)
+        precondition(small.damaged == large.damaged, "damage depends on how the input was cut")
+    }
+
+    static func timestamp(_ data: [UInt8]) {
+        let (formatBytes, text) = split(data)
+        var formats = TimestampFormat.defaults
+        if let format = try? TimestampFormat(String(decoding: formatBytes, as: UTF8.self)) { formats.append(format) }
+        for format in formats {
+            for zone in [0, 50_400, -43_200] {
+                guard let ms = text.withUnsafeBytes({ format.parse($0, zoneOffsetSeconds: zone, referenceMillis: 1_764_000_000_000) }) else { continue }
+                // Whatever was read must print as a time again.
+                _ = Timestamps.iso8601(ms)
+            }
+        }
+        if let ms = text.withUnsafeBytes({ Timestamps.parseISO8601($0) }) {
+            precondition(Timestamps.parseISO8601(Timestamps.iso8601(ms)) == ms, "ISO 8601 does not round-trip")
+        }
+    }
+
+    /// A policy whose custom identifiers come from the input, plus every managed identifier over the
+    /// message; findings must lie inside the message, and masking must keep everything outside them.
+    static let managedScanner = DataProtectionScanner(managed: ManagedDataIdentifiers.all.map(\.name))
+
+    static func dataProtection(_ data: [UInt8]) {
+        let (policyBytes, message) = split(data)
+        var scanners = [managedScanner]
+        if let policy = try? JSONDecoder().decode(DataProtectionPolicy.self, from: Data(policyBytes)) {
+            scanners.append(DataProtectionScanner(policy: policy))
+        }
+        for scanner in scanners {
+            var findings: [Finding] = []
+            message.withUnsafeBytes { scanner.scan($0, into: &findings) }
+            for finding in findings { precondition(finding.range.lowerBound >= 0 && finding.range.upperBound <= message.count, "a finding outside the message") }
+            precondition(zip(findings, findings.dropFirst()).allSatisfy { $0.range.lowerBound <= $1.range.lowerBound }, "findings out of order")
+            var masked: [UInt8] = []
+            message.withUnsafeBytes { DataProtectionScanner.mask($0, findings: findings, into: &masked) }
+            if findings.isEmpty { precondition(masked == message, "masking changed a message without findings") }
+        }
+    }
+
+    static func eventPattern(_ data: [UInt8]) {
+        let (patternBytes, event) = split(data)
+        guard let pattern = try? EventPattern(String(decoding: patternBytes, as: UTF8.self)) else { return }
+        var matcher = EventMatcher(RuleSet([pattern]), cloudTrailEnvelope: false)
+        let direct = matcher.matches(event)
+        // The matcher holds no state between events: the same event gives the same answer.
+        precondition(matcher.matches(event) == direct, "the same event matched differently twice")
+    }
+
+    static func cloudTrail(_ data: [UInt8]) {
+        _ = InputProbes.cloudTrail(data)
+    }
+}
