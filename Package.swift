@@ -135,8 +135,12 @@ let package = Package(
         // Thin command line.
         .executableTarget(name: "trailwatch",
                           dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard", "EventPatterns", "TrailwatchHTTP", "AWSWire", "AccessPolicies", "PipelineTesting",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          swiftSettings: strict),
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         "ByteJSON", .product(name: "Logging", package: "swift-log")],
+                          swiftSettings: strict, plugins: ["VersionStamp"]),
+
+        // `trailwatch --version` names the commit it was built from.
+        .plugin(name: "VersionStamp", capability: .buildTool()),
 
         .testTarget(name: "AccessPoliciesTests", dependencies: ["AccessPolicies"], swiftSettings: strict),
         // Fuzz targets for the code that reads untrusted bytes (`make fuzz`: libFuzzer; `make test`: a few seconds each).

@@ -644,7 +644,7 @@ sinks:
     env = dict(os.environ, TW_KEY_ID=BENCH_KEY[0], TW_SECRET=BENCH_KEY[1])
     proc = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=subprocess.PIPE, env=env)
     for line in proc.stderr:
-        if line.startswith(b"serving"):
+        if b"serving " in line:
             break
     threading_drain(proc.stderr)
     return proc

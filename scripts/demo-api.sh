@@ -11,7 +11,7 @@ mkdir -p var/aggregator
 "$BIN" run pipelines/api-aggregator.yaml --quiet 2> var/aggregator/stderr.log &
 AGGREGATOR=$!
 trap 'kill -TERM $AGGREGATOR 2>/dev/null; wait $AGGREGATOR 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q '^serving' var/aggregator/stderr.log 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q 'serving ' var/aggregator/stderr.log 2>/dev/null && break; sleep 0.1; done
 echo "== aggregator: CloudWatch Logs API on http://127.0.0.1:$TW_DEMO_PORT (SigV4, key $TW_DEMO_KEY_ID)"
 "$BIN" run pipelines/api-agent.yaml --once --quiet
 echo "== agent shipped the sample logs with PutLogEvents; $(wc -l < var/aggregator/received.log) events acknowledged and received"

@@ -39,6 +39,20 @@ struct ByteText {
     @inline(__always) func isUpper(_ i: Int) -> Bool { self[i] &- 65 < 26 }
     @inline(__always) func digitValue(_ i: Int) -> Int { Int(self[i]) - 48 }
 
+    /// True when the `n` bytes at `i` are all digits.
+    @inline(__always) func allDigits(_ i: Int, _ n: Int) -> Bool {
+        guard i >= 0, i + n <= count else { return false }
+        for k in i..<(i + n) where p[k] &- 48 >= 10 { return false }
+        return true
+    }
+
+    /// Position of the next digit at or after `from` (or `count`).
+    @inline(__always) func nextDigit(from: Int) -> Int {
+        var i = from
+        while i < count && p[i] &- 48 >= 10 { i += 1 }
+        return i
+    }
+
     /// Position of the next byte at or after `from` whose class intersects `mask` (or `count`).
     @inline(__always) func next(_ mask: UInt8, from: Int) -> Int {
         var i = from
@@ -48,7 +62,7 @@ struct ByteText {
 
     /// A number-like token starts at `i`: the byte before is not a letter or digit, nor a `.`,
     /// `,` or `-` that continues a number (so `1.5` and `12-34` do not split into pieces).
-    func numberStartsAt(_ i: Int) -> Bool {
+    @inline(__always) func numberStartsAt(_ i: Int) -> Bool {
         if isAlnum(i - 1) { return false }
         let before = self[i - 1]
         if (before == UInt8(ascii: ".") || before == UInt8(ascii: ",") || before == UInt8(ascii: "-") || before == UInt8(ascii: "/")) && isDigit(i - 2) { return false }
@@ -57,7 +71,7 @@ struct ByteText {
 
     /// A number-like token ends before `i`: the byte there is not a letter or digit, nor a
     /// `.`, `,`, `-` or `/` followed by a digit.
-    func numberEndsBefore(_ i: Int) -> Bool {
+    @inline(__always) func numberEndsBefore(_ i: Int) -> Bool {
         if isAlnum(i) { return false }
         let after = self[i]
         if (after == UInt8(ascii: ".") || after == UInt8(ascii: ",") || after == UInt8(ascii: "-") || after == UInt8(ascii: "/")) && isDigit(i + 1) { return false }

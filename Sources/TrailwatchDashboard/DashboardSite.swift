@@ -276,22 +276,8 @@ public final class DashboardSite: Sendable {
         let (start, end, _) = try await timeRange(store, query: query, defaultRange: 24 * 3_600_000)
         do {
             let result = try await store.query(LogQueryRequest(text: query["q"] ?? "", start: start, end: end, now: now(), deadline: .after(queryTimeout)))
-            let rows: [[String: Any]] = result.rows.map { row in
-                var object: [String: Any] = [:]
-                for (column, value) in zip(result.columns, row) {
-                    switch value {
-                    case .null: object[column] = NSNull()
-                    case .number(let n): object[column] = n
-                    case .bool(let b): object[column] = b
-                    case .timestamp(let t): object[column] = Timestamps.iso8601(t)
-                    case .string(let s): object[column] = s
-                    case .json: object[column] = value.stringValue ?? ""
-                    }
-                }
-                return object
-            }
-            let data = try JSONSerialization.data(withJSONObject: ["columns": result.columns, "rows": rows], options: [.sortedKeys, .withoutEscapingSlashes])
-            return Page(status: 200, contentType: "application/json", body: String(decoding: data, as: UTF8.self))
+            // The same shape as `trailwatch query --format json`.
+            return Page(status: 200, contentType: "application/json", body: String(decoding: result.json(), as: UTF8.self))
         } catch {
             let data = try JSONSerialization.data(withJSONObject: ["error": "\(error)"], options: [.sortedKeys])
             return Page(status: 400, contentType: "application/json", body: String(decoding: data, as: UTF8.self))

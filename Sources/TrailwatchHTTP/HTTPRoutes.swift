@@ -67,6 +67,8 @@ public struct HTTPReply: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// A body written in parts as they come (chunked transfer encoding) instead of ``body``.
+    public var stream: HTTPStreamingBody?
 
     public init(status: Int = 200, contentType: String, body: [UInt8], headers: [(name: String, value: String)] = []) {
         self.status = status
@@ -78,8 +80,30 @@ public struct HTTPReply: Sendable {
         self.init(status: status, contentType: contentType, body: Array(text.utf8), headers: headers)
     }
 
+    /// A streaming reply: the head now, then the chunks `body` yields.
+    public init(status: Int = 200, contentType: String, stream: HTTPStreamingBody, headers: [(name: String, value: String)] = []) {
+        self.init(status: status, contentType: contentType, body: [], headers: headers)
+        self.stream = stream
+    }
+
     public static func text(_ status: Int, _ message: String) -> HTTPReply {
         HTTPReply(status: status, contentType: "text/plain; charset=utf-8", text: message.hasSuffix("\n") ? message : message + "\n")
+    }
+}
+
+/// A response body written as it is produced (`trailwatch tap`). The server asks for chunks until
+/// ``next`` returns nil, the client goes away or the server shuts down, and then calls ``finished``
+/// exactly once, however the response ended.
+public struct HTTPStreamingBody: Sendable {
+    /// The next chunk; nil ends the body. It should return at least every few seconds (a heartbeat
+    /// when there is nothing to say): that is when the server notices a client that went away or
+    /// a shutdown.
+    public var next: @Sendable () async -> [UInt8]?
+    public var finished: @Sendable () -> Void
+
+    public init(next: @escaping @Sendable () async -> [UInt8]?, finished: @escaping @Sendable () -> Void) {
+        self.next = next
+        self.finished = finished
     }
 }
 
@@ -105,6 +129,9 @@ public struct HTTPRoute: Sendable {
         /// holds up another client (blocking calls inside block only a query thread). Nil passes
         /// the request on to later routes.
         case store(@Sendable (HTTPRequestHead) async throws -> HTTPReply?)
+        /// Answers at once with a streaming reply (or an error reply); the stream itself is not
+        /// bound by the request timeout.
+        case streaming(@Sendable (HTTPRequestHead) async -> HTTPReply)
     }
 
     public var match: Match

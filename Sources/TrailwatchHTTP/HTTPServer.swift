@@ -34,6 +34,8 @@ public final class HTTPServer: Sendable {
     let executor: BlockingPool
     private let state = Mutex<State>(State())
     private let bufferedBodyBytes = Atomic<Int>(0)
+    /// Set by ``shutdown()``: streaming responses end.
+    private let stopping = Atomic<Bool>(false)
 
     private struct State {
         var port = 0
@@ -155,6 +157,7 @@ public final class HTTPServer: Sendable {
     /// Stops accepting, lets requests in progress finish, closes idle connections, and returns
     /// when every connection is closed.
     public func shutdown() async {
+        stopping.store(true, ordering: .relaxed)
         let (group, task) = state.withLock { ($0.group, $0.task) }
         await group?.triggerGracefulShutdown()
         await task?.value
@@ -178,6 +181,9 @@ public final class HTTPServer: Sendable {
         for (name, value) in reply.headers {
             if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
         }
+        if let stream = reply.stream {
+            return await writeStreaming(stream, status: reply.status, fields: fields, head: head, writer)
+        }
         fields[.contentLength] = String(reply.body.count)
         if !keepAlive { fields[.connection] = "close" }
         let body = head.method == "HEAD" || reply.body.isEmpty ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: reply.body))
@@ -187,6 +193,29 @@ public final class HTTPServer: Sendable {
             return false
         }
         return keepAlive
+    }
+
+    /// Writes a streaming reply: the head without a length (chunked), then each chunk as it comes,
+    /// until the body ends, the client goes away or the server shuts down.
+    func writeStreaming(_ stream: HTTPStreamingBody, status: Int, fields: HTTPFields, head: HTTPRequestHead,
+                        _ writer: consuming ResponseWriter) async -> Bool {
+        defer { stream.finished() }
+        var fields = fields
+        // Proxies must not hold the stream back.
+        fields[.cacheControl] = "no-store"
+        fields.append(HTTPField(name: HTTPField.Name("X-Accel-Buffering")!, value: "no"))
+        do {
+            var body = try await writer.writeHead(HTTPResponse(status: .init(code: status), headerFields: fields))
+            if head.method != "HEAD" {
+                while !stopping.load(ordering: .relaxed), let chunk = await stream.next() {
+                    try await body.write(ByteBuffer(bytes: chunk))
+                }
+            }
+            try await body.finish(nil)
+            return true
+        } catch {
+            return false
+        }
     }
 
     static func head(of request: Request, channel: any Channel) -> HTTPRequestHead {
@@ -223,6 +252,8 @@ public final class HTTPServer: Sendable {
             case .immediate(let handler):
                 if let reply = await withTimeout(settings.requestTimeoutSeconds, { await handler(head) }) { return reply }
                 return .text(503, "the request took longer than \(settings.requestTimeoutSeconds.formatted()) s")
+            case .streaming(let handler):
+                return await handler(head)
             case .store(let handler):
                 do {
                     if let reply = try await queries.run(timeout: settings.queryTimeoutSeconds, { try await handler(head) }) { return reply }

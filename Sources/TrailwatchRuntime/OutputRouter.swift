@@ -23,11 +23,14 @@ final class OutputRouter: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Where taps attached to the component sample what it emits.
+    let tap: TapPoint
 
     /// Starts with `routes`, counting as a producer of each of their inboxes.
-    init(_ routes: Routes = [:]) {
+    init(_ routes: Routes = [:], tap: TapPoint = TapPoint(component: "")) {
         for inbox in Self.distinct(routes) { inbox.addProducer() }
         state = Mutex(State(routes: routes))
+        self.tap = tap
     }
 
     static func distinct(_ routes: Routes) -> [StageInbox] {

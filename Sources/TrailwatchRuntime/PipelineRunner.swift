@@ -52,6 +52,8 @@ public final class PipelineRunner: Sendable {
     private let graph: Mutex<Graph>
     /// The AWS APIs the pipeline's API sources serve; the HTTP server dispatches to them.
     public let awsServices = AWSServiceDirectory()
+    /// Taps attached to components' outputs (`trailwatch tap`); see ``attachTap(_:options:)``.
+    public let taps = PipelineTaps()
     private let failures = Mutex<[String]>([])
     private let stopping = Atomic<Bool>(false)
     /// Sources whose ``Source/finalize()`` runs once the sinks are done, by instance.
@@ -258,7 +260,7 @@ public final class PipelineRunner: Sendable {
     /// The pieces of one running component instance.
     private func makeLive(_ component: PlannedComponent, plan: PipelinePlan, metrics: ComponentMetrics, adoptSpool: Bool) -> LiveComponent {
         guard component.declaration.section != .sources else {
-            let router = OutputRouter()
+            let router = OutputRouter(tap: taps.point(for: component.id))
             return LiveComponent(component: component, metrics: metrics, inbox: nil, spool: nil, router: router,
                                  output: SourceOutput(router: router, metrics: metrics))
         }
@@ -278,7 +280,8 @@ public final class PipelineRunner: Sendable {
         }
         let inbox = StageInbox(channel: channel, dropWhenFull: buffer.whenFull == .dropNewest, metrics: metrics, spool: spool)
         return LiveComponent(component: component, metrics: metrics, inbox: inbox, spool: spool,
-                             router: component.declaration.section == .sinks ? nil : OutputRouter(), output: nil)
+                             router: component.declaration.section == .sinks ? nil : OutputRouter(tap: taps.point(for: component.id)),
+                             output: nil)
     }
 
     /// Points every component's outputs at the inboxes `plan` says read them. A component fed
@@ -419,6 +422,7 @@ public final class PipelineRunner: Sendable {
     /// input's tokens move to the outputs, or are released when nothing went out.
     private func deliver(_ output: TransformOutput, inheriting: Acknowledgements?,
                          metrics: ComponentMetrics, router: OutputRouter) async {
+        for (port, batch) in output.emitted where batch.count > 0 { router.tap.offer(batch.payload, port: port) }
         let (downstream, generation) = router.acquire()
         defer { router.release(generation) }
         var emitted = output.emitted.filter { $0.batch.count > 0 || !$0.batch.acks.isEmpty }

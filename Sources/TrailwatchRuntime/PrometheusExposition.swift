@@ -99,14 +99,14 @@ public enum PrometheusExposition {
         var components: [[String: Any]] = []
         for m in metrics {
             components.append(["id": m.id, "type": m.type, "kind": m.section, "status": failed.contains(m.id) ? "failed" : "running",
-                               "errors": m.errors, "events_out": m.eventsOut])
+                               "errors": m.errors, "eventsOut": m.eventsOut])
         }
         let ok = failed.isEmpty
         var body: [String: Any] = ["status": ok ? "ok" : "failed", "components": components]
         if let reloads {
             // A refused reload leaves the old pipeline running: reported, not unhealthy.
             var reload: [String: Any] = ["succeeded": reloads.succeeded, "failed": reloads.failed]
-            if let error = reloads.lastError { reload["last_error"] = error }
+            if let error = reloads.lastError { reload["lastError"] = error }
             body["reloads"] = reload
         }
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()

@@ -163,6 +163,7 @@ public final class SourceOutput: Sendable {
             return
         }
         metrics.recordOut(events: batch.count, bytes: batch.payload.byteCount)
+        router.tap.offer(batch.payload, port: nil)
         let (routes, generation) = router.acquire()
         defer { router.release(generation) }
         let downstream = routes[nil] ?? []

@@ -29,7 +29,6 @@ extension RunSummary {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
         let data = (try? encoder.encode(Body(seconds: seconds, components: components, failures: failures))) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }

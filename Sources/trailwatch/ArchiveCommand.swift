@@ -13,6 +13,8 @@ struct ArchiveCommand: ParsableCommand {
         subcommands: [Verify.self, Cat.self, Keygen.self])
 
     struct Verify: ParsableCommand {
+        @OptionGroup var logging: LoggingOptions
+
         static let configuration = CommandConfiguration(
             abstract: "Check every archive file and digest: missing, modified, inserted or reordered files and chain breaks. Exit 1 on any.")
 
@@ -22,7 +24,7 @@ struct ArchiveCommand: ParsableCommand {
         @Option(help: "Base64 Ed25519 public key, or a file holding it: every digest must carry a valid signature by it.")
         var publicKey: String?
 
-        @Option(help: "Output format: text or json.")
+        @Option(name: [.customLong("format"), .customLong("output")], help: "Output format: text or json.")
         var format: OutputFormat = .text
 
         func run() throws {
@@ -46,11 +48,13 @@ struct ArchiveCommand: ParsableCommand {
                 print("\(report.digests) digests, \(report.filesChecked) files checked, \(report.pendingFiles) awaiting the next digest: "
                       + (report.ok ? "valid" : "\(report.problems.count) problems"))
             }
-            if !report.ok { throw ExitCode(1) }
+            if !report.ok { throw ExitStatus.negative }
         }
     }
 
     struct Cat: ParsableCommand {
+        @OptionGroup var logging: LoggingOptions
+
         static let configuration = CommandConfiguration(
             abstract: "Decompress (and decrypt) archived records (.jsonl.zst, .zst, .gz or plain) to standard output.")
 
@@ -88,11 +92,11 @@ struct ArchiveCommand: ParsableCommand {
                     // A plain file may end without a newline; its last line is still printed.
                     try Cat.write(pending)
                 } catch {
-                    Console.error("\(file): \(error)" + (pending.isEmpty ? "" : " (\(pending.count) bytes of a cut-off last record not printed)"))
+                    CLILog.error("\(file): \(error)" + (pending.isEmpty ? "" : " (\(pending.count) bytes of a cut-off last record not printed)"))
                     failed = true
                 }
             }
-            if failed { throw ExitCode(1) }
+            if failed { throw ExitStatus.failure }
         }
 
         /// Longest unfinished line held back before it is written anyway.
@@ -111,6 +115,8 @@ struct ArchiveCommand: ParsableCommand {
     }
 
     struct Keygen: ParsableCommand {
+        @OptionGroup var logging: LoggingOptions
+
         static let configuration = CommandConfiguration(
             abstract: "Create keys: an Ed25519 pair for signing digests (default), an AES-256 key or an X25519 pair for encrypting archives.",
             discussion: """

@@ -10,6 +10,8 @@ import Yams
 
 /// `trailwatch backtest`: runs an alarm over history and lists when it would have fired and cleared.
 struct BacktestCommand: AsyncParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "backtest",
         abstract: "Run an alarm over history: when would it have fired and cleared?",
@@ -49,7 +51,7 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(help: "With --store: the latest datapoint time, exclusive (RFC 3339); default: the newest.")
     var end: String?
 
-    @Option(help: "Output: text, json or csv.")
+    @Option(name: [.customLong("format"), .customLong("output")], help: "Output: text, json or csv.")
     var format: BacktestFormat = .text
 
     @Option(name: .customLong("band-settings"),
@@ -97,11 +99,11 @@ struct BacktestCommand: AsyncParsableCommand {
         do {
             definitions = try AlarmDefinitionFile.load(definitionsFile)
         } catch {
-            Console.error(error.description)
-            throw ExitCode(1)
+            CLILog.error(error.description)
+            throw ExitStatus.invalidInput
         }
         let chosen = try choose(definitions.map(\.alarmName), name)
-        guard let definition = definitions.first(where: { $0.alarmName == chosen }) else { throw ExitCode(1) }
+        guard let definition = definitions.first(where: { $0.alarmName == chosen }) else { throw ExitStatus.invalidInput }
         return try MetricAlarm(definition: definition, bandSettings: bandSettings)
     }
 
@@ -128,8 +130,8 @@ struct BacktestCommand: AsyncParsableCommand {
         BuiltinStages.registerStoreBackends()
         let store: any Store
         do { store = try await StoreOpener.open(location, access: .readOnly) } catch {
-            Console.error("\(error)")
-            throw ExitCode(1)
+            CLILog.error("\(error)")
+            throw ExitStatus.failure
         }
         let metric = metricAlarm.metric
         let dimensions = StoreConventions.dimensionsText(metric.dimensions)
@@ -149,8 +151,8 @@ struct BacktestCommand: AsyncParsableCommand {
             }
         } catch {
             await store.close()
-            Console.error("\(error)")
-            throw ExitCode(1)
+            CLILog.error("\(error)")
+            throw ExitStatus.failure
         }
         await store.close()
         return transitions + finish(&metricAlarm)
@@ -162,8 +164,8 @@ struct BacktestCommand: AsyncParsableCommand {
                              bandSettings: AnomalyBandModel.Settings = .init()) throws -> [BacktestTransition] {
         var metricAlarm = try loadAlarm(definitionsFile: definitionsFile, alarm: name, bandSettings: bandSettings)
         guard let data = FileManager.default.contents(atPath: series) else {
-            Console.error("\(series): cannot read the file")
-            throw ExitCode(1)
+            CLILog.error("\(series): cannot read the file")
+            throw ExitStatus.failure
         }
         var transitions: [BacktestTransition] = []
         var lineNumber = 0
@@ -173,12 +175,12 @@ struct BacktestCommand: AsyncParsableCommand {
             guard columns.count >= 2 else { continue }
             guard let time = parseTime(columns[0]) else {
                 if lineNumber == 1 { continue }   // the header
-                Console.error("\(series):\(lineNumber): '\(columns[0])' is not a timestamp (expected RFC 3339, 'YYYY-MM-DD HH:MM:SS' or epoch seconds)")
-                throw ExitCode(1)
+                CLILog.error("\(series):\(lineNumber): '\(columns[0])' is not a timestamp (expected RFC 3339, 'YYYY-MM-DD HH:MM:SS' or epoch seconds)")
+                throw ExitStatus.invalidInput
             }
             guard let value = Double(columns[1]) else {
-                Console.error("\(series):\(lineNumber): '\(columns[1])' is not a number")
-                throw ExitCode(1)
+                CLILog.error("\(series):\(lineNumber): '\(columns[1])' is not a number")
+                throw ExitStatus.invalidInput
             }
             transitions += feed(&metricAlarm, MetricDatum(metric: metricAlarm.metric, timestamp: time, period: Int(metricAlarm.periodMs / 1000),
                                                           sampleCount: 1, sum: value, minimum: value, maximum: value, values: [value]))
@@ -198,14 +200,14 @@ struct BacktestCommand: AsyncParsableCommand {
     static func choose(_ names: [String], _ wanted: String?) throws -> String {
         if let wanted {
             guard names.contains(wanted) else {
-                Console.error("no alarm named '\(wanted)' (there are: \(names.joined(separator: ", ")))")
-                throw ExitCode(1)
+                CLILog.error("no alarm named '\(wanted)' (there are: \(names.joined(separator: ", ")))")
+                throw ExitStatus.invalidInput
             }
             return wanted
         }
         guard names.count == 1 else {
-            Console.error("\(names.count) alarms are defined; choose one with --alarm (\(names.joined(separator: ", ")))")
-            throw ExitCode(1)
+            CLILog.error("\(names.count) alarms are defined; choose one with --alarm (\(names.joined(separator: ", ")))")
+            throw ExitStatus.usage
         }
         return names[0]
     }
@@ -215,14 +217,14 @@ struct BacktestCommand: AsyncParsableCommand {
     static func replayArchives(pipeline: String, alarm wanted: String?, globs: [String], keyEnv: [String] = [],
                                keyFile: [String] = []) async throws -> [BacktestTransition] {
         let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
-        for d in diagnostics where d.severity == .error { Console.error(d.description) }
-        guard let plan = planned else { throw ExitCode(1) }
+        for d in diagnostics where d.severity == .error { CLILog.error(d.description) }
+        guard let plan = planned else { throw ExitStatus.invalidInput }
 
         // The alarm transform: by id, or the one whose definitions name the alarm.
         let alarmComponents = plan.components.filter { $0.declaration.type == "alarm" }
         guard !alarmComponents.isEmpty else {
-            Console.error("\(pipeline): the pipeline has no alarm transform")
-            throw ExitCode(1)
+            CLILog.error("\(pipeline): the pipeline has no alarm transform")
+            throw ExitStatus.invalidInput
         }
         var target: PlannedComponent?
         var alarmName: String?
@@ -236,17 +238,17 @@ struct BacktestCommand: AsyncParsableCommand {
                 }
             }
             guard target != nil else {
-                Console.error("no alarm transform or AlarmName '\(wanted)' in \(pipeline)")
-                throw ExitCode(1)
+                CLILog.error("no alarm transform or AlarmName '\(wanted)' in \(pipeline)")
+                throw ExitStatus.invalidInput
             }
         } else {
             guard alarmComponents.count == 1 else {
-                Console.error("the pipeline has \(alarmComponents.count) alarm transforms; choose one with --alarm (\(alarmComponents.map(\.id).joined(separator: ", ")))")
-                throw ExitCode(1)
+                CLILog.error("the pipeline has \(alarmComponents.count) alarm transforms; choose one with --alarm (\(alarmComponents.map(\.id).joined(separator: ", ")))")
+                throw ExitStatus.usage
             }
             target = alarmComponents[0]
         }
-        guard let target else { throw ExitCode(1) }
+        guard let target else { throw ExitStatus.invalidInput }
 
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("trailwatch-backtest-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -259,16 +261,16 @@ struct BacktestCommand: AsyncParsableCommand {
         document.components = Self.rewire(plan: plan, alarm: target.id, globs: globs, output: changesFile, keyEnv: keyEnv, keyFile: keyFile)
         let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ProcessInfo.processInfo.environment)
         let (rewired, problems) = planner.plan(document: document, pipelineDirectory: plan.pipelineDirectory)
-        for d in problems where d.severity == .error { Console.error(d.description) }
-        guard let rewired else { throw ExitCode(1) }
+        for d in problems where d.severity == .error { CLILog.error(d.description) }
+        guard let rewired else { throw ExitStatus.invalidInput }
 
         let log = RuntimeLog { level, component, message in
-            if level != .info { Console.error("\(level): \(component): \(message)") }
+            if level != .info { CLILog.runtime(level, component, message) }
         }
         let summary = await PipelineRunner(plan: rewired, once: true, log: log).run()
         if let failure = summary.failures.first {
-            Console.error("backtest failed: \(failure)")
-            throw ExitCode(1)
+            CLILog.error("backtest failed: \(failure)")
+            throw ExitStatus.failure
         }
         let text = (FileManager.default.contents(atPath: changesFile)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         var transitions: [BacktestTransition] = []

@@ -12,6 +12,8 @@ import TrailwatchStore
 
 /// `trailwatch dashboard STORE`: the dashboard pages over a store, until interrupted.
 struct DashboardCommand: AsyncParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "dashboard",
         abstract: "Serve dashboards (charts with anomaly bands, alarms, insights, a query box) over a store.",
@@ -51,8 +53,8 @@ struct DashboardCommand: AsyncParsableCommand {
         var timeout = QueryLimits.defaultTimeout
         if let pipeline {
             let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
-            for d in diagnostics where d.severity == .error { Console.error(d.description) }
-            guard let plan = planned else { throw ExitCode(1) }
+            for d in diagnostics where d.severity == .error { CLILog.error(d.description) }
+            guard let plan = planned else { throw ExitStatus.invalidInput }
             dashboards = plan.document.settings.dashboards
             timeout = .milliseconds(plan.document.settings.queryTimeout.milliseconds)
         }
@@ -68,10 +70,10 @@ struct DashboardCommand: AsyncParsableCommand {
         do {
             server = try await HTTPEndpoint.start(settings, routes: HTTPEndpoint.dashboardRoutes(site), services: AWSServiceDirectory())
         } catch {
-            Console.error("error: \(error)")
-            throw ExitCode(1)
+            CLILog.error("\(error)")
+            throw ExitStatus.failure
         }
-        Console.error("serving dashboards on \(server.baseURL)/ (Ctrl-C stops)")
+        CLILog.info("serving dashboards on \(server.baseURL)/ (Ctrl-C stops)")
         let stopped = AsyncStream<Void>.makeStream()
         let signals = SignalHandlers { _ in stopped.continuation.finish() }
         for await _ in stopped.stream {}

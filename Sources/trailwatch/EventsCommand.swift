@@ -5,6 +5,8 @@ import TrailwatchStore
 
 /// `trailwatch events`: CloudTrail event history from the store, like `aws cloudtrail lookup-events`.
 struct EventsCommand: AsyncParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "events",
         abstract: "Look up stored CloudTrail events by one attribute, newest first (like aws cloudtrail lookup-events).")
@@ -24,7 +26,7 @@ struct EventsCommand: AsyncParsableCommand {
     @Option(help: "Most events to return.")
     var maxResults = 50
 
-    @Option(help: "Output format: text or json (the records as CloudTrail writes them).")
+    @Option(name: [.customLong("format"), .customLong("output")], help: "Output format: text or json (the records as CloudTrail writes them).")
     var format: OutputFormat = .text
 
     func run() async throws {
@@ -48,8 +50,8 @@ struct EventsCommand: AsyncParsableCommand {
             await opened.close()
         } catch {
             await opened.close()
-            Console.error("error: \(error)")
-            throw ExitCode(1)
+            CLILog.error("\(error)")
+            throw ExitStatus.failure
         }
         switch format {
         case .json:

@@ -102,7 +102,44 @@ enum HTTPEndpoint {
                 let (ok, body) = PrometheusExposition.health(runner.metrics, failures: runner.currentFailures, reloads: runner.reloadStatus)
                 return HTTPReply(status: ok ? 200 : 503, contentType: "application/json", text: body + "\n")
             }, access: .open),
+            tapRoute(runner),
         ]
+    }
+
+    /// `GET /tap?component=ID[.PORT]&sample=N&rate=N&limit=N`: a sample of the events leaving a
+    /// component, as NDJSON (``TapStream``), for as long as the client reads (`trailwatch tap`).
+    static func tapRoute(_ runner: PipelineRunner) -> HTTPRoute {
+        HTTPRoute(.exact("/tap"), .streaming { head in
+            let query = head.query
+            guard let target = query["component"], !target.isEmpty else {
+                return .text(400, "the component parameter is required: /tap?component=ID or ID.PORT")
+            }
+            var numbers: [String: Int] = [:]
+            for name in ["sample", "rate", "limit"] {
+                guard let text = query[name] else { continue }
+                guard let value = Int(text) else { return .text(400, "\(name): '\(text)' is not a whole number") }
+                numbers[name] = value
+            }
+            let options = TapOptions(sampleEvery: numbers["sample"] ?? 1, eventsPerSecond: numbers["rate"] ?? 100, limit: numbers["limit"])
+            let subscription: TapSubscription
+            do throws(TapError) {
+                subscription = try runner.attachTap(target, options: options)
+            } catch {
+                let status = switch error {
+                case .unknownComponent: 404
+                case .tooManyTaps: 429
+                default: 400
+                }
+                return .text(status, error.description)
+            }
+            let stream = TapStream(subscription: subscription, isStopping: { runner.isStopping },
+                                   detach: { runner.taps.detach(subscription) })
+            return HTTPReply(contentType: "application/x-ndjson", stream: HTTPStreamingBody(next: { await stream.next() }, finished: { stream.finish() }))
+        }, access: .policy { head in
+            // Tapping shows a component's events: asked for per component, like reading a log group.
+            let component = head.query["component"].map { $0.split(separator: ".").first.map(String.init) ?? $0 } ?? "*"
+            return AccessRequest(action: "trailwatch:Tap", resource: "arn:trailwatch:pipeline:::component/" + component)
+        })
     }
 
     /// The dashboard's pages; they read the store, so they run on the query threads.
@@ -143,7 +180,8 @@ enum HTTPEndpoint {
     static func start(_ http: HTTPSettings, routes: [HTTPRoute], services: AWSServiceDirectory) async throws(SetupError) -> HTTPServer {
         let settings = try serverSettings(http)
         let authentication = try authentication(http)
-        let server = HTTPServer(settings: settings, routes: routes, services: services, authentication: authentication)
+        let server = HTTPServer(settings: settings, routes: routes, services: services, authentication: authentication,
+                                logger: CLILog.library("trailwatch.http"))
         do {
             try await server.start()
         } catch {

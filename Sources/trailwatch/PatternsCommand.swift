@@ -5,6 +5,8 @@ import TrailwatchArchive
 
 /// `trailwatch patterns`: mine log templates from files, like Logs Insights' `pattern` command.
 struct PatternsCommand: ParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "patterns",
         abstract: "Mine log templates from files (plain, .gz, .zst) and print them with counts.",
@@ -17,7 +19,7 @@ struct PatternsCommand: ParsableCommand {
     @Argument(help: "Log files; - reads standard input.")
     var files: [String] = ["-"]
 
-    @Option(help: "Output format: text or json.")
+    @Option(name: [.customLong("format"), .customLong("output")], help: "Output format: text or json.")
     var format: OutputFormat = .text
 
     @Flag(help: "Print each line's template instead of the summary.")
@@ -66,8 +68,8 @@ struct PatternsCommand: ParsableCommand {
             scratchPath = FileManager.default.temporaryDirectory.appendingPathComponent("trailwatch-assign-\(ProcessInfo.processInfo.processIdentifier)-\(UInt64.random(in: 0...UInt64.max))").path
             guard FileManager.default.createFile(atPath: scratchPath, contents: nil, attributes: [.posixPermissions: 0o600]),
                   let handle = FileHandle(forUpdatingAtPath: scratchPath) else {
-                Console.error("cannot create a scratch file in \(FileManager.default.temporaryDirectory.path)")
-                throw ExitCode(1)
+                CLILog.error("cannot create a scratch file in \(FileManager.default.temporaryDirectory.path)")
+                throw ExitStatus.failure
             }
             assigned = handle
         }
@@ -96,8 +98,8 @@ struct PatternsCommand: ParsableCommand {
                 }
             } else {
                 do { try ArchiveReader(path: file).lines(handle) } catch {
-                    Console.error("\(file): \(error)")
-                    throw ExitCode(1)
+                    CLILog.error("\(file): \(error)")
+                    throw ExitStatus.failure
                 }
             }
         }

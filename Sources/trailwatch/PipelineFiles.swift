@@ -16,10 +16,3 @@ enum PipelineFiles {
         return planner.plan(text: text, file: path, pipelineDirectory: directory.isEmpty ? "." : directory)
     }
 }
-
-/// Lines for people on stderr.
-enum Console {
-    static func error(_ text: String) {
-        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
-    }
-}

@@ -7,6 +7,8 @@ import TrailwatchStore
 
 /// `trailwatch query`: Logs-Insights-style queries over the store.
 struct QueryCommand: AsyncParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "query",
         abstract: "Run a CloudWatch Logs Insights-style query against the store.")
@@ -28,7 +30,7 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-group"), help: "Only these log groups (repeatable).")
     var logGroups: [String] = []
 
-    @Option(help: "Output format: table, json or csv.")
+    @Option(name: [.customLong("format"), .customLong("output")], help: "Output format: table, json or csv.")
     var format: Format = .table
 
     @Option(help: "Stop the query after this long (query_timeout), e.g. 30s, 2m, 500ms; 0 for no limit.")
@@ -58,14 +60,15 @@ struct QueryCommand: AsyncParsableCommand {
             switch error {
             case .query(let parseError), .run(.invalid(let parseError)):
                 // The line the error is on, and a caret under its column.
-                Console.error("query error: \(parseError)")
                 let lines = query.split(separator: "\n", omittingEmptySubsequences: false)
-                Console.error("  " + (parseError.line - 1 < lines.count ? String(lines[parseError.line - 1]) : query))
-                Console.error("  " + String(repeating: " ", count: max(0, parseError.column - 1)) + "^")
+                CLILog.error("query error: \(parseError)\n"
+                             + "  " + (parseError.line - 1 < lines.count ? String(lines[parseError.line - 1]) : query) + "\n"
+                             + "  " + String(repeating: " ", count: max(0, parseError.column - 1)) + "^")
+                throw ExitStatus.invalidInput
             default:
-                Console.error("error: \(error)")
+                CLILog.error("\(error)")
             }
-            throw ExitCode(1)
+            throw ExitStatus.failure
         }
         func text(_ v: QueryValue) -> String {
             if case .timestamp(let ms) = v { return Timestamps.iso8601(ms) }
@@ -79,21 +82,8 @@ struct QueryCommand: AsyncParsableCommand {
             print(result.columns.map(quote).joined(separator: ","))
             for row in result.rows { print(row.map { quote(text($0)) }.joined(separator: ",")) }
         case .json:
-            let rows: [[String: Any]] = result.rows.map { row in
-                var object: [String: Any] = [:]
-                for (name, value) in zip(result.columns, row) {
-                    switch value {
-                    case .number(let d): object[name] = d
-                    case .bool(let b): object[name] = b
-                    case .null: object[name] = NSNull()
-                    default: object[name] = text(value)
-                    }
-                }
-                return object
-            }
-            let data = try JSONSerialization.data(withJSONObject: ["columns": result.columns, "results": rows],
-                                                  options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            // The same shape as the dashboard's /api/query.
+            print(String(decoding: result.json(), as: UTF8.self))
         }
     }
 }
@@ -126,8 +116,8 @@ enum StoreCommandSupport {
         do {
             return try await StoreOpener.open(location, access: .readOnly)
         } catch {
-            Console.error("error: \(error)")
-            throw ExitCode(1)
+            CLILog.error("\(error)")
+            throw ExitStatus.failure
         }
     }
 }

@@ -7,6 +7,8 @@ import TrailwatchHTTP
 import TrailwatchRuntime
 
 struct RunCommand: AsyncParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a pipeline: continuously (SIGINT/SIGTERM drain, flush and exit 0; SIGHUP reloads the file) or with --once as a batch job.")
@@ -17,7 +19,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Read every input to its end, flush, print a summary and exit.")
     var once = false
 
-    @Option(help: "Summary format: text or json.")
+    @Option(name: [.customLong("format"), .customLong("output")], help: "Summary format: text or json.")
     var format: OutputFormat = .text
 
     @Flag(help: "Do not print the summary.")
@@ -31,11 +33,11 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
-        for d in diagnostics { Console.error(d.description) }
-        guard let plan = planned else { throw ExitCode(1) }
+        for d in diagnostics { CLILog.diagnostic(d) }
+        guard let plan = planned else { throw ExitStatus.invalidInput }
 
         let log = RuntimeLog { level, component, message in
-            Console.error("\(level): \(component): \(message)")
+            CLILog.runtime(level, component, message)
         }
         var statusInterval: Double?
         if let statusEvery {
@@ -53,19 +55,19 @@ struct RunCommand: AsyncParsableCommand {
             // The newest reload's setting applies.
             let deadline = runner.plan.document.settings.shutdownTimeout
             if count == 1 {
-                Console.error("stopping: draining and flushing, at most \(deadline) (signal again to exit at once)")
+                CLILog.notice("stopping: draining and flushing, at most \(deadline) (signal again to exit at once)")
                 runner.requestStop()
                 // While draining, say how it goes; past the deadline, leave: what was not acknowledged
                 // is read again at the next start.
                 status.report(every: 10, first: 10)
                 reloader.stop()
                 DispatchQueue.global().asyncAfter(deadline: .now() + deadline.seconds) {
-                    Console.error("shutdown deadline of \(deadline) passed; exiting without waiting for the rest (it will be read again)")
-                    Foundation.exit(1)
+                    CLILog.error("shutdown deadline of \(deadline) passed; exiting without waiting for the rest (it will be read again)")
+                    Foundation.exit(ExitStatus.failure.rawValue)
                 }
             } else {
-                Console.error("exiting without draining")
-                Foundation.exit(130)
+                CLILog.warning("exiting without draining")
+                Foundation.exit(ExitStatus.interrupted.rawValue)
             }
         }
         var server: HTTPServer?
@@ -75,14 +77,14 @@ struct RunCommand: AsyncParsableCommand {
                                                           queryTimeout: .milliseconds(plan.document.settings.queryTimeout.milliseconds)) }
                 let routes = HTTPEndpoint.pipelineRoutes(runner) + (site.map(HTTPEndpoint.dashboardRoutes) ?? [])
                 server = try await HTTPEndpoint.start(http, routes: routes, services: runner.awsServices)
-                Console.error("serving /metrics and /health\(site == nil ? "" : ", dashboards and /query")\(Self.apiSources(plan).isEmpty ? "" : " and the AWS APIs") on \(server!.baseURL)")
+                CLILog.info("serving /metrics and /health\(site == nil ? "" : ", dashboards and /query")\(Self.apiSources(plan).isEmpty ? "" : " and the AWS APIs") on \(server!.baseURL)")
             } catch {
-                Console.error("error: \(error)")
-                throw ExitCode(1)
+                CLILog.error("\(error)")
+                throw ExitStatus.failure
             }
         } else if !Self.apiSources(plan).isEmpty {
-            Console.error("error: \(Self.apiSources(plan).joined(separator: ", ")): an API source needs the pipeline's http: server (http: { listen: 127.0.0.1:4566 })")
-            throw ExitCode(1)
+            CLILog.error("\(Self.apiSources(plan).joined(separator: ", ")): an API source needs the pipeline's http: server (http: { listen: 127.0.0.1:4566 })")
+            throw ExitStatus.invalidInput
         }
         let summary = await runner.run()
         // Drain: requests in progress finish, idle connections close.
@@ -91,13 +93,13 @@ struct RunCommand: AsyncParsableCommand {
         reloader.stop()
         if !quiet || !summary.failures.isEmpty {
             let text = format == .json ? summary.renderJSON() : summary.renderTable()
-            if once || format == .json { print(text, terminator: "") } else { Console.error(text) }
+            if once || format == .json { print(text, terminator: "") } else { CLILog.info(text) }
         }
-        if !summary.failures.isEmpty { throw ExitCode(1) }
+        if !summary.failures.isEmpty { throw ExitStatus.failure }
         // A batch run that met a truncated archive or could not write a batch did not do its job.
         if once && !summary.damagedComponents.isEmpty {
-            if quiet { Console.error("damaged input or failed writes in: " + summary.damagedComponents.joined(separator: ", ")) }
-            throw ExitCode(1)
+            if quiet { CLILog.error("damaged input or failed writes in: " + summary.damagedComponents.joined(separator: ", ")) }
+            throw ExitStatus.failure
         }
     }
 }
@@ -149,7 +151,7 @@ final class PipelineReloader: @unchecked Sendable {
     func reload(because reason: String) {
         queue.async { [self] in
             guard !runner.once else {
-                Console.error("\(reason): nothing to reload in --once mode")
+                CLILog.notice("\(reason): nothing to reload in --once mode")
                 return
             }
             apply(FileManager.default.contents(atPath: path), reason: reason)
@@ -176,9 +178,9 @@ final class PipelineReloader: @unchecked Sendable {
 
     private func apply(_ text: Data?, reason: String) {
         lastText = text
-        Console.error("\(reason): reloading \(path)")
+        CLILog.notice("\(reason): reloading \(path)")
         let (planned, diagnostics) = PipelineFiles.plan(path: path)
-        for d in diagnostics where d.severity != .error { Console.error(d.description) }
+        for d in diagnostics where d.severity != .error { CLILog.diagnostic(d) }
         guard let plan = planned else {
             let errors = diagnostics.filter { $0.severity == .error }.map(\.description)
             runner.reloadFailed(errors.isEmpty ? "\(path): cannot be loaded" : errors.joined(separator: "\n"))
@@ -186,7 +188,7 @@ final class PipelineReloader: @unchecked Sendable {
         }
         let http = Self.describe(plan.document.settings.http)
         if http != lastHTTP {
-            Console.error("warning: reload: the http: block changed; the server keeps its address and settings until the next start")
+            CLILog.warning("reload: the http: block changed; the server keeps its address and settings until the next start")
         }
         runner.reload(plan)
     }
@@ -217,7 +219,7 @@ final class StatusReporter: @unchecked Sendable {
             let timer = DispatchSource.makeTimerSource(queue: queue)
             timer.schedule(deadline: .now() + (first ?? seconds), repeating: seconds)
             timer.setEventHandler { [self] in
-                Console.error("status: " + line.render(runner.metrics, reloads: runner.reloadStatus))
+                CLILog.info("status: " + line.render(runner.metrics, reloads: runner.reloadStatus))
             }
             timer.resume()
             self.timer = timer

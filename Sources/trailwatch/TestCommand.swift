@@ -5,6 +5,8 @@ import TrailwatchConfig
 
 /// `trailwatch test`: runs the unit tests written with pipelines.
 struct TestCommand: ParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "test",
         abstract: "Run a pipeline's unit tests (its tests: section and NAME.tests.yaml beside it).",
@@ -17,7 +19,7 @@ struct TestCommand: ParsableCommand {
     @Argument(help: "Pipeline YAML files.")
     var pipelines: [String]
 
-    @Option(help: "Output: text (one line per test) or json.")
+    @Option(name: [.customLong("format"), .customLong("output")], help: "Output: text (one line per test) or json.")
     var format: OutputFormat = .text
 
     @Option(help: "Also write the results as JUnit XML to this file.")
@@ -44,7 +46,7 @@ struct TestCommand: ParsableCommand {
                                                      expected: "a tests: section or \(testsPath)"))
                 }
             }
-            for problem in problems { Console.error(problem.description) }
+            for problem in problems { CLILog.diagnostic(problem) }
             guard problems.isEmpty, let suite else {
                 broken = true
                 continue
@@ -58,11 +60,11 @@ struct TestCommand: ParsableCommand {
         }
         if let junit {
             do { try Data(report.junit().utf8).write(to: URL(fileURLWithPath: junit)) } catch {
-                Console.error("cannot write \(junit): \(error.localizedDescription)")
-                throw ExitCode(2)
+                CLILog.error("cannot write \(junit): \(error.localizedDescription)")
+                throw ExitStatus.failure
             }
         }
-        if broken { throw ExitCode(2) }
-        if report.failed > 0 { throw ExitCode(1) }
+        if broken { throw ExitStatus.invalidInput }
+        if report.failed > 0 { throw ExitStatus.negative }
     }
 }

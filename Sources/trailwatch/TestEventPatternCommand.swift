@@ -5,6 +5,8 @@ import Foundation
 
 /// `trailwatch test-event-pattern`: like `aws events test-event-pattern`.
 struct TestEventPatternCommand: ParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "test-event-pattern",
         abstract: "Test an EventBridge event pattern against an event (like aws events test-event-pattern).",
@@ -22,7 +24,7 @@ struct TestEventPatternCommand: ParsableCommand {
     @Argument(help: "The event (JSON), file://event.json, or - for standard input.")
     var event: String
 
-    @Option(help: "Output format: text (true or false) or json ({\"Result\": true}, as the AWS CLI prints it).")
+    @Option(name: [.customLong("format"), .customLong("output")], help: "Output format: text (true or false) or json ({\"Result\": true}, as the AWS CLI prints it).")
     var format: OutputFormat = .text
 
     @Option(help: "auto: CloudTrail records and alarm events are matched inside EventBridge's envelope; none: as they are.")
@@ -40,20 +42,21 @@ struct TestEventPatternCommand: ParsableCommand {
         let patternText = try Self.read(pattern, what: "pattern")
         let compiled: EventPattern
         do { compiled = try EventPattern(patternText) } catch {
-            Console.error("An error occurred (InvalidEventPatternException) when calling the TestEventPattern operation: \(error.awsMessage)")
+            var message = "An error occurred (InvalidEventPatternException) when calling the TestEventPattern operation: \(error.awsMessage)"
             if error.location.isKnown {
                 let lines = patternText.split(separator: "\n", omittingEmptySubsequences: false)
                 if error.location.line - 1 < lines.count {
-                    Console.error("  " + lines[error.location.line - 1])
-                    Console.error("  " + String(repeating: " ", count: max(0, error.location.column - 1)) + "^")
+                    message += "\n  " + lines[error.location.line - 1]
+                    message += "\n  " + String(repeating: " ", count: max(0, error.location.column - 1)) + "^"
                 }
             }
-            throw ExitCode(2)
+            CLILog.error(message)
+            throw ExitStatus.invalidInput
         }
         var eventBytes = Array(try Self.read(event, what: "event").utf8)
         guard case .object(let members)? = try? JSONValue.parse(eventBytes) else {
-            Console.error("An error occurred (InvalidEventPatternException) when calling the TestEventPattern operation: Event is not valid. Reason: the event must be a JSON object")
-            throw ExitCode(2)
+            CLILog.error("An error occurred (InvalidEventPatternException) when calling the TestEventPattern operation: Event is not valid. Reason: the event must be a JSON object")
+            throw ExitStatus.invalidInput
         }
         // An alarm event as the alarm transform writes it gets EventBridge's envelope.
         if envelope == .auto, members.contains(where: { $0.key == "alarmName" }),
@@ -67,7 +70,7 @@ struct TestEventPatternCommand: ParsableCommand {
         case .json: print("{\n    \"Result\": \(result)\n}")
         case .text: print(result ? "true" : "false")
         }
-        if !result { throw ExitCode(1) }
+        if !result { throw ExitStatus.negative }
     }
 
     /// JSON text as given, `file://PATH`, or `-` (standard input).
@@ -78,8 +81,8 @@ struct TestEventPatternCommand: ParsableCommand {
         if argument.hasPrefix("file://") {
             let path = String(argument.dropFirst("file://".count))
             guard let data = FileManager.default.contents(atPath: path) else {
-                Console.error("cannot read the \(what) file \(path)")
-                throw ExitCode(2)
+                CLILog.error("cannot read the \(what) file \(path)")
+                throw ExitStatus.failure
             }
             return String(decoding: data, as: UTF8.self)
         }

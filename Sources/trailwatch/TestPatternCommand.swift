@@ -4,6 +4,8 @@ import Foundation
 
 /// `trailwatch test-pattern`: like `aws logs test-metric-filter`.
 struct TestPatternCommand: ParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "test-pattern",
         abstract: "Test a CloudWatch filter pattern against sample log events (like aws logs test-metric-filter).",
@@ -15,16 +17,14 @@ struct TestPatternCommand: ParsableCommand {
     @Argument(help: "Log event messages to test (use - to read one per line from standard input).")
     var events: [String] = []
 
-    @Option(help: "Output format: text or json.")
+    @Option(name: [.customLong("format"), .customLong("output")], help: "Output format: text or json.")
     var format: OutputFormat = .text
 
     func run() throws {
         let compiled: FilterPattern
         do { compiled = try FilterPattern(pattern) } catch {
-            Console.error("invalid pattern: \(error)")
-            Console.error("  " + pattern)
-            Console.error("  " + String(repeating: " ", count: max(0, error.column - 1)) + "^")
-            throw ExitCode(2)
+            CLILog.error("invalid pattern: \(error)\n  " + pattern + "\n  " + String(repeating: " ", count: max(0, error.column - 1)) + "^")
+            throw ExitStatus.invalidInput
         }
         var messages = events
         if messages == ["-"] {
@@ -64,6 +64,6 @@ struct TestPatternCommand: ParsableCommand {
             }
             print("\(results.filter(\.matched).count) of \(results.count) events matched")
         }
-        if !results.contains(where: \.matched) { throw ExitCode(1) }
+        if !results.contains(where: \.matched) { throw ExitStatus.negative }
     }
 }

@@ -6,11 +6,14 @@ struct Trailwatch: AsyncParsableCommand {
         commandName: "trailwatch",
         abstract: "CloudWatch Logs and CloudTrail tooling for any machine: one binary, YAML pipelines.",
         version: TrailwatchVersion.current,
-        subcommands: [RunCommand.self, ValidateCommand.self, TestCommand.self, TestPatternCommand.self, TestEventPatternCommand.self, PatternsCommand.self, ArchiveCommand.self, EventsCommand.self, QueryCommand.self, BacktestCommand.self, DashboardCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, TestCommand.self, TestPatternCommand.self, TestEventPatternCommand.self, PatternsCommand.self, ArchiveCommand.self, EventsCommand.self, QueryCommand.self, BacktestCommand.self, DashboardCommand.self,
+                      TapCommand.self])
 }
 
 enum TrailwatchVersion {
-    static let current = "0.1.0"
+    static let number = "0.1.0"
+    /// `--version`: the release and the commit built (``BuildCommit``, stamped at build time).
+    static let current = "\(number) (commit \(BuildCommit.id))"
 }
 
 /// `--format` for commands whose output is data.

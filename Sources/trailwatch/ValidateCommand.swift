@@ -3,6 +3,8 @@ import Foundation
 import TrailwatchConfig
 
 struct ValidateCommand: ParsableCommand {
+    @OptionGroup var logging: LoggingOptions
+
     static let configuration = CommandConfiguration(
         commandName: "validate",
         abstract: "Parse and type-check pipeline files; report every problem with its location.")
@@ -10,12 +12,12 @@ struct ValidateCommand: ParsableCommand {
     @Argument(help: "Pipeline YAML files.")
     var pipelines: [String]
 
-    @Option(help: "Output format: text or json.")
+    @Option(name: [.customLong("format"), .customLong("output")], help: "Output format: text or json.")
     var format: OutputFormat = .text
 
     func run() throws {
         var failed = false
-        var report: [[String: String]] = []
+        var report: [[String: Any]] = []
         for path in pipelines {
             let (plan, diagnostics) = PipelineFiles.plan(path: path)
             if plan == nil { failed = true }
@@ -27,8 +29,8 @@ struct ValidateCommand: ParsableCommand {
                 }
             case .json:
                 for d in diagnostics {
-                    var entry = ["file": d.location.file, "line": "\(d.location.line)", "column": "\(d.location.column)",
-                                 "severity": d.severity.rawValue, "message": d.message, "text": d.description]
+                    var entry: [String: Any] = ["file": d.location.file, "line": d.location.line, "column": d.location.column,
+                                                "severity": d.severity.rawValue, "message": d.message, "text": d.description]
                     if let c = d.component { entry["component"] = c }
                     if let s = d.setting { entry["setting"] = s }
                     if let e = d.expected { entry["expected"] = e }
@@ -41,6 +43,6 @@ struct ValidateCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: ["ok": !failed, "diagnostics": report], options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }
-        if failed { throw ExitCode(1) }
+        if failed { throw ExitStatus.negative }
     }
 }

@@ -179,3 +179,54 @@ let identifierCases: [IdentifierCase] = [
         }
     }
 }
+
+/// The scanners skip ahead rather than look at every byte; these check them against the plain
+/// definition on many generated messages.
+@Suite struct SkippingScannerTests {
+    /// AwsSecretKey by its definition: every maximal run of exactly 40 token bytes, not followed by
+    /// `=`, not starting or ending with `/`, with upper case, lower case and a digit.
+    static func referenceSecretKeys(_ bytes: [UInt8]) -> [Range<Int>] {
+        func token(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 47 || c == 43 }
+        var out: [Range<Int>] = []
+        var i = 0
+        while i < bytes.count {
+            guard token(bytes[i]) else { i += 1; continue }
+            let start = i
+            while i < bytes.count && token(bytes[i]) { i += 1 }
+            let run = bytes[start..<i]
+            guard run.count == 40, i == bytes.count || bytes[i] != 61, run.first != 47, run.last != 47,
+                  run.contains(where: { $0 >= 65 && $0 <= 90 }), run.contains(where: { $0 >= 97 && $0 <= 122 }),
+                  run.contains(where: { $0 >= 48 && $0 <= 57 }) else { continue }
+            out.append(start..<i)
+        }
+        return out
+    }
+
+    @Test func secretKeysAgreeWithTheDefinition() {
+        let scanner = DataProtectionScanner(managed: ["AwsSecretKey"])
+        let pieces = ["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "a", "Z9", " ", "=", "/", "+", "-", "\"", "x1Y", "é",
+                      "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY", "0123456789abcdefABCDEF0123456789abcdefAB"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<3_000 {
+            let message = (0..<Int.random(in: 0...12, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            let bytes = Array(message.utf8)
+            let found = scanner.findings(in: message).map(\.range)
+            #expect(found == Self.referenceSecretKeys(bytes), "\(message)")
+        }
+        let key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        #expect(scanner.findings(in: key).map(\.range) == [0..<40])
+        #expect(scanner.findings(in: key + " " + key).map(\.range) == [0..<40, 41..<81])
+        #expect(scanner.findings(in: key + key).isEmpty)
+    }
+
+    @Test func addressesNextToEachOtherAndAfterWords() {
+        let scanner = DataProtectionScanner(managed: ["IpAddress"])
+        func found(_ s: String) -> [String] {
+            let bytes = Array(s.utf8)
+            return scanner.findings(in: s).map { String(decoding: bytes[$0.range], as: UTF8.self) }
+        }
+        #expect(found("10.0.0.1,10.0.0.2 ::1 fe80::1") == ["10.0.0.1", "10.0.0.2", "::1", "fe80::1"])
+        #expect(found("abc10.0.0.1 dx::1 user_10.0.0.3 ok 10.0.0.4 de::1") == ["10.0.0.4", "de::1"])
+        #expect(found("cafe 1.2.3.4") == ["1.2.3.4"] && found("deadbeef:1.2.3.4").isEmpty)
+    }
+}

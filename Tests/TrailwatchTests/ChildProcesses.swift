@@ -129,7 +129,8 @@ enum Child {
 
         /// The port of its "serving http(s)://HOST:PORT/" line; 0 before it printed one.
         var port: Int {
-            let line = errors.split(separator: "\n").first { $0.hasPrefix("serving ") } ?? ""
+            // (After the log line's time, when stderr is not a terminal.)
+            let line = errors.split(separator: "\n").first { $0.contains("serving ") } ?? ""
             let address = line.split(separator: " ").first { $0.hasPrefix("http://") || $0.hasPrefix("https://") } ?? ""
             return Int(address.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0
         }

@@ -193,7 +193,7 @@ struct HostileInputTests {
               out: { type: file, inputs: [old], path: \(dir.file("out.json")) }
             """)
         let (status, table, err) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
-        #expect(status == 1, "\(table)\n\(err)")
+        #expect(status == 3, "\(table)\n\(err)")
         #expect(err.contains("truncated zstd frame"), "\(err)")
         #expect(table.contains("damaged input or failed writes: old (1)"), "\(table)")
         let replayed = try messages(dir.read("out.json"))
@@ -202,7 +202,7 @@ struct HostileInputTests {
 
         // `archive cat`: whole records, then the error.
         let (catStatus, out, catErr) = try await runTool(trailwatchBinary(), ["archive", "cat", dir.file("cut/app.jsonl.zst")])
-        #expect(catStatus == 1)
+        #expect(catStatus == 3)
         #expect(out.hasSuffix("\n"))
         #expect(lines(out).allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil }, "a half record was printed")
         #expect(lines(out).count == replayed.count)
@@ -254,7 +254,7 @@ struct HostileInputTests {
               out: { type: file, inputs: [trail], path: \(dir.file("out.json")) }
             """)
         let (status, _, err) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
-        #expect(status == 1)
+        #expect(status == 3)
         #expect(err.contains("a.json: 2 of 2 entries in \"Records\" are not JSON objects"), "\(err)")
         #expect(err.contains("b.json: 1 of 2 entries"), "\(err)")
         #expect(try messages(dir.read("out.json")).count == 1)
@@ -278,7 +278,7 @@ struct HostileInputTests {
                   out: { type: file, inputs: [app], path: \(mount)/out.json }
                 """)
             let (status, table, err) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
-            #expect(status == 1, "\(table)\n\(err)")
+            #expect(status == 3, "\(table)\n\(err)")
             #expect(err.contains("No space left on device"), "\(err)")
             #expect(table.contains("damaged input or failed writes: out"), "\(table)")
             let written = dir.read("small/out.json")
@@ -294,7 +294,7 @@ struct HostileInputTests {
                   out: { type: file, inputs: [app], path: /dev/full, format: raw }
                 """)
             let (status, _, err) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
-            #expect(status == 1)
+            #expect(status == 3)
             #expect(err.contains("No space left on device"), "\(err)")
         }
         // After a crash mid-write the file ends inside a record: the next start cuts it away.
@@ -324,7 +324,7 @@ struct HostileInputTests {
             #expect(eventsStatus != 0)
             #expect(eventsErr.contains("is not a trailwatch store"), "\(eventsErr)")
             let (dashboardStatus, _, dashboardErr) = try await runTool(trailwatchBinary(), ["dashboard", path, "--listen", "127.0.0.1:0"])
-            #expect(dashboardStatus == 1)
+            #expect(dashboardStatus == 3)
             #expect(dashboardErr.contains("is not a trailwatch store"), "\(dashboardErr)")
         }
         #expect((try? FileManager.default.attributesOfItem(atPath: empty)[.size] as? Int) == 0, "the empty file was turned into a database")

@@ -3,17 +3,23 @@ import Glibc
 import Testing
 import TrailwatchRuntime
 
-/// A bare HTTP/1.1 GET over a socket: (status, body).
-func httpGet(port: Int, path: String, headers: [String] = []) -> (Int, String)? {
+/// A TCP connection to 127.0.0.1:`port` (close it), or nil.
+func loopbackConnection(port: Int) -> Int32? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return nil }
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard connected == 0 else { return nil }
+    guard connected == 0 else { close(fd); return nil }
+    return fd
+}
+
+/// A bare HTTP/1.1 GET over a socket: (status, body).
+func httpGet(port: Int, path: String, headers: [String] = []) -> (Int, String)? {
+    guard let fd = loopbackConnection(port: port) else { return nil }
+    defer { close(fd) }
     let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n"
     _ = request.withCString { send(fd, $0, strlen($0), 0) }
     var response = [UInt8]()

@@ -177,7 +177,7 @@ struct ReloadTests {
         try process.run()
         var port = 0
         _ = await eventually(30) {
-            let line = lines(dir.read("stderr.log")).first { $0.hasPrefix("serving ") } ?? ""
+            let line = lines(dir.read("stderr.log")).first { $0.contains("serving ") } ?? ""
             port = Int(line.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0
             return port > 0
         }
@@ -226,7 +226,7 @@ struct ReloadTests {
         #expect(metrics.contains(#"trailwatch_config_last_reload_error{pipeline="p.yaml",error="p.yaml:7:32: component 'more'"#))
         let health = httpGet(port: port, path: "/health")
         #expect(health?.0 == 200)
-        #expect(health?.1.contains(#""failed":1"#) == true && health?.1.contains(#""last_error":"p.yaml:7:32"#) == true, "\(health?.1 ?? "")")
+        #expect(health?.1.contains(#""failed":1"#) == true && health?.1.contains(#""lastError":"p.yaml:7:32"#) == true, "\(health?.1 ?? "")")
         #expect(await eventually(10) { dir.read("stderr.log").contains("reloads: 0, 1 refused (last: p.yaml:7:32") })
 
         // Fixed: the new sink starts with what is read from now on; the old one is untouched.
@@ -237,7 +237,7 @@ struct ReloadTests {
         #expect(await eventually(30) { dir.read("more.log") == "three\n" && dir.read("out.log") == "one\ntwo\nthree\n" },
                 "\(dir.read("stderr.log"))")
         let healthAfter = httpGet(port: port, path: "/health")?.1 ?? ""
-        #expect(healthAfter.contains(#""succeeded":1"#) && !healthAfter.contains("last_error"), "\(healthAfter)")
+        #expect(healthAfter.contains(#""succeeded":1"#) && !healthAfter.contains("lastError"), "\(healthAfter)")
         #expect(healthAfter.contains(#""id":"more""#))
 
         kill(process.processIdentifier, SIGTERM)

@@ -40,7 +40,7 @@ struct ShutdownTests {
         process.waitUntilExit()
         let elapsed = Date().timeIntervalSince(stopped)
         let stderr = dir.read("stderr.log")
-        #expect(process.terminationStatus == 1)
+        #expect(process.terminationStatus == 3)
         #expect(elapsed >= 0.9 && elapsed < 5, "took \(elapsed) s")
         #expect(stderr.contains("status: app: 2 out"), "\(stderr)")
         #expect(stderr.contains("shutdown deadline of 1s passed"), "\(stderr)")

@@ -12,7 +12,7 @@ struct AddressMatcher: DataMatcher {
     static let units: Set<String> = ["apt", "apartment", "suite", "ste", "unit", "floor", "fl", "room", "rm"]
 
     func scan(_ text: ByteText, into matches: inout [Range<Int>]) {
-        var i = text.next(ByteClass.digit, from: 0)
+        var i = text.nextDigit(from: 0)
         while i < text.count {
             if text.numberStartsAt(i), let end = match(text, i) {
                 matches.append(i..<end)
@@ -20,7 +20,7 @@ struct AddressMatcher: DataMatcher {
             } else {
                 i = skipNumber(text, i)
             }
-            i = text.next(ByteClass.digit, from: i)
+            i = text.nextDigit(from: i)
         }
     }
 

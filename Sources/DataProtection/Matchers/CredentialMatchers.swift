@@ -9,17 +9,26 @@ struct AwsSecretKeyMatcher: DataMatcher {
 
     func scan(_ text: ByteText, into matches: inout [Range<Int>]) {
         let p = text.p, n = text.count
-        var i = 0
-        while i < n {
-            // Runs of token bytes; only a run of exactly 40 is looked at closely.
-            while i < n && !Self.isToken(p[i]) { i += 1 }
-            let start = i
-            while i < n && Self.isToken(p[i]) { i += 1 }
-            guard i - start == 40, text[i] != UInt8(ascii: "="), p[start] != UInt8(ascii: "/"), p[i - 1] != UInt8(ascii: "/") else { continue }
+        // `start` is always where a run of token bytes may begin (the byte before is not one).
+        // A run of 40 starting there covers p[start + 39]; reading that far first and backwards
+        // skips most of a message without looking at it: a non-token byte at k rules out every
+        // run starting at or before k (Boyer–Moore–Horspool's idea for a character class).
+        var start = 0
+        while start + 40 <= n {
+            var k = start + 39
+            while k >= start && Self.isToken(p[k]) { k -= 1 }
+            if k >= start {
+                start = k + 1
+                continue
+            }
+            var end = start + 40
+            while end < n && Self.isToken(p[end]) { end += 1 }
+            defer { start = end + 1 }
+            guard end - start == 40, text[end] != UInt8(ascii: "="), p[start] != UInt8(ascii: "/"), p[end - 1] != UInt8(ascii: "/") else { continue }
             var seen: UInt8 = 0
-            for k in start..<i { seen |= ByteClass.of(p[k]) }
+            for k in start..<end { seen |= ByteClass.of(p[k]) }
             guard seen & ByteClass.alnum == ByteClass.alnum else { continue }
-            matches.append(start..<i)
+            matches.append(start..<end)
         }
     }
 }

@@ -4,10 +4,15 @@
 /// not a card.
 struct CreditCardNumberMatcher: DataMatcher {
     func scan(_ text: ByteText, into matches: inout [Range<Int>]) {
-        var i = text.next(ByteClass.digit, from: 0)
+        var i = text.nextDigit(from: 0)
         while i < text.count {
             guard text.numberStartsAt(i) else {
-                i = text.next(ByteClass.digit, from: skipNumber(text, i))
+                i = text.nextDigit(from: skipNumber(text, i))
+                continue
+            }
+            // Every card number starts with four digits followed by a digit or a separator and a digit.
+            guard text.allDigits(i, 5) || (text.allDigits(i, 4) && (text[i + 4] == 0x20 || text[i + 4] == 0x2D) && text.isDigit(i + 5)) else {
+                i = text.nextDigit(from: skipNumber(text, i))
                 continue
             }
             let groups = DigitGroups(text, at: i, separators: [.space, .dash], maxDigits: 19)
@@ -15,7 +20,7 @@ struct CreditCardNumberMatcher: DataMatcher {
                Self.groupingFits(groups), Self.networkFits(groups.digits), Checksums.luhn(groups.digits) {
                 matches.append(i..<groups.end)
             }
-            i = text.next(ByteClass.digit, from: skipNumber(text, max(groups.end, i + 1)))
+            i = text.nextDigit(from: skipNumber(text, max(groups.end, i + 1)))
         }
     }
 
@@ -51,7 +56,7 @@ struct CreditCardNumberMatcher: DataMatcher {
 }
 
 /// Past the digits (and digit separators) of a number starting at `i`.
-func skipNumber(_ text: ByteText, _ i: Int) -> Int {
+@inline(__always) func skipNumber(_ text: ByteText, _ i: Int) -> Int {
     var j = i
     while text.isAlnum(j) || ((text[j] == UInt8(ascii: ".") || text[j] == UInt8(ascii: "-")) && text.isDigit(j + 1) && text.isDigit(j - 1)) { j += 1 }
     return max(j, i + 1)

@@ -4,24 +4,38 @@
 /// `[::1]:443`) is not part of the match.
 struct IpAddressMatcher: DataMatcher {
     func scan(_ text: ByteText, into matches: inout [Range<Int>]) {
+        let p = text.p, n = text.count
         var i = 0
-        while i < text.count {
-            let c = text[i]
+        while i < n {
+            let c = p[i]
             let isHex = c &- 48 < 10 || Self.hexLetter(c)
             guard isHex || c == UInt8(ascii: ":") else { i += 1; continue }
             // A candidate starts where a word does: not after a letter, digit, '.', or ':'.
             let before = text[i - 1]
             if text.isAlnum(i - 1) || before == UInt8(ascii: ".") || before == UInt8(ascii: ":") || before == UInt8(ascii: "_") {
-                i += 1
+                i = Self.wordEnd(text, i + 1)
                 continue
             }
-            if let end = ipv6(text, i) ?? ipv4(text, i) {
+            // Cheap shape tests first: IPv6 has a ':' within its first five bytes, IPv4 a '.'
+            // within its first four after a digit. Most words have neither.
+            let colonSoon = c == UInt8(ascii: ":") || text[i + 1] == UInt8(ascii: ":") || text[i + 2] == UInt8(ascii: ":")
+                || text[i + 3] == UInt8(ascii: ":") || text[i + 4] == UInt8(ascii: ":")
+            let dotSoon = c &- 48 < 10 && (text[i + 1] == UInt8(ascii: ".") || text[i + 2] == UInt8(ascii: ".") || text[i + 3] == UInt8(ascii: "."))
+            if colonSoon || dotSoon, let end = (colonSoon ? ipv6(text, i) : nil) ?? (dotSoon ? ipv4(text, i) : nil) {
                 matches.append(i..<end)
                 i = end
             } else {
-                i += 1
+                // No address starts inside the rest of this word either.
+                i = Self.wordEnd(text, i + 1)
             }
         }
+    }
+
+    /// The first byte at or after `i` that is not a letter, digit or `_` (where the next word may start).
+    @inline(__always) static func wordEnd(_ text: ByteText, _ i: Int) -> Int {
+        var j = i
+        while j < text.count && (text.isAlnum(j) || text.p[j] == UInt8(ascii: "_")) { j += 1 }
+        return j
     }
 
     @inline(__always) static func hexLetter(_ c: UInt8) -> Bool {

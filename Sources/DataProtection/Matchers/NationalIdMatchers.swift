@@ -10,10 +10,15 @@ struct GroupedNumberMatcher: DataMatcher {
 
     func scan(_ text: ByteText, into matches: inout [Range<Int>]) {
         let total = groups.reduce(0, +)
-        var i = text.next(ByteClass.digit, from: 0)
+        var i = text.nextDigit(from: 0)
         while i < text.count {
             guard text.numberStartsAt(i) else {
-                i = text.next(ByteClass.digit, from: skipNumber(text, i))
+                i = text.nextDigit(from: skipNumber(text, i))
+                continue
+            }
+            // Most numbers fail at once: without `allowPlain`, the first group is followed by a separator.
+            if !allowPlain && !(text.allDigits(i, groups[0]) && separators.contains(byte: text[i + groups[0]])) {
+                i = text.nextDigit(from: skipNumber(text, i))
                 continue
             }
             let read = DigitGroups(text, at: i, separators: separators, maxDigits: total)
@@ -21,7 +26,7 @@ struct GroupedNumberMatcher: DataMatcher {
                read.groupsAre(groups) || (allowPlain && read.groupCount == 1), valid(read.digits) {
                 matches.append(i..<read.end)
             }
-            i = text.next(ByteClass.digit, from: skipNumber(text, max(read.end, i + 1)))
+            i = text.nextDigit(from: skipNumber(text, max(read.end, i + 1)))
         }
     }
 }
@@ -37,7 +42,7 @@ struct MaskedNumberMatcher: DataMatcher {
     }
 
     func scan(_ text: ByteText, into matches: inout [Range<Int>]) {
-        var i = text.next(ByteClass.digit, from: 0)
+        var i = text.nextDigit(from: 0)
         while i < text.count {
             if text.numberStartsAt(i), let digits = read(text, i), text.numberEndsBefore(i + mask.count), valid(digits) {
                 matches.append(i..<(i + mask.count))
@@ -45,7 +50,7 @@ struct MaskedNumberMatcher: DataMatcher {
             } else {
                 i = skipNumber(text, i)
             }
-            i = text.next(ByteClass.digit, from: i)
+            i = text.nextDigit(from: i)
         }
     }
 
