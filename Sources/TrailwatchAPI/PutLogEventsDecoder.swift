@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import AWSWire
 import ByteJSON
 import TrailwatchCore
@@ -8,7 +11,7 @@ public struct PutLogEventsRequest: Sendable {
     public var logGroupName = ""
     public var logStreamName = ""
     public var sequenceToken: String?
-    /// Decoded messages, back to back.
+    /// Decoded messages, each followed by a newline that is not part of it.
     public var messages: [UInt8] = []
     public var starts: [UInt32] = []
     public var lengths: [UInt32] = []
@@ -31,12 +34,12 @@ public enum PutLogEventsDecoder {
             var sawGroup = false, sawStream = false, sawEvents = false
             try scanner.object { (scanner, key) throws(AWSError) in
                 switch key {
-                case "logGroupName": request.logGroupName = try scanner.string(key); sawGroup = true
-                case "logStreamName": request.logStreamName = try scanner.string(key); sawStream = true
-                case "sequenceToken": request.sequenceToken = try scanner.nullableString(key)
+                case "logGroupName": request.logGroupName = try scanner.string("logGroupName"); sawGroup = true
+                case "logStreamName": request.logStreamName = try scanner.string("logStreamName"); sawStream = true
+                case "sequenceToken": request.sequenceToken = try scanner.nullableString("sequenceToken")
                 case "logEvents":
                     sawEvents = true
-                    try scanner.array(key) { (scanner) throws(AWSError) in
+                    try scanner.array("logEvents") { (scanner) throws(AWSError) in
                         var timestamp: Int64?
                         var start = -1, length = 0
                         try scanner.object { (scanner, member) throws(AWSError) in
@@ -47,6 +50,9 @@ public enum PutLogEventsDecoder {
                                 start = request.messages.count
                                 JSONStringDecoding.appendDecoded(scanner.p, s, e, to: &request.messages)
                                 length = request.messages.count - start
+                                // Each message ends with a newline outside its length, as lines read from a file
+                                // do: a raw file sink then writes a whole batch with one writev entry.
+                                request.messages.append(0x0A)
                             default: try scanner.skipValue()
                             }
                         }
@@ -102,7 +108,7 @@ struct JSONScanner {
         guard i == end else { throw fail("unexpected data after the JSON value") }
     }
 
-    /// The bounds of a string's body (between the quotes), validating escapes' shape.
+    /// The bounds of a string's body (between the quotes), validating its escapes.
     mutating func rawString() throws(AWSError) -> (Int, Int) {
         skipSpace()
         guard i < end, p[i] == UInt8(ascii: "\"") else { throw fail("expected a string") }
@@ -115,13 +121,27 @@ struct JSONScanner {
                 return (start, i - 1)
             }
             if c == UInt8(ascii: "\\") {
-                i += 2
+                guard i + 1 < end else { throw fail("unterminated string") }
+                switch p[i + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i += 2
+                case UInt8(ascii: "u"):
+                    guard i + 5 < end, (2...5).allSatisfy({ Self.isHex(p[i + $0]) }) else { throw fail("invalid \\u escape") }
+                    i += 6
+                default:
+                    throw fail("invalid escape")
+                }
                 continue
             }
             if c < 0x20 { throw fail("control character in a string") }
             i += 1
         }
         throw fail("unterminated string")
+    }
+
+    static func isHex(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)
     }
 
     mutating func stringBounds(_ field: String) throws(AWSError) -> (Int, Int) {
@@ -162,6 +182,10 @@ struct JSONScanner {
         var negative = false
         var k = start
         if p[k] == UInt8(ascii: "-") { negative = true; k += 1 }
+        // JSON allows no leading zeros ("0790…" is not a number).
+        if k + 1 < i, p[k] == 0x30, p[k + 1] >= 0x30 && p[k + 1] <= 0x39 {
+            throw AWSError.serialization("The number for '\(field)' at byte \(start) has a leading zero, which JSON does not allow.")
+        }
         var integral = k < i
         while k < i {
             let c = p[k]
@@ -182,7 +206,7 @@ struct JSONScanner {
     }
 
     /// Calls `member` for each key; `member` must consume the value.
-    mutating func object(_ member: (inout JSONScanner, String) throws(AWSError) -> Void) throws(AWSError) {
+    mutating func object(_ member: (inout JSONScanner, JSONKey) throws(AWSError) -> Void) throws(AWSError) {
         skipSpace()
         guard i < end, p[i] == UInt8(ascii: "{") else { throw fail("expected an object") }
         i += 1
@@ -192,7 +216,7 @@ struct JSONScanner {
         if i < end, p[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return }
         while true {
             let (s, e) = try rawString()
-            let key = JSONStringDecoding.decode(p, s, e)
+            let key = JSONKey(p: p, start: s, end: e)
             try expect(UInt8(ascii: ":"), "':'")
             try member(&self, key)
             skipSpace()
@@ -237,5 +261,26 @@ struct JSONScanner {
                     || p[i] == UInt8(ascii: ".") || p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") { i += 1 }
             guard i > start, JSONNumberParsing.parseDouble(p, start, i) != nil else { throw fail("invalid value") }
         }
+    }
+}
+
+/// An object member's name as it stands in the body: compared against the names the decoder
+/// knows without making a `String` (ten thousand events carry twenty thousand names).
+struct JSONKey {
+    let p: UnsafePointer<UInt8>
+    let start: Int
+    let end: Int
+
+    static func ~= (name: StaticString, key: JSONKey) -> Bool {
+        let count = name.utf8CodeUnitCount
+        var escaped = false
+        for i in key.start..<key.end where key.p[i] == UInt8(ascii: "\\") { escaped = true; break }
+        if escaped {
+            // Rare: a name spelled with escapes is compared decoded.
+            return Array(JSONStringDecoding.decode(key.p, key.start, key.end).utf8).elementsEqual(
+                UnsafeBufferPointer(start: name.utf8Start, count: count))
+        }
+        guard key.end - key.start == count else { return false }
+        return memcmp(key.p + key.start, name.utf8Start, count) == 0
     }
 }

@@ -54,8 +54,14 @@ public final class AckToken: Sendable {
     private let pending = Atomic<Int>(1)
     private let failed = Atomic<Bool>(false)
     private let completion: @Sendable (_ success: Bool) -> Void
+    /// Someone is waiting for this acknowledgement right now (a client's PutLogEvents request),
+    /// rather than merely advancing a checkpoint: sinks make such batches durable at once
+    /// (grouping whatever else is ready into the same fsync or commit) instead of on their
+    /// `sync_interval`.
+    public let awaited: Bool
 
-    public init(completion: @escaping @Sendable (_ success: Bool) -> Void) {
+    public init(awaited: Bool = false, completion: @escaping @Sendable (_ success: Bool) -> Void) {
+        self.awaited = awaited
         self.completion = completion
     }
 
@@ -79,6 +85,9 @@ public struct Acknowledgements: Sendable {
     public init(_ tokens: [AckToken] = []) { self.tokens = tokens }
 
     public var isEmpty: Bool { tokens.isEmpty }
+
+    /// True when a client waits for one of these acknowledgements (see ``AckToken/awaited``).
+    public var awaited: Bool { tokens.contains { $0.awaited } }
 
     /// One more holder for every token (fan-out to another branch).
     public func retain(_ count: Int = 1) { for t in tokens { t.retain(count) } }

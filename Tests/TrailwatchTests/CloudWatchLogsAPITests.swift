@@ -132,6 +132,35 @@ struct CloudWatchLogsAPITests {
         #expect(wrong.0 != 0 && wrong.2.contains("InvalidSignatureException"), "\(wrong.2)")
     }
 
+    @Test("PutLogEvents is answered once the file sink's fsync is done, not at its sync_interval: concurrent clients, group commit")
+    func acknowledgedAtTheFsync() async throws {
+        let dir = TemporaryDirectory()
+        // A sync interval no request could wait for: only the event-driven group commit can answer in time.
+        let pipeline = dir.write("p.yaml", """
+            data_dir: \(dir.file("state"))
+            http: { listen: "127.0.0.1:0", access_key_id_env: TW_KEY_ID, secret_access_key_env: TW_SECRET }
+            sources:
+              api: { type: cloudwatch_logs_api }
+            sinks:
+              out: { type: file, inputs: [api], path: \(dir.file("out.log")), format: raw, sync_interval: 1h }
+            """)
+        let (process, port) = try await startServing(["run", pipeline, "--quiet"], environment: apiEnvironment)
+        defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
+        let load = TestPaths.repositoryRoot.appendingPathComponent("bench/putlogevents_load.py").path
+        let (status, output, errors) = try await runProgram(["python3", load, "http://127.0.0.1:\(port)", apiKeyID, apiSecret,
+                                                       "--requests", "40", "--connections", "8", "--events", "250"])
+        #expect(status == 0, "\(output)\n\(errors)")
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data((output.split(separator: "\n").last ?? "").utf8)) as? [String: Any],
+                                 "\(output)\n\(errors)")
+        #expect(stats["requests"] as? Int == 40)
+        // Each answer came after an fsync, well before the hour (or the server's 60 s request timeout).
+        let slowest = try #require(stats["max_ms"] as? Double)
+        #expect(slowest < 15_000, "slowest acknowledgement \(slowest) ms")
+        // Every acknowledged event is in the file, once.
+        let lines = dir.read("out.log").split(separator: "\n")
+        #expect(lines.count == 40 * 250)
+    }
+
     @Test("PutLogEvents is not answered 200 when a sink cannot write: the client gets a retryable ServiceUnavailableException")
     func notDurableNotAcknowledged() async throws {
         guard haveAWSClients else { print("skipped: boto3 not installed"); return }

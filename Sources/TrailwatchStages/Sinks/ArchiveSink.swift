@@ -197,7 +197,8 @@ struct ArchiveSink: SinkKind {
             unsynced.merge(batch.acks)
             if writers.values.contains(where: { $0.compressedBytes >= Int64(config.maxFileSize.bytes) }) {
                 try syncAndRotate(now: now, force: false)
-            } else if !context.once && now - lastSync >= config.syncInterval.milliseconds {
+            } else if !context.once && (batch.acks.awaited || now - lastSync >= config.syncInterval.milliseconds) {
+                // A client waits for this batch (PutLogEvents): end the frame and fsync now.
                 try syncAndRotate(now: now, force: false)
             }
         }

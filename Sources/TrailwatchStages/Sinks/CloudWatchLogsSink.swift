@@ -1,6 +1,7 @@
 import AWSWire
 import AsyncHTTPClient
 import Foundation
+import Synchronization
 import TrailwatchConfig
 import TrailwatchCore
 import TrailwatchRuntime
@@ -10,7 +11,9 @@ import TrailwatchRuntime
 /// way the API demands (at most 10,000 events and 1,048,576 bytes counting 26 per event, spanning
 /// at most 24 hours, in time order); throttling, 5xx and connection failures are retried with
 /// exponential backoff and full jitter; a batch is acknowledged only once every request for it
-/// was answered 200, so a file source's checkpoint never passes what the receiver has.
+/// was answered 200, so a file source's checkpoint never passes what the receiver has. Up to
+/// `max_in_flight` requests run at once, so the receiver's durable write (its fsync) overlaps
+/// the next requests instead of setting the pace.
 struct CloudWatchLogsSink: SinkKind {
     struct Config: StageConfig {
         var endpoint: String
@@ -28,11 +31,13 @@ struct CloudWatchLogsSink: SinkKind {
         var timeout = ConfigDuration(milliseconds: 30_000)
         var retryInitial = ConfigDuration(milliseconds: 200)
         var retryMax = ConfigDuration(milliseconds: 30_000)
+        /// PutLogEvents requests under way at once.
+        var maxInFlight = 4
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case endpoint, region, logGroup = "log_group", logStream = "log_stream", createMissing = "create_missing"
             case accessKeyIDEnv = "access_key_id_env", secretAccessKeyEnv = "secret_access_key_env", sessionTokenEnv = "session_token_env"
-            case caFile = "ca_file", timeout, retryInitial = "retry_initial", retryMax = "retry_max"
+            case caFile = "ca_file", timeout, retryInitial = "retry_initial", retryMax = "retry_max", maxInFlight = "max_in_flight"
         }
 
         init(from decoder: any Decoder) throws {
@@ -49,6 +54,10 @@ struct CloudWatchLogsSink: SinkKind {
             timeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .timeout) ?? timeout
             retryInitial = try c.decodeIfPresent(ConfigDuration.self, forKey: .retryInitial) ?? retryInitial
             retryMax = try c.decodeIfPresent(ConfigDuration.self, forKey: .retryMax) ?? retryMax
+            maxInFlight = try c.decodeIfPresent(Int.self, forKey: .maxInFlight) ?? maxInFlight
+            guard (1...64).contains(maxInFlight) else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.maxInFlight], message: "\(maxInFlight) is out of range", expected: "1 to 64")
+            }
             guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http", url.host != nil,
                   url.query == nil else {
                 throw SettingError(codingPath: c.codingPath + [CodingKeys.endpoint], message: "'\(endpoint)' is not an http(s) URL",
@@ -146,7 +155,7 @@ struct CloudWatchLogsSink: SinkKind {
         return (out, skipped, truncated)
     }
 
-    final class Runner: Sink {
+    final class Runner: Sink, Sendable {
         let config: Config
         let credentials: AccessKey
         let sessionToken: String?
@@ -155,6 +164,7 @@ struct CloudWatchLogsSink: SinkKind {
         let url: String
         let path: String
         let host: String
+        let inFlight: InFlightLimit
 
         init(config: Config, credentials: AccessKey, sessionToken: String?, client: HTTPClient, context: StageContext) {
             self.config = config
@@ -167,6 +177,7 @@ struct CloudWatchLogsSink: SinkKind {
             url = parsed.path.isEmpty ? config.endpoint + "/" : config.endpoint
             let defaultPort = parsed.scheme?.lowercased() == "https" ? 443 : 80
             host = parsed.host! + (parsed.port.map { $0 == defaultPort ? "" : ":\($0)" } ?? "")
+            inFlight = InFlightLimit(config.maxInFlight)
         }
 
         func write(_ batch: Batch) async throws {
@@ -177,19 +188,31 @@ struct CloudWatchLogsSink: SinkKind {
             let (chunks, skipped, truncated) = CloudWatchLogsSink.chunks(logs, group: config.logGroup, stream: config.logStream)
             if skipped > 0 { context.metrics.addToGauge("skipped_empty_events", Double(skipped)) }
             if truncated > 0 { context.metrics.addToGauge("truncated_events", Double(truncated)) }
-            do {
-                for chunk in chunks {
-                    try await deliver(chunk)
-                    context.metrics.recordOut(events: chunk.count, bytes: chunk.body.count)
-                }
-            } catch {
-                batch.acks.release(success: false)
-                throw error
+            guard !chunks.isEmpty else {
+                batch.acks.release()
+                return
             }
-            batch.acks.release()
+            // The batch is acknowledged once its last request is answered 200 (failed if any was refused).
+            let parts = PartsOutcome(acks: batch.acks, parts: chunks.count)
+            for chunk in chunks {
+                await inFlight.acquire()
+                Task { [self] in
+                    defer { inFlight.release() }
+                    do {
+                        try await deliver(chunk)
+                        context.metrics.recordOut(events: chunk.count, bytes: chunk.body.count)
+                        parts.done(success: true)
+                    } catch {
+                        context.metrics.recordError()
+                        context.log.log(.error, context.id, "write failed: \(error)")
+                        parts.done(success: false)
+                    }
+                }
+            }
         }
 
         func finish() async throws {
+            await inFlight.waitIdle()
             try? await client.shutdown()
         }
 
@@ -268,6 +291,26 @@ struct CloudWatchLogsSink: SinkKind {
                   let info = object["rejectedLogEventsInfo"] as? [String: Any], !info.isEmpty else { return }
             context.metrics.addToGauge("rejected_batches", 1)
             context.log.log(.warning, context.id, "the receiver rejected part of a batch for \(chunk.group)/\(chunk.stream) (too old or too new): \(info)")
+        }
+    }
+}
+
+/// Releases a batch's acknowledgements once each of its parts (requests) is done: successfully
+/// if every part succeeded.
+final class PartsOutcome: Sendable {
+    private let acks: Acknowledgements
+    private let remaining: Atomic<Int>
+    private let failed = Atomic<Bool>(false)
+
+    init(acks: Acknowledgements, parts: Int) {
+        self.acks = acks
+        remaining = Atomic(parts)
+    }
+
+    func done(success: Bool) {
+        if !success { failed.store(true, ordering: .relaxed) }
+        if remaining.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+            acks.release(success: !failed.load(ordering: .relaxed))
         }
     }
 }

@@ -6,7 +6,8 @@ import TrailwatchConfig
 import TrailwatchRuntime
 
 /// `file`: appends events to a file as JSON lines or raw lines. Acknowledges batches after
-/// fsync, at most every `sync_interval` (and at shutdown).
+/// fsync: batches a client waits for (PutLogEvents) at once, several to an fsync (group
+/// commit); others — a tailed file's checkpoints — at most every `sync_interval`.
 struct FileSink: SinkKind {
     struct Config: StageConfig {
         var path: String
@@ -43,63 +44,69 @@ struct FileSink: SinkKind {
     }
 
     final class Runner: Sink {
-        let fd: Int32
         let config: Config
         let metrics: ComponentMetrics
         let once: Bool
         var writer: RecordWriter
-        /// Written but not yet fsynced: released at the next sync.
-        var unsynced = Acknowledgements()
+        /// Runs the fsyncs and releases what they made durable; owns the descriptor.
+        let commit: GroupCommit
         var lastSync = MonotonicClock.wallMillis()
-        /// Written since the last sync.
+        /// Written since the last sync was asked for.
         var dirty = false
 
         init(fd: Int32, config: Config, metrics: ComponentMetrics, once: Bool) {
-            self.fd = fd
             self.config = config
             self.metrics = metrics
             self.once = once
             self.writer = RecordWriter(fd: fd, format: config.format == .json ? .json : .raw, path: config.path)
+            self.commit = GroupCommit(fd: fd, path: config.path)
         }
 
-        deinit { close(fd) }
-
         func write(_ batch: Batch) async throws {
-            let before = lseek(fd, 0, SEEK_END)
+            // An earlier fsync failed (its batches were refused): say so, and refuse this one too,
+            // since what the kernel still holds of the file is in doubt.
+            if let failure = commit.takeFailure() { throw failure }
+            let before = lseek(commit.fd, 0, SEEK_END)
             let bytes: Int
             do { bytes = try writer.write(batch.payload) } catch {
                 // A batch is written whole or not at all (a full disk leaves no torn record behind);
                 // the runner then fails it: no acknowledgement.
-                if before >= 0 { _ = ftruncate(fd, before) }
+                if before >= 0 { _ = ftruncate(commit.fd, before) }
                 throw error
             }
             metrics.recordOut(events: batch.count, bytes: bytes)
-            unsynced.merge(batch.acks)
+            commit.written(batch.acks)
             dirty = true
-            if !once { try syncIfDue(now: MonotonicClock.wallMillis()) }
+            if once { return }
+            if batch.acks.awaited {
+                requestSync(now: MonotonicClock.wallMillis())
+            } else {
+                syncIfDue(now: MonotonicClock.wallMillis())
+            }
         }
 
         /// Ticks come once a second: a sync that falls due before the next one is done now, so
         /// acknowledgements (and the sources' positions) lag by one `sync_interval`, not up to two.
-        func tick(nowMillis: Int64) async throws { try syncIfDue(now: nowMillis + Self.tickSlackMillis) }
+        func tick(nowMillis: Int64) async throws {
+            syncIfDue(now: nowMillis + Self.tickSlackMillis)
+            if let failure = commit.takeFailure() { throw failure }
+        }
 
         static let tickSlackMillis: Int64 = 500
 
-        func finish() async throws { try sync() }
-
-        private func syncIfDue(now: Int64) throws {
-            if now - lastSync >= config.syncInterval.milliseconds && dirty { try sync() }
+        func finish() async throws {
+            dirty = false
+            try await commit.sync()
         }
 
-        private func sync() throws {
-            lastSync = MonotonicClock.wallMillis()
+        private func syncIfDue(now: Int64) {
+            if now - lastSync >= config.syncInterval.milliseconds && dirty { requestSync(now: now) }
+        }
+
+        private func requestSync(now: Int64) {
+            lastSync = now
             dirty = false
-            if fsync(fd) != 0 {
-                let error = errno
-                unsynced.take().release(success: false)
-                throw SinkError.io(path: config.path, errno: error)
-            }
-            unsynced.take().release()
+            commit.requestSync()
         }
     }
 }

@@ -209,7 +209,8 @@ final class IngestQueue: LogsIngest, @unchecked Sendable {
 
     func ingest(_ batch: LogBatch) async throws(AWSError) {
         let outcome = Once<Bool>()
-        let token = AckToken { success in outcome.complete(success) }
+        // A client waits on this one: sinks make it durable at once (group commit), not on their sync interval.
+        let token = AckToken(awaited: true) { success in outcome.complete(success) }
         if let refusal = enqueue(batch, token) { throw refusal }
         let durable = await withTaskCancellationHandler {
             await outcome.wait()
