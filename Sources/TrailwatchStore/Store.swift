@@ -88,30 +88,45 @@ public final class SQLiteStore: Store {
         guard n == header.count, head == header else { throw StoreError("\(path) is not a trailwatch store (not an SQLite database)") }
     }
 
+    /// Brings the schema to ``schemaVersion``. The version is read and the steps applied under one
+    /// write lock (BEGIN IMMEDIATE): two openers of one new file — an API source's catalog and a
+    /// store sink of the same pipeline, or two processes — must not both apply a step (the second
+    /// `ALTER TABLE … ADD COLUMN` fails with "duplicate column name" and takes its sink down).
     private func migrate() throws(StoreError) {
-        try db.execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)")
-        let read = try db.prepare("SELECT max(version) FROM schema_version")
-        let current = try read.step() ? Int(read.int(0)) : 0
-        read.reset()
-        if current >= SQLiteStore.schemaVersion { return }
-        if current < 1 { try migrateToVersion1() }
-        if current < 2 {
-            // Version 2: creation times of groups and streams, documents (the APIs' resources).
-            try db.execute("""
-                BEGIN;
-                ALTER TABLE log_groups ADD COLUMN created INTEGER;
-                ALTER TABLE log_streams ADD COLUMN created INTEGER;
-                CREATE TABLE IF NOT EXISTS documents(kind TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
-                    updated INTEGER NOT NULL, PRIMARY KEY(kind, name));
-                INSERT INTO schema_version(version) VALUES (2);
-                COMMIT;
-                """)
+        // Up to date (every open but the first): no write lock, so readers never wait for writers.
+        if try schemaVersionInFile() >= SQLiteStore.schemaVersion { return }
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            try db.execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)")
+            let current = try schemaVersionInFile()
+            if current < 1 { try db.execute(Self.version1) }
+            if current < 2 {
+                // Version 2: creation times of groups and streams, documents (the APIs' resources).
+                try db.execute("""
+                    ALTER TABLE log_groups ADD COLUMN created INTEGER;
+                    ALTER TABLE log_streams ADD COLUMN created INTEGER;
+                    CREATE TABLE IF NOT EXISTS documents(kind TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+                        updated INTEGER NOT NULL, PRIMARY KEY(kind, name));
+                    INSERT INTO schema_version(version) VALUES (2);
+                    """)
+            }
+            try db.execute("COMMIT")
+        } catch {
+            rollback()
+            throw error
         }
     }
 
-    private func migrateToVersion1() throws(StoreError) {
-        try db.execute("""
-            BEGIN;
+    /// The file's schema version; 0 for a new file.
+    private func schemaVersionInFile() throws(StoreError) -> Int {
+        let exists = try db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
+        guard try exists.step() else { return 0 }
+        let read = try db.prepare("SELECT max(version) FROM schema_version")
+        defer { read.reset() }
+        return try read.step() ? Int(read.int(0)) : 0
+    }
+
+    private static let version1 = """
             CREATE TABLE IF NOT EXISTS log_groups(name TEXT PRIMARY KEY, retention_days INTEGER);
             CREATE TABLE IF NOT EXISTS log_streams(log_group TEXT NOT NULL, log_stream TEXT NOT NULL,
                 first_event INTEGER, last_event INTEGER, PRIMARY KEY(log_group, log_stream));
@@ -131,9 +146,7 @@ public final class SQLiteStore: Store {
                 attribute TEXT NOT NULL, value TEXT NOT NULL, timestamp INTEGER NOT NULL, PRIMARY KEY(event_id, attribute, value));
             CREATE INDEX IF NOT EXISTS cloudtrail_lookup_by_value ON cloudtrail_lookup(attribute, value, timestamp);
             INSERT INTO schema_version(version) VALUES (1);
-            COMMIT;
-            """)
-    }
+            """
 
     public func begin() throws(StoreError) { try db.execute("BEGIN IMMEDIATE") }
     public func commit() throws(StoreError) { try db.execute("COMMIT") }

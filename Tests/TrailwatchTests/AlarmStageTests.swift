@@ -190,7 +190,7 @@ struct AlarmStageTests {
     }
 
     @Test("invalid definitions are located errors naming what is wrong")
-    func invalidDefinitions() throws {
+    func invalidDefinitions() async throws {
         let dir = TemporaryDirectory()
         let cases: [(String, String)] = [
             ("      AlarmName: x\n      Metrics: [{Id: e1, Expression: 'RATE(m1)'}]\n      EvaluationPeriods: 1\n      ComparisonOperator: GreaterThanThreshold",
@@ -213,7 +213,7 @@ struct AlarmStageTests {
                   out: { type: console, inputs: [a] }
                 """
             let path = dir.write("p.yaml", yaml)
-            let (status, out, err) = try runTool(trailwatchBinary(), ["validate", path])
+            let (status, out, err) = try await runTool(trailwatchBinary(), ["validate", path])
             #expect(status != 0)
             #expect((out + err).contains(expected), "\(out)\(err)")
             #expect((out + err).contains("p.yaml:"), "\(out)\(err)")
@@ -334,11 +334,11 @@ struct AlarmStageTests {
         let pipeline = dir.write("pipeline.yaml", alarmPipeline(dir, definition: errorRateDefinition, sinks: """
               page: { type: notifier, inputs: [error_alarm], console: true }
             """))
-        let (status, text, err) = try runTool(trailwatchBinary(), ["backtest", pipeline, "--alarm", "HighErrorRate", "--from", dir.file("archive") + "/**/*.zst"])
+        let (status, text, err) = try await runTool(trailwatchBinary(), ["backtest", pipeline, "--alarm", "HighErrorRate", "--from", dir.file("archive") + "/**/*.zst"])
         #expect(status == 0, "\(err)")
         #expect(text.contains("HighErrorRate  OK -> ALARM"), "\(text)")
         #expect(text.contains("fired 2 times; in ALARM for 4m in total, longest 2m"), "\(text)")
-        let (_, json, _) = try runTool(trailwatchBinary(), ["backtest", pipeline, "--from", dir.file("archive") + "/**/*.zst", "--format", "json"])
+        let (_, json, _) = try await runTool(trailwatchBinary(), ["backtest", pipeline, "--from", dir.file("archive") + "/**/*.zst", "--format", "json"])
         let report = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(report["fired"] as? Int == 2)
         // Backtests never notify and never touch the pipeline's state.
@@ -347,7 +347,7 @@ struct AlarmStageTests {
         // A metric series and a definition file.
         let definitionFile = dir.write("alarm.json", #"{"AlarmName":"Hot","Namespace":"S","MetricName":"V","Statistic":"Average","Period":60,"Threshold":10,"ComparisonOperator":"GreaterThanThreshold","EvaluationPeriods":1}"#)
         let series = dir.write("series.csv", "timestamp,value\n2026-11-01 00:00:00,1\n2026-11-01 00:01:00,20\n2026-11-01 00:02:00,3\n")
-        let (csvStatus, csv, csvErr) = try runTool(trailwatchBinary(), ["backtest", definitionFile, "--metrics", series, "--format", "csv"])
+        let (csvStatus, csv, csvErr) = try await runTool(trailwatchBinary(), ["backtest", definitionFile, "--metrics", series, "--format", "csv"])
         #expect(csvStatus == 0, "\(csvErr)")
         #expect(lines(csv) == ["time,alarm,from,to,value", "2026-11-01T00:01:00.000Z,Hot,INSUFFICIENT_DATA,OK,1.0",
                                "2026-11-01T00:02:00.000Z,Hot,OK,ALARM,20.0", "2026-11-01T00:03:00.000Z,Hot,ALARM,OK,3.0"])

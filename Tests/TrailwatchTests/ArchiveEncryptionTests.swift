@@ -133,7 +133,7 @@ struct ArchiveEncryptionTests {
             .first { $0.hasSuffix(".json") && $0.contains("_digest_") }.map { dir.file("archive/" + $0) }), encoding: .utf8)
         #expect(digest.contains("\"keyId\" : \"\(key.id)\"") || digest.contains("\"keyId\":\"\(key.id)\""), "\(digest)")
         // verify needs no key: digests cover the ciphertext.
-        let (status, report, _) = try runTool(trailwatchBinary(), ["archive", "verify", dir.file("archive")])
+        let (status, report, _) = try await runTool(trailwatchBinary(), ["archive", "verify", dir.file("archive")])
         #expect(status == 0, "\(report)")
         // The archive source decrypts with the key, and names the file without it.
         _ = try await runOnce("""
@@ -143,9 +143,9 @@ struct ArchiveEncryptionTests {
               out: { type: file, inputs: [old], path: \(dir.file("replay.log")), format: raw }
             """)
         #expect(lines(dir.read("replay.log")).count == 2000)
-        let (catStatus, catOut, _) = try runTool(trailwatchBinary(), ["archive", "cat", "--key-file", keyFile, dir.file("archive/" + files[0])])
+        let (catStatus, catOut, _) = try await runTool(trailwatchBinary(), ["archive", "cat", "--key-file", keyFile, dir.file("archive/" + files[0])])
         #expect(catStatus == 0 && lines(catOut).count == 2000 && catOut.contains(#""message":"{\"n\":1999,"#))
-        let (noKeyStatus, _, noKeyErr) = try runTool(trailwatchBinary(), ["archive", "cat", dir.file("archive/" + files[0])])
+        let (noKeyStatus, _, noKeyErr) = try await runTool(trailwatchBinary(), ["archive", "cat", dir.file("archive/" + files[0])])
         #expect(noKeyStatus == 1 && noKeyErr.contains(files[0]) && noKeyErr.contains("encrypted with key \(key.id); no decryption key was given"), "\(noKeyErr)")
         #expect(!noKeyErr.contains(base64))
     }
@@ -194,9 +194,9 @@ struct ArchiveEncryptionTests {
     }
 
     @Test("keygen makes AES-256 and X25519 keys; the secret goes to a 0600 file only")
-    func keygen() throws {
+    func keygen() async throws {
         let dir = TemporaryDirectory()
-        let (status, out, _) = try runTool(trailwatchBinary(), ["archive", "keygen", "--kind", "x25519", "--private-key-file", dir.file("x.key"),
+        let (status, out, _) = try await runTool(trailwatchBinary(), ["archive", "keygen", "--kind", "x25519", "--private-key-file", dir.file("x.key"),
                                                                  "--public-key-file", dir.file("x.pub")])
         #expect(status == 0)
         let secret = dir.read("x.key").trimmingCharacters(in: .whitespacesAndNewlines)
@@ -207,7 +207,7 @@ struct ArchiveEncryptionTests {
         #expect(info.st_mode & 0o777 == 0o600)
         let candidates = try ArchiveKey.decryptionCandidates(base64: secret)
         #expect(out.contains("key id: \(candidates[1].id)"))
-        let (aesStatus, aesOut, _) = try runTool(trailwatchBinary(), ["archive", "keygen", "--kind", "aes256", "--private-key-file", dir.file("a.key")])
+        let (aesStatus, aesOut, _) = try await runTool(trailwatchBinary(), ["archive", "keygen", "--kind", "aes256", "--private-key-file", dir.file("a.key")])
         #expect(aesStatus == 0 && aesOut.hasPrefix("key id: sym-"))
         #expect(!aesOut.contains(dir.read("a.key").trimmingCharacters(in: .whitespacesAndNewlines)))
     }

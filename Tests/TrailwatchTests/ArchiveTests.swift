@@ -6,31 +6,12 @@ import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
 
-/// Runs a command line tool and returns (status, stdout, stderr). It blocks its thread until the
-/// tool exits; tests call it briefly, and the in-process pipelines wait long enough for it.
+/// Runs a command line tool and returns (status, stdout, stderr), without holding a cooperative
+/// thread while it runs (see ``Child``).
 @discardableResult
-func runTool(_ executable: String, _ arguments: [String], stdin: Data? = nil, in directory: String? = nil) throws -> (Int32, String, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    if let stdin {
-        let input = Pipe()
-        process.standardInput = input
-        try process.run()
-        input.fileHandleForWriting.write(stdin)
-        try input.fileHandleForWriting.close()
-    } else {
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-    }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+func runTool(_ executable: String, _ arguments: [String], stdin: Data? = nil, in directory: String? = nil) async throws -> (Int32, String, String) {
+    let result = try await Child.run(executable, arguments, stdin: stdin, in: directory)
+    return (result.status, result.output, result.errors)
 }
 
 func archiveFiles(_ root: String) -> [String] {
@@ -85,7 +66,7 @@ struct ArchiveTests {
         // The zstd CLI decompresses every file; together they hold exactly what the file sink wrote.
         var fromCLI: [String] = []
         for file in files {
-            let (status, out, _) = try runTool(Self.zstdCLI, ["-dc", dir.file("archive/" + file)])
+            let (status, out, _) = try await runTool(Self.zstdCLI, ["-dc", dir.file("archive/" + file)])
             #expect(status == 0)
             fromCLI += lines(out)
         }
@@ -99,9 +80,9 @@ struct ArchiveTests {
               out: { type: file, inputs: [old], path: \(dir.file("replay.json")) }
             """)
         #expect(lines(dir.read("replay.json")).sorted() == original.sorted())
-        let (status, out, _) = try runTool(trailwatchBinary(), ["archive", "verify", dir.file("archive")])
+        let (status, out, _) = try await runTool(trailwatchBinary(), ["archive", "verify", dir.file("archive")])
         #expect(status == 0, "\(out)")
-        let (catStatus, catOut, _) = try runTool(trailwatchBinary(), ["archive", "cat"] + files.map { dir.file("archive/" + $0) })
+        let (catStatus, catOut, _) = try await runTool(trailwatchBinary(), ["archive", "cat"] + files.map { dir.file("archive/" + $0) })
         #expect(catStatus == 0 && lines(catOut).sorted() == original.sorted())
     }
 
@@ -109,7 +90,7 @@ struct ArchiveTests {
     func tampering() async throws {
         let dir = TemporaryDirectory()
         let logs = makeLogs(dir)
-        let (_, publicKey, _) = try runTool(trailwatchBinary(), ["archive", "keygen", "--private-key-file", dir.file("key")])
+        let (_, publicKey, _) = try await runTool(trailwatchBinary(), ["archive", "keygen", "--private-key-file", dir.file("key")])
         let signed = archivePipeline(dir, logs: logs).replacingOccurrences(of: "    host: h1", with: "    host: h1\n    signing_key_file: \(dir.file("key"))")
         // Three runs: three digests in one chain.
         for run in 0..<3 {
@@ -117,12 +98,12 @@ struct ArchiveTests {
             _ = try await runOnce(signed)
         }
         let root = dir.file("archive")
-        func verify(_ extra: [String] = []) throws -> (Int32, [String: Any]) {
-            let (status, out, _) = try runTool(trailwatchBinary(), ["archive", "verify", root, "--format", "json"] + extra)
+        func verify(_ extra: [String] = []) async throws -> (Int32, [String: Any]) {
+            let (status, out, _) = try await runTool(trailwatchBinary(), ["archive", "verify", root, "--format", "json"] + extra)
             return (status, (try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]) ?? [:])
         }
         func kinds(_ report: [String: Any]) -> [String] { (report["problems"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }.sorted() }
-        var (status, report) = try verify(["--public-key", publicKey.trimmingCharacters(in: .whitespacesAndNewlines)])
+        var (status, report) = try await verify(["--public-key", publicKey.trimmingCharacters(in: .whitespacesAndNewlines)])
         #expect(status == 0 && report["digests"] as? Int == 3, "\(report)")
 
         let files = archiveFiles(root)
@@ -132,7 +113,7 @@ struct ArchiveTests {
         var changed = saved
         changed[changed.count / 2] ^= 0xFF
         try changed.write(to: URL(fileURLWithPath: victim))
-        (status, report) = try verify()
+        (status, report) = try await verify()
         #expect(status == 1 && kinds(report) == ["modified"], "\(report)")
         try saved.write(to: URL(fileURLWithPath: victim))
         // Reordered: two files swap contents
@@ -140,16 +121,16 @@ struct ArchiveTests {
         let otherSaved = try Data(contentsOf: URL(fileURLWithPath: other))
         try otherSaved.write(to: URL(fileURLWithPath: victim))
         try saved.write(to: URL(fileURLWithPath: other))
-        (status, report) = try verify()
+        (status, report) = try await verify()
         #expect(kinds(report) == ["reordered", "reordered"], "\(report)")
         try saved.write(to: URL(fileURLWithPath: victim))
         try otherSaved.write(to: URL(fileURLWithPath: other))
         // Missing and inserted
         try FileManager.default.moveItem(atPath: victim, toPath: victim.replacingOccurrences(of: ".jsonl.zst", with: "-copy.jsonl.zst"))
-        (status, report) = try verify()
+        (status, report) = try await verify()
         #expect(kinds(report) == ["inserted", "missing"], "\(report)")
         try FileManager.default.moveItem(atPath: victim.replacingOccurrences(of: ".jsonl.zst", with: "-copy.jsonl.zst"), toPath: victim)
-        (status, _) = try verify()
+        (status, _) = try await verify()
         #expect(status == 0)
         // Chain break: the middle digest is altered, then deleted
         // The digests in chain order (by their end time; names carry random ids).
@@ -164,19 +145,19 @@ struct ArchiveTests {
         let middle = root + "/" + digests[1]
         let middleSaved = try Data(contentsOf: URL(fileURLWithPath: middle))
         try (middleSaved + Data(" ".utf8)).write(to: URL(fileURLWithPath: middle))
-        (status, report) = try verify()
+        (status, report) = try await verify()
         #expect(kinds(report) == ["bad_signature", "chain_break"], "\(report)")
-        (status, report) = try verify(["--public-key", publicKey.trimmingCharacters(in: .whitespacesAndNewlines)])
+        (status, report) = try await verify(["--public-key", publicKey.trimmingCharacters(in: .whitespacesAndNewlines)])
         #expect(kinds(report) == ["bad_signature", "chain_break"], "\(report)")
         try FileManager.default.removeItem(atPath: middle)
-        (status, report) = try verify()
+        (status, report) = try await verify()
         #expect(status == 1 && kinds(report).contains("chain_break"), "\(report)")
         try middleSaved.write(to: URL(fileURLWithPath: middle))
         // Another key than the signer's
-        let (_, otherKey, _) = try runTool(trailwatchBinary(), ["archive", "keygen", "--private-key-file", dir.file("key2")])
-        (status, report) = try verify(["--public-key", otherKey.trimmingCharacters(in: .whitespacesAndNewlines)])
+        let (_, otherKey, _) = try await runTool(trailwatchBinary(), ["archive", "keygen", "--private-key-file", dir.file("key2")])
+        (status, report) = try await verify(["--public-key", otherKey.trimmingCharacters(in: .whitespacesAndNewlines)])
         #expect(kinds(report) == ["bad_signature", "bad_signature", "bad_signature"], "\(report)")
-        (status, _) = try verify()
+        (status, _) = try await verify()
         #expect(status == 0)
     }
 
@@ -194,14 +175,14 @@ struct ArchiveTests {
         // While open, the .partial already decodes: every synced frame is complete.
         #expect(await eventually {
             let partials = (FileManager.default.enumerator(atPath: dir.file("archive"))?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".partial") }
-            guard let partial = partials.first, let out = try? runTool(Self.zstdCLI, ["-dc", dir.file("archive/" + partial)]) else { return false }
+            guard let partial = partials.first, let out = try? await runTool(Self.zstdCLI, ["-dc", dir.file("archive/" + partial)]) else { return false }
             return out.0 == 0 && out.1.contains("first")
         })
         #expect(await eventually(30) { archiveFiles(dir.file("archive")).count == 1 })
         appendText(log, "second\n")
         #expect(await eventually(30) { archiveFiles(dir.file("archive")).count == 2 })
         _ = await live.stop()
-        let (status, report, _) = try runTool(trailwatchBinary(), ["archive", "verify", dir.file("archive")])
+        let (status, report, _) = try await runTool(trailwatchBinary(), ["archive", "verify", dir.file("archive")])
         #expect(status == 0, "\(report)")
     }
 
@@ -211,8 +192,8 @@ struct ArchiveTests {
         var text = ""
         for i in 0..<20_000 { text += "{\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: i % 50))\"}\n" }
         let plain = dir.write("in/data.log", text)
-        _ = try runTool(Self.zstdCLI, ["-q", "-3", plain, "-o", dir.file("in/data.log.zst")])
-        _ = try runTool("/usr/bin/python3", ["-c", "import gzip,sys; open(sys.argv[2],'wb').write(gzip.compress(open(sys.argv[1],'rb').read()))",
+        _ = try await runTool(Self.zstdCLI, ["-q", "-3", plain, "-o", dir.file("in/data.log.zst")])
+        _ = try await runTool("/usr/bin/python3", ["-c", "import gzip,sys; open(sys.argv[2],'wb').write(gzip.compress(open(sys.argv[1],'rb').read()))",
                                             plain, dir.file("in/data.log.gz")])
         try FileManager.default.createDirectory(atPath: dir.file("cut"), withIntermediateDirectories: true)
         for name in ["data.log.zst", "data.log.gz"] {
@@ -234,7 +215,7 @@ struct ArchiveTests {
         // Each file gave a prefix of the records, whole lines only.
         #expect(got.count > 10_000 && got.count < 2 * expectedLines.count, "\(got.count)")
         #expect(got.allSatisfy { $0.hasPrefix("{\"n\":") && $0.hasSuffix("\"}") })
-        let (status, _, err) = try runTool(trailwatchBinary(), ["archive", "cat", dir.file("cut/data.log.zst")])
+        let (status, _, err) = try await runTool(trailwatchBinary(), ["archive", "cat", dir.file("cut/data.log.zst")])
         #expect(status == 1 && err.contains("data.log.zst") && err.contains("offset"), "\(err)")
     }
 
@@ -297,9 +278,9 @@ struct ArchiveTests {
             """)
         let files = archiveFiles(dir.file("archive"))
         #expect(files.count == 1)
-        let (_, out, _) = try runTool(Self.zstdCLI, ["-dc", dir.file("archive/" + files[0])])
+        let (_, out, _) = try await runTool(Self.zstdCLI, ["-dc", dir.file("archive/" + files[0])])
         #expect(lines(out).count == 500)
-        let (status, report, _) = try runTool(trailwatchBinary(), ["archive", "verify", dir.file("archive")])
+        let (status, report, _) = try await runTool(trailwatchBinary(), ["archive", "verify", dir.file("archive")])
         #expect(status == 0, "\(report)")
     }
 

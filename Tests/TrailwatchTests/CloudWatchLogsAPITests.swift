@@ -2,30 +2,24 @@ import Foundation
 import Glibc
 import Testing
 
-/// Runs a program to its end; (status, stdout, stderr).
+/// Runs a program (looked up in PATH) to its end; (status, stdout, stderr).
 @discardableResult
-func runProgram(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> (Int32, String, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let timer = DispatchWorkItem { process.terminate() }
-    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    timer.cancel()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+func runProgram(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) async throws -> (Int32, String, String) {
+    let result = try await Child.run(arguments[0], Array(arguments.dropFirst()), environment: environment, timeout: timeout)
+    return (result.status, result.output, result.errors)
 }
 
-/// The AWS CLI and boto3 are there (installed with pip).
-var haveAWSClients: Bool {
-    (try? runProgram(["python3", "-c", "import boto3, awscli"]).0) == 0
-}
+/// The AWS CLI and boto3 are there (installed with pip). Checked once per test process.
+let haveAWSClients: Bool = {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", "import boto3, awscli"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return false }
+    process.waitUntilExit()
+    return process.terminationStatus == 0
+}()
 
 let apiKeyID = "AKIDTRAILWATCHTEST"
 let apiSecret = "trailwatch/test+SECRET/key"
@@ -60,11 +54,11 @@ struct CloudWatchLogsAPITests {
     func boto3Scenario() async throws {
         guard haveAWSClients else { print("skipped: boto3/awscli not installed (pip install boto3 awscli)"); return }
         let dir = TemporaryDirectory()
-        let (process, port) = try startServing(["run", aggregatorPipeline(dir), "--quiet"], environment: apiEnvironment)
+        let (process, port) = try await startServing(["run", aggregatorPipeline(dir), "--quiet"], environment: apiEnvironment)
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
         #expect(port > 0)
         let script = TestPaths.repositoryRoot.appendingPathComponent("Tests/clients/logs_api_client.py").path
-        let (status, output, errors) = try runProgram(["python3", script, "http://127.0.0.1:\(port)", apiKeyID, apiSecret])
+        let (status, output, errors) = try await runProgram(["python3", script, "http://127.0.0.1:\(port)", apiKeyID, apiSecret])
         #expect(status == 0, "\(errors)")
         let result = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)\n\(errors)")
         #expect(result["create_again"] as? String == "ResourceAlreadyExistsException")
@@ -104,27 +98,27 @@ struct CloudWatchLogsAPITests {
     func awsCLI() async throws {
         guard haveAWSClients else { print("skipped: awscli not installed"); return }
         let dir = TemporaryDirectory()
-        let (process, port) = try startServing(["run", aggregatorPipeline(dir), "--quiet"], environment: apiEnvironment)
+        let (process, port) = try await startServing(["run", aggregatorPipeline(dir), "--quiet"], environment: apiEnvironment)
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
         let environment = ["AWS_ACCESS_KEY_ID": apiKeyID, "AWS_SECRET_ACCESS_KEY": apiSecret, "AWS_DEFAULT_REGION": "eu-west-1",
                            "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"]
-        func aws(_ arguments: [String]) throws -> (Int32, String, String) {
-            try runProgram(["aws", "logs"] + arguments + ["--endpoint-url", "http://127.0.0.1:\(port)"], environment: environment)
+        func aws(_ arguments: [String]) async throws -> (Int32, String, String) {
+            try await runProgram(["aws", "logs"] + arguments + ["--endpoint-url", "http://127.0.0.1:\(port)"], environment: environment)
         }
-        let group = try aws(["create-log-group", "--log-group-name", "cli"])
+        let group = try await aws(["create-log-group", "--log-group-name", "cli"])
         #expect(group.0 == 0, "\(group.2)")
-        let stream = try aws(["create-log-stream", "--log-group-name", "cli", "--log-stream-name", "s1"])
+        let stream = try await aws(["create-log-stream", "--log-group-name", "cli", "--log-stream-name", "s1"])
         #expect(stream.0 == 0, "\(stream.2)")
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let put = try aws(["put-log-events", "--log-group-name", "cli", "--log-stream-name", "s1", "--log-events",
+        let put = try await aws(["put-log-events", "--log-group-name", "cli", "--log-stream-name", "s1", "--log-events",
                            "timestamp=\(now),message=hello from the cli", "timestamp=\(now + 1),message=second ERROR line"])
         #expect(put.0 == 0, "\(put.2)")
         #expect(await eventually(20) {
-            (try? aws(["filter-log-events", "--log-group-name", "cli", "--filter-pattern", "ERROR"]).1.contains("second ERROR line")) == true
+            (try? await aws(["filter-log-events", "--log-group-name", "cli", "--filter-pattern", "ERROR"]).1.contains("second ERROR line")) == true
         })
-        let groups = try aws(["describe-log-groups"])
+        let groups = try await aws(["describe-log-groups"])
         #expect(groups.1.contains("\"logGroupName\": \"cli\""))
-        let wrong = try runProgram(["aws", "logs", "describe-log-groups", "--endpoint-url", "http://127.0.0.1:\(port)"],
+        let wrong = try await runProgram(["aws", "logs", "describe-log-groups", "--endpoint-url", "http://127.0.0.1:\(port)"],
                                    environment: environment.merging(["AWS_SECRET_ACCESS_KEY": "wrong"]) { $1 })
         #expect(wrong.0 != 0 && wrong.2.contains("InvalidSignatureException"), "\(wrong.2)")
     }
@@ -142,7 +136,7 @@ struct CloudWatchLogsAPITests {
               good: { type: file, inputs: [api], path: \(dir.file("good.log")), format: raw }
               broken: { type: file, inputs: [api], path: /proc/no-such-dir/out.log, format: raw }
             """)
-        let (process, port) = try startServing(["run", pipeline, "--quiet"], environment: apiEnvironment)
+        let (process, port) = try await startServing(["run", pipeline, "--quiet"], environment: apiEnvironment)
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
         let script = """
             import boto3, sys, time
@@ -157,7 +151,7 @@ struct CloudWatchLogsAPITests {
             except ClientError as e:
                 print(e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"])
             """
-        let (status, output, errors) = try runProgram(["python3", "-c", script, "http://127.0.0.1:\(port)", apiKeyID, apiSecret])
+        let (status, output, errors) = try await runProgram(["python3", "-c", script, "http://127.0.0.1:\(port)", apiKeyID, apiSecret])
         #expect(status == 0, "\(errors)")
         #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == "ServiceUnavailableException 503", "\(output)")
     }

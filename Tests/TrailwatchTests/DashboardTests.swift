@@ -6,25 +6,11 @@ import TrailwatchRuntime
 
 /// Starts `trailwatch ARGS…` and waits for its "serving … http://HOST:PORT…" line (other messages,
 /// such as a warning about a missing file, may come first); returns the process and port.
-func startServing(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Int) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: trailwatchBinary())
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    var seen = ""
-    while !(seen.components(separatedBy: "\n").contains { $0.hasPrefix("serving ") }) {
-        let data = errors.fileHandleForReading.availableData
-        if data.isEmpty { break }
-        seen += String(decoding: data, as: UTF8.self)
-    }
-    let line = seen.components(separatedBy: "\n").first { $0.hasPrefix("serving ") } ?? ""
-    let address = line.split(separator: " ").first { $0.hasPrefix("http://") || $0.hasPrefix("https://") } ?? ""
-    let port = Int(address.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0
-    return (process, port)
+func startServing(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Process, Int) {
+    let server = try await Child.serve(arguments, environment: environment)
+    let port = server.port
+    if port == 0 { Issue.record("trailwatch \(arguments.joined(separator: " ")) did not start serving:\n\(server.errors)") }
+    return (server.process, port)
 }
 
 /// Six hours of per-minute JSON lines: steady latency, a slow spell at the end, some errors.
@@ -110,7 +96,7 @@ struct DashboardTests {
     func routes() async throws {
         let dir = TemporaryDirectory()
         let (store, pipeline) = try await makeStore(dir)
-        let (process, port) = try startServing(["dashboard", store, "--listen", "127.0.0.1:0", "--pipeline", pipeline])
+        let (process, port) = try await startServing(["dashboard", store, "--listen", "127.0.0.1:0", "--pipeline", pipeline])
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
         #expect(port > 0)
 
@@ -146,7 +132,7 @@ struct DashboardTests {
     func defaultDashboard() async throws {
         let dir = TemporaryDirectory()
         let (store, _) = try await makeStore(dir)
-        let (process, port) = try startServing(["dashboard", store, "--listen", "127.0.0.1:0"])
+        let (process, port) = try await startServing(["dashboard", store, "--listen", "127.0.0.1:0"])
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
         let (status, page) = try #require(httpGet(port: port, path: "/"))
         #expect(status == 200)
@@ -158,7 +144,7 @@ struct DashboardTests {
     func auth() async throws {
         let dir = TemporaryDirectory()
         let (store, _) = try await makeStore(dir)
-        let (process, port) = try startServing(["dashboard", store, "--listen", "127.0.0.1:0", "--auth-token-env", "DASH_TOKEN"],
+        let (process, port) = try await startServing(["dashboard", store, "--listen", "127.0.0.1:0", "--auth-token-env", "DASH_TOKEN"],
                                                environment: ["DASH_TOKEN": "s3cret"])
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
         #expect(httpGet(port: port, path: "/")?.0 == 401)
@@ -167,7 +153,7 @@ struct DashboardTests {
         let basic = Data("me:s3cret".utf8).base64EncodedString()
         #expect(httpGet(port: port, path: "/query", headers: ["Authorization: Basic \(basic)"])?.0 == 200)
 
-        let (status, _, err) = try runTool(trailwatchBinary(), ["dashboard", store, "--listen", "0.0.0.0:0"])
+        let (status, _, err) = try await runTool(trailwatchBinary(), ["dashboard", store, "--listen", "0.0.0.0:0"])
         #expect(status != 0 && err.contains("--auth-token-env is required"))
     }
 
@@ -184,7 +170,7 @@ struct DashboardTests {
             sinks:
               store: { type: sqlite, inputs: [app, latency, errors, slow, slow.bands], path: \(dir.file("store.db")) }
             """)
-        let (process, port) = try startServing(["run", pipeline, "--quiet"])
+        let (process, port) = try await startServing(["run", pipeline, "--quiet"])
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
         #expect(port > 0)
         #expect(await eventually {
@@ -202,7 +188,7 @@ struct DashboardTests {
     }
 
     @Test("dashboard definitions are checked when the pipeline loads, with locations")
-    func invalidDashboards() throws {
+    func invalidDashboards() async throws {
         let dir = TemporaryDirectory()
         for (widget, expected) in [
             ("{ type: chart, namespace: A, metric: B }", "unknown widget type 'chart'"),
@@ -220,7 +206,7 @@ struct DashboardTests {
                     widgets:
                       - \(widget)
                 """)
-            let (status, out, err) = try runTool(trailwatchBinary(), ["validate", path])
+            let (status, out, err) = try await runTool(trailwatchBinary(), ["validate", path])
             #expect(status != 0)
             #expect((out + err).contains("p.yaml:8:"), "\(out)\(err)")
             #expect((out + err).contains(expected), "\(out)\(err)")
@@ -235,9 +221,9 @@ struct DashboardTests {
         }
         let dir = TemporaryDirectory()
         let (store, pipeline) = try await makeStore(dir)
-        let (process, port) = try startServing(["dashboard", store, "--listen", "127.0.0.1:0", "--pipeline", pipeline])
+        let (process, port) = try await startServing(["dashboard", store, "--listen", "127.0.0.1:0", "--pipeline", pipeline])
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
-        let (status, dom, err) = try runTool(browser, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        let (status, dom, err) = try await runTool(browser, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                                                        "--user-data-dir=\(dir.file("chromium"))", "--virtual-time-budget=3000",
                                                        "--dump-dom", "http://127.0.0.1:\(port)/dashboards/shop"])
         #expect(status == 0, "\(err)")

@@ -152,27 +152,20 @@ struct EndToEndTests {
     }
 
     @Test("validate exits 1 with located errors, 0 on a good file")
-    func validateCommand() throws {
+    func validateCommand() async throws {
         let dir = TemporaryDirectory()
         let bad = dir.write("bad.yaml", "sources:\n  app: { type: stdn }\nsinks:\n  out: { type: console, inputs: [app] }\n")
         let good = dir.write("good.yaml", "sources:\n  app: { type: stdin }\nsinks:\n  out: { type: console, inputs: [app] }\n")
-        func run(_ args: [String]) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: trailwatchBinary())
-            process.arguments = args
-            let out = Pipe()
-            process.standardOutput = out
-            try process.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        func run(_ args: [String]) async throws -> (Int32, String) {
+            let result = try await Child.trailwatch(args)
+            return (result.status, result.output)
         }
-        let (badStatus, badOut) = try run(["validate", bad])
+        let (badStatus, badOut) = try await run(["validate", bad])
         #expect(badStatus == 1)
         #expect(badOut.contains("bad.yaml:2:16: component 'app': setting 'type': unknown source type 'stdn'"))
-        let (goodStatus, _) = try run(["validate", good])
+        let (goodStatus, _) = try await run(["validate", good])
         #expect(goodStatus == 0)
-        let (_, json) = try run(["validate", "--format", "json", bad])
+        let (_, json) = try await run(["validate", "--format", "json", bad])
         let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
         #expect(object?["ok"] as? Bool == false)
     }

@@ -32,13 +32,13 @@ final class LivePipeline: @unchecked Sendable {
 
 /// Polls until `condition` holds or `seconds` pass, without blocking a cooperative thread (the
 /// pipeline under test runs on the same pool).
-func eventually(_ seconds: Double = 60, _ condition: () -> Bool) async -> Bool {
+func eventually(_ seconds: Double = 60, _ condition: () async -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
-        if condition() { return true }
+        if await condition() { return true }
         try? await Task.sleep(nanoseconds: 20_000_000)
     }
-    return condition()
+    return await condition()
 }
 
 /// Sleeps without blocking a cooperative thread.

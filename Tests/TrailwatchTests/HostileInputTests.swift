@@ -23,6 +23,15 @@ private func messages(_ text: String) throws -> [String] {
     }
 }
 
+/// `umount PATH`, waited for in place (from a `defer`, which cannot await; it takes milliseconds).
+private func unmount(_ path: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/umount")
+    process.arguments = [path]
+    guard (try? process.run()) != nil else { return }
+    process.waitUntilExit()
+}
+
 private func zstd(_ bytes: [UInt8], level: Int32 = 3) throws -> [UInt8] {
     var out: [UInt8] = []
     let compressor = ZstdCompressor(level: level)
@@ -192,7 +201,7 @@ struct HostileInputTests {
             sinks:
               out: { type: file, inputs: [old], path: \(dir.file("out.json")) }
             """)
-        let (status, table, err) = try runTool(trailwatchBinary(), ["run", pipeline, "--once"])
+        let (status, table, err) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
         #expect(status == 1, "\(table)\n\(err)")
         #expect(err.contains("truncated zstd frame"), "\(err)")
         #expect(table.contains("damaged input or failed writes: old (1)"), "\(table)")
@@ -201,7 +210,7 @@ struct HostileInputTests {
         #expect(replayed.enumerated().allSatisfy { k, message in message.hasPrefix("line \(k) ") })
 
         // `archive cat`: whole records, then the error.
-        let (catStatus, out, catErr) = try runTool(trailwatchBinary(), ["archive", "cat", dir.file("cut/app.jsonl.zst")])
+        let (catStatus, out, catErr) = try await runTool(trailwatchBinary(), ["archive", "cat", dir.file("cut/app.jsonl.zst")])
         #expect(catStatus == 1)
         #expect(out.hasSuffix("\n"))
         #expect(lines(out).allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil }, "a half record was printed")
@@ -253,7 +262,7 @@ struct HostileInputTests {
             sinks:
               out: { type: file, inputs: [trail], path: \(dir.file("out.json")) }
             """)
-        let (status, _, err) = try runTool(trailwatchBinary(), ["run", pipeline, "--once"])
+        let (status, _, err) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
         #expect(status == 1)
         #expect(err.contains("a.json: 2 of 2 entries in \"Records\" are not JSON objects"), "\(err)")
         #expect(err.contains("b.json: 1 of 2 entries"), "\(err)")
@@ -268,16 +277,16 @@ struct HostileInputTests {
         _ = dir.write("in.log", (0..<40_000).map { "line \($0) " + String(repeating: "y", count: 40) }.joined(separator: "\n") + "\n")
         let mount = dir.file("small")
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
-        let (mounted, _, mountErr) = try runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount])
+        let (mounted, _, mountErr) = try await runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount])
         if mounted == 0 {
-            defer { _ = try? runTool("/bin/umount", [mount]) }
+            defer { unmount(mount) }
             let pipeline = dir.write("full.yaml", """
                 sources:
                   app: { type: file, include: \(dir.file("in.log")) }
                 sinks:
                   out: { type: file, inputs: [app], path: \(mount)/out.json }
                 """)
-            let (status, table, err) = try runTool(trailwatchBinary(), ["run", pipeline, "--once"])
+            let (status, table, err) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
             #expect(status == 1, "\(table)\n\(err)")
             #expect(err.contains("No space left on device"), "\(err)")
             #expect(table.contains("damaged input or failed writes: out"), "\(table)")
@@ -293,7 +302,7 @@ struct HostileInputTests {
                 sinks:
                   out: { type: file, inputs: [app], path: /dev/full, format: raw }
                 """)
-            let (status, _, err) = try runTool(trailwatchBinary(), ["run", pipeline, "--once"])
+            let (status, _, err) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
             #expect(status == 1)
             #expect(err.contains("No space left on device"), "\(err)")
         }
@@ -312,18 +321,18 @@ struct HostileInputTests {
     // MARK: stores
 
     @Test("query, events and dashboard refuse a file that is not a store, and never create one")
-    func readOnlyStores() throws {
+    func readOnlyStores() async throws {
         let dir = TemporaryDirectory()
         let empty = dir.write("empty.db", "")
         let text = dir.write("notes.txt", "just some text that is long enough\n")
         for (path, reason) in [(empty, "the file is empty"), (text, "not an SQLite database")] {
-            let (status, _, err) = try runTool(trailwatchBinary(), ["query", path, "fields @message"])
+            let (status, _, err) = try await runTool(trailwatchBinary(), ["query", path, "fields @message"])
             #expect(status != 0)
             #expect(err.contains("is not a trailwatch store (\(reason))"), "\(err)")
-            let (eventsStatus, _, eventsErr) = try runTool(trailwatchBinary(), ["events", path, "--lookup", "EventName=x"])
+            let (eventsStatus, _, eventsErr) = try await runTool(trailwatchBinary(), ["events", path, "--lookup", "EventName=x"])
             #expect(eventsStatus != 0)
             #expect(eventsErr.contains("is not a trailwatch store"), "\(eventsErr)")
-            let (dashboardStatus, _, dashboardErr) = try runTool(trailwatchBinary(), ["dashboard", path, "--listen", "127.0.0.1:0"])
+            let (dashboardStatus, _, dashboardErr) = try await runTool(trailwatchBinary(), ["dashboard", path, "--listen", "127.0.0.1:0"])
             #expect(dashboardStatus == 1)
             #expect(dashboardErr.contains("is not a trailwatch store"), "\(dashboardErr)")
         }
@@ -332,16 +341,16 @@ struct HostileInputTests {
         // A real store opens read-only and answers.
         let store = dir.file("real.db")
         _ = try SQLiteStore(path: store)
-        let (status, _, err) = try runTool(trailwatchBinary(), ["query", store, "stats count(*)"])
+        let (status, _, err) = try await runTool(trailwatchBinary(), ["query", store, "stats count(*)"])
         #expect(status == 0, "\(err)")
     }
 
     @Test("a query that used to kill the dashboard (bin(0s)) is answered with an error, and the server goes on")
-    func dashboardSurvivesHostileQuery() throws {
+    func dashboardSurvivesHostileQuery() async throws {
         let dir = TemporaryDirectory()
         let store = dir.file("store.db")
         _ = try SQLiteStore(path: store)
-        let (process, port) = try startServing(["dashboard", store, "--listen", "127.0.0.1:0"])
+        let (process, port) = try await startServing(["dashboard", store, "--listen", "127.0.0.1:0"])
         defer { process.terminate(); process.waitUntilExit() }
         #expect(port > 0)
         let query = "stats%20count(*)%20by%20bin(0s)"
@@ -406,7 +415,7 @@ struct HostileInputTests {
               db: { type: sqlite, inputs: [app], path: \(dir.file("store.db")) }
             """)
         let queried = Date()
-        let (status, out, err) = try runTool(trailwatchBinary(), ["query", dir.file("store.db"), "filter @message =~ /(a|aa)+c/ | stats count(*) as n", "--format", "csv"])
+        let (status, out, err) = try await runTool(trailwatchBinary(), ["query", dir.file("store.db"), "filter @message =~ /(a|aa)+c/ | stats count(*) as n", "--format", "csv"])
         #expect(status == 0, "\(err)")
         #expect(out.contains("0"), "\(out)")
         #expect(Date().timeIntervalSince(queried) < 20)

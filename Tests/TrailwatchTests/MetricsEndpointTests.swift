@@ -69,15 +69,15 @@ func parsePrometheus(_ text: String) throws -> [String: [(labels: [String: Strin
 
 @Suite("Self-metrics over HTTP (real process)")
 struct MetricsEndpointTests {
-    func start(_ dir: TemporaryDirectory, yaml: String, environment: [String: String] = [:]) throws -> (Process, Int) {
-        try startServing(["run", dir.write("p.yaml", yaml), "--quiet"], environment: environment)
+    func start(_ dir: TemporaryDirectory, yaml: String, environment: [String: String] = [:]) async throws -> (Process, Int) {
+        try await startServing(["run", dir.write("p.yaml", yaml), "--quiet"], environment: environment)
     }
 
     @Test("/metrics serves per-component counters and gauges in Prometheus format; /health reports components")
     func metricsAndHealth() async throws {
         let dir = TemporaryDirectory()
         _ = dir.write("in.log", "one\ntwo\nthree\n")
-        let (process, port) = try start(dir, yaml: """
+        let (process, port) = try await start(dir, yaml: """
             data_dir: \(dir.file("state"))
             http: { listen: "127.0.0.1:0" }
             sources:
@@ -104,7 +104,7 @@ struct MetricsEndpointTests {
     @Test("with auth_token_env, requests need the token (Bearer or Basic)")
     func auth() async throws {
         let dir = TemporaryDirectory()
-        let (process, port) = try start(dir, yaml: """
+        let (process, port) = try await start(dir, yaml: """
             data_dir: \(dir.file("state"))
             http: { listen: "127.0.0.1:0", auth_token_env: TW_TOKEN }
             sources:

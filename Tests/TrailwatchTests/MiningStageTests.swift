@@ -79,17 +79,17 @@ struct MiningStageTests {
     }
 
     @Test("trailwatch patterns lists templates with counts, and --assign labels every line")
-    func patternsCommand() throws {
+    func patternsCommand() async throws {
         let dir = TemporaryDirectory()
         let log = dir.write("a.log", (0..<30).map { "job \($0) finished in \($0 * 7) ms\n" }.joined() + "worker crashed\n")
-        let (status, out, _) = try runTool(trailwatchBinary(), ["patterns", log, "--format", "json"])
+        let (status, out, _) = try await runTool(trailwatchBinary(), ["patterns", log, "--format", "json"])
         #expect(status == 0)
         let body = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         let patterns = try #require(body["patterns"] as? [[String: Any]])
         #expect(body["lines"] as? Int == 31)
         #expect(patterns.first?["count"] as? Int == 30)
         #expect(patterns.first?["template"] as? String == "job <*> finished in <*>")  // a number with its unit is one value
-        let (_, assigned, _) = try runTool(trailwatchBinary(), ["patterns", "--assign", log])
+        let (_, assigned, _) = try await runTool(trailwatchBinary(), ["patterns", "--assign", log])
         let rows = lines(assigned)
         #expect(rows.count == 31)
         #expect(Set(rows.prefix(30).map { $0.split(separator: "\t").first! }).count == 1)

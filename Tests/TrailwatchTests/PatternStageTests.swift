@@ -191,17 +191,11 @@ struct PatternStageTests {
     }
 
     @Test("trailwatch test-pattern prints matches and extracted values, like test-metric-filter")
-    func testPatternCommand() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: trailwatchBinary())
-        process.arguments = ["test-pattern", "[ip, user, username, timestamp, request, status_code=4*, bytes]", "--format", "json",
-                             apache404, "127.0.0.1 - frank [t] \"GET /\" 200 1"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        process.waitUntilExit()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 0)
+    func testPatternCommand() async throws {
+        let result = try await Child.trailwatch(["test-pattern", "[ip, user, username, timestamp, request, status_code=4*, bytes]", "--format", "json",
+                                                 apache404, "127.0.0.1 - frank [t] \"GET /\" 200 1"])
+        let text = result.output
+        #expect(result.status == 0)
         let body = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
         let matches = body?["matches"] as? [[String: Any]]
         #expect(matches?.count == 2)

@@ -103,21 +103,15 @@ final class PostgresCluster: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    /// The writing end of the watchdog's standard input, open for the life of this process.
-    private var lifeline: Int32 = -1
-
-    /// A detached shell that stops the cluster once this process is gone, however it went: it
-    /// reads a pipe only this process writes to, and the pipe ends when the process does.
+    /// A detached shell that stops the cluster once this process is gone, however it went (kill -9,
+    /// a crash): it polls this process's pid. (It used to wait for the end of a pipe only this
+    /// process held; a file descriptor is too easy to lose — one stray close anywhere in the test
+    /// process, and the cluster vanished under the tests still using it.)
     private func startWatchdog() {
         let ctl = "\(binaries)/pg_ctl -D \(directory)/data -m immediate stop"
         let stopCommand = runAs.map { "runuser -u \($0) -- \(ctl)" } ?? ctl
-        let script = "cat >/dev/null; \(stopCommand) >/dev/null 2>&1; rm -rf \(directory)"
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { return }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        lifeline = fds[1]
-        _ = try? spawn(["/usr/bin/setsid", "/bin/sh", "-c", script], stdin: fds[0], output: "/dev/null", wait: false)
-        close(fds[0])
+        let script = "while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done; \(stopCommand) >/dev/null 2>&1; rm -rf \(directory)"
+        _ = try? spawn(["/usr/bin/setsid", "/bin/sh", "-c", script], stdin: -1, output: "/dev/null", wait: false)
     }
 
     /// Runs a tool (as the server's user when running as root) and returns its output; throws

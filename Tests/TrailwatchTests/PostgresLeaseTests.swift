@@ -107,7 +107,7 @@ extension PostgresStoreTests {
             await pause(0.1)
         }
         await pause(1)
-        #expect(notified() == expected, "\(notified())")
+        #expect(notified() == expected, "\(notified())\na: \(dir.read("a.err"))\nb: \(dir.read("b.err"))")
         // Nothing was notified twice: one accepted request per state change.
         #expect(server.accepted.count == expected.count)
         let survivor = killed == "a" ? "b" : "a"

@@ -82,8 +82,8 @@ struct PostgresStoreTests {
         await store.close()
         // The command gives the same answer from PostgreSQL as from SQLite over the same events.
         let text = "stats count(*) as n by bin(5m) as t | sort t asc"
-        let (status, out, err) = try runTool(trailwatchBinary(), ["query", url, text, "--format", "csv"])
-        let (_, sqlite, _) = try runTool(trailwatchBinary(), ["query", QueryConformanceTests.store, text, "--format", "csv"])
+        let (status, out, err) = try await runTool(trailwatchBinary(), ["query", url, text, "--format", "csv"])
+        let (_, sqlite, _) = try await runTool(trailwatchBinary(), ["query", QueryConformanceTests.store, text, "--format", "csv"])
         #expect(status == 0, "\(err)")
         #expect(out == sqlite && out.hasPrefix("t,n\n2026-11-24T10:00:00.000Z,6\n"), "\(out)")
         #expect(!err.contains(PostgresCluster.password))
@@ -103,7 +103,7 @@ struct PostgresStoreTests {
         _ = try await runOnce(pipeline)   // the same records again
         let store = try await PostgresStore.connect(url: url, access: .readOnly)
         #expect(try await store.count(.logEvents) == 768)
-        let (status, out, err) = try runTool(trailwatchBinary(), ["events", url, "--lookup", "EventName=GetPasswordData", "--max-results", "5", "--format", "json"])
+        let (status, out, err) = try await runTool(trailwatchBinary(), ["events", url, "--lookup", "EventName=GetPasswordData", "--max-results", "5", "--format", "json"])
         #expect(status == 0, "\(err)")
         let records = try #require((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["Records"] as? [[String: Any]])
         #expect(records.count == 5 && records.allSatisfy { $0["eventName"] as? String == "GetPasswordData" })
@@ -194,12 +194,12 @@ struct PostgresStoreTests {
     func connectionErrors() async throws {
         guard let (cluster, url) = try Self.database() else { return }
         let wrong = url.replacingOccurrences(of: PostgresCluster.password, with: "not-the-password")
-        let (status, out, err) = try runTool(trailwatchBinary(), ["query", wrong, "stats count(*)"])
+        let (status, out, err) = try await runTool(trailwatchBinary(), ["query", wrong, "stats count(*)"])
         #expect(status != 0)
         #expect(err.contains("password authentication failed") && err.contains("127.0.0.1:\(cluster.port)"), "\(err)")
         #expect(!(out + err).contains("not-the-password"))
         let closed = "postgres://trailwatch:sekrit@127.0.0.1:\(PostgresCluster.freePort())/nowhere?sslmode=disable"
-        let (status2, out2, err2) = try runTool(trailwatchBinary(), ["events", closed, "--lookup", "EventName=x"])
+        let (status2, out2, err2) = try await runTool(trailwatchBinary(), ["events", closed, "--lookup", "EventName=x"])
         #expect(status2 != 0 && err2.contains("cannot connect") && err2.contains("127.0.0.1"), "\(err2)")
         #expect(!(out2 + err2).contains("sekrit"))
         // A run whose store refuses the password stops with the error, naming the store.
@@ -210,7 +210,7 @@ struct PostgresStoreTests {
             sources: { app: { type: file, include: \(dir.file("a.log")) } }
             sinks: { db: { type: store, inputs: [app], url: "\(wrong)" } }
             """)
-        let (status3, out3, err3) = try runTool(trailwatchBinary(), ["run", pipeline, "--once"])
+        let (status3, out3, err3) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
         #expect(status3 != 0 && err3.contains("password authentication failed"), "\(err3)")
         #expect(!(out3 + err3).contains("not-the-password"))
     }

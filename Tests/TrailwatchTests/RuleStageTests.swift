@@ -167,34 +167,26 @@ struct RuleStageTests {
     }
 
     @Test("trailwatch test-event-pattern answers like aws events test-event-pattern")
-    func testEventPatternCommand() throws {
-        func run(_ arguments: [String]) throws -> (Int32, String, String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: trailwatchBinary())
-            process.arguments = ["test-event-pattern"] + arguments
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                    String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    func testEventPatternCommand() async throws {
+        func run(_ arguments: [String]) async throws -> (Int32, String, String) {
+            let result = try await Child.trailwatch(["test-event-pattern"] + arguments)
+            return (result.status, result.output, result.errors)
         }
         let pattern = #"{"source":["aws.signin"],"detail":{"additionalEventData":{"MFAUsed":["No"]}}}"#
-        var (status, out, _) = try run([pattern, Self.login])
+        var (status, out, _) = try await run([pattern, Self.login])
         #expect(status == 0 && out == "true\n")
-        (status, out, _) = try run(["--format", "json", pattern, Self.mfaLogin])
+        (status, out, _) = try await run(["--format", "json", pattern, Self.mfaLogin])
         #expect(status == 1)
         #expect(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Bool] == ["Result": false])
         let dir = TemporaryDirectory()
         let file = dir.write("p.json", pattern)
-        (status, out, _) = try run(["file://" + file, Self.login, "--envelope", "none"])
+        (status, out, _) = try await run(["file://" + file, Self.login, "--envelope", "none"])
         #expect(status == 1 && out == "false\n")
         var err: String
-        (status, _, err) = try run([#"{"detail": {"state": []}}"#, "{}"])
+        (status, _, err) = try await run([#"{"detail": {"state": []}}"#, "{}"])
         #expect(status == 2)
         #expect(err.contains("InvalidEventPatternException") && err.contains("Empty arrays are not allowed at line 1, column 22"), "\(err)")
-        (status, _, err) = try run([pattern, "[1]"])
+        (status, _, err) = try await run([pattern, "[1]"])
         #expect(status == 2 && err.contains("Event is not valid"))
     }
 

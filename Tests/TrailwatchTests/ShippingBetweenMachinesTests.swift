@@ -34,7 +34,7 @@ struct ShippingBetweenMachinesTests {
         let dir = TemporaryDirectory()
         let port = freePort()
         let aggregator = aggregatorPipeline(dir, listen: "127.0.0.1:\(port)")
-        var (server, _) = try startServing(["run", aggregator, "--quiet"], environment: apiEnvironment)
+        var (server, _) = try await startServing(["run", aggregator, "--quiet"], environment: apiEnvironment)
         let agent = dir.write("agent.yaml", """
             data_dir: \(dir.file("agent-state"))
             sources:
@@ -72,7 +72,7 @@ struct ShippingBetweenMachinesTests {
         server.waitUntilExit()
         while written < 20_000 { writeLines(1000); await pause(0.02) }
         await pause(0.5)
-        (server, _) = try startServing(["run", aggregator, "--quiet"], environment: apiEnvironment)
+        (server, _) = try await startServing(["run", aggregator, "--quiet"], environment: apiEnvironment)
         defer { kill(server.processIdentifier, SIGTERM); server.waitUntilExit() }
         while written < total { writeLines(1000); await pause(0.02) }
         try log.close()
@@ -97,7 +97,7 @@ struct ShippingBetweenMachinesTests {
     func tlsAndIsolation() async throws {
         let dir = TemporaryDirectory()
         let cert = dir.file("cert.pem"), key = dir.file("key.pem")
-        let (status, _, errors) = try runProgram(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+        let (status, _, errors) = try await runProgram(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
                                                   "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
         #expect(status == 0, "\(errors)")
         let port = freePort()
@@ -122,7 +122,7 @@ struct ShippingBetweenMachinesTests {
         // No aggregator yet: the local sink still gets everything.
         #expect(await eventually(20) { dir.read("local.log").split(separator: "\n").count == 2000 })
         let aggregator = aggregatorPipeline(dir, listen: "127.0.0.1:\(port)", extra: "  tls: { certificate: \(cert), key: \(key) }")
-        let (server, _) = try startServing(["run", aggregator, "--quiet"], environment: apiEnvironment)
+        let (server, _) = try await startServing(["run", aggregator, "--quiet"], environment: apiEnvironment)
         defer { kill(server.processIdentifier, SIGTERM); server.waitUntilExit() }
         #expect(await eventually(30) { Set(dir.read("received.log").split(separator: "\n")).count == 2000 })
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Glibc
 import Testing
 import TrailwatchCore
@@ -23,7 +24,7 @@ struct StoreTests {
         var st = stat()
         stat(dir.file("store.db"), &st)
         #expect(st.st_mode & 0o777 == 0o640)
-        let (status, out, _) = try runTool(trailwatchBinary(), ["events", dir.file("store.db"), "--lookup", "EventName=GetPasswordData",
+        let (status, out, _) = try await runTool(trailwatchBinary(), ["events", dir.file("store.db"), "--lookup", "EventName=GetPasswordData",
                                                                  "--max-results", "5", "--format", "json"])
         #expect(status == 0)
         let records = try #require((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["Records"] as? [[String: Any]])
@@ -57,7 +58,7 @@ struct StoreTests {
         let early = try await store.lookupEvents(attribute: "EventName", value: "GetPasswordData", start: nil,
                                            end: Array("2026-11-16T13:07:16Z".utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }, maxResults: 1000)
         #expect(early.allSatisfy { !$0.contains("2026-11-16T13:07:16Z") })
-        let (badStatus, _, err) = try runTool(trailwatchBinary(), ["events", dir.file("store.db"), "--lookup", "Colour=blue"])
+        let (badStatus, _, err) = try await runTool(trailwatchBinary(), ["events", dir.file("store.db"), "--lookup", "Colour=blue"])
         #expect(badStatus != 0 && err.contains("EventName"))
     }
 
@@ -120,5 +121,22 @@ struct StoreTests {
         process.waitUntilExit()
         // Every line once: replays after the kills were absorbed by the idempotent keys.
         #expect(try SQLiteStore(path: dir.file("store.db")).count(.logEvents) == total)
+    }
+
+    @Test("openers of a new file at the same moment all succeed: the schema is migrated once, under one lock")
+    func concurrentFirstOpen() throws {
+        // An API source's catalog and a store sink open the same new file when a pipeline starts;
+        // both used to add the version-2 columns, and the second died on "duplicate column name".
+        for _ in 0..<25 {
+            let dir = TemporaryDirectory()
+            let path = dir.file("store.db")
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 4) { _ in
+                do { _ = try SQLiteStore(path: path) } catch { failures.withLock { $0.append("\(error)") } }
+            }
+            #expect(failures.withLock { $0 } == [])
+            let store = try SQLiteStore(path: path)
+            #expect(try store.count(.logEvents) == 0)
+        }
     }
 }

@@ -9,7 +9,7 @@ enum TestPaths {
 }
 
 /// A scratch directory removed when the value goes away.
-final class TemporaryDirectory {
+final class TemporaryDirectory: @unchecked Sendable {   // immutable: one path
     let url: URL
     var path: String { url.path }
 
