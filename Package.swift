@@ -54,7 +54,7 @@ let package = Package(
 
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
-                dependencies: ["TrailwatchCore", "LogsQuery", .product(name: "Yams", package: "Yams")],
+                dependencies: ["TrailwatchCore", "LogsQuery", "AccessPolicies", .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
 
         // The engine: graph, bounded channels, acknowledgements, stage protocols and registry.
@@ -109,7 +109,7 @@ let package = Package(
 
         // The one HTTP server of a process (Hummingbird 2): limits, timeouts, TLS, queries off the event loop.
         .target(name: "TrailwatchHTTP",
-                dependencies: ["AWSWire", "TrailwatchCore",
+                dependencies: ["AWSWire", "AccessPolicies", "TrailwatchCore",
                                .product(name: "HummingbirdCore", package: "hummingbird"),
                                .product(name: "HummingbirdTLS", package: "hummingbird"),
                                .product(name: "NIOCore", package: "swift-nio"),
@@ -121,19 +121,23 @@ let package = Package(
                 swiftSettings: strict),
 
         // AWS wire protocols (no I/O): SigV4 signing and verification, the awsJson envelopes, AWS error shapes.
-        .target(name: "AWSWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "AWSWire", dependencies: ["AccessPolicies", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+
+        // IAM-style policies for access keys: documents, wildcards, conditions, explicit-deny-wins evaluation (no I/O).
+        .target(name: "AccessPolicies", swiftSettings: strict),
 
         // The CloudWatch Logs API (JSON 1.1) over a store protocol; the cloudwatch_logs_api source is a thin stage over it.
         .target(name: "TrailwatchAPI",
-                dependencies: ["AWSWire", "TrailwatchCore", "ByteJSON", "FilterPatterns", "LogsQuery", "TrailwatchStore"],
+                dependencies: ["AWSWire", "AccessPolicies", "TrailwatchCore", "ByteJSON", "FilterPatterns", "LogsQuery", "TrailwatchStore"],
                 swiftSettings: strict),
 
         // Thin command line.
         .executableTarget(name: "trailwatch",
-                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard", "EventPatterns", "TrailwatchHTTP", "AWSWire", "PipelineTesting",
+                          dependencies: ["TrailwatchStages", "TrailwatchRuntime", "TrailwatchConfig", "FilterPatterns", "TrailwatchArchive", "PatternMining", "TrailwatchStore", "LogsQuery", "Alarms", "TrailwatchDashboard", "EventPatterns", "TrailwatchHTTP", "AWSWire", "AccessPolicies", "PipelineTesting",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
+        .testTarget(name: "AccessPoliciesTests", dependencies: ["AccessPolicies"], swiftSettings: strict),
         // Fuzz targets for the code that reads untrusted bytes (`make fuzz`: libFuzzer; `make test`: a few seconds each).
         .executableTarget(name: "TrailwatchFuzz",
                           dependencies: ["LinearRegex", "FilterPatterns", "DataProtection", "EventPatterns", "LogsQuery", "ByteJSON", "TrailwatchConfig", "TrailwatchCore",
@@ -142,7 +146,7 @@ let package = Package(
 
         .testTarget(name: "LinearRegexTests", dependencies: ["LinearRegex"], swiftSettings: strict),
         .testTarget(name: "AWSWireTests", dependencies: ["AWSWire"], resources: [.copy("Vectors")], swiftSettings: strict),
-        .testTarget(name: "TrailwatchHTTPTests", dependencies: ["TrailwatchHTTP", "AWSWire",
+        .testTarget(name: "TrailwatchHTTPTests", dependencies: ["TrailwatchHTTP", "AWSWire", "AccessPolicies",
                                                                  .product(name: "AsyncHTTPClient", package: "async-http-client")],
                     swiftSettings: strict),
         .testTarget(name: "TrailwatchAPITests", dependencies: ["TrailwatchAPI", "AWSWire", "TrailwatchCore", "TrailwatchStore"], swiftSettings: strict),
@@ -159,7 +163,8 @@ let package = Package(
                     swiftSettings: strict),
 
         .testTarget(name: "TrailwatchTests",
-                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "TrailwatchPostgres", "TrailwatchDashboard", "LogsQuery"],
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "TrailwatchPostgres", "TrailwatchDashboard", "LogsQuery",
+                                   "TrailwatchAPI", "AWSWire"],
                     swiftSettings: strict),
     ]
 )

@@ -371,7 +371,7 @@ class PostgresCluster:
         if not bins:
             raise RuntimeError("no /usr/lib/postgresql/*/bin/pg_ctl (apt-get install postgresql)")
         self.bin = os.path.dirname(bins[-1])
-        self.dir = tempfile.mkdtemp(prefix="trailwatch-pg-bench-")
+        self.dir = tempfile.mkdtemp(prefix="trailwatch-bench-pg-")  # not trailwatch-pg-*: stop-test-clusters.sh stops those
         self.as_root = os.geteuid() == 0
         if self.as_root:
             shutil.chown(self.dir, "postgres", "postgres")

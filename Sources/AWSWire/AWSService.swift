@@ -1,3 +1,4 @@
+import AccessPolicies
 import Synchronization
 
 /// A service reachable through the AWS protocols: CloudWatch Logs, and later CloudWatch metrics
@@ -8,6 +9,11 @@ public protocol AWSService: Sendable {
     var targetPrefix: String { get }
     /// The SigV4 signing name, e.g. `logs`.
     var signingName: String { get }
+    /// What a call asks to do, in IAM's terms (`logs:PutLogEvents` on the stream's ARN): the HTTP
+    /// layer evaluates the caller's policies on it before ``handle(_:)`` runs, in one place for
+    /// every service. The default names the operation under ``AWSService/actionPrefix`` on
+    /// resource `*`, which only statements with `"Resource": "*"` allow.
+    func accessRequest(for call: AWSOperationCall) -> AccessRequest
     /// Answers one call; errors are returned as ``AWSJSONProtocol/errorReply(_:_:requestID:)`` replies.
     func handle(_ call: AWSOperationCall) async -> AWSReply
 }

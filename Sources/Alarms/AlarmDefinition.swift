@@ -63,13 +63,41 @@ public struct AlarmDefinition: Codable, Sendable {
     public var metrics: [MetricDataQuery]?
     public var thresholdMetricId: String?
     public var actionsEnabled: Bool?
+    /// PutMetricAlarm's `Tags`. trailwatch reads one of them: ``bandModelTag`` chooses the anomaly band model.
+    public var tags: [Tag]?
+
+    public struct Tag: Codable, Sendable, Hashable {
+        public var key: String
+        public var value: String
+        enum CodingKeys: String, CodingKey { case key = "Key", value = "Value" }
+        public init(key: String, value: String) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// The tag that selects the anomaly band model (a trailwatch extension: PutMetricAlarm has no such
+    /// field, but any alarm may carry tags, so a definition with it is still one AWS accepts as it is).
+    public static let bandModelTag = "trailwatch:band-model"
+
+    /// The band model the definition asks for (``bandModelTag``), nil for the default.
+    public var bandModel: AnomalyBandModel.Kind? {
+        get throws(Invalid) {
+            guard let value = tags?.last(where: { $0.key == Self.bandModelTag })?.value else { return nil }
+            guard let kind = AnomalyBandModel.Kind(rawValue: value) else {
+                let known = AnomalyBandModel.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw Invalid(key: "Tags", message: "unknown \(Self.bandModelTag) '\(value)' (known: \(known))")
+            }
+            return kind
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case alarmName = "AlarmName", namespace = "Namespace", metricName = "MetricName", dimensions = "Dimensions"
         case period = "Period", statistic = "Statistic", extendedStatistic = "ExtendedStatistic", threshold = "Threshold"
         case evaluationPeriods = "EvaluationPeriods", datapointsToAlarm = "DatapointsToAlarm"
         case comparisonOperator = "ComparisonOperator", treatMissingData = "TreatMissingData", metrics = "Metrics"
-        case thresholdMetricId = "ThresholdMetricId", actionsEnabled = "ActionsEnabled"
+        case thresholdMetricId = "ThresholdMetricId", actionsEnabled = "ActionsEnabled", tags = "Tags"
     }
 
     /// A definition that is not usable, with the key at fault.
@@ -99,6 +127,7 @@ public struct AlarmDefinition: Codable, Sendable {
 
     /// Checks what PutMetricAlarm would reject, and what trailwatch cannot evaluate.
     public func validate() throws(Invalid) {
+        _ = try bandModel
         guard evaluationPeriods >= 1 else { throw Invalid(key: "EvaluationPeriods", message: "must be at least 1") }
         if let m = datapointsToAlarm, !(1...evaluationPeriods).contains(m) {
             throw Invalid(key: "DatapointsToAlarm", message: "\(m) must be between 1 and EvaluationPeriods (\(evaluationPeriods))")

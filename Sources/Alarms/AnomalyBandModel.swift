@@ -1,3 +1,5 @@
+import Foundation
+
 /// The expected value of a metric at one time and the band around it.
 public struct AnomalyBand: Sendable, Equatable, Codable {
     public var expected: Double
@@ -12,26 +14,58 @@ public struct AnomalyBand: Sendable, Equatable, Codable {
 }
 
 /// An anomaly-detection model trained on a metric's own history, in the spirit of CloudWatch's
-/// `ANOMALY_DETECTION_BAND` (whose algorithm is not published; this one is ours):
+/// `ANOMALY_DETECTION_BAND` (whose algorithm is not published; this one is ours).
 ///
-/// - **level**: the median of the last `levelWindow` of history;
-/// - **trend**: the median day-to-day change of the daily medians (needs 3 days);
-/// - **seasonality**: an hour-of-day profile (after 2 days) or an hour-of-week profile (after
-///   2 weeks) of medians, kept only when it explains the history clearly better than none;
-/// - **spread**: the 99th percentile of the absolute residuals, scaled to a normal standard
-///   deviation, so one band width `k` means "k standard deviations" on heavy-tailed metrics too.
+/// The expected value is a **level** (median of the last `levelWindow`) + a **trend** (median day-to-day change of
+/// the daily medians, after 3 days) + a **seasonal profile**; the band's spread is the tail of the residuals around
+/// that prediction. Two kinds differ in how wide the band is at a given moment:
 ///
-/// Robust to past anomalies three times over: every statistic is a median or a quantile; values
-/// are trained clipped to twice the reach of the band they were judged against; and a value
-/// outside its band counts towards the spread only up to that band's reach — so an incident does
-/// not teach the model that incidents are normal, while a trend or season not learned yet still
-/// gets through. The model is refitted every `refitInterval` of event time.
-/// Pure: no clocks, no I/O; time is whatever the caller says (milliseconds).
-public struct AnomalyBandModel: Sendable, Codable {
+/// - ``Kind/seasonal`` (the default): `expected ± k × spread`, the same width whatever came just before.
+/// - ``Kind/likelihood``: judges the last few prediction errors together against the distribution of its own past
+///   errors, the way NAB's best detectors (HTM's anomaly likelihood, contextOSE) do: a lone value needs
+///   `pointFactor × k` spreads to breach, while a run of moderately unusual values narrows the band until the
+///   run's mean error is as unusual as `k` says — sustained changes are caught early, single outliers of a noisy
+///   metric are not.
+///
+/// Shared rules, each there for a kind of series the model has not seen:
+///
+/// - **Seasonality only where it is real**: an hour-of-day (after 2 days) or hour-of-week (after
+///   2 weeks) profile of medians is kept only when, fitted on all but the newest day, it predicts the
+///   newest day clearly better (residual spread 10% lower) than no profile — an out-of-sample test,
+///   so noise is not mistaken for a season.
+/// - **Level shifts re-baseline**: after `shiftDatapoints` consecutive values beyond the same edge of
+///   their bands, the level restarts from where the run began (those values are trained as they are),
+///   so a new normal alarms once instead of for days.
+/// - **Noise proportional to the level** (counts, traffic): when the history's deviations grow with its level, the
+///   spread is relative and the band widens with the expected value (`proportionalNoise`).
+/// - **Robust to past anomalies**: every statistic is a median or a quantile; values are trained
+///   clipped to twice the reach of the band they were judged against; and a value outside its band
+///   counts towards the spread only up to that band's reach.
+/// - **Quantised and quiet series**: the spread is never below the data's resolution (the smallest
+///   step between distinct values), so a metric that sits still does not alarm on its last digit.
+/// - **Sparse or irregular data**: every window is in event time, not in datapoints.
+///
+/// The spread is the `tailQuantile` of the absolute residuals scaled to a normal standard deviation,
+/// so a band width `k` means "k standard deviations" on heavy-tailed metrics too; a metric that has
+/// never been negative never gets a negative lower edge. The model is refitted every `refitInterval`
+/// of event time. Pure: no clocks, no I/O; time is whatever the caller says (milliseconds).
+public struct AnomalyBandModel: Sendable {
+    /// How wide the band is at a given moment.
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// `expected ± k × spread`.
+        case seasonal
+        /// A lone value needs `pointFactor × k` spreads; a run of unusual values narrows the band.
+        case likelihood
+    }
+
     public struct Settings: Sendable, Codable, Equatable {
+        /// `seasonal` stays the default although `likelihood` cross-validates better on NAB: on a flat series the
+        /// likelihood band narrows to nothing, and after a spike it stays narrow for `windowDatapoints` values —
+        /// failures NAB's scoring does not see (the unit tests do).
+        public var kind: Kind = .seasonal
         /// How much history is kept for training (CloudWatch: up to two weeks).
         public var history: Int64 = 14 * day
-        /// The window whose median is the level.
+        /// The window whose median is the level (``Kind/seasonal``).
         public var levelWindow: Int64 = 7 * day
         /// No band before this much history (and at least `minimumDatapoints`).
         public var minimumHistory: Int64 = 3 * hour
@@ -39,16 +73,58 @@ public struct AnomalyBandModel: Sendable, Codable {
         public var refitInterval: Int64 = hour
         /// The residual quantile that sets the spread.
         public var tailQuantile = 0.99
+        /// Consecutive values beyond the same band edge that make a level shift (0: never re-baseline).
+        public var shiftDatapoints = 6
+        /// How many recent prediction errors are judged together (``Kind/likelihood``).
+        public var windowDatapoints = 6
+        /// How many times `k` spreads a lone value needs to breach (``Kind/likelihood``).
+        public var pointFactor = 1.5
+        /// Whether the seasonal kind extrapolates a trend.
+        public var trend = true
+        /// Whether noise that grows with the level is modelled relative to the level (when the history shows it).
+        public var proportionalNoise = true
 
         public init() {}
+
+        public init(kind: Kind) {
+            self.kind = kind
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case kind, history, levelWindow, minimumHistory, minimumDatapoints, refitInterval, tailQuantile
+            case shiftDatapoints, windowDatapoints, pointFactor, trend, proportionalNoise
+        }
+
+        public init(from decoder: any Decoder) throws {
+            // Every key is optional: saved state from older versions loads, and `backtest --band-settings` names
+            // only what it changes.
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            kind = try c.decodeIfPresent(Kind.self, forKey: .kind) ?? kind
+            history = try c.decodeIfPresent(Int64.self, forKey: .history) ?? history
+            levelWindow = try c.decodeIfPresent(Int64.self, forKey: .levelWindow) ?? levelWindow
+            minimumHistory = try c.decodeIfPresent(Int64.self, forKey: .minimumHistory) ?? minimumHistory
+            minimumDatapoints = try c.decodeIfPresent(Int.self, forKey: .minimumDatapoints) ?? minimumDatapoints
+            refitInterval = try c.decodeIfPresent(Int64.self, forKey: .refitInterval) ?? refitInterval
+            tailQuantile = try c.decodeIfPresent(Double.self, forKey: .tailQuantile) ?? tailQuantile
+            shiftDatapoints = try c.decodeIfPresent(Int.self, forKey: .shiftDatapoints) ?? shiftDatapoints
+            windowDatapoints = try c.decodeIfPresent(Int.self, forKey: .windowDatapoints) ?? windowDatapoints
+            pointFactor = try c.decodeIfPresent(Double.self, forKey: .pointFactor) ?? pointFactor
+            trend = try c.decodeIfPresent(Bool.self, forKey: .trend) ?? trend
+            proportionalNoise = try c.decodeIfPresent(Bool.self, forKey: .proportionalNoise) ?? proportionalNoise
+            guard (0.5..<1).contains(tailQuantile), minimumDatapoints >= 1, history > 0, levelWindow > 0,
+                  refitInterval > 0, shiftDatapoints >= 0, windowDatapoints >= 1, pointFactor >= 1 else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                    "settings out of range (tailQuantile in [0.5, 1), windowDatapoints >= 1, pointFactor >= 1, positive windows)"))
+            }
+        }
     }
 
     static let hour: Int64 = 3_600_000
     static let day: Int64 = 86_400_000
     static let week: Int64 = 7 * day
-    /// The standard normal quantile of 0.99, turning the residual quantile into a deviation.
-    static let normalQuantile99 = 2.326
     static let clipFactor = 2.0
+    /// A seasonal profile must cut the out-of-sample residual spread by at least this much (to 90%).
+    static let seasonalGain = 0.9
 
     enum Seasonality: String, Codable { case none, daily, weekly }
 
@@ -61,16 +137,35 @@ public struct AnomalyBandModel: Sendable, Codable {
         var spread: Double
         var nonNegative: Bool
         var fittedAt: Int64
+        /// Noise proportional to the level: the spread is relative, the band's width `spread × (|expected| + offset)`.
+        var relative: Bool = false
+        var offset: Double = 0
+        /// ``Kind/likelihood``: the median and the scale (a normal deviation) of the mean standardised error over
+        /// `windowDatapoints` consecutive datapoints in the history; nil until there are enough.
+        var windowMedian: Double? = nil
+        var windowScale: Double = 0
     }
 
     public let settings: Settings
-    /// Training history, oldest first: times (ms) and values as trained (clipped).
+    /// Training history, oldest first: times (ms), values as trained (clipped) and as they came.
     private var times: [Int64] = []
     private var values: [Double] = []
+    private var raw: [Double] = []
     /// The reach of the band each value was judged against (the largest Double before there was a band; JSON has no infinity):
     /// what a value may contribute to the spread.
     private var reaches: [Double] = []
+    /// One-step prediction errors, bounded by the reach of their band (NaN where there was no band).
+    private var errors: [Double] = []
+    /// Start of the current level (after a level shift); values before it have their own level.
+    private var regimeStart: Int64 = .min
+    /// The run of consecutive values beyond one band edge: +1 above, -1 below, 0 none.
+    private var runSide = 0
+    private var runLength = 0
+    private var runStart: Int64 = 0
     private var fit: Fit?
+    /// ``Kind/likelihood``: the spread and the lone-value reach of the last band, for training the value judged
+    /// against it.
+    private var lastJudged: (time: Int64, spread: Double, reach: Double)?
 
     public init(settings: Settings = Settings()) { self.settings = settings }
 
@@ -83,42 +178,119 @@ public struct AnomalyBandModel: Sendable, Codable {
         guard let first = times.first, times.count >= settings.minimumDatapoints,
               time - first >= settings.minimumHistory else { return nil }
         if fit == nil || time - fit!.fittedAt >= settings.refitInterval {
-            fit = Self.fit(times: times, values: values, reaches: reaches, at: time, settings: settings)
+            fit = Self.fit(times: times, values: values, raw: raw, reaches: reaches, errors: errors,
+                           regimeStart: regimeStart, at: time, settings: settings)
         }
         let f = fit!
-        var expected = f.level + f.slopePerMs * Double(time - f.center)
-        switch f.seasonality {
-        case .none: break
-        case .daily: expected += Self.seasonal(f.profile, at: time, cycle: Self.day)
-        case .weekly: expected += Self.seasonal(f.profile, at: time, cycle: Self.week)
+        var expected = f.level + f.slopePerMs * Double(time - f.center) + Self.seasonal(f, at: time)
+        if !expected.isFinite { expected = f.level }
+        let spread = f.relative ? f.spread * (abs(expected) + f.offset) : f.spread
+        var width = k
+        if settings.kind == .likelihood {
+            width = k * settings.pointFactor
+            if let median = f.windowMedian {
+                // The error this value may have for the window's mean error to stay within k of its usual level.
+                let previous = recentStandardisedErrors(settings.windowDatapoints - 1)
+                if let previous {
+                    let allowed = Double(settings.windowDatapoints) * (median + k * f.windowScale) - previous
+                    width = max(min(width, allowed), 0)
+                }
+            }
+            lastJudged = (time, spread, k * settings.pointFactor * spread)
         }
-        var lower = expected - k * f.spread
-        let upper = expected + k * f.spread
+        var lower = expected - width * spread
+        let upper = expected + width * spread
         // A metric that has never been negative (counts, bytes, percentages) cannot be expected to be.
         if f.nonNegative && lower < 0 { lower = 0 }
         return AnomalyBand(expected: expected, lower: lower, upper: upper)
     }
 
     /// Adds a datapoint to the history: clipped to `band` when one was given (what the value was
-    /// judged against), so anomalies do not widen future bands.
+    /// judged against), so anomalies do not widen future bands — unless a run of such values turns
+    /// out to be a level shift, which then becomes the new normal.
     public mutating func train(at time: Int64, value: Double, band: AnomalyBand?) {
         guard value.isFinite else { return }
         var trained = value
-        let reach = band.map { max($0.upper - $0.expected, $0.expected - $0.lower) } ?? .greatestFiniteMagnitude
-        reaches.append(reach)
+        var error = Double.nan
+        var reach = band.map { max($0.upper - $0.expected, $0.expected - $0.lower) } ?? .greatestFiniteMagnitude
         if let band {
+            var spread = reach
+            if settings.kind == .likelihood, let judged = lastJudged, judged.time == time {
+                // The band may have been narrowed by the recent errors; learn against the lone-value band.
+                reach = judged.reach
+                spread = judged.spread
+            }
             // Clip at twice the band's reach: far enough that a trend or a season the model has
             // not learned yet still gets through, near enough that an incident does not.
             trained = min(max(value, band.expected - Self.clipFactor * reach), band.expected + Self.clipFactor * reach)
+            // The error in spreads, bounded like the contributions to the spread.
+            error = spread > 0 ? min(abs(value - band.expected), reach) / spread : 0
         }
         times.append(time)
         values.append(trained)
+        raw.append(value)
+        reaches.append(reach)
+        errors.append(error)
+        if let band { trackShift(at: time, value: value, band: band) }
         let horizon = time - settings.history
         if let drop = times.firstIndex(where: { $0 > horizon }), drop > 0, drop >= times.count / 4 {
             // Compact in chunks so trimming stays amortised O(1) per datapoint.
             times.removeFirst(drop)
             values.removeFirst(drop)
+            raw.removeFirst(drop)
             reaches.removeFirst(drop)
+            errors.removeFirst(drop)
+        }
+    }
+
+    /// Counts consecutive values beyond the same band edge; a long enough run re-baselines the level.
+    private mutating func trackShift(at time: Int64, value: Double, band: AnomalyBand) {
+        guard settings.shiftDatapoints > 0 else { return }
+        let side = value > band.upper ? 1 : (value < band.lower ? -1 : 0)
+        if side == 0 {
+            runSide = 0
+            runLength = 0
+            return
+        }
+        if side == runSide {
+            runLength += 1
+        } else {
+            runSide = side
+            runLength = 1
+            runStart = time
+        }
+        guard runLength >= settings.shiftDatapoints else { return }
+        // A new normal: the run's values are data, not incidents.
+        regimeStart = runStart
+        var i = times.count - 1
+        while i >= 0 && times[i] >= runStart {
+            values[i] = raw[i]
+            reaches[i] = .greatestFiniteMagnitude
+            errors[i] = .nan
+            i -= 1
+        }
+        runSide = 0
+        runLength = 0
+        fit = nil
+    }
+
+    /// The sum of the last `count` standardised prediction errors, or nil when one of them is missing.
+    private func recentStandardisedErrors(_ count: Int) -> Double? {
+        guard count > 0 else { return 0 }
+        guard errors.count >= count else { return nil }
+        var sum = 0.0
+        for i in (errors.count - count)..<errors.count {
+            guard !errors[i].isNaN else { return nil }
+            sum += errors[i]
+        }
+        return sum
+    }
+
+    static func seasonal(_ f: Fit, at t: Int64) -> Double {
+        switch f.seasonality {
+        case .none: 0
+        case .daily: seasonal(f.profile, at: t, cycle: day)
+        case .weekly: seasonal(f.profile, at: t, cycle: week)
         }
     }
 
@@ -138,31 +310,41 @@ public struct AnomalyBandModel: Sendable, Codable {
     static func hourOfWeek(_ t: Int64) -> Int { Int(floorMod(t, week) / hour) }
     static func floorMod(_ a: Int64, _ m: Int64) -> Int64 { let r = a % m; return r < 0 ? r + m : r }
 
-    static func fit(times allTimes: [Int64], values allValues: [Double], reaches allReaches: [Double], at time: Int64,
-                    settings: Settings) -> Fit {
+    static func fit(times allTimes: [Int64], values allValues: [Double], raw allRaw: [Double], reaches allReaches: [Double],
+                    errors allErrors: [Double], regimeStart: Int64, at time: Int64, settings: Settings) -> Fit {
         // Everything the model holds precedes `time` (values are judged before they are trained).
         let horizon = time - settings.history
         let start = allTimes.firstIndex(where: { $0 >= horizon }) ?? 0
         let times = Array(allTimes[start...])
         let values = Array(allValues[start...])
-        let reaches = Array(allReaches[start...])
         let newest = times.last!
-        let span = newest - times.first!
+        // The current level's values; older ones (before a level shift) are measured against their own level.
+        let regime = times.firstIndex(where: { $0 >= regimeStart }) ?? times.count
+        let current = regime < times.count ? regime : 0
 
-        let recent = times.indices.filter { times[$0] > newest - settings.levelWindow }
-        let level = Stats.median(recent.map { values[$0] })
-        // Times are in order: the median time is the middle one.
-        let center = recent.isEmpty ? newest : (times[recent[(recent.count - 1) / 2]] + times[recent[recent.count / 2]]) / 2
+        var recent: [Double] = []
+        var recentFirst = times.count
+        for i in current..<times.count where times[i] > newest - settings.levelWindow {
+            if recentFirst == times.count { recentFirst = i }
+            recent.append(values[i])
+        }
+        let level = Stats.median(recent)
+        let center = recent.isEmpty ? newest
+            : (times[recentFirst + (recent.count - 1) / 2] + times[recentFirst + recent.count / 2]) / 2
+        let formerLevel = current > 0 ? Stats.median(Array(values[0..<current])) : level
 
+        // The trend comes from the whole history, level shifts included: the median of the day-to-day changes
+        // of daily medians ignores the one day a shift happened, while a trend that the level lags behind would
+        // otherwise look like a run of shifts and never be learned.
         var slope = 0.0
-        if span >= 3 * day {
+        if settings.kind == .seasonal && settings.trend && newest - times[0] >= 3 * day {
             var daily: [Double] = []
             var bucket: [Double] = []
             var currentDay: Int64 = 0
-            for (t, v) in zip(times, values) {
-                let d = (t - times[0]) / day
+            for i in times.indices {
+                let d = (times[i] - times[0]) / day
                 if d != currentDay { daily.append(Stats.median(bucket)); bucket = []; currentDay = d }
-                bucket.append(v)
+                bucket.append(values[i])
             }
             daily.append(Stats.median(bucket))
             if daily.count >= 3 {
@@ -170,39 +352,200 @@ public struct AnomalyBandModel: Sendable, Codable {
             }
         }
 
-        let residuals = zip(times, values).map { $1 - (level + slope * Double($0 - center)) }
+        var residuals = [Double](repeating: 0, count: times.count)
+        for i in times.indices {
+            residuals[i] = i < current ? values[i] - formerLevel : values[i] - (level + slope * Double(times[i] - center))
+        }
         var seasonality = Seasonality.none
         var profile: [Double] = []
-        var best = Stats.median(residuals.map(abs))
-        if span >= 2 * day {
-            let candidates: [(Seasonality, Int, (Int64) -> Int)] =
-                span >= 2 * week ? [(.daily, 24, hourOfDay), (.weekly, 168, hourOfWeek)] : [(.daily, 24, hourOfDay)]
-            for (kind, slots, slot) in candidates {
-                var bySlot = [[Double]](repeating: [], count: slots)
-                for (t, r) in zip(times, residuals) { bySlot[slot(t)].append(r) }
-                let candidate = bySlot.map { $0.isEmpty ? 0 : Stats.median($0) }
-                let remaining = Stats.median(zip(times, residuals).map { abs($1 - candidate[slot($0)]) })
-                // A profile must explain the history clearly better than what it would replace.
-                if remaining < 0.9 * best {
+        let fullSpan = newest - times[0]
+        if fullSpan >= 2 * day {
+            let candidates: [(Seasonality, Int, Int64)] =
+                fullSpan >= 2 * week ? [(.daily, 24, day), (.weekly, 168, week)] : [(.daily, 24, day)]
+            // Out of sample: profiles fitted on all but the newest day are judged on the newest day.
+            let testStart = times.firstIndex(where: { $0 > newest - day }) ?? times.count
+            let testResiduals = Array(residuals[testStart...])
+            var best = Stats.median(testResiduals.map(abs))
+            for (kind, slots, cycle) in candidates {
+                let slotOf: (Int64) -> Int = cycle == day ? { hourOfDay($0) } : { hourOfWeek($0) }
+                let trial = slotMedians(times[..<testStart], residuals[..<testStart], slots: slots, slotOf: slotOf)
+                var remaining = [Double](repeating: 0, count: testResiduals.count)
+                for j in testResiduals.indices {
+                    remaining[j] = abs(testResiduals[j] - seasonal(trial, at: times[testStart + j], cycle: cycle))
+                }
+                let spread = Stats.median(remaining)
+                if spread < seasonalGain * best {
                     seasonality = kind
-                    profile = candidate
-                    best = remaining
+                    profile = slotMedians(times[...], residuals[...], slots: slots, slotOf: slotOf)
+                    best = spread
                 }
             }
         }
-        var deviations = residuals
-        switch seasonality {
-        case .none: break
-        case .daily: for i in times.indices { deviations[i] -= seasonal(profile, at: times[i], cycle: day) }
-        case .weekly: for i in times.indices { deviations[i] -= seasonal(profile, at: times[i], cycle: week) }
-        }
-        let floor = 1e-9 + 1e-6 * abs(Stats.median(values))
+        let fitted = Fit(level: level, slopePerMs: slope, center: center, seasonality: seasonality, profile: profile,
+                         spread: 0, nonNegative: !values.contains(where: { $0 < 0 }), fittedAt: time)
+
+        // The spread: the tail of the residuals around the prediction.
         // A value outside its band (an incident, or a change not learned yet) shapes the level,
         // trend and seasons, but widens the band no further than the band it broke.
-        let bounded = zip(deviations, reaches).map { min(abs($0.0), $0.1) }
-        let spread = max(Stats.quantile(bounded, settings.tailQuantile) / normalQuantile99, floor)
-        return Fit(level: level, slopePerMs: slope, center: center, seasonality: seasonality, profile: profile,
-                   spread: spread, nonNegative: !values.contains(where: { $0 < 0 }), fittedAt: time)
+        var result = fitted
+        if settings.kind == .likelihood {
+            (result.windowMedian, result.windowScale) = windowStatistics(allErrors[start...], window: settings.windowDatapoints)
+        }
+        let floor = max(1e-9 + 1e-6 * abs(level), resolution(allRaw[start...]))
+        var deviations = [Double](repeating: 0, count: times.count)
+        var expected = [Double](repeating: 0, count: times.count)
+        for i in times.indices {
+            deviations[i] = residuals[i] - seasonal(fitted, at: times[i])
+            expected[i] = values[i] - deviations[i]
+        }
+        var bounded: [Double] = []
+        bounded.reserveCapacity(times.count)
+        if settings.proportionalNoise && result.nonNegative,
+           let offset = proportionalOffset(expected: expected, deviations: deviations, floor: floor) {
+            // Noise that grows with the level (counts, traffic): judge deviations relative to the expected value.
+            result.relative = true
+            result.offset = offset
+            for i in times.indices {
+                bounded.append(min(abs(deviations[i]), allReaches[start + i]) / (abs(expected[i]) + offset))
+            }
+            let relativeFloor = floor / max(Stats.median(expected.map(abs)) + offset, 1e-12)
+            result.spread = max(Stats.quantile(bounded, settings.tailQuantile) / Stats.normalQuantile(settings.tailQuantile), relativeFloor)
+            return result
+        }
+        for i in times.indices { bounded.append(min(abs(deviations[i]), allReaches[start + i])) }
+        // The residual quantile in standard deviations of a normal distribution (2.326 for the 0.99 quantile).
+        result.spread = max(Stats.quantile(bounded, settings.tailQuantile) / Stats.normalQuantile(settings.tailQuantile), floor)
+        return result
+    }
+
+    /// The median and the scale (the 0.99 quantile's distance from the median, in normal deviations) of the mean
+    /// over `window` consecutive standardised errors; nil with fewer than 48 such windows.
+    static func windowStatistics(_ errors: ArraySlice<Double>, window: Int) -> (Double?, Double) {
+        let w = max(window, 1)
+        var means: [Double] = []
+        var sum = 0.0
+        var run = 0
+        var buffer = [Double](repeating: 0, count: w)
+        for e in errors {
+            guard !e.isNaN else { sum = 0; run = 0; continue }
+            sum += e
+            if run >= w { sum -= buffer[run % w] }
+            buffer[run % w] = e
+            run += 1
+            if run >= w { means.append(sum / Double(w)) }
+        }
+        guard means.count >= 48 else { return (nil, 0) }
+        let median = Stats.median(means)
+        let scale = max(Stats.quantile(means, 0.99) - median, 1e-9) / Stats.normalQuantile(0.99)
+        return (median, scale)
+    }
+
+    /// Whether the history's noise grows with its level — the deviations of the points with the higher half of
+    /// expected values are spread wider than those of the lower half about as much as the levels differ — and if so
+    /// the offset that keeps relative deviations finite near zero (a tenth of the median level).
+    static func proportionalOffset(expected: [Double], deviations: [Double], floor: Double) -> Double? {
+        guard expected.count >= 48 else { return nil }
+        let middle = Stats.median(expected)
+        var lowLevels: [Double] = [], highLevels: [Double] = []
+        var lowNoise: [Double] = [], highNoise: [Double] = []
+        for i in expected.indices {
+            if expected[i] <= middle {
+                lowLevels.append(expected[i]); lowNoise.append(abs(deviations[i]))
+            } else {
+                highLevels.append(expected[i]); highNoise.append(abs(deviations[i]))
+            }
+        }
+        guard lowLevels.count >= 12, highLevels.count >= 12 else { return nil }
+        let offset = max(0.1 * abs(middle), floor)
+        let levelRatio = (Stats.median(highLevels) + offset) / (Stats.median(lowLevels) + offset)
+        let noiseRatio = (Stats.median(highNoise) + floor) / (Stats.median(lowNoise) + floor)
+        // The level must vary (a seasonal or shifted metric), and the noise must follow it more than stay flat.
+        guard levelRatio >= 1.5, noiseRatio > 1 else { return nil }
+        return abs(Foundation.log(noiseRatio / levelRatio)) < abs(Foundation.log(noiseRatio)) ? offset : nil
+    }
+
+    /// The smallest step between distinct values: what the metric can resolve.
+    static func resolution(_ values: ArraySlice<Double>) -> Double {
+        var sorted = Array(values)
+        sorted.sort()
+        var step = Double.infinity
+        for i in sorted.indices.dropFirst() {
+            let d = sorted[i] - sorted[i - 1]
+            if d > 0 && d < step { step = d }
+        }
+        return step.isFinite ? step : 0
+    }
+
+    /// The median residual of each slot of the cycle (0 where a slot has no data), grouped with a
+    /// counting sort into one buffer so a refit allocates little.
+    static func slotMedians(_ times: ArraySlice<Int64>, _ residuals: ArraySlice<Double>, slots: Int,
+                            slotOf: (Int64) -> Int) -> [Double] {
+        var counts = [Int](repeating: 0, count: slots + 1)
+        var slotIndex = [Int](repeating: 0, count: times.count)
+        for (j, t) in times.enumerated() {
+            let s = slotOf(t)
+            slotIndex[j] = s
+            counts[s + 1] += 1
+        }
+        for s in 0..<slots { counts[s + 1] += counts[s] }
+        var cursor = counts
+        var grouped = [Double](repeating: 0, count: times.count)
+        for (j, r) in residuals.enumerated() {
+            grouped[cursor[slotIndex[j]]] = r
+            cursor[slotIndex[j]] += 1
+        }
+        var medians = [Double](repeating: 0, count: slots)
+        grouped.withUnsafeMutableBufferPointer { buffer in
+            for s in 0..<slots where counts[s + 1] > counts[s] {
+                let slice = UnsafeMutableBufferPointer(rebasing: buffer[counts[s]..<counts[s + 1]])
+                medians[s] = Stats.median(inPlace: slice)
+            }
+        }
+        return medians
+    }
+}
+
+extension AnomalyBandModel: Codable {
+    enum CodingKeys: String, CodingKey {
+        case settings, times, values, raw, reaches, errors, regimeStart, runSide, runLength, runStart, fit
+    }
+
+    public init(from decoder: any Decoder) throws {
+        // State saved before level shifts and prediction errors existed loads with them empty.
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        settings = try c.decode(Settings.self, forKey: .settings)
+        times = try c.decode([Int64].self, forKey: .times)
+        values = try c.decode([Double].self, forKey: .values)
+        reaches = try c.decode([Double].self, forKey: .reaches)
+        raw = try c.decodeIfPresent([Double].self, forKey: .raw) ?? values
+        errors = try c.decodeIfPresent([Double?].self, forKey: .errors)?.map { $0 ?? .nan }
+            ?? [Double](repeating: .nan, count: times.count)
+        regimeStart = try c.decodeIfPresent(Int64.self, forKey: .regimeStart) ?? .min
+        runSide = try c.decodeIfPresent(Int.self, forKey: .runSide) ?? 0
+        runLength = try c.decodeIfPresent(Int.self, forKey: .runLength) ?? 0
+        runStart = try c.decodeIfPresent(Int64.self, forKey: .runStart) ?? 0
+        // The fit is derived from the history: one saved by another version is simply refitted.
+        fit = (try? c.decodeIfPresent(Fit.self, forKey: .fit)) ?? nil
+        guard values.count == times.count, reaches.count == times.count, raw.count == times.count,
+              errors.count == times.count else {
+            throw DecodingError.dataCorruptedError(forKey: .times, in: c, debugDescription: "history arrays differ in length")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(settings, forKey: .settings)
+        try c.encode(times, forKey: .times)
+        try c.encode(values, forKey: .values)
+        try c.encode(raw, forKey: .raw)
+        try c.encode(reaches, forKey: .reaches)
+        // JSON has no NaN: a missing error is null.
+        try c.encode(errors.map { $0.isNaN ? nil : $0 }, forKey: .errors)
+        try c.encode(regimeStart, forKey: .regimeStart)
+        try c.encode(runSide, forKey: .runSide)
+        try c.encode(runLength, forKey: .runLength)
+        try c.encode(runStart, forKey: .runStart)
+        try c.encodeIfPresent(fit, forKey: .fit)
     }
 }
 
@@ -212,17 +555,49 @@ public struct AnomalyBandModel: Sendable, Codable {
 enum Stats {
     static func median(_ values: [Double]) -> Double { quantile(values, 0.5) }
 
+    /// The standard normal quantile Φ⁻¹(p) for 0 < p < 1 (Acklam's rational approximation, relative error
+    /// below 1.2e-9).
+    static func normalQuantile(_ p: Double) -> Double {
+        let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
+                 -3.066479806614716e+01, 2.506628277459239e+00]
+        let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01,
+                 -1.328068155288572e+01]
+        let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00,
+                 4.374664141464968e+00, 2.938163982698783e+00]
+        let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
+        let p = min(max(p, 1e-12), 1 - 1e-12)
+        if p < 0.02425 {
+            let q = (-2 * Foundation.log(p)).squareRoot()
+            return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+                / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+        }
+        if p > 1 - 0.02425 { return -normalQuantile(1 - p) }
+        let q = p - 0.5
+        let r = q * q
+        return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+    }
+
     static func quantile(_ values: [Double], _ q: Double) -> Double {
         guard !values.isEmpty else { return 0 }
         var a = values
+        return a.withUnsafeMutableBufferPointer { quantile(inPlace: $0, q) }
+    }
+
+    static func median(inPlace a: UnsafeMutableBufferPointer<Double>) -> Double { quantile(inPlace: a, 0.5) }
+
+    /// The quantile of `a`, reordering `a`.
+    static func quantile(inPlace a: UnsafeMutableBufferPointer<Double>, _ q: Double) -> Double {
+        guard !a.isEmpty else { return 0 }
         let position = q * Double(a.count - 1)
         let below = Int(position.rounded(.down))
         let fraction = position - Double(below)
-        a.withUnsafeMutableBufferPointer { select(below, in: $0) }
+        select(below, in: a)
         let low = a[below]
         guard fraction > 0, below + 1 < a.count else { return low }
         // After selection everything right of `below` is at least a[below]: the next order statistic is their minimum.
-        let high = a[(below + 1)...].min()!
+        var high = a[below + 1]
+        for i in (below + 2)..<a.count where a[i] < high { high = a[i] }
         return low + (high - low) * fraction
     }
 

@@ -113,6 +113,8 @@ public struct MetricAlarm: Sendable, Codable {
     private var model: AnomalyBandModel?
     /// Whether the band model has produced a band yet (until then a band alarm is not evaluated).
     private var bandReady = false
+    /// The settings of the anomaly band model (nil for a threshold alarm).
+    public var bandSettings: AnomalyBandModel.Settings? { model?.settings }
 
     struct Judged: Codable {
         var value: Double?
@@ -134,7 +136,9 @@ public struct MetricAlarm: Sendable, Codable {
                let band = AlarmDefinition.band(expression), let stat = metrics.first(where: { $0.id == band.metricID })?.metricStat {
                 read = stat
                 threshold = .band(width: band.width)
-                model = AnomalyBandModel(settings: bandSettings)
+                var settings = bandSettings
+                if let kind = try definition.bandModel { settings.kind = kind }
+                model = AnomalyBandModel(settings: settings)
             } else {
                 let stats = metrics.compactMap(\.metricStat)
                 guard stats.count == 1, let only = stats.first, let value = definition.threshold else {

@@ -1,7 +1,8 @@
 /// The byte loops every JSON scanner here shares.
+@usableFromInline
 enum JSONByteScan {
     /// The index of the first byte at or after `i` that is not JSON whitespace (or `end`).
-    @inline(__always)
+    @inlinable @inline(__always)
     static func skipWhitespace(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
         var i = i
         while i < end {
@@ -13,7 +14,7 @@ enum JSONByteScan {
 
     /// The index of the next `"` or `\\` at or after `start` (or `end`), eight bytes at a time: strings
     /// are most of a JSON document, and this is where a scan spends its time.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func quoteOrBackslash(_ p: UnsafePointer<UInt8>, from start: Int, _ end: Int) -> Int {
         var k = start
         let ones: UInt64 = 0x0101_0101_0101_0101
@@ -37,7 +38,7 @@ enum JSONByteScan {
 
     /// The index of the closing quote of the string whose contents start at `start` (or `end` when
     /// there is none), and whether the string holds an escape.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func stringEnd(_ p: UnsafePointer<UInt8>, from start: Int, _ end: Int) -> (Int, escaped: Bool) {
         var k = start
         var escaped = false

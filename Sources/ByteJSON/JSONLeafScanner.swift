@@ -21,36 +21,38 @@ public final class JSONLeafScanner: @unchecked Sendable {
     public let paths: [[[UInt8]]]
 
     /// The trie of keys: node 0 is the document root. Immutable after init.
-    private let nodes: UnsafeMutablePointer<Node>
-    private let nodeCount: Int
-    private let edges: UnsafeMutablePointer<Edge>
-    private let keyBytes: UnsafeMutablePointer<UInt8>
+    @usableFromInline let nodes: UnsafeMutablePointer<Node>
+    let nodeCount: Int
+    @usableFromInline let edges: UnsafeMutablePointer<Edge>
+    @usableFromInline let keyBytes: UnsafeMutablePointer<UInt8>
     /// Open-addressing tables from (key length, first word) to an edge, for nodes with many keys.
-    private let tables: UnsafeMutablePointer<Int32>
+    @usableFromInline let tables: UnsafeMutablePointer<Int32>
 
+    @usableFromInline
     struct Node {
         /// The path that ends here, or -1.
-        var path: Int32
-        var firstEdge: Int32
-        var edgeCount: Int32
+        @usableFromInline var path: Int32
+        @usableFromInline var firstEdge: Int32
+        @usableFromInline var edgeCount: Int32
         /// Start of this node's table in ``tables`` and its size − 1 (0: no table, scan the edges).
-        var tableStart: Int32 = 0
-        var tableMask: Int32 = 0
+        @usableFromInline var tableStart: Int32 = 0
+        @usableFromInline var tableMask: Int32 = 0
     }
 
     /// Nodes with more keys than this get a hash table (a record's root watches a dozen or more).
     static let tableThreshold = 4
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func slot(_ length: Int, _ head: UInt64, _ mask: Int32) -> Int {
         Int(truncatingIfNeeded: ((head ^ UInt64(truncatingIfNeeded: length)) &* 0x9E37_79B9_7F4A_7C15) >> 40) & Int(mask)
     }
 
+    @usableFromInline
     struct Edge {
-        var length: Int
-        var head: UInt64
-        var offset: Int
-        var child: Int32
+        @usableFromInline var length: Int
+        @usableFromInline var head: UInt64
+        @usableFromInline var offset: Int
+        @usableFromInline var child: Int32
     }
 
     public init(paths: [[[UInt8]]]) {
@@ -119,7 +121,7 @@ public final class JSONLeafScanner: @unchecked Sendable {
     /// Scans `bytes`, reporting every leaf at a watched path to `visitor` in document order.
     /// Returns the kind of the top-level value, or nil when the input is not JSON (leaves reported
     /// before the error was found have still been visited: callers discard them).
-    @discardableResult
+    @inlinable @discardableResult
     public func scan<V: JSONLeafVisitor>(_ bytes: UnsafeRawBufferPointer, into visitor: inout V) -> JSONRootKind? {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
         var scanner = LeafScan(p: base.assumingMemoryBound(to: UInt8.self), end: bytes.count,
@@ -135,15 +137,19 @@ public final class JSONLeafScanner: @unchecked Sendable {
 }
 
 /// One scan's state (see ``JSONLeafScanner``). Node -1 means "no watched path below here".
+/// Inlinable, so the scan is specialised for each visitor in the module that uses it (a generic
+/// scan would reach the visitor through a witness table for every leaf).
+@usableFromInline
 struct LeafScan {
-    let p: UnsafePointer<UInt8>
-    let end: Int
-    let nodes: UnsafeMutablePointer<JSONLeafScanner.Node>
-    let edges: UnsafeMutablePointer<JSONLeafScanner.Edge>
-    let keyBytes: UnsafeMutablePointer<UInt8>
-    let tables: UnsafeMutablePointer<Int32>
-    var i = 0
+    @usableFromInline let p: UnsafePointer<UInt8>
+    @usableFromInline let end: Int
+    @usableFromInline let nodes: UnsafeMutablePointer<JSONLeafScanner.Node>
+    @usableFromInline let edges: UnsafeMutablePointer<JSONLeafScanner.Edge>
+    @usableFromInline let keyBytes: UnsafeMutablePointer<UInt8>
+    @usableFromInline let tables: UnsafeMutablePointer<Int32>
+    @usableFromInline var i = 0
 
+    @inlinable
     init(p: UnsafePointer<UInt8>, end: Int, nodes: UnsafeMutablePointer<JSONLeafScanner.Node>,
          edges: UnsafeMutablePointer<JSONLeafScanner.Edge>, keyBytes: UnsafeMutablePointer<UInt8>, tables: UnsafeMutablePointer<Int32>) {
         self.p = p
@@ -154,125 +160,163 @@ struct LeafScan {
         self.tables = tables
     }
 
-    @inline(__always)
-    mutating func skipWhitespace() { i = JSONByteScan.skipWhitespace(p, i, end) }
+    /// Compact JSON has no whitespace between tokens: one comparison decides that.
+    @inlinable @inline(__always)
+    mutating func skipWhitespace() {
+        if i < end && p[i] > 0x20 { return }
+        i = JSONByteScan.skipWhitespace(p, i, end)
+    }
 
-    /// Scans a string starting at its opening quote; returns the end of its contents (the closing quote's index).
-    @inline(__always)
-    mutating func string(escaped: inout Bool) -> Int? {
-        let (k, sawEscape) = JSONByteScan.stringEnd(p, from: i + 1, end)
-        escaped = sawEscape
-        guard k < end else { return nil }
-        i = k + 1
-        return k
+    /// The first eight bytes of the key `p[ks..<ke]`, zero-padded, as one word (one load when the
+    /// document goes on for eight bytes, as it does after all but its last few keys).
+    @inlinable @inline(__always)
+    func keyHead(_ ks: Int, _ length: Int) -> UInt64 {
+        if length >= 8 { return UnsafeRawPointer(p + ks).loadUnaligned(as: UInt64.self) }
+        if ks &+ 8 <= end {
+            return UnsafeRawPointer(p + ks).loadUnaligned(as: UInt64.self) & ((1 &<< UInt64(8 &* length)) &- 1)
+        }
+        var word: UInt64 = 0
+        for k in 0..<length { word |= UInt64(p[ks &+ k]) &<< UInt64(8 &* k) }
+        return word
     }
 
     /// The child of `node` reached through the key `p[ks..<ke]`, or -1.
-    @inline(__always)
+    @inlinable @inline(__always)
     func child(of node: Int, _ ks: Int, _ ke: Int, escaped: Bool) -> Int {
         let n = nodes[node]
         guard n.edgeCount > 0 else { return -1 }
-        if escaped {
-            var decoded: [UInt8] = []
-            JSONStringDecoding.appendDecoded(p, ks, ke, to: &decoded)
-            for e in Int(n.firstEdge)..<Int(n.firstEdge + n.edgeCount) {
-                let edge = edges[e]
-                if edge.length == decoded.count,
-                   decoded.withUnsafeBufferPointer({ edge.length == 0 || memcmp($0.baseAddress!, keyBytes + edge.offset, edge.length) == 0 }) {
-                    return Int(edge.child)
-                }
-            }
-            return -1
-        }
-        let length = ke - ks
-        let head = KeyTable.head(p + ks, length)
+        if escaped { return escapedChild(of: node, ks, ke) }
+        let length = ke &- ks
+        let head = keyHead(ks, length)
         if n.tableMask > 0 {
             var s = JSONLeafScanner.slot(length, head, n.tableMask)
             while true {
-                let e = tables[Int(n.tableStart) + s]
+                let e = tables[Int(n.tableStart) &+ s]
                 if e < 0 { return -1 }
                 let edge = edges[Int(e)]
                 if edge.length == length && edge.head == head
-                    && (length <= 8 || LazyScanner.equalBytes(p + ks + 8, keyBytes + edge.offset + 8, length - 8)) {
+                    && (length <= 8 || LazyScanner.equalBytes(p + (ks &+ 8), keyBytes + (edge.offset &+ 8), length &- 8)) {
                     return Int(edge.child)
                 }
-                s = (s + 1) & Int(n.tableMask)
+                s = (s &+ 1) & Int(n.tableMask)
             }
         }
-        for e in Int(n.firstEdge)..<Int(n.firstEdge + n.edgeCount) {
+        for e in Int(n.firstEdge)..<Int(n.firstEdge &+ n.edgeCount) {
             let edge = edges[e]
             if edge.length == length && edge.head == head
-                && (length <= 8 || LazyScanner.equalBytes(p + ks + 8, keyBytes + edge.offset + 8, length - 8)) {
+                && (length <= 8 || LazyScanner.equalBytes(p + (ks &+ 8), keyBytes + (edge.offset &+ 8), length &- 8)) {
                 return Int(edge.child)
             }
         }
         return -1
     }
 
+    /// ``child(of:_:_:escaped:)`` for a key with escapes: decoded first (rare).
+    @usableFromInline
+    func escapedChild(of node: Int, _ ks: Int, _ ke: Int) -> Int {
+        let n = nodes[node]
+        var decoded: [UInt8] = []
+        JSONStringDecoding.appendDecoded(p, ks, ke, to: &decoded)
+        for e in Int(n.firstEdge)..<Int(n.firstEdge + n.edgeCount) {
+            let edge = edges[e]
+            if edge.length == decoded.count,
+               decoded.withUnsafeBufferPointer({ edge.length == 0 || memcmp($0.baseAddress!, keyBytes + edge.offset, edge.length) == 0 }) {
+                return Int(edge.child)
+            }
+        }
+        return -1
+    }
+
+    /// Reports the leaf at `node`, if a watched path ends there.
+    @inlinable @inline(__always)
+    func report<V: JSONLeafVisitor>(_ node: Int, _ value: JSONLookup, _ visitor: inout V) {
+        if node >= 0 {
+            let path = nodes[node].path
+            if path >= 0 { visitor.leaf(path: Int(path), value: value) }
+        }
+    }
+
+    /// Scans a string value starting at its opening quote.
+    @inlinable @inline(__always)
+    mutating func stringValue<V: JSONLeafVisitor>(node: Int, visitor: inout V) -> Bool {
+        let (k, escaped) = JSONByteScan.stringEnd(p, from: i &+ 1, end)
+        guard k < end else { return false }
+        let start = i &+ 1
+        i = k &+ 1
+        report(node, .string(start..<k, escaped: escaped), &visitor)
+        return true
+    }
+
     /// Scans one value; `node` is the trie node the path so far reached (-1: none).
+    @inlinable
     mutating func value<V: JSONLeafVisitor>(node: Int, depth: Int, visitor: inout V) -> Bool {
         guard i < end else { return false }
         let start = i
         switch p[i] {
+        case UInt8(ascii: "\""):
+            return stringValue(node: node, visitor: &visitor)
         case UInt8(ascii: "{"):
             guard depth < JSONValue.maximumDepth else { return false }
-            i += 1
+            i &+= 1
             skipWhitespace()
-            if i < end && p[i] == UInt8(ascii: "}") { i += 1; return true }
+            if i < end && p[i] == UInt8(ascii: "}") { i &+= 1; return true }
             let watched = node >= 0 && nodes[node].edgeCount > 0
             while true {
                 skipWhitespace()
                 guard i < end, p[i] == UInt8(ascii: "\"") else { return false }
-                let keyStart = i + 1
-                var escaped = false
-                guard let keyEnd = string(escaped: &escaped) else { return false }
+                let keyStart = i &+ 1
+                let (keyEnd, escaped) = JSONByteScan.stringEnd(p, from: keyStart, end)
+                guard keyEnd < end else { return false }
+                i = keyEnd &+ 1
                 skipWhitespace()
                 guard i < end, p[i] == UInt8(ascii: ":") else { return false }
-                i += 1
+                i &+= 1
                 skipWhitespace()
                 let next = watched ? child(of: node, keyStart, keyEnd, escaped: escaped) : -1
-                guard value(node: next, depth: depth + 1, visitor: &visitor) else { return false }
+                guard i < end else { return false }
+                // String members (most of them) without a call.
+                if p[i] == UInt8(ascii: "\"") {
+                    guard stringValue(node: next, visitor: &visitor) else { return false }
+                } else {
+                    guard value(node: next, depth: depth &+ 1, visitor: &visitor) else { return false }
+                }
                 skipWhitespace()
                 guard i < end else { return false }
-                if p[i] == UInt8(ascii: ",") { i += 1; continue }
-                if p[i] == UInt8(ascii: "}") { i += 1; return true }
+                if p[i] == UInt8(ascii: ",") { i &+= 1; continue }
+                if p[i] == UInt8(ascii: "}") { i &+= 1; return true }
                 return false
             }
         case UInt8(ascii: "["):
             guard depth < JSONValue.maximumDepth else { return false }
-            i += 1
+            i &+= 1
             skipWhitespace()
-            if i < end && p[i] == UInt8(ascii: "]") { i += 1; return true }
+            if i < end && p[i] == UInt8(ascii: "]") { i &+= 1; return true }
             while true {
                 skipWhitespace()
                 // Arrays are transparent: elements stand where the array stands.
-                guard value(node: node, depth: depth + 1, visitor: &visitor) else { return false }
+                guard value(node: node, depth: depth &+ 1, visitor: &visitor) else { return false }
                 skipWhitespace()
                 guard i < end else { return false }
-                if p[i] == UInt8(ascii: ",") { i += 1; continue }
-                if p[i] == UInt8(ascii: "]") { i += 1; return true }
+                if p[i] == UInt8(ascii: ",") { i &+= 1; continue }
+                if p[i] == UInt8(ascii: "]") { i &+= 1; return true }
                 return false
             }
-        case UInt8(ascii: "\""):
-            var escaped = false
-            guard let stop = string(escaped: &escaped) else { return false }
-            if node >= 0, nodes[node].path >= 0 { visitor.leaf(path: Int(nodes[node].path), value: .string(start + 1..<stop, escaped: escaped)) }
         case UInt8(ascii: "t"):
-            guard i + 4 <= end, p[i + 1] == 0x72, p[i + 2] == 0x75, p[i + 3] == 0x65 else { return false }
-            i += 4
-            if node >= 0, nodes[node].path >= 0 { visitor.leaf(path: Int(nodes[node].path), value: .bool(true)) }
+            guard i &+ 4 <= end, p[i &+ 1] == 0x72, p[i &+ 2] == 0x75, p[i &+ 3] == 0x65 else { return false }
+            i &+= 4
+            report(node, .bool(true), &visitor)
         case UInt8(ascii: "f"):
-            guard i + 5 <= end, p[i + 1] == 0x61, p[i + 2] == 0x6C, p[i + 3] == 0x73, p[i + 4] == 0x65 else { return false }
-            i += 5
-            if node >= 0, nodes[node].path >= 0 { visitor.leaf(path: Int(nodes[node].path), value: .bool(false)) }
+            guard i &+ 5 <= end, p[i &+ 1] == 0x61, p[i &+ 2] == 0x6C, p[i &+ 3] == 0x73, p[i &+ 4] == 0x65 else { return false }
+            i &+= 5
+            report(node, .bool(false), &visitor)
         case UInt8(ascii: "n"):
-            guard i + 4 <= end, p[i + 1] == 0x75, p[i + 2] == 0x6C, p[i + 3] == 0x6C else { return false }
-            i += 4
-            if node >= 0, nodes[node].path >= 0 { visitor.leaf(path: Int(nodes[node].path), value: .null) }
+            guard i &+ 4 <= end, p[i &+ 1] == 0x75, p[i &+ 2] == 0x6C, p[i &+ 3] == 0x6C else { return false }
+            i &+= 4
+            report(node, .null, &visitor)
         default:
             guard let stop = JSONNumberParsing.scan(p, i, end) else { return false }
             i = stop
-            if node >= 0, nodes[node].path >= 0 { visitor.leaf(path: Int(nodes[node].path), value: .number(start..<stop)) }
+            report(node, .number(start..<stop), &visitor)
         }
         return true
     }

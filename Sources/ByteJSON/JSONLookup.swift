@@ -170,6 +170,7 @@ public struct JSONMultiLookup: Sendable {
     }
 }
 
+@usableFromInline
 struct LazyScanner {
     let p: UnsafePointer<UInt8>
     let end: Int
@@ -319,7 +320,7 @@ struct LazyScanner {
 
     /// Paths among `mask` whose step at `level` names the key `p[ks..<ke]`.
     /// Byte equality of two short runs, a word at a time (keys are short: a call to memcmp costs more).
-    @inline(__always)
+    @inlinable @inline(__always)
     static func equalBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
         var i = 0
         while i + 8 <= count {

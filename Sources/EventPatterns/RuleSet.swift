@@ -9,18 +9,19 @@ import ByteJSON
 /// Each alternative of each pattern is indexed under one of its conditions made of exact values
 /// (the field whose values are the most varied across all rules, so the candidate lists stay
 /// short). For an event, every leaf of an indexed field is looked up in one hash table; the
-/// alternatives found, plus the few that have no exact-value condition, are then checked in full.
-/// Immutable once built: share one between threads, give each thread its own ``RuleMatchScratch``.
+/// alternatives found, plus the few that have no exact-value condition, are then checked in full
+/// (cheap conditions first; the indexed one is already proven).
+/// Immutable once built: share one between threads, give each thread its own ``EventMatcher``.
 public final class RuleSet: @unchecked Sendable {
     /// Every field path some rule reads; field ids index this list.
     public let fieldPaths: [[String]]
     public let ruleCount: Int
     let flat: FlatAlternatives
     /// Alternatives with no exact-value condition: checked for every event.
-    let unindexed: [Int32]
+    let unindexedList: UnsafeMutableBufferPointer<Int32>
     let index: ExactIndex
     /// Fields that have entries in the index.
-    let indexedFields: [Int]
+    let indexedFieldList: UnsafeMutableBufferPointer<Int32>
 
     struct Alternative: Sendable {
         var rule: Int
@@ -73,93 +74,96 @@ public final class RuleSet: @unchecked Sendable {
         }
         fieldPaths = paths
         flat = FlatAlternatives(alternatives)
-        self.unindexed = unindexed
+        unindexedList = RuleSet.buffer(unindexed)
         index = ExactIndex(entries)
-        indexedFields = Array(Set(entries.map(\.field))).sorted()
+        indexedFieldList = RuleSet.buffer(Array(Set(entries.map { Int32($0.field) })).sorted())
     }
 
-    /// Field ids as slots of ``EventValues`` (the identity map).
-    public var identitySlots: [Int] { Array(fieldPaths.indices) }
+    /// A copy of `items` in plain memory (freed in deinit).
+    static func buffer(_ items: [Int32]) -> UnsafeMutableBufferPointer<Int32> {
+        let b = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, items.count))
+        b.initialize(from: items, count: items.count)
+        return UnsafeMutableBufferPointer(start: b, count: items.count)
+    }
 
-    /// The rules `values` satisfies, in rule order, written to `scratch.matched`. `slots[f]` is the
-    /// slot of `values` holding field `f`'s leaves (so one scan can serve several views of an event).
-    public func match(_ values: EventValues, slots: [Int], scratch: inout RuleMatchScratch) {
-        scratch.prepare(alternatives: flat.alternativeCount, rules: ruleCount)
-        let stamp = scratch.stamp
-        // Locals, so the loops below take no reference per access.
-        let flat = self.flat, index = self.index, indexedFields = self.indexedFields, unindexed = self.unindexed
-        index.candidates.withUnsafeBufferPointer { candidates in
-        values.arena.withUnsafeBytes { arena in
-            values.records.withUnsafeBufferPointer { records in
-                values.head.withUnsafeBufferPointer { head in
-                    slots.withUnsafeBufferPointer { slots in
-                        // Candidates from the index.
-                        for field in indexedFields {
-                            var k = head[slots[field]]
-                            while k >= 0 {
-                                let record = records[Int(k)]
-                                let bytes = UnsafeRawBufferPointer(rebasing: arena[Int(record.start)..<Int(record.start + record.length)])
-                                let range = index.lookup(field: field, kind: record.kind, bytes: bytes, number: record.number)
-                                for c in range {
-                                    let alternative = Int(candidates[c])
-                                    if scratch.alternativeStamps[alternative] != stamp {
-                                        scratch.alternativeStamps[alternative] = stamp
-                                        scratch.candidates.append(Int32(alternative))
-                                    }
-                                }
-                                k = record.next
-                            }
-                        }
-                        let view = LeafView(arena: arena, records: records, head: head, slots: slots)
-                        for alternative in unindexed { flat.check(Int(alternative), view, &scratch) }
-                        for c in scratch.candidates.indices { flat.check(Int(scratch.candidates[c]), view, &scratch) }
+    deinit {
+        unindexedList.baseAddress!.deallocate()
+        indexedFieldList.baseAddress!.deallocate()
+    }
+
+    /// Alternatives with no exact-value condition.
+    var unindexed: [Int32] { Array(unindexedList) }
+    var indexedFields: [Int] { indexedFieldList.map { Int($0) } }
+    var alternativeCount: Int { flat.alternativeCount }
+
+    /// The rules `values` satisfies, in rule order, written to `scratch`'s matched list. `slots[f]`
+    /// is the slot of `values` holding field `f`'s leaves (so one scan can serve several views of an event).
+    func match(_ values: UnsafePointer<EventValues>, slots: UnsafePointer<Int>, scratch: UnsafeMutablePointer<RuleMatchScratch>) {
+        scratch.pointee.begin()
+        let stamp = scratch.pointee.stamp
+        let alternativeStamps = scratch.pointee.alternativeStamps
+        let view = LeafView(records: values.pointee.records, head: values.pointee.head, slots: slots)
+        let candidates = index.candidates
+        // Candidates from the index, each checked when first found.
+        for field in indexedFieldList {
+            var k = view.head[slots[Int(field)]]
+            while k >= 0 {
+                let record = view.records[Int(k)]
+                let range = index.lookup(field: Int(field), kind: record.kind,
+                                         bytes: UnsafeRawBufferPointer(start: record.bytes, count: record.length), number: record.number)
+                for c in range {
+                    let alternative = Int(candidates[c])
+                    if alternativeStamps[alternative] != stamp {
+                        alternativeStamps[alternative] = stamp
+                        flat.check(alternative, view, scratch)
                     }
                 }
+                k = record.next
             }
         }
-        }
-        if scratch.matched.count > 1 { scratch.matched.sort() }
+        for alternative in unindexedList { flat.check(Int(alternative), view, scratch) }
+        scratch.pointee.sortMatched()
     }
 }
 
-/// An event's leaves as the checks read them (valid while the buffers are).
+/// An event's leaves as the checks read them (valid while the values are).
 struct LeafView {
-    let arena: UnsafeRawBufferPointer
-    let records: UnsafeBufferPointer<EventValues.Record>
-    let head: UnsafeBufferPointer<Int32>
-    let slots: UnsafeBufferPointer<Int>
+    let records: UnsafeMutablePointer<EventValues.Record>
+    let head: UnsafeMutablePointer<Int32>
+    let slots: UnsafePointer<Int>
 }
 
 /// The alternatives laid out flat in memory that lives as long as the rule set, so checking one
-/// touches no reference counts (this runs for every candidate of every event).
+/// touches no reference counts (this runs for every candidate of every event). Each alternative's
+/// conditions are ordered cheapest first, and the one its index entry proved is left out.
 final class FlatAlternatives: @unchecked Sendable {
     let alternativeCount: Int
-    let rule: UnsafeMutableBufferPointer<Int32>
-    let firstCondition: UnsafeMutableBufferPointer<Int32>
-    let conditionCount: UnsafeMutableBufferPointer<Int32>
-    let indexedCondition: UnsafeMutableBufferPointer<Int32>
-    let field: UnsafeMutableBufferPointer<Int32>
-    let acceptsAbsence: UnsafeMutableBufferPointer<Bool>
-    let firstMatcher: UnsafeMutableBufferPointer<Int32>
-    let matcherCount: UnsafeMutableBufferPointer<Int32>
-    let matchers: UnsafeMutableBufferPointer<ValueMatcher>
+    let rule: UnsafeMutablePointer<Int32>
+    let firstCondition: UnsafeMutablePointer<Int32>
+    let conditionCount: UnsafeMutablePointer<Int32>
+    let field: UnsafeMutablePointer<Int32>
+    let acceptsAbsence: UnsafeMutablePointer<Bool>
+    let firstMatcher: UnsafeMutablePointer<Int32>
+    let matcherCount: UnsafeMutablePointer<Int32>
+    let matchers: FlatMatchers
 
     init(_ alternatives: [RuleSet.Alternative]) {
-        func buffer<T>(_ items: [T]) -> UnsafeMutableBufferPointer<T> {
-            let b = UnsafeMutableBufferPointer<T>.allocate(capacity: max(1, items.count))
-            _ = b.initialize(from: items)
-            return UnsafeMutableBufferPointer(rebasing: b[0..<items.count])
+        func buffer<T>(_ items: [T]) -> UnsafeMutablePointer<T> {
+            let b = UnsafeMutablePointer<T>.allocate(capacity: max(1, items.count))
+            b.initialize(from: items, count: items.count)
+            return b
         }
         alternativeCount = alternatives.count
-        var rules: [Int32] = [], firsts: [Int32] = [], counts: [Int32] = [], indexed: [Int32] = []
+        var rules: [Int32] = [], firsts: [Int32] = [], counts: [Int32] = []
         var fields: [Int32] = [], absence: [Bool] = [], firstMatchers: [Int32] = [], matcherCounts: [Int32] = []
         var matchers: [ValueMatcher] = []
         for alternative in alternatives {
             rules.append(Int32(alternative.rule))
             firsts.append(Int32(fields.count))
-            counts.append(Int32(alternative.conditions.count))
-            indexed.append(Int32(alternative.indexedCondition))
-            for condition in alternative.conditions {
+            var kept = alternative.conditions.enumerated().filter { $0.offset != alternative.indexedCondition }.map(\.element)
+            kept = kept.enumerated().sorted { (FlatAlternatives.cost($0.element.matchers), $0.offset) < (FlatAlternatives.cost($1.element.matchers), $1.offset) }.map(\.element)
+            counts.append(Int32(kept.count))
+            for condition in kept {
                 fields.append(Int32(condition.field))
                 absence.append(condition.acceptsAbsence)
                 firstMatchers.append(Int32(matchers.count))
@@ -170,33 +174,43 @@ final class FlatAlternatives: @unchecked Sendable {
         rule = buffer(rules)
         firstCondition = buffer(firsts)
         conditionCount = buffer(counts)
-        indexedCondition = buffer(indexed)
         field = buffer(fields)
         acceptsAbsence = buffer(absence)
         firstMatcher = buffer(firstMatchers)
         matcherCount = buffer(matcherCounts)
-        self.matchers = buffer(matchers)
+        self.matchers = FlatMatchers(matchers)
     }
 
     deinit {
-        for b in [rule, firstCondition, conditionCount, indexedCondition, field, firstMatcher, matcherCount] {
-            UnsafeMutableBufferPointer(start: b.baseAddress, count: max(1, b.count)).deallocate()
-        }
-        UnsafeMutableBufferPointer(start: acceptsAbsence.baseAddress, count: max(1, acceptsAbsence.count)).deallocate()
-        matchers.deinitialize()
-        UnsafeMutableBufferPointer(start: matchers.baseAddress, count: max(1, matchers.count)).deallocate()
+        for b in [rule, firstCondition, conditionCount, field, firstMatcher, matcherCount] { b.deallocate() }
+        acceptsAbsence.deallocate()
+    }
+
+    /// How costly a condition is to check, roughly: exact values and `exists` first, case folding,
+    /// wildcards, lists and IPv6 networks last. (All must hold, so the order changes only the time.)
+    static func cost(_ matchers: [ValueMatcher]) -> Int {
+        matchers.map { m -> Int in
+            switch m {
+            case .exact, .exists: return 0
+            case .numeric, .prefix(_, ignoringCase: false), .suffix(_, ignoringCase: false): return 1
+            case .cidr(let range): return range.network.count == 4 ? 2 : 5
+            case .anythingBut(.strings), .anythingBut(.numbers), .anythingBut(.prefixes), .anythingBut(.suffixes): return 2
+            case .prefix, .suffix, .equalsIgnoreCase, .wildcard: return 3
+            case .anythingBut: return 4
+            }
+        }.max() ?? 0
     }
 
     @inline(__always)
-    func check(_ number: Int, _ view: LeafView, _ scratch: inout RuleMatchScratch) {
+    func check(_ number: Int, _ view: LeafView, _ scratch: UnsafeMutablePointer<RuleMatchScratch>) {
         let ruleNumber = Int(rule[number])
-        guard scratch.ruleStamps[ruleNumber] != scratch.stamp else { return }
-        let first = Int(firstCondition[number]), skip = first + Int(indexedCondition[number])
-        for c in first..<(first + Int(conditionCount[number])) where c != skip {
+        guard scratch.pointee.ruleStamps[ruleNumber] != scratch.pointee.stamp else { return }
+        let first = Int(firstCondition[number])
+        for c in first..<(first + Int(conditionCount[number])) {
             if !holds(c, view) { return }
         }
-        scratch.ruleStamps[ruleNumber] = scratch.stamp
-        scratch.matched.append(ruleNumber)
+        scratch.pointee.ruleStamps[ruleNumber] = scratch.pointee.stamp
+        scratch.pointee.append(ruleNumber)
     }
 
     @inline(__always)
@@ -206,45 +220,81 @@ final class FlatAlternatives: @unchecked Sendable {
         let m0 = Int(firstMatcher[condition]), m1 = m0 + Int(matcherCount[condition])
         while k >= 0 {
             let record = view.records[Int(k)]
-            let leaf = Leaf(kind: record.kind,
-                            bytes: UnsafeRawBufferPointer(rebasing: view.arena[Int(record.start)..<Int(record.start + record.length)]),
-                            number: record.number)
-            for m in m0..<m1 where matchers[m].matches(leaf) { return true }
+            let bytes = UnsafeRawBufferPointer(start: record.bytes, count: record.length)
+            for m in m0..<m1 where matchers.matches(m, kind: record.kind, bytes, number: record.number) { return true }
             k = record.next
         }
         return false
     }
 }
 
-/// Per-thread working memory for ``RuleSet/match(_:scratch:)``; ``matched`` holds the result.
-public struct RuleMatchScratch {
-    public internal(set) var matched: [Int] = []
-    var candidates: [Int32] = []
-    var alternativeStamps: [UInt32] = []
-    var ruleStamps: [UInt32] = []
-    var stamp: UInt32 = 0
+/// Per-matcher working memory for ``RuleSet/match(_:slots:scratch:)`` (plain memory; the owner
+/// calls ``deallocate()``): stamps mark the alternatives and rules already seen for this event.
+struct RuleMatchScratch {
+    /// The rules matched, ``matchedCount`` of them.
+    let matched: UnsafeMutablePointer<Int32>
+    private(set) var matchedCount = 0
+    let alternativeStamps: UnsafeMutablePointer<UInt32>
+    let ruleStamps: UnsafeMutablePointer<UInt32>
+    let alternativeCount: Int, ruleCount: Int
+    private(set) var stamp: UInt32 = 0
 
-    public init() {}
+    init(alternatives: Int, rules: Int) {
+        alternativeCount = alternatives
+        ruleCount = rules
+        matched = .allocate(capacity: max(1, rules))
+        alternativeStamps = .allocate(capacity: max(1, alternatives))
+        alternativeStamps.initialize(repeating: 0, count: max(1, alternatives))
+        ruleStamps = .allocate(capacity: max(1, rules))
+        ruleStamps.initialize(repeating: 0, count: max(1, rules))
+    }
 
-    mutating func prepare(alternatives: Int, rules: Int) {
-        if alternativeStamps.count != alternatives { alternativeStamps = Array(repeating: 0, count: alternatives) }
-        if ruleStamps.count != rules { ruleStamps = Array(repeating: 0, count: rules) }
+    func deallocate() {
+        matched.deallocate()
+        alternativeStamps.deallocate()
+        ruleStamps.deallocate()
+    }
+
+    mutating func begin() {
+        matchedCount = 0
         stamp &+= 1
         if stamp == 0 {
             // Wrapped: old stamps could collide with new ones.
-            for i in alternativeStamps.indices { alternativeStamps[i] = 0 }
-            for i in ruleStamps.indices { ruleStamps[i] = 0 }
+            alternativeStamps.update(repeating: 0, count: max(1, alternativeCount))
+            ruleStamps.update(repeating: 0, count: max(1, ruleCount))
             stamp = 1
         }
-        candidates.removeAll(keepingCapacity: true)
-        matched.removeAll(keepingCapacity: true)
     }
+
+    /// Each rule is appended at most once per event (its stamp guards it), so `matched` never overflows.
+    @inline(__always)
+    mutating func append(_ rule: Int) {
+        matched[matchedCount] = Int32(truncatingIfNeeded: rule)
+        matchedCount += 1
+    }
+
+    /// Puts the matched rules in rule order (few: insertion sort).
+    mutating func sortMatched() {
+        guard matchedCount > 1 else { return }
+        for i in 1..<matchedCount {
+            let v = matched[i]
+            var j = i
+            while j > 0 && matched[j - 1] > v {
+                matched[j] = matched[j - 1]
+                j -= 1
+            }
+            matched[j] = v
+        }
+    }
+
+    var matchedRules: [Int] { (0..<matchedCount).map { Int(matched[$0]) } }
 }
 
 /// A hash table from (field, exact value) to the alternatives indexed under it. Open addressing,
-/// keys in one byte block; a lookup hashes the value's bytes once and allocates nothing.
-struct ExactIndex: Sendable {
-    struct Entry: Sendable {
+/// keys in one byte block, all in plain memory; a lookup hashes the value's bytes once and
+/// allocates nothing.
+final class ExactIndex: @unchecked Sendable {
+    struct Entry {
         var hash: UInt64
         var field: Int32
         var tag: UInt8
@@ -254,11 +304,11 @@ struct ExactIndex: Sendable {
         var candidatesCount: Int32
     }
 
-    let slots: [Int32]
+    let slots: UnsafeMutablePointer<Int32>
     let mask: Int
-    let entries: [Entry]
-    let keys: [UInt8]
-    let candidates: [Int32]
+    let entries: UnsafeMutablePointer<Entry>
+    let keys: UnsafeMutablePointer<UInt8>
+    let candidates: UnsafeMutablePointer<Int32>
 
     init(_ items: [(field: Int, value: ExactValue, alternative: Int32)]) {
         var grouped: [Int: [ExactValue: [Int32]]] = [:]
@@ -278,17 +328,29 @@ struct ExactIndex: Sendable {
         }
         var size = 16
         while size < entries.count * 2 { size *= 2 }
-        var slots = [Int32](repeating: -1, count: size)
+        var table = [Int32](repeating: -1, count: size)
         for (n, entry) in entries.enumerated() {
             var s = Int(truncatingIfNeeded: entry.hash) & (size - 1)
-            while slots[s] >= 0 { s = (s + 1) & (size - 1) }
-            slots[s] = Int32(n)
+            while table[s] >= 0 { s = (s + 1) & (size - 1) }
+            table[s] = Int32(n)
         }
-        self.slots = slots
-        self.mask = size - 1
-        self.entries = entries
-        self.keys = keys
-        self.candidates = candidates
+        func buffer<T>(_ items: [T]) -> UnsafeMutablePointer<T> {
+            let b = UnsafeMutablePointer<T>.allocate(capacity: max(1, items.count))
+            b.initialize(from: items, count: items.count)
+            return b
+        }
+        slots = buffer(table)
+        mask = size - 1
+        self.entries = buffer(entries)
+        self.keys = buffer(keys)
+        self.candidates = buffer(candidates)
+    }
+
+    deinit {
+        slots.deallocate()
+        entries.deallocate()
+        keys.deallocate()
+        candidates.deallocate()
     }
 
     @inline(__always)
@@ -337,11 +399,9 @@ struct ExactIndex: Sendable {
             let n = slots[s]
             if n < 0 { return 0..<0 }
             let entry = entries[Int(n)]
-            if entry.hash == hash && entry.field == Int32(field) && entry.tag == tag && Int(entry.keyLength) == bytes.count {
-                let same = keys.withUnsafeBytes { k in
-                    bytes.count == 0 || memcmp(k.baseAddress! + Int(entry.keyStart), bytes.baseAddress!, bytes.count) == 0
-                }
-                if same { return Int(entry.candidatesStart)..<Int(entry.candidatesStart + entry.candidatesCount) }
+            if entry.hash == hash && entry.field == Int32(field) && entry.tag == tag && Int(entry.keyLength) == bytes.count
+                && (bytes.count == 0 || memcmp(keys + Int(entry.keyStart), bytes.baseAddress!, bytes.count) == 0) {
+                return Int(entry.candidatesStart)..<Int(entry.candidatesStart + entry.candidatesCount)
             }
             s = (s + 1) & mask
         }
@@ -352,7 +412,7 @@ extension EventPattern {
     /// Whether `json` (an event as JSON text) matches this pattern, the event taken as it is. For
     /// one-off checks; hot paths hold an ``EventMatcher``.
     public func matches(json: String) -> Bool {
-        var matcher = EventMatcher(RuleSet([self]), cloudTrailEnvelope: false)
+        let matcher = EventMatcher(RuleSet([self]), cloudTrailEnvelope: false)
         return !matcher.matches(Array(json.utf8)).isEmpty
     }
 }

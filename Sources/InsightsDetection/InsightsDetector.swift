@@ -65,8 +65,14 @@ public struct InsightsDetector: Sendable {
         public var types: Set<InsightType>
         /// Baseline window in days (CloudTrail: 7).
         public var baselineDays: Int
-        /// Minutes of history needed before anything is reported.
+        /// Minutes of history needed before call-rate insights are reported (error-rate insights: see
+        /// ``coldStartErrorShare``).
         public var minimumHistoryMinutes: Int
+        /// While the history is shorter than ``minimumHistoryMinutes``, a minute whose errors are at least
+        /// ``minimumCount`` and at least this share of the key's calls in that minute (a burst of denied calls) is an
+        /// ApiErrorRate insight anyway, judged against whatever history there is. Errors have a natural baseline
+        /// of almost none; call rates do not, so they wait for history. 0 turns the cold start off.
+        public var coldStartErrorShare: Double
         /// Minimum per-minute count of an unusual minute.
         public var minimumCount: Double
         /// Minimum ratio of an unusual minute's count to the baseline mean.
@@ -80,7 +86,8 @@ public struct InsightsDetector: Sendable {
 
         public init(types: Set<InsightType> = [.apiCallRate, .apiErrorRate], baselineDays: Int = 7,
                     minimumHistoryMinutes: Int = 360, minimumCount: Double = 10, minimumRatio: Double = 3,
-                    deviations: Double = 6, maxKeys: Int = 10_000, attributionCapacity: Int = 32) {
+                    deviations: Double = 6, maxKeys: Int = 10_000, attributionCapacity: Int = 32,
+                    coldStartErrorShare: Double = 0.5) {
             self.types = types
             self.baselineDays = baselineDays
             self.minimumHistoryMinutes = minimumHistoryMinutes
@@ -89,6 +96,26 @@ public struct InsightsDetector: Sendable {
             self.deviations = deviations
             self.maxKeys = maxKeys
             self.attributionCapacity = attributionCapacity
+            self.coldStartErrorShare = coldStartErrorShare
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case types, baselineDays, minimumHistoryMinutes, coldStartErrorShare, minimumCount, minimumRatio, deviations
+            case maxKeys, attributionCapacity
+        }
+
+        public init(from decoder: any Decoder) throws {
+            // Saved state from before the cold start loads with its default.
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(types: try c.decode(Set<InsightType>.self, forKey: .types),
+                      baselineDays: try c.decode(Int.self, forKey: .baselineDays),
+                      minimumHistoryMinutes: try c.decode(Int.self, forKey: .minimumHistoryMinutes),
+                      minimumCount: try c.decode(Double.self, forKey: .minimumCount),
+                      minimumRatio: try c.decode(Double.self, forKey: .minimumRatio),
+                      deviations: try c.decode(Double.self, forKey: .deviations),
+                      maxKeys: try c.decode(Int.self, forKey: .maxKeys),
+                      attributionCapacity: try c.decode(Int.self, forKey: .attributionCapacity),
+                      coldStartErrorShare: try c.decodeIfPresent(Double.self, forKey: .coldStartErrorShare) ?? 0.5)
         }
     }
 
@@ -226,6 +253,12 @@ public struct InsightsDetector: Sendable {
 
     // MARK: - Minutes
 
+    /// Whether an error-rate minute is judged before the minimum history (see ``Configuration/coldStartErrorShare``).
+    private func coldStart(_ type: InsightType, _ errors: Double, _ calls: Double, _ history: Int) -> Bool {
+        type == .apiErrorRate && history < configuration.minimumHistoryMinutes && configuration.coldStartErrorShare > 0
+            && errors >= configuration.minimumCount && errors >= configuration.coldStartErrorShare * calls
+    }
+
     private func newKeyState(_ key: InsightKey, _ minute: Int64) -> KeyState {
         let hours = configuration.baselineDays * 24
         let track = Track(baseline: RollingBaseline(windowHours: hours),
@@ -242,11 +275,11 @@ public struct InsightsDetector: Sendable {
         let attributes = Array(zip(state.attributes, state.attributeCounts))
         for (t, type) in Self.trackTypes.enumerated() where configuration.types.contains(type) {
             let count = type == .apiCallRate ? state.calls : state.errors
-            closeMinute(&state.tracks[t], key: key, type: type, minute: open, count: count,
+            closeMinute(&state.tracks[t], key: key, type: type, minute: open, count: count, calls: state.calls,
                         attributes: attributes, output: &output)
             // The next minute is quiet if nothing arrived in it; only an open episode cares.
             if minute > open + 1, state.tracks[t].episode != nil {
-                closeMinute(&state.tracks[t], key: key, type: type, minute: open + 1, count: 0, attributes: [],
+                closeMinute(&state.tracks[t], key: key, type: type, minute: open + 1, count: 0, calls: 0, attributes: [],
                             output: &output)
             }
         }
@@ -268,7 +301,7 @@ public struct InsightsDetector: Sendable {
     }
 
     private mutating func closeMinute(_ track: inout Track, key: InsightKey, type: InsightType, minute: Int64,
-                                      count: Double, attributes: [(MinuteAttributes, Double)],
+                                      count: Double, calls: Double, attributes: [(MinuteAttributes, Double)],
                                       output: inout [InsightEvent]) {
         let hour = Self.floorDiv(minute, 60)
         track.baseline.advance(toHour: hour)
@@ -288,7 +321,8 @@ public struct InsightsDetector: Sendable {
             output.append(makeEvent(.end, key: key, type: type, episode: episode, minute: minute,
                                     insightAverage: episode.total / Double(episode.minutes)))
             track.episode = nil
-        } else if history >= configuration.minimumHistoryMinutes && stats.minutes > 0 {
+        } else if (history >= configuration.minimumHistoryMinutes && stats.minutes > 0) || coldStart(type, count, calls, history) {
+            // With no history yet (cold start), the statistics are zero and the threshold is `minimumCount`.
             let threshold = max(configuration.minimumCount, configuration.minimumRatio * stats.mean,
                                 stats.mean + configuration.deviations * max(stats.deviation, 1))
             if count >= threshold {

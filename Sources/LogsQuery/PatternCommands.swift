@@ -79,6 +79,23 @@ final class PatternState {
 
     private func text(of id: UInt64) -> String { miner.template(id: id)?.text ?? "" }
 
+    /// The entries by the template each id stands for now: the miner merges a family of templates that differ only
+    /// in a variable position into one, and the rows show the final groups.
+    private func resolvedEntries() -> [UInt64: Entry] {
+        var out: [UInt64: Entry] = [:]
+        out.reserveCapacity(entries.count)
+        for (id, entry) in entries {
+            let final = miner.resolve(id)
+            guard var into = out[final] else { out[final] = entry; continue }
+            into.count += entry.count
+            into.previous += entry.previous
+            into.samples += entry.samples.prefix(max(PatternState.maximumSamples - into.samples.count, 0))
+            for (bucket, n) in entry.buckets { into.buckets[bucket, default: 0] += n }
+            out[final] = into
+        }
+        return out
+    }
+
     private func ratio(_ n: Int, _ of: Int) -> QueryValue { of == 0 ? .null : .number((Double(n) / Double(of) * 1e6).rounded() / 1e6) }
 
     private func samples(_ entry: Entry) -> QueryValue {
@@ -87,7 +104,7 @@ final class PatternState {
 
     /// `pattern`: one row per template, most frequent first.
     func patternRows() -> [[String: QueryValue]] {
-        entries.filter { $0.value.count > 0 }.map { id, entry in (id, entry, text(of: id)) }
+        resolvedEntries().filter { $0.value.count > 0 }.map { id, entry in (id, entry, text(of: id)) }
             .sorted { $0.1.count != $1.1.count ? $0.1.count > $1.1.count : Evaluator.compareBytes($0.2, $1.2) < 0 }
             .map { id, entry, pattern in
                 ["@pattern": .string(pattern), "@ratio": ratio(entry.count, total), "@sampleCount": .number(Double(entry.count)),
@@ -98,7 +115,7 @@ final class PatternState {
 
     /// `diff`: every template of either range with its count in both and how it changed.
     func diffRows() -> [[String: QueryValue]] {
-        entries.filter { $0.value.count > 0 || $0.value.previous > 0 }.map { id, entry in (id, entry, text(of: id)) }
+        resolvedEntries().filter { $0.value.count > 0 || $0.value.previous > 0 }.map { id, entry in (id, entry, text(of: id)) }
             .sorted { a, b in
                 let da = abs(a.1.count - a.1.previous), db = abs(b.1.count - b.1.previous)
                 return da != db ? da > db : Evaluator.compareBytes(a.2, b.2) < 0
@@ -131,7 +148,7 @@ final class PatternState {
         let last = range.map { QueryTime.floorDiv(max($0.lowerBound, $0.upperBound - 1), bucketWidth) } ?? lastBucket
         let count = Int(min(max(last - first + 1, 1), 10_000))
         var rows: [(priority: Int, peak: Int, row: [String: QueryValue])] = []
-        for (id, entry) in entries where entry.count > 0 {
+        for (id, entry) in resolvedEntries() where entry.count > 0 {
             var series = [Int](repeating: 0, count: count)
             for (bucket, n) in entry.buckets where bucket >= first && bucket - first < Int64(count) { series[Int(bucket - first)] += n }
             let sortedSeries = series.sorted()

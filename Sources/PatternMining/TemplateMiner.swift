@@ -1,54 +1,122 @@
-/// Online log template miner in the family of Drain.
+/// Online log template miner in the family of Drain, with variables confirmed by cardinality.
 ///
-/// Each message is tokenized on whitespace and masked by built-in generic rules (see ``TokenMasker``): numbers,
-/// hexadecimal values, IP addresses, paths, URLs, UUIDs and timestamps become `<*>`. Messages are then grouped
-/// Drain-style: candidate templates share the token count and the first masked token; the most similar candidate
-/// (share of positions whose tokens are equal, a template `<*>` matching anything) is chosen when its similarity
-/// reaches ``Configuration/similarityThreshold``, and positions that differ are generalised to `<*>`. Otherwise a new
-/// template is created. An exact-match cache short-circuits the search for masked token sequences already seen.
+/// Each message is tokenized and masked by built-in generic rules (see ``TokenMasker``) at two levels: values that
+/// are always variables (numbers, addresses, paths, URLs, ids …) become `<*>` right away; value-shaped words
+/// (words with digits glued on, host names, quoted strings, `key=value` values) are kept as written but remembered
+/// as candidates. Messages are then grouped Drain-style: candidate templates share the token count and the shape of
+/// the first token; the most similar candidate is chosen (``Configuration/similarityThreshold``).
+///
+/// **Variables are confirmed by cardinality.** A message that is similar to a template but differs from it in some
+/// positions does not generalise the template at once: it starts a *sibling* template in the same family. Each
+/// family counts the distinct values it has seen at each differing position; a position becomes `<*>` for the whole
+/// family once it has shown ``Configuration/distinctWordsForVariable`` distinct plain words, or
+/// ``Configuration/distinctValuesForVariable`` distinct value-shaped words (then only their variable part becomes
+/// `<*>`: `job_<*>`-like shapes keep their literal frame). Siblings that become identical are merged into the oldest;
+/// the others' ids become aliases of it (``resolve(_:)``). So `state 'Active'` and `state 'Inactive'` stay two
+/// events, while user names, block ids or host names — which come in their hundreds — fold into one template.
+/// With both counts at 2 the miner behaves like Drain (generalise at the first difference).
 ///
 /// **Template ids** are the FNV-1a 64-bit hash of the template text at creation. Ids are therefore stable across
 /// runs fed the same input in the same order, agree between a batch run and a live run, and a template that is
-/// evicted and later re-created gets the same id again.
+/// evicted and later re-created gets the same id again. A merged template's id resolves to the template it was
+/// merged into.
 ///
 /// **Memory** is bounded by ``Configuration/maxTemplates``: when the cap is exceeded the least recently seen
-/// templates are evicted (in batches of 1/16 of the cap, so the cost of eviction is amortised).
+/// templates are evicted (in batches of 1/16 of the cap, so the cost of eviction is amortised); families and
+/// aliases are bounded by the same cap.
 ///
 /// The miner is a value type: `Sendable`, and its state is `Codable` for persistence (the exact-match cache is
 /// rebuilt on demand after decoding).
 public struct TemplateMiner: Sendable {
-    /// Tuning knobs. The defaults are the one configuration used for every kind of log.
+    /// Tuning knobs. The defaults are the one configuration used for every kind of log, chosen by
+    /// leave-one-system-out cross-validation on Loghub (see the README's evaluation section).
     public struct Configuration: Sendable, Codable, Equatable {
-        /// Minimum share of equal token positions for a message to join an existing template.
+        /// Minimum share of a template's constant positions a message must match to join its family.
         public var similarityThreshold: Double
         /// Maximum number of templates kept; the least recently seen are evicted beyond it.
         public var maxTemplates: Int
         /// Maximum number of tokens considered; longer messages are truncated (the tail joins the last `<*>`).
         public var maxTokens: Int
+        /// Distinct plain words a position must show before it becomes `<*>` (2: at the first difference).
+        public var distinctWordsForVariable: Int
+        /// Distinct value-shaped words (glued numbers, host names, quoted strings, `key=value` values) a position
+        /// must show before their variable part becomes `<*>`.
+        public var distinctValuesForVariable: Int
+        /// …and the distinct values must be at least this share of the messages seen there: values that each recur
+        /// many times (states, levels, interface names) are an enumeration of events, not a variable. A position
+        /// with three times as many distinct values becomes a variable regardless. 0 turns the share test off.
+        public var distinctShareForVariable: Double
 
-        public init(similarityThreshold: Double = 0.8, maxTemplates: Int = 10_000, maxTokens: Int = 256) {
+        public init(similarityThreshold: Double = 0.8, maxTemplates: Int = 10_000, maxTokens: Int = 256,
+                    distinctWordsForVariable: Int = 3, distinctValuesForVariable: Int = 3,
+                    distinctShareForVariable: Double = 0.2) {
             self.similarityThreshold = similarityThreshold
             self.maxTemplates = maxTemplates
             self.maxTokens = maxTokens
+            self.distinctWordsForVariable = distinctWordsForVariable
+            self.distinctValuesForVariable = distinctValuesForVariable
+            self.distinctShareForVariable = distinctShareForVariable
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case similarityThreshold, maxTemplates, maxTokens, distinctWordsForVariable, distinctValuesForVariable
+            case distinctShareForVariable
+        }
+
+        public init(from decoder: any Decoder) throws {
+            // Keys added later are optional, so saved state from older versions still loads (and keeps its behaviour).
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            similarityThreshold = try c.decode(Double.self, forKey: .similarityThreshold)
+            maxTemplates = try c.decode(Int.self, forKey: .maxTemplates)
+            maxTokens = try c.decode(Int.self, forKey: .maxTokens)
+            distinctWordsForVariable = try c.decodeIfPresent(Int.self, forKey: .distinctWordsForVariable) ?? 2
+            distinctValuesForVariable = try c.decodeIfPresent(Int.self, forKey: .distinctValuesForVariable) ?? 2
+            distinctShareForVariable = try c.decodeIfPresent(Double.self, forKey: .distinctShareForVariable) ?? 0
         }
     }
 
+    /// How far a template position is generalised.
+    enum Level: UInt8, Sendable, Codable {
+        /// The token as written (always-variables masked).
+        case exact
+        /// Value-shaped parts masked too: tokens of the same shape match.
+        case shape
+        /// `<*>`: anything matches.
+        case any
+    }
+
     /// A template held by the miner.
-    public struct Template: Sendable, Codable, Equatable {
+    public struct Template: Sendable, Equatable {
         /// Stable identifier (hash of the first template text).
         public let id: UInt64
         /// Current template text.
         public internal(set) var text: String
-        /// Number of messages assigned.
+        /// Number of messages assigned (including those of templates merged into it).
         public internal(set) var count: Int
         /// Miner sequence number of the last message assigned (for least-recently-seen eviction).
         public internal(set) var lastSeen: UInt64
-        /// Masked token texts; `<*>` where generalised.
+        /// Token texts as shown; `<*>` where generalised.
         var tokens: [String]
-        /// Stable hashes of ``tokens``.
+        /// Per position: the exact hash required (``Level/exact``), the shape required (``Level/shape``).
         var hashes: [UInt64]
-        /// Bucket the template lives in (token count + first masked token), fixed at creation.
+        var shapes: [UInt64]
+        var levels: [Level]
+        /// Bucket the template lives in (token count + shape of the first token), fixed at creation.
         var bucket: UInt64
+        /// The family (id of its first template).
+        var family: UInt64
+    }
+
+    /// Siblings: templates of one length that differ in a few positions, and the values seen there.
+    struct Family: Sendable, Codable, Equatable {
+        struct Value: Sendable, Codable, Equatable {
+            var hash: UInt64
+            var shape: UInt64
+        }
+        /// Member template ids, oldest first.
+        var members: [UInt64]
+        /// Distinct values seen at the positions where members differ (bounded).
+        var positions: [Int32: [Value]] = [:]
     }
 
     public private(set) var configuration: Configuration
@@ -56,27 +124,46 @@ public struct TemplateMiner: Sendable {
     public private(set) var messagesSeen: UInt64 = 0
     /// Number of templates evicted so far because of ``Configuration/maxTemplates``.
     public private(set) var evictions: Int = 0
+    /// Number of templates merged into a sibling so far.
+    public private(set) var merges: Int = 0
 
     private var templates: [Template] = []
+    private var families: [UInt64: Family] = [:]
+    /// Ids of merged templates → the template they were merged into.
+    private var aliases: [UInt64: UInt64] = [:]
     private var indexByID: [UInt64: Int32] = [:]
     private var buckets: [UInt64: [Int32]] = [:]
     private var lengthBuckets: [Int: [Int32]] = [:]
     private var exact: [UInt64: Int32] = [:]
+    /// Shape sequence → a template that took a message of that shape (a hint: acceptance is checked on use).
+    private var byShape: [UInt64: Int32] = [:]
     private var masker = TokenMasker()
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
     }
 
-    /// All templates currently held, in creation order (evicted ones excluded).
+    /// All templates currently held, in creation order (evicted and merged ones excluded).
     public var allTemplates: [Template] { templates }
 
     /// Number of templates currently held.
     public var templateCount: Int { templates.count }
 
-    /// The template with the given id, if held.
+    /// The template with the given id (or the template it was merged into), if held.
     public func template(id: UInt64) -> Template? {
-        indexByID[id].map { templates[Int($0)] }
+        indexByID[resolve(id)].map { templates[Int($0)] }
+    }
+
+    /// The id a template id stands for now: itself, or the template it was (transitively) merged into.
+    /// A batch consumer that keeps the ids returned by ``add(_:)`` resolves them at the end to get the final groups.
+    public func resolve(_ id: UInt64) -> UInt64 {
+        var current = id
+        var steps = 0
+        while let next = aliases[current], steps < 64 {
+            current = next
+            steps += 1
+        }
+        return current
     }
 
     /// Formats an id as 16 lower-case hexadecimal digits.
@@ -85,16 +172,15 @@ public struct TemplateMiner: Sendable {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    /// Assigns a message (raw bytes, UTF-8 expected but not required) to a template, creating or generalising
-    /// templates as needed.
+    /// Assigns a message (raw bytes, UTF-8 expected but not required) to a template, creating templates or
+    /// generalising them as needed.
     public mutating func add(_ message: UnsafeRawBufferPointer) -> MinedTemplate {
         messagesSeen &+= 1
         masker.mask(message)
         masker.truncate(to: max(configuration.maxTokens, 1))
-        let tokens = masker.tokens
         var sequenceHash = StableHash.offsetBasis
-        for t in tokens { sequenceHash = StableHash.combine(sequenceHash, t.hash) }
-        sequenceHash = StableHash.combine(sequenceHash, UInt64(tokens.count))
+        for t in masker.tokens { sequenceHash = StableHash.combine(sequenceHash, t.hash) }
+        sequenceHash = StableHash.combine(sequenceHash, UInt64(masker.tokens.count))
 
         if let hit = exact[sequenceHash] {
             let index = Int(hit)
@@ -102,46 +188,43 @@ public struct TemplateMiner: Sendable {
             templates[index].lastSeen = messagesSeen
             return result(index, isNew: false, generalized: false)
         }
+        masker.resolveShapes(message)
+        let tokens = masker.tokens
+        // Value-shaped words make most sequences new; a template that took the same shapes before usually takes
+        // this message too (checked, not assumed).
+        var shapeHash = StableHash.offsetBasis
+        for t in tokens { shapeHash = StableHash.combine(shapeHash, t.shape) }
+        shapeHash = StableHash.combine(shapeHash, UInt64(tokens.count))
+        if let hit = byShape[shapeHash], Int(hit) < templates.count, Self.acceptsAll(templates[Int(hit)], tokens) {
+            let index = Int(hit)
+            templates[index].count += 1
+            templates[index].lastSeen = messagesSeen
+            rememberExact(sequenceHash, index)
+            return result(index, isNew: false, generalized: false)
+        }
 
         let bucket = Self.bucketKey(tokens)
-        var (best, bestScore) = bestCandidate(buckets[bucket], tokens, limit: Int.max)
-        if bestScore < configuration.similarityThreshold {
-            // The first token may itself be a variable (`com.example.job: …`): look at other templates of the same
-            // length too, with a bounded amount of work.
+        var best = bestCandidate(buckets[bucket], tokens, limit: Int.max)
+        if best.score < configuration.similarityThreshold {
+            // The first token may itself be a variable (`com.example.job: …`, a user name): look at other templates
+            // of the same length too, with a bounded amount of work.
             let other = bestCandidate(lengthBuckets[tokens.count], tokens, limit: Self.lengthBucketScanLimit)
-            if other.score > bestScore { (best, bestScore) = other }
+            if other.isBetter(than: best) { best = other }
         }
 
-        if best >= 0 && bestScore >= configuration.similarityThreshold {
-            var generalized = false
-            var t = templates[best]
-            for i in 0..<t.hashes.count where t.hashes[i] != TokenMasker.wildcardHash && t.hashes[i] != tokens[i].hash {
-                t.hashes[i] = TokenMasker.wildcardHash
-                t.tokens[i] = "<*>"
-                generalized = true
+        if best.index >= 0 && best.score >= configuration.similarityThreshold {
+            if best.differences == 0 {
+                templates[best.index].count += 1
+                templates[best.index].lastSeen = messagesSeen
+                rememberExact(sequenceHash, best.index)
+                byShape[shapeHash] = Int32(best.index)
+                return result(best.index, isNew: false, generalized: false)
             }
-            if generalized { t.text = t.tokens.joined(separator: " ") }
-            t.count += 1
-            t.lastSeen = messagesSeen
-            templates[best] = t
-            rememberExact(sequenceHash, best)
-            return result(best, isNew: false, generalized: generalized)
+            return addSibling(of: best.index, message, tokens, sequenceHash: sequenceHash)
         }
 
-        // A new template.
-        var texts: [String] = []
-        texts.reserveCapacity(tokens.count)
-        for i in 0..<tokens.count { texts.append(masker.maskedText(i, in: message)) }
-        let text = texts.joined(separator: " ")
-        var id = StableHash.hash(text)
-        while indexByID[id] != nil { id &+= 1 }  // practically never; keeps ids unique
-        let template = Template(id: id, text: text, count: 1, lastSeen: messagesSeen, tokens: texts,
-                                hashes: tokens.map(\.hash), bucket: bucket)
-        let index = templates.count
-        templates.append(template)
-        indexByID[id] = Int32(index)
-        buckets[bucket, default: []].append(Int32(index))
-        lengthBuckets[texts.count, default: []].append(Int32(index))
+        // A new template in a family of its own.
+        let index = appendTemplate(message, tokens, bucket: bucket, family: nil, like: nil)
         rememberExact(sequenceHash, index)
         let mined = result(index, isNew: true, generalized: false)
         if templates.count > configuration.maxTemplates { evictLeastRecentlySeen() }
@@ -154,68 +237,286 @@ public struct TemplateMiner: Sendable {
         return copy.withUTF8 { add(UnsafeRawBufferPointer($0)) }
     }
 
-    // MARK: - Internals
+    // MARK: - Siblings and generalisation
+
+    /// The message is like template `index` but differs in some positions: it becomes a sibling; positions that
+    /// have now shown enough distinct values become variables for the whole family.
+    private mutating func addSibling(of index: Int, _ message: UnsafeRawBufferPointer, _ tokens: [MaskedToken],
+                                     sequenceHash: UInt64) -> MinedTemplate {
+        let model = templates[index]
+        let familyID = model.family
+        var family = families[familyID] ?? Family(members: [model.id])
+        let sibling = appendTemplate(message, tokens, bucket: Self.bucketKey(tokens), family: familyID, like: model)
+        let siblingID = templates[sibling].id
+        family.members.append(siblingID)
+
+        let cap = 3 * Int(max(configuration.distinctWordsForVariable, configuration.distinctValuesForVariable, 2))
+        var generalise: [(position: Int, level: Level)] = []
+        for p in 0..<tokens.count where !Self.accepts(model, p, tokens[p]) {
+            var values = family.positions[Int32(p)] ?? []
+            if model.levels[p] == .exact { Self.insert(.init(hash: model.hashes[p], shape: model.shapes[p]), into: &values, cap: cap) }
+            Self.insert(.init(hash: tokens[p].hash, shape: tokens[p].shape), into: &values, cap: cap)
+            family.positions[Int32(p)] = values
+            let sameShape = values.allSatisfy { $0.shape == values[0].shape }
+            let enough = sameShape ? configuration.distinctValuesForVariable : configuration.distinctWordsForVariable
+            if values.count >= 3 * enough || (values.count >= enough && isMostlyDistinct(values.count, at: p, in: family)) {
+                generalise.append((p, sameShape ? .shape : .any))
+            }
+        }
+        families[familyID] = family
+        guard !generalise.isEmpty else {
+            rememberExact(sequenceHash, sibling)
+            let mined = result(sibling, isNew: true, generalized: false)
+            if templates.count > configuration.maxTemplates { evictLeastRecentlySeen() }
+            return mined
+        }
+
+        var generalisations: [(position: Int, level: Level, shape: UInt64, text: String)] = []
+        for (p, level) in generalise {
+            generalisations.append(level == .any ? (p, .any, TokenMasker.wildcardHash, "<*>")
+                                   : (p, .shape, tokens[p].shape, masker.maskedText(p, in: message, shape: true)))
+        }
+        let changed = generaliseMembers(familyID, generalisations)
+        let survivorOfSibling = mergeIdenticalMembers(familyID)
+        exact.removeAll(keepingCapacity: true)
+        byShape.removeAll(keepingCapacity: true)
+        let final = indexByID[resolve(survivorOfSibling[siblingID] ?? siblingID)].map(Int.init) ?? sibling
+        rememberExact(sequenceHash, final)
+        let isNew = templates[final].id == siblingID
+        let mined = result(final, isNew: isNew, generalized: changed.contains(templates[final].id) && !isNew)
+        if templates.count > configuration.maxTemplates { evictLeastRecentlySeen() }
+        return mined
+    }
+
+    /// Generalises positions in every member of a family; returns the ids of the members that changed.
+    private mutating func generaliseMembers(_ familyID: UInt64,
+                                            _ generalisations: [(position: Int, level: Level, shape: UInt64, text: String)]) -> Set<UInt64> {
+        var changed = Set<UInt64>()
+        for id in families[familyID]?.members ?? [] {
+            guard let m = indexByID[id].map(Int.init) else { continue }
+            var t = templates[m]
+            var touched = false
+            for g in generalisations where t.levels[g.position].rawValue < g.level.rawValue {
+                t.levels[g.position] = g.level
+                t.tokens[g.position] = g.text
+                t.hashes[g.position] = g.shape
+                t.shapes[g.position] = g.shape
+                touched = true
+            }
+            if touched {
+                t.text = t.tokens.joined(separator: " ")
+                templates[m] = t
+                changed.insert(id)
+            }
+        }
+        return changed
+    }
+
+    /// Whether `distinct` values at position `p` are at least ``Configuration/distinctShareForVariable`` of the
+    /// messages the family's members have seen with a literal there.
+    private func isMostlyDistinct(_ distinct: Int, at p: Int, in family: Family) -> Bool {
+        let share = configuration.distinctShareForVariable
+        guard share > 0 else { return true }
+        var seen = 0
+        for id in family.members {
+            guard let m = indexByID[id].map(Int.init), templates[m].levels[p] == .exact else { continue }
+            seen += templates[m].count
+        }
+        return Double(distinct) >= share * Double(max(seen, 1))
+    }
+
+    /// Merges family members with the same positions into the oldest of them; returns merged id → survivor id.
+    private mutating func mergeIdenticalMembers(_ familyID: UInt64) -> [UInt64: UInt64] {
+        guard var family = families[familyID] else { return [:] }
+        var survivorByKey: [UInt64: UInt64] = [:]
+        var merged: [UInt64: UInt64] = [:]
+        var kept: [UInt64] = []
+        for id in family.members {
+            guard let m = indexByID[id].map(Int.init) else { continue }
+            let key = Self.positionKey(templates[m])
+            if let survivor = survivorByKey[key], let s = indexByID[survivor].map(Int.init) {
+                templates[s].count += templates[m].count
+                templates[s].lastSeen = max(templates[s].lastSeen, templates[m].lastSeen)
+                merged[id] = survivor
+            } else {
+                survivorByKey[key] = id
+                kept.append(id)
+            }
+        }
+        guard !merged.isEmpty else { return [:] }
+        family.members = kept
+        families[familyID] = family
+        for (id, survivor) in merged { aliases[id] = survivor }
+        merges += merged.count
+        templates.removeAll { merged[$0.id] != nil }
+        rebuildIndexes()
+        boundAliases()
+        return merged
+    }
+
+    /// A hash of what a template requires at each position.
+    private static func positionKey(_ t: Template) -> UInt64 {
+        var key = StableHash.combine(StableHash.offsetBasis, UInt64(t.levels.count))
+        for p in t.levels.indices {
+            let required: UInt64 = switch t.levels[p] {
+            case .exact: t.hashes[p]
+            case .shape: t.shapes[p] ^ 0x5bd1_e995
+            case .any: TokenMasker.wildcardHash
+            }
+            key = StableHash.combine(key, required)
+        }
+        return key
+    }
+
+    private static func insert(_ value: Family.Value, into values: inout [Family.Value], cap: Int) {
+        if values.count < cap + 1 && !values.contains(value) { values.append(value) }
+    }
+
+    /// Whether the template takes every token as it is.
+    private static func acceptsAll(_ t: Template, _ tokens: [MaskedToken]) -> Bool {
+        guard t.levels.count == tokens.count else { return false }
+        for p in 0..<tokens.count where !accepts(t, p, tokens[p]) { return false }
+        return true
+    }
+
+    /// Whether template position `p` takes `token` as it is.
+    @inline(__always)
+    private static func accepts(_ t: Template, _ p: Int, _ token: MaskedToken) -> Bool {
+        switch t.levels[p] {
+        case .any: true
+        case .shape: token.shape == t.shapes[p]
+        case .exact: token.hash == t.hashes[p]
+        }
+    }
+
+    private mutating func appendTemplate(_ message: UnsafeRawBufferPointer, _ tokens: [MaskedToken], bucket: UInt64,
+                                         family: UInt64?, like model: Template?) -> Int {
+        var texts: [String] = []
+        var hashes: [UInt64] = []
+        var shapes: [UInt64] = []
+        var levels: [Level] = []
+        texts.reserveCapacity(tokens.count)
+        for i in 0..<tokens.count {
+            if let model, model.levels[i] != .exact, Self.accepts(model, i, tokens[i]) {
+                // Keep the family's generalisation where the message fits it.
+                texts.append(model.tokens[i])
+                hashes.append(model.hashes[i])
+                shapes.append(model.shapes[i])
+                levels.append(model.levels[i])
+            } else {
+                texts.append(masker.maskedText(i, in: message))
+                hashes.append(tokens[i].hash)
+                shapes.append(tokens[i].shape)
+                levels.append(tokens[i].isWildcard ? .any : .exact)
+            }
+        }
+        let text = texts.joined(separator: " ")
+        var id = StableHash.hash(text)
+        while indexByID[id] != nil || aliases[id] != nil { id &+= 1 }  // practically never; keeps ids unique
+        let template = Template(id: id, text: text, count: 1, lastSeen: messagesSeen, tokens: texts, hashes: hashes,
+                                shapes: shapes, levels: levels, bucket: bucket, family: family ?? id)
+        let index = templates.count
+        templates.append(template)
+        indexByID[id] = Int32(index)
+        buckets[bucket, default: []].append(Int32(index))
+        lengthBuckets[texts.count, default: []].append(Int32(index))
+        if family == nil { families[id] = Family(members: [id]) }
+        return index
+    }
+
+    // MARK: - Matching
 
     /// How many same-length templates are compared at most when the first-token bucket has no good match.
     static let lengthBucketScanLimit = 512
 
-    /// The most similar template among `candidates` (ties go to the more general template).
-    private func bestCandidate(_ candidates: [Int32]?, _ tokens: [MaskedToken], limit: Int) -> (index: Int, score: Double) {
-        guard let candidates else { return (-1, -1) }
-        var best = -1
-        var bestScore = -1.0
-        var bestWildcards = -1
+    struct Candidate {
+        var index = -1
+        var score = -1.0
+        /// Positions the template does not take as they are (0: the message fits the template).
+        var differences = Int.max
+        var wildcards = -1
+
+        func isBetter(than other: Candidate) -> Bool {
+            if score != other.score { return score > other.score }
+            if differences != other.differences { return differences < other.differences }
+            return wildcards > other.wildcards
+        }
+    }
+
+    /// The most similar template among `candidates`: the share of the template's constant positions the message
+    /// matches (exactly, or in shape for value-shaped words); ties go to the template needing fewer changes, then
+    /// to the more general one.
+    private func bestCandidate(_ candidates: [Int32]?, _ tokens: [MaskedToken], limit: Int) -> Candidate {
+        var best = Candidate()
+        guard let candidates else { return best }
         for c in candidates.prefix(limit) {
-            let hashes = templates[Int(c)].hashes
-            guard hashes.count == tokens.count else { continue }
+            let t = templates[Int(c)]
+            guard t.hashes.count == tokens.count else { continue }
             var equal = 0
             var wildcards = 0
-            for i in 0..<hashes.count {
-                let h = hashes[i]
-                if h == TokenMasker.wildcardHash { wildcards += 1 } else if h == tokens[i].hash { equal += 1 }
+            var differences = 0
+            for i in 0..<tokens.count {
+                let token = tokens[i]
+                switch t.levels[i] {
+                case .any:
+                    wildcards += 1
+                case .shape:
+                    if token.shape == t.shapes[i] { equal += 1 } else { differences += 1 }
+                case .exact:
+                    if token.hash == t.hashes[i] {
+                        equal += 1
+                    } else {
+                        differences += 1
+                        if token.shape == t.shapes[i] { equal += 1 }
+                    }
+                }
             }
-            let score = tokens.isEmpty ? 1.0 : Double(equal) / Double(tokens.count)
-            if score > bestScore || (score == bestScore && wildcards > bestWildcards) {
-                best = Int(c)
-                bestScore = score
-                bestWildcards = wildcards
-            }
+            let constant = tokens.count - wildcards
+            let score = constant == 0 ? 1.0 : Double(equal) / Double(constant)
+            let candidate = Candidate(index: Int(c), score: score, differences: differences, wildcards: wildcards)
+            if candidate.isBetter(than: best) { best = candidate }
         }
-        return (best, bestScore)
+        return best
     }
 
     private static func bucketKey(_ tokens: [MaskedToken]) -> UInt64 {
         var key = StableHash.combine(StableHash.offsetBasis, UInt64(tokens.count))
-        if let first = tokens.first { key = StableHash.combine(key, first.hash) }
+        if let first = tokens.first { key = StableHash.combine(key, first.shape) }
         return key
     }
 
     private mutating func rememberExact(_ sequenceHash: UInt64, _ index: Int) {
         // The cache only saves work; keep it bounded by clearing it when it grows far beyond the template cap.
         if exact.count >= max(configuration.maxTemplates, 1) * 8 { exact.removeAll(keepingCapacity: true) }
+        if byShape.count >= max(configuration.maxTemplates, 1) * 8 { byShape.removeAll(keepingCapacity: true) }
         exact[sequenceHash] = Int32(index)
     }
 
     private func result(_ index: Int, isNew: Bool, generalized: Bool) -> MinedTemplate {
-        let hashes = templates[index].hashes
+        let t = templates[index]
         var ranges: [Range<Int>] = []
         ranges.reserveCapacity(masker.segments.count)
         let tokens = masker.tokens
-        for i in 0..<min(tokens.count, hashes.count) {
+        for i in 0..<min(tokens.count, t.levels.count) {
             let token = tokens[i]
-            if hashes[i] == TokenMasker.wildcardHash {
+            if t.levels[i] == .any || (t.levels[i] == .shape && token.shape == TokenMasker.wildcardHash) {
                 ranges.append(Int(token.sourceStart)..<Int(token.sourceEnd))
-            } else {
-                for s in Int(token.segmentStart)..<Int(token.segmentEnd) {
-                    let (a, b) = masker.segments[s]
-                    ranges.append(Int(a)..<Int(b))
-                }
+                continue
+            }
+            let shape = t.levels[i] == .shape
+            var last = Int(token.sourceStart)
+            for s in Int(token.segmentStart)..<Int(token.segmentEnd) {
+                let v = masker.segments[s]
+                guard TokenMasker.isParameter(v.kind, shape: shape), Int(v.start) >= last else { continue }
+                ranges.append(Int(v.start)..<Int(v.end))
+                last = Int(v.end)
             }
         }
-        return MinedTemplate(templateID: templates[index].id, template: templates[index].text,
-                             parameterRanges: ranges, isNew: isNew,
+        return MinedTemplate(templateID: t.id, template: t.text, parameterRanges: ranges, isNew: isNew,
                              generalized: generalized)
     }
+
+    // MARK: - Bounds
 
     private mutating func evictLeastRecentlySeen() {
         let cap = max(configuration.maxTemplates, 1)
@@ -228,6 +529,21 @@ public struct TemplateMiner: Sendable {
         templates.removeAll { $0.lastSeen <= cutoff }
         evictions += before - templates.count
         rebuildIndexes()
+        // Families lose their evicted members; empty families go.
+        for (id, var family) in families {
+            family.members.removeAll { indexByID[$0] == nil }
+            if family.members.isEmpty { families[id] = nil } else { families[id] = family }
+        }
+        boundAliases()
+    }
+
+    /// Aliases are kept for as many merged templates as the template cap; beyond that the oldest ids are forgotten
+    /// (they resolve to themselves).
+    private mutating func boundAliases() {
+        guard aliases.count > max(configuration.maxTemplates, 1) else { return }
+        // Keep aliases that point at templates still held; drop the rest first.
+        aliases = aliases.filter { indexByID[$0.value] != nil }
+        if aliases.count > max(configuration.maxTemplates, 1) { aliases.removeAll() }
     }
 
     private mutating func rebuildIndexes() {
@@ -235,6 +551,7 @@ public struct TemplateMiner: Sendable {
         buckets.removeAll(keepingCapacity: true)
         lengthBuckets.removeAll(keepingCapacity: true)
         exact.removeAll(keepingCapacity: true)
+        byShape.removeAll(keepingCapacity: true)
         for (i, t) in templates.enumerated() {
             indexByID[t.id] = Int32(i)
             buckets[t.bucket, default: []].append(Int32(i))
@@ -244,14 +561,20 @@ public struct TemplateMiner: Sendable {
 }
 
 extension TemplateMiner: Codable {
-    private enum CodingKeys: String, CodingKey { case configuration, messagesSeen, evictions, templates }
+    private enum CodingKeys: String, CodingKey {
+        case configuration, messagesSeen, evictions, merges, templates, families, aliases
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         configuration = try c.decode(Configuration.self, forKey: .configuration)
         messagesSeen = try c.decode(UInt64.self, forKey: .messagesSeen)
         evictions = try c.decode(Int.self, forKey: .evictions)
+        merges = try c.decodeIfPresent(Int.self, forKey: .merges) ?? 0
         templates = try c.decode([Template].self, forKey: .templates)
+        families = try c.decodeIfPresent([UInt64: Family].self, forKey: .families) ?? [:]
+        aliases = try c.decodeIfPresent([UInt64: UInt64].self, forKey: .aliases) ?? [:]
+        for t in templates where families[t.family] == nil { families[t.family] = Family(members: [t.id]) }
         rebuildIndexes()
     }
 
@@ -260,12 +583,15 @@ extension TemplateMiner: Codable {
         try c.encode(configuration, forKey: .configuration)
         try c.encode(messagesSeen, forKey: .messagesSeen)
         try c.encode(evictions, forKey: .evictions)
+        try c.encode(merges, forKey: .merges)
         try c.encode(templates, forKey: .templates)
+        try c.encode(families, forKey: .families)
+        try c.encode(aliases, forKey: .aliases)
     }
 }
 
-extension TemplateMiner.Template {
-    private enum CodingKeys: String, CodingKey { case id, text, count, lastSeen, tokens, bucket }
+extension TemplateMiner.Template: Codable {
+    private enum CodingKeys: String, CodingKey { case id, text, count, lastSeen, tokens, bucket, shapes, levels, family }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -275,7 +601,16 @@ extension TemplateMiner.Template {
         lastSeen = try c.decode(UInt64.self, forKey: .lastSeen)
         tokens = try c.decode([String].self, forKey: .tokens)
         bucket = try c.decode(UInt64.self, forKey: .bucket)
+        // The exact hashes are those of the texts; state from before shapes existed has exact positions only.
         hashes = tokens.map { StableHash.hash($0) }
+        shapes = try c.decodeIfPresent([UInt64].self, forKey: .shapes) ?? hashes
+        levels = try c.decodeIfPresent([TemplateMiner.Level].self, forKey: .levels)
+            ?? hashes.map { $0 == TokenMasker.wildcardHash ? .any : .exact }
+        family = try c.decodeIfPresent(UInt64.self, forKey: .family) ?? id
+        guard shapes.count == tokens.count, levels.count == tokens.count else {
+            throw DecodingError.dataCorruptedError(forKey: .levels, in: c, debugDescription: "template positions differ in length")
+        }
+        for p in levels.indices where levels[p] == .shape { hashes[p] = shapes[p] }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -286,5 +621,8 @@ extension TemplateMiner.Template {
         try c.encode(lastSeen, forKey: .lastSeen)
         try c.encode(tokens, forKey: .tokens)
         try c.encode(bucket, forKey: .bucket)
+        try c.encode(shapes, forKey: .shapes)
+        try c.encode(levels, forKey: .levels)
+        try c.encode(family, forKey: .family)
     }
 }

@@ -1,5 +1,4 @@
 import AWSWire
-import Dispatch
 import FilterPatterns
 import Foundation
 import LogsQuery
@@ -18,7 +17,9 @@ public protocol LogsIngest: Sendable {
     func metricFiltersChanged()
 }
 
-/// The CloudWatch Logs API (`Logs_20140328`, awsJson 1.1) over a ``LogsStore``.
+/// The CloudWatch Logs API (`Logs_20140328`, awsJson 1.1) over any ``Store`` (SQLite or
+/// PostgreSQL): log groups and streams are the store's registry, metric filters its documents,
+/// reads its paged event reads and queries.
 public final class CloudWatchLogsService: AWSService, Sendable {
     public let targetPrefix = "Logs_20140328"
     public let signingName = "logs"
@@ -28,7 +29,7 @@ public final class CloudWatchLogsService: AWSService, Sendable {
         public var maxEventAgeMillis: Int64 = 14 * 86_400_000
         /// Events further in the future are rejected (`tooNewLogEventStartIndex`); AWS: 2 hours.
         public var maxFutureMillis: Int64 = 2 * 3_600_000
-        /// Whether the store holds the events (reads need a store the `sqlite` sink writes).
+        /// Whether the store holds the events (reads need the store the pipeline's store sink writes).
         public var storeHoldsEvents = true
         /// How long a StartQuery may run before its status turns `Timeout`.
         public var queryTimeoutSeconds: Double = 900
@@ -38,73 +39,37 @@ public final class CloudWatchLogsService: AWSService, Sendable {
     }
 
     public let settings: Settings
-    let open: @Sendable () throws -> any LogsStore
+    public let pool: StorePool
     let ingest: any LogsIngest
     let now: @Sendable () -> Int64
-    /// One connection for the catalog, used from one serial queue.
-    private let catalogQueue = DispatchQueue(label: "trailwatch.logs-api.catalog")
-    private let catalog = Mutex<(any LogsStore)?>(nil)
-    private let readers: BlockingPool
-    /// (group, stream) pairs known to exist: PutLogEvents skips the catalog for them.
+    /// (group, stream) pairs known to exist: PutLogEvents skips the store for them.
     private let knownStreams = Mutex<Set<String>>([])
     let queries: QueryRegistry
-    /// Stream statistics of accepted batches, written to the catalog once a second in one go.
-    private let pendingIngestion = Mutex<[StreamKey: IngestionStats]>([:])
-
-    struct StreamKey: Hashable { var group: String; var stream: String }
-    struct IngestionStats {
-        var first: Int64, last: Int64, ingestion: Int64, bytes: Int64
-    }
+    /// Stream statistics of accepted batches whose events go to another store, recorded once a
+    /// second in one go.
+    private let pendingActivity = Mutex<[String: StreamActivity]>([:])
 
     /// - Parameters:
-    ///   - open: opens a connection to the store (called once for the catalog, and per read).
-    public init(settings: Settings = Settings(), open: @escaping @Sendable () throws -> any LogsStore, ingest: any LogsIngest,
-                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }, readerThreads: Int = 2) {
+    ///   - pool: connections to the store (see ``StorePool``); the service shuts it down.
+    public init(settings: Settings = Settings(), pool: StorePool, ingest: any LogsIngest,
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.settings = settings
-        self.open = open
+        self.pool = pool
         self.ingest = ingest
         self.now = now
-        self.readers = BlockingPool(threads: readerThreads, name: "logs-api-read")
         self.queries = QueryRegistry()
     }
 
-    public func shutdown() {
+    public func shutdown() async {
         queries.cancelAll()
-        readers.shutdown()
+        flushActivity()
+        await pool.shutdown()
     }
 
-    deinit { readers.shutdown() }
-
-    /// Runs `body` on the catalog connection, off the caller's thread.
-    func withCatalog<T: Sendable>(_ body: @escaping @Sendable (any LogsStore) throws -> T) async throws(AWSError) -> T {
+    /// Runs `body` with a store connection of its own, off the event loops.
+    func withStore<T: Sendable>(timeout: Double = 60, _ body: @escaping @Sendable (any Store) async throws -> T) async throws(AWSError) -> T {
         do {
-            return try await withCheckedThrowingContinuation { continuation in
-                catalogQueue.async { [self] in
-                    continuation.resume(with: Result {
-                        let store: any LogsStore = try catalog.withLock { existing in
-                            if let existing { return UnsafeStore(existing) }
-                            let made = try open()
-                            existing = made
-                            return UnsafeStore(made)
-                        }.store
-                        return try body(store)
-                    })
-                }
-            }
-        } catch let error as AWSError {
-            throw error
-        } catch {
-            throw AWSError.serviceUnavailable("The store is unavailable: \(error)")
-        }
-    }
-
-    /// Runs a read on its own connection on a reader thread.
-    func withReader<T: Sendable>(timeout: Double = 60, _ body: @escaping @Sendable (any LogsStore) throws -> T) async throws(AWSError) -> T {
-        guard settings.storeHoldsEvents else {
-            throw AWSError("InvalidOperationException", "This endpoint keeps no log events: give the cloudwatch_logs_api source a store: (the sqlite sink's file) to read them back.")
-        }
-        do {
-            return try await readers.run(timeout: timeout) { [open] in try body(open()) }
+            return try await pool.with(timeout: timeout, body)
         } catch let error as AWSError {
             throw error
         } catch let timeout as BlockingPool.Timeout {
@@ -112,6 +77,14 @@ public final class CloudWatchLogsService: AWSService, Sendable {
         } catch {
             throw AWSError.serviceUnavailable("The store is unavailable: \(error)")
         }
+    }
+
+    /// Runs a read of stored events (refused when this endpoint's store keeps none).
+    func withReader<T: Sendable>(timeout: Double = 60, _ body: @escaping @Sendable (any Store) async throws -> T) async throws(AWSError) -> T {
+        guard settings.storeHoldsEvents else {
+            throw AWSError("InvalidOperationException", "This endpoint keeps no log events: give the cloudwatch_logs_api source a store: (the store sink's path or url) to read them back.")
+        }
+        return try await withStore(timeout: timeout, body)
     }
 
     public func handle(_ call: AWSOperationCall) async -> AWSReply {
@@ -153,9 +126,16 @@ public final class CloudWatchLogsService: AWSService, Sendable {
 
     func arn(_ group: String) -> String { "arn:aws:logs:\(settings.region):\(settings.accountID):log-group:\(group)" }
 
+    /// The group an ARN names (`arn:aws:logs:REGION:ACCOUNT:log-group:NAME`, with or without `:*`).
+    static func groupName(arn: String) -> String {
+        guard let range = arn.range(of: ":log-group:") else { return arn }
+        let name = arn[range.upperBound...]
+        return String(name.hasSuffix(":*") ? name.dropLast(2) : name)
+    }
+
     func requireGroup(_ group: String) async throws(AWSError) {
         if knownStreams.withLock({ $0.contains(group + "\u{0}") }) { return }
-        guard try await withCatalog({ try $0.catalogGroup(group) != nil }) else { throw Self.groupNotFound }
+        guard try await withStore({ store in try await store.logGroup(group) != nil }) else { throw Self.groupNotFound }
         _ = knownStreams.withLock { $0.insert(group + "\u{0}") }
     }
 
@@ -190,8 +170,8 @@ public final class CloudWatchLogsService: AWSService, Sendable {
         guard size <= 1_048_576 else { throw AWSError("InvalidParameterException", "Upload too large: \(size) bytes exceeds limit of 1048576") }
         let key = group + "\u{0}" + stream
         if !knownStreams.withLock({ $0.contains(key) }) {
-            let (groupExists, streamExists) = try await withCatalog { store in
-                (try store.catalogGroup(group) != nil, try store.catalogStream(group: group, name: stream) != nil)
+            let (groupExists, streamExists) = try await withStore { store in
+                (try await store.logGroup(group) != nil, try await store.logStream(group: group, name: stream) != nil)
             }
             guard groupExists else { throw Self.groupNotFound }
             guard streamExists else { throw Self.streamNotFound }
@@ -228,38 +208,35 @@ public final class CloudWatchLogsService: AWSService, Sendable {
         batch.lengths = Array(request.lengths[accepted])
         if earliest != latest { batch.timestamps = Array(times) }
         try await ingest.ingest(batch)
-        noteIngestion(group: group, stream: stream, first: earliest, last: latest, ingestion: clock, bytes: Int64(batch.messageBytes))
+        if !settings.storeHoldsEvents {
+            noteActivity(StreamActivity(group: group, stream: stream, firstEvent: earliest, lastEvent: latest, ingestionTime: clock,
+                                        bytes: Int64(batch.messageBytes)))
+        }
         return JSONReply.encode(reply)
     }
 
-    func noteIngestion(group: String, stream: String, first: Int64, last: Int64, ingestion: Int64, bytes: Int64) {
-        let schedule = pendingIngestion.withLock { pending -> Bool in
-            let key = StreamKey(group: group, stream: stream)
+    /// Notes a batch on its stream for DescribeLogStreams when the events go to another store
+    /// (the store sink records them itself when they come here).
+    func noteActivity(_ activity: StreamActivity) {
+        let schedule = pendingActivity.withLock { pending -> Bool in
             let wasEmpty = pending.isEmpty
-            if var stats = pending[key] {
-                stats.first = min(stats.first, first)
-                stats.last = max(stats.last, last)
-                stats.ingestion = max(stats.ingestion, ingestion)
-                stats.bytes += bytes
-                pending[key] = stats
-            } else {
-                pending[key] = IngestionStats(first: first, last: last, ingestion: ingestion, bytes: bytes)
-            }
+            if pending[activity.streamKey] == nil { pending[activity.streamKey] = activity } else { pending[activity.streamKey]!.merge(activity) }
             return wasEmpty
         }
         guard schedule else { return }
-        catalogQueue.asyncAfter(deadline: .now() + 1) { [self] in
-            let stats = pendingIngestion.withLock { pending in
-                defer { pending = [:] }
-                return pending
-            }
-            _ = try? catalog.withLock { existing in
-                guard let store = existing else { return }
-                for (key, s) in stats {
-                    try store.recordIngestion(group: key.group, stream: key.stream, first: s.first, last: s.last, ingestion: s.ingestion, bytes: s.bytes)
-                }
-            }
+        Task { [self] in
+            try? await Task.sleep(nanoseconds: 1_000_000_000)
+            flushActivity()
         }
+    }
+
+    private func flushActivity() {
+        let activity = pendingActivity.withLock { pending in
+            defer { pending = [:] }
+            return Array(pending.values)
+        }
+        guard !activity.isEmpty else { return }
+        Task { [pool] in _ = try? await pool.with { store in try await store.recordStreamActivity(activity) } }
     }
 
     // MARK: Groups and streams
@@ -270,7 +247,7 @@ public final class CloudWatchLogsService: AWSService, Sendable {
             throw APIParameters.invalid("logGroupClass", kind, "Member must satisfy enum value set: [STANDARD, INFREQUENT_ACCESS, DELIVERY]")
         }
         let time = now()
-        guard try await withCatalog({ try $0.createCatalogGroup(group, creationTime: time) }) else {
+        guard try await withStore({ store in try await store.createLogGroup(group, retentionDays: nil, now: time) }) else {
             throw AWSError("ResourceAlreadyExistsException", "The specified log group already exists")
         }
         return Self.empty
@@ -278,7 +255,13 @@ public final class CloudWatchLogsService: AWSService, Sendable {
 
     func deleteLogGroup(_ p: APIParameters) async throws(AWSError) -> [UInt8] {
         let group = try p.groupName(identifierKey: nil)!
-        guard try await withCatalog({ try $0.deleteCatalogGroup(group) }) else { throw Self.groupNotFound }
+        let deleted = try await withStore { store in
+            for filter in try await Self.metricFilters(store, group: group) {
+                try await store.deleteDocument(kind: MetricFilterRecord.kind, name: MetricFilterRecord.documentPrefix(group: group) + filter.name)
+            }
+            return try await store.deleteLogGroup(group)
+        }
+        guard deleted else { throw Self.groupNotFound }
         forget(group: group)
         ingest.metricFiltersChanged()
         return Self.empty
@@ -287,9 +270,9 @@ public final class CloudWatchLogsService: AWSService, Sendable {
     func createLogStream(_ p: APIParameters) async throws(AWSError) -> [UInt8] {
         let group = try p.groupName(identifierKey: nil)!, stream = try p.streamName()!
         let time = now()
-        let outcome = try await withCatalog { store -> Int in
-            guard try store.catalogGroup(group) != nil else { return 0 }
-            return try store.createCatalogStream(group: group, name: stream, creationTime: time) ? 1 : 2
+        let outcome = try await withStore { store -> Int in
+            guard try await store.logGroup(group) != nil else { return 0 }
+            return try await store.createLogStream(group: group, stream: stream, now: time) ? 1 : 2
         }
         switch outcome {
         case 0: throw Self.groupNotFound
@@ -301,7 +284,7 @@ public final class CloudWatchLogsService: AWSService, Sendable {
     func deleteLogStream(_ p: APIParameters) async throws(AWSError) -> [UInt8] {
         let group = try p.groupName(identifierKey: nil)!, stream = try p.streamName()!
         try await requireGroup(group)
-        guard try await withCatalog({ try $0.deleteCatalogStream(group: group, name: stream) }) else { throw Self.streamNotFound }
+        guard try await withStore({ store in try await store.deleteLogStream(group: group, stream: stream) }) else { throw Self.streamNotFound }
         forget(group: group, stream: stream)
         return Self.empty
     }
@@ -319,17 +302,34 @@ public final class CloudWatchLogsService: AWSService, Sendable {
         let limit = try Self.limit(p, max: 50, default: 50)
         let after = try p.string("nextToken", min: 1)
         let identifiers = try p.strings("logGroupIdentifiers", min: 1, max: 50)
-        let groups = try await withCatalog { store in
-            try store.catalogGroups(prefix: prefix, contains: pattern?.isEmpty == true ? nil : pattern, after: after, limit: limit + 1)
-        }.filter { group in identifiers.map { ids in ids.contains(group.name) || ids.contains(arn(group.name)) } ?? true }
-        var reply: [String: Any] = ["logGroups": groups.prefix(limit).map { group -> [String: Any] in
-            var entry: [String: Any] = ["logGroupName": group.name, "creationTime": group.creationTime, "metricFilterCount": group.metricFilterCount,
+        let contains = pattern?.isEmpty == true ? nil : pattern
+        let wanted = identifiers.map { ids in Set(ids.map { $0.hasPrefix("arn:") ? Self.groupName(arn: $0) : $0 }) }
+        // A name pattern or identifiers filter the groups in name order, a page at a time.
+        let groups = try await withStore { store -> [(StoredLogGroup, Int)] in
+            var found: [(StoredLogGroup, Int)] = []
+            var position = after
+            while found.count <= limit {
+                let page = try await store.logGroups(prefix: prefix, after: position, limit: 200)
+                for group in page where found.count <= limit {
+                    if let contains, !group.name.contains(contains) { continue }
+                    if let wanted, !wanted.contains(group.name) { continue }
+                    let filters = try await store.documents(kind: MetricFilterRecord.kind, prefix: MetricFilterRecord.documentPrefix(group: group.name),
+                                                            after: nil, limit: 101)
+                    found.append((group, filters.count))
+                }
+                guard page.count == 200, let last = page.last else { break }
+                position = last.name
+            }
+            return found
+        }
+        var reply: [String: Any] = ["logGroups": groups.prefix(limit).map { group, metricFilterCount -> [String: Any] in
+            var entry: [String: Any] = ["logGroupName": group.name, "creationTime": group.creationTime, "metricFilterCount": metricFilterCount,
                                         "arn": arn(group.name) + ":*", "logGroupArn": arn(group.name), "storedBytes": group.storedBytes,
                                         "logGroupClass": "STANDARD"]
             if let days = group.retentionDays { entry["retentionInDays"] = days }
             return entry
         }]
-        if groups.count > limit { reply["nextToken"] = groups[limit - 1].name }
+        if groups.count > limit { reply["nextToken"] = groups[limit - 1].0.name }
         return JSONReply.encode(reply)
     }
 
@@ -345,18 +345,15 @@ public final class CloudWatchLogsService: AWSService, Sendable {
         }
         let descending = try p.bool("descending") ?? false
         let limit = try Self.limit(p, max: 50, default: 50)
-        let offset: Int
-        if let token = try p.string("nextToken", min: 1) {
-            guard let value = Int(token), value >= 0 else { throw AWSError("InvalidParameterException", "The specified nextToken is invalid.") }
-            offset = value
-        } else {
-            offset = 0
+        let token = try p.string("nextToken", min: 1)
+        if let token {
+            do { _ = try LogStreamsRequest.position(token) } catch { throw AWSError("InvalidParameterException", "The specified nextToken is invalid.") }
         }
         try await requireGroup(group)
-        let streams = try await withCatalog { store in
-            try store.catalogStreams(group: group, prefix: prefix, byLastEvent: order == "LastEventTime", descending: descending, offset: offset, limit: limit + 1)
-        }
-        var reply: [String: Any] = ["logStreams": streams.prefix(limit).map { stream -> [String: Any] in
+        let request = LogStreamsRequest(group: group, prefix: prefix, byLastEvent: order == "LastEventTime", descending: descending, limit: limit,
+                                        nextToken: token)
+        let page = try await withStore { store in try await store.logStreams(request) }
+        var reply: [String: Any] = ["logStreams": page.streams.map { stream -> [String: Any] in
             var entry: [String: Any] = ["logStreamName": stream.name, "creationTime": stream.creationTime, "storedBytes": stream.storedBytes,
                                         "arn": arn(group) + ":log-stream:" + stream.name]
             if let first = stream.firstEvent { entry["firstEventTimestamp"] = first }
@@ -364,7 +361,7 @@ public final class CloudWatchLogsService: AWSService, Sendable {
             if let ingestion = stream.lastIngestion ?? stream.lastEvent { entry["lastIngestionTime"] = ingestion }
             return entry
         }]
-        if streams.count > limit { reply["nextToken"] = String(offset + limit) }
+        if let next = page.nextToken { reply["nextToken"] = next }
         return JSONReply.encode(reply)
     }
 
@@ -387,18 +384,17 @@ public final class CloudWatchLogsService: AWSService, Sendable {
         let token = try p.string("nextToken", min: 1)
         let cursor = try token.map { (t) throws(AWSError) in try Self.parseToken(t) }
         try await requireGroup(group)
-        guard try await withCatalog({ try $0.catalogStream(group: group, name: stream) != nil }) else { throw Self.streamNotFound }
+        guard try await withStore({ store in try await store.logStream(group: group, name: stream) != nil }) else { throw Self.streamNotFound }
         let newestFirst = cursor.map { !$0.forward } ?? !fromHead
-        var events = try await withReader { store in
-            try store.catalogEvents(group: group, streams: [stream], streamPrefix: nil, start: start, end: end,
-                                    after: cursor.map { ($0.timestamp, $0.id) }, newestFirst: newestFirst, limit: limit)
-        }
+        let request = LogEventsRequest(logGroup: group, logStreams: [stream], start: start, end: end, newestFirst: newestFirst, limit: limit,
+                                       nextToken: cursor.map { PageCursor(timestamp: $0.timestamp, tiebreak: $0.id).token })
+        var events = try await withReader { store in try await store.logEvents(request).events }
         // The response also stays under 1 MB, as AWS's does.
         var size = 0
         if let cut = events.firstIndex(where: { size += $0.message.utf8.count + 26; return size > 1_048_576 }) { events = Array(events.prefix(max(1, cut))) }
         if newestFirst { events.reverse() }
-        let forward = events.last.map { "f/\($0.timestamp)/\($0.id)" } ?? token ?? "f/\(end ?? 0)/0"
-        let backward = events.first.map { "b/\($0.timestamp)/\($0.id)" } ?? token ?? "b/\(start ?? 0)/0"
+        let forward = events.last.map { "f/\($0.timestamp)/\($0.eventKey)" } ?? token ?? "f/\(end ?? 0)/0"
+        let backward = events.first.map { "b/\($0.timestamp)/\($0.eventKey)" } ?? token ?? "b/\(start ?? 0)/0"
         let reply: [String: Any] = [
             "events": events.map { ["timestamp": $0.timestamp, "message": $0.message, "ingestionTime": $0.ingestionTime] as [String: Any] },
             "nextForwardToken": forward.hasPrefix("f/") ? forward : "f" + forward.dropFirst(),
@@ -426,17 +422,18 @@ public final class CloudWatchLogsService: AWSService, Sendable {
             return (parsed.timestamp, parsed.id)
         }
         try await requireGroup(group)
-        let (matched, next) = try await withReader { store -> ([SQLiteStore.CatalogEvent], (Int64, Int64)?) in
-            var matched: [SQLiteStore.CatalogEvent] = []
+        let (matched, next) = try await withReader { store -> ([StoredLogEvent], (Int64, Int64)?) in
+            var matched: [StoredLogEvent] = []
             var position = cursor
             var scanned = 0
             var size = 0
             while matched.count < limit && scanned < 200_000 {
-                let page = try store.catalogEvents(group: group, streams: names, streamPrefix: prefix, start: start, end: end,
-                                                   after: position, newestFirst: false, limit: 2_000)
+                let request = LogEventsRequest(logGroup: group, logStreams: names ?? [], logStreamPrefix: prefix, start: start, end: end, limit: 2_000,
+                                               nextToken: position.map { PageCursor(timestamp: $0.0, tiebreak: $0.1).token })
+                let page = try await store.logEvents(request).events
                 for event in page {
                     scanned += 1
-                    position = (event.timestamp, event.id)
+                    position = (event.timestamp, event.eventKey)
                     if pattern.matches(event.message) {
                         matched.append(event)
                         size += event.message.utf8.count + 100
@@ -448,8 +445,8 @@ public final class CloudWatchLogsService: AWSService, Sendable {
             return (matched, position)
         }
         var reply: [String: Any] = [
-            "events": matched.map { ["logStreamName": $0.stream, "timestamp": $0.timestamp, "message": $0.message,
-                                     "ingestionTime": $0.ingestionTime, "eventId": String($0.id)] as [String: Any] },
+            "events": matched.map { ["logStreamName": $0.logStream, "timestamp": $0.timestamp, "message": $0.message,
+                                     "ingestionTime": $0.ingestionTime, "eventId": String($0.eventKey)] as [String: Any] },
             "searchedLogStreams": [Any](),
         ]
         if let next { reply["nextToken"] = "f/\(next.0)/\(next.1)" }
@@ -467,20 +464,14 @@ public final class CloudWatchLogsService: AWSService, Sendable {
             throw APIParameters.invalid("retentionInDays", days, "Member must satisfy enum value set: [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]")
         }
         try await requireGroup(group)
-        try await withCatalog { try $0.setRetention(logGroup: group, days: Int(days)) }
+        try await withStore { store in try await store.setRetention(logGroup: group, days: Int(days)) }
         return Self.empty
     }
 
     func deleteRetentionPolicy(_ p: APIParameters) async throws(AWSError) -> [UInt8] {
         let group = try p.groupName(identifierKey: nil)!
         try await requireGroup(group)
-        try await withCatalog { try $0.setRetention(logGroup: group, days: nil) }
+        try await withStore { store in try await store.setRetention(logGroup: group, days: nil) }
         return Self.empty
     }
-}
-
-/// Moves a store reference across the catalog lock; it is only used on the catalog queue.
-private struct UnsafeStore: @unchecked Sendable {
-    let store: any LogsStore
-    init(_ store: any LogsStore) { self.store = store }
 }

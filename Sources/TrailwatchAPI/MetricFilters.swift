@@ -11,10 +11,10 @@ public struct APIMetricFilter: Sendable {
     public var name: String
     public var pattern: FilterPattern
     public var transformation: MetricTransformation
-    public var record: SQLiteStore.CatalogMetricFilter
+    public var record: MetricFilterRecord
 
     /// Compiles a stored filter; errors are the API's InvalidParameterException.
-    public static func compile(_ record: SQLiteStore.CatalogMetricFilter) throws(AWSError) -> APIMetricFilter {
+    public static func compile(_ record: MetricFilterRecord) throws(AWSError) -> APIMetricFilter {
         let pattern: FilterPattern
         do { pattern = try FilterPattern(record.pattern) } catch {
             throw AWSError("InvalidParameterException", "Invalid metric filter pattern: \(error)")
@@ -82,8 +82,21 @@ public struct MetricFilterEvaluator: Sendable {
 extension CloudWatchLogsService {
     /// Every API-defined metric filter, compiled (those that no longer compile are skipped).
     public func loadMetricFilters() async throws(AWSError) -> [APIMetricFilter] {
-        let records = try await withCatalog { try $0.catalogMetricFilters(group: nil) }
+        let records = try await withStore { store in try await Self.metricFilters(store, group: nil) }
         return records.compactMap { try? APIMetricFilter.compile($0) }
+    }
+
+    /// The metric filters of a group (of all groups when nil), by group and name.
+    static func metricFilters(_ store: any Store, group: String?) async throws(StoreError) -> [MetricFilterRecord] {
+        var records: [MetricFilterRecord] = []
+        var after: String?
+        while true {
+            let page = try await store.documents(kind: MetricFilterRecord.kind, prefix: group.map { MetricFilterRecord.documentPrefix(group: $0) },
+                                                 after: after, limit: 500)
+            records += page.compactMap(MetricFilterRecord.init)
+            guard page.count == 500, let last = page.last else { return records }
+            after = last.name
+        }
     }
 
     func putMetricFilter(_ p: APIParameters) async throws(AWSError) -> [UInt8] {
@@ -98,14 +111,17 @@ extension CloudWatchLogsService {
         }
         let encoded = (try? JSONSerialization.data(withJSONObject: transformations, options: [.sortedKeys])) ?? Data("[]".utf8)
         let text = String(decoding: encoded, as: UTF8.self)
-        let record = SQLiteStore.CatalogMetricFilter(group: group, name: name, pattern: pattern, transformations: text, creationTime: now())
+        var record = MetricFilterRecord(group: group, name: name, pattern: pattern, transformations: text, creationTime: now())
         _ = try APIMetricFilter.compile(record)
         try await requireGroup(group)
-        let existing = try await withCatalog { try $0.catalogMetricFilters(group: group) }
-        if existing.count >= 100 && !existing.contains(where: { $0.name == name }) {
+        let existing = try await withStore { store in try await Self.metricFilters(store, group: group) }
+        if let previous = existing.first(where: { $0.name == name }) {
+            record.creationTime = previous.creationTime
+        } else if existing.count >= 100 {
             throw AWSError("LimitExceededException", "Resource limit exceeded: at most 100 metric filters per log group.")
         }
-        try await withCatalog { try $0.putCatalogMetricFilter(record) }
+        let document = record.document
+        try await withStore { store in try await store.putDocument(document) }
         ingest.metricFiltersChanged()
         return Self.empty
     }
@@ -124,7 +140,7 @@ extension CloudWatchLogsService {
             return n
         } ?? 0
         if let group { try await requireGroup(group) }
-        let records = try await withCatalog { try $0.catalogMetricFilters(group: group) }.filter { record in
+        let records = try await withStore { store in try await Self.metricFilters(store, group: group) }.filter { record in
             if let prefix, !record.name.hasPrefix(prefix) { return false }
             if let metricName, let namespace {
                 guard let compiled = try? APIMetricFilter.compile(record) else { return false }
@@ -146,7 +162,8 @@ extension CloudWatchLogsService {
         let group = try p.groupName(identifierKey: nil)!
         let name = try p.streamName("filterName")!
         try await requireGroup(group)
-        guard try await withCatalog({ try $0.deleteCatalogMetricFilter(group: group, name: name) }) else {
+        let document = MetricFilterRecord.documentPrefix(group: group) + name
+        guard try await withStore({ store in try await store.deleteDocument(kind: MetricFilterRecord.kind, name: document) }) else {
             throw AWSError("ResourceNotFoundException", "The specified metric filter does not exist.")
         }
         ingest.metricFiltersChanged()

@@ -3,6 +3,7 @@ import Foundation
 import LogsQuery
 import Synchronization
 import TrailwatchCore
+import TrailwatchStore
 
 /// Logs Insights queries started with StartQuery: run asynchronously, polled with
 /// GetQueryResults, stopped with StopQuery. Finished queries are kept for an hour (at most
@@ -18,6 +19,8 @@ final class QueryRegistry: Sendable {
         var failure: String?
         var finishedAt: Int64?
         var task: Task<Void, Never>?
+        /// The log groups the query reads (its results need rights on them).
+        var groups: [String] = []
     }
 
     static let capacity = 200
@@ -26,7 +29,7 @@ final class QueryRegistry: Sendable {
 
     func running() -> Int { entries.withLock { $0.values.filter { $0.status == .running }.count } }
 
-    func start(id: String, task: @escaping @Sendable () -> Task<Void, Never>) throws(AWSError) {
+    func start(id: String, groups: [String] = [], task: @escaping @Sendable () -> Task<Void, Never>) throws(AWSError) {
         let admitted = entries.withLock { e -> Bool in
             guard e.values.filter({ $0.status == .running }).count < Self.concurrent else { return false }
             if e.count >= Self.capacity {
@@ -34,7 +37,7 @@ final class QueryRegistry: Sendable {
                 let finished = e.filter { $0.value.finishedAt != nil }.sorted { $0.value.finishedAt! < $1.value.finishedAt! }
                 for (key, _) in finished.prefix(e.count - Self.capacity + 1) { e.removeValue(forKey: key) }
             }
-            e[id] = Entry(status: .running)
+            e[id] = Entry(status: .running, groups: groups)
             return true
         }
         guard admitted else { throw AWSError("LimitExceededException", "Account maximum query concurrency limit of [\(Self.concurrent)] reached.") }
@@ -89,11 +92,7 @@ extension CloudWatchLogsService {
         var requested = try p.strings("logGroupNames") ?? []
         if let one = try p.groupName(required: false, identifierKey: nil) { requested.append(one) }
         for identifier in try p.strings("logGroupIdentifiers") ?? [] {
-            if identifier.hasPrefix("arn:"), let range = identifier.range(of: ":log-group:") {
-                requested.append(String(identifier[range.upperBound...]).replacingOccurrences(of: ":*", with: ""))
-            } else {
-                requested.append(identifier)
-            }
+            requested.append(identifier.hasPrefix("arn:") ? Self.groupName(arn: identifier) : identifier)
         }
         // Groups can also come from the query's own SOURCE command; without either, there is nothing to read.
         guard !requested.isEmpty else {
@@ -115,20 +114,30 @@ extension CloudWatchLogsService {
         let timeout = settings.queryTimeoutSeconds
         let clock = now()
         let registry = queries
-        try queries.start(id: id) { [self] in
+        try queries.start(id: id, groups: groups) { [self] in
             Task {
                 do {
-                    let (result, scanned, bytes) = try await withReader(timeout: timeout) { store in
-                        var result = try store.runQuery(text, groups: groups, start: start, end: end + 1, now: clock)
+                    let (result, scanned) = try await withReader(timeout: timeout) { store in
+                        let request = LogQueryRequest(text: text, start: start, end: end + 1, logGroups: groups, now: clock,
+                                                      deadline: .after(.milliseconds(Int64(timeout * 1000))))
+                        var result: QueryResult
+                        do throws(StoreErrorOrQuery) { result = try await store.query(request) } catch {
+                            switch error {
+                            case .store(let failure): throw AWSError.serviceUnavailable("The store is unavailable: \(failure)")
+                            case .query(let failure): throw AWSError("MalformedQueryException", "\(failure)")
+                            case .run(.timedOut): throw AWSError("Timeout", "The query timed out after \(timeout) s.")
+                            case .run(let failure): throw AWSError("InvalidParameterException", "\(failure)")
+                            }
+                        }
                         if let limit, result.rows.count > limit { result.rows = Array(result.rows.prefix(limit)) }
-                        let (scanned, bytes) = try store.eventStatistics(groups: groups, start: start, end: end + 1)
-                        return (result, scanned, bytes)
+                        let scanned = try await store.scanStatistics(logGroups: groups, start: start, end: end + 1)
+                        return (result, scanned)
                     }
                     registry.finish(id: id) { entry in
                         entry.status = .complete
                         entry.result = result
-                        entry.recordsScanned = Double(scanned)
-                        entry.bytesScanned = Double(bytes)
+                        entry.recordsScanned = Double(scanned.events)
+                        entry.bytesScanned = Double(scanned.bytes)
                     }
                 } catch {
                     let timedOut = error.apiMessage.contains("timed out")

@@ -176,6 +176,10 @@ public struct HTTPSettings: Sendable, Decodable {
     public var accessKeysFile: String?
     public var accessKeyIDEnv: String?
     public var secretAccessKeyEnv: String?
+    /// IAM-style policies for the access keys (and `anonymous`, `token`): a YAML file of policy
+    /// documents and attachments (see ``AccessPolicyFile``); without it every authenticated caller
+    /// may do everything.
+    public var accessPoliciesFile: String?
     /// Serve unsigned AWS API requests from loopback addresses (as an anonymous principal).
     public var anonymousOnLoopback = false
     public var maxConnections = 1024
@@ -208,6 +212,7 @@ public struct HTTPSettings: Sendable, Decodable {
         case anonymousOnLoopback = "anonymous_on_loopback", maxConnections = "max_connections", maxBody = "max_body"
         case idleTimeout = "idle_timeout", requestReadTimeout = "request_read_timeout", requestTimeout = "request_timeout"
         case queryTimeout = "query_timeout"
+        case accessPoliciesFile = "access_policies_file"
     }
 
     public init(host: String, port: Int, authTokenEnv: String?, store: String?) {
@@ -234,6 +239,7 @@ public struct HTTPSettings: Sendable, Decodable {
         accessKeysFile = try c.decodeIfPresent(String.self, forKey: .accessKeysFile)
         accessKeyIDEnv = try c.decodeIfPresent(String.self, forKey: .accessKeyIDEnv)
         secretAccessKeyEnv = try c.decodeIfPresent(String.self, forKey: .secretAccessKeyEnv)
+        accessPoliciesFile = try c.decodeIfPresent(String.self, forKey: .accessPoliciesFile)
         anonymousOnLoopback = try c.decodeIfPresent(Bool.self, forKey: .anonymousOnLoopback) ?? false
         maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
         maxBody = try c.decodeIfPresent(ByteSize.self, forKey: .maxBody) ?? maxBody

@@ -10,13 +10,17 @@ public struct HTTPRequestHead: Sendable {
     public var headers: [(name: String, value: String)]
     /// The peer is on a loopback address.
     public var fromLoopback: Bool
+    /// The peer's IP address (policies' `aws:SourceIp`); empty when unknown.
+    public var remoteAddress: String
 
-    public init(method: String, path: String, rawQuery: String = "", headers: [(name: String, value: String)] = [], fromLoopback: Bool = true) {
+    public init(method: String, path: String, rawQuery: String = "", headers: [(name: String, value: String)] = [], fromLoopback: Bool = true,
+                remoteAddress: String = "") {
         self.method = method
         self.path = path
         self.rawQuery = rawQuery
         self.headers = headers
         self.fromLoopback = fromLoopback
+        self.remoteAddress = remoteAddress
     }
 
     public func header(_ name: String) -> String? {
@@ -105,9 +109,13 @@ public struct HTTPRoute: Sendable {
 
     public var match: Match
     public var handler: Handler
+    /// What a request asks for in IAM's terms, checked against the caller's access policies
+    /// before the handler runs (see ``RouteAccess``).
+    public var access: RouteAccess
 
-    public init(_ match: Match, _ handler: Handler) {
+    public init(_ match: Match, _ handler: Handler, access: RouteAccess = .byPath) {
         self.match = match
         self.handler = handler
+        self.access = access
     }
 }

@@ -1,3 +1,4 @@
+import AccessPolicies
 import AWSWire
 import Foundation
 import TrailwatchCore
@@ -203,20 +204,21 @@ public final class HTTPServer: Sendable {
         for field in request.headers { headers.append((field.name.canonicalName, field.value)) }
         let remote = channel.remoteAddress?.ipAddress ?? ""
         let loopback = remote.hasPrefix("127.") || remote == "::1" || remote.hasPrefix("::ffff:127.")
-        return HTTPRequestHead(method: request.method.rawValue, path: path, rawQuery: query, headers: headers, fromLoopback: loopback)
+        return HTTPRequestHead(method: request.method.rawValue, path: path, rawQuery: query, headers: headers, fromLoopback: loopback, remoteAddress: remote)
     }
 
     func answerRoute(_ head: HTTPRequestHead) async -> HTTPReply {
-        if let token = settings.authToken, !Self.presentsToken(head, token) {
-            return HTTPReply(status: 401, contentType: "text/plain; charset=utf-8", text: "unauthorized\n",
-                             headers: [("WWW-Authenticate", "Basic realm=\"trailwatch\"")])
-        }
         let candidates = routes.filter { $0.match.matches(head.path) }
-        guard !candidates.isEmpty else { return .text(404, "not found") }
+        guard !candidates.isEmpty else {
+            if let token = settings.authToken, !Self.presentsToken(head, token) && authentication?.policies == nil { return Self.unauthorized }
+            return .text(404, "not found")
+        }
         guard head.method == "GET" || head.method == "HEAD" else {
             return HTTPReply(status: 405, contentType: "text/plain; charset=utf-8", text: "method not allowed\n", headers: [("Allow", "GET, HEAD")])
         }
         for route in candidates {
+            // Token and policies: one check, before any handler runs.
+            if let refusal = routeRefusal(route, head) { return refusal }
             switch route.handler {
             case .immediate(let handler):
                 if let reply = await withTimeout(settings.requestTimeoutSeconds, { await handler(head) }) { return reply }
@@ -314,6 +316,8 @@ public final class HTTPServer: Sendable {
         }
         let call = AWSOperationCall(wireProtocol: wire, service: identified.service, operation: identified.operation, body: body,
                                     principal: principal, requestID: requestID)
+        // The caller's policies, evaluated once here for every service and operation.
+        if let refusal = refusal(of: call, by: service, head) { return fail(refusal, wire) }
         guard let reply = await withTimeout(settings.requestTimeoutSeconds, { await service.handle(call) }) else {
             return fail(.serviceUnavailable("The request took longer than \(settings.requestTimeoutSeconds.formatted()) s; retry it."), wire)
         }
@@ -345,6 +349,9 @@ public struct AWSAuthentication: Sendable {
     /// Unsigned requests from loopback addresses are served as ``AWSPrincipal/anonymous``.
     public var allowAnonymousOnLoopback: Bool
     public var allowedSkewSeconds: Int64 = 300
+    /// The policies of each access key (and of `anonymous`); nil: every authenticated caller may
+    /// do everything, as before policies existed.
+    public var policies: AccessPolicySet?
     /// The clock signatures are checked against (injectable for tests).
     public var now: @Sendable () -> AWSTimestamp
 

@@ -107,12 +107,13 @@ extension PostgresStore {
         var binds = PostgresBindings()
         binds.append(after ?? ""); binds.append(prefix ?? ""); binds.append(Int64(max(1, limit)))
         let rows = try await run("""
-            SELECT name, retention_days::bigint, coalesce(created, 0) FROM log_groups
+            SELECT name, retention_days::bigint, coalesce(created, 0),
+              (SELECT coalesce(sum(stored_bytes), 0)::bigint FROM log_streams s WHERE s.log_group = g.name) FROM log_groups g
             WHERE name COLLATE "C" > $1 AND starts_with(name, $2) ORDER BY name COLLATE "C" LIMIT $3
             """, binds)
         return try rows.map { row throws(StoreError) in
-            let (name, days, created) = try decode(row, (String, Int64?, Int64).self)
-            return StoredLogGroup(name: name, retentionDays: days.map(Int.init), creationTime: created)
+            let (name, days, created, bytes) = try decode(row, (String, Int64?, Int64, Int64).self)
+            return StoredLogGroup(name: name, retentionDays: days.map(Int.init), creationTime: created, storedBytes: bytes)
         }
     }
 
@@ -122,17 +123,44 @@ extension PostgresStore {
         return try await changed("INSERT INTO log_streams(log_group, log_stream, created) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1", binds)
     }
 
-    public func logStreams(group: String, prefix: String?, after: String?, limit: Int) async throws(StoreError) -> [StoredLogStream] {
+    public func deleteLogStream(group: String, stream: String) async throws(StoreError) -> Bool {
         var binds = PostgresBindings()
-        binds.append(group); binds.append(after ?? ""); binds.append(prefix ?? ""); binds.append(Int64(max(1, limit)))
-        let rows = try await run("""
-            SELECT log_stream, coalesce(created, first_event, 0), first_event, last_event FROM log_streams
-            WHERE log_group = $1 AND log_stream COLLATE "C" > $2 AND starts_with(log_stream, $3) ORDER BY log_stream COLLATE "C" LIMIT $4
-            """, binds)
-        return try rows.map { row throws(StoreError) in
-            let (name, created, first, last) = try decode(row, (String, Int64, Int64?, Int64?).self)
-            return StoredLogStream(name: name, creationTime: created, firstEvent: first, lastEvent: last)
+        binds.append(group); binds.append(stream)
+        return try await transaction { () throws(StoreError) -> Bool in
+            try await run("""
+                DELETE FROM cloudtrail_lookup l USING log_events e WHERE e.log_group = $1 AND e.log_stream = $2
+                  AND l.timestamp = e.timestamp AND l.event_key = e.event_key AND l.log_group = e.log_group
+                """, binds)
+            try await run("DELETE FROM log_events WHERE log_group = $1 AND log_stream = $2", binds)
+            return try await changed("DELETE FROM log_streams WHERE log_group = $1 AND log_stream = $2 RETURNING 1", binds)
         }
+    }
+
+    public func logStreams(_ request: LogStreamsRequest) async throws(StoreError) -> LogStreamsPage {
+        let position = try request.nextToken.map { token throws(StoreError) in try LogStreamsRequest.position(token) }
+        var binds = PostgresBindings()
+        binds.append(request.group); binds.append(request.prefix ?? "")
+        var conditions = ["log_group = $1", "starts_with(log_stream, $2)"]
+        let direction = request.descending ? "<" : ">"
+        let order = request.descending ? "DESC" : "ASC"
+        if let position {
+            binds.append(position.lastEvent); binds.append(position.name)
+            conditions.append(request.byLastEvent ? "(coalesce(last_event, 0), log_stream COLLATE \"C\") \(direction) ($3, $4)"
+                                                  : "log_stream COLLATE \"C\" \(direction) $4")
+        }
+        let pageSize = max(1, request.limit)
+        binds.append(Int64(pageSize + 1))
+        let orderBy = (request.byLastEvent ? "coalesce(last_event, 0) \(order), " : "") + "log_stream COLLATE \"C\" \(order)"
+        let rows = try await run("""
+            SELECT log_stream, coalesce(created, first_event, 0), first_event, last_event, last_ingestion, stored_bytes FROM log_streams
+            WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(orderBy) LIMIT $\(binds.count)
+            """, binds)
+        let streams = try rows.prefix(pageSize).map { row throws(StoreError) in
+            let (name, created, first, last, ingestion, bytes) = try decode(row, (String, Int64, Int64?, Int64?, Int64?, Int64).self)
+            return StoredLogStream(name: name, creationTime: created, firstEvent: first, lastEvent: last, lastIngestion: ingestion, storedBytes: bytes)
+        }
+        let next = rows.count > pageSize ? streams.last.map { LogStreamsRequest.token(after: $0.name, lastEvent: $0.lastEvent) } : nil
+        return LogStreamsPage(streams: streams, nextToken: next)
     }
 
     public func logEvents(_ request: LogEventsRequest) async throws(StoreError) -> LogEventsPage {
@@ -143,6 +171,10 @@ extension PostgresStore {
         if !request.logStreams.isEmpty {
             binds.append(request.logStreams)
             conditions.append("log_stream = ANY($\(binds.count)::text[])")
+        }
+        if let prefix = request.logStreamPrefix {
+            binds.append(prefix)
+            conditions.append("starts_with(log_stream, $\(binds.count))")
         }
         for needle in request.messageContains {
             binds.append(needle)
@@ -166,6 +198,20 @@ extension PostgresStore {
         }
         let next = rows.count > pageSize ? events.last.map { PageCursor(timestamp: $0.timestamp, tiebreak: $0.eventKey).token } : nil
         return LogEventsPage(events: events, nextToken: next)
+    }
+
+    public func scanStatistics(logGroups: [String], start: Int64?, end: Int64?) async throws(StoreError) -> ScanStatistics {
+        var binds = PostgresBindings()
+        binds.append(start ?? Int64.min); binds.append(end ?? Int64.max)
+        var sql = "SELECT count(*), coalesce(sum(octet_length(message)), 0)::bigint FROM log_events WHERE timestamp >= $1 AND timestamp < $2"
+        if !logGroups.isEmpty {
+            binds.append(logGroups)
+            sql += " AND log_group = ANY($3::text[])"
+        }
+        let rows = try await run(sql, binds)
+        guard let row = rows.first else { return ScanStatistics(events: 0, bytes: 0) }
+        let (events, bytes) = try decode(row, (Int64, Int64).self)
+        return ScanStatistics(events: events, bytes: bytes)
     }
 
     // MARK: Documents

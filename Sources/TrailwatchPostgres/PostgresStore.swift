@@ -16,7 +16,7 @@ import TrailwatchStore
 /// (timestamp, event_key, log_group) makes every write idempotent, also when two instances
 /// write the same events at once. A batch's call returns after COMMIT.
 public final class PostgresStore: Store {
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
     public let location: StoreLocation
     let settings: PostgresSettings
     let connection: PostgresConnection
@@ -155,8 +155,10 @@ public final class PostgresStore: Store {
                 try decode(row, Int64.self)
             } ?? 0
             guard current < Self.schemaVersion else { return }
-            for statement in Self.schema {
-                try await run(statement, doing: "cannot create the schema")
+            for (version, statements) in Self.migrations where version > current {
+                for statement in statements {
+                    try await run(statement, doing: "cannot migrate the schema to version \(version)")
+                }
             }
             try await run("INSERT INTO schema_version(version) VALUES (\(Self.schemaVersion))")
         }
@@ -168,6 +170,14 @@ public final class PostgresStore: Store {
             throw StoreError("\(settings.redacted): no trailwatch store in this database (a store sink creates it)")
         }
     }
+
+    /// Each version's statements, run in order from the store's version up (one transaction).
+    static let migrations: [(version: Int, statements: [String])] = [
+        (1, schema),
+        // Version 2: streams keep their last ingestion time and stored bytes (the CloudWatch Logs API).
+        (2, ["ALTER TABLE log_streams ADD COLUMN IF NOT EXISTS last_ingestion bigint",
+             "ALTER TABLE log_streams ADD COLUMN IF NOT EXISTS stored_bytes bigint NOT NULL DEFAULT 0"]),
+    ]
 
     /// Version 1. Big tables carry `log_group` (for sharding by it, e.g. with Citus); events and
     /// lookup rows are range-partitioned by day on `timestamp`.
@@ -312,6 +322,7 @@ public final class PostgresStore: Store {
         var seen = OccurrenceCounter(capacity: logs.count)
         var days = Set<Int64>()
         var spans = [(Int64, Int64)?](repeating: nil, count: logs.origins.count)
+        var batchBytes = [Int64](repeating: 0, count: logs.origins.count)
         let names = logs.origins.map { (group: Array($0.logGroup.utf8), stream: Array($0.logStream.utf8)) }
         var fieldsText = TrailwatchCore.ByteBuffer()
         for i in 0..<logs.count {
@@ -326,6 +337,7 @@ public final class PostgresStore: Store {
             days.insert(Self.floorDiv(time, Self.dayMillis) * Self.dayMillis)
             let span = spans[originIndex]
             spans[originIndex] = (min(span?.0 ?? time, time), max(span?.1 ?? time, time))
+            batchBytes[originIndex] += Int64(message.count)
             rows.number(time)
             rows.number(key)
             rows.text(names[originIndex].group)
@@ -353,24 +365,32 @@ public final class PostgresStore: Store {
         return try await transaction { () throws(StoreError) -> Int in
             try await copy(rows.buffer, into: "staging_log_events", columns: Self.eventColumns)
             let columns = Self.eventColumns.joined(separator: ", ")
-            let merged: String
+            // Rows and message bytes added per stream (replayed events add neither).
+            var addedBytes: [String: Int64] = [:]
+            let added: Int
             switch ingest {
             case .onConflict:
-                merged = "INSERT INTO log_events(\(columns)) SELECT \(columns) FROM staging_log_events ON CONFLICT DO NOTHING RETURNING 1"
+                let rows = try await run("""
+                    WITH added AS (INSERT INTO log_events(\(columns)) SELECT \(columns) FROM staging_log_events ON CONFLICT DO NOTHING
+                      RETURNING log_group, log_stream, octet_length(message) AS bytes)
+                    SELECT log_group, log_stream, count(*), sum(bytes)::bigint FROM added GROUP BY 1, 2
+                    """, doing: "cannot write log events")
+                var total = 0
+                for row in rows {
+                    let (group, stream, count, bytes) = try decode(row, (String, String, Int64, Int64).self)
+                    addedBytes[group + "\u{0}" + stream] = bytes
+                    total += Int(count)
+                }
+                added = total
             case .merge:
-                merged = """
+                // MERGE has no RETURNING before PostgreSQL 17: the batch counts whole.
+                try await run("""
                     MERGE INTO log_events e USING staging_log_events s
                     ON e.timestamp = s.timestamp AND e.event_key = s.event_key AND e.log_group = s.log_group
                     WHEN NOT MATCHED THEN INSERT (\(columns)) VALUES (\(Self.eventColumns.map { "s." + $0 }.joined(separator: ", ")))
-                    """
-            }
-            let added: Int
-            if ingest == .merge {
-                try await run(merged, doing: "cannot write log events")
+                    """, doing: "cannot write log events")
+                for (index, origin) in logs.origins.enumerated() { addedBytes[origin.logGroup + "\u{0}" + origin.logStream, default: 0] += batchBytes[index] }
                 added = logs.count
-            } else {
-                let counted = try await run("WITH added AS (\(merged)) SELECT count(*) FROM added", doing: "cannot write log events")
-                added = Int(try counted.first.map { row throws(StoreError) in try decode(row, Int64.self) } ?? 0)
             }
             if !lookups.isEmpty {
                 try await copy(lookups.buffer, into: "staging_lookup", columns: ["attribute", "value", "timestamp", "event_key", "log_group"])
@@ -379,33 +399,50 @@ public final class PostgresStore: Store {
                     SELECT attribute, value, timestamp, event_key, log_group FROM staging_lookup ON CONFLICT DO NOTHING
                     """, doing: "cannot index CloudTrail records")
             }
-            // Streams and groups, in a fixed order so that concurrent writers never deadlock.
-            var groups: [String] = [], streams: [String] = [], firsts: [Int64] = [], lasts: [Int64] = []
+            var activity: [StreamActivity] = []
             for (index, span) in spans.enumerated() {
                 guard let span else { continue }
-                groups.append(logs.origins[index].logGroup)
-                streams.append(logs.origins[index].logStream)
-                firsts.append(span.0)
-                lasts.append(span.1)
+                let origin = logs.origins[index]
+                // An origin listed twice in one batch counts its bytes once.
+                let bytes = addedBytes.removeValue(forKey: origin.logGroup + "\u{0}" + origin.logStream) ?? 0
+                activity.append(StreamActivity(group: origin.logGroup, stream: origin.logStream, firstEvent: span.0, lastEvent: span.1,
+                                               ingestionTime: logs.ingestionTime, bytes: bytes))
             }
-            var binds = PostgresBindings()
-            binds.append(groups)
-            binds.append(streams)
-            binds.append(firsts)
-            binds.append(lasts)
-            binds.append(logs.ingestionTime)
-            try await run("""
-                INSERT INTO log_groups(name, created) SELECT DISTINCT g, $5::bigint FROM unnest($1::text[]) AS g ORDER BY g
-                ON CONFLICT DO NOTHING
-                """, binds)
-            try await run("""
-                INSERT INTO log_streams(log_group, log_stream, first_event, last_event, created)
-                SELECT g, s, f, l, $5::bigint FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(g, s, f, l) ORDER BY g, s
-                ON CONFLICT (log_group, log_stream) DO UPDATE SET first_event = least(log_streams.first_event, excluded.first_event),
-                    last_event = greatest(log_streams.last_event, excluded.last_event)
-                """, binds, doing: "cannot record log streams")
+            try await record(activity)
             return added
         }
+    }
+
+    public func recordStreamActivity(_ activity: [StreamActivity]) async throws(StoreError) {
+        guard !activity.isEmpty else { return }
+        try await transaction { () throws(StoreError) in try await record(activity) }
+    }
+
+    /// Registers streams and their groups and adds the activity to the streams' statistics, in
+    /// a fixed order so that concurrent writers never deadlock (inside the caller's transaction).
+    private func record(_ activity: [StreamActivity]) async throws(StoreError) {
+        let merged = StreamActivity.merged(activity)
+        let items = merged.values.sorted { ($0.group, $0.stream) < ($1.group, $1.stream) }
+        var binds = PostgresBindings()
+        binds.append(items.map(\.group))
+        binds.append(items.map(\.stream))
+        binds.append(items.map(\.firstEvent))
+        binds.append(items.map(\.lastEvent))
+        binds.append(items.map(\.ingestionTime))
+        binds.append(items.map(\.bytes))
+        try await run("""
+            INSERT INTO log_groups(name, created) SELECT g, min(i) FROM unnest($1::text[], $5::bigint[]) AS u(g, i) GROUP BY g ORDER BY g
+            ON CONFLICT DO NOTHING
+            """, binds)
+        try await run("""
+            INSERT INTO log_streams(log_group, log_stream, first_event, last_event, created, last_ingestion, stored_bytes)
+            SELECT g, s, f, l, i, i, b FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(g, s, f, l, i, b)
+            ORDER BY g, s
+            ON CONFLICT (log_group, log_stream) DO UPDATE SET first_event = least(log_streams.first_event, excluded.first_event),
+                last_event = greatest(log_streams.last_event, excluded.last_event),
+                last_ingestion = greatest(log_streams.last_ingestion, excluded.last_ingestion),
+                stored_bytes = log_streams.stored_bytes + excluded.stored_bytes
+            """, binds, doing: "cannot record log streams")
     }
 
     static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }

@@ -48,13 +48,26 @@ public struct PipelinePlanner: Sendable {
         return (diagnostics.contains { $0.severity == .error } ? nil : plan, diagnostics.map(document.redact))
     }
 
+    /// The phases, in order; each adds what it finds to `diagnostics` and works on what the
+    /// earlier ones could resolve, so one run reports every problem.
     func plan(document: PipelineDocument, pipelineDirectory: String, diagnostics: inout [ConfigDiagnostic]) -> PipelinePlan? {
-        let file = document.file
-        var resolved: [String: (ComponentDeclaration, ResolvedStage)] = [:]
-        let allIds = document.components.map(\.id)
+        let resolved = decodeComponents(document, pipelineDirectory: pipelineDirectory, diagnostics: &diagnostics)
+        checkExclusiveFiles(document, resolved, diagnostics: &diagnostics)
         // Looked up by id for every input: a dictionary keeps planning linear in the component count.
         let byID = Dictionary(document.components.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let edges = resolveInputs(document, resolved, byID: byID, diagnostics: &diagnostics)
+        let order = dependencyOrder(document, edges: edges, byID: byID, diagnostics: &diagnostics)
+        let planned = propagateEventKinds(order: order, resolved, diagnostics: &diagnostics)
+        checkOutputsAndSinks(document, diagnostics: &diagnostics)
+        return PipelinePlan(document: document, components: planned, pipelineDirectory: pipelineDirectory)
+    }
 
+    typealias Resolved = [String: (declaration: ComponentDeclaration, stage: ResolvedStage)]
+
+    /// Phase 1: every component's type is looked up and its settings decoded and checked.
+    func decodeComponents(_ document: PipelineDocument, pipelineDirectory: String, diagnostics: inout [ConfigDiagnostic]) -> Resolved {
+        let file = document.file
+        var resolved: Resolved = [:]
         for declaration in document.components {
             guard let descriptor = registry.descriptor(section: declaration.section, type: declaration.type) else {
                 let known = registry.types(in: declaration.section)
@@ -77,11 +90,15 @@ public struct PipelinePlanner: Sendable {
                 diagnostics.append(contentsOf: error.diagnostics)
             }
         }
+        return resolved
+    }
 
-        // A file written by two sinks would interleave their records.
+    /// Phase 2: a file written by two sinks would interleave their records.
+    func checkExclusiveFiles(_ document: PipelineDocument, _ resolved: Resolved, diagnostics: inout [ConfigDiagnostic]) {
+        let file = document.file
         var writers: [String: String] = [:]
         for declaration in document.components {
-            guard let stage = resolved[declaration.id]?.1 else { continue }
+            guard let stage = resolved[declaration.id]?.stage else { continue }
             for (setting, path) in stage.exclusiveFiles {
                 let key = PipelinePlanner.canonicalPath(path)
                 if let other = writers[key] {
@@ -94,8 +111,13 @@ public struct PipelinePlanner: Sendable {
                 }
             }
         }
+    }
 
-        // Inputs must name producing components (and existing ports).
+    /// Phase 3: inputs must name producing components (and existing ports); returns each
+    /// component's inputs by id.
+    func resolveInputs(_ document: PipelineDocument, _ resolved: Resolved, byID: [String: ComponentDeclaration],
+                       diagnostics: inout [ConfigDiagnostic]) -> [String: [String]] {
+        let allIds = document.components.map(\.id)
         var edges: [String: [String]] = [:]
         for declaration in document.components where declaration.section != .sources {
             for input in declaration.inputs {
@@ -118,7 +140,7 @@ public struct PipelinePlanner: Sendable {
                                                         message: "a component cannot feed itself"))
                     continue
                 }
-                if let port = input.port, let stage = resolved[target.id]?.1, !stage.ports.contains(port) {
+                if let port = input.port, let stage = resolved[target.id]?.stage, !stage.ports.contains(port) {
                     diagnostics.append(ConfigDiagnostic(location: input.location, component: declaration.id, setting: "inputs",
                                                         message: "'\(target.id)' has no output named '\(port)'",
                                                         expected: stage.ports.isEmpty ? "'\(target.id)' alone" : "one of " + stage.ports.map { "\(target.id).\($0)" }.joined(separator: ", "),
@@ -128,23 +150,34 @@ public struct PipelinePlanner: Sendable {
                 edges[declaration.id, default: []].append(target.id)
             }
         }
+        return edges
+    }
 
-        // Order by dependencies (depth first, without recursion: a chain of 85,000 components must
-        // neither overflow the stack nor copy paths); whatever cannot be ordered sits on a cycle.
+    /// Where a component is in the depth-first walk of ``dependencyOrder``.
+    enum Visit {
+        case onPath
+        case done
+    }
+
+    /// Phase 4: order by dependencies (depth first, without recursion: a chain of 85,000
+    /// components must neither overflow the stack nor copy paths); whatever cannot be ordered
+    /// sits on a cycle, reported once per cycle.
+    func dependencyOrder(_ document: PipelineDocument, edges: [String: [String]], byID: [String: ComponentDeclaration],
+                         diagnostics: inout [ConfigDiagnostic]) -> [String] {
         var order: [String] = []
-        var state: [String: Int] = [:]   // 1 on the current path, 2 done
+        var state: [String: Visit] = [:]
         var reportedCycles = Set<String>()
         for declaration in document.components where state[declaration.id] == nil {
             // The current path, each entry with the index of its next input to visit.
             var path: [(id: String, next: Int)] = [(declaration.id, 0)]
             var onPath: [String: Int] = [declaration.id: 0]
-            state[declaration.id] = 1
+            state[declaration.id] = .onPath
             while let top = path.last {
                 let inputs = edges[top.id] ?? []
                 if top.next < inputs.count {
                     path[path.count - 1].next += 1
                     let input = inputs[top.next]
-                    if state[input] == 2 { continue }
+                    if state[input] == .done { continue }
                     if let start = onPath[input] {
                         let cycle = path[start...].map(\.id) + [input]
                         let key = Set(cycle).sorted().joined(separator: ",")
@@ -155,19 +188,22 @@ public struct PipelinePlanner: Sendable {
                         }
                         continue
                     }
-                    state[input] = 1
+                    state[input] = .onPath
                     onPath[input] = path.count
                     path.append((input, 0))
                 } else {
                     path.removeLast()
                     onPath[top.id] = nil
-                    state[top.id] = 2
+                    state[top.id] = .done
                     order.append(top.id)
                 }
             }
         }
+        return order
+    }
 
-        // Event kinds flow along the order; a stage must accept everything it is fed.
+    /// Phase 5: event kinds flow along the order; a stage must accept everything it is fed.
+    func propagateEventKinds(order: [String], _ resolved: Resolved, diagnostics: inout [ConfigDiagnostic]) -> [PlannedComponent] {
         var produced: [String: Set<EventKind>] = [:]
         var fedWith: [String: Set<EventKind>] = [:]
         var planned: [PlannedComponent] = []
@@ -175,8 +211,8 @@ public struct PipelinePlanner: Sendable {
             guard let (declaration, stage) = resolved[id] else { continue }
             var fed: Set<EventKind> = []
             for input in declaration.inputs {
-                guard produced[input.component] != nil, let upstream = resolved[input.component]?.1 else { continue }
-                let kinds = upstream.producesAt(fedWith[input.component] ?? [], input.port)
+                guard produced[input.component] != nil, let upstream = resolved[input.component]?.stage else { continue }
+                let kinds = upstream.produces(fedWith[input.component] ?? [], input.port)
                 fed.formUnion(kinds)
                 let refused = kinds.subtracting(stage.accepts)
                 if !refused.isEmpty && !kinds.isEmpty {
@@ -186,13 +222,17 @@ public struct PipelinePlanner: Sendable {
                         expected: "an input producing \(Self.describe(stage.accepts)) events"))
                 }
             }
-            let kinds = declaration.section == .sinks ? [] : stage.produces(fed)
+            let kinds = declaration.section == .sinks ? [] : stage.produces(fed, nil)
             produced[id] = kinds
             fedWith[id] = fed
             planned.append(PlannedComponent(declaration: declaration, stage: stage, producedKinds: kinds))
         }
+        return planned
+    }
 
-        // Outputs nobody reads are allowed but usually a mistake.
+    /// Phase 6: outputs nobody reads are allowed but usually a mistake; a pipeline needs a sink.
+    func checkOutputsAndSinks(_ document: PipelineDocument, diagnostics: inout [ConfigDiagnostic]) {
+        let file = document.file
         let consumed = Set(document.components.flatMap { $0.inputs.map(\.component) })
         for declaration in document.components where declaration.section != .sinks && !consumed.contains(declaration.id) {
             diagnostics.append(ConfigDiagnostic(location: declaration.location, component: declaration.id,
@@ -203,7 +243,6 @@ public struct PipelinePlanner: Sendable {
             diagnostics.append(ConfigDiagnostic(location: SourceLocation(file: file, line: 1, column: 1),
                                                 message: "the pipeline has no sinks", expected: "at least one sink"))
         }
-        return PipelinePlan(document: document, components: planned, pipelineDirectory: pipelineDirectory)
     }
 
     /// `path` made absolute and free of `.`, `..` and symbolic links in the parts that exist.

@@ -76,9 +76,9 @@ public enum StageFactory: Sendable {
 /// A component whose settings decoded: everything the planner and runner need, type-erased.
 public struct ResolvedStage: Sendable {
     public var accepts: Set<EventKind>
-    public var produces: @Sendable (Set<EventKind>) -> Set<EventKind>
-    /// What one output produces (nil: the main output).
-    public var producesAt: @Sendable (Set<EventKind>, String?) -> Set<EventKind> = { _, _ in [] }
+    /// What the output named by the port (nil: the main output) produces when the stage is fed
+    /// the given kinds.
+    public var produces: @Sendable (_ fedWith: Set<EventKind>, _ port: String?) -> Set<EventKind>
     public var ports: [String]
     public var check: @Sendable (ValidationContext) -> [ConfigDiagnostic]
     public var factory: StageFactory
@@ -114,10 +114,8 @@ public struct StageRegistry: Sendable {
     public mutating func register<K: SourceKind>(_ kind: K.Type) {
         add(StageDescriptor(type: K.type, section: .sources, summary: K.summary) { node, file, component in
             ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
-                var resolved = ResolvedStage(accepts: [], produces: { _ in K.produces(config) }, ports: [],
-                                             check: { K.check(config, $0) }, factory: .source { try K.make(config, $0) })
-                resolved.producesAt = { _, _ in K.produces(config) }
-                return resolved
+                ResolvedStage(accepts: [], produces: { _, _ in K.produces(config) }, ports: [],
+                              check: { K.check(config, $0) }, factory: .source { try K.make(config, $0) })
             }
         })
     }
@@ -125,10 +123,8 @@ public struct StageRegistry: Sendable {
     public mutating func register<K: TransformKind>(_ kind: K.Type) {
         add(StageDescriptor(type: K.type, section: .transforms, summary: K.summary) { node, file, component in
             ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
-                var resolved = ResolvedStage(accepts: K.accepts(config), produces: { K.produces(config, fedWith: $0) }, ports: K.ports(config),
-                                             check: { K.check(config, $0) }, factory: .transform { try K.make(config, $0) })
-                resolved.producesAt = { K.produces(config, fedWith: $0, at: $1) }
-                return resolved
+                ResolvedStage(accepts: K.accepts(config), produces: { K.produces(config, fedWith: $0, at: $1) }, ports: K.ports(config),
+                              check: { K.check(config, $0) }, factory: .transform { try K.make(config, $0) })
             }
         })
     }
@@ -140,7 +136,7 @@ public struct StageRegistry: Sendable {
             let stage = ConfigDecoding.decode(K.Config.self, from: rest, file: file, component: component)
             switch (stage, buffer) {
             case (.success(let config), .success(let envelope)):
-                var resolved = ResolvedStage(accepts: K.accepts(config), produces: { _ in [] }, ports: [],
+                var resolved = ResolvedStage(accepts: K.accepts(config), produces: { _, _ in [] }, ports: [],
                                              check: { K.check(config, $0) }, factory: .sink { try K.make(config, $0) })
                 resolved.buffer = envelope.buffer
                 resolved.exclusiveFiles = K.exclusiveFiles(config)

@@ -6,7 +6,7 @@ import TrailwatchCore
 /// datapoints, and alarm, insight and pattern events, plus an index of CloudTrail records by
 /// LookupEvents attribute. Writes are idempotent: the same event written twice is kept once.
 public final class SQLiteStore: Store {
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
     public let location: StoreLocation
 
     let db: SQLiteDatabase
@@ -58,8 +58,11 @@ public final class SQLiteStore: Store {
             """)
         insertGroup = try db.prepare("INSERT OR IGNORE INTO log_groups(name, created) VALUES (?1, ?2)")
         insertStream = try db.prepare("""
-            INSERT INTO log_streams(log_group, log_stream, first_event, last_event, created) VALUES (?1, ?2, ?3, ?3, ?4)
-            ON CONFLICT(log_group, log_stream) DO UPDATE SET first_event = min(first_event, ?3), last_event = max(last_event, ?3)
+            INSERT INTO log_streams(log_group, log_stream, first_event, last_event, created, last_ingestion, stored_bytes)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
+            ON CONFLICT(log_group, log_stream) DO UPDATE SET first_event = min(coalesce(first_event, ?3), ?3),
+              last_event = max(coalesce(last_event, ?4), ?4), last_ingestion = max(coalesce(last_ingestion, ?5), ?5),
+              stored_bytes = stored_bytes + ?6
             """)
         insertMetric = try db.prepare("""
             INSERT OR IGNORE INTO metric_datapoints(datapoint_key, namespace, metric_name, dimensions, timestamp, period, unit,
@@ -110,10 +113,53 @@ public final class SQLiteStore: Store {
                     INSERT INTO schema_version(version) VALUES (2);
                     """)
             }
+            if current < 3 { try migrateToVersion3() }
             try db.execute("COMMIT")
         } catch {
             rollback()
             throw error
+        }
+    }
+
+    /// Version 3: streams keep their last ingestion time and stored bytes (the CloudWatch Logs
+    /// API's DescribeLogStreams/DescribeLogGroups), and the API's own catalog tables of earlier
+    /// versions (`api_log_groups`, `api_log_streams`, `api_metric_filters`) move into the store's
+    /// tables and documents, then go. Inside ``migrate()``'s transaction.
+    private func migrateToVersion3() throws(StoreError) {
+        do {
+            let exists = try db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'api_log_groups'")
+            let hasCatalog = try exists.step() && exists.int(0) > 0
+            exists.reset()
+            var sql = """
+                ALTER TABLE log_streams ADD COLUMN last_ingestion INTEGER;
+                ALTER TABLE log_streams ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+                UPDATE log_groups SET created = (SELECT min(first_event) FROM log_streams s WHERE s.log_group = log_groups.name) WHERE created IS NULL;
+                UPDATE log_streams SET created = first_event WHERE created IS NULL;
+
+                """
+            if hasCatalog {
+                sql += """
+                    INSERT INTO log_groups(name, created) SELECT name, creation_time FROM api_log_groups WHERE true
+                      ON CONFLICT(name) DO UPDATE SET created = min(coalesce(created, excluded.created), excluded.created);
+                    INSERT INTO log_streams(log_group, log_stream, created, first_event, last_event, last_ingestion, stored_bytes)
+                      SELECT log_group, log_stream, creation_time, first_event, last_event, last_ingestion, stored_bytes FROM api_log_streams WHERE true
+                      ON CONFLICT(log_group, log_stream) DO UPDATE SET created = min(coalesce(created, excluded.created), excluded.created),
+                        first_event = coalesce(first_event, excluded.first_event), last_event = coalesce(last_event, excluded.last_event),
+                        last_ingestion = excluded.last_ingestion, stored_bytes = excluded.stored_bytes;
+                    INSERT OR REPLACE INTO documents(kind, name, body, updated)
+                      SELECT 'metric-filter', log_group || ':' || name, json_object('creationTime', creation_time, 'filterName', name,
+                        'filterPattern', pattern, 'logGroupName', log_group, 'metricTransformations', json(transformations)), creation_time
+                      FROM api_metric_filters;
+                    DROP TABLE api_log_groups;
+                    DROP TABLE api_log_streams;
+                    DROP TABLE api_metric_filters;
+
+                    """
+            }
+            sql += "INSERT INTO schema_version(version) VALUES (3);"
+            try db.execute(sql)
+        } catch {
+            throw StoreError("\(location): cannot migrate the store to schema version 3: \(error)")
         }
     }
 
@@ -218,8 +264,9 @@ public final class SQLiteStore: Store {
                 UnsafeMutableRawPointer(mutating: names.stream.baseAddress)?.deallocate()
             }
         }
-        // Earliest and latest event per origin, for log_streams.
+        // Earliest and latest event, and message bytes added, per origin (for log_streams).
         var spans = [(Int64, Int64)?](repeating: nil, count: logs.origins.count)
+        var addedBytes = [Int64](repeating: 0, count: logs.origins.count)
         for i in 0..<logs.count {
             let originIndex = logs.originIndices.isEmpty ? 0 : Int(logs.originIndices[i])
             let names = originNames[originIndex]
@@ -245,6 +292,7 @@ public final class SQLiteStore: Store {
             try insertLog.run()
             if db.changes > 0 {
                 added += 1
+                addedBytes[originIndex] += Int64(message.count)
                 try indexCloudTrail(message, rowID: db.lastInsertRowID, time: time)
             }
             let span = spans[originIndex]
@@ -252,18 +300,36 @@ public final class SQLiteStore: Store {
         }
         for (originIndex, span) in spans.enumerated() {
             guard let span else { continue }
-            insertGroup.bind(1, logs.origins[originIndex].logGroup)
-            insertGroup.bind(2, logs.ingestionTime)
-            try insertGroup.run()
-            for time in [span.0, span.1] {
-                insertStream.bind(1, logs.origins[originIndex].logGroup)
-                insertStream.bind(2, logs.origins[originIndex].logStream)
-                insertStream.bind(3, time)
-                insertStream.bind(4, logs.ingestionTime)
-                try insertStream.run()
-            }
+            let origin = logs.origins[originIndex]
+            try record(StreamActivity(group: origin.logGroup, stream: origin.logStream, firstEvent: span.0, lastEvent: span.1,
+                                      ingestionTime: logs.ingestionTime, bytes: addedBytes[originIndex]))
         }
         return added
+    }
+
+    /// Registers the stream (and its group) and adds the activity to its statistics.
+    private func record(_ activity: StreamActivity) throws(StoreError) {
+        insertGroup.bind(1, activity.group)
+        insertGroup.bind(2, activity.ingestionTime)
+        try insertGroup.run()
+        insertStream.bind(1, activity.group)
+        insertStream.bind(2, activity.stream)
+        insertStream.bind(3, activity.firstEvent)
+        insertStream.bind(4, activity.lastEvent)
+        insertStream.bind(5, activity.ingestionTime)
+        insertStream.bind(6, activity.bytes)
+        try insertStream.run()
+    }
+
+    public func recordStreamActivity(_ activity: [StreamActivity]) throws(StoreError) {
+        try begin()
+        do {
+            for item in activity { try record(item) }
+            try commit()
+        } catch {
+            rollback()
+            throw error
+        }
     }
 
     /// CloudTrail records (JSON with eventID, eventName, eventSource) get their lookup attributes indexed.

@@ -23,6 +23,19 @@ public protocol StoreWriting: AnyObject {
 /// Logs-Insights-style queries over the stored log events.
 public protocol LogQuerying: AnyObject {
     func query(_ request: LogQueryRequest) async throws(StoreErrorOrQuery) -> QueryResult
+    /// How many events, and how many message bytes, the log groups (all when empty) hold in
+    /// [start, end): what a query over them scans (StartQuery's `recordsScanned`, `bytesScanned`).
+    func scanStatistics(logGroups: [String], start: Int64?, end: Int64?) async throws(StoreError) -> ScanStatistics
+}
+
+/// Events and message bytes in a range of the store (see ``LogQuerying/scanStatistics(logGroups:start:end:)``).
+public struct ScanStatistics: Sendable, Equatable {
+    public var events: Int64
+    public var bytes: Int64
+    public init(events: Int64, bytes: Int64) {
+        self.events = events
+        self.bytes = bytes
+    }
 }
 
 /// CloudTrail event history (LookupEvents): records matching one attribute, newest first, in pages.
@@ -326,7 +339,8 @@ final class LockedBox<Value>: @unchecked Sendable {
 // MARK: For the AWS APIs (CloudWatch Logs, CloudWatch, CloudTrail)
 
 /// Log groups and streams as resources (CreateLogGroup, DescribeLogGroups, CreateLogStream, …).
-/// Writing events registers their group and stream too.
+/// Writing events registers their group and stream too, with the streams' event span, last
+/// ingestion time and stored bytes.
 public protocol LogGroupRegistry: AnyObject {
     /// Creates a group; false when it existed already.
     @discardableResult
@@ -339,8 +353,115 @@ public protocol LogGroupRegistry: AnyObject {
     /// Creates a stream in an existing group; false when it existed already.
     @discardableResult
     func createLogStream(group: String, stream: String, now: Int64) async throws(StoreError) -> Bool
+    /// Deletes a stream with its events; false when there was none.
+    @discardableResult
+    func deleteLogStream(group: String, stream: String) async throws(StoreError) -> Bool
+    /// A page of a group's streams, by name or by last event time.
+    func logStreams(_ request: LogStreamsRequest) async throws(StoreError) -> LogStreamsPage
+    /// Records events that reached streams without being written here (an API endpoint whose
+    /// events go to another store): their span, ingestion time and bytes, as a write would.
+    func recordStreamActivity(_ activity: [StreamActivity]) async throws(StoreError)
+}
+
+/// Events a stream received: the earliest and latest event time, when, and message bytes.
+public struct StreamActivity: Sendable, Equatable {
+    public var group: String
+    public var stream: String
+    public var firstEvent: Int64
+    public var lastEvent: Int64
+    public var ingestionTime: Int64
+    public var bytes: Int64
+    public init(group: String, stream: String, firstEvent: Int64, lastEvent: Int64, ingestionTime: Int64, bytes: Int64) {
+        self.group = group
+        self.stream = stream
+        self.firstEvent = firstEvent
+        self.lastEvent = lastEvent
+        self.ingestionTime = ingestionTime
+        self.bytes = bytes
+    }
+
+    /// Adds another activity of the same stream.
+    public mutating func merge(_ other: StreamActivity) {
+        firstEvent = min(firstEvent, other.firstEvent)
+        lastEvent = max(lastEvent, other.lastEvent)
+        ingestionTime = max(ingestionTime, other.ingestionTime)
+        bytes += other.bytes
+    }
+
+    /// The key of its stream in ``merged(_:)``.
+    public var streamKey: String { group + "\u{0}" + stream }
+
+    /// Activities merged per stream.
+    public static func merged(_ activity: [StreamActivity]) -> [String: StreamActivity] {
+        var out: [String: StreamActivity] = [:]
+        for item in activity {
+            if out[item.streamKey] == nil { out[item.streamKey] = item } else { out[item.streamKey]!.merge(item) }
+        }
+        return out
+    }
+}
+
+extension LogGroupRegistry {
     /// A group's streams in name order after `after` (exclusive), those starting with `prefix` only.
-    func logStreams(group: String, prefix: String?, after: String?, limit: Int) async throws(StoreError) -> [StoredLogStream]
+    public func logStreams(group: String, prefix: String?, after: String?, limit: Int) async throws(StoreError) -> [StoredLogStream] {
+        try await logStreams(LogStreamsRequest(group: group, prefix: prefix, limit: limit,
+                                               nextToken: after.map { LogStreamsRequest.token(after: $0) })).streams
+    }
+
+    /// One group by name.
+    public func logGroup(_ name: String) async throws(StoreError) -> StoredLogGroup? {
+        // In name order the exact name comes first among those it prefixes.
+        try await logGroups(prefix: name, after: nil, limit: 1).first.flatMap { $0.name == name ? $0 : nil }
+    }
+
+    /// One stream by name.
+    public func logStream(group: String, name: String) async throws(StoreError) -> StoredLogStream? {
+        try await logStreams(group: group, prefix: name, after: nil, limit: 1).first.flatMap { $0.name == name ? $0 : nil }
+    }
+}
+
+/// A page of a group's streams: in name order (after a stream's name) or in order of their last
+/// event (streams without events count as time 0), ascending or descending.
+public struct LogStreamsRequest: Sendable {
+    public var group: String
+    /// Streams starting with this only (name order only).
+    public var prefix: String?
+    public var byLastEvent: Bool
+    public var descending: Bool
+    public var limit: Int
+    /// `nextToken` of the previous page, or nil for the first.
+    public var nextToken: String?
+
+    public init(group: String, prefix: String? = nil, byLastEvent: Bool = false, descending: Bool = false, limit: Int = 50,
+                nextToken: String? = nil) {
+        self.group = group
+        self.prefix = prefix
+        self.byLastEvent = byLastEvent
+        self.descending = descending
+        self.limit = limit
+        self.nextToken = nextToken
+    }
+
+    /// The token continuing after `stream` (its last event time counts in last-event order).
+    public static func token(after stream: String, lastEvent: Int64? = nil) -> String {
+        "\(lastEvent ?? 0)/" + stream
+    }
+
+    /// The (last event, name) a token continues after.
+    public static func position(_ token: String) throws(StoreError) -> (lastEvent: Int64, name: String) {
+        guard let slash = token.firstIndex(of: "/"), let time = Int64(token[..<slash]) else { throw StoreError("invalid nextToken '\(token)'") }
+        return (time, String(token[token.index(after: slash)...]))
+    }
+}
+
+public struct LogStreamsPage: Sendable {
+    public var streams: [StoredLogStream]
+    /// Present when more streams follow.
+    public var nextToken: String?
+    public init(streams: [StoredLogStream], nextToken: String?) {
+        self.streams = streams
+        self.nextToken = nextToken
+    }
 }
 
 /// Reading log events back in time order, in pages (GetLogEvents, FilterLogEvents).
@@ -364,10 +485,13 @@ public struct StoredLogGroup: Sendable, Equatable {
     public var retentionDays: Int?
     /// When it was created or first written to (ms).
     public var creationTime: Int64
-    public init(name: String, retentionDays: Int?, creationTime: Int64) {
+    /// Message bytes its streams received (each event counted once, however often it was written).
+    public var storedBytes: Int64
+    public init(name: String, retentionDays: Int?, creationTime: Int64, storedBytes: Int64 = 0) {
         self.name = name
         self.retentionDays = retentionDays
         self.creationTime = creationTime
+        self.storedBytes = storedBytes
     }
 }
 
@@ -376,18 +500,27 @@ public struct StoredLogStream: Sendable, Equatable {
     public var creationTime: Int64
     public var firstEvent: Int64?
     public var lastEvent: Int64?
-    public init(name: String, creationTime: Int64, firstEvent: Int64?, lastEvent: Int64?) {
+    /// When events last arrived (ms; the ingestion time of the newest batch).
+    public var lastIngestion: Int64?
+    /// Message bytes it received (each event counted once).
+    public var storedBytes: Int64
+    public init(name: String, creationTime: Int64, firstEvent: Int64?, lastEvent: Int64?, lastIngestion: Int64? = nil, storedBytes: Int64 = 0) {
         self.name = name
         self.creationTime = creationTime
         self.firstEvent = firstEvent
         self.lastEvent = lastEvent
+        self.lastIngestion = lastIngestion
+        self.storedBytes = storedBytes
     }
 }
 
-/// Events of one group in [start, end), of some streams (all when empty), oldest or newest first.
+/// Events of one group in [start, end), of some streams (all when empty; or those starting with
+/// a prefix), oldest or newest first.
 public struct LogEventsRequest: Sendable {
     public var logGroup: String
     public var logStreams: [String]
+    /// Only streams whose name starts with this.
+    public var logStreamPrefix: String?
     public var start: Int64?
     public var end: Int64?
     public var newestFirst: Bool
@@ -397,10 +530,11 @@ public struct LogEventsRequest: Sendable {
     public var messageContains: [String]
     public var nextToken: String?
 
-    public init(logGroup: String, logStreams: [String] = [], start: Int64? = nil, end: Int64? = nil, newestFirst: Bool = false,
-                limit: Int = 10_000, messageContains: [String] = [], nextToken: String? = nil) {
+    public init(logGroup: String, logStreams: [String] = [], logStreamPrefix: String? = nil, start: Int64? = nil, end: Int64? = nil,
+                newestFirst: Bool = false, limit: Int = 10_000, messageContains: [String] = [], nextToken: String? = nil) {
         self.logGroup = logGroup
         self.logStreams = logStreams
+        self.logStreamPrefix = logStreamPrefix
         self.start = start
         self.end = end
         self.newestFirst = newestFirst

@@ -5,6 +5,7 @@ import TrailwatchConfig
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchStore
 import Yams
 
 /// `trailwatch backtest`: runs an alarm over history and lists when it would have fired and cleared.
@@ -17,6 +18,8 @@ struct BacktestCommand: AsyncParsableCommand {
             the same transforms as in the pipeline, with the archives matching the globs as the only source.
             With --metrics, FILE holds alarm definitions (PutMetricAlarm JSON or YAML) and the series is a \
             CSV of timestamp,value rows (one datapoint per row, in the alarm's metric).
+            With --store, FILE holds alarm definitions and the series is the alarm's metric as a store holds it \
+            (an SQLite file or a postgres:// URL): the datapoints every instance wrote, merged as statistic sets.
             """)
 
     @Argument(help: "A pipeline YAML file (with --from) or an alarm definition file (with --metrics).")
@@ -37,16 +40,49 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(help: "A CSV metric series (timestamp,value) to evaluate the alarm definitions on.")
     var metrics: String?
 
+    @Option(help: "A store (SQLite file or postgres:// URL) whose datapoints of the alarm's metric to evaluate the alarm definitions on.")
+    var store: String?
+
+    @Option(help: "With --store: the earliest datapoint time (RFC 3339); default: the oldest.")
+    var start: String?
+
+    @Option(help: "With --store: the latest datapoint time, exclusive (RFC 3339); default: the newest.")
+    var end: String?
+
     @Option(help: "Output: text, json or csv.")
     var format: BacktestFormat = .text
 
-    func run() async throws {
-        guard from.isEmpty != (metrics == nil) else {
-            throw ValidationError("give either --from ARCHIVE_GLOB... (with a pipeline) or --metrics SERIES.csv (with alarm definitions)")
+    @Option(name: .customLong("band-settings"),
+            help: "Anomaly band model settings to try, as JSON (e.g. '{\"shiftDatapoints\":12,\"tailQuantile\":0.995}'); unnamed settings keep their defaults.")
+    var bandSettings: String?
+
+    /// The model settings to replay with: the defaults, overridden by the keys of `json`.
+    static func parseBandSettings(_ json: String?) throws -> AnomalyBandModel.Settings {
+        guard let json else { return AnomalyBandModel.Settings() }
+        do {
+            return try JSONDecoder().decode(AnomalyBandModel.Settings.self, from: Data(json.utf8))
+        } catch {
+            throw ValidationError("--band-settings: not valid settings JSON (\(error))")
         }
+    }
+
+    func run() async throws {
+        guard [!from.isEmpty, metrics != nil, store != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give one of --from ARCHIVE_GLOB... (with a pipeline), --metrics SERIES.csv or --store PATH|URL (with alarm definitions)")
+        }
+        if store == nil && (start != nil || end != nil) { throw ValidationError("--start and --end go with --store") }
         let transitions: [BacktestTransition]
         if let metrics {
-            transitions = try Self.replaySeries(definitionsFile: file, series: metrics, alarm: alarm)
+            transitions = try Self.replaySeries(definitionsFile: file, series: metrics, alarm: alarm,
+                                                bandSettings: try Self.parseBandSettings(bandSettings))
+        } else if let store {
+            let range = try [start, end].map { text throws -> Int64? in
+                guard let text else { return nil }
+                guard let time = Self.parseTime(text) else { throw ValidationError("'\(text)' is not a time (RFC 3339, 'YYYY-MM-DD HH:MM:SS' or epoch seconds)") }
+                return time
+            }
+            transitions = try await Self.replayStore(definitionsFile: file, store: store, alarm: alarm, start: range[0], end: range[1],
+                                                     bandSettings: try Self.parseBandSettings(bandSettings))
         } else {
             transitions = try await Self.replayArchives(pipeline: file, alarm: alarm, globs: from, keyEnv: keyEnv, keyFile: keyFile)
         }
@@ -55,7 +91,8 @@ struct BacktestCommand: AsyncParsableCommand {
 
     // MARK: Metric series
 
-    static func replaySeries(definitionsFile: String, series: String, alarm name: String?) throws -> [BacktestTransition] {
+    /// The chosen alarm of a definitions file, ready to evaluate.
+    static func loadAlarm(definitionsFile: String, alarm name: String?, bandSettings: AnomalyBandModel.Settings = .init()) throws -> MetricAlarm {
         let definitions: [AlarmDefinition]
         do {
             definitions = try AlarmDefinitionFile.load(definitionsFile)
@@ -65,7 +102,65 @@ struct BacktestCommand: AsyncParsableCommand {
         }
         let chosen = try choose(definitions.map(\.alarmName), name)
         guard let definition = definitions.first(where: { $0.alarmName == chosen }) else { throw ExitCode(1) }
-        var metricAlarm = try MetricAlarm(definition: definition)
+        return try MetricAlarm(definition: definition, bandSettings: bandSettings)
+    }
+
+    /// Evaluates the periods before `datum`'s, then adds it; the state changes on the way.
+    static func feed(_ metricAlarm: inout MetricAlarm, _ datum: MetricDatum) -> [BacktestTransition] {
+        let changes = metricAlarm.advance(until: metricAlarm.periodStart(datum.timestamp)).changes
+        metricAlarm.add(datum)
+        return changes.map { BacktestTransition($0, periodMs: metricAlarm.periodMs) }
+    }
+
+    /// Evaluates what is still open after the last datapoint.
+    static func finish(_ metricAlarm: inout MetricAlarm) -> [BacktestTransition] {
+        guard let end = metricAlarm.newestOpenPeriodEnd else { return [] }
+        return metricAlarm.advance(until: end).changes.map { BacktestTransition($0, periodMs: metricAlarm.periodMs) }
+    }
+
+    // MARK: Datapoints in a store
+
+    /// The alarm over the datapoints a store holds for its metric, oldest first, read in pages
+    /// (memory stays bounded by the page, not the history).
+    static func replayStore(definitionsFile: String, store location: String, alarm name: String?, start: Int64?, end: Int64?,
+                            bandSettings: AnomalyBandModel.Settings = .init()) async throws -> [BacktestTransition] {
+        var metricAlarm = try loadAlarm(definitionsFile: definitionsFile, alarm: name, bandSettings: bandSettings)
+        BuiltinStages.registerStoreBackends()
+        let store: any Store
+        do { store = try await StoreOpener.open(location, access: .readOnly) } catch {
+            Console.error("\(error)")
+            throw ExitCode(1)
+        }
+        let metric = metricAlarm.metric
+        let dimensions = StoreConventions.dimensionsText(metric.dimensions)
+        var transitions: [BacktestTransition] = []
+        var from = start ?? Int64.min / 2
+        let until = end ?? Int64.max / 2
+        let page = 10_000
+        do {
+            while from < until {
+                let points = try await store.datapoints(namespace: metric.namespace, name: metric.name, dimensions: dimensions, start: from, end: until, limit: page)
+                for point in points {
+                    transitions += feed(&metricAlarm, MetricDatum(metric: metric, timestamp: point.timestamp, period: point.period, sampleCount: point.sampleCount,
+                                                                  sum: point.sum, minimum: point.minimum, maximum: point.maximum))
+                }
+                guard points.count == page, let last = points.last else { break }
+                from = last.timestamp + 1
+            }
+        } catch {
+            await store.close()
+            Console.error("\(error)")
+            throw ExitCode(1)
+        }
+        await store.close()
+        return transitions + finish(&metricAlarm)
+    }
+
+    // MARK: A CSV series
+
+    static func replaySeries(definitionsFile: String, series: String, alarm name: String?,
+                             bandSettings: AnomalyBandModel.Settings = .init()) throws -> [BacktestTransition] {
+        var metricAlarm = try loadAlarm(definitionsFile: definitionsFile, alarm: name, bandSettings: bandSettings)
         guard let data = FileManager.default.contents(atPath: series) else {
             Console.error("\(series): cannot read the file")
             throw ExitCode(1)
@@ -85,15 +180,10 @@ struct BacktestCommand: AsyncParsableCommand {
                 Console.error("\(series):\(lineNumber): '\(columns[1])' is not a number")
                 throw ExitCode(1)
             }
-            let start = metricAlarm.periodStart(time)
-            transitions += metricAlarm.advance(until: start).changes.map { BacktestTransition($0, periodMs: metricAlarm.periodMs) }
-            metricAlarm.add(MetricDatum(metric: metricAlarm.metric, timestamp: time, period: Int(metricAlarm.periodMs / 1000),
-                                        sampleCount: 1, sum: value, minimum: value, maximum: value, values: [value]))
+            transitions += feed(&metricAlarm, MetricDatum(metric: metricAlarm.metric, timestamp: time, period: Int(metricAlarm.periodMs / 1000),
+                                                          sampleCount: 1, sum: value, minimum: value, maximum: value, values: [value]))
         }
-        if let end = metricAlarm.newestOpenPeriodEnd {
-            transitions += metricAlarm.advance(until: end).changes.map { BacktestTransition($0, periodMs: metricAlarm.periodMs) }
-        }
-        return transitions
+        return transitions + finish(&metricAlarm)
     }
 
     static func parseTime(_ text: String) -> Int64? {

@@ -8,7 +8,11 @@ struct PatternsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patterns",
         abstract: "Mine log templates from files (plain, .gz, .zst) and print them with counts.",
-        discussion: "With --assign, prints one `TEMPLATE_ID<TAB>TEMPLATE` line per input line instead (for evaluation harnesses).")
+        discussion: """
+            With --assign, prints one `TEMPLATE_ID<TAB>TEMPLATE` line per input line instead (for evaluation \
+            harnesses): the template each line belongs to once the whole input is mined (templates merged later \
+            included), so the ids of the lines are kept in a temporary file, 8 bytes per line, not in memory.
+            """)
 
     @Argument(help: "Log files; - reads standard input.")
     var files: [String] = ["-"]
@@ -25,19 +29,63 @@ struct PatternsCommand: ParsableCommand {
     @Option(help: "How many templates to list (0: all).")
     var limit = 50
 
+    @Option(help: "Share of a template's constant positions a line must match to join its family (default: the miner's).")
+    var similarity: Double?
+
+    @Option(help: "Distinct plain words before a position becomes a variable (default: the miner's).")
+    var distinctWords: Int?
+
+    @Option(help: "Distinct value-shaped words before a position becomes a variable (default: the miner's).")
+    var distinctValues: Int?
+
+    @Option(help: "Least share of distinct values among a position's messages for it to become a variable; 0 turns the test off (default: the miner's).")
+    var distinctShare: Double?
+
+    func validate() throws {
+        if let similarity, !(similarity > 0 && similarity <= 1) { throw ValidationError("--similarity must be in (0, 1]") }
+        if let distinctWords, distinctWords < 2 { throw ValidationError("--distinct-words must be at least 2") }
+        if let distinctValues, distinctValues < 2 { throw ValidationError("--distinct-values must be at least 2") }
+        if let distinctShare, !(0...1).contains(distinctShare) { throw ValidationError("--distinct-share must be in [0, 1]") }
+        if maxTemplates < 1 { throw ValidationError("--max-templates must be at least 1") }
+    }
+
     func run() throws {
-        var miner = TemplateMiner(configuration: .init(maxTemplates: maxTemplates))
-        var counts: [UInt64: Int] = [:]
+        var settings = TemplateMiner.Configuration(maxTemplates: maxTemplates)
+        if let similarity { settings.similarityThreshold = similarity }
+        if let distinctWords { settings.distinctWordsForVariable = distinctWords }
+        if let distinctValues { settings.distinctValuesForVariable = distinctValues }
+        if let distinctShare { settings.distinctShareForVariable = distinctShare }
+        var miner = TemplateMiner(configuration: settings)
         var samples: [UInt64: String] = [:]
-        var output = FileHandle.standardOutput
-        var pending = ""
+        var lines = 0
+        // --assign: the id of every line, spilled to a scratch file and resolved once the input is mined.
+        var assigned: FileHandle?
+        var scratchPath = ""
+        var pending: [UInt64] = []
+        if assign {
+            scratchPath = FileManager.default.temporaryDirectory.appendingPathComponent("trailwatch-assign-\(ProcessInfo.processInfo.processIdentifier)-\(UInt64.random(in: 0...UInt64.max))").path
+            guard FileManager.default.createFile(atPath: scratchPath, contents: nil, attributes: [.posixPermissions: 0o600]),
+                  let handle = FileHandle(forUpdatingAtPath: scratchPath) else {
+                Console.error("cannot create a scratch file in \(FileManager.default.temporaryDirectory.path)")
+                throw ExitCode(1)
+            }
+            assigned = handle
+        }
+        defer { if assign { try? FileManager.default.removeItem(atPath: scratchPath) } }
+        func flush() {
+            guard let assigned, !pending.isEmpty else { return }
+            pending.withUnsafeBytes { assigned.write(Data($0)) }
+            pending.removeAll(keepingCapacity: true)
+        }
         func handle(_ line: UnsafeRawBufferPointer) {
             let mined = miner.add(line)
-            counts[mined.templateID, default: 0] += 1
-            if samples[mined.templateID] == nil { samples[mined.templateID] = String(decoding: line, as: UTF8.self) }
+            lines += 1
             if assign {
-                pending += mined.templateIDString + "\t" + mined.template + "\n"
-                if pending.utf8.count > 1 << 16 { output.write(Data(pending.utf8)); pending = "" }
+                pending.append(mined.templateID)
+                if pending.count >= 1 << 14 { flush() }
+            } else if samples[mined.templateID] == nil {
+                if samples.count > 4 * maxTemplates { samples = samples.filter { miner.template(id: $0.key) != nil } }
+                samples[mined.templateID] = String(decoding: line, as: UTF8.self)
             }
         }
         for file in files {
@@ -53,30 +101,47 @@ struct PatternsCommand: ParsableCommand {
                 }
             }
         }
-        if assign {
-            output.write(Data(pending.utf8))
+        if let assigned {
+            flush()
+            try assigned.seek(toOffset: 0)
+            let output = FileHandle.standardOutput
+            var text = ""
+            while let chunk = try assigned.read(upToCount: 8 << 14), !chunk.isEmpty {
+                chunk.withUnsafeBytes { raw in
+                    for k in 0..<(raw.count / 8) {
+                        let id = miner.resolve(raw.loadUnaligned(fromByteOffset: k * 8, as: UInt64.self))
+                        text += TemplateMiner.idString(id) + "\t" + (miner.template(id: id)?.text ?? "") + "\n"
+                    }
+                }
+                output.write(Data(text.utf8))
+                text = ""
+            }
+            try assigned.close()
             return
         }
-        let total = counts.values.reduce(0, +)
-        let ranked = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        // Counts are the templates' own (merged siblings included); samples follow merges.
+        var resolvedSamples: [UInt64: String] = [:]
+        for (id, sample) in samples {
+            let target = miner.resolve(id)
+            if resolvedSamples[target] == nil || id == target { resolvedSamples[target] = sample }
+        }
+        let ranked = miner.allTemplates.sorted { $0.count != $1.count ? $0.count > $1.count : $0.id < $1.id }
         let shown = limit > 0 ? Array(ranked.prefix(limit)) : ranked
         switch format {
         case .json:
-            let rows: [[String: Any]] = shown.map { id, count in
-                ["templateId": TemplateMiner.idString(id), "template": miner.template(id: id)?.text ?? "",
-                 "count": count, "ratio": total > 0 ? Double(count) / Double(total) : 0, "sample": samples[id] ?? ""]
+            let rows: [[String: Any]] = shown.map { t in
+                ["templateId": TemplateMiner.idString(t.id), "template": t.text, "count": t.count,
+                 "ratio": lines > 0 ? Double(t.count) / Double(lines) : 0, "sample": resolvedSamples[t.id] ?? ""]
             }
-            let data = try JSONSerialization.data(withJSONObject: ["lines": total, "templates": counts.count, "patterns": rows],
+            let data = try JSONSerialization.data(withJSONObject: ["lines": lines, "templates": miner.templateCount, "patterns": rows],
                                                   options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         case .text:
-            print("\(total) lines, \(counts.count) templates")
-            for (id, count) in shown {
-                print(String(count).leftPadded(8) + "  " + TemplateMiner.idString(id) + "  " + (miner.template(id: id)?.text ?? ""))
+            print("\(lines) lines, \(miner.templateCount) templates")
+            for t in shown {
+                print(String(t.count).leftPadded(8) + "  " + TemplateMiner.idString(t.id) + "  " + t.text)
             }
         }
-        _ = output
-        output = FileHandle.standardOutput
     }
 }
 

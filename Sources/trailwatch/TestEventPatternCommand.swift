@@ -61,7 +61,7 @@ struct TestEventPatternCommand: ParsableCommand {
            let wrapped = AlarmStateChangeEnvelope.wrap(body: eventBytes, account: account, region: region) {
             eventBytes = wrapped
         }
-        var matcher = EventMatcher(RuleSet([compiled]), cloudTrailEnvelope: envelope == .auto)
+        let matcher = EventMatcher(RuleSet([compiled]), cloudTrailEnvelope: envelope == .auto)
         let result = !matcher.matches(eventBytes).isEmpty
         switch format {
         case .json: print("{\n    \"Result\": \(result)\n}")

@@ -15,8 +15,8 @@ let fiveMinutes: Int64 = 300_000
 let oneDay: Int64 = 86_400_000
 
 /// Trains a model on `values` (one per five minutes from 0) the way an alarm does: judged, then trained.
-func trained(_ values: [Double], k: Double = 2) -> AnomalyBandModel {
-    var model = AnomalyBandModel()
+func trained(_ values: [Double], k: Double = 2, kind: AnomalyBandModel.Kind = .seasonal) -> AnomalyBandModel {
+    var model = AnomalyBandModel(settings: .init(kind: kind))
     for (i, v) in values.enumerated() {
         let t = Int64(i) * fiveMinutes
         let band = model.band(at: t, width: k)
@@ -64,12 +64,12 @@ struct AnomalyBandModelTests {
         #expect(abs(b.expected - 50) < 2)
     }
 
-    @Test("follows a trend")
+    @Test("the seasonal kind follows a trend")
     func trend() throws {
         var noise = Noise()
         // 10 per day upwards over 6 days.
         let values = (0..<(6 * 288)).map { i in 100 + 10 * Double(i) / 288 + noise.next() }
-        var model = trained(values)
+        var model = trained(values, kind: .seasonal)
         let t = Int64(values.count) * fiveMinutes
         let bandBand = model.band(at: t, width: 2)
         let band = try #require(bandBand)
@@ -86,5 +86,157 @@ struct AnomalyBandModelTests {
         var restored = try JSONDecoder().decode(AnomalyBandModel.self, from: JSONEncoder().encode(model))
         let original = model.band(at: 40 * fiveMinutes, width: 2)
         #expect(restored.band(at: 40 * fiveMinutes, width: 2) == original)
+    }
+}
+
+/// Judges then trains `model` on `values` from `start` (one per five minutes); the indices that fell outside their band.
+func breaches(_ model: inout AnomalyBandModel, _ values: [Double], from start: Int = 0, k: Double = 3) -> [Int] {
+    var outside: [Int] = []
+    for (i, v) in values.enumerated() {
+        let t = Int64(start + i) * fiveMinutes
+        let band = model.band(at: t, width: k)
+        if let band, v < band.lower || v > band.upper { outside.append(start + i) }
+        model.train(at: t, value: v, band: band)
+    }
+    return outside
+}
+
+@Suite("Anomaly band model on series it was not built for")
+struct AnomalyBandGeneralisationTests {
+    @Test("a sustained level shift re-baselines: it alarms at the change, not for days", arguments: AnomalyBandModel.Kind.allCases)
+    func levelShift(kind: AnomalyBandModel.Kind) {
+        var noise = Noise()
+        let before = (0..<(3 * 288)).map { _ in 50 + 2 * noise.next() }
+        let after = (0..<(2 * 288)).map { _ in 80 + 2 * noise.next() }
+        var model = AnomalyBandModel(settings: .init(kind: kind))
+        _ = breaches(&model, before)
+        let outside = breaches(&model, after, from: before.count)
+        #expect(outside.first == before.count, "the shift itself is outside the band")
+        // The run that proves the shift, and hardly anything after it.
+        #expect(outside.count <= 12, "\(outside.count) breaches after the shift: \(outside.prefix(20))")
+
+        var stubborn = AnomalyBandModel(settings: { var s = AnomalyBandModel.Settings(kind: kind); s.shiftDatapoints = 0; return s }())
+        _ = breaches(&stubborn, before)
+        #expect(breaches(&stubborn, after, from: before.count).count > 36, "without re-baselining the new level alarms for hours")
+    }
+
+    @Test("seasonality only where it is real: white noise gets a flat expected value")
+    func noSpuriousSeason() throws {
+        var noise = Noise()
+        var model = trained((0..<(4 * 288)).map { _ in 100 + 10 * noise.next() })
+        let t = Int64(4 * 288) * fiveMinutes
+        var expected: [Double] = []
+        for hour in 0..<24 {
+            let bandBand = model.band(at: t + Int64(hour) * 3_600_000, width: 2)
+            let band = try #require(bandBand)
+            expected.append(band.expected)
+        }
+        #expect(expected.max()! - expected.min()! < 2, "expected values \(expected)")
+    }
+
+    @Test("noise proportional to the level: the band is narrow at night and wide at the peak")
+    func proportionalNoise() throws {
+        var noise = Noise()
+        // Traffic between 10 and 190 a day, noise a tenth of the level.
+        let level: (Int) -> Double = { i in 100 - 90 * cos(2 * .pi * Double(i % 288) / 288) }
+        var model = trained((0..<(4 * 288)).map { i in level(i) * (1 + 0.1 * noise.next()) })
+        let t = Int64(4 * 288) * fiveMinutes
+        let nightBand = model.band(at: t, width: 3)
+        let night = try #require(nightBand)
+        let peakBand = model.band(at: t + oneDay / 2, width: 3)
+        let peak = try #require(peakBand)
+        #expect((peak.upper - peak.lower) > 4 * (night.upper - night.lower), "night \(night), peak \(peak)")
+        #expect(night.upper < 40, "a doubling at night is outside the band: \(night)")
+    }
+
+    @Test("a quantised metric that sits still does not alarm on its last digit")
+    func quantised() throws {
+        // Mostly 4, now and then 5: the band never gets narrower than the metric's resolution.
+        var values = [Double](repeating: 4, count: 3 * 288)
+        for i in stride(from: 17, to: values.count, by: 97) { values[i] = 5 }
+        var model = trained(values)
+        let bandBand = model.band(at: Int64(values.count) * fiveMinutes, width: 2)
+        let band = try #require(bandBand)
+        #expect(band.upper >= 5 && band.lower <= 3, "\(band)")
+    }
+
+    @Test("a spike in a quiet series is outside the band")
+    func spikeInQuietSeries() {
+        var noise = Noise()
+        var values = (0..<(2 * 288)).map { _ in 2 + noise.next() }
+        values[500] = 30
+        var model = AnomalyBandModel()
+        #expect(breaches(&model, values) == [500])
+    }
+
+    @Test("likelihood: a lone value needs pointFactor × k spreads, a run of moderately unusual values breaches")
+    func likelihood() throws {
+        var noise = Noise()
+        var model = AnomalyBandModel(settings: .init(kind: .likelihood))
+        _ = breaches(&model, (0..<(3 * 288)).map { _ in 50 + 2 * noise.next() })
+        var t = Int64(3 * 288) * fiveMinutes
+        let loneBand = model.band(at: t, width: 3)
+        let lone = try #require(loneBand)
+        let reach = lone.upper - lone.expected
+        // A run of values at 60% of the lone-value reach: each alone would pass.
+        var breachedAt: Int?
+        for i in 0..<6 {
+            let bandBand = model.band(at: t, width: 3)
+            let band = try #require(bandBand)
+            let value = lone.expected + 0.6 * reach
+            if value > band.upper, breachedAt == nil { breachedAt = i }
+            model.train(at: t, value: value, band: band)
+            t += fiveMinutes
+        }
+        let at = try #require(breachedAt, "the run never breached")
+        #expect(at >= 1, "the first value of the run is inside the lone-value band")
+    }
+
+    @Test("sparse, irregular data: gaps of hours neither crash the model nor invent a season")
+    func irregular() throws {
+        var noise = Noise()
+        var model = AnomalyBandModel()
+        var t: Int64 = 0
+        var outside = 0
+        for _ in 0..<400 {
+            t += Int64(1 + abs(noise.next()) * 40) * 60_000   // 1 to 41 minutes apart
+            let v = 20 + noise.next()
+            let band = model.band(at: t, width: 3)
+            if let band, v < band.lower || v > band.upper { outside += 1 }
+            model.train(at: t, value: v, band: band)
+        }
+        #expect(outside <= 4)
+        let bandBand = model.band(at: t + fiveMinutes, width: 3)
+        let band = try #require(bandBand)
+        #expect(abs(band.expected - 20) < 1)
+    }
+
+    @Test("settings decode from partial JSON (backtest --band-settings) and reject nonsense")
+    func settingsJSON() throws {
+        let s = try JSONDecoder().decode(AnomalyBandModel.Settings.self, from: Data(#"{"kind":"likelihood","shiftDatapoints":9}"#.utf8))
+        var expected = AnomalyBandModel.Settings(kind: .likelihood)
+        expected.shiftDatapoints = 9
+        #expect(s == expected)
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(AnomalyBandModel.Settings.self, from: Data(#"{"tailQuantile":1.5}"#.utf8))
+        }
+    }
+
+    @Test("the alarm definition's trailwatch:band-model tag chooses the model; an unknown one is an error naming Tags")
+    func tag() throws {
+        func definition(_ tags: String) throws -> AlarmDefinition {
+            let json = #"{"AlarmName":"a","Metrics":[{"Id":"band","Expression":"ANOMALY_DETECTION_BAND(m1, 3)"},{"Id":"m1","MetricStat":{"Metric":{"Namespace":"N","MetricName":"M"},"Period":300,"Stat":"Average"},"ReturnData":true}],"EvaluationPeriods":1,"ComparisonOperator":"LessThanLowerOrGreaterThanUpperThreshold","ThresholdMetricId":"band"\#(tags)}"#
+            return try JSONDecoder().decode(AlarmDefinition.self, from: Data(json.utf8))
+        }
+        #expect(try MetricAlarm(definition: definition("")).bandSettings?.kind == AnomalyBandModel.Settings().kind)
+        let tagged = try definition(#","Tags":[{"Key":"team","Value":"web"},{"Key":"trailwatch:band-model","Value":"likelihood"}]"#)
+        #expect(try MetricAlarm(definition: tagged).bandSettings?.kind == .likelihood)
+        let unknown = try definition(#","Tags":[{"Key":"trailwatch:band-model","Value":"prophet"}]"#)
+        do {
+            try unknown.validate()
+            Issue.record("accepted an unknown model")
+        } catch {
+            #expect(error.description.contains("Tags") && error.description.contains("likelihood"), "\(error)")
+        }
     }
 }

@@ -101,7 +101,7 @@ struct RuleSetTests {
             trees.append(try JSONValue.parse(text))
         }
         let rules = RuleSet(patterns)
-        var matcher = EventMatcher(rules, cloudTrailEnvelope: false)
+        let matcher = EventMatcher(rules, cloudTrailEnvelope: false)
         var total = 0
         for _ in 0..<800 {
             let event = Self.event(&g)
@@ -124,17 +124,73 @@ struct RuleSetTests {
             #"{"source":["aws.s3"]}"#,
             #"{"resources":[{"exists":false}],"detail":{"eventName":["ConsoleLogin"]}}"#,
         ].map(EventPattern.init)
-        var auto = EventMatcher(RuleSet(patterns), cloudTrailEnvelope: true)
+        let auto = EventMatcher(RuleSet(patterns), cloudTrailEnvelope: true)
         #expect(auto.matches(Array(record.utf8)) == [0, 1, 4])
         #expect(auto.recordID == "865d9377")
         let shaped = String(decoding: Array(record.utf8).withUnsafeBytes { auto.event(for: $0) }, as: UTF8.self)
         #expect(shaped.hasPrefix(#"{"version":"0","id":"865d9377","detail-type":"AWS Console Sign In via CloudTrail","source":"aws.signin","account":"562283505220","time":"2024-08-02T08:53:24Z","region":"eu-west-2","resources":[],"detail":{"eventVersion""#))
-        var none = EventMatcher(RuleSet(patterns), cloudTrailEnvelope: false)
+        let none = EventMatcher(RuleSet(patterns), cloudTrailEnvelope: false)
         #expect(none.matches(Array(record.utf8)) == [2])
         // Anything that is not a CloudTrail record is matched as it is, also with the envelope on.
         #expect(auto.matches(Array(#"{"eventName":"ConsoleLogin"}"#.utf8)) == [2])
         #expect(auto.matches(Array("not json".utf8)).isEmpty)
         #expect(auto.matches(Array(#"["eventName"]"#.utf8)).isEmpty)
+    }
+
+    @Test func envelopeWrittenFromBytesEqualsTheEnvelopeOfTheRecordsValues() throws {
+        let records = [
+            #"{"eventVersion":"1.08","eventTime":"2024-08-02T08:53:24Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"eu-west-2","recipientAccountId":"562283505220","eventID":"e\"1\u00e9"}"#,
+            #"{"eventVersion":"1.08","eventTime":"t","eventSource":"monitoring.amazonaws.com","eventType":"AwsServiceEvent","userIdentity":{"accountId":"123"},"eventID":"x"}"#,
+            #"{"eventVersion":"1.08","eventTime":"t","eventType":"AwsCloudTrailInsight","awsRegion":["a","b"]}"#,
+            #"{"eventVersion":"1.08","eventTime":"t","eventSource":"nodot","eventType":"AwsConsoleSignIn","eventID":7,"recipientAccountId":"\u0041"}"#,
+        ]
+        let patterns = try [
+            #"{"source":["aws.s3"],"detail-type":["AWS API Call via CloudTrail"],"id":["e\"1é"]}"#,
+            #"{"source":["aws.cloudwatch"],"detail-type":["AWS Service Event via CloudTrail"],"account":["123"]}"#,
+            #"{"source":["aws.cloudtrail"],"detail-type":["AWS Insight via CloudTrail"],"region":["a"]}"#,
+            #"{"source":["aws.nodot"],"detail-type":["AWS Console Sign In via CloudTrail"],"account":["A"],"id":[{"exists":false}]}"#,
+        ].map(EventPattern.init)
+        let matcher = EventMatcher(RuleSet(patterns), cloudTrailEnvelope: true)
+        for (k, record) in records.enumerated() {
+            let bytes = Array(record.utf8)
+            #expect(matcher.matches(bytes) == [k], "\(record)")
+            let parsed = try JSONValue.parse(record)
+            // A record's value is its field's first string leaf (arrays looked through).
+            func text(_ key: String) -> String? {
+                switch parsed[key] {
+                case .string(let s)?: return s
+                case .array(let items)?: return items.lazy.compactMap { if case .string(let s) = $0 { return s } else { return nil } }.first
+                default: return nil
+                }
+            }
+            var accountId: String?
+            if case .string(let s)? = parsed["userIdentity"]?["accountId"] { accountId = s }
+            let expected = bytes.withUnsafeBytes {
+                CloudTrailEnvelope.wrap(record: $0, id: text("eventID") ?? "", detailType: CloudTrailEnvelope.detailType(eventType: text("eventType")),
+                                        source: CloudTrailEnvelope.source(eventSource: text("eventSource"), eventType: text("eventType")),
+                                        account: text("recipientAccountId") ?? accountId ?? "", time: text("eventTime") ?? "",
+                                        region: text("awsRegion") ?? "")
+            }
+            let written = bytes.withUnsafeBytes { matcher.event(for: $0) }
+            #expect(String(decoding: written, as: UTF8.self) == String(decoding: expected, as: UTF8.self))
+        }
+    }
+
+    @Test func decodedStringsLongerThanOneArenaBlockStayIntact() throws {
+        // Escaped strings are decoded into the matcher's arena; several long ones overflow its first block.
+        let long = (0..<3).map { n in String(repeating: #"\u00e9"# + "\(n)", count: 1500) }
+        let event = "{" + long.enumerated().map { #""f\#($0.offset)":"\#($0.element)""# }.joined(separator: ",") + "}"
+        let decoded = (0..<3).map { n in String(repeating: "é\(n)", count: 1500) }
+        let pattern = try EventPattern(#"{"f0":[{"prefix":"é0é0"}],"f1":[{"suffix":"é1é1"}],"f2":[{"wildcard":"é2*é2é2"}]}"#)
+        let matcher = EventMatcher(RuleSet([pattern]), cloudTrailEnvelope: false)
+        for _ in 0..<3 {
+            #expect(matcher.matches(Array(event.utf8)) == [0])
+            for n in 0..<3 {
+                let leaf = try #require(matcher.values.pointee.firstString(matcher.rawSlots[n]))
+                #expect(String(decoding: leaf, as: UTF8.self) == decoded[n])
+            }
+            #expect(matcher.matches(Array(#"{"f0":"x"}"#.utf8)).isEmpty)
+        }
     }
 
     @Test func envelopeSources() {

@@ -36,13 +36,16 @@ private enum Evaluation {
         return try JSONSerialization.jsonObject(with: truth) as! [String: Any]
     }
 
-    static func load(_ dir: URL) throws -> [Record] {
+    static func load(_ dir: URL, deliveryFiles: Bool = true) throws -> [Record] {
         var records: [Record] = []
         let files = FileManager.default.enumerator(at: dir, includingPropertiesForKeys: nil)!
-            .compactMap { $0 as? URL }.filter { $0.lastPathComponent.hasSuffix(".json") && $0.path.contains("AWSLogs") }
+            .compactMap { $0 as? URL }
+            .filter { $0.lastPathComponent.hasSuffix(".json") && (!deliveryFiles || $0.path.contains("AWSLogs")) }
         for file in files {
-            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as! [String: Any]
-            for r in object["Records"] as! [[String: Any]] {
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file))
+            // Delivery files hold {"Records": [...]}; Stratus Red Team's detonation logs are a bare array.
+            let list = deliveryFiles ? (object as! [String: Any])["Records"] as! [[String: Any]] : object as! [[String: Any]]
+            for r in list {
                 let identity = r["userIdentity"] as? [String: Any]
                 records.append(Record(
                     ms: EventTimeFormat.parse(r["eventTime"] as! String)!,
@@ -131,6 +134,27 @@ struct CloudTrailInsightsEvaluationTests {
         }
         replay += second.advance(toMs: (records.last?.ms ?? 0) + 3_600_000)
         #expect(replay == events)
+    }
+
+    @Test("a real attack with no history: the denied-call bursts are ApiErrorRate insights from the first minute (cold start)")
+    func attackWithoutHistory() throws {
+        let records = try Evaluation.load(Evaluation.dataRoot.appendingPathComponent("stratus_red_team_detonation_logs"),
+                                          deliveryFiles: false)
+        let starts = Evaluation.run(records).filter { $0.insightDetails.state == .start }
+        let seen = starts.map { "\($0.eventTime) \($0.insightDetails.eventName) \($0.insightDetails.insightType.rawValue)" }
+        print("stratus red team, \(records.count) records, no history: \(seen)")
+        let passwords = starts.first { $0.insightDetails.eventName == "GetPasswordData" }
+        #expect(passwords?.insightDetails.insightType == .apiErrorRate, "\(seen)")
+        #expect(passwords?.eventTime == "2024-07-30T21:31:00Z")
+        #expect(passwords?.insightDetails.insightContext.statistics.insight.average ?? 0 >= 29)
+        #expect(starts.contains { $0.insightDetails.eventName == "DescribeInstanceAttribute" && $0.insightDetails.insightType == .apiErrorRate })
+        // Call rates have no natural baseline: nothing is said about them before the minimum history (6 h).
+        let warmUpEnd = records[0].ms + 6 * 3_600_000
+        #expect(!starts.contains { $0.insightDetails.insightType == .apiCallRate && $0.timestampMs < warmUpEnd }, "\(seen)")
+
+        // Without the cold start the first hour says nothing: this is what the cold start adds.
+        let withoutColdStart = Evaluation.run(records, configuration: .init(coldStartErrorShare: 0))
+        #expect(!withoutColdStart.contains { $0.timestampMs < warmUpEnd })
     }
 
     @Test func sampleDayShowsItsBursts() throws {

@@ -157,6 +157,25 @@ import Testing
         #expect(id.count == 36 && id.split(separator: "-").count == 5)
     }
 
+    @Test("cold start: before the minimum history only bursts of errors that are most of the key's calls are insights")
+    func coldStart() {
+        var d = InsightsDetector()
+        var events = Self.burst(&d, at: 0, calls: 29, error: true)          // denied burst, no history at all
+        events += Self.burst(&d, at: 5, calls: 60)                          // many calls: no baseline to judge them by
+        for i in 0..<100 {                                                   // 12 errors among 100 calls: not a burst of denials
+            events += d.observe(timestampMs: 10 * Self.minute + Int64(i) * 100, key: Self.key, isError: i < 12,
+                                errorCode: i < 12 ? "ThrottlingException" : nil)
+        }
+        events += d.advance(toMs: 20 * Self.minute)
+        let starts = events.filter { $0.insightDetails.state == .start }
+        #expect(starts.map(\.insightDetails.insightType) == [.apiErrorRate])
+        #expect(starts.first?.eventTime == EventTimeFormat.format(0))
+        #expect(starts.first?.insightDetails.insightContext.statistics.baselineDuration == 0)
+        // An older saved state (no cold-start setting) loads with the default.
+        let json = #"{"types":["ApiCallRateInsight"],"baselineDays":7,"minimumHistoryMinutes":360,"minimumCount":10,"minimumRatio":3,"deviations":6,"maxKeys":10,"attributionCapacity":32}"#
+        #expect((try? JSONDecoder().decode(InsightsDetector.Configuration.self, from: Data(json.utf8)))?.coldStartErrorShare == 0.5)
+    }
+
     @Test func keysAreBounded() {
         var d = InsightsDetector(configuration: .init(maxKeys: 64))
         for i in 0..<1000 {

@@ -69,7 +69,8 @@ private enum Loghub {
             truth.append(row[eventID])
             predicted.append(miner.add(row[content]).templateID)
         }
-        return groupingAccuracy(truth: truth, predicted: predicted)
+        // The groups once everything is mined: siblings merged later count as one template.
+        return groupingAccuracy(truth: truth, predicted: predicted.map { miner.resolve($0) })
     }
 }
 
@@ -78,13 +79,18 @@ struct LoghubGroupingAccuracyTests {
     @Test func meanGroupingAccuracyWithOneConfiguration() throws {
         var total = 0.0
         var line = ""
+        var lowest = 1.0
         for s in Loghub.systems {
             let ga = try Loghub.accuracy(s)
             total += ga
+            lowest = min(lowest, ga)
             line += "\(s) \(String(format: "%.4f", ga))  "
         }
         let mean = total / Double(Loghub.systems.count)
         print("loghub2k GA: \(line)mean \(String(format: "%.4f", mean))")
-        #expect(mean >= 0.95)
+        // The defaults were chosen on these systems (by leave-one-system-out, see eval/loghub): this guards
+        // against regressions; the held-out figures are in the README.
+        #expect(mean >= 0.97)
+        #expect(lowest >= 0.94)
     }
 }

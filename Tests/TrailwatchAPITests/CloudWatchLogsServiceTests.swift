@@ -36,9 +36,9 @@ struct Harness {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("tw-api-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let path = dir + "/store.db"
-        try SQLiteStore(path: path).ensureCatalog()
         ingest = RecordingIngest(mode)
-        service = CloudWatchLogsService(open: { try SQLiteStore(path: path) }, ingest: ingest, now: { Harness.now }, readerThreads: 1)
+        service = CloudWatchLogsService(pool: StorePool(location: .sqlite(path: path), access: .readWrite, maximum: 1, threads: 1), ingest: ingest,
+                                        now: { Harness.now })
     }
 
     func call(_ operation: String, _ body: String) async -> (status: Int, json: [String: Any]) {
@@ -52,8 +52,8 @@ struct Harness {
         _ = await call("CreateLogStream", #"{"logGroupName":"/g","logStreamName":"s"}"#)
     }
 
+    /// The pool's connections and threads go with the service.
     func cleanUp() {
-        service.shutdown()
         try? FileManager.default.removeItem(atPath: dir)
     }
 }

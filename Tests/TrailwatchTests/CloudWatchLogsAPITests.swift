@@ -24,9 +24,12 @@ let haveAWSClients: Bool = {
 let apiKeyID = "AKIDTRAILWATCHTEST"
 let apiSecret = "trailwatch/test+SECRET/key"
 
-/// An aggregator: the CloudWatch Logs API into an sqlite store (and a file of what arrived).
-func aggregatorPipeline(_ dir: TemporaryDirectory, listen: String = "127.0.0.1:0", extra: String = "") -> String {
-    dir.write("aggregator.yaml", """
+/// An aggregator: the CloudWatch Logs API into a store — an SQLite file, or the PostgreSQL
+/// database at `url` — (and a file of what arrived).
+func aggregatorPipeline(_ dir: TemporaryDirectory, listen: String = "127.0.0.1:0", extra: String = "", url: String? = nil) -> String {
+    let store = url ?? dir.file("store.db")
+    let sink = url.map { "{ type: store, inputs: [api], url: \"\($0)\" }" } ?? "{ type: sqlite, inputs: [api], path: \(store) }"
+    return dir.write("aggregator.yaml", """
         data_dir: \(dir.file("aggregator-state"))
         http:
           listen: "\(listen)"
@@ -34,9 +37,9 @@ func aggregatorPipeline(_ dir: TemporaryDirectory, listen: String = "127.0.0.1:0
           secret_access_key_env: TW_SECRET
         \(extra)
         sources:
-          api: { type: cloudwatch_logs_api, store: \(dir.file("store.db")) }
+          api: { type: cloudwatch_logs_api, store: "\(store)" }
         sinks:
-          store: { type: sqlite, inputs: [api], path: \(dir.file("store.db")) }
+          store: \(sink)
           lines: { type: file, inputs: [api], path: \(dir.file("received.log")), format: raw }
         """)
 }
@@ -50,11 +53,17 @@ let apiEnvironment = ["TW_KEY_ID": apiKeyID, "TW_SECRET": apiSecret]
 extension NetworkEdgeProcessTests {
 @Suite("CloudWatch Logs API with real clients (boto3, AWS CLI)", .serialized)
 struct CloudWatchLogsAPITests {
-    @Test("boto3: groups, streams, PutLogEvents with rejected events, filters, queries, metric filters, retention, auth errors")
-    func boto3Scenario() async throws {
+    @Test("boto3: groups, streams, PutLogEvents with rejected events, filters, queries, metric filters, retention, auth errors",
+          arguments: ["sqlite", "postgres"])
+    func boto3Scenario(backend: String) async throws {
         guard haveAWSClients else { print("skipped: boto3/awscli not installed (pip install boto3 awscli)"); return }
         let dir = TemporaryDirectory()
-        let (process, port) = try await startServing(["run", aggregatorPipeline(dir), "--quiet"], environment: apiEnvironment)
+        var url: String?
+        if backend == "postgres" {
+            guard let (_, database) = try PostgresStoreTests.database("boto") else { return }
+            url = database
+        }
+        let (process, port) = try await startServing(["run", aggregatorPipeline(dir, url: url), "--quiet"], environment: apiEnvironment)
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
         #expect(port > 0)
         let script = TestPaths.repositoryRoot.appendingPathComponent("Tests/clients/logs_api_client.py").path

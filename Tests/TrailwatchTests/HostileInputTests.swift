@@ -23,15 +23,6 @@ private func messages(_ text: String) throws -> [String] {
     }
 }
 
-/// `umount PATH`, waited for in place (from a `defer`, which cannot await; it takes milliseconds).
-private func unmount(_ path: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/umount")
-    process.arguments = [path]
-    guard (try? process.run()) != nil else { return }
-    process.waitUntilExit()
-}
-
 private func zstd(_ bytes: [UInt8], level: Int32 = 3) throws -> [UInt8] {
     var out: [UInt8] = []
     let compressor = ZstdCompressor(level: level)
@@ -279,7 +270,7 @@ struct HostileInputTests {
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
         let (mounted, _, mountErr) = try await runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount])
         if mounted == 0 {
-            defer { unmount(mount) }
+            defer { umount(mount) }   // in a defer: no await; umount(2) directly
             let pipeline = dir.write("full.yaml", """
                 sources:
                   app: { type: file, include: \(dir.file("in.log")) }

@@ -467,6 +467,24 @@ struct QueryConformanceTests {
         #expect(result.rows.first?.first?.stringValue == "2")
     }
 
+    @Test("pattern and diff show the miner's final groups: a family merged once its ids proved variable is one row")
+    func patternFoldsMergedFamilies() throws {
+        func run(_ text: String) throws -> [[String]] {
+            let executor = QueryExecutor(query: try LogsQuery.parse(text), now: 0)
+            for i in 0..<40 {
+                // Ids glued to words stay literal until the position shows enough distinct values, then the
+                // sibling templates seen so far merge into one.
+                try executor.push(QueryRow.event(timestamp: Int64(i) * 1000, message: "job job_2015_\(1000 + i) finished",
+                                                 logStream: "s", log: "g", ingestionTime: 0))
+            }
+            return try executor.finish().rows.map { $0.map(\.description) }
+        }
+        let rows = try run("pattern @message | display @sampleCount, @pattern")
+        #expect(rows.count == 1, "\(rows)")
+        #expect(rows.first?.first == "40", "\(rows)")
+        #expect(rows.first?.last?.contains("<*>") == true, "\(rows)")
+    }
+
     @Test("rows that arrive newest first let `sort @timestamp desc | limit N` stop after N rows, unless @timestamp is replaced")
     func newestFirst() throws {
         func run(_ text: String) throws -> (rows: Int, pushed: Int, first: String?) {

@@ -15,22 +15,30 @@ import TrailwatchStore
 /// bound. Metric filters created through the API run here, per minute, like YAML ones.
 struct CloudWatchLogsAPISource: SourceKind {
     struct Config: StageConfig {
-        /// The store holding the catalog and the events the read operations return: the `sqlite`
-        /// sink's file. Without it the catalog lives in the source's state directory and the
-        /// read operations (GetLogEvents, FilterLogEvents, StartQuery) are refused.
+        /// The store holding log groups, streams and metric filters and the events the read
+        /// operations return: the store sink's `path:` (SQLite) or `url:` (`postgres://…`).
+        /// Without it they live in an SQLite file in the source's state directory and the read
+        /// operations (GetLogEvents, FilterLogEvents, StartQuery) are refused.
         var store: String?
+        /// Connections to the store the API's requests share.
+        var storeConnections = 4
         /// Accepted batches waiting for the pipeline; beyond, ThrottlingException.
         var maxPendingBatches = 16
         var queryTimeout = ConfigDuration(milliseconds: 900_000)
         var region = "us-east-1"
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case store, maxPendingBatches = "max_pending_batches", queryTimeout = "query_timeout", region
+            case store, storeConnections = "store_connections", maxPendingBatches = "max_pending_batches", queryTimeout = "query_timeout", region
         }
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             store = try c.decodeIfPresent(String.self, forKey: .store)
+            storeConnections = try c.decodeIfPresent(Int.self, forKey: .storeConnections) ?? storeConnections
+            guard (1...64).contains(storeConnections) else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.storeConnections], message: "\(storeConnections) is out of range",
+                                   expected: "1 to 64")
+            }
             maxPendingBatches = try c.decodeIfPresent(Int.self, forKey: .maxPendingBatches) ?? maxPendingBatches
             queryTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .queryTimeout) ?? queryTimeout
             region = try c.decodeIfPresent(String.self, forKey: .region) ?? region
@@ -46,64 +54,76 @@ struct CloudWatchLogsAPISource: SourceKind {
     static func produces(_ config: Config) -> Set<EventKind> { [.log, .metric] }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Source {
-        let path: String
+        let location: StoreLocation
         if let store = config.store {
-            path = store
+            location = StoreLocation(store)
         } else {
             try FileManager.default.createDirectory(atPath: context.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
-            path = context.stateDirectory + "/catalog.db"
+            location = .sqlite(path: context.stateDirectory + "/catalog.db")
         }
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        if case .sqlite(let path) = location {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+            }
         }
-        let first = try SQLiteStore(path: path)
-        try first.ensureCatalog()
         let queue = IngestQueue(capacity: config.maxPendingBatches)
         var settings = CloudWatchLogsService.Settings()
         settings.storeHoldsEvents = config.store != nil
         settings.queryTimeoutSeconds = config.queryTimeout.seconds
         settings.region = config.region
-        let service = CloudWatchLogsService(settings: settings, open: { try SQLiteStore(path: path) }, ingest: queue)
-        return Runner(service: service, queue: queue, storePath: path, holdsEvents: config.store != nil, context: context)
+        let pool = StorePool(location: location, access: .readWrite, maximum: config.storeConnections, name: "logs-api-store")
+        let service = CloudWatchLogsService(settings: settings, pool: pool, ingest: queue)
+        return Runner(service: service, queue: queue, holdsEvents: config.store != nil, context: context)
     }
 
     final class Runner: TrailwatchRuntime.Source {
         let service: CloudWatchLogsService
         let queue: IngestQueue
-        let storePath: String
         let holdsEvents: Bool
         let context: StageContext
         var evaluator = MetricFilterEvaluator()
         var lastRetention: Int64 = 0
+        /// When the metric filters were last loaded: other instances sharing the store may change them.
+        var lastFilterLoad: Int64 = 0
+        /// Set while a retention pass runs (it runs off the source thread).
+        private let enforcing = Flag()
 
-        init(service: CloudWatchLogsService, queue: IngestQueue, storePath: String, holdsEvents: Bool, context: StageContext) {
+        init(service: CloudWatchLogsService, queue: IngestQueue, holdsEvents: Bool, context: StageContext) {
             self.service = service
             self.queue = queue
-            self.storePath = storePath
             self.holdsEvents = holdsEvents
             self.context = context
         }
 
         /// Retention set with PutRetentionPolicy: events older than their group's retention leave
-        /// the store (every ten minutes, and at start).
+        /// the store (every ten minutes, and at start), off the source thread.
         func enforceRetention(now: Int64) {
-            guard holdsEvents, now - lastRetention >= 600_000 else { return }
+            guard holdsEvents, now - lastRetention >= 600_000, !enforcing.value.exchange(true, ordering: .acquiringAndReleasing) else { return }
             lastRetention = now
-            do {
-                let removed = try SQLiteStore(path: storePath).enforceRetention(now: now)
-                if removed > 0 { context.metrics.addToGauge("retention_deleted_events", Double(removed)) }
-            } catch {
-                context.log.log(.warning, context.id, "retention: \(error)")
+            Task { [service, context, enforcing] in
+                defer { enforcing.value.store(false, ordering: .releasing) }
+                do {
+                    let removed = try await service.pool.with { store in try await store.enforceRetention(now: now) }
+                    if removed > 0 { context.metrics.addToGauge("retention_deleted_events", Double(removed)) }
+                } catch {
+                    context.log.log(.warning, context.id, "retention: \(error)")
+                }
             }
         }
 
-        func reloadFilters() {
-            do {
-                let store = try SQLiteStore(path: storePath)
-                evaluator.reload(try store.catalogMetricFilters(group: nil).compactMap { try? APIMetricFilter.compile($0) })
-            } catch {
-                context.log.log(.error, context.id, "cannot load metric filters: \(error)")
+        /// Loads the API's metric filters; at start a store that cannot be reached stops the run.
+        func reloadFilters(atStart: Bool = false) throws {
+            let service = self.service
+            let loaded = Blocking.wait { () async -> Result<[APIMetricFilter], AWSError> in
+                do throws(AWSError) { return .success(try await service.loadMetricFilters()) } catch { return .failure(error) }
+            }
+            lastFilterLoad = MonotonicClock.wallMillis()
+            switch loaded {
+            case .success(let filters): evaluator.reload(filters)
+            case .failure(let error):
+                if atStart { throw StageError("cannot open the store: \(error.message)") }
+                context.log.log(.error, context.id, "cannot load metric filters: \(error.message)")
             }
         }
 
@@ -119,20 +139,24 @@ struct CloudWatchLogsAPISource: SourceKind {
             }
             defer {
                 context.awsServices.unregister(targetPrefix: service.targetPrefix)
-                service.shutdown()
+                let service = self.service
+                Blocking.wait { await service.shutdown() }
             }
-            reloadFilters()
+            try reloadFilters(atStart: true)
             var lastTick = MonotonicClock.wallMillis()
             while true {
-                if queue.takeFiltersChanged() { reloadFilters() }
+                if queue.takeFiltersChanged() { try reloadFilters() }
                 if output.isStopping { queue.stopAccepting() }
+                // Also under a steady stream of batches: other instances sharing the store may change filters.
+                let clock = MonotonicClock.wallMillis()
+                enforceRetention(now: clock)
+                if clock - lastFilterLoad >= 60_000 { try reloadFilters() }
                 guard let (batch, token) = queue.take(waitMillis: 200) else {
                     if output.isStopping { break }
                     let now = MonotonicClock.wallMillis()
                     if now - lastTick >= 1000 {
                         lastTick = now
                         emitMetrics(evaluator.close(before: now), output)
-                        enforceRetention(now: now)
                     }
                     continue
                 }
@@ -225,5 +249,24 @@ final class Once<T: Sendable>: Sendable {
             }
             if let ready { continuation.resume(returning: ready) }
         }
+    }
+}
+
+final class Flag: Sendable {
+    let value = Atomic<Bool>(false)
+}
+
+/// Waits on a source's own thread for async work (never call it from a task).
+enum Blocking {
+    static func wait<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+        let result = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let value = await body()
+            result.withLock { $0 = value }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0! }
     }
 }

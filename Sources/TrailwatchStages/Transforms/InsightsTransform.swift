@@ -33,6 +33,8 @@ struct InsightsTransform: TransformKind {
         var minimumHistory = ConfigDuration(milliseconds: 6 * 3_600_000)
         var deviations = 6.0
         var minimumCount = 10.0
+        /// Before `minimum_history`: error bursts of at least this share of the key's calls are reported anyway.
+        var coldStartErrorShare = 0.5
         var types: [InsightType] = [.apiCallRate, .apiErrorRate]
         /// A fleet's shared PostgreSQL store: only the instance holding this detector's lease emits.
         var sharedStore: StoreLocation?
@@ -41,6 +43,7 @@ struct InsightsTransform: TransformKind {
             case key, eventSource = "event_source", region, account, errorPattern = "error_pattern", errorCode = "error_code"
             case userIdentity = "user_identity", userAgent = "user_agent", eventTime = "event_time", baselineDays = "baseline_days"
             case minimumHistory = "minimum_history", deviations, minimumCount = "minimum_count", types
+            case coldStartErrorShare = "cold_start_error_share"
             case sharedStore = "shared_store"
         }
 
@@ -59,6 +62,11 @@ struct InsightsTransform: TransformKind {
             minimumHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .minimumHistory) ?? minimumHistory
             deviations = try c.decodeIfPresent(Double.self, forKey: .deviations) ?? deviations
             minimumCount = try c.decodeIfPresent(Double.self, forKey: .minimumCount) ?? minimumCount
+            coldStartErrorShare = try c.decodeIfPresent(Double.self, forKey: .coldStartErrorShare) ?? coldStartErrorShare
+            guard (0...1).contains(coldStartErrorShare) else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.coldStartErrorShare], message: "\(coldStartErrorShare) is not a share",
+                                   expected: "a number from 0 (no cold start) to 1")
+            }
             if let text = try c.decodeIfPresent(String.self, forKey: .sharedStore) {
                 guard case .postgres = StoreLocation(text) else {
                     throw SettingError(codingPath: c.codingPath + [CodingKeys.sharedStore], message: "'\(StoreLocation(text))' is not a PostgreSQL URL",
@@ -175,7 +183,7 @@ struct InsightsTransform: TransformKind {
                 types: Set(config.types), baselineDays: config.baselineDays,
                 minimumHistoryMinutes: Int(config.minimumHistory.milliseconds / 60_000),
                 minimumCount: config.minimumCount, deviations: config.deviations,
-                maxKeys: 10_000 / Runner.shardCount)
+                maxKeys: 10_000 / Runner.shardCount, coldStartErrorShare: config.coldStartErrorShare)
             shards = (0..<Runner.shardCount).map { _ in Shard(detector: InsightsDetector(configuration: configuration)) }
             lookup = JSONMultiLookup(try [config.key, config.eventSource, config.region, config.account, config.errorCode,
                                           config.userIdentity, config.userAgent, config.eventTime].map { try JSONPath($0) })

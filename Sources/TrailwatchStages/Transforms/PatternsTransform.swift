@@ -12,7 +12,10 @@ struct PatternsTransform: TransformKind {
 
     struct Config: StageConfig {
         var maxTemplates = 10_000
-        var similarity = 0.8
+        var similarity = TemplateMiner.Configuration().similarityThreshold
+        var distinctWords = TemplateMiner.Configuration().distinctWordsForVariable
+        var distinctValues = TemplateMiner.Configuration().distinctValuesForVariable
+        var distinctShare = TemplateMiner.Configuration().distinctShareForVariable
         var learningPeriod = ConfigDuration(milliseconds: 3_600_000)
         var window = ConfigDuration(milliseconds: 300_000)
         var increaseFactor = 5.0
@@ -21,7 +24,9 @@ struct PatternsTransform: TransformKind {
         var annotate = true
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case maxTemplates = "max_templates", similarity, learningPeriod = "learning_period", window
+            case maxTemplates = "max_templates", similarity, distinctWords = "distinct_words", distinctValues = "distinct_values"
+            case distinctShare = "distinct_share"
+            case learningPeriod = "learning_period", window
             case increaseFactor = "increase_factor", decreaseFactor = "decrease_factor", minimumCount = "minimum_count", annotate
         }
 
@@ -29,6 +34,9 @@ struct PatternsTransform: TransformKind {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             maxTemplates = try c.decodeIfPresent(Int.self, forKey: .maxTemplates) ?? maxTemplates
             similarity = try c.decodeIfPresent(Double.self, forKey: .similarity) ?? similarity
+            distinctWords = try c.decodeIfPresent(Int.self, forKey: .distinctWords) ?? distinctWords
+            distinctValues = try c.decodeIfPresent(Int.self, forKey: .distinctValues) ?? distinctValues
+            distinctShare = try c.decodeIfPresent(Double.self, forKey: .distinctShare) ?? distinctShare
             learningPeriod = try c.decodeIfPresent(ConfigDuration.self, forKey: .learningPeriod) ?? learningPeriod
             window = try c.decodeIfPresent(ConfigDuration.self, forKey: .window) ?? window
             increaseFactor = try c.decodeIfPresent(Double.self, forKey: .increaseFactor) ?? increaseFactor
@@ -40,6 +48,12 @@ struct PatternsTransform: TransformKind {
             }
             guard similarity > 0 && similarity <= 1 else {
                 throw SettingError(codingPath: c.codingPath + [CodingKeys.similarity], message: "\(similarity) is out of range", expected: "a fraction in (0, 1]")
+            }
+            for (key, value) in [(CodingKeys.distinctWords, distinctWords), (.distinctValues, distinctValues)] where !(2...1000).contains(value) {
+                throw SettingError(codingPath: c.codingPath + [key], message: "\(value) is out of range", expected: "2 to 1000")
+            }
+            guard (0...1).contains(distinctShare) else {
+                throw SettingError(codingPath: c.codingPath + [CodingKeys.distinctShare], message: "\(distinctShare) is out of range", expected: "a fraction in [0, 1]")
             }
             guard window.milliseconds >= 1000 else {
                 throw SettingError(codingPath: c.codingPath + [CodingKeys.window], message: "\(window) is too short", expected: "at least 1s")
@@ -78,7 +92,10 @@ struct PatternsTransform: TransformKind {
             self.config = config
             self.context = context
             lastSave = context.clock.nowMillis()
-            miner = TemplateMiner(configuration: .init(similarityThreshold: config.similarity, maxTemplates: config.maxTemplates))
+            miner = TemplateMiner(configuration: .init(similarityThreshold: config.similarity, maxTemplates: config.maxTemplates,
+                                                       distinctWordsForVariable: config.distinctWords,
+                                                       distinctValuesForVariable: config.distinctValues,
+                                                       distinctShareForVariable: config.distinctShare))
             detector = PatternShiftDetector(configuration: .init(
                 learningPeriodMs: config.learningPeriod.milliseconds, windowMs: config.window.milliseconds,
                 increaseFactor: config.increaseFactor, decreaseFactor: config.decreaseFactor, minimumCount: config.minimumCount,

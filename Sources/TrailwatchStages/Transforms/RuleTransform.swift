@@ -191,7 +191,7 @@ struct RuleTransform: TransformKind {
 
     /// A matcher per part of a batch (each thread its own working memory).
     final class Part: @unchecked Sendable {
-        var matcher: EventMatcher
+        let matcher: EventMatcher
         var matches: [Match] = []
         var matchedAny: [Int] = []
         init(_ matcher: EventMatcher) { self.matcher = matcher }
@@ -202,22 +202,42 @@ struct RuleTransform: TransformKind {
         let rules: [Rule]
         let account: String
         let region: String
+        /// Per rule, the start of its rule events: `{"rule":NAME,"ruleArn":ARN,"time":` (written once, not per match).
+        let heads: [[UInt8]]
 
-        func ruleARN(_ name: String) -> String { "arn:aws:events:\(region):\(account):rule/\(name)" }
+        init(rules: [Rule], account: String, region: String) {
+            self.rules = rules
+            self.account = account
+            self.region = region
+            heads = rules.map { rule in
+                var out: [UInt8] = []
+                out += Array("{\"rule\":".utf8)
+                JSONWriter.appendString(rule.name, to: &out)
+                out += Array(",\"ruleArn\":".utf8)
+                JSONWriter.appendString(Targets.ruleARN(rule.name, region: region, account: account), to: &out)
+                out += Array(",\"time\":".utf8)
+                return out
+            }
+        }
 
-        /// The rule event for one match: `{"rule", "ruleArn", "time", "id", "input"}`.
-        func ruleEventBody(rule: Int, event: [UInt8], id: String, time: Int64, ingestion: Int64) -> [UInt8]? {
-            let name = rules[rule].name
-            let context = RuleContext(ruleName: name, ruleARN: ruleARN(name), ingestionTime: Timestamps.iso8601(ingestion))
-            guard let input = rules[rule].target.render(event: event, context: context) else { return nil }
+        static func ruleARN(_ name: String, region: String, account: String) -> String { "arn:aws:events:\(region):\(account):rule/\(name)" }
+
+        /// The rule event for one match: `{"rule", "ruleArn", "time", "id", "input"}`. `time` is
+        /// the event's time as ISO 8601 text; the ingestion time is only formatted for templates that use it.
+        func ruleEventBody(rule: Int, event: [UInt8], id: String, time: String, ingestion: Int64) -> [UInt8]? {
+            let input: [UInt8]
+            if case .event = rules[rule].target {
+                input = event
+            } else {
+                let name = rules[rule].name
+                let context = RuleContext(ruleName: name, ruleARN: Targets.ruleARN(name, region: region, account: account), ingestionTime: Timestamps.iso8601(ingestion))
+                guard let rendered = rules[rule].target.render(event: event, context: context) else { return nil }
+                input = rendered
+            }
             var out: [UInt8] = []
-            out.reserveCapacity(input.count + 200)
-            out += Array("{\"rule\":".utf8)
-            JSONWriter.appendString(name, to: &out)
-            out += Array(",\"ruleArn\":".utf8)
-            JSONWriter.appendString(context.ruleARN, to: &out)
-            out += Array(",\"time\":".utf8)
-            JSONWriter.appendString(Timestamps.iso8601(time), to: &out)
+            out.reserveCapacity(heads[rule].count + input.count + 96)
+            out += heads[rule]
+            JSONWriter.appendString(time, to: &out)
             out += Array(",\"id\":".utf8)
             JSONWriter.appendString(id, to: &out)
             out += Array(",\"input\":".utf8)
@@ -269,17 +289,21 @@ struct RuleTransform: TransformKind {
                 let lower = count * item / partCount, upper = count * (item + 1) / partCount
                 // Messages by pointer: the batch's storage outlives this loop (no reference counting per event).
                 let base = UnsafeRawPointer(logs.storage.mutableBase)
-                let starts = logs.starts, lengths = logs.lengths
-                for i in lower..<upper {
-                    let message = UnsafeRawBufferPointer(start: base + Int(starts[i]), count: Int(lengths[i]))
-                    guard part.matcher.matchesAny(message) else { continue }
-                    let matched = part.matcher.matched
-                    part.matchedAny.append(i)
-                    let event = part.matcher.event(for: message)
-                    let id = part.matcher.lastWasCloudTrail ? (part.matcher.recordID ?? "") : StableID.uuid(of: Array(message))
-                    for rule in matched {
-                        if let body = targets.ruleEventBody(rule: rule, event: event, id: id, time: logs.timestamp(i), ingestion: logs.ingestionTime) {
-                            part.matches.append(Match(event: i, rule: rule, body: body, time: logs.timestamp(i)))
+                let matcher = part.matcher
+                logs.starts.withUnsafeBufferPointer { starts in
+                    logs.lengths.withUnsafeBufferPointer { lengths in
+                        for i in lower..<upper {
+                            let message = UnsafeRawBufferPointer(start: base + Int(starts[i]), count: Int(lengths[i]))
+                            guard matcher.matchesAny(message) else { continue }
+                            part.matchedAny.append(i)
+                            let event = matcher.event(for: message)
+                            let id = matcher.lastWasCloudTrail ? (matcher.recordID ?? "") : StableID.uuid(of: Array(message))
+                            let time = logs.timestamp(i), timeText = Timestamps.iso8601(time)
+                            for rule in matcher.matched {
+                                if let body = targets.ruleEventBody(rule: rule, event: event, id: id, time: timeText, ingestion: logs.ingestionTime) {
+                                    part.matches.append(Match(event: i, rule: rule, body: body, time: time))
+                                }
+                            }
                         }
                     }
                 }
@@ -324,8 +348,9 @@ struct RuleTransform: TransformKind {
                 matched.append(event)
                 let shaped = document.withUnsafeBytes { part.matcher.event(for: $0) }
                 let id = part.matcher.lastWasCloudTrail ? (part.matcher.recordID ?? "") : StableID.uuid(of: event.body)
+                let timeText = Timestamps.iso8601(event.timestamp)
                 for rule in found {
-                    if let body = targets.ruleEventBody(rule: rule, event: shaped, id: id, time: event.timestamp, ingestion: event.timestamp) {
+                    if let body = targets.ruleEventBody(rule: rule, event: shaped, id: id, time: timeText, ingestion: event.timestamp) {
                         byRule[rule].append(StructuredEvent(kind: .rule, timestamp: event.timestamp, key: rules[rule].name, body: body))
                     }
                 }
