@@ -101,16 +101,16 @@ public struct DataProtectionScanner: Sendable {
     }
 }
 
-/// A custom data identifier: every leftmost-longest match of its regular expression.
+/// A custom data identifier: every leftmost-longest match of its regular expression. When an
+/// expression would make the scan of one message run past its work bound (quadratic matching, see
+/// `CloudWatchRegex.allMatches`), the rest of the message counts as a finding: masking fails
+/// closed rather than letting data through unscanned.
 struct RegexMatcher: DataMatcher {
     let regex: CloudWatchRegex
 
     func scan(_ text: ByteText, into matches: inout [Range<Int>]) {
-        let bytes = UnsafeRawBufferPointer(start: text.p, count: text.count)
-        var from = 0
-        while from < text.count, let match = regex.firstMatch(in: bytes, from: from) {
-            matches.append(match)
-            from = match.upperBound
-        }
+        let found = regex.allMatches(in: UnsafeRawBufferPointer(start: text.p, count: text.count))
+        matches += found.matches
+        if let rest = found.unscannedFrom, rest < text.count { matches.append(rest..<text.count) }
     }
 }

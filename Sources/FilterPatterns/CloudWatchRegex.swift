@@ -27,4 +27,11 @@ public struct CloudWatchRegex: Sendable {
     public func firstMatch(in bytes: UnsafeRawBufferPointer, from: Int = 0) -> Range<Int>? {
         regex.regex.longestMatch(in: bytes, from: from)
     }
+
+    /// Every match ``firstMatch(in:from:)`` would give one after another, with the work bounded
+    /// (see ``RegularExpression/longestMatches(in:workLimit:)``): past the bound, `unscannedFrom`
+    /// says where scanning stopped.
+    public func allMatches(in bytes: UnsafeRawBufferPointer, workLimit: Int? = nil) -> (matches: [Range<Int>], unscannedFrom: Int?) {
+        regex.regex.longestMatches(in: bytes, workLimit: workLimit)
+    }
 }

@@ -74,6 +74,10 @@ final class PikeVM {
     /// Depth-first work for following empty edges: instruction to explore, or a slot to restore.
     private var stack: [(pc: Int32, slot: Int32, value: Int)] = []
     private var scratch: [Int]
+    /// Text positions `search` may still step through (each costs O(program)); when it runs out the
+    /// search stops and returns nil with `exhausted` set. Unlimited unless a caller sets it.
+    var stepBudget = Int.max
+    private(set) var exhausted = false
 
     init(program: RegexProgram) {
         self.program = program
@@ -97,7 +101,10 @@ final class PikeVM {
         current.clear()
         var matched: [Int]? = nil
         var pos = from
+        exhausted = false
         while true {
+            stepBudget -= 1
+            if stepBudget < 0 { exhausted = true; return nil }
             if matched == nil && (pos == from || !program.anchoredAtStart) {
                 for k in scratch.indices { scratch[k] = -1 }
                 addThread(current, program.start, pos, bytes, n)

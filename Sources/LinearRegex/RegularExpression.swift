@@ -87,6 +87,17 @@ public struct RegularExpression: Sendable, CustomStringConvertible {
     public func longestMatch(in text: UnsafeRawBufferPointer, from: Int = 0) -> Range<Int>? {
         pool.with(core) { $0.longestMatch(in: text, from: from) }
     }
+
+    /// Every leftmost-longest non-empty match, left to right, none overlapping (what masking needs).
+    ///
+    /// Knowing where the longest match ends can mean reading past it until no thread is left, and
+    /// the next search reads that stretch again: with `a|a[a-z]*y` over a run of letters every
+    /// match costs the rest of the text, which makes the whole scan quadratic. So the positions
+    /// stepped are bounded by `workLimit` (default 4 per byte of text plus 64 Ki). When the bound
+    /// is reached the scan stops and `unscannedFrom` says where; everything before it is exact.
+    public func longestMatches(in text: UnsafeRawBufferPointer, workLimit: Int? = nil) -> (matches: [Range<Int>], unscannedFrom: Int?) {
+        pool.with(core) { $0.longestMatches(in: text, workLimit: workLimit) }
+    }
 }
 
 /// What compiling produced, shared by an expression and its matchers (never the pool: matchers sit
@@ -199,6 +210,26 @@ public final class RegexMatcher {
         if vm == nil { vm = PikeVM(program: core.program) }
         guard let slots = vm!.search(text, from: from, longest: true, nonEmpty: true) else { return nil }
         return slots[0]..<slots[1]
+    }
+
+    /// See ``RegularExpression/longestMatches(in:workLimit:)``.
+    public func longestMatches(in text: UnsafeRawBufferPointer, workLimit: Int? = nil) -> (matches: [Range<Int>], unscannedFrom: Int?) {
+        var matches: [Range<Int>] = []
+        if let literal = core.requiredLiteral, !LiteralSearch.contains(text, literal) { return (matches, nil) }
+        guard dfa.matches(text) else { return (matches, nil) }
+        if vm == nil { vm = PikeVM(program: core.program) }
+        let (work, overflow) = text.count.multipliedReportingOverflow(by: 4)
+        vm!.stepBudget = workLimit ?? (overflow ? Int.max : work + 65_536)
+        defer { vm!.stepBudget = Int.max }
+        var from = 0
+        while from < text.count {
+            guard let slots = vm!.search(text, from: from, longest: true, nonEmpty: true) else {
+                return (matches, vm!.exhausted ? from : nil)
+            }
+            matches.append(slots[0]..<slots[1])
+            from = slots[1]
+        }
+        return (matches, nil)
     }
 
     /// Times the DFA cache filled up and was cleared (a sign of a very large automaton).

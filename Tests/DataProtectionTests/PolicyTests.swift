@@ -116,6 +116,31 @@ import Testing
         #expect(try spans("[a-c]+d?", "zzabcdab") == ["abcd", "ab"])
     }
 
+    @Test("a match that can only be known longest by reading on (a|a[a-z]*y) keeps masking bounded, and fails closed")
+    func quadraticIterationBounded() throws {
+        // Each 'a' matches, yet a thread of the second branch lives to the end of the text: without
+        // a bound, finding every match rereads the rest of the text each time (a 256 KiB line: hours).
+        let regex = try CloudWatchRegex("a|a[a-z]*y")
+        let text = [UInt8](repeating: UInt8(ascii: "a"), count: 30_000)
+        let start = ContinuousClock.now
+        let found = text.withUnsafeBytes { regex.allMatches(in: $0) }
+        #expect(ContinuousClock.now - start < .seconds(10))
+        let rest = try #require(found.unscannedFrom)
+        #expect(found.matches.allSatisfy { $0.count == 1 } && found.matches.count == rest)
+        // Below the bound the answer is exact; past it the rest of the message is masked.
+        let small = Array("aaaa".utf8).withUnsafeBytes { regex.allMatches(in: $0, workLimit: 6) }
+        #expect(small.matches == [0..<1] && small.unscannedFrom == 1)
+        let exact = Array("xaby aa".utf8).withUnsafeBytes { regex.allMatches(in: $0) }
+        #expect(exact.matches == [1..<4, 5..<6, 6..<7] && exact.unscannedFrom == nil)
+        let policy = try JSONDecoder().decode(DataProtectionPolicy.self, from: Data("""
+            {"Version": "2021-06-01", "Configuration": {"CustomDataIdentifier": [{"Name": "C", "Regex": "a|a[a-z]*y"}]},
+             "Statement": [{"DataIdentifier": ["C"], "Operation": {"Audit": {"FindingsDestination": {}}}},
+                           {"DataIdentifier": ["C"], "Operation": {"Deidentify": {"MaskConfig": {}}}}]}
+            """.utf8))
+        let masked = DataProtectionScanner(policy: policy).masked("b " + String(repeating: "a", count: 30_000))
+        #expect(masked == "b " + String(repeating: "*", count: 30_000))
+    }
+
     @Test func linearOnHostileInput() throws {
         // (a|aa)*b shaped inputs are what backtracking engines choke on; this one is an NFA.
         let regex = try CloudWatchRegex("a*a*a*a*a*a*a*a*b")
@@ -125,3 +150,4 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(5))
     }
 }
+
