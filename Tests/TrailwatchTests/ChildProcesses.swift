@@ -41,7 +41,7 @@ enum Child {
         try process.run()
         if let stdin, let input {
             // Written from a Dispatch thread: a large input blocks until the child reads it.
-            nonisolated(unsafe) let writer = input.fileHandleForWriting
+            let writer = input.fileHandleForWriting
             DispatchQueue.global().async {
                 writer.write(stdin)
                 try? writer.close()
@@ -93,7 +93,6 @@ enum Child {
 
     /// Waits for `process` to exit without holding a cooperative thread.
     static func exit(of process: Process) async {
-        nonisolated(unsafe) let process = process
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
                 process.waitUntilExit()

@@ -147,55 +147,12 @@ struct CloudWatchAPISource: SourceKind {
 }
 
 /// Accepted PutMetricData datapoints on their way from request handlers (async) to the source thread.
-final class MetricIngestQueue: MetricsIngest, @unchecked Sendable {
-    private let condition = NSCondition()
-    private var items: [([MetricDatum], AckToken)] = []
-    private var accepting = true
-    let capacity: Int
-
-    init(capacity: Int) { self.capacity = capacity }
-
+final class MetricIngestQueue: APIIngestQueue<[MetricDatum]>, MetricsIngest, @unchecked Sendable {
     /// API alarms live in the store, where the `alarm` transform with `api_alarms` reloads them every second.
     func alarmsChanged() {}
 
-    func stopAccepting() {
-        condition.lock()
-        accepting = false
-        condition.unlock()
-    }
-
-    private func enqueue(_ data: [MetricDatum], _ token: AckToken) -> AWSError? {
-        condition.lock()
-        defer { condition.unlock() }
-        guard accepting else { return AWSError.serviceUnavailable("The server is shutting down; retry against another endpoint or later.") }
-        guard items.count < capacity else { return AWSError.throttling("Rate exceeded: the pipeline is busy; retry with backoff.") }
-        items.append((data, token))
-        condition.signal()
-        return nil
-    }
-
-    func take(waitMillis: Int) -> ([MetricDatum], AckToken)? {
-        condition.lock()
-        defer { condition.unlock() }
-        if items.isEmpty { _ = condition.wait(until: Date(timeIntervalSinceNow: Double(waitMillis) / 1000)) }
-        guard !items.isEmpty else { return nil }
-        return items.removeFirst()
-    }
-
     func ingest(_ data: [MetricDatum]) async throws(AWSError) {
-        let outcome = Once<Bool>()
-        let token = AckToken { success in outcome.complete(success) }
-        if let refusal = enqueue(data, token) { throw refusal }
-        let durable = await withTaskCancellationHandler {
-            await outcome.wait()
-        } onCancel: {
-            outcome.complete(nil)
-        }
-        switch durable {
-        case true?: return
-        case false?: throw AWSError.serviceUnavailable("A sink could not write the datapoints; retry them.")
-        case nil: throw AWSError.serviceUnavailable("The datapoints were not acknowledged in time; retry them.")
-        }
+        try await submit(data, what: "the datapoints", retry: "them")
     }
 }
 

@@ -169,18 +169,30 @@ struct CloudWatchLogsAPISource: SourceKind {
 }
 
 /// Accepted PutLogEvents batches on their way from request handlers (async) to the source thread.
-final class IngestQueue: LogsIngest, @unchecked Sendable {
+final class IngestQueue: APIIngestQueue<LogBatch>, LogsIngest, @unchecked Sendable {
+    // A reference to the atomic, not the atomic itself: a non-copyable stored property in a
+    // subclass of a generic class crashes Swift 6.3's optimizer (CopyPropagation, in the deinit).
+    private let filtersChanged = Flag()
+
+    func metricFiltersChanged() { filtersChanged.value.store(true, ordering: .relaxed) }
+
+    func takeFiltersChanged() -> Bool { filtersChanged.value.exchange(false, ordering: .relaxed) }
+
+    func ingest(_ batch: LogBatch) async throws(AWSError) {
+        try await submit(batch, what: "the batch", retry: "it")
+    }
+}
+
+/// What an API request handler (async) hands to its source's thread: bounded, refused with
+/// AWS's throttling error when full and with ServiceUnavailable while stopping; the handler
+/// answers only once every sink made the item durable (at-least-once acknowledgement).
+class APIIngestQueue<Item: Sendable>: @unchecked Sendable {
     private let condition = NSCondition()
-    private var items: [(LogBatch, AckToken)] = []
+    private var items: [(Item, AckToken)] = []
     private var accepting = true
-    private let filtersChanged = Atomic<Bool>(false)
     let capacity: Int
 
     init(capacity: Int) { self.capacity = capacity }
-
-    func metricFiltersChanged() { filtersChanged.store(true, ordering: .relaxed) }
-
-    func takeFiltersChanged() -> Bool { filtersChanged.exchange(false, ordering: .relaxed) }
 
     func stopAccepting() {
         condition.lock()
@@ -188,18 +200,18 @@ final class IngestQueue: LogsIngest, @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Queues the batch for the source thread; the error to answer when it cannot be taken.
-    private func enqueue(_ batch: LogBatch, _ token: AckToken) -> AWSError? {
+    /// Queues the item for the source thread; the error to answer when it cannot be taken.
+    private func enqueue(_ item: Item, _ token: AckToken) -> AWSError? {
         condition.lock()
         defer { condition.unlock() }
         guard accepting else { return AWSError.serviceUnavailable("The server is shutting down; retry against another endpoint or later.") }
         guard items.count < capacity else { return AWSError.throttling("Rate exceeded: the pipeline is busy; retry with backoff.") }
-        items.append((batch, token))
+        items.append((item, token))
         condition.signal()
         return nil
     }
 
-    func take(waitMillis: Int) -> (LogBatch, AckToken)? {
+    func take(waitMillis: Int) -> (Item, AckToken)? {
         condition.lock()
         defer { condition.unlock() }
         if items.isEmpty { _ = condition.wait(until: Date(timeIntervalSinceNow: Double(waitMillis) / 1000)) }
@@ -207,11 +219,13 @@ final class IngestQueue: LogsIngest, @unchecked Sendable {
         return items.removeFirst()
     }
 
-    func ingest(_ batch: LogBatch) async throws(AWSError) {
+    /// Queues `item` and waits until the sinks made it durable; `what` and `retry` name it in the
+    /// errors ("the batch" / "it").
+    func submit(_ item: Item, what: String, retry: String) async throws(AWSError) {
         let outcome = Once<Bool>()
         // A client waits on this one: sinks make it durable at once (group commit), not on their sync interval.
         let token = AckToken(awaited: true) { success in outcome.complete(success) }
-        if let refusal = enqueue(batch, token) { throw refusal }
+        if let refusal = enqueue(item, token) { throw refusal }
         let durable = await withTaskCancellationHandler {
             await outcome.wait()
         } onCancel: {
@@ -219,8 +233,8 @@ final class IngestQueue: LogsIngest, @unchecked Sendable {
         }
         switch durable {
         case true?: return
-        case false?: throw AWSError.serviceUnavailable("A sink could not write the batch; retry it.")
-        case nil: throw AWSError.serviceUnavailable("The batch was not acknowledged in time; retry it.")
+        case false?: throw AWSError.serviceUnavailable("A sink could not write \(what); retry \(retry).")
+        case nil: throw AWSError.serviceUnavailable("\(what.prefix(1).uppercased() + what.dropFirst()) was not acknowledged in time; retry \(retry).")
         }
     }
 }
