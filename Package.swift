@@ -121,7 +121,7 @@ let package = Package(
                 swiftSettings: strict),
 
         // AWS wire protocols (no I/O): SigV4 signing and verification, the awsJson envelopes, AWS error shapes.
-        .target(name: "AWSWire", dependencies: ["AccessPolicies", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "AWSWire", dependencies: ["AccessPolicies", "ByteJSON", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // IAM-style policies for access keys: documents, wildcards, conditions, explicit-deny-wins evaluation (no I/O).
         .target(name: "AccessPolicies", swiftSettings: strict),

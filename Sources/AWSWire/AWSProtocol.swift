@@ -1,3 +1,5 @@
+import ByteJSON
+
 /// The wire protocols AWS services speak. Each case knows how a request names its operation and
 /// how replies and errors are shaped: ``AWSJSONProtocol``, ``AWSRPCv2CBORProtocol`` and
 /// ``AWSQueryProtocol``; ``AWSDocumentCodec`` reads and writes documents in any of them.
@@ -98,26 +100,7 @@ public enum AWSJSONProtocol {
 /// Minimal JSON text helpers for envelopes (errors, small replies).
 public enum AWSJSONText {
     /// A JSON string literal for `text` (control characters escaped; invalid UTF-8 cannot occur in a String).
-    public static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    public static func quote(_ text: String) -> String { JSONStringLiteral.quoted(text) }
 }
 
 extension Substring {

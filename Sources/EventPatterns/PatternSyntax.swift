@@ -85,26 +85,7 @@ public struct PatternNode: Sendable, Equatable {
         return String(d)
     }
 
-    static func appendQuoted(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-    }
+    static func appendQuoted(_ s: String, to out: inout String) { JSONStringLiteral.append(s, to: &out) }
 }
 
 /// Where a pattern value was written: a byte offset with its line and column (1-based) in JSON
