@@ -82,7 +82,7 @@ struct ShippingBetweenMachinesTests {
         }
         let lines = dir.read("received.log").split(separator: "\n")
         let distinct = Set(lines.map(String.init))
-        #expect(complete, "\(distinct.count) of \(total) distinct lines arrived")
+        #expect(complete, "\(distinct.count) of \(total) distinct lines arrived; agent stderr:\n\(dir.read("agent.err"))")
         for i in stride(from: 0, to: total, by: 997) {
             #expect(distinct.contains("line \(i) payload \(String(repeating: "x", count: i % 50))"))
         }
@@ -122,9 +122,16 @@ struct ShippingBetweenMachinesTests {
         // No aggregator yet: the local sink still gets everything.
         #expect(await eventually(20) { dir.read("local.log").split(separator: "\n").count == 2000 })
         let aggregator = aggregatorPipeline(dir, listen: "127.0.0.1:\(port)", extra: "  tls: { certificate: \(cert), key: \(key) }")
-        let (server, _) = try await startServing(["run", aggregator, "--quiet"], environment: apiEnvironment)
-        defer { kill(server.processIdentifier, SIGTERM); server.waitUntilExit() }
-        #expect(await eventually(30) { Set(dir.read("received.log").split(separator: "\n")).count == 2000 })
+        let server = try await Child.serve(["run", aggregator, "--quiet"], environment: apiEnvironment)
+        defer { server.kill9IfRunning() }
+        let arrived = await eventually(60) { Set(dir.read("received.log").split(separator: "\n")).count == 2000 }
+        #expect(arrived, """
+            \(Set(dir.read("received.log").split(separator: "\n")).count) of 2000 lines arrived
+            agent stderr:
+            \(dir.read("agent.err"))
+            aggregator stderr:
+            \(server.errors)
+            """)
     }
 }
 }

@@ -28,8 +28,14 @@ enum HTTPClientStack {
             }
         }
         configuration.tlsConfiguration = tls
-        configuration.timeout = .init(connect: .seconds(Int64(min(timeout, 30))), read: .milliseconds(Int64(timeout * 1000)))
+        // A connection that is not up (TCP and TLS) within 10 s will not come up: fail the request
+        // and let the caller's retry loop decide when to try again.
+        configuration.timeout = .init(connect: .seconds(Int64(min(timeout, 10))), read: .milliseconds(Int64(timeout * 1000)))
         configuration.connectionPool = .init(idleTimeout: .seconds(60))
+        // A refused connection fails the request at once instead of waiting in the pool's own
+        // backoff (which grows to 60 s during a long outage): the sink's `retry_initial` and
+        // `retry_max` then alone decide how soon a returning receiver is tried again.
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.decompression = .disabled
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
