@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TrailwatchArchive
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
@@ -358,5 +359,44 @@ struct AlarmStageTests {
         #expect(csvStatus == 0, "\(csvErr)")
         #expect(lines(csv) == ["time,alarm,from,to,value", "2026-11-01T00:01:00.000Z,Hot,INSUFFICIENT_DATA,OK,1.0",
                                "2026-11-01T00:02:00.000Z,Hot,OK,ALARM,20.0", "2026-11-01T00:03:00.000Z,Hot,ALARM,OK,3.0"])
+    }
+
+    @Test("backtest decrypts with the pipeline's archive key and finds an AlarmName in a definition file")
+    func backtestEncryptedArchiveAndDefinitionFile() async throws {
+        let dir = TemporaryDirectory()
+        _ = dir.write("logs/app.log", errorLog(flappingErrors))
+        let keyFile = dir.write("archive.key", ArchiveKey.newSymmetric().base64 + "\n")
+        // Two alarms in the file: naming one reports only its changes.
+        _ = dir.write("alarms.json", """
+            [{"AlarmName":"HighErrorRate","Namespace":"App","MetricName":"Errors","Statistic":"Sum","Period":60,"Threshold":2,
+              "ComparisonOperator":"GreaterThanThreshold","EvaluationPeriods":2,"DatapointsToAlarm":2},
+             {"AlarmName":"AnyError","Namespace":"App","MetricName":"Errors","Statistic":"Sum","Period":60,"Threshold":0,
+              "ComparisonOperator":"GreaterThanThreshold","EvaluationPeriods":1}]
+            """)
+        let pipeline = dir.write("pipeline.yaml", """
+            data_dir: \(dir.file("state"))
+            sources:
+              app: { type: file, include: \(dir.file("logs"))/app.log, timestamp: { field: $.time } }
+            transforms:
+              errors:
+                type: metric_filter
+                inputs: [app]
+                pattern: '{ $.level = "ERROR" }'
+                metric_namespace: App
+                metric_name: Errors
+                metric_value: 1
+                default_value: 0
+                lateness: 1s
+              error_alarm: { type: alarm, inputs: [errors], definition_file: alarms.json }
+            sinks:
+              arch: { type: archive, inputs: [app], directory: \(dir.file("archive")), host: h1, encryption: { key_file: \(keyFile) } }
+              changes: { type: file, inputs: [error_alarm], path: \(dir.file("changes.jsonl")) }
+            """)
+        let (runStatus, _, runErr) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
+        #expect(runStatus == 0, "\(runErr)")
+        let (status, text, err) = try await runTool(trailwatchBinary(), ["backtest", pipeline, "--alarm", "HighErrorRate", "--from", dir.file("archive") + "/**/*.zst"])
+        #expect(status == 0, "\(err)")
+        #expect(text.contains("HighErrorRate  OK -> ALARM") && !text.contains("AnyError"), "\(text)")
+        #expect(text.contains("fired 1 time;"), "\(text)")
     }
 }
