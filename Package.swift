@@ -54,7 +54,7 @@ let package = Package(
 
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
-                dependencies: ["TrailwatchCore", "LogsQuery", "AccessPolicies", .product(name: "Yams", package: "Yams")],
+                dependencies: ["TrailwatchCore", "AccessPolicies", .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
 
         // The engine: graph, bounded channels, acknowledgements, stage protocols and registry.

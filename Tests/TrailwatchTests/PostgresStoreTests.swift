@@ -147,7 +147,7 @@ struct PostgresStoreTests {
             """
         let plan = try plan(yaml, registry: BuiltinStages.registry)
         _ = try await runOnce(yaml)
-        let site = DashboardSite(store: url, dashboards: plan.document.settings.dashboards)
+        let site = DashboardSite(store: url, dashboards: try DashboardDefinition.all(in: plan.document).get())
         let page = try #require(await site.page(path: "/dashboards/shop", query: [:]))
         #expect(page.status == 200)
         let points = try #require(page.body.firstMatch(of: /class="chart"[^>]*data-points="(\d+)" data-band-points="(\d+)"/))
