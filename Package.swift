@@ -167,9 +167,25 @@ let package = Package(
                     dependencies: ["PipelineTesting", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchCore"],
                     swiftSettings: strict),
 
+        // Helpers the test targets share: scratch directories, repository paths, in-process pipelines, polling.
+        .target(name: "TrailwatchTestSupport",
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages"],
+                path: "Tests/TrailwatchTestSupport", swiftSettings: strict),
+        .testTarget(name: "TrailwatchCoreTests", dependencies: ["TrailwatchCore"], swiftSettings: strict),
+        // Located diagnostics of the configuration language, through the planner and the built-in stage kinds.
+        .testTarget(name: "TrailwatchConfigTests",
+                    dependencies: ["TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TrailwatchRuntimeTests",
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "TrailwatchStagesTests",
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"],
+                    swiftSettings: strict),
+
+        // Integration: whole pipelines and the `trailwatch` binary (commands, servers, stores, clients).
         .testTarget(name: "TrailwatchTests",
                     dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "TrailwatchPostgres", "TrailwatchDashboard", "LogsQuery",
-                                   "TrailwatchAPI", "AWSWire"],
+                                   "TrailwatchAPI", "AWSWire", "TrailwatchTestSupport"],
                     swiftSettings: strict),
     ]
 )

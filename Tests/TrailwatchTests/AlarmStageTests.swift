@@ -6,6 +6,7 @@ import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// JSON log lines, six a minute from 2026-11-01T00:00Z, with `errors[m]` of them ERROR in minute m.
 func errorLog(_ errors: [Int]) -> String {

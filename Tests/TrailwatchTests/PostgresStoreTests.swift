@@ -7,6 +7,7 @@ import TrailwatchDashboard
 import TrailwatchPostgres
 import TrailwatchStages
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// The PostgreSQL backend against a real server (one throw-away cluster per test process, a
 /// database per test): the store conformance suite, the query conformance table, CloudTrail

@@ -4,6 +4,7 @@ import LogsQuery
 import TrailwatchCore
 import TrailwatchStore
 import ByteJSON
+import TrailwatchTestSupport
 
 /// A fixed dataset: six JSON events in /app (stream a), four access lines in /web (stream w).
 let queryDataset = (

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrailwatchCore
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// What every store backend must do the same way: the resources the AWS APIs keep (log groups
 /// and streams, paged event reads, documents), LookupEvents paging, statistic-set merging.
