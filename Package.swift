@@ -169,7 +169,7 @@ let package = Package(
 
         // Helpers the test targets share: scratch directories, repository paths, in-process pipelines, polling.
         .target(name: "TrailwatchTestSupport",
-                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages"],
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchStore", "LogsQuery"],
                 path: "Tests/TrailwatchTestSupport", swiftSettings: strict),
         .testTarget(name: "TrailwatchCoreTests", dependencies: ["TrailwatchCore"], swiftSettings: strict),
         // Located diagnostics of the configuration language, through the planner and the built-in stage kinds.
@@ -178,6 +178,9 @@ let package = Package(
         .testTarget(name: "TrailwatchRuntimeTests",
                     dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"],
                     swiftSettings: strict),
+        // The SQLite store and the Logs Insights query conformance tables (PostgreSQL runs them in the integration target).
+        .testTarget(name: "TrailwatchStoreTests",
+                    dependencies: ["TrailwatchCore", "TrailwatchStore", "LogsQuery", "ByteJSON", "TrailwatchTestSupport"], swiftSettings: strict),
         .testTarget(name: "TrailwatchStagesTests",
                     dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"],
                     swiftSettings: strict),
