@@ -374,25 +374,11 @@ struct AlarmStageTests {
              {"AlarmName":"AnyError","Namespace":"App","MetricName":"Errors","Statistic":"Sum","Period":60,"Threshold":0,
               "ComparisonOperator":"GreaterThanThreshold","EvaluationPeriods":1}]
             """)
-        let pipeline = dir.write("pipeline.yaml", """
-            data_dir: \(dir.file("state"))
-            sources:
-              app: { type: file, include: \(dir.file("logs"))/app.log, timestamp: { field: $.time } }
-            transforms:
-              errors:
-                type: metric_filter
-                inputs: [app]
-                pattern: '{ $.level = "ERROR" }'
-                metric_namespace: App
-                metric_name: Errors
-                metric_value: 1
-                default_value: 0
-                lateness: 1s
-              error_alarm: { type: alarm, inputs: [errors], definition_file: alarms.json }
-            sinks:
+        let yaml = alarmPipeline(dir, definition: "", sinks: """
               arch: { type: archive, inputs: [app], directory: \(dir.file("archive")), host: h1, encryption: { key_file: \(keyFile) } }
               changes: { type: file, inputs: [error_alarm], path: \(dir.file("changes.jsonl")) }
-            """)
+            """).replacingOccurrences(of: "    definition:\n", with: "    definition_file: alarms.json\n")
+        let pipeline = dir.write("pipeline.yaml", yaml)
         let (runStatus, _, runErr) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
         #expect(runStatus == 0, "\(runErr)")
         let (status, text, err) = try await runTool(trailwatchBinary(), ["backtest", pipeline, "--alarm", "HighErrorRate", "--from", dir.file("archive") + "/**/*.zst"])
