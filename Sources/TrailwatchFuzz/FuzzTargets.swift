@@ -8,6 +8,7 @@ import LinearRegex
 import LogsQuery
 import TrailwatchConfig
 import TrailwatchCore
+import TrailwatchDashboard
 import TrailwatchRuntime
 import TrailwatchStages
 
@@ -129,7 +130,8 @@ enum FuzzEntries {
     }
 
     static func pipelineYAML(_ data: [UInt8]) {
-        let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ["HOME": "/nonexistent", "X": "1"])
+        let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ["HOME": "/nonexistent", "X": "1"],
+                                      documentChecks: [DashboardDefinition.check])
         _ = planner.plan(text: String(decoding: data, as: UTF8.self), file: "fuzz.yaml", pipelineDirectory: "/nonexistent")
     }
 
