@@ -104,6 +104,34 @@ struct CloudWatchServiceTests {
         #expect(await h.call("NoSuchOperation", [:]).output["__type"] == "InvalidAction")
     }
 
+    @Test("times beyond the years 1–9999 and periods beyond an Integer are validation errors, not a crash (found by fuzzing)")
+    func outOfRangeTimesAndPeriods() async throws {
+        let h = try MetricsHarness()
+        defer { h.cleanUp() }
+        func code(_ operation: String, _ input: AWSValue) async -> String? { await h.call(operation, input).output["__type"]?.stringValue }
+        let stat: AWSValue = ["Metric": ["Namespace": "App", "MetricName": "Latency"], "Period": 60, "Stat": "Average"]
+        // 1e93 seconds once trapped converting to Int64 milliseconds and took the process down.
+        for end: Double in [1e93, 9.3e15, 253_402_300_800] {
+            #expect(await code("GetMetricData", ["StartTime": .timestamp(0), "EndTime": .timestamp(end), "MetricDataQueries": [["Id": "m1", "MetricStat": stat]]]) == "InvalidParameterValue")
+            #expect(await code("GetMetricStatistics", ["Namespace": "App", "MetricName": "Latency", "StartTime": .timestamp(0), "EndTime": .timestamp(end),
+                                                       "Period": 60, "Statistics": ["Sum"]]) == "InvalidParameterValue")
+            #expect(await code("PutMetricData", ["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Timestamp": .timestamp(end)]]]) == "InvalidParameterValue")
+            #expect(await code("PutMetricData", ["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Timestamp": .timestamp(-end)]]]) == "InvalidParameterValue")
+        }
+        let huge: AWSValue = ["Metric": ["Namespace": "App", "MetricName": "Latency"], "Period": .int(9_223_372_036_854_775_800), "Stat": "Average"]
+        #expect(await code("GetMetricData", ["StartTime": .timestamp(0), "EndTime": .timestamp(60), "MetricDataQueries": [["Id": "m1", "MetricStat": huge]]]) == "InvalidParameterValue")
+        #expect(await code("GetMetricStatistics", ["Namespace": "App", "MetricName": "Latency", "StartTime": .timestamp(0), "EndTime": .timestamp(60),
+                                                   "Period": .int(9_223_372_036_854_775_800), "Statistics": ["Sum"]]) == "InvalidParameterValue")
+        // The edges of the range are times like any other.
+        #expect(await h.call("GetMetricStatistics", ["Namespace": "App", "MetricName": "Latency", "StartTime": .timestamp(253_402_300_000),
+                                                     "EndTime": .timestamp(253_402_300_799), "Period": 60, "Statistics": ["Sum"]]).status == 200)
+        // LookupEvents reads its times the same way.
+        let trail = CloudTrailService(open: { () async throws(StoreError) -> any Store in try SQLiteStore(path: h.dir + "/store.db") })
+        let reply = await trail.handle(AWSOperationCall(wireProtocol: .awsJSON1_1, service: trail.targetPrefix, operation: "LookupEvents",
+                                                        body: Array(#"{"StartTime":0,"EndTime":1e300}"#.utf8), principal: .anonymous, requestID: "r"))
+        #expect(reply.status == 400)
+    }
+
     @Test("GetMetricData: arithmetic between series and scalars, dropped points, descending scan and pages")
     func metricMath() async throws {
         let h = try MetricsHarness()
