@@ -196,6 +196,10 @@ public final class CloudWatchService: AWSService, Sendable {
                 }
                 for value in order {
                     let weight = weights[value]!
+                    // Counts are unbounded doubles: their sum, or a value times its count, can leave the doubles.
+                    guard weight.isFinite, (value * weight).isFinite else {
+                        throw item.invalid("Counts", "the counts of \(value) add up to more than a datapoint can hold")
+                    }
                     data.append(datum(count: weight, sum: value * weight, min: value, max: value))
                 }
             }

@@ -101,6 +101,9 @@ struct CloudWatchServiceTests {
         let dims: AWSValue = .list((0..<31).map { .map(["Name": .string("d\($0)"), "Value": "v"]) })
         #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Dimensions": dims]]]) == "InvalidParameterValue")
         #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Dimensions": [["Name": "x", "Value": "1"], ["Name": "x", "Value": "2"]]]]]) == "InvalidParameterValue")
+        // Counts whose sum, or whose product with the value, is beyond a double.
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Values": [.double(0x1p360)], "Counts": [.double(1e300)]]]]) == "InvalidParameterValue")
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Values": [1, 1], "Counts": [.double(1.7e308), .double(1.7e308)]]]]) == "InvalidParameterValue")
         #expect(await h.call("NoSuchOperation", [:]).output["__type"] == "InvalidAction")
     }
 
