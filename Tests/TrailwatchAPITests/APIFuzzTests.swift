@@ -102,40 +102,30 @@ struct APIFuzzTests {
         #expect(inputs > 100, "only \(inputs) inputs ran")   // the corpus and mutations beyond it; a loaded machine runs fewer in the time
     }
 
-    @Test("aws-json-request: every operation answers AWS's error shape to any body")
-    func awsJSONRequest() async throws {
-        #expect(Self.corpus("aws-json-request").count >= 5)
+    /// Runs a service target over a scratch store of its own, as trailwatch-fuzz does.
+    static func fuzzService(_ name: String, seeds: Int, tokens: [[UInt8]],
+                            _ target: @escaping ([UInt8], APIFuzzTargets.Scratch) async throws(FuzzFailure) -> Void) async throws {
+        #expect(corpus(name).count >= seeds)
         let scratch = try APIFuzzTargets.Scratch()
         defer { scratch.remove() }
-        let (inputs, failures) = await Self.fuzz("aws-json-request", tokens: Self.jsonTokens) { data async throws(FuzzFailure) in
-            try await APIFuzzTargets.awsJSONRequest(data, scratch: scratch)
-        }
+        let (inputs, failures) = await fuzz(name, tokens: tokens) { data async throws(FuzzFailure) in try await target(data, scratch) }
         #expect(failures.isEmpty, "\(failures)")
         #expect(inputs > 20, "only \(inputs) inputs ran")   // the corpus and mutations beyond it; a loaded machine runs fewer in the time
     }
 
+    @Test("aws-json-request: every operation answers AWS's error shape to any body")
+    func awsJSONRequest() async throws {
+        try await Self.fuzzService("aws-json-request", seeds: 5, tokens: Self.jsonTokens, APIFuzzTargets.awsJSONRequest)
+    }
+
     @Test("cloudwatch-request: metric, alarm and detector operations in CBOR, JSON 1.0 and query answer their protocol's shape; datapoints stay finite")
     func cloudWatchRequest() async throws {
-        #expect(Self.corpus("cloudwatch-request").count >= 5)
-        let scratch = try APIFuzzTargets.Scratch()
-        defer { scratch.remove() }
-        let (inputs, failures) = await Self.fuzz("cloudwatch-request", tokens: Self.jsonTokens + Self.formTokens) { data async throws(FuzzFailure) in
-            try await APIFuzzTargets.cloudWatchRequest(data, scratch: scratch)
-        }
-        #expect(failures.isEmpty, "\(failures)")
-        #expect(inputs > 20, "only \(inputs) inputs ran")
+        try await Self.fuzzService("cloudwatch-request", seeds: 5, tokens: Self.jsonTokens + Self.formTokens, APIFuzzTargets.cloudWatchRequest)
     }
 
     @Test("cloudtrail-lookup: LookupEvents answers AWS's shape to any request")
     func cloudTrailLookup() async throws {
-        #expect(Self.corpus("cloudtrail-lookup").count >= 4)
-        let scratch = try APIFuzzTargets.Scratch()
-        defer { scratch.remove() }
-        let (inputs, failures) = await Self.fuzz("cloudtrail-lookup", tokens: Self.jsonTokens) { data async throws(FuzzFailure) in
-            try await APIFuzzTargets.cloudTrailLookup(data, scratch: scratch)
-        }
-        #expect(failures.isEmpty, "\(failures)")
-        #expect(inputs > 20, "only \(inputs) inputs ran")
+        try await Self.fuzzService("cloudtrail-lookup", seeds: 4, tokens: Self.jsonTokens, APIFuzzTargets.cloudTrailLookup)
     }
 
     @Test("the scratch store is renewed after its calls and its directory removed")
