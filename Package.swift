@@ -146,7 +146,7 @@ let package = Package(
         // Fuzz targets for the code that reads untrusted bytes (`make fuzz`: libFuzzer; `make test`: a few seconds each).
         .executableTarget(name: "TrailwatchFuzz",
                           dependencies: ["LinearRegex", "FilterPatterns", "DataProtection", "EventPatterns", "LogsQuery", "ByteJSON", "TrailwatchConfig", "TrailwatchCore",
-                                         "TrailwatchRuntime", "TrailwatchStages", "AWSWire", "TrailwatchDashboard"],
+                                         "TrailwatchRuntime", "TrailwatchStages", "AWSWire", "TrailwatchDashboard", "TrailwatchAPI"],
                           swiftSettings: strict),
 
         .testTarget(name: "LinearRegexTests", dependencies: ["LinearRegex"], swiftSettings: strict),
