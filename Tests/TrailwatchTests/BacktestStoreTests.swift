@@ -48,7 +48,7 @@ struct BacktestStoreTests {
 
     @Test("postgres:// URL: the same")
     func postgres() async throws {
-        guard let (_, url) = try PostgresStoreTests.database("backtest") else { return }
+        guard let (_, url) = try await PostgresStoreTests.database("backtest") else { return }
         try await Self.fill { writer in try await PostgresStore.connect(url: url, access: .readWrite, writer: writer) }
         try await check(url, TemporaryDirectory())
     }

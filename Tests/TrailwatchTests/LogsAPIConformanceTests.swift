@@ -195,7 +195,7 @@ struct LogsAPIConformanceTests {
 
     @Test("PostgreSQL: the same calls give the same answers")
     func postgres() async throws {
-        guard let (_, url) = try PostgresStoreTests.database("api") else { return }
+        guard let (_, url) = try await PostgresStoreTests.database("api") else { return }
         try await LogsAPIConformance.run(.postgres(url: url))
     }
 }
