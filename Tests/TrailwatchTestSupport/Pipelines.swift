@@ -55,7 +55,7 @@ public final class LivePipeline: @unchecked Sendable {
 
 /// Polls until `condition` holds or `seconds` pass, without blocking a cooperative thread (the
 /// pipeline under test runs on the same pool).
-public func eventually(_ seconds: Double = 60, _ condition: () async -> Bool) async -> Bool {
+public func eventually(_ seconds: Double = 120, _ condition: () async -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if await condition() { return true }

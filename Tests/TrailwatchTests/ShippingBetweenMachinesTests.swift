@@ -68,7 +68,7 @@ struct ShippingBetweenMachinesTests {
         func receivedCount() -> Int { dir.read("received.log").utf8.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } }
         // First part, then kill -9 while lines keep coming.
         while written < 12_000 { writeLines(1000); await pause(0.02) }
-        #expect(await eventually(60) { receivedCount() >= 3000 })
+        #expect(await eventually(120) { receivedCount() >= 3000 })
         kill(server.processIdentifier, SIGKILL)
         server.waitUntilExit()
         while written < 20_000 { writeLines(1000); await pause(0.02) }
@@ -78,7 +78,7 @@ struct ShippingBetweenMachinesTests {
         while written < total { writeLines(1000); await pause(0.02) }
         try log.close()
         // Every line arrives.
-        let complete = await eventually(60) {
+        let complete = await eventually(120) {
             Set(dir.read("received.log").split(separator: "\n").map(String.init)).count == total
         }
         let lines = dir.read("received.log").split(separator: "\n")
@@ -121,11 +121,11 @@ struct ShippingBetweenMachinesTests {
         let agentProcess = try startAgent(agent, dir)
         defer { kill(agentProcess.processIdentifier, SIGKILL); agentProcess.waitUntilExit() }
         // No aggregator yet: the local sink still gets everything.
-        #expect(await eventually(60) { dir.read("local.log").split(separator: "\n").count == 2000 })
+        #expect(await eventually(120) { dir.read("local.log").split(separator: "\n").count == 2000 })
         let aggregator = aggregatorPipeline(dir, listen: "127.0.0.1:\(port)", extra: "  tls: { certificate: \(cert), key: \(key) }")
         let server = try await Child.serve(["run", aggregator, "--quiet"], environment: apiEnvironment)
         defer { server.kill9IfRunning() }
-        let arrived = await eventually(60) { Set(dir.read("received.log").split(separator: "\n")).count == 2000 }
+        let arrived = await eventually(120) { Set(dir.read("received.log").split(separator: "\n")).count == 2000 }
         #expect(arrived, """
             \(Set(dir.read("received.log").split(separator: "\n")).count) of 2000 lines arrived
             agent stderr:

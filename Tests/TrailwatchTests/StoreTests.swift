@@ -117,7 +117,7 @@ struct StoreTests {
         process.arguments = ["run", pipeline, "--quiet"]
         process.standardError = FileHandle.nullDevice
         try process.run()
-        #expect(await eventually(60) { ((try? SQLiteStore(path: dir.file("store.db")).count(.logEvents)) ?? 0) >= total })
+        #expect(await eventually(120) { ((try? SQLiteStore(path: dir.file("store.db")).count(.logEvents)) ?? 0) >= total })
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         // Every line once: replays after the kills were absorbed by the idempotent keys.

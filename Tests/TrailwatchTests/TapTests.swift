@@ -184,7 +184,7 @@ struct TapCommandTests {
         // Quiet for longer than the idle timeout: a stream in progress is not idle.
         await pause(1.5)
         var n = 0
-        let done = await eventually(60) {
+        let done = await eventually(120) {
             if json.isRunning || text.isRunning {
                 append(dir.file("in.log"), ["INFO request \(n)", "ERROR request \(n) failed"])
                 n += 1
@@ -235,7 +235,7 @@ struct TapCommandTests {
         for chunk in 0..<20 { append(dir.file("in.log"), (0..<100).map { "\(chunk * 100 + $0) \(line)" }) }
         // The pipeline writes everything regardless.
         let expectedSize = (0..<2_000).reduce(0) { $0 + String($1).count + 8_002 }
-        #expect(await eventually(60) { (try? FileManager.default.attributesOfItem(atPath: dir.file("out.log"))[.size] as? Int) == expectedSize })
+        #expect(await eventually(120) { (try? FileManager.default.attributesOfItem(atPath: dir.file("out.log"))[.size] as? Int) == expectedSize })
         // Now read: the stats lines report the drops.
         // Blocking reads, so off Swift's cooperative threads (the other suites' tasks need them).
         let (seen, dropped) = await Self.readStats(fd)
