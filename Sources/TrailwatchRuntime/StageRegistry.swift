@@ -16,7 +16,7 @@ public struct ValidationContext: Sendable {
 public protocol SourceKind: SendableMetatype {
     associatedtype Config: StageConfig
     static var type: String { get }
-    /// One line for `trailwatch validate --list-types` and the README.
+    /// One line for `trailwatch stages` and the README's stage reference.
     static var summary: String { get }
     static func produces(_ config: Config) -> Set<EventKind>
     /// Checks that need more than decoding (files that must exist, definitions to load).
@@ -93,6 +93,8 @@ public struct StageDescriptor: Sendable {
     public let type: String
     public let section: ComponentSection
     public let summary: String
+    /// Every setting of the kind, for `trailwatch stages` (a sink's `buffer` is documented once, apart).
+    public let settings: [SettingReference]
     let decode: @Sendable (_ settings: Node, _ file: String, _ component: String) -> Result<ResolvedStage, ConfigError>
 }
 
@@ -112,7 +114,7 @@ public struct StageRegistry: Sendable {
     }
 
     public mutating func register<K: SourceKind>(_ kind: K.Type) {
-        add(StageDescriptor(type: K.type, section: .sources, summary: K.summary) { node, file, component in
+        add(StageDescriptor(type: K.type, section: .sources, summary: K.summary, settings: K.Config.settings.reference()) { node, file, component in
             ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
                 ResolvedStage(accepts: [], produces: { _, _ in K.produces(config) }, ports: [],
                               check: { K.check(config, $0) }, factory: .source { try K.make(config, $0) })
@@ -121,7 +123,7 @@ public struct StageRegistry: Sendable {
     }
 
     public mutating func register<K: TransformKind>(_ kind: K.Type) {
-        add(StageDescriptor(type: K.type, section: .transforms, summary: K.summary) { node, file, component in
+        add(StageDescriptor(type: K.type, section: .transforms, summary: K.summary, settings: K.Config.settings.reference()) { node, file, component in
             ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
                 ResolvedStage(accepts: K.accepts(config), produces: { K.produces(config, fedWith: $0, at: $1) }, ports: K.ports(config),
                               check: { K.check(config, $0) }, factory: .transform { try K.make(config, $0) })
@@ -130,7 +132,7 @@ public struct StageRegistry: Sendable {
     }
 
     public mutating func register<K: SinkKind>(_ kind: K.Type) {
-        add(StageDescriptor(type: K.type, section: .sinks, summary: K.summary) { node, file, component in
+        add(StageDescriptor(type: K.type, section: .sinks, summary: K.summary, settings: K.Config.settings.reference()) { node, file, component in
             let (bufferNode, rest) = SinkBufferEnvelope.split(node)
             let buffer = ConfigDecoding.decode(SinkBufferEnvelope.self, from: bufferNode, file: file, component: component)
             let stage = ConfigDecoding.decode(K.Config.self, from: rest, file: file, component: component)
