@@ -10,6 +10,14 @@ public struct ValidationContext: Sendable {
     public var location: SourceLocation
     public var pipelineDirectory: String
     public var environment: [String: String]
+
+    public init(file: String, component: String, location: SourceLocation, pipelineDirectory: String, environment: [String: String]) {
+        self.file = file
+        self.component = component
+        self.location = location
+        self.pipelineDirectory = pipelineDirectory
+        self.environment = environment
+    }
 }
 
 /// A source kind: one file implements it, one registry line adds it.
@@ -95,7 +103,8 @@ public struct StageDescriptor: Sendable {
     public let summary: String
     /// Every setting of the kind, for `trailwatch stages` (a sink's `buffer` is documented once, apart).
     public let settings: [SettingReference]
-    let decode: @Sendable (_ settings: Node, _ file: String, _ component: String) -> Result<ResolvedStage, ConfigError>
+    /// Decodes a component's settings (without `type` and `inputs`) into what the planner and runner need.
+    public let decode: @Sendable (_ settings: Node, _ file: String, _ component: String) -> Result<ResolvedStage, ConfigError>
 }
 
 /// Every stage kind the binary knows, by section and type name.

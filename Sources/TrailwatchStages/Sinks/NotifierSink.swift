@@ -34,14 +34,15 @@ struct NotifierSink: SinkKind {
         static let settings = SettingsSchema<Config>(
             channel("webhook", type: "mapping", "POSTs each notification. `format: json` (default) sends the notification JSON; `format: "
                     + "slack` sends `{\"text\": …}` for a Slack incoming webhook. Every request carries `Idempotency-Key: <dedupe key>`. "
-                    + "TLS certificates are verified against the system trust store. The URL is never printed (logs name the host only).",
+                    + "TLS certificates are verified against the system trust store (there is no switch to turn that off). The URL is never printed (logs name the host only).",
                     nested: { Webhook.settings.reference(prefix: "webhook.") }) { c, key in
                 let hook = try c.decode(Webhook.self, forKey: key)
                 return .webhook(url: hook.url, format: hook.format, headers: hook.headers.sorted { $0.key < $1.key })
             },
             channel("command", type: "list of strings", "`[PROGRAM, ARG...]`: runs the program directly — never through a shell — with the "
-                    + "notification JSON on stdin (one line). Arguments may contain `{subject}`, `{state}`, `{kind}`, `{time}`, `{summary}`, "
-                    + "`{id}`, each replaced inside its own argument. Exit status 0 is success.") { c, key in
+                    + "notification JSON on stdin (one line, ending with a newline). Arguments may contain `{subject}`, `{state}`, `{kind}`, "
+                    + "`{time}`, `{summary}`, `{id}` (a rule match's event id); each is replaced inside its own argument, so whatever an "
+                    + "alarm name contains stays one argument. Exit status 0 is success.") { c, key in
                 let argv = try c.decode([String].self, forKey: key)
                 guard let program = argv.first, !program.isEmpty else {
                     throw SettingError(codingPath: c.codingPath + [key], message: "empty command",
@@ -59,15 +60,16 @@ struct NotifierSink: SinkKind {
                 config.states = Set(try c.decode([String].self, forKey: key))
             },
             .setting("cooldown", \.cooldown, "Per subject (alarm name, insight, template), on event time: a firing notification within "
-                     + "this long of the last one sent is held back, and so is the clear that follows it."),
+                     + "this long of the last one sent is held back, and so is the clear that follows it. OK notifications are sent when an alarm clears."),
             .setting("dedupe_key", \.dedupeKey, "Notifications with a key seen in the last `dedupe_window` are dropped, so replays and "
                      + "restarts do not notify twice.", default: "`{kind}/{subject}/{state}/{time}` (rule matches: `{kind}/{subject}/{id}`)"),
             .setting("dedupe_window", \.dedupeWindow, "How long keys are remembered (at most 10,000)."),
             .setting("timeout", \.timeout, "Per attempt (HTTP request or command run; a command past it is killed). At least 100ms.",
                      check: { $0.milliseconds < 100 ? SettingIssue("\($0) is too short", expected: "at least 100ms") : nil }),
             .setting("retry_initial", \.retryInitial, "Failed attempts (connection errors, timeouts, HTTP 5xx, 408, 429, non-zero exits) are "
-                     + "retried forever, in order, with exponential backoff from `retry_initial` up to `retry_max` and random jitter; a "
-                     + "`Retry-After` header wins. Other HTTP 4xx answers are moved to `<data_dir>/state/<id>/failed/` and logged."),
+                     + "retried forever, in order, with exponential backoff from `retry_initial` up to `retry_max` and random jitter (half "
+                     + "the step); a `Retry-After` header wins. Other HTTP 4xx answers will never succeed: the notification is moved to "
+                     + "`<data_dir>/state/<id>/failed/` and logged."),
             .setting("retry_max", \.retryMax, "The longest backoff step; at least `retry_initial`."),
             .setting("drain_timeout", \.drainTimeout, "With `--once`, how long the end of the run waits for deliveries; what is left stays "
                      + "spooled for the next run.")

@@ -23,7 +23,7 @@ struct StdinSource: SourceKind {
     }
 
     static let type = "stdin"
-    static let summary = "Lines from standard input until it closes."
+    static let summary = "Lines from standard input until it closes (or the pipeline stops; a partial last line is still emitted)."
     static func produces(_ config: Config) -> Set<EventKind> { [.log] }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Source {
