@@ -64,7 +64,7 @@ extension FilterPattern {
     /// A filter pattern setting with a default (the pattern the default config holds).
     static func setting<C: SettingsSection>(_ key: String, _ keyPath: WritableKeyPath<C, FilterPattern> & Sendable, _ doc: String,
                                             default shown: String) -> Setting<C> {
-        .custom(key, type: "filter pattern", doc, default: shown, storedAt: keyPath) { config, c, key in
+        .custom(key, type: "filter pattern", doc, note: shown, storedAt: keyPath) { config, c, key in
             if let text = try c.decodeIfPresent(String.self, forKey: key) { config[keyPath: keyPath] = try decoded(text, codingPath: c.codingPath + [key]) }
         }
     }
