@@ -85,17 +85,6 @@ public struct SettingReference: Sendable, Encodable, Equatable {
     public var settings: [SettingReference]
 
     enum CodingKeys: String, CodingKey { case key, type, required, defaultValue = "default", defaultNote = "default_note", doc, settings }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(key, forKey: .key)
-        try c.encode(type, forKey: .type)
-        try c.encode(required, forKey: .required)
-        try c.encodeIfPresent(defaultValue, forKey: .defaultValue)
-        try c.encodeIfPresent(defaultNote, forKey: .defaultNote)
-        try c.encode(doc, forKey: .doc)
-        if !settings.isEmpty { try c.encode(settings, forKey: .settings) }
-    }
 }
 
 /// One setting of `Config`: its key, how it decodes and what the reference says about it.
