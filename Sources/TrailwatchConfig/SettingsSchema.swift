@@ -15,8 +15,9 @@ public protocol SettingsSection: Decodable, Sendable {
     static var settings: SettingsSchema<Self> { get }
     /// Checks across settings, after each setting decoded (`codingPath`: where the section is).
     mutating func validate(at codingPath: [any CodingKey]) throws
-    /// True for a stage's top-level settings: the loader reports their unknown keys (every one,
-    /// with `type` and `inputs` among the expected keys); nested sections reject their own.
+    /// Whether decoding rejects unknown keys itself: true for nested sections; false for a stage's
+    /// top-level settings, whose unknown keys the loader reports (every one, with `type` and
+    /// `inputs` among the expected keys, before decoding).
     static var reportsUnknownKeysItself: Bool { get }
 }
 
@@ -40,6 +41,11 @@ extension SettingsSection {
 }
 
 /// The typed, Decodable settings of one stage kind (see ``SettingsSection``).
+///
+/// The loader rejects keys the schema does not list with a "did you mean" hint before decoding.
+/// Checks (a setting's `check`, ``SettingsSection/validate(at:)``) throw ``SettingError`` for
+/// problems Decodable cannot see (ranges, patterns that do not compile, settings that exclude
+/// each other); every error is reported at the setting's place in the file.
 public protocol StageConfig: SettingsSection {}
 
 extension StageConfig {
