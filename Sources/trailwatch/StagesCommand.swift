@@ -1,4 +1,5 @@
 import ArgumentParser
+import TrailwatchConfig
 import TrailwatchRuntime
 import TrailwatchStages
 
@@ -21,7 +22,9 @@ struct StagesCommand: ParsableCommand {
     func run() throws {
         let document = StageReference.document(BuiltinStages.registry, type: type)
         if let type, document.sources.isEmpty && document.transforms.isEmpty && document.sinks.isEmpty {
-            CLILog.error("no stage kind is named '\(type)'")
+            let names = Set(ComponentSection.allCases.flatMap { BuiltinStages.registry.types(in: $0) })
+            let suggestion = Suggestions.closest(to: type, among: names.sorted()).map { " (did you mean '\($0)'?)" } ?? ""
+            CLILog.error("no stage kind is named '\(type)'" + suggestion)
             throw ExitStatus.invalidInput
         }
         switch format {

@@ -156,6 +156,35 @@ import TrailwatchStages
     }
 }
 
+@Suite("trailwatch stages") struct StagesCommandTests {
+    @Test("prints every kind as Markdown (the README's block) or JSON, one kind by name, and refuses an unknown name")
+    func stagesCommand() async throws {
+        let (status, markdown, _) = try await runTool(trailwatchBinary(), ["stages"])
+        #expect(status == 0)
+        #expect(markdown == StageReference.markdown(StageReference.document(BuiltinStages.registry)))
+
+        let (jsonStatus, json, _) = try await runTool(trailwatchBinary(), ["stages", "file", "--format", "json"])
+        #expect(jsonStatus == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let sources = try #require(object["sources"] as? [[String: Any]])
+        let sinks = try #require(object["sinks"] as? [[String: Any]])
+        #expect(sources.map { $0["type"] as? String } == ["file"] && sinks.map { $0["type"] as? String } == ["file"])
+        #expect((object["transforms"] as? [Any])?.isEmpty == true)
+        let settings = try #require(sources.first?["settings"] as? [[String: Any]])
+        let include = try #require(settings.first { $0["key"] as? String == "include" })
+        #expect(include["required"] as? Bool == true && include["type"] as? String == "string or list of strings")
+        let rotateWait = try #require(settings.first { $0["key"] as? String == "rotate_wait" })
+        #expect(rotateWait["default"] as? String == "5s" && rotateWait["type"] as? String == "duration")
+        let logGroup = try #require(settings.first { $0["key"] as? String == "log_group" })
+        #expect(logGroup["default"] == nil && logGroup["default_note"] as? String == "the component id")
+        let multiline = try #require(settings.first { $0["key"] as? String == "multiline" }?["settings"] as? [[String: Any]])
+        #expect(multiline.contains { $0["key"] as? String == "multiline.start_pattern" && $0["required"] as? Bool == true })
+
+        let (unknown, _, errors) = try await runTool(trailwatchBinary(), ["stages", "fiel"])
+        #expect(unknown == 2 && errors.contains("no stage kind is named 'fiel' (did you mean 'file'?)"))
+    }
+}
+
 /// The README's generated stage reference sits between these two lines.
 enum StageReferenceBlock {
     static let begin = "<!-- BEGIN GENERATED: trailwatch stages --format markdown (edit the stage kinds, then run scripts/update-stage-reference.sh) -->"
