@@ -90,7 +90,7 @@ public struct SettingReference: Sendable, Encodable, Equatable {
     /// The settings of a nested section (`multiline`, `buffer`).
     public var settings: [SettingReference]
 
-    enum CodingKeys: String, CodingKey { case key, type, required, defaultValue = "default", defaultNote = "default_note", doc, settings }
+    enum CodingKeys: String, CodingKey { case key, type, required, defaultValue = "default", defaultNote, doc, settings }
 }
 
 /// One setting of `Config`: its key, how it decodes and what the reference says about it.

@@ -20,8 +20,6 @@ public enum StageReference {
         public var sinks: [Kind]
         /// Settings every sink takes besides its own (`buffer`).
         public var sinkSettings: [SettingReference]
-
-        enum CodingKeys: String, CodingKey { case sources, transforms, sinks, sinkSettings = "sink_settings" }
     }
 
     /// The kinds of `registry` (each section in name order), or only those named `type`.
@@ -37,7 +35,7 @@ public enum StageReference {
                         sinkSettings: SinkBufferEnvelope.settings.reference())
     }
 
-    /// The JSON form: one object with `sources`, `transforms`, `sinks` and `sink_settings`.
+    /// The JSON form: one object with `sources`, `transforms`, `sinks` and `sinkSettings`.
     public static func json(_ document: Document) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

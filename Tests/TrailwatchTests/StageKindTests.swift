@@ -176,7 +176,7 @@ import TrailwatchStages
         let rotateWait = try #require(settings.first { $0["key"] as? String == "rotate_wait" })
         #expect(rotateWait["default"] as? String == "5s" && rotateWait["type"] as? String == "duration")
         let logGroup = try #require(settings.first { $0["key"] as? String == "log_group" })
-        #expect(logGroup["default"] == nil && logGroup["default_note"] as? String == "the component id")
+        #expect(logGroup["default"] == nil && logGroup["defaultNote"] as? String == "the component id")
         let multiline = try #require(settings.first { $0["key"] as? String == "multiline" }?["settings"] as? [[String: Any]])
         #expect(multiline.contains { $0["key"] as? String == "multiline.start_pattern" && $0["required"] as? Bool == true })
 
