@@ -3,6 +3,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchPostgres
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// `trailwatch backtest DEFINITIONS --store PATH|URL`: the alarm over the datapoints a store
 /// holds for its metric, merged from every instance that wrote them.

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchTestSupport
 
 /// Runs a program (looked up in PATH) to its end; (status, stdout, stderr).
 @discardableResult

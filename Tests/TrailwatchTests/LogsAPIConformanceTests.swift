@@ -6,6 +6,7 @@ import TrailwatchCore
 import TrailwatchPostgres
 import TrailwatchStages
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// The CloudWatch Logs API over each store backend, the same calls and answers: groups and
 /// streams with their statistics, paged event reads, queries, metric filters, retention and

@@ -6,6 +6,7 @@ import TrailwatchPostgres
 import TrailwatchRuntime
 @testable import TrailwatchStages
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// Many instances at once on one PostgreSQL store: an alarm evaluated by exactly one instance
 /// at a time over the datapoints every instance wrote, taken over when its holder is killed.

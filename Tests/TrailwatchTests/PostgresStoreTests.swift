@@ -7,6 +7,7 @@ import TrailwatchDashboard
 import TrailwatchPostgres
 import TrailwatchStages
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// The PostgreSQL backend against a real server (one throw-away cluster per test process, a
 /// database per test): the store conformance suite, the query conformance table, CloudTrail
@@ -59,17 +60,17 @@ struct PostgresStoreTests {
         let store = try await PostgresStore.connect(url: url, access: .readOnly)
         let result = try await store.query(LogQueryRequest(text: text, now: 1_795_600_000_000))
         await store.close()
-        #expect(QueryConformanceTests.text(result) == expected, "\(text)")
+        #expect(QueryConformance.text(result) == expected, "\(text)")
     }
 
     @Test("pattern, diff and anomaly over a fixed range give the same rows on PostgreSQL", arguments: rangedQueryCases)
     func rangedQuery(_ text: String, _ start: String, _ end: String, _ expected: String) async throws {
         guard let url = await Self.queryStoreLoad.value else { print(PostgresCluster.skipMessage); return }
         let store = try await PostgresStore.connect(url: url, access: .readOnly)
-        let request = LogQueryRequest(text: text, start: QueryConformanceTests.time(start), end: QueryConformanceTests.time(end), now: 1_795_600_000_000)
+        let request = LogQueryRequest(text: text, start: QueryConformance.time(start), end: QueryConformance.time(end), now: 1_795_600_000_000)
         let result = try await store.query(request)
         await store.close()
-        #expect(QueryConformanceTests.text(result) == expected, "\(text)")
+        #expect(QueryConformance.text(result) == expected, "\(text)")
     }
 
     @Test("time range and log groups are pushed down; `query` takes a postgres:// URL")
@@ -83,7 +84,7 @@ struct PostgresStoreTests {
         // The command gives the same answer from PostgreSQL as from SQLite over the same events.
         let text = "stats count(*) as n by bin(5m) as t | sort t asc"
         let (status, out, err) = try await runTool(trailwatchBinary(), ["query", url, text, "--format", "csv"])
-        let (_, sqlite, _) = try await runTool(trailwatchBinary(), ["query", QueryConformanceTests.store, text, "--format", "csv"])
+        let (_, sqlite, _) = try await runTool(trailwatchBinary(), ["query", QueryConformance.sqliteStore, text, "--format", "csv"])
         #expect(status == 0, "\(err)")
         #expect(out == sqlite && out.hasPrefix("t,n\n2026-11-24T10:00:00.000Z,6\n"), "\(out)")
         #expect(!err.contains(PostgresCluster.password))
@@ -147,7 +148,7 @@ struct PostgresStoreTests {
             """
         let plan = try plan(yaml, registry: BuiltinStages.registry)
         _ = try await runOnce(yaml)
-        let site = DashboardSite(store: url, dashboards: plan.document.settings.dashboards)
+        let site = DashboardSite(store: url, dashboards: try DashboardDefinition.all(in: plan.document).get())
         let page = try #require(await site.page(path: "/dashboards/shop", query: [:]))
         #expect(page.status == 200)
         let points = try #require(page.body.firstMatch(of: /class="chart"[^>]*data-points="(\d+)" data-band-points="(\d+)"/))
