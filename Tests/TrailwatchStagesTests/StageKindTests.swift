@@ -4,6 +4,7 @@ import TrailwatchConfig
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 /// Every registered stage kind, one loop: its least config validates, it handles an empty batch,
 /// and the README documents it exactly as `trailwatch stages` does.
