@@ -1,14 +1,5 @@
 import Yams
 
-/// The typed, Decodable settings of one stage kind.
-///
-/// `CodingKeys` lists every setting the kind accepts; the loader rejects others with a
-/// "did you mean" hint before decoding. Throw ``SettingError`` from `init(from:)` for
-/// problems Decodable cannot see (ranges, patterns that do not compile).
-public protocol StageConfig: Decodable, Sendable {
-    associatedtype CodingKeys: CodingKey & CaseIterable
-}
-
 /// Decodes stage configs from YAML nodes and turns decoding failures into located diagnostics.
 public enum ConfigDecoding {
     /// One decoder for every setting: building a `YAMLDecoder` reads the whole process environment
@@ -21,7 +12,7 @@ public enum ConfigDecoding {
     public static func decode<T: StageConfig>(_ type: T.Type, from settings: Node, file: String,
                                               component: String) -> Result<T, ConfigError> {
         var diagnostics: [ConfigDiagnostic] = []
-        let known = T.CodingKeys.allCases.map(\.stringValue)
+        let known = T.settings.keys
         if let mapping = settings.mapping {
             for (key, _) in mapping {
                 let name = key.string ?? "?"

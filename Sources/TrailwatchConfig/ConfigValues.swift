@@ -85,7 +85,7 @@ public struct ByteSize: Sendable, Hashable, Decodable, CustomStringConvertible {
 }
 
 /// A closed set of words a setting may take (`format: json | text`), with "did you mean" errors.
-public protocol ConfigEnum: RawRepresentable, CaseIterable, Decodable, Sendable where RawValue == String {}
+public protocol ConfigEnum: RawRepresentable, CaseIterable, SettingValue where RawValue == String {}
 
 extension ConfigEnum {
     public init(from decoder: any Decoder) throws {
@@ -104,8 +104,12 @@ extension Decoder {
     /// Rejects mapping keys that `Keys` does not list, naming the closest one.
     /// Nested config sections call this from `init(from:)`; stage configs get it from the loader.
     public func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_ keys: Keys.Type) throws {
+        try rejectUnknownKeys(Keys.allCases.map(\.stringValue))
+    }
+
+    /// Rejects mapping keys `known` does not list, naming the closest one.
+    public func rejectUnknownKeys(_ known: [String]) throws {
         let container = try self.container(keyedBy: AnyCodingKey.self)
-        let known = Keys.allCases.map(\.stringValue)
         for key in container.allKeys where !known.contains(key.stringValue) {
             throw SettingError(codingPath: codingPath + [key], message: "unknown setting",
                                expected: known.isEmpty ? "no settings here" : "one of " + known.joined(separator: ", "),

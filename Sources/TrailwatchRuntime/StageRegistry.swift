@@ -10,13 +10,21 @@ public struct ValidationContext: Sendable {
     public var location: SourceLocation
     public var pipelineDirectory: String
     public var environment: [String: String]
+
+    public init(file: String, component: String, location: SourceLocation, pipelineDirectory: String, environment: [String: String]) {
+        self.file = file
+        self.component = component
+        self.location = location
+        self.pipelineDirectory = pipelineDirectory
+        self.environment = environment
+    }
 }
 
 /// A source kind: one file implements it, one registry line adds it.
 public protocol SourceKind: SendableMetatype {
     associatedtype Config: StageConfig
     static var type: String { get }
-    /// One line for `trailwatch validate --list-types` and the README.
+    /// One line for `trailwatch stages` and the README's stage reference.
     static var summary: String { get }
     static func produces(_ config: Config) -> Set<EventKind>
     /// Checks that need more than decoding (files that must exist, definitions to load).
@@ -96,7 +104,10 @@ public struct StageDescriptor: Sendable {
     public let type: String
     public let section: ComponentSection
     public let summary: String
-    let decode: @Sendable (_ settings: Node, _ file: String, _ component: String) -> Result<ResolvedStage, ConfigError>
+    /// Every setting of the kind, for `trailwatch stages` (a sink's `buffer` is documented once, apart).
+    public let settings: [SettingReference]
+    /// Decodes a component's settings (without `type` and `inputs`) into what the planner and runner need.
+    public let decode: @Sendable (_ settings: Node, _ file: String, _ component: String) -> Result<ResolvedStage, ConfigError>
 }
 
 /// Every stage kind the binary knows, by section and type name.
@@ -115,7 +126,7 @@ public struct StageRegistry: Sendable {
     }
 
     public mutating func register<K: SourceKind>(_ kind: K.Type) {
-        add(StageDescriptor(type: K.type, section: .sources, summary: K.summary) { node, file, component in
+        add(StageDescriptor(type: K.type, section: .sources, summary: K.summary, settings: K.Config.settings.reference()) { node, file, component in
             ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
                 ResolvedStage(accepts: [], produces: { _, _ in K.produces(config) }, ports: [],
                               check: { K.check(config, $0) }, factory: .source { try K.make(config, $0) }, config: config)
@@ -124,7 +135,7 @@ public struct StageRegistry: Sendable {
     }
 
     public mutating func register<K: TransformKind>(_ kind: K.Type) {
-        add(StageDescriptor(type: K.type, section: .transforms, summary: K.summary) { node, file, component in
+        add(StageDescriptor(type: K.type, section: .transforms, summary: K.summary, settings: K.Config.settings.reference()) { node, file, component in
             ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
                 ResolvedStage(accepts: K.accepts(config), produces: { K.produces(config, fedWith: $0, at: $1) }, ports: K.ports(config),
                               check: { K.check(config, $0) }, factory: .transform { try K.make(config, $0) }, config: config)
@@ -133,7 +144,7 @@ public struct StageRegistry: Sendable {
     }
 
     public mutating func register<K: SinkKind>(_ kind: K.Type) {
-        add(StageDescriptor(type: K.type, section: .sinks, summary: K.summary) { node, file, component in
+        add(StageDescriptor(type: K.type, section: .sinks, summary: K.summary, settings: K.Config.settings.reference()) { node, file, component in
             let (bufferNode, rest) = SinkBufferEnvelope.split(node)
             let buffer = ConfigDecoding.decode(SinkBufferEnvelope.self, from: bufferNode, file: file, component: component)
             let stage = ConfigDecoding.decode(K.Config.self, from: rest, file: file, component: component)

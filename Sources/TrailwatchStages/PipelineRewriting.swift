@@ -4,8 +4,9 @@ import Yams
 
 // Typed access to stage kinds for code that rewrites a pipeline (`trailwatch backtest` replays
 // an alarm's upstream transforms over archives): what it reads comes from the kinds' decoded
-// configs and what it writes is keyed by their `CodingKeys`, so renaming a setting breaks this
-// at compile time instead of a backtest at run time.
+// configs and what it writes is keyed through their settings schemas (by the property a setting
+// lands in), so renaming a setting's key changes this with it and renaming a property breaks this
+// at compile time, instead of a backtest at run time.
 
 extension PlannedComponent {
     /// True for an `alarm` transform.
@@ -36,22 +37,23 @@ extension ComponentDeclaration {
     /// An `archive` source replaying the files `include` matches; empty key lists are left out.
     public static func archiveSource(id: String, include: [String], decryptionKeyEnv: [String] = [], decryptionKeyFile: [String] = [],
                                      at location: SourceLocation) -> ComponentDeclaration {
-        typealias Setting = ArchiveSource.Config.CodingKeys
-        var settings: [(Setting, Node)] = [(.include, Node(include.map { Node($0) }))]
-        if !decryptionKeyEnv.isEmpty { settings.append((.decryptionKeyEnv, Node(decryptionKeyEnv.map { Node($0) }))) }
-        if !decryptionKeyFile.isEmpty { settings.append((.decryptionKeyFile, Node(decryptionKeyFile.map { Node($0) }))) }
+        typealias Config = ArchiveSource.Config
+        var settings: [(AnyCodingKey, Node)] = [(Config.key(\Config.include), Node(include.map { Node($0) }))]
+        if !decryptionKeyEnv.isEmpty { settings.append((Config.key(\Config.decryptionKeyEnv), Node(decryptionKeyEnv.map { Node($0) }))) }
+        if !decryptionKeyFile.isEmpty { settings.append((Config.key(\Config.decryptionKeyFile), Node(decryptionKeyFile.map { Node($0) }))) }
         return declaration(ArchiveSource.type, .sources, id: id, inputs: [], settings: settings, at: location)
     }
 
     /// A `file` sink writing what `input` emits to `path` as JSON lines.
     public static func jsonFileSink(id: String, input: String, path: String, at location: SourceLocation) -> ComponentDeclaration {
-        typealias Setting = FileSink.Config.CodingKeys
+        typealias Config = FileSink.Config
         return declaration(FileSink.type, .sinks, id: id, inputs: [InputReference(component: input, location: location)],
-                           settings: [(Setting.path, Node(path)), (.format, Node(FileSink.LineFormatSetting.json.rawValue))], at: location)
+                           settings: [(Config.key(\Config.path), Node(path)), (Config.key(\Config.format), Node(FileSink.LineFormatSetting.json.rawValue))],
+                           at: location)
     }
 
-    private static func declaration<Setting: CodingKey>(_ type: String, _ section: ComponentSection, id: String, inputs: [InputReference],
-                                                        settings: [(Setting, Node)], at location: SourceLocation) -> ComponentDeclaration {
+    private static func declaration(_ type: String, _ section: ComponentSection, id: String, inputs: [InputReference],
+                                    settings: [(AnyCodingKey, Node)], at location: SourceLocation) -> ComponentDeclaration {
         ComponentDeclaration(id: id, section: section, type: type, location: location, typeLocation: location, inputs: inputs,
                              settings: Node(settings.map { (Node($0.0.stringValue), $0.1) }))
     }

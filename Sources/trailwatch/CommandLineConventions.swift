@@ -64,6 +64,7 @@ extension QueryCommand: LoggingCommand {}
 extension BacktestCommand: LoggingCommand {}
 extension DashboardCommand: LoggingCommand {}
 extension TapCommand: LoggingCommand {}
+extension StagesCommand: LoggingCommand {}
 
 extension Trailwatch {
     /// Parses the command line, sets up logging, runs the command and exits with the status of

@@ -7,7 +7,7 @@ struct Trailwatch: AsyncParsableCommand {
         abstract: "CloudWatch Logs and CloudTrail tooling for any machine: one binary, YAML pipelines.",
         version: TrailwatchVersion.current,
         subcommands: [RunCommand.self, ValidateCommand.self, TestCommand.self, TestPatternCommand.self, TestEventPatternCommand.self, PatternsCommand.self, ArchiveCommand.self, EventsCommand.self, QueryCommand.self, BacktestCommand.self, DashboardCommand.self,
-                      TapCommand.self])
+                      TapCommand.self, StagesCommand.self])
 }
 
 enum TrailwatchVersion {

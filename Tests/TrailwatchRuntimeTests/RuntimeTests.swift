@@ -12,9 +12,12 @@ import TrailwatchTestSupport
 /// Emits `batches` batches of `perBatch` numbered lines, each with an ack token that records completion.
 struct CountingSource: SourceKind {
     struct Config: StageConfig {
-        var batches: Int
-        var perBatch: Int
-        enum CodingKeys: String, CodingKey, CaseIterable { case batches, perBatch = "per_batch" }
+        var batches = 0
+        var perBatch = 0
+        static let settings = SettingsSchema<Config>(
+            .required("batches", \.batches, "Batches to emit."),
+            .required("per_batch", \.perBatch, "Lines per batch.")
+        )
     }
     static let type = "counting"
     static let summary = "test"
@@ -49,7 +52,7 @@ struct CountingSource: SourceKind {
 struct CountToMetric: TransformKind {
     struct Config: StageConfig {
         var unused: String?
-        enum CodingKeys: String, CodingKey, CaseIterable { case unused }
+        static let settings = SettingsSchema<Config>(.setting("unused", \.unused, "Not used."))
     }
     static let type = "count_to_metric"
     static let summary = "test"
@@ -68,11 +71,15 @@ struct CountToMetric: TransformKind {
 /// Collects everything it is sent; optionally waits on a gate before each write (a slow sink).
 struct CollectingSink: SinkKind {
     struct Config: StageConfig {
-        var name: String
+        var name = ""
         var slow: Bool?
         /// The first this many writes fail (a sink that is down, then recovers).
         var failures: Int?
-        enum CodingKeys: String, CodingKey, CaseIterable { case name, slow, failures }
+        static let settings = SettingsSchema<Config>(
+            .required("name", \.name, "Where the collected lines are kept."),
+            .setting("slow", \.slow, "Wait on the gate before each write."),
+            .setting("failures", \.failures, "The first this many writes fail.")
+        )
     }
     static let type = "collect"
     static let summary = "test"

@@ -12,7 +12,7 @@ import TrailwatchRuntime
 /// written as `.partial` and renamed when finished, with a signed digest chain.
 struct ArchiveSink: SinkKind {
     struct Config: StageConfig {
-        var directory: String
+        var directory = ""
         var prefix = ""
         var level = 3
         var compressionThreads = 1
@@ -21,56 +21,83 @@ struct ArchiveSink: SinkKind {
         var digestInterval = ConfigDuration(milliseconds: 3_600_000)
         var syncInterval = ConfigDuration(milliseconds: 1000)
         var host: String?
-        /// Name of an environment variable holding the base64 Ed25519 signing key.
         var signingKeyEnv: String?
-        /// A file holding the base64 Ed25519 signing key (mode 0600 recommended).
         var signingKeyFile: String?
         /// Encryption at rest (nil: files are not encrypted).
         var encryption: Encryption?
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case directory, prefix, level, compressionThreads = "compression_threads", maxFileSize = "max_file_size"
-            case maxFileAge = "max_file_age", digestInterval = "digest_interval", syncInterval = "sync_interval", host
-            case signingKeyEnv = "signing_key_env", signingKeyFile = "signing_key_file", encryption
+        static let settings = SettingsSchema<Config>(
+            .required("directory", \.directory, "The archive root."),
+            .setting("prefix", \.prefix, "A sub-path under it."),
+            .setting("level", \.level, "zstd level, 1–19.", check: SettingIssue.outside(1...19, expected: "a zstd level from 1 to 19")),
+            .setting("compression_threads", \.compressionThreads, "zstd worker threads beside the sink (0: compress on the sink's own thread). 0–16.",
+                     check: SettingIssue.outside(0...16, expected: "0 (compress on the sink's own thread) to 16")),
+            .setting("max_file_size", \.maxFileSize, "Compressed size that closes a file. At least 64KiB.",
+                     check: { $0.bytes < 1 << 16 ? SettingIssue("\($0) is too small", expected: "at least 64KiB") : nil }),
+            .setting("max_file_age", \.maxFileAge, "Age that closes a file."),
+            .setting("digest_interval", \.digestInterval, "How often a digest is written (and at shutdown); see "
+                     + "[digests](#digests-tamper-evidence-like-cloudtrail-log-file-validation)."),
+            .setting("sync_interval", \.syncInterval, "Live mode: how often the zstd frame is ended, the file fsynced and the batches "
+                     + "acknowledged (a batch a client waits for: at once)."),
+            .setting("host", \.host, "The host name in file and digest names.", default: "the host name"),
+            .setting("signing_key_env", \.signingKeyEnv, "An environment variable holding the base64 Ed25519 key digests are signed with."),
+            .setting("signing_key_file", \.signingKeyFile, "A file holding that key (mode 0600 recommended); never together with `signing_key_env`."),
+            .section("encryption", \.encryption, "Encryption at rest; see [encryption at rest](#encryption-at-rest).")
+        )
+
+        mutating func validate(at codingPath: [any CodingKey]) throws {
+            if signingKeyEnv != nil && signingKeyFile != nil {
+                throw SettingError(codingPath: codingPath + [Self.key(\Config.signingKeyFile)], message: "is given together with signing_key_env",
+                                   expected: "one source for the signing key")
+            }
         }
 
         /// `encryption:` — where the key-encryption key comes from (exactly one source) and the chunk size.
-        struct Encryption: Decodable, Sendable {
+        struct Encryption: SettingsSection {
             enum Source: Sendable {
                 case symmetricEnv(String), symmetricFile(String), publicKey(String), publicKeyFile(String)
             }
-            var source: Source
+            var source = Source.symmetricEnv("")
+            /// Whether one of the key settings gave ``source``.
+            var sourceGiven = false
             var chunkSize = ByteSize(bytes: 1 << 20)
 
-            enum CodingKeys: String, CodingKey, CaseIterable {
-                case keyEnv = "key_env", keyFile = "key_file", publicKey = "public_key", publicKeyFile = "public_key_file", chunkSize = "chunk_size"
+            static let settings = SettingsSchema<Encryption>(
+                key("key_env", "An environment variable holding an AES-256 key (base64).") { .symmetricEnv($0) },
+                key("key_file", "A file holding an AES-256 key (base64).") { .symmetricFile($0) },
+                key("public_key", "An X25519 public key (base64, as `trailwatch archive keygen --kind x25519` prints it): the writer "
+                    + "can encrypt but never read back.") { text throws(SettingIssue) in
+                    // A public key is no secret, but check it now so a typo is a located error.
+                    do throws(ArchiveKey.Failure) { _ = try ArchiveKey.x25519Public(base64: text) } catch {
+                        throw SettingIssue(error.description, expected: "the base64 X25519 public key `trailwatch archive keygen --kind x25519` printed")
+                    }
+                    return .publicKey(text)
+                },
+                key("public_key_file", "A file holding an X25519 public key. Exactly one of the four key settings.") { .publicKeyFile($0) },
+                .setting("chunk_size", \.chunkSize, "Plaintext per sealed chunk. 4KiB–16MiB.",
+                         check: { (4096...(16 << 20)).contains($0.bytes) ? nil : SettingIssue("\($0) is out of range", expected: "4KiB to 16MiB") })
+            )
+
+            /// One of the settings that say where the key comes from; the section takes exactly one.
+            static func key(_ name: String, _ doc: String, _ source: @escaping @Sendable (String) throws(SettingIssue) -> Source) -> Setting<Encryption> {
+                .custom(name, type: "string", doc) { config, c, key in
+                    if config.sourceGiven { throw oneKey(c.codingPath, "more than one key source") }
+                    config.sourceGiven = true
+                    do { config.source = try source(try c.decode(String.self, forKey: key)) } catch let issue as SettingIssue {
+                        throw SettingError(codingPath: c.codingPath + [key], message: issue.message, expected: issue.expected)
+                    }
+                }
             }
 
-            init(from decoder: any Decoder) throws {
-                try decoder.rejectUnknownKeys(CodingKeys.self)
-                let c = try decoder.container(keyedBy: CodingKeys.self)
-                let given = [CodingKeys.keyEnv, .keyFile, .publicKey, .publicKeyFile].filter { c.contains($0) }
-                guard given.count == 1 else {
-                    throw SettingError(codingPath: c.codingPath, message: given.isEmpty ? "no key" : "more than one key source",
-                                       expected: "exactly one of key_env, key_file (AES-256 keys), public_key, public_key_file (X25519)")
-                }
-                let value = try c.decode(String.self, forKey: given[0])
-                switch given[0] {
-                case .keyEnv: source = .symmetricEnv(value)
-                case .keyFile: source = .symmetricFile(value)
-                case .publicKey:
-                    // A public key is no secret, but check it now so a typo is a located error.
-                    do { _ = try ArchiveKey.x25519Public(base64: value) } catch {
-                        throw SettingError(codingPath: c.codingPath + [CodingKeys.publicKey], message: error.description,
-                                           expected: "the base64 X25519 public key `trailwatch archive keygen --kind x25519` printed")
-                    }
-                    source = .publicKey(value)
-                default: source = .publicKeyFile(value)
-                }
-                chunkSize = try c.decodeIfPresent(ByteSize.self, forKey: .chunkSize) ?? chunkSize
-                guard (4096...(16 << 20)).contains(chunkSize.bytes) else {
-                    throw SettingError(codingPath: c.codingPath + [CodingKeys.chunkSize], message: "\(chunkSize) is out of range", expected: "4KiB to 16MiB")
-                }
+            init() {}
+
+            mutating func validate(at codingPath: [any CodingKey]) throws {
+                if !sourceGiven { throw Self.oneKey(codingPath, "no key") }
+            }
+
+            static func oneKey(_ codingPath: [any CodingKey], _ message: String) -> SettingError {
+                SettingError(codingPath: codingPath, message: message,
+                             expected: "exactly one of key_env, key_file (AES-256 keys), public_key, public_key_file (X25519)")
             }
 
             /// The key, read from the environment or a file now (never printed).
@@ -93,36 +120,6 @@ struct ArchiveSink: SinkKind {
                         throw ArchiveError("encryption.public_key_file: \(path): \(error)")
                     }
                 }
-            }
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            directory = try c.decode(String.self, forKey: .directory)
-            prefix = try c.decodeIfPresent(String.self, forKey: .prefix) ?? prefix
-            level = try c.decodeIfPresent(Int.self, forKey: .level) ?? level
-            compressionThreads = try c.decodeIfPresent(Int.self, forKey: .compressionThreads) ?? compressionThreads
-            maxFileSize = try c.decodeIfPresent(ByteSize.self, forKey: .maxFileSize) ?? maxFileSize
-            maxFileAge = try c.decodeIfPresent(ConfigDuration.self, forKey: .maxFileAge) ?? maxFileAge
-            digestInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .digestInterval) ?? digestInterval
-            syncInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .syncInterval) ?? syncInterval
-            host = try c.decodeIfPresent(String.self, forKey: .host)
-            signingKeyEnv = try c.decodeIfPresent(String.self, forKey: .signingKeyEnv)
-            signingKeyFile = try c.decodeIfPresent(String.self, forKey: .signingKeyFile)
-            encryption = try c.decodeIfPresent(Encryption.self, forKey: .encryption)
-            guard (1...19).contains(level) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.level], message: "\(level) is out of range", expected: "a zstd level from 1 to 19")
-            }
-            guard (0...16).contains(compressionThreads) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.compressionThreads], message: "\(compressionThreads) is out of range",
-                                   expected: "0 (compress on the sink's own thread) to 16")
-            }
-            guard maxFileSize.bytes >= 1 << 16 else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.maxFileSize], message: "\(maxFileSize) is too small", expected: "at least 64KiB")
-            }
-            if signingKeyEnv != nil && signingKeyFile != nil {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.signingKeyFile], message: "is given together with signing_key_env",
-                                   expected: "one source for the signing key")
             }
         }
     }

@@ -16,55 +16,48 @@ import TrailwatchRuntime
 /// the next requests instead of setting the pace.
 struct CloudWatchLogsSink: SinkKind {
     struct Config: StageConfig {
-        var endpoint: String
+        var endpoint = ""
         var region = "us-east-1"
-        /// Fixed group and stream; by default each event keeps its own (its source's `log_group`/`log_stream`).
         var logGroup: String?
         var logStream: String?
-        /// Create the group and stream when the receiver says they do not exist.
         var createMissing = true
         var accessKeyIDEnv = "AWS_ACCESS_KEY_ID"
         var secretAccessKeyEnv = "AWS_SECRET_ACCESS_KEY"
         var sessionTokenEnv = "AWS_SESSION_TOKEN"
-        /// PEM CA certificates to trust besides the system's (a self-signed aggregator).
         var caFile: String?
         var timeout = ConfigDuration(milliseconds: 30_000)
         var retryInitial = ConfigDuration(milliseconds: 200)
         var retryMax = ConfigDuration(milliseconds: 30_000)
-        /// PutLogEvents requests under way at once.
         var maxInFlight = 4
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case endpoint, region, logGroup = "log_group", logStream = "log_stream", createMissing = "create_missing"
-            case accessKeyIDEnv = "access_key_id_env", secretAccessKeyEnv = "secret_access_key_env", sessionTokenEnv = "session_token_env"
-            case caFile = "ca_file", timeout, retryInitial = "retry_initial", retryMax = "retry_max", maxInFlight = "max_in_flight"
-        }
+        static let settings = SettingsSchema<Config>(
+            .required("endpoint", \.endpoint, "The receiver: a trailwatch aggregator (`https://aggregator:4566`) or AWS "
+                      + "(`https://logs.us-east-1.amazonaws.com`).", check: { endpoint in
+                guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http",
+                      url.host != nil, url.query == nil else {
+                    return SettingIssue("'\(endpoint)' is not an http(s) URL", expected: "https://logs.us-east-1.amazonaws.com or http://127.0.0.1:4566")
+                }
+                return nil
+            }),
+            .setting("region", \.region, "The region requests are signed for (SigV4)."),
+            .setting("log_group", \.logGroup, "A fixed log group for every event.", default: "each event's own (its source's `log_group`)"),
+            .setting("log_stream", \.logStream, "A fixed log stream for every event.", default: "each event's own"),
+            .setting("create_missing", \.createMissing, "CreateLogGroup/CreateLogStream when the receiver says they do not exist."),
+            .setting("access_key_id_env", \.accessKeyIDEnv, "The environment variable holding the access key id."),
+            .setting("secret_access_key_env", \.secretAccessKeyEnv, "The environment variable holding the secret access key."),
+            .setting("session_token_env", \.sessionTokenEnv, "The environment variable holding a session token, when set."),
+            .setting("ca_file", \.caFile, "PEM CA certificates to trust besides the system's (a self-signed aggregator)."),
+            .setting("timeout", \.timeout, "Per request."),
+            .setting("retry_initial", \.retryInitial, "Throttling, 5xx and connection failures are retried with backoff and full jitter, "
+                     + "doubling from `retry_initial` up to `retry_max`."),
+            .setting("retry_max", \.retryMax, "The longest backoff step; at least `retry_initial`."),
+            .setting("max_in_flight", \.maxInFlight, "PutLogEvents requests under way at once (each batch is acknowledged when all of its "
+                     + "requests are answered 200). 1–64.", check: SettingIssue.outside(1...64, expected: "1 to 64"))
+        )
 
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            endpoint = try c.decode(String.self, forKey: .endpoint)
-            region = try c.decodeIfPresent(String.self, forKey: .region) ?? region
-            logGroup = try c.decodeIfPresent(String.self, forKey: .logGroup)
-            logStream = try c.decodeIfPresent(String.self, forKey: .logStream)
-            createMissing = try c.decodeIfPresent(Bool.self, forKey: .createMissing) ?? createMissing
-            accessKeyIDEnv = try c.decodeIfPresent(String.self, forKey: .accessKeyIDEnv) ?? accessKeyIDEnv
-            secretAccessKeyEnv = try c.decodeIfPresent(String.self, forKey: .secretAccessKeyEnv) ?? secretAccessKeyEnv
-            sessionTokenEnv = try c.decodeIfPresent(String.self, forKey: .sessionTokenEnv) ?? sessionTokenEnv
-            caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
-            timeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .timeout) ?? timeout
-            retryInitial = try c.decodeIfPresent(ConfigDuration.self, forKey: .retryInitial) ?? retryInitial
-            retryMax = try c.decodeIfPresent(ConfigDuration.self, forKey: .retryMax) ?? retryMax
-            maxInFlight = try c.decodeIfPresent(Int.self, forKey: .maxInFlight) ?? maxInFlight
-            guard (1...64).contains(maxInFlight) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.maxInFlight], message: "\(maxInFlight) is out of range", expected: "1 to 64")
-            }
-            guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http", url.host != nil,
-                  url.query == nil else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.endpoint], message: "'\(endpoint)' is not an http(s) URL",
-                                   expected: "https://logs.us-east-1.amazonaws.com or http://127.0.0.1:4566")
-            }
+        mutating func validate(at codingPath: [any CodingKey]) throws {
             guard retryInitial.milliseconds >= 1, retryMax.milliseconds >= retryInitial.milliseconds else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.retryMax], message: "retry_max is below retry_initial", expected: "retry_initial ≤ retry_max")
+                throw SettingError(codingPath: codingPath + [Self.key(\Config.retryMax)], message: "retry_max is below retry_initial", expected: "retry_initial ≤ retry_max")
             }
         }
     }

@@ -11,12 +11,10 @@ struct ConsoleSink: SinkKind {
 
     struct Config: StageConfig {
         var format: Format = .text
-        enum CodingKeys: String, CodingKey, CaseIterable { case format }
 
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            format = try c.decodeIfPresent(Format.self, forKey: .format) ?? .text
-        }
+        static let settings = SettingsSchema<Config>(
+            .setting("format", \.format, "`text`: the raw message of log events and the JSON of other events; `json`: every event as a JSON line.")
+        )
     }
 
     static let type = "console"

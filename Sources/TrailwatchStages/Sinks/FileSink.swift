@@ -10,19 +10,20 @@ import TrailwatchRuntime
 /// commit); others — a tailed file's checkpoints — at most every `sync_interval`.
 struct FileSink: SinkKind {
     struct Config: StageConfig {
-        var path: String
+        var path = ""
         var format: LineFormatSetting = .json
-        var syncInterval: ConfigDuration = ConfigDuration(milliseconds: 1000)
+        var syncInterval = ConfigDuration(milliseconds: 1000)
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case path, format, syncInterval = "sync_interval" }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            path = try c.decode(String.self, forKey: .path)
-            if path.isEmpty { throw SettingError(codingPath: c.codingPath + [CodingKeys.path], message: "is empty", expected: "a file path") }
-            format = try c.decodeIfPresent(LineFormatSetting.self, forKey: .format) ?? .json
-            syncInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .syncInterval) ?? syncInterval
-        }
+        static let settings = SettingsSchema<Config>(
+            .required("path", \.path, "The file to append to (created with mode 0640, parent directories 0750).",
+                      check: { $0.isEmpty ? SettingIssue("is empty", expected: "a file path") : nil }),
+            .setting("format", \.format, "`json`: one JSON object per line (see [the record shape](#the-json-shape-of-records)); `raw`: "
+                     + "the message bytes of log events, one per line."),
+            .setting("sync_interval", \.syncInterval, "In live mode the file is fsynced at most this often; batches are acknowledged only "
+                     + "after the fsync. Batches a client is waiting for (PutLogEvents into a `cloudwatch_logs_api` source) are fsynced at "
+                     + "once instead, every batch written while one fsync runs joining the next (group commit). With `--once`, it is "
+                     + "synced once at the end.")
+        )
     }
 
     enum LineFormatSetting: String, ConfigEnum { case json, raw }

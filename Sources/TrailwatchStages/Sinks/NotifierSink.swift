@@ -18,7 +18,9 @@ struct NotifierSink: SinkKind {
 
     struct Config: StageConfig {
         var channel: Channel = .console
-        /// Which states notify (default: every state).
+        /// Whether one of `webhook`, `command` and `console` gave ``channel``.
+        var channelGiven = false
+        /// Which states notify (empty: every state).
         var states: Set<String> = []
         var cooldown = ConfigDuration(milliseconds: 0)
         /// Nil: each notification's kind decides (see ``Notification/defaultDedupeKey``).
@@ -27,78 +29,97 @@ struct NotifierSink: SinkKind {
         var timeout = ConfigDuration(milliseconds: 10_000)
         var retryInitial = ConfigDuration(milliseconds: 1_000)
         var retryMax = ConfigDuration(milliseconds: 300_000)
-        /// `--once`: how long the end of the run waits for the spool to drain.
         var drainTimeout = ConfigDuration(milliseconds: 30_000)
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case webhook, command, console, states, cooldown, dedupeKey = "dedupe_key", dedupeWindow = "dedupe_window"
-            case timeout, retryInitial = "retry_initial", retryMax = "retry_max", drainTimeout = "drain_timeout"
-        }
-
-        struct Webhook: Decodable {
-            var url: String
-            var format: String?
-            var headers: [String: String]?
-            enum CodingKeys: String, CodingKey, CaseIterable { case url, format, headers }
-            init(from decoder: any Decoder) throws {
-                try decoder.rejectUnknownKeys(CodingKeys.self)
-                let c = try decoder.container(keyedBy: CodingKeys.self)
-                url = try c.decode(String.self, forKey: .url)
-                format = try c.decodeIfPresent(String.self, forKey: .format)
-                headers = try c.decodeIfPresent([String: String].self, forKey: .headers)
-            }
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            let given = [CodingKeys.webhook, .command, .console].filter { c.contains($0) }
-            guard given.count == 1 else {
-                throw SettingError(codingPath: c.codingPath, message: given.isEmpty ? "no channel" : "more than one channel",
-                                   expected: "exactly one of webhook, command and console")
-            }
-            switch given[0] {
-            case .webhook:
-                let hook = try c.decode(Webhook.self, forKey: .webhook)
-                let path = c.codingPath + [CodingKeys.webhook]
-                guard let url = URL(string: hook.url), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http", url.host != nil else {
-                    // The URL may carry a secret: never repeat it.
-                    throw SettingError(codingPath: path + [AnyCodingKey(stringValue: "url")], message: "not an http(s) URL",
-                                       expected: "https://host/path")
-                }
-                var format = WebhookChannel.Format.json
-                if let text = hook.format {
-                    guard let parsed = WebhookChannel.Format(rawValue: text) else {
-                        throw SettingError(codingPath: path + [AnyCodingKey(stringValue: "format")], message: "unknown format '\(text)'", expected: "json or slack")
-                    }
-                    format = parsed
-                }
-                channel = .webhook(url: hook.url, format: format, headers: (hook.headers ?? [:]).sorted { $0.key < $1.key })
-            case .command:
-                let argv = try c.decode([String].self, forKey: .command)
+        static let settings = SettingsSchema<Config>(
+            channel("webhook", type: "mapping", "POSTs each notification. `format: json` (default) sends the notification JSON; `format: "
+                    + "slack` sends `{\"text\": …}` for a Slack incoming webhook. Every request carries `Idempotency-Key: <dedupe key>`. "
+                    + "TLS certificates are verified against the system trust store (there is no switch to turn that off). The URL is never printed (logs name the host only).",
+                    nested: { Webhook.settings.reference(prefix: "webhook.") }) { c, key in
+                let hook = try c.decode(Webhook.self, forKey: key)
+                return .webhook(url: hook.url, format: hook.format, headers: hook.headers.sorted { $0.key < $1.key })
+            },
+            channel("command", type: "list of strings", "`[PROGRAM, ARG...]`: runs the program directly — never through a shell — with the "
+                    + "notification JSON on stdin (one line, ending with a newline). Arguments may contain `{subject}`, `{state}`, `{kind}`, "
+                    + "`{time}`, `{summary}`, `{id}` (a rule match's event id); each is replaced inside its own argument, so whatever an "
+                    + "alarm name contains stays one argument. Exit status 0 is success.") { c, key in
+                let argv = try c.decode([String].self, forKey: key)
                 guard let program = argv.first, !program.isEmpty else {
-                    throw SettingError(codingPath: c.codingPath + [CodingKeys.command], message: "empty command",
+                    throw SettingError(codingPath: c.codingPath + [key], message: "empty command",
                                        expected: "an argument list such as [/usr/local/bin/page, --team, ops]")
                 }
-                channel = .command(argv)
-            default:
-                _ = try c.decode(Bool.self, forKey: .console)
-                channel = .console
+                return .command(argv)
+            },
+            channel("console", type: "true or false", "`true`: one line per notification on standard output. Exactly one of `webhook`, "
+                    + "`command` and `console`.") { c, key in
+                _ = try c.decode(Bool.self, forKey: key)
+                return .console
+            },
+            .custom("states", type: "list of strings", "Which states notify, e.g. `[ALARM, OK]` (insights: `Start`, `End`; patterns: "
+                    + "`NewPattern`, `RateIncrease`, `RateDecrease`; rules: `MATCHED`).", note: "all", storedAt: \Config.states) { config, c, key in
+                config.states = Set(try c.decode([String].self, forKey: key))
+            },
+            .setting("cooldown", \.cooldown, "Per subject (alarm name, insight, template), on event time: a firing notification within "
+                     + "this long of the last one sent is held back, and so is the clear that follows it. OK notifications are sent when an alarm clears."),
+            .setting("dedupe_key", \.dedupeKey, "Notifications with a key seen in the last `dedupe_window` are dropped, so replays and "
+                     + "restarts do not notify twice.", default: "`{kind}/{subject}/{state}/{time}` (rule matches: `{kind}/{subject}/{id}`)"),
+            .setting("dedupe_window", \.dedupeWindow, "How long keys are remembered (at most 10,000)."),
+            .setting("timeout", \.timeout, "Per attempt (HTTP request or command run; a command past it is killed). At least 100ms.",
+                     check: { $0.milliseconds < 100 ? SettingIssue("\($0) is too short", expected: "at least 100ms") : nil }),
+            .setting("retry_initial", \.retryInitial, "Failed attempts (connection errors, timeouts, HTTP 5xx, 408, 429, non-zero exits) are "
+                     + "retried forever, in order, with exponential backoff from `retry_initial` up to `retry_max` and random jitter (half "
+                     + "the step); a `Retry-After` header wins. Other HTTP 4xx answers will never succeed: the notification is moved to "
+                     + "`<data_dir>/state/<id>/failed/` and logged."),
+            .setting("retry_max", \.retryMax, "The longest backoff step; at least `retry_initial`."),
+            .setting("drain_timeout", \.drainTimeout, "With `--once`, how long the end of the run waits for deliveries; what is left stays "
+                     + "spooled for the next run.")
+        )
+
+        /// One of the settings that name the channel (exactly one is given).
+        static func channel(_ key: String, type: String, _ doc: String, nested: @escaping @Sendable () -> [SettingReference] = { [] },
+                            _ decode: @escaping @Sendable (Setting<Config>.Container, AnyCodingKey) throws -> Channel) -> Setting<Config> {
+            .custom(key, type: type, doc, nested: nested) { config, c, key in
+                if config.channelGiven { throw oneChannel(c.codingPath, "more than one channel") }
+                config.channel = try decode(c, key)
+                config.channelGiven = true
             }
-            states = Set(try c.decodeIfPresent([String].self, forKey: .states) ?? [])
-            cooldown = try c.decodeIfPresent(ConfigDuration.self, forKey: .cooldown) ?? cooldown
-            dedupeKey = try c.decodeIfPresent(String.self, forKey: .dedupeKey)
-            dedupeWindow = try c.decodeIfPresent(ConfigDuration.self, forKey: .dedupeWindow) ?? dedupeWindow
-            timeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .timeout) ?? timeout
-            retryInitial = try c.decodeIfPresent(ConfigDuration.self, forKey: .retryInitial) ?? retryInitial
-            retryMax = try c.decodeIfPresent(ConfigDuration.self, forKey: .retryMax) ?? retryMax
-            drainTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .drainTimeout) ?? drainTimeout
-            guard timeout.milliseconds >= 100 else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.timeout], message: "\(timeout) is too short", expected: "at least 100ms")
-            }
+        }
+
+        static func oneChannel(_ codingPath: [any CodingKey], _ message: String) -> SettingError {
+            SettingError(codingPath: codingPath, message: message, expected: "exactly one of webhook, command and console")
+        }
+
+        mutating func validate(at codingPath: [any CodingKey]) throws {
+            if !channelGiven { throw Self.oneChannel(codingPath, "no channel") }
             guard retryInitial.milliseconds >= 10, retryMax.milliseconds >= retryInitial.milliseconds else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.retryMax], message: "retry_max must be at least retry_initial (at least 10ms)",
+                throw SettingError(codingPath: codingPath + [Self.key(\Config.retryMax)], message: "retry_max must be at least retry_initial (at least 10ms)",
                                    expected: "for example retry_initial: 1s, retry_max: 5m")
             }
+        }
+
+        /// `webhook:`.
+        struct Webhook: SettingsSection {
+            var url = ""
+            var format = WebhookChannel.Format.json
+            var headers: [String: String] = [:]
+
+            static let settings = SettingsSchema<Webhook>(
+                .required("url", \.url, "Where to POST; secrets belong in `${ENVIRONMENT}` variables.", check: { url in
+                    guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "https" || scheme == "http", parsed.host != nil else {
+                        // The URL may carry a secret: never repeat it.
+                        return SettingIssue("not an http(s) URL", expected: "https://host/path")
+                    }
+                    return nil
+                }),
+                .custom("format", type: "json or slack", "The body: the notification JSON, or Slack's `{\"text\": …}`.", default: "json") { config, c, key in
+                    let text = try c.decode(String.self, forKey: key)
+                    guard let format = WebhookChannel.Format(rawValue: text) else {
+                        throw SettingError(codingPath: c.codingPath + [key], message: "unknown format '\(text)'", expected: "json or slack")
+                    }
+                    config.format = format
+                },
+                .setting("headers", \.headers, "Extra request headers (`{ Authorization: \"Bearer ${PAGER_TOKEN}\" }`).")
+            )
         }
     }
 

@@ -11,44 +11,47 @@ import TrailwatchStore
 /// sources stop advancing their checkpoints until it is back.
 struct StoreSink: SinkKind {
     struct Config: StageConfig {
-        var location: StoreLocation
-        /// Days to keep each log group's events (`{ "/app": 7 }`); others are kept.
+        var location = StoreLocation("")
         var retentionDays: [String: Int] = [:]
-        /// This writer's name in datapoint keys: equal datapoints from two instances both count, a
-        /// replay from the same one does not. Default: the host name with PostgreSQL, none with SQLite.
         var instance: String?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case path, url, retentionDays = "retention_days", instance }
+        static let settings = SettingsSchema<Config>(
+            .custom("path", type: "string", "An SQLite file (created with mode 0640) holding the store.", storedAt: \Config.location) { config, c, key in
+                config.location = StoreLocation(try c.decode(String.self, forKey: key))
+            },
+            .custom("url", type: "string", "A PostgreSQL database holding the store (`postgres://USER@HOST:PORT/DATABASE`; see "
+                    + "[PostgreSQL](#postgresql-one-store-for-a-fleet)). Exactly one of `path` and `url`.") { config, c, key in
+                guard !c.contains(Config.key("path")) else {
+                    throw SettingError(codingPath: c.codingPath, message: "give exactly one of 'path' and 'url'",
+                                       expected: "path: var/store.db (SQLite) or url: postgres://USER@HOST:PORT/DATABASE")
+                }
+                let url = try c.decode(String.self, forKey: key)
+                config.location = StoreLocation(url)
+                guard case .postgres = config.location else {
+                    throw SettingError(codingPath: c.codingPath + [key], message: "'\(StoreLocation.redacted(url))' is not a PostgreSQL URL",
+                                       expected: "postgres://USER@HOST:PORT/DATABASE (or path: FILE for SQLite)")
+                }
+            },
+            .setting("retention_days", \.retentionDays, "Days to keep each log group's events (`{ /app/access: 30 }`); other groups are kept. 1–3650.",
+                     check: { days in
+                         days.sorted { $0.key < $1.key }.first { $0.value < 1 || $0.value > 3650 }
+                             .map { SettingIssue("\($0.value) days for \($0.key) is out of range", expected: "1 to 3650 days") }
+                     }),
+            .setting("instance", \.instance, "This writer's name in datapoint keys: equal datapoints from two instances both count, a replay "
+                     + "from the same one does not.", default: "the host name with PostgreSQL, none with SQLite")
+        )
+
+        mutating func validate(at codingPath: [any CodingKey]) throws {
+            if case .sqlite(path: "") = location {
+                throw SettingError(codingPath: codingPath, message: "give exactly one of 'path' and 'url'",
+                                   expected: "path: var/store.db (SQLite) or url: postgres://USER@HOST:PORT/DATABASE")
+            }
+        }
 
         var writer: String {
             if let instance { return instance }
             if case .postgres = location { return ProcessInfo.processInfo.hostName }
             return ""
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            let path = try c.decodeIfPresent(String.self, forKey: .path)
-            let url = try c.decodeIfPresent(String.self, forKey: .url)
-            switch (path, url) {
-            case (let path?, nil):
-                location = StoreLocation(path)
-            case (nil, let url?):
-                location = StoreLocation(url)
-                guard case .postgres = location else {
-                    throw SettingError(codingPath: c.codingPath + [CodingKeys.url], message: "'\(StoreLocation.redacted(url))' is not a PostgreSQL URL",
-                                       expected: "postgres://USER@HOST:PORT/DATABASE (or path: FILE for SQLite)")
-                }
-            default:
-                throw SettingError(codingPath: c.codingPath, message: "give exactly one of 'path' and 'url'",
-                                   expected: "path: var/store.db (SQLite) or url: postgres://USER@HOST:PORT/DATABASE")
-            }
-            retentionDays = try c.decodeIfPresent([String: Int].self, forKey: .retentionDays) ?? [:]
-            instance = try c.decodeIfPresent(String.self, forKey: .instance)
-            for (group, days) in retentionDays where days < 1 || days > 3650 {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.retentionDays], message: "\(days) days for \(group) is out of range",
-                                   expected: "1 to 3650 days")
-            }
         }
     }
 

@@ -13,30 +13,25 @@ import TrailwatchRuntime
 /// Lines that are not trailwatch records are read as plain log lines.
 struct ArchiveSource: SourceKind {
     struct Config: StageConfig {
-        var include: [String]
+        var include: [String] = []
         var exclude: [String] = []
-        /// For plain lines (not records): their log group; records keep their own.
         var logGroup: String?
-        var maxLineBytes = ByteSize(bytes: 256 << 10)
-        /// Environment variables and files holding keys for encrypted archives (base64).
+        var maxLineBytes = SourceLimits.defaultLineCap
         var decryptionKeyEnv: [String] = []
         var decryptionKeyFile: [String] = []
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case include, exclude, logGroup = "log_group", maxLineBytes = "max_line_bytes"
-            case decryptionKeyEnv = "decryption_key_env", decryptionKeyFile = "decryption_key_file"
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            include = try c.decodeStringList(.include)
-            exclude = try c.decodeIfPresent([String].self, forKey: .exclude) ?? []
-            logGroup = try c.decodeIfPresent(String.self, forKey: .logGroup)
-            maxLineBytes = try c.decodeIfPresent(ByteSize.self, forKey: .maxLineBytes) ?? maxLineBytes
-            try SourceLimits.checkLineCap(maxLineBytes, c.codingPath + [CodingKeys.maxLineBytes])
-            decryptionKeyEnv = try c.decodeStringListIfPresent(.decryptionKeyEnv) ?? []
-            decryptionKeyFile = try c.decodeStringListIfPresent(.decryptionKeyFile) ?? []
-        }
+        static let settings = SettingsSchema<Config>(
+            .strings("include", \.include, "Paths or globs of archive files (`**` for any depth); a single string or a list. "
+                     + "`.jsonl.zst`, `.zst`, `.gz` and plain files are told apart by their first bytes and read in time order "
+                     + "(the start time in archive names, then path).", required: true),
+            .setting("exclude", \.exclude, "Globs of paths to skip."),
+            .setting("log_group", \.logGroup, "Log group of plain lines (trailwatch records keep their own group and stream).",
+                     default: "the component id"),
+            SourceLimits.maxLineBytesSetting(\.maxLineBytes),
+            .strings("decryption_key_env", \.decryptionKeyEnv, "Environment variables holding keys (base64: AES-256 or X25519 private) "
+                     + "for [encrypted archives](#encryption-at-rest); each file's header picks its key."),
+            .strings("decryption_key_file", \.decryptionKeyFile, "Files holding such keys.")
+        )
     }
 
     static let type = "archive"

@@ -14,22 +14,17 @@ import TrailwatchRuntime
 /// With `event_selectors`, only the records a trail with those selectors would record are read.
 struct CloudTrailSource: SourceKind {
     struct Config: StageConfig {
-        var include: [String]
+        var include: [String] = []
         var exclude: [String] = []
         var logGroup = "cloudtrail"
         var selection: TrailSelection?
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case include, exclude, logGroup = "log_group", eventSelectors = "event_selectors", eventSelectorsFile = "event_selectors_file"
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            include = try c.decodeStringList(.include)
-            exclude = try c.decodeIfPresent([String].self, forKey: .exclude) ?? []
-            logGroup = try c.decodeIfPresent(String.self, forKey: .logGroup) ?? logGroup
-            selection = try TrailSelection.decode(c, inline: .eventSelectors, file: .eventSelectorsFile)
-        }
+        static let settings = SettingsSchema<Config>([
+            .strings("include", \.include, "Paths or globs of CloudTrail delivery files (`**` for any depth); a single string or a list.",
+                     required: true),
+            .setting("exclude", \.exclude, "Globs of paths to skip."),
+            .setting("log_group", \.logGroup, "Log group of the events (the stream is `<recipientAccountId>_<awsRegion>`)."),
+        ] + TrailSelection.settings(\.selection))
     }
 
     static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic] {

@@ -22,42 +22,27 @@ import TrailwatchStore
 /// alarm is evaluated by one instance of the fleet at a time.
 struct CloudWatchAPISource: SourceKind {
     struct Config: StageConfig {
-        /// The store sink's store (SQLite path or PostgreSQL URL).
-        var store: StoreLocation
+        var store = StoreLocation("")
         var maxPendingBatches = 64
-        /// How far back GetMetricData's ANOMALY_DETECTION_BAND learns, and from how much history it draws bands.
         var bandMinimumHistory = ConfigDuration(milliseconds: 3 * 3_600_000)
         var bandHistory = ConfigDuration(milliseconds: 14 * 86_400_000)
-        /// Also serve CloudTrail's LookupEvents over the store's event history.
         var cloudTrail = true
         var region = "us-east-1"
         var maxAlarms = 5000
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case store, maxPendingBatches = "max_pending_batches"
-            case bandMinimumHistory = "band_minimum_history", bandHistory = "band_history", cloudTrail = "cloudtrail", region
-            case maxAlarms = "max_alarms"
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            store = StoreLocation(try c.decode(String.self, forKey: .store))
-            maxPendingBatches = try c.decodeIfPresent(Int.self, forKey: .maxPendingBatches) ?? maxPendingBatches
-            bandMinimumHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .bandMinimumHistory) ?? bandMinimumHistory
-            bandHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .bandHistory) ?? bandHistory
-            cloudTrail = try c.decodeIfPresent(Bool.self, forKey: .cloudTrail) ?? cloudTrail
-            region = try c.decodeIfPresent(String.self, forKey: .region) ?? region
-            maxAlarms = try c.decodeIfPresent(Int.self, forKey: .maxAlarms) ?? maxAlarms
-            guard (1...4096).contains(maxPendingBatches) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.maxPendingBatches], message: "\(maxPendingBatches) is out of range", expected: "1 to 4096")
-            }
-            guard (1...1_000_000).contains(maxAlarms) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.maxAlarms], message: "\(maxAlarms) is out of range", expected: "1 to 1000000")
-            }
-            guard bandHistory.milliseconds >= 3_600_000 else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.bandHistory], message: "\(bandHistory) is too short", expected: "at least 1h")
-            }
-        }
+        static let settings = SettingsSchema<Config>(
+            StoreSettings.location("store", \.store, "The store sink's store (SQLite path or PostgreSQL URL): metrics, alarms "
+                                   + "and the CloudTrail event history are read there."),
+            .setting("max_pending_batches", \.maxPendingBatches, "Accepted PutMetricData requests waiting for the pipeline; beyond "
+                     + "that ThrottlingException. 1–4096.", check: SettingIssue.outside(1...4096, expected: "1 to 4096")),
+            .setting("band_minimum_history", \.bandMinimumHistory, "GetMetricData's anomaly bands appear after this much history."),
+            .setting("band_history", \.bandHistory, "History GetMetricData's band model trains on. At least 1h.",
+                     check: { $0.milliseconds < 3_600_000 ? SettingIssue("\($0) is too short", expected: "at least 1h") : nil }),
+            .setting("cloudtrail", \.cloudTrail, "Also serve CloudTrail's LookupEvents over the store's event history."),
+            .setting("region", \.region, "The region in alarm ARNs."),
+            .setting("max_alarms", \.maxAlarms, "PutMetricAlarm answers LimitExceeded beyond this many alarms. 1–1000000.",
+                     check: SettingIssue.outside(1...1_000_000, expected: "1 to 1000000"))
+        )
 
         var bandSettings: AnomalyBandModel.Settings {
             var settings = AnomalyBandModel.Settings()

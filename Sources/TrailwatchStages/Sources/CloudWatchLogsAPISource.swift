@@ -15,38 +15,23 @@ import TrailwatchStore
 /// bound. Metric filters created through the API run here, per minute, like YAML ones.
 struct CloudWatchLogsAPISource: SourceKind {
     struct Config: StageConfig {
-        /// The store holding log groups, streams and metric filters and the events the read
-        /// operations return: the store sink's `path:` (SQLite) or `url:` (`postgres://…`).
-        /// Without it they live in an SQLite file in the source's state directory and the read
-        /// operations (GetLogEvents, FilterLogEvents, StartQuery) are refused.
         var store: String?
-        /// Connections to the store the API's requests share.
         var storeConnections = 4
-        /// Accepted batches waiting for the pipeline; beyond, ThrottlingException.
         var maxPendingBatches = 16
         var queryTimeout = ConfigDuration(milliseconds: 900_000)
         var region = "us-east-1"
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case store, storeConnections = "store_connections", maxPendingBatches = "max_pending_batches", queryTimeout = "query_timeout", region
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            store = try c.decodeIfPresent(String.self, forKey: .store)
-            storeConnections = try c.decodeIfPresent(Int.self, forKey: .storeConnections) ?? storeConnections
-            guard (1...64).contains(storeConnections) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.storeConnections], message: "\(storeConnections) is out of range",
-                                   expected: "1 to 64")
-            }
-            maxPendingBatches = try c.decodeIfPresent(Int.self, forKey: .maxPendingBatches) ?? maxPendingBatches
-            queryTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .queryTimeout) ?? queryTimeout
-            region = try c.decodeIfPresent(String.self, forKey: .region) ?? region
-            guard (1...4096).contains(maxPendingBatches) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.maxPendingBatches], message: "\(maxPendingBatches) is out of range",
-                                   expected: "1 to 4096")
-            }
-        }
+        static let settings = SettingsSchema<Config>(
+            .setting("store", \.store, "The store holding log groups, streams and metric filters and the events the read operations "
+                     + "return: the store sink's `path:` (SQLite) or `url:` (`postgres://…`). Without it they live in an SQLite file in "
+                     + "the source's state directory and the read operations (GetLogEvents, FilterLogEvents, StartQuery) are refused."),
+            .setting("store_connections", \.storeConnections, "Connections to the store the API's requests share. 1–64.",
+                     check: SettingIssue.outside(1...64, expected: "1 to 64")),
+            .setting("max_pending_batches", \.maxPendingBatches, "Accepted batches waiting for the pipeline; beyond, ThrottlingException "
+                     + "(HTTP 503). 1–4096.", check: SettingIssue.outside(1...4096, expected: "1 to 4096")),
+            .setting("query_timeout", \.queryTimeout, "StartQuery runs at most this long (status `Timeout`)."),
+            .setting("region", \.region, "The region in ARNs the API returns.")
+        )
     }
 
     static let type = "cloudwatch_logs_api"

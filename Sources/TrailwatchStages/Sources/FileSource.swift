@@ -17,67 +17,50 @@ struct FileSource: SourceKind {
     enum Watch: String, ConfigEnum { case inotify, poll }
 
     struct Config: StageConfig {
-        var include: [String]
+        var include: [String] = []
         var exclude: [String] = []
         var logGroup: String?
-        /// Defaults to the file's path.
         var logStream: String?
-        var maxLineBytes: ByteSize = ByteSize(bytes: 256 << 10)
-        /// Where to start in files found at the very first start (no checkpoint yet). Files that
-        /// appear later are always read from their beginning.
+        var maxLineBytes = SourceLimits.defaultLineCap
         var startAt: StartAt = .beginning
-        /// Files not modified for this long are not picked up (unless a checkpoint names them).
         var ignoreOlder: ConfigDuration?
-        /// How long a file that was renamed away or deleted is still read after its last growth.
-        var rotateWait: ConfigDuration = ConfigDuration(milliseconds: 5000)
-        /// How often the globs are expanded again (inotify wakes the source earlier when it can).
-        var globInterval: ConfigDuration = ConfigDuration(milliseconds: 1000)
-        /// How long the source sleeps when nothing changed and inotify is unavailable.
-        var pollInterval: ConfigDuration = ConfigDuration(milliseconds: 250)
-        /// How often positions are written to the checkpoint file at the latest (they are also
-        /// written as soon as acknowledgements move them, at most five times a second).
-        var checkpointInterval: ConfigDuration = ConfigDuration(milliseconds: 1000)
-        /// A file read to its end, acknowledged, and not grown for this long is closed; its
-        /// position is remembered and it is reopened when it grows.
-        var closeIdle: ConfigDuration = ConfigDuration(milliseconds: 300_000)
+        var rotateWait = ConfigDuration(milliseconds: 5000)
+        var globInterval = ConfigDuration(milliseconds: 1000)
+        var pollInterval = ConfigDuration(milliseconds: 250)
+        var checkpointInterval = ConfigDuration(milliseconds: 1000)
+        var closeIdle = ConfigDuration(milliseconds: 300_000)
         var watch: Watch = .inotify
         var shaping = EventShapingConfig()
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case include, exclude, logGroup = "log_group", logStream = "log_stream", maxLineBytes = "max_line_bytes"
-            case startAt = "start_at", ignoreOlder = "ignore_older", rotateWait = "rotate_wait"
-            case globInterval = "glob_interval", pollInterval = "poll_interval", checkpointInterval = "checkpoint_interval"
-            case closeIdle = "close_idle"
-            case watch, multiline, timestamp
-        }
+        static let settings = SettingsSchema<Config>(
+            .strings("include", \.include, "Paths or globs (`*`, `?`, `[...]`, `**` for any depth); a single string or a list.",
+                     required: true, check: { $0.isEmpty ? SettingIssue("is empty", expected: "at least one path or glob") : nil }),
+            .setting("exclude", \.exclude, "Globs of paths to skip."),
+            .setting("log_group", \.logGroup, "Log group of the events.", default: "the component id"),
+            .setting("log_stream", \.logStream, "Log stream of the events (a rotated file keeps the stream of the path it was found under).",
+                     default: "the file's path"),
+            SourceLimits.maxLineBytesSetting(\.maxLineBytes),
+            .setting("start_at", \.startAt, "Where to start in files found at the very first start (no checkpoint yet). "
+                     + "Files that appear later are always read from their beginning."),
+            .setting("ignore_older", \.ignoreOlder, "Files not modified for this long (`24h`) are not picked up, unless a checkpoint names them."),
+            .setting("rotate_wait", \.rotateWait, "How long a file that was renamed away or deleted is still read after it last grew."),
+            .setting("glob_interval", \.globInterval, "How often the globs are expanded again (inotify wakes the source at once when it can). 10ms–1h.",
+                     check: Config.interval),
+            .setting("poll_interval", \.pollInterval, "Longest sleep when nothing changed. 10ms–1h.", check: Config.interval),
+            .setting("checkpoint_interval", \.checkpointInterval, "How often positions are written to disk at the latest; they are also "
+                     + "written as soon as acknowledgements move them (at most five times a second), so a sink's sync is durable in the "
+                     + "positions at once. 10ms–1h.", check: Config.interval),
+            .setting("close_idle", \.closeIdle, "A file read to its end, acknowledged and not grown for this long is closed; its position "
+                     + "is remembered and it is opened again when it grows (see [positions](#positions-of-every-file-ever-read)). At least 10ms.",
+                     check: { $0.milliseconds < 10 ? SettingIssue("\($0) is out of range", expected: "a duration of at least 10ms") : nil }),
+            .setting("watch", \.watch, "`inotify`, or `poll` for file systems where inotify sees nothing (NFS, some container mounts): "
+                     + "files are then checked every `poll_interval` and globs every `glob_interval`."),
+            EventShapingConfig.multilineSetting(\.shaping.multiline),
+            EventShapingConfig.timestampSetting(\.shaping.timestamp)
+        )
 
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            include = try c.decodeStringList(.include)
-            guard !include.isEmpty else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.include], message: "is empty", expected: "at least one path or glob")
-            }
-            exclude = try c.decodeIfPresent([String].self, forKey: .exclude) ?? []
-            logGroup = try c.decodeIfPresent(String.self, forKey: .logGroup)
-            logStream = try c.decodeIfPresent(String.self, forKey: .logStream)
-            maxLineBytes = try c.decodeIfPresent(ByteSize.self, forKey: .maxLineBytes) ?? maxLineBytes
-            try SourceLimits.checkLineCap(maxLineBytes, c.codingPath + [CodingKeys.maxLineBytes])
-            startAt = try c.decodeIfPresent(StartAt.self, forKey: .startAt) ?? startAt
-            ignoreOlder = try c.decodeIfPresent(ConfigDuration.self, forKey: .ignoreOlder)
-            rotateWait = try c.decodeIfPresent(ConfigDuration.self, forKey: .rotateWait) ?? rotateWait
-            globInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .globInterval) ?? globInterval
-            pollInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .pollInterval) ?? pollInterval
-            checkpointInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .checkpointInterval) ?? checkpointInterval
-            closeIdle = try c.decodeIfPresent(ConfigDuration.self, forKey: .closeIdle) ?? closeIdle
-            watch = try c.decodeIfPresent(Watch.self, forKey: .watch) ?? watch
-            for (key, value) in [(CodingKeys.globInterval, globInterval), (.pollInterval, pollInterval), (.checkpointInterval, checkpointInterval)]
-            where value.milliseconds < 10 || value.milliseconds > 3_600_000 {
-                throw SettingError(codingPath: c.codingPath + [key], message: "\(value) is out of range", expected: "a duration from 10ms to 1h")
-            }
-            if closeIdle.milliseconds < 10 {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.closeIdle], message: "\(closeIdle) is out of range", expected: "a duration of at least 10ms")
-            }
-            shaping = try c.decodeShaping(multiline: .multiline, timestamp: .timestamp)
+        static let interval: @Sendable (ConfigDuration) -> SettingIssue? = {
+            $0.milliseconds < 10 || $0.milliseconds > 3_600_000 ? SettingIssue("\($0) is out of range", expected: "a duration from 10ms to 1h") : nil
         }
     }
 
@@ -129,18 +112,5 @@ struct FileSource: SourceKind {
                 }
             }
         }
-    }
-}
-
-extension KeyedDecodingContainer {
-    /// A list of strings that may also be written as a single string.
-    func decodeStringList(_ key: Key) throws -> [String] {
-        if let single = try? decode(String.self, forKey: key) { return [single] }
-        return try decode([String].self, forKey: key)
-    }
-
-    func decodeStringListIfPresent(_ key: Key) throws -> [String]? {
-        guard contains(key) else { return nil }
-        return try decodeStringList(key)
     }
 }

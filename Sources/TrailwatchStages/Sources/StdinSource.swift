@@ -9,26 +9,21 @@ import TrailwatchRuntime
 struct StdinSource: SourceKind {
     struct Config: StageConfig {
         var logGroup: String?
-        var logStream: String = "stdin"
-        var maxLineBytes: ByteSize = ByteSize(bytes: 256 << 10)
+        var logStream = "stdin"
+        var maxLineBytes = SourceLimits.defaultLineCap
         var shaping = EventShapingConfig()
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case logGroup = "log_group", logStream = "log_stream", maxLineBytes = "max_line_bytes", multiline, timestamp
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            logGroup = try c.decodeIfPresent(String.self, forKey: .logGroup)
-            logStream = try c.decodeIfPresent(String.self, forKey: .logStream) ?? logStream
-            maxLineBytes = try c.decodeIfPresent(ByteSize.self, forKey: .maxLineBytes) ?? maxLineBytes
-            try SourceLimits.checkLineCap(maxLineBytes, c.codingPath + [CodingKeys.maxLineBytes])
-            shaping = try c.decodeShaping(multiline: .multiline, timestamp: .timestamp)
-        }
+        static let settings = SettingsSchema<Config>(
+            .setting("log_group", \.logGroup, "Log group of the events.", default: "the component id"),
+            .setting("log_stream", \.logStream, "Log stream of the events."),
+            SourceLimits.maxLineBytesSetting(\.maxLineBytes),
+            EventShapingConfig.multilineSetting(\.shaping.multiline),
+            EventShapingConfig.timestampSetting(\.shaping.timestamp)
+        )
     }
 
     static let type = "stdin"
-    static let summary = "Lines from standard input until it closes."
+    static let summary = "Lines from standard input until it closes (or the pipeline stops; a partial last line is still emitted)."
     static func produces(_ config: Config) -> Set<EventKind> { [.log] }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Source {
@@ -79,9 +74,14 @@ enum SourceLimits {
     /// Bytes read per system call; one chunk becomes at most one batch.
     static let chunkSize = 1 << 20
 
-    static func checkLineCap(_ size: ByteSize, _ path: [any CodingKey]) throws {
-        guard size.bytes >= 64 && size.bytes <= 16 << 20 else {
-            throw SettingError(codingPath: path, message: "\(size) is out of range", expected: "a size from 64B to 16MiB")
-        }
+    /// Longest event a line-reading source emits, unless `max_line_bytes` says otherwise.
+    static let defaultLineCap = ByteSize(bytes: 256 << 10)
+
+    /// `max_line_bytes`, the same on every source that reads lines.
+    static func maxLineBytesSetting<C: SettingsSection>(_ keyPath: WritableKeyPath<C, ByteSize> & Sendable) -> Setting<C> {
+        .setting("max_line_bytes", keyPath, "Longest event; a longer line is cut into pieces of at most this size, between UTF-8 "
+                 + "characters (so the pieces put back together give the line), each flagged `split` (later pieces also "
+                 + "`continuation`). 64B–16MiB.",
+                 check: { $0.bytes >= 64 && $0.bytes <= 16 << 20 ? nil : SettingIssue("\($0) is out of range", expected: "a size from 64B to 16MiB") })
     }
 }

@@ -55,6 +55,24 @@ enum ByteSearch {
 enum UserRegex {
     static let expected = "a regular expression (see Regular expressions in the README)"
 
+    /// Stands in for a required expression until it is decoded (the empty expression always compiles).
+    static let placeholder = try! RegularExpression("")
+
+    /// A setting holding a user regular expression, compiled (and its errors located) as it decodes.
+    static func setting<C: SettingsSection>(_ key: String, _ keyPath: WritableKeyPath<C, RegularExpression> & Sendable, _ doc: String) -> Setting<C> {
+        .custom(key, type: "regular expression", doc, required: true, storedAt: keyPath) { config, c, key in
+            config[keyPath: keyPath] = try compile(try c.decode(String.self, forKey: key), codingPath: c.codingPath + [key])
+        }
+    }
+
+    static func setting<C: SettingsSection>(_ key: String, _ keyPath: WritableKeyPath<C, RegularExpression?> & Sendable, _ doc: String) -> Setting<C> {
+        .custom(key, type: "regular expression", doc, storedAt: keyPath) { config, c, key in
+            if let text = try c.decodeIfPresent(String.self, forKey: key) {
+                config[keyPath: keyPath] = try compile(text, codingPath: c.codingPath + [key])
+            }
+        }
+    }
+
     static func compile(_ pattern: String, codingPath: [any CodingKey]) throws -> RegularExpression {
         do { return try RegularExpression(pattern) } catch {
             let column = FilterPattern.column(ofByte: error.offset, in: Array(pattern.utf8))

@@ -5,7 +5,7 @@ import TrailwatchConfig
 import TrailwatchRuntime
 
 /// `multiline:` — joins physical lines into one event (stack traces, wrapped messages).
-struct MultilineConfig: Decodable, Sendable {
+struct MultilineConfig: SettingsSection {
     enum Mode: String, ConfigEnum {
         /// A line matching `start_pattern` begins a new event; other lines join the current one.
         case start
@@ -13,35 +13,26 @@ struct MultilineConfig: Decodable, Sendable {
         case continuation
     }
 
-    var startPattern: RegularExpression
+    var startPattern = UserRegex.placeholder
     var mode: Mode = .start
-    /// Most lines one event may join; the next line then begins a new event.
-    var maxLines: Int = 500
-    /// Live mode: a pending event is sent after this long without a next line. `--once` never
-    /// uses it: the last event is sent at the end of the input.
-    var timeout: ConfigDuration = ConfigDuration(milliseconds: 1000)
+    var maxLines = 500
+    var timeout = ConfigDuration(milliseconds: 1000)
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case startPattern = "start_pattern", mode, maxLines = "max_lines", timeout
-    }
+    static let settings = SettingsSchema<MultilineConfig>(
+        UserRegex.setting("start_pattern", \.startPattern, "A [regular expression](#regular-expressions) lines are tested with."),
+        .setting("mode", \.mode, "`start`: a matching line begins an event, other lines join it; `continuation`: a matching line "
+                 + "continues the previous event (e.g. `^[[:space:]]`), other lines begin one."),
+        .setting("max_lines", \.maxLines, "Most lines one event joins; the next line then begins a new event (`max_line_bytes` caps its size). 1–100000.",
+                 check: SettingIssue.outside(1...100_000, expected: "a whole number from 1 to 100000")),
+        .setting("timeout", \.timeout, "Live mode: a held event is sent after this long without a next line. `--once` never uses it: "
+                 + "the last event is sent at the end of the input.")
+    )
 
-    init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        startPattern = try UserRegex.compile(try c.decode(String.self, forKey: .startPattern),
-                                             codingPath: c.codingPath + [CodingKeys.startPattern])
-        mode = try c.decodeIfPresent(Mode.self, forKey: .mode) ?? mode
-        maxLines = try c.decodeIfPresent(Int.self, forKey: .maxLines) ?? maxLines
-        timeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .timeout) ?? timeout
-        guard maxLines >= 1 && maxLines <= 100_000 else {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.maxLines], message: "\(maxLines) is out of range",
-                               expected: "a whole number from 1 to 100000")
-        }
-    }
+    init() {}
 }
 
 /// `timestamp:` — where an event's time comes from, instead of the time it was read.
-struct TimestampConfig: Decodable, Sendable {
+struct TimestampConfig: SettingsSection {
     enum OnError: String, ConfigEnum {
         /// Keep the event with the time it was read (flagged `timestamp_fallback`).
         case ingestTime = "ingest_time"
@@ -51,52 +42,50 @@ struct TimestampConfig: Decodable, Sendable {
         case reject
     }
 
-    /// A JSON path (`$.time`) into messages that are JSON objects.
     var field: String?
-    /// A regular expression; the first group (or the whole match) is the time text.
     var regex: RegularExpression?
     var formats: [String] = []
-    /// Offset for formats that carry no zone: `UTC` (default) or `+hh:mm` / `-hh:mm`.
-    var timezone: String = "UTC"
+    var timezone = "UTC"
     var onError: OnError = .ingestTime
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case field, regex, format, formats, timezone, onError = "on_error"
-    }
+    static let settings = SettingsSchema<TimestampConfig>(
+        .setting("field", \.field, "A JSON path (`$.time`, `$.request.time`) into messages that are JSON objects.",
+                 check: { (field: String) -> SettingIssue? in
+                     do throws(JSONPathError) { _ = try JSONPath(field); return nil } catch {
+                         return SettingIssue("invalid JSON path: \(error.message)", expected: "a path like $.time or $.request.time")
+                     }
+                 }),
+        UserRegex.setting("regex", \.regex, "A [regular expression](#regular-expressions) searched in the message; its first group "
+                          + "(or the whole match) is the time text. Exactly one of `field` and `regex`."),
+        .custom("format", type: "string", "One format (see `formats`).") { config, c, key in
+            if let single = try c.decodeIfPresent(String.self, forKey: key) { config.formats = [single] + config.formats }
+        },
+        .custom("formats", type: "list of strings", "Formats tried in order: `rfc3339`, `unix`, `unix_ms` or strftime-style patterns "
+                + "(`%Y %y %m %d %e %H %M %S %f %b %z %Z %T %F %s %%`; a space matches runs of spaces; formats without a year take "
+                + "the year of the ingestion time).", note: "a list of common formats") { config, c, key in
+            config.formats += try c.decodeIfPresent([String].self, forKey: key) ?? []
+        },
+        .setting("timezone", \.timezone, "Offset for formats that carry no zone: `UTC` or `+hh:mm` / `-hh:mm`.",
+                 check: { TimestampConfig.zoneOffset($0) == nil ? SettingIssue("unknown time zone '\($0)'", expected: "UTC or an offset like +02:00") : nil }),
+        .setting("on_error", \.onError, "Events whose time cannot be read keep the read time (`ingest_time`) or the previous event's "
+                 + "time (`previous`), both flagged `timestamp_fallback`, or are dropped (`reject`, counted as errors).")
+    )
 
-    init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        field = try c.decodeIfPresent(String.self, forKey: .field)
-        regex = try c.decodeIfPresent(String.self, forKey: .regex).map {
-            try UserRegex.compile($0, codingPath: c.codingPath + [CodingKeys.regex])
-        }
+    init() {}
+
+    mutating func validate(at codingPath: [any CodingKey]) throws {
         if field != nil && regex != nil {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.regex], message: "is given together with 'field'",
+            throw SettingError(codingPath: codingPath + [Self.key(\TimestampConfig.regex)], message: "is given together with 'field'",
                                expected: "either field or regex")
         }
         if field == nil && regex == nil {
-            throw SettingError(codingPath: c.codingPath, message: "says nowhere to find the time", expected: "field or regex")
-        }
-        if let single = try c.decodeIfPresent(String.self, forKey: .format) { formats = [single] }
-        formats += try c.decodeIfPresent([String].self, forKey: .formats) ?? []
-        timezone = try c.decodeIfPresent(String.self, forKey: .timezone) ?? timezone
-        onError = try c.decodeIfPresent(OnError.self, forKey: .onError) ?? onError
-        if let field {
-            do { _ = try JSONPath(field) } catch {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.field], message: "invalid JSON path: \(error.message)",
-                                   expected: "a path like $.time or $.request.time")
-            }
+            throw SettingError(codingPath: codingPath, message: "says nowhere to find the time", expected: "field or regex")
         }
         for format in formats {
             do { _ = try TimestampFormat(format) } catch {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.formats], message: "invalid format '\(format)': \(error.message)",
+                throw SettingError(codingPath: codingPath + [Self.key("formats")], message: "invalid format '\(format)': \(error.message)",
                                    expected: "rfc3339, unix, unix_ms or a strftime pattern such as %Y-%m-%d %H:%M:%S")
             }
-        }
-        guard TimestampConfig.zoneOffset(timezone) != nil else {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.timezone], message: "unknown time zone '\(timezone)'",
-                               expected: "UTC or an offset like +02:00")
         }
     }
 
@@ -270,10 +259,14 @@ final class EventShaper {
     }
 }
 
-extension KeyedDecodingContainer {
-    /// Decodes the `multiline` and `timestamp` blocks a line source accepts.
-    func decodeShaping(multiline: Key, timestamp: Key) throws -> EventShapingConfig {
-        EventShapingConfig(multiline: try decodeIfPresent(MultilineConfig.self, forKey: multiline),
-                           timestamp: try decodeIfPresent(TimestampConfig.self, forKey: timestamp))
+extension EventShapingConfig {
+    /// `multiline:`, the same on every source that reads lines.
+    static func multilineSetting<C: SettingsSection>(_ keyPath: WritableKeyPath<C, MultilineConfig?> & Sendable) -> Setting<C> {
+        .section("multiline", keyPath, "Joins lines into events; see [multiline events](#multiline-events).")
+    }
+
+    /// `timestamp:`, the same on every source that reads lines.
+    static func timestampSetting<C: SettingsSection>(_ keyPath: WritableKeyPath<C, TimestampConfig?> & Sendable) -> Setting<C> {
+        .section("timestamp", keyPath, "Takes event times from the messages; see [event times](#event-times).")
     }
 }

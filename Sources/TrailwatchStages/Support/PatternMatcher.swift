@@ -50,11 +50,23 @@ struct PatternMatcher {
     }
 }
 
-extension KeyedDecodingContainer {
-    /// A filter pattern setting; a syntax error points at the column inside the pattern.
-    func decodeFilterPatternIfPresent(_ key: Key) throws -> FilterPattern? {
-        guard let text = try decodeIfPresent(String.self, forKey: key) else { return nil }
-        return try FilterPattern.decoded(text, codingPath: codingPath + [key])
+extension FilterPattern {
+    /// The empty pattern: every event matches.
+    static let matchingEverything = try! FilterPattern("")
+
+    /// A setting holding a filter pattern, compiled as it decodes (a syntax error points at the column inside the pattern).
+    static func setting<C: SettingsSection>(_ key: String, _ keyPath: WritableKeyPath<C, FilterPattern?> & Sendable, _ doc: String) -> Setting<C> {
+        .custom(key, type: "filter pattern", doc, storedAt: keyPath) { config, c, key in
+            if let text = try c.decodeIfPresent(String.self, forKey: key) { config[keyPath: keyPath] = try decoded(text, codingPath: c.codingPath + [key]) }
+        }
+    }
+
+    /// A filter pattern setting with a default (the pattern the default config holds).
+    static func setting<C: SettingsSection>(_ key: String, _ keyPath: WritableKeyPath<C, FilterPattern> & Sendable, _ doc: String,
+                                            default shown: String) -> Setting<C> {
+        .custom(key, type: "filter pattern", doc, note: shown, storedAt: keyPath) { config, c, key in
+            if let text = try c.decodeIfPresent(String.self, forKey: key) { config[keyPath: keyPath] = try decoded(text, codingPath: c.codingPath + [key]) }
+        }
     }
 }
 

@@ -11,19 +11,28 @@ struct TrailSelection: Sendable {
     var selectors: TrailEventSelectors?
     var file: String?
 
-    static func decode<K: CodingKey>(_ c: KeyedDecodingContainer<K>, inline: K, file: K) throws -> TrailSelection? {
-        let path = try c.decodeIfPresent(String.self, forKey: file)
-        var selectors: TrailEventSelectors?
-        if c.contains(inline) {
-            do { selectors = try c.decode(TrailEventSelectors.self, forKey: inline) } catch let error as SelectorError {
-                throw SettingError(codingPath: error.codingPath, message: error.message, expected: error.expected ?? "event selectors as `aws cloudtrail get-event-selectors` prints them")
-            }
-        }
-        if selectors != nil && path != nil {
-            throw SettingError(codingPath: c.codingPath + [file], message: "is given together with \(inline.stringValue)", expected: "one of them")
-        }
-        guard selectors != nil || path != nil else { return nil }
-        return TrailSelection(selectors: selectors, file: path)
+    /// `event_selectors` and `event_selectors_file`, at most one of them given.
+    static func settings<C: SettingsSection>(_ keyPath: WritableKeyPath<C, TrailSelection?> & Sendable) -> [Setting<C>] {
+        [
+            .custom("event_selectors", type: "mapping", "A trail's event selectors in AWS's shape (`EventSelectors` or "
+                    + "`AdvancedEventSelectors`, what `aws cloudtrail get-event-selectors` prints), as YAML or JSON; see "
+                    + "[trail event selectors](#trail-event-selectors).", storedAt: keyPath) { config, c, key in
+                do {
+                    config[keyPath: keyPath] = TrailSelection(selectors: try c.decode(TrailEventSelectors.self, forKey: key), file: nil)
+                } catch let error as SelectorError {
+                    throw SettingError(codingPath: error.codingPath, message: error.message,
+                                       expected: error.expected ?? "event selectors as `aws cloudtrail get-event-selectors` prints them")
+                }
+            },
+            .custom("event_selectors_file", type: "string", "A JSON file holding the event selectors (relative to the pipeline file). "
+                    + "At most one of `event_selectors` and `event_selectors_file`.") { config, c, key in
+                guard let path = try c.decodeIfPresent(String.self, forKey: key) else { return }
+                if config[keyPath: keyPath] != nil {
+                    throw SettingError(codingPath: c.codingPath + [key], message: "is given together with event_selectors", expected: "one of them")
+                }
+                config[keyPath: keyPath] = TrailSelection(selectors: nil, file: path)
+            },
+        ]
     }
 
     struct Failure: Error, CustomStringConvertible { var description: String }

@@ -21,67 +21,54 @@ struct AlarmTransform: TransformKind {
         var evaluationDelay = ConfigDuration(milliseconds: 120_000)
         var bandMinimumHistory = ConfigDuration(milliseconds: 3 * 3_600_000)
         var bandHistory = ConfigDuration(milliseconds: 14 * 86_400_000)
-        /// Live mode: how often the alarm state is saved (input is acknowledged after each save).
         var saveInterval = ConfigDuration(milliseconds: 5_000)
-        /// A fleet's shared PostgreSQL store: each alarm is then evaluated by one instance at a time
-        /// (a lease), over the datapoints every instance wrote there, with its state kept there.
         var sharedStore: StoreLocation?
-        /// The alarms created with the CloudWatch API (PutMetricAlarm through a `cloudwatch_api`
-        /// source) in this store: evaluated here over the store's datapoints, reloaded as they change.
         var apiAlarms: StoreLocation?
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case definition, definitionFile = "definition_file", evaluationDelay = "evaluation_delay"
-            case bandMinimumHistory = "band_minimum_history", bandHistory = "band_history", saveInterval = "save_interval"
-            case sharedStore = "shared_store", apiAlarms = "api_alarms"
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            definitionFile = try c.decodeIfPresent(String.self, forKey: .definitionFile)
-            evaluationDelay = try c.decodeIfPresent(ConfigDuration.self, forKey: .evaluationDelay) ?? evaluationDelay
-            bandMinimumHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .bandMinimumHistory) ?? bandMinimumHistory
-            bandHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .bandHistory) ?? bandHistory
-            saveInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .saveInterval) ?? saveInterval
-            if let text = try c.decodeIfPresent(String.self, forKey: .sharedStore) {
-                let location = StoreLocation(text)
-                guard case .postgres = location else {
-                    throw SettingError(codingPath: c.codingPath + [CodingKeys.sharedStore], message: "'\(location)' is not a PostgreSQL URL",
-                                       expected: "postgres://USER@HOST:PORT/DATABASE (the store the fleet's store sinks write to)")
-                }
-                sharedStore = location
-            }
-            if let text = try c.decodeIfPresent(String.self, forKey: .apiAlarms) {
-                apiAlarms = StoreLocation(text)
-                guard !c.contains(.definition), definitionFile == nil, sharedStore == nil else {
-                    throw SettingError(codingPath: c.codingPath + [CodingKeys.apiAlarms], message: "api_alarms evaluates the API's alarms; it takes no definition, definition_file or shared_store",
-                                       expected: "api_alarms: STORE (the cloudwatch_api source's store) alone")
-                }
-            }
-            if c.contains(.definition) {
-                if let list = try? c.decode([AlarmDefinition].self, forKey: .definition) {
-                    definitions = list
-                } else {
-                    definitions = [try c.decode(AlarmDefinition.self, forKey: .definition)]
-                }
-                for (index, definition) in definitions.enumerated() {
-                    do { try definition.validate() } catch {
-                        var path = c.codingPath + [CodingKeys.definition]
-                        if definitions.count > 1 || (try? c.decode([AlarmDefinition].self, forKey: .definition)) != nil {
-                            path.append(AnyCodingKey(intValue: index))
-                        }
+        static let settings = SettingsSchema<Config>(
+            .custom("definition", type: "mapping or list of mappings", "One PutMetricAlarm definition (or a list of them) in YAML, with "
+                    + "AWS's key names.", storedAt: \Config.definitions) { config, c, key in
+                let isList = (try? c.decode([AlarmDefinition].self, forKey: key)) != nil
+                config.definitions = isList ? try c.decode([AlarmDefinition].self, forKey: key) : [try c.decode(AlarmDefinition.self, forKey: key)]
+                for (index, definition) in config.definitions.enumerated() {
+                    do throws(AlarmDefinition.Invalid) { try definition.validate() } catch {
+                        var path = c.codingPath + [key]
+                        if isList { path.append(AnyCodingKey(intValue: index)) }
                         throw SettingError(codingPath: path + [AnyCodingKey(stringValue: error.key)], message: error.message,
                                            expected: "a PutMetricAlarm definition CloudWatch would accept")
                     }
                 }
+                try rejectDuplicateNames(config.definitions, codingPath: c.codingPath + [key])
+            },
+            .setting("definition_file", \.definitionFile, "A file (relative to the pipeline file) holding PutMetricAlarm JSON or YAML: one "
+                     + "definition, a list, or `aws cloudwatch describe-alarms` output (`MetricAlarms`). Exactly one of `definition` and "
+                     + "`definition_file`."),
+            .setting("evaluation_delay", \.evaluationDelay, "Live mode: a period with no datapoint is judged (as missing data) this long after it ended."),
+            .setting("band_minimum_history", \.bandMinimumHistory, "Anomaly bands appear after this much history (and at least 12 datapoints)."),
+            .setting("band_history", \.bandHistory, "History the band model trains on. At least 1h.",
+                     check: { $0.milliseconds < 3_600_000 ? SettingIssue("\($0) is too short", expected: "at least 1h") : nil }),
+            .setting("save_interval", \.saveInterval, "Live mode: how often the alarm state is saved; input is acknowledged only once a "
+                     + "saved state covers it."),
+            StoreSettings.sharedStore(\.sharedStore, "A fleet's shared PostgreSQL store: each alarm is then evaluated by one instance at a "
+                                      + "time (a lease), over the datapoints every instance wrote there, with its state kept there (see "
+                                      + "[PostgreSQL](#postgresql-one-store-for-a-fleet))."),
+            StoreSettings.location("api_alarms", \.apiAlarms, "A store (SQLite path or PostgreSQL URL): evaluate the alarms created there "
+                                   + "through the CloudWatch API (`cloudwatch_api` source, PutMetricAlarm) over the store's datapoints, "
+                                   + "reloaded every second. Instead of `definition`/`definition_file`; see "
+                                   + "[the CloudWatch API](#the-cloudwatch-metrics-and-alarms-api-and-cloudtrail-lookupevents).")
+        )
+
+        mutating func validate(at codingPath: [any CodingKey]) throws {
+            if apiAlarms != nil {
+                guard definitions.isEmpty, definitionFile == nil, sharedStore == nil else {
+                    throw SettingError(codingPath: codingPath + [Self.key(\Config.apiAlarms)],
+                                       message: "api_alarms evaluates the API's alarms; it takes no definition, definition_file or shared_store",
+                                       expected: "api_alarms: STORE (the cloudwatch_api source's store) alone")
+                }
             }
             guard definitions.isEmpty != (definitionFile == nil) || apiAlarms != nil else {
-                throw SettingError(codingPath: c.codingPath, message: "give exactly one of 'definition' and 'definition_file'",
+                throw SettingError(codingPath: codingPath, message: "give exactly one of 'definition' and 'definition_file'",
                                    expected: "definition: {AlarmName: …} or definition_file: alarms/name.json")
-            }
-            try Self.rejectDuplicateNames(definitions, codingPath: c.codingPath + [CodingKeys.definition])
-            guard bandMinimumHistory.milliseconds >= 0, bandHistory.milliseconds >= 3_600_000 else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.bandHistory], message: "\(bandHistory) is too short", expected: "at least 1h")
             }
         }
 

@@ -9,32 +9,29 @@ struct FilterTransform: TransformKind {
     enum Action: String, ConfigEnum { case keep, drop }
 
     struct Config: StageConfig {
-        /// Matches when the message contains any of these strings (case-sensitive).
-        var contains: [String]?
-        /// Matches when the message matches this regular expression (linear-time engine).
-        var regex: RegularExpression?
-        /// Matches when the message matches this CloudWatch filter pattern.
         var pattern: FilterPattern?
+        var contains: [String]?
+        var regex: RegularExpression?
         var action: Action = .keep
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case pattern, contains, regex, action }
+        static let settings = SettingsSchema<Config>(
+            FilterPattern.setting("pattern", \.pattern, "A CloudWatch filter pattern ([the language](#filter-patterns-and-metric-filters))."),
+            .strings("contains", \.contains, "A string or a list of strings; matches when the message contains any of them (case-sensitive, bytes)."),
+            UserRegex.setting("regex", \.regex, "A [regular expression](#regular-expressions) searched in the message (linear time; a "
+                              + "literal it requires is found with one memmem pass over the batch first)."),
+            .setting("action", \.action, "`keep` matching events, or `drop` them.")
+        )
 
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            contains = try c.decodeStringListIfPresent(.contains)
-            regex = try c.decodeIfPresent(String.self, forKey: .regex).map {
-                try UserRegex.compile($0, codingPath: c.codingPath + [CodingKeys.regex])
-            }
-            action = try c.decodeIfPresent(Action.self, forKey: .action) ?? .keep
-            pattern = try c.decodeFilterPatternIfPresent(.pattern)
+        mutating func validate(at codingPath: [any CodingKey]) throws {
             if contains == nil && regex == nil && pattern == nil {
-                throw SettingError(codingPath: c.codingPath, message: "has no condition", expected: "pattern, contains or regex")
+                throw SettingError(codingPath: codingPath, message: "has no condition", expected: "pattern, contains or regex")
             }
         }
     }
 
     static let type = "filter"
-    static let summary = "Keeps or drops log events by substring or regular expression."
+    static let summary = "Keeps or drops log events by CloudWatch filter pattern, substring or regular expression; at least one of "
+        + "`pattern`, `contains` and `regex`, and with several an event matches when it satisfies all."
     static func accepts(_ config: Config) -> Set<EventKind> { [.log] }
     static func produces(_ config: Config, fedWith inputs: Set<EventKind>) -> Set<EventKind> { [.log] }
 

@@ -16,82 +16,59 @@ import TrailwatchStore
 /// baseline. Everything runs on event time, so replays find the same insights.
 struct InsightsTransform: TransformKind {
     struct Config: StageConfig {
-        /// JSON selector naming the thing whose rate is watched (default `$.eventName`).
         var key = "$.eventName"
-        /// Optional selectors that refine the key (CloudTrail: source, region, account).
         var eventSource = "$.eventSource"
         var region = "$.awsRegion"
         var account = "$.recipientAccountId"
-        /// An event is an error when this filter pattern matches (default: an errorCode is present).
-        var errorPattern: FilterPattern?
         var errorCode = "$.errorCode"
+        var errorPattern: FilterPattern?
         var userIdentity = "$.userIdentity.arn"
         var userAgent = "$.userAgent"
-        /// Where the event time is (RFC 3339); when absent or unreadable, the event's own time is used.
         var eventTime = "$.eventTime"
         var baselineDays = 7
         var minimumHistory = ConfigDuration(milliseconds: 6 * 3_600_000)
+        var coldStartErrorShare = 0.5
         var deviations = 6.0
         var minimumCount = 10.0
-        /// Before `minimum_history`: error bursts of at least this share of the key's calls are reported anyway.
-        var coldStartErrorShare = 0.5
         var types: [InsightType] = [.apiCallRate, .apiErrorRate]
-        /// A fleet's shared PostgreSQL store: only the instance holding this detector's lease emits.
         var sharedStore: StoreLocation?
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case key, eventSource = "event_source", region, account, errorPattern = "error_pattern", errorCode = "error_code"
-            case userIdentity = "user_identity", userAgent = "user_agent", eventTime = "event_time", baselineDays = "baseline_days"
-            case minimumHistory = "minimum_history", deviations, minimumCount = "minimum_count", types
-            case coldStartErrorShare = "cold_start_error_share"
-            case sharedStore = "shared_store"
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            key = try c.decodeIfPresent(String.self, forKey: .key) ?? key
-            eventSource = try c.decodeIfPresent(String.self, forKey: .eventSource) ?? eventSource
-            region = try c.decodeIfPresent(String.self, forKey: .region) ?? region
-            account = try c.decodeIfPresent(String.self, forKey: .account) ?? account
-            errorPattern = try c.decodeFilterPatternIfPresent(.errorPattern)
-            errorCode = try c.decodeIfPresent(String.self, forKey: .errorCode) ?? errorCode
-            userIdentity = try c.decodeIfPresent(String.self, forKey: .userIdentity) ?? userIdentity
-            userAgent = try c.decodeIfPresent(String.self, forKey: .userAgent) ?? userAgent
-            eventTime = try c.decodeIfPresent(String.self, forKey: .eventTime) ?? eventTime
-            baselineDays = try c.decodeIfPresent(Int.self, forKey: .baselineDays) ?? baselineDays
-            minimumHistory = try c.decodeIfPresent(ConfigDuration.self, forKey: .minimumHistory) ?? minimumHistory
-            deviations = try c.decodeIfPresent(Double.self, forKey: .deviations) ?? deviations
-            minimumCount = try c.decodeIfPresent(Double.self, forKey: .minimumCount) ?? minimumCount
-            coldStartErrorShare = try c.decodeIfPresent(Double.self, forKey: .coldStartErrorShare) ?? coldStartErrorShare
-            guard (0...1).contains(coldStartErrorShare) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.coldStartErrorShare], message: "\(coldStartErrorShare) is not a share",
-                                   expected: "a number from 0 (no cold start) to 1")
-            }
-            if let text = try c.decodeIfPresent(String.self, forKey: .sharedStore) {
-                guard case .postgres = StoreLocation(text) else {
-                    throw SettingError(codingPath: c.codingPath + [CodingKeys.sharedStore], message: "'\(StoreLocation(text))' is not a PostgreSQL URL",
-                                       expected: "postgres://USER@HOST:PORT/DATABASE (the store the fleet's store sinks write to)")
-                }
-                sharedStore = StoreLocation(text)
-            }
-            if let names = try c.decodeIfPresent([String].self, forKey: .types) {
-                types = try names.map { name in
+        static let settings = SettingsSchema<Config>(
+            .setting("key", \.key, "JSON selector of what is counted (with `event_source`, `region` and `account` refining it).", check: selector),
+            .setting("event_source", \.eventSource, "JSON selector refining the key.", check: selector),
+            .setting("region", \.region, "JSON selector refining the key.", check: selector),
+            .setting("account", \.account, "JSON selector refining the key.", check: selector),
+            .setting("error_code", \.errorCode, "JSON selector: an event is an error when this is present…", check: selector),
+            FilterPattern.setting("error_pattern", \.errorPattern, "…or, when given, when this filter pattern matches (`{ $.status >= 500 }`)."),
+            .setting("user_identity", \.userIdentity, "JSON selector of the caller, for attributions.", check: selector),
+            .setting("user_agent", \.userAgent, "JSON selector of the user agent, for attributions.", check: selector),
+            .setting("event_time", \.eventTime, "JSON selector of the event time (RFC 3339); when absent or unreadable, the event's own time is used.",
+                     check: selector),
+            .setting("baseline_days", \.baselineDays, "History the baselines learn from. 1–90.", check: SettingIssue.outside(1...90, expected: "1 to 90 days")),
+            .setting("minimum_history", \.minimumHistory, "No call-rate insight before this much history (warm-up)."),
+            .setting("cold_start_error_share", \.coldStartErrorShare, "Meanwhile, error bursts that are at least this share of the key's calls "
+                     + "in a minute are reported anyway (0: off).",
+                     check: { (0...1).contains($0) ? nil : SettingIssue("\($0) is not a share", expected: "a number from 0 (no cold start) to 1") }),
+            .setting("deviations", \.deviations, "How many robust deviations above the baseline a minute must be."),
+            .setting("minimum_count", \.minimumCount, "How many calls (or errors) a minute must have at least."),
+            .custom("types", type: "list of ApiCallRateInsight or ApiErrorRateInsight", "Which insights are detected.",
+                    default: "[ApiCallRateInsight, ApiErrorRateInsight]", storedAt: \Config.types) { config, c, key in
+                guard let names = try c.decodeIfPresent([String].self, forKey: key) else { return }
+                config.types = try names.map { name in
                     guard let type = InsightType(rawValue: name) else {
-                        throw SettingError(codingPath: c.codingPath + [CodingKeys.types], message: "unknown insight type '\(name)'",
+                        throw SettingError(codingPath: c.codingPath + [key], message: "unknown insight type '\(name)'",
                                            expected: "ApiCallRateInsight or ApiErrorRateInsight")
                     }
                     return type
                 }
-            }
-            for (setting, text) in [(CodingKeys.key, key), (.eventSource, eventSource), (.region, region), (.account, account),
-                                    (.errorCode, errorCode), (.userIdentity, userIdentity), (.userAgent, userAgent), (.eventTime, eventTime)] {
-                do { _ = try JSONPath(text) } catch {
-                    throw SettingError(codingPath: c.codingPath + [setting], message: "invalid JSON selector '\(text)': \(error.message)",
-                                       expected: "a selector such as $.eventName")
-                }
-            }
-            guard (1...90).contains(baselineDays) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.baselineDays], message: "\(baselineDays) is out of range", expected: "1 to 90 days")
+            },
+            StoreSettings.sharedStore(\.sharedStore, "A fleet's shared PostgreSQL store: only the instance holding this detector's lease "
+                                      + "emits (see [PostgreSQL](#postgresql-one-store-for-a-fleet)).")
+        )
+
+        static let selector: @Sendable (String) -> SettingIssue? = { text in
+            do throws(JSONPathError) { _ = try JSONPath(text); return nil } catch {
+                return SettingIssue("invalid JSON selector '\(text)': \(error.message)", expected: "a selector such as $.eventName")
             }
         }
     }

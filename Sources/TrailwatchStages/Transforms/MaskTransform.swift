@@ -22,17 +22,18 @@ struct MaskTransform: TransformKind {
         var policyFile: String?
         var metricNamespace = "AWS/Logs"
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case policy, policyFile = "policy_file", metricNamespace = "metric_namespace"
-        }
+        static let settings = SettingsSchema<Config>(
+            .custom("policy", type: "mapping", "A CloudWatch Logs data protection policy, the JSON AWS writes for `PutDataProtectionPolicy` "
+                    + "(JSON is YAML), inline.", storedAt: \Config.policy) { config, c, key in
+                config.policy = try c.decode(PolicyEnvelope.self, forKey: key).policy
+            },
+            .setting("policy_file", \.policyFile, "A file holding the policy (relative to the pipeline file). Exactly one of `policy` and `policy_file`."),
+            .setting("metric_namespace", \.metricNamespace, "Namespace of the `LogEventsWithFindings` metric on the `metrics` output.")
+        )
 
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            policy = try c.decodeIfPresent(PolicyEnvelope.self, forKey: .policy)?.policy
-            policyFile = try c.decodeIfPresent(String.self, forKey: .policyFile)
-            metricNamespace = try c.decodeIfPresent(String.self, forKey: .metricNamespace) ?? metricNamespace
+        mutating func validate(at codingPath: [any CodingKey]) throws {
             guard (policy == nil) != (policyFile == nil) else {
-                throw SettingError(codingPath: c.codingPath, message: "give exactly one of 'policy' and 'policy_file'",
+                throw SettingError(codingPath: codingPath, message: "give exactly one of 'policy' and 'policy_file'",
                                    expected: "policy: {Version: \"2021-06-01\", Statement: [...]} or policy_file: policies/pii.json")
             }
         }

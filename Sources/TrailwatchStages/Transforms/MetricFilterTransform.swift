@@ -9,51 +9,51 @@ import TrailwatchRuntime
 /// raw values for percentiles).
 struct MetricFilterTransform: TransformKind {
     struct Config: StageConfig {
-        var pattern: FilterPattern
-        var transformation: MetricTransformation
+        var pattern = FilterPattern.matchingEverything
+        var metricNamespace = ""
+        var metricName = ""
+        var metricValue = "1"
+        var defaultValue: Double?
+        var dimensions: [String: String] = [:]
+        var unit: String?
         var period = ConfigDuration(milliseconds: 60_000)
         var lateness = ConfigDuration(milliseconds: 60_000)
-        /// Only events of these log groups (all when empty), like a filter attached to log groups.
         var logGroups: [String] = []
+        /// Built from the `metric_*` settings, `default_value`, `dimensions` and `unit` once they decoded.
+        var transformation: MetricTransformation?
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case pattern, metricNamespace = "metric_namespace", metricName = "metric_name", metricValue = "metric_value"
-            case defaultValue = "default_value", dimensions, unit, period, lateness, logGroups = "log_groups"
-        }
+        static let settings = SettingsSchema<Config>(
+            FilterPattern.setting("pattern", \.pattern, "The CloudWatch filter pattern an event must match ([the language](#filter-patterns-and-metric-filters)).",
+                                  default: "every event"),
+            .required("metric_namespace", \.metricNamespace, "The metric's namespace."),
+            .required("metric_name", \.metricName, "The metric's name."),
+            .custom("metric_value", type: "string or number", "What each matching event adds: `1`, a number, `$.selector` (JSON) or "
+                    + "`$field` / `$N` (space-delimited patterns). A missing or non-numeric value publishes nothing (counted in the "
+                    + "`unextractable_values` gauge).", default: "1", storedAt: \Config.metricValue) { config, c, key in
+                if let number = try? c.decode(Double.self, forKey: key) { config.metricValue = "\(number)" } else {
+                    config.metricValue = try c.decodeIfPresent(String.self, forKey: key) ?? config.metricValue
+                }
+            },
+            .setting("default_value", \.defaultValue, "Published for every event the pattern does not match."),
+            .setting("dimensions", \.dimensions, "Up to 3 dimensions from fields (`{ Service: $.service }`); not with term patterns or "
+                     + "`default_value`. A dimension whose field is absent is left out."),
+            .setting("unit", \.unit, "A CloudWatch unit.", default: "none"),
+            .setting("period", \.period, "The datapoints' period (whole seconds); samples aggregate per period on event time.",
+                     check: { $0.milliseconds >= 1000 && $0.milliseconds % 1000 == 0 ? nil
+                         : SettingIssue("\($0) is not a whole number of seconds", expected: "a period such as 10s, 60s or 5m") }),
+            .setting("lateness", \.lateness, "How long a period stays open for late events: it is emitted once the newest event time "
+                     + "(in live mode also the wall clock) is this far past its end."),
+            .strings("log_groups", \.logGroups, "Only events of these log groups (all when empty), like a filter attached to log groups.")
+        )
 
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            pattern = try c.decodeFilterPatternIfPresent(.pattern) ?? FilterPattern("")
-            let namespace = try c.decode(String.self, forKey: .metricNamespace)
-            let name = try c.decode(String.self, forKey: .metricName)
-            let value: String
-            if let number = try? c.decode(Double.self, forKey: .metricValue) { value = "\(number)" } else {
-                value = try c.decodeIfPresent(String.self, forKey: .metricValue) ?? "1"
-            }
-            let defaultValue = try c.decodeIfPresent(Double.self, forKey: .defaultValue)
-            let dimensions = try c.decodeIfPresent([String: String].self, forKey: .dimensions) ?? [:]
-            let unit = try c.decodeIfPresent(String.self, forKey: .unit)
-            period = try c.decodeIfPresent(ConfigDuration.self, forKey: .period) ?? period
-            lateness = try c.decodeIfPresent(ConfigDuration.self, forKey: .lateness) ?? lateness
-            logGroups = try c.decodeStringListIfPresent(.logGroups) ?? []
-            guard period.milliseconds >= 1000, period.milliseconds % 1000 == 0 else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.period], message: "\(period) is not a whole number of seconds",
-                                   expected: "a period such as 10s, 60s or 5m")
-            }
+        mutating func validate(at codingPath: [any CodingKey]) throws {
             do {
-                transformation = try MetricTransformation(namespace: namespace, name: name, value: value, defaultValue: defaultValue,
+                transformation = try MetricTransformation(namespace: metricNamespace, name: metricName, value: metricValue, defaultValue: defaultValue,
                                                           dimensions: dimensions.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                                                           unit: unit, for: pattern)
             } catch {
-                let key: CodingKeys = switch error.setting {
-                case "metric_namespace": .metricNamespace
-                case "metric_name": .metricName
-                case "metric_value": .metricValue
-                case "default_value": .defaultValue
-                case "unit": .unit
-                default: .dimensions
-                }
-                throw SettingError(codingPath: c.codingPath + [key], message: error.message, expected: error.expected)
+                let key = Self.settings.keys.contains(error.setting) ? error.setting : "dimensions"
+                throw SettingError(codingPath: codingPath + [Self.key(key)], message: error.message, expected: error.expected)
             }
         }
     }
@@ -64,7 +64,8 @@ struct MetricFilterTransform: TransformKind {
     static func produces(_ config: Config, fedWith inputs: Set<EventKind>) -> Set<EventKind> { [.metric] }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
-        Runner(config: config, context: context)
+        guard let transformation = config.transformation else { throw StageError("metric_filter: no metric transformation") }
+        return Runner(config: config, transformation: transformation, context: context)
     }
 
     final class Runner: Transform {
@@ -78,12 +79,12 @@ struct MetricFilterTransform: TransformKind {
         private let plainIdentity: MetricIdentity
         private let metrics: ComponentMetrics
 
-        init(config: Config, context: StageContext) {
+        init(config: Config, transformation: MetricTransformation, context: StageContext) {
             pattern = config.pattern
-            transformation = config.transformation
+            self.transformation = transformation
             logGroups = Set(config.logGroups)
             aggregator = MetricAggregator(periodSeconds: Int(config.period.milliseconds / 1000), latenessMillis: config.lateness.milliseconds)
-            plainIdentity = MetricIdentity(namespace: config.transformation.namespace, name: config.transformation.name)
+            plainIdentity = MetricIdentity(namespace: transformation.namespace, name: transformation.name)
             metrics = context.metrics
         }
 

@@ -12,40 +12,41 @@ struct ParseTransform: TransformKind {
     enum OnError: String, ConfigEnum { case keep, drop }
 
     struct Config: StageConfig {
-        var format: Format
+        var format: Format = .json
         var pattern: String?
         /// The compiled expression of `format: regex`.
         var regex: RegularExpression?
         var onError: OnError = .keep
-        /// Captured texts that read as numbers become numbers (so queries can sum them).
         var numbers = true
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case format, pattern, onError = "on_error", numbers }
+        static let settings = SettingsSchema<Config>(
+            .required("format", \.format, "`regex`: a [regular expression](#regular-expressions) `pattern` with `(?<name>…)` groups; "
+                      + "`json`: the message's top-level fields; `delimited`: a space-delimited `pattern` (`[ip, user, ..., status, bytes]`). "
+                      + "Fields land in the events' `fields` (JSON output, the store)."),
+            .setting("pattern", \.pattern, "The expression (`format: regex`) or space-delimited pattern (`format: delimited`); not with `json`."),
+            .setting("on_error", \.onError, "What happens to messages that do not parse (counted in `unparsed_events`): `keep` them as they are, or `drop` them."),
+            .setting("numbers", \.numbers, "Captured texts that read as numbers become numbers (so queries can sum them).")
+        )
 
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            format = try c.decode(Format.self, forKey: .format)
-            pattern = try c.decodeIfPresent(String.self, forKey: .pattern)
-            onError = try c.decodeIfPresent(OnError.self, forKey: .onError) ?? onError
-            numbers = try c.decodeIfPresent(Bool.self, forKey: .numbers) ?? numbers
+        mutating func validate(at codingPath: [any CodingKey]) throws {
+            let path = codingPath + [Self.key(\Config.pattern)]
             switch format {
             case .json:
                 if pattern != nil {
-                    throw SettingError(codingPath: c.codingPath + [CodingKeys.pattern], message: "is not used with format: json", expected: "no pattern")
+                    throw SettingError(codingPath: path, message: "is not used with format: json", expected: "no pattern")
                 }
             case .regex:
-                guard let pattern else { throw SettingError(codingPath: c.codingPath + [CodingKeys.pattern], message: "is missing", expected: "a regular expression with named groups like (?<status>[0-9]+)") }
-                let compiled = try UserRegex.compile(pattern, codingPath: c.codingPath + [CodingKeys.pattern])
+                guard let pattern else { throw SettingError(codingPath: path, message: "is missing", expected: "a regular expression with named groups like (?<status>[0-9]+)") }
+                let compiled = try UserRegex.compile(pattern, codingPath: path)
                 guard !compiled.namedGroups.isEmpty else {
-                    throw SettingError(codingPath: c.codingPath + [CodingKeys.pattern], message: "the expression has no named group",
-                                       expected: "a regular expression with (?<name>…) groups")
+                    throw SettingError(codingPath: path, message: "the expression has no named group", expected: "a regular expression with (?<name>…) groups")
                 }
                 regex = compiled
             case .delimited:
-                guard let pattern else { throw SettingError(codingPath: c.codingPath + [CodingKeys.pattern], message: "is missing", expected: "a space-delimited pattern like [ip, user, ..., status, bytes]") }
-                let compiled = try FilterPattern.decoded(pattern, codingPath: c.codingPath + [CodingKeys.pattern])
+                guard let pattern else { throw SettingError(codingPath: path, message: "is missing", expected: "a space-delimited pattern like [ip, user, ..., status, bytes]") }
+                let compiled = try FilterPattern.decoded(pattern, codingPath: path)
                 guard compiled.kind == .delimited else {
-                    throw SettingError(codingPath: c.codingPath + [CodingKeys.pattern], message: "is not a space-delimited pattern", expected: "a pattern in [ ]")
+                    throw SettingError(codingPath: path, message: "is not a space-delimited pattern", expected: "a pattern in [ ]")
                 }
             }
         }

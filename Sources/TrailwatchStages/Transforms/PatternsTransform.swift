@@ -23,42 +23,25 @@ struct PatternsTransform: TransformKind {
         var minimumCount = 20.0
         var annotate = true
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case maxTemplates = "max_templates", similarity, distinctWords = "distinct_words", distinctValues = "distinct_values"
-            case distinctShare = "distinct_share"
-            case learningPeriod = "learning_period", window
-            case increaseFactor = "increase_factor", decreaseFactor = "decrease_factor", minimumCount = "minimum_count", annotate
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            maxTemplates = try c.decodeIfPresent(Int.self, forKey: .maxTemplates) ?? maxTemplates
-            similarity = try c.decodeIfPresent(Double.self, forKey: .similarity) ?? similarity
-            distinctWords = try c.decodeIfPresent(Int.self, forKey: .distinctWords) ?? distinctWords
-            distinctValues = try c.decodeIfPresent(Int.self, forKey: .distinctValues) ?? distinctValues
-            distinctShare = try c.decodeIfPresent(Double.self, forKey: .distinctShare) ?? distinctShare
-            learningPeriod = try c.decodeIfPresent(ConfigDuration.self, forKey: .learningPeriod) ?? learningPeriod
-            window = try c.decodeIfPresent(ConfigDuration.self, forKey: .window) ?? window
-            increaseFactor = try c.decodeIfPresent(Double.self, forKey: .increaseFactor) ?? increaseFactor
-            decreaseFactor = try c.decodeIfPresent(Double.self, forKey: .decreaseFactor) ?? decreaseFactor
-            minimumCount = try c.decodeIfPresent(Double.self, forKey: .minimumCount) ?? minimumCount
-            annotate = try c.decodeIfPresent(Bool.self, forKey: .annotate) ?? annotate
-            guard (1...1_000_000).contains(maxTemplates) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.maxTemplates], message: "\(maxTemplates) is out of range", expected: "1 to 1000000")
-            }
-            guard similarity > 0 && similarity <= 1 else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.similarity], message: "\(similarity) is out of range", expected: "a fraction in (0, 1]")
-            }
-            for (key, value) in [(CodingKeys.distinctWords, distinctWords), (.distinctValues, distinctValues)] where !(2...1000).contains(value) {
-                throw SettingError(codingPath: c.codingPath + [key], message: "\(value) is out of range", expected: "2 to 1000")
-            }
-            guard (0...1).contains(distinctShare) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.distinctShare], message: "\(distinctShare) is out of range", expected: "a fraction in [0, 1]")
-            }
-            guard window.milliseconds >= 1000 else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.window], message: "\(window) is too short", expected: "at least 1s")
-            }
-        }
+        static let settings = SettingsSchema<Config>(
+            .setting("max_templates", \.maxTemplates, "Memory bound: beyond it the least recently seen templates are evicted. 1–1000000.",
+                     check: SettingIssue.outside(1...1_000_000, expected: "1 to 1000000")),
+            .setting("similarity", \.similarity, "How alike a message must be to join a template, a fraction in (0, 1].",
+                     check: { $0 > 0 && $0 <= 1 ? nil : SettingIssue("\($0) is out of range", expected: "a fraction in (0, 1]") }),
+            .setting("distinct_words", \.distinctWords, "Distinct plain words seen at a position before it becomes `<*>`. 2–1000.",
+                     check: SettingIssue.outside(2...1000, expected: "2 to 1000")),
+            .setting("distinct_values", \.distinctValues, "Distinct value-shaped words (ids glued to words, host names, `key=value` "
+                     + "values) seen at a position before it becomes `<*>`… 2–1000.", check: SettingIssue.outside(2...1000, expected: "2 to 1000")),
+            .setting("distinct_share", \.distinctShare, "…when they are at least this share of the messages there (0: no share test).",
+                     check: { (0...1).contains($0) ? nil : SettingIssue("\($0) is out of range", expected: "a fraction in [0, 1]") }),
+            .setting("learning_period", \.learningPeriod, "No \"new pattern\" events before this much event time."),
+            .setting("window", \.window, "The rate-shift window. At least 1s.",
+                     check: { $0.milliseconds < 1000 ? SettingIssue("\($0) is too short", expected: "at least 1s") : nil }),
+            .setting("increase_factor", \.increaseFactor, "A window this many times above the template's smoothed rate is a `RateIncrease` event."),
+            .setting("decrease_factor", \.decreaseFactor, "A window this many times below it is a `RateDecrease` event."),
+            .setting("minimum_count", \.minimumCount, "Fewest events in a window for a rate shift."),
+            .setting("annotate", \.annotate, "Add `template_id`, `template` and `parameters` to each event's fields.")
+        )
     }
 
     static let type = "patterns"

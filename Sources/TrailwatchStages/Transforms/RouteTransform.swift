@@ -9,26 +9,26 @@ struct RouteTransform: TransformKind {
     static let unmatched = "_unmatched"
 
     struct Config: StageConfig {
-        var routes: [(name: String, pattern: FilterPattern)]
+        var routes: [(name: String, pattern: FilterPattern)] = []
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case routes }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            let nested = try c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: .routes)
-            routes = []
-            for key in nested.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {
-                guard key.stringValue.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }), !key.stringValue.hasPrefix("_") else {
-                    throw SettingError(codingPath: c.codingPath + [CodingKeys.routes, key], message: "'\(key.stringValue)' is not a route name",
-                                       expected: "letters, digits, '_' and '-', not starting with '_'")
+        static let settings = SettingsSchema<Config>(
+            .custom("routes", type: "mapping of names to filter patterns", "`NAME: PATTERN` pairs. Read a route as `component.NAME`; an "
+                    + "event goes to every route it matches, and events matching none go to `component._unmatched`. Names are letters, "
+                    + "digits, `_` and `-`, not starting with `_`.", required: true) { config, c, key in
+                let nested = try c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: key)
+                for name in nested.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {
+                    guard name.stringValue.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }), !name.stringValue.hasPrefix("_") else {
+                        throw SettingError(codingPath: c.codingPath + [key, name], message: "'\(name.stringValue)' is not a route name",
+                                           expected: "letters, digits, '_' and '-', not starting with '_'")
+                    }
+                    let text = try nested.decode(String.self, forKey: name)
+                    config.routes.append((name.stringValue, try FilterPattern.decoded(text, codingPath: c.codingPath + [key, name])))
                 }
-                let text = try nested.decode(String.self, forKey: key)
-                routes.append((key.stringValue, try FilterPattern.decoded(text, codingPath: c.codingPath + [CodingKeys.routes, key])))
+                guard !config.routes.isEmpty else {
+                    throw SettingError(codingPath: c.codingPath + [key], message: "is empty", expected: "at least one NAME: PATTERN")
+                }
             }
-            guard !routes.isEmpty else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.routes], message: "is empty", expected: "at least one NAME: PATTERN")
-            }
-        }
+        )
     }
 
     static let type = "route"

@@ -38,89 +38,96 @@ struct RuleTransform: TransformKind {
         var account = "000000000000"
         var region = "us-east-1"
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case rules, envelope, account, region }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            envelope = try c.decodeIfPresent(Envelope.self, forKey: .envelope) ?? .auto
-            account = try c.decodeIfPresent(String.self, forKey: .account) ?? account
-            region = try c.decodeIfPresent(String.self, forKey: .region) ?? region
-            guard account.count == 12, account.allSatisfy(\.isNumber) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.account], message: "'\(account)' is not an AWS account id", expected: "12 digits")
-            }
-            let nested = try c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: .rules)
-            for key in nested.allKeys {
-                let name = key.stringValue
-                let path = c.codingPath + [CodingKeys.rules, key]
-                guard !name.isEmpty, name.count <= 64, !name.hasPrefix("_"),
-                      name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
-                    throw SettingError(codingPath: path, message: "'\(name)' is not a rule name",
-                                       expected: "1 to 64 letters, digits, '_' and '-', not starting with '_'")
+        static let settings = SettingsSchema<Config>(
+            .custom("rules", type: "mapping of names to rules", "`NAME: {…}`; names are 1–64 letters, digits, `_`, `-` (not starting with `_`). "
+                    + "Each rule is its own output, `ID.NAME`.", required: true, storedAt: \Config.rules,
+                    nested: { RuleSettings.settings.reference(prefix: "rules.NAME.") }) { config, c, key in
+                let nested = try c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: key)
+                for name in nested.allKeys {
+                    let text = name.stringValue
+                    guard !text.isEmpty, text.count <= 64, !text.hasPrefix("_"),
+                          text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+                        throw SettingError(codingPath: c.codingPath + [key, name], message: "'\(text)' is not a rule name",
+                                           expected: "1 to 64 letters, digits, '_' and '-', not starting with '_'")
+                    }
+                    var rule = try nested.decode(RuleSettings.self, forKey: name).rule
+                    rule.name = text
+                    config.rules.append(rule)
                 }
-                var rule = try nested.decode(RuleSettings.self, forKey: key).rule
-                rule.name = name
-                rules.append(rule)
-            }
-            guard !rules.isEmpty else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.rules], message: "is empty", expected: "at least one NAME: {event_pattern: …}")
-            }
-        }
+                guard !config.rules.isEmpty else {
+                    throw SettingError(codingPath: c.codingPath + [key], message: "is empty", expected: "at least one NAME: {event_pattern: …}")
+                }
+            },
+            .setting("envelope", \.envelope, "`auto`: CloudTrail records and alarm events are matched as EventBridge delivers them; "
+                     + "`none`: every event as it is."),
+            .setting("account", \.account, "Used where EventBridge would put the account: alarm event envelopes, rule ARNs.",
+                     check: { $0.count == 12 && $0.allSatisfy(\.isNumber) ? nil : SettingIssue("'\($0)' is not an AWS account id", expected: "12 digits") }),
+            .setting("region", \.region, "Used where EventBridge would put the region: alarm event envelopes, rule ARNs.")
+        )
     }
 
-    /// One rule's settings.
-    struct RuleSettings: Decodable {
-        var rule: Rule
+    /// One rule of `rules:`.
+    struct RuleSettings: SettingsSection {
+        var pattern: EventPattern?
+        var patternFile: String?
+        var target = TargetInput.event
+        /// The setting that gave the target, when one did.
+        var targetKey: AnyCodingKey?
+        var enabled = true
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case eventPattern = "event_pattern", eventPatternFile = "event_pattern_file"
-            case inputTransformer = "input_transformer", input, inputPath = "input_path", enabled
-        }
+        var rule: Rule { Rule(name: "", pattern: pattern, patternFile: patternFile, target: target, enabled: enabled) }
 
-        init(from decoder: any Decoder) throws {
-            try decoder.rejectUnknownKeys(CodingKeys.self)
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            var pattern: EventPattern?
-            let file = try c.decodeIfPresent(String.self, forKey: .eventPatternFile)
-            if c.contains(.eventPattern) {
-                let path = c.codingPath + [CodingKeys.eventPattern]
-                if let text = try? c.decode(String.self, forKey: .eventPattern) {
-                    pattern = try EventPattern.decoded(text, codingPath: path)
+        static let settings = SettingsSchema<RuleSettings>(
+            .custom("event_pattern", type: "mapping or string", "The pattern as a YAML mapping or as JSON text.", storedAt: \RuleSettings.pattern) { config, c, key in
+                let path = c.codingPath + [key]
+                if let text = try? c.decode(String.self, forKey: key) {
+                    config.pattern = try EventPattern.decoded(text, codingPath: path)
                 } else {
-                    let tree = try c.decode(YAMLPatternNode.self, forKey: .eventPattern).node
-                    do { pattern = try EventPattern(tree: tree) } catch {
+                    let tree = try c.decode(YAMLPatternNode.self, forKey: key).node
+                    do throws(EventPatternError) { config.pattern = try EventPattern(tree: tree) } catch {
                         throw SettingError(codingPath: path.map(\.stringValue).map(AnyCodingKey.init(stringValue:)) + error.path.map(AnyCodingKey.init(stringValue:)),
                                            message: "invalid event pattern: \(error.message)", expected: "an EventBridge event pattern")
                     }
                 }
+            },
+            .setting("event_pattern_file", \.patternFile, "A JSON file holding the pattern (relative to the pipeline file). Exactly one of the two."),
+            target("input_transformer", type: "mapping", "`{InputPathsMap: {name: JSON path}, InputTemplate: \"…\"}`, AWS's keys.") { c, key in
+                .transformer(try c.decode(TransformerSettings.self, forKey: key).transformer)
+            },
+            target("input", type: "string", "Constant JSON the target receives instead of the event (EventBridge's `Input`).") { c, key in
+                try TargetInput.constant(try c.decode(String.self, forKey: key))
+            },
+            target("input_path", type: "string", "A JSON path; the target receives that part of the event (`InputPath`; no match is sent "
+                   + "when it reaches nothing). At most one of the three target settings.") { c, key in
+                try TargetInput.inputPath(try c.decode(String.self, forKey: key))
+            },
+            .setting("enabled", \.enabled, "`false` keeps the rule in the file but off.")
+        )
+
+        /// One of the settings that say what the rule's target receives (at most one is given).
+        static func target(_ key: String, type: String, _ doc: String,
+                           _ decode: @escaping @Sendable (Setting<RuleSettings>.Container, AnyCodingKey) throws -> TargetInput) -> Setting<RuleSettings> {
+            .custom(key, type: type, doc) { config, c, key in
+                if config.targetKey != nil {
+                    throw SettingError(codingPath: c.codingPath + [key], message: "a rule's target takes one of input_transformer, input and input_path",
+                                       expected: "at most one of them")
+                }
+                config.targetKey = key
+                do { config.target = try decode(c, key) } catch let error as EventPatternError {
+                    throw SettingError(codingPath: c.codingPath + [key] + error.path.map(AnyCodingKey.init(stringValue:)),
+                                       message: error.message, expected: "a target input EventBridge would accept")
+                }
             }
-            guard (pattern == nil) != (file == nil) else {
-                throw SettingError(codingPath: c.codingPath, message: "give exactly one of 'event_pattern' and 'event_pattern_file'",
+        }
+
+        mutating func validate(at codingPath: [any CodingKey]) throws {
+            guard (pattern == nil) != (patternFile == nil) else {
+                throw SettingError(codingPath: codingPath, message: "give exactly one of 'event_pattern' and 'event_pattern_file'",
                                    expected: "event_pattern: {source: [aws.signin], …} or event_pattern_file: rules/name.json")
             }
-            let targets = [CodingKeys.inputTransformer, .input, .inputPath].filter { c.contains($0) }
-            guard targets.count <= 1 else {
-                throw SettingError(codingPath: c.codingPath + [targets[1]], message: "a rule's target takes one of input_transformer, input and input_path",
-                                   expected: "at most one of them")
-            }
-            var target = TargetInput.event
-            do {
-                if c.contains(.inputTransformer) {
-                    target = .transformer(try c.decode(TransformerSettings.self, forKey: .inputTransformer).transformer)
-                } else if let text = try c.decodeIfPresent(String.self, forKey: .input) {
-                    target = try TargetInput.constant(text)
-                } else if let text = try c.decodeIfPresent(String.self, forKey: .inputPath) {
-                    target = try TargetInput.inputPath(text)
-                }
-            } catch let error as EventPatternError {
-                throw SettingError(codingPath: c.codingPath + [targets[0]] + error.path.map(AnyCodingKey.init(stringValue:)),
-                                   message: error.message, expected: "a target input EventBridge would accept")
-            }
-            rule = Rule(name: "", pattern: pattern, patternFile: file, target: target,
-                        enabled: try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true)
         }
     }
 
-    /// `input_transformer: {InputPathsMap: {…}, InputTemplate: "…"}` with AWS's key names.
     struct TransformerSettings: Decodable {
         var transformer: InputTransformer
 

@@ -11,16 +11,14 @@ struct TrailSelectTransform: TransformKind {
     static let unselected = "_unselected"
 
     struct Config: StageConfig {
-        var selection: TrailSelection
+        var selection: TrailSelection?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case eventSelectors = "event_selectors", eventSelectorsFile = "event_selectors_file" }
+        static let settings = SettingsSchema<Config>(TrailSelection.settings(\.selection))
 
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            guard let selection = try TrailSelection.decode(c, inline: .eventSelectors, file: .eventSelectorsFile) else {
-                throw SettingError(codingPath: c.codingPath, message: "has no selectors", expected: "event_selectors or event_selectors_file")
+        mutating func validate(at codingPath: [any CodingKey]) throws {
+            if selection == nil {
+                throw SettingError(codingPath: codingPath, message: "has no selectors", expected: "event_selectors or event_selectors_file")
             }
-            self.selection = selection
         }
     }
 
@@ -31,8 +29,8 @@ struct TrailSelectTransform: TransformKind {
     static func ports(_ config: Config) -> [String] { [unselected] }
 
     static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic] {
-        guard config.selection.file != nil else { return [] }
-        do { _ = try config.selection.resolved(pipelineDirectory: context.pipelineDirectory) } catch {
+        guard let selection = config.selection, selection.file != nil else { return [] }
+        do { _ = try selection.resolved(pipelineDirectory: context.pipelineDirectory) } catch {
             return [ConfigDiagnostic(location: context.location, component: context.component, setting: "event_selectors_file",
                                      message: "\(error)", expected: "event selectors as `aws cloudtrail get-event-selectors` prints them")]
         }
@@ -40,7 +38,8 @@ struct TrailSelectTransform: TransformKind {
     }
 
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
-        do { return Runner(TrailSelector(try config.selection.resolved(pipelineDirectory: context.pipelineDirectory))) } catch {
+        guard let selection = config.selection else { throw StageError("no event selectors") }
+        do { return Runner(TrailSelector(try selection.resolved(pipelineDirectory: context.pipelineDirectory))) } catch {
             throw StageError("\(error)")
         }
     }

@@ -1,0 +1,89 @@
+import Foundation
+import TrailwatchConfig
+
+/// The reference of every stage kind a registry holds — summary, settings, types, defaults and
+/// what each does — read from the kinds themselves. `trailwatch stages` prints it, and the
+/// README's stage reference is its Markdown (a test keeps the two equal).
+public enum StageReference {
+    /// One stage kind, as `trailwatch stages --format json` lists it.
+    public struct Kind: Sendable, Encodable, Equatable {
+        public var section: String
+        public var type: String
+        public var summary: String
+        public var settings: [SettingReference]
+    }
+
+    /// Everything the reference holds, as `trailwatch stages --format json` prints it.
+    public struct Document: Sendable, Encodable {
+        public var sources: [Kind]
+        public var transforms: [Kind]
+        public var sinks: [Kind]
+        /// Settings every sink takes besides its own (`buffer`).
+        public var sinkSettings: [SettingReference]
+    }
+
+    /// The kinds of `registry` (each section in name order), or only those named `type`.
+    public static func document(_ registry: StageRegistry, type: String? = nil) -> Document {
+        func kinds(_ section: ComponentSection) -> [Kind] {
+            registry.types(in: section).filter { type == nil || $0 == type }.compactMap { name in
+                registry.descriptor(section: section, type: name).map {
+                    Kind(section: section.rawValue, type: $0.type, summary: $0.summary, settings: $0.settings)
+                }
+            }
+        }
+        return Document(sources: kinds(.sources), transforms: kinds(.transforms), sinks: kinds(.sinks),
+                        sinkSettings: SinkBufferEnvelope.settings.reference())
+    }
+
+    /// The JSON form: one object with `sources`, `transforms`, `sinks` and `sinkSettings`.
+    public static func json(_ document: Document) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(document), as: UTF8.self)
+    }
+
+    /// The Markdown form: a heading and a settings table per kind (the README's stage reference).
+    public static func markdown(_ document: Document) -> String {
+        var out = ""
+        let sections: [(String, [Kind])] = [("Sources", document.sources), ("Transforms", document.transforms), ("Sinks", document.sinks)]
+        for (title, kinds) in sections where !kinds.isEmpty {
+            out += "### \(title)\n\n"
+            if title == "Sinks" && !document.sinkSettings.isEmpty {
+                out += "Every sink also takes the [settings every sink takes](#settings-every-sink-takes).\n\n"
+            }
+            for kind in kinds {
+                out += "#### `\(kind.type)` \(kind.section.dropLast())\n\n"
+                out += kind.summary + "\n\n"
+                out += table(kind.settings)
+            }
+        }
+        if !document.sinks.isEmpty && !document.sinkSettings.isEmpty {
+            out += "### Settings every sink takes\n\n" + table(document.sinkSettings)
+        }
+        return out
+    }
+
+    static func table(_ settings: [SettingReference]) -> String {
+        guard !settings.isEmpty else { return "No settings.\n\n" }
+        var out = "| setting | type | default | meaning |\n|---|---|---|---|\n"
+        func add(_ setting: SettingReference) {
+            let shown: String
+            if setting.required {
+                shown = "required"
+            } else if let value = setting.defaultValue {
+                shown = "`\(value)`"
+            } else {
+                shown = setting.defaultNote ?? "—"
+            }
+            out += "| `\(setting.key)` | \(cell(setting.type)) | \(cell(shown)) | \(cell(setting.doc)) |\n"
+            setting.settings.forEach(add)
+        }
+        settings.forEach(add)
+        return out + "\n"
+    }
+
+    /// Text inside a table cell: a `|` would end the cell.
+    static func cell(_ text: String) -> String {
+        text.replacingOccurrences(of: "|", with: "\\|")
+    }
+}
