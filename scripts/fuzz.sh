@@ -17,6 +17,8 @@ for target in $targets; do
     work="$root/var/fuzz/$target"
     mkdir -p "$work/corpus"
     if [ "$mode" = libfuzzer ]; then
+        # Swift's backtracer would take the crash signal from libFuzzer, which then saves no input.
+        SWIFT_BACKTRACE=enable=no; export SWIFT_BACKTRACE
         echo "== $target: $seconds s (libFuzzer)"
         # -timeout: one input running longer than 10 s is a hang; -rss_limit_mb: memory bound.
         if "$binary" "$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \

@@ -111,8 +111,16 @@ public enum Timestamps {
         guard i == n else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
         let seconds = days * 86400 + hour * 3600 + minute * 60 + second - offsetSeconds
-        return Int64(seconds) * 1000 + Int64(millis)
+        let result = Int64(seconds) * 1000 + Int64(millis)
+        // A leap second or an offset can carry 9999-12-31 into the year 10000 (or 0000-01-01 before
+        // it), which has no four-digit form: such a time would not print as what was read (found by fuzzing).
+        guard (Self.earliestISO8601Millis...Self.latestISO8601Millis).contains(result) else { return nil }
+        return result
     }
+
+    /// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the times with a four-digit year.
+    public static let earliestISO8601Millis: Int64 = -62_167_219_200_000
+    public static let latestISO8601Millis: Int64 = 253_402_300_799_999
 
     public static func parseISO8601(_ text: String) -> Int64? {
         var copy = text

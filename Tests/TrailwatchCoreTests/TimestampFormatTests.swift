@@ -39,4 +39,15 @@ struct TimestampFormatTests {
     func badLayout() {
         #expect(throws: TimestampFormat.ParseError.self) { try TimestampFormat("%Y-%Q") }
     }
+
+    @Test("ISO 8601 times beyond the four-digit years are refused, so what is read prints back the same (found by fuzzing)")
+    func iso8601Bounds() {
+        for text in ["9999-12-31T23:59:60.999Z", "9999-12-31T23:59:59.999-00:01", "0000-01-01T00:00:00+00:01"] {
+            #expect(Timestamps.parseISO8601(text) == nil, "\(text)")
+        }
+        for text in ["9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999+00:00", "0000-01-01T00:00:00.000Z", "2026-11-25T00:00:00Z"] {
+            let ms = Timestamps.parseISO8601(text)
+            #expect(ms != nil && Timestamps.parseISO8601(Timestamps.iso8601(ms!)) == ms, "\(text)")
+        }
+    }
 }
