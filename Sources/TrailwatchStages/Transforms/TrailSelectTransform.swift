@@ -39,6 +39,9 @@ struct TrailSelectTransform: TransformKind {
         return []
     }
 
+    /// Each batch on its own: instances may run in parallel (`workers:`).
+    static let instancesAreIndependent = true
+
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
         do { return Runner(TrailSelector(try config.selection.resolved(pipelineDirectory: context.pipelineDirectory))) } catch {
             throw StageError("\(error)")
