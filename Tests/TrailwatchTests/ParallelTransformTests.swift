@@ -180,47 +180,48 @@ struct ParallelTransformTests {
         return (summary, run)
     }
 
-    /// The files a pipeline wrote, by name.
-    func outputs(_ dir: TemporaryDirectory, _ names: [String]) -> [String: String] {
-        Dictionary(uniqueKeysWithValues: names.map { ($0, dir.read($0)) })
+    /// Runs `pipeline(workers, directory, run id)` with one worker and with `workers`, expects every
+    /// file in `files` to be written (non-empty) and the same both times; returns the parallel
+    /// run and its files.
+    func compareWithOneWorker(_ files: [String], workers: Int,
+                              _ pipeline: @escaping (Int, String, String) -> String) async throws -> (RunSummary, ParallelRun, [String: String]) {
+        let one = TemporaryDirectory(), many = TemporaryDirectory()
+        let (_, serial) = try await runPipeline { pipeline(1, one.path, $0) }
+        serial.finish()
+        let (summary, parallel) = try await runPipeline { pipeline(workers, many.path, $0) }
+        #expect(summary.failures.isEmpty)
+        for file in files {
+            #expect(!one.read(file).isEmpty, "\(file) is empty: the test would not see a reordering")
+            #expect(many.read(file) == one.read(file), "\(file) differs with \(workers) workers")
+        }
+        return (summary, parallel, Dictionary(uniqueKeysWithValues: files.map { ($0, many.read($0)) }))
     }
 
     @Test("rule: every port gets exactly what one instance emits, in input order, with 4 workers")
     func ruleOrder() async throws {
-        func rulePipeline(workers: Int, _ dir: TemporaryDirectory) -> (String) -> String {
-            { run in """
-                sources:
-                  src: { type: numbered, run: \(run), batches: 48, per_batch: 40, shape: cloudtrail }
-                transforms:
-                  rules:
-                    type: rule
-                    inputs: [src]
-                    workers: \(workers)
-                    rules:
-                      r000: { event_pattern: { detail: { eventName: [Op1, Op2] } } }
-                      r001: { event_pattern: { source: [aws.svc3] } }
-                      r002: { event_pattern: '{"detail": {"sourceIPAddress": [{"prefix": "10.0.1."}]}}' }
-                      r003: { event_pattern: { detail: { eventName: [Op6] } }, input_transformer: { InputPathsMap: { id: $.detail.eventID }, InputTemplate: 'seen <id>' } }
-                sinks:
-                  matched: { type: file, inputs: [rules], path: "\(dir.path)/matched.log", format: raw }
-                  rest: { type: file, inputs: [rules._unmatched], path: "\(dir.path)/rest.log", format: raw }
-                  r000: { type: file, inputs: [rules.r000], path: "\(dir.path)/r000.jsonl" }
-                  r001: { type: file, inputs: [rules.r001], path: "\(dir.path)/r001.jsonl" }
-                  r002: { type: file, inputs: [rules.r002], path: "\(dir.path)/r002.jsonl" }
-                  r003: { type: file, inputs: [rules.r003], path: "\(dir.path)/r003.jsonl" }
-                """ }
-        }
         let files = ["matched.log", "rest.log", "r000.jsonl", "r001.jsonl", "r002.jsonl", "r003.jsonl"]
-        let one = TemporaryDirectory(), four = TemporaryDirectory()
-        let (serial, serialRun) = try await runPipeline(rulePipeline(workers: 1, one))
-        let (parallel, parallelRun) = try await runPipeline(rulePipeline(workers: 4, four))
-        defer { serialRun.finish(); parallelRun.finish() }
-        #expect(serial.failures.isEmpty && parallel.failures.isEmpty)
-        let expected = outputs(one, files), got = outputs(four, files)
-        for file in files {
-            #expect(!expected[file]!.isEmpty, "\(file) is empty: the test would not see a reordering")
-            #expect(got[file] == expected[file], "\(file) differs with 4 workers")
-        }
+        let (parallel, parallelRun, got) = try await compareWithOneWorker(files, workers: 4) { workers, dir, run in """
+            sources:
+              src: { type: numbered, run: \(run), batches: 48, per_batch: 40, shape: cloudtrail }
+            transforms:
+              rules:
+                type: rule
+                inputs: [src]
+                workers: \(workers)
+                rules:
+                  r000: { event_pattern: { detail: { eventName: [Op1, Op2] } } }
+                  r001: { event_pattern: { source: [aws.svc3] } }
+                  r002: { event_pattern: '{"detail": {"sourceIPAddress": [{"prefix": "10.0.1."}]}}' }
+                  r003: { event_pattern: { detail: { eventName: [Op6] } }, input_transformer: { InputPathsMap: { id: $.detail.eventID }, InputTemplate: 'seen <id>' } }
+            sinks:
+              matched: { type: file, inputs: [rules], path: "\(dir)/matched.log", format: raw }
+              rest: { type: file, inputs: [rules._unmatched], path: "\(dir)/rest.log", format: raw }
+              r000: { type: file, inputs: [rules.r000], path: "\(dir)/r000.jsonl" }
+              r001: { type: file, inputs: [rules.r001], path: "\(dir)/r001.jsonl" }
+              r002: { type: file, inputs: [rules.r002], path: "\(dir)/r002.jsonl" }
+              r003: { type: file, inputs: [rules.r003], path: "\(dir)/r003.jsonl" }
+            """ }
+        defer { parallelRun.finish() }
         // Every input line comes out once, on the main or the unmatched output, in input order.
         let all = (0..<48).flatMap { b in (0..<NumberedSource.lineCount(batch: b, perBatch: 40)).map { "\"e-\(b)-\($0)\"" } }
         let seen = (got["matched.log"]! + got["rest.log"]!).split(separator: "\n")
@@ -264,39 +265,27 @@ struct ParallelTransformTests {
 
     @Test("mask: masked lines, findings and the audit's per-minute metrics are the same with 4 workers")
     func maskSameAsOneWorker() async throws {
-        func maskPipeline(workers: Int, _ dir: TemporaryDirectory) -> (String) -> String {
-            { run in """
-                sources:
-                  src: { type: numbered, run: \(run), batches: 40, per_batch: 30, shape: text }
-                transforms:
-                  pii:
-                    type: mask
-                    inputs: [src]
-                    workers: \(workers)
-                    policy:
-                      Version: "2021-06-01"
-                      Statement:
-                        - DataIdentifier: [arn:aws:dataprotection::aws:data-identifier/EmailAddress, arn:aws:dataprotection::aws:data-identifier/IpAddress]
-                          Operation: { Audit: { FindingsDestination: { CloudWatchLogs: { LogGroup: /audit } } } }
-                        - DataIdentifier: [arn:aws:dataprotection::aws:data-identifier/EmailAddress, arn:aws:dataprotection::aws:data-identifier/IpAddress]
-                          Operation: { Deidentify: { MaskConfig: {} } }
-                sinks:
-                  out: { type: file, inputs: [pii], path: "\(dir.path)/out.log", format: raw }
-                  findings: { type: file, inputs: [pii.findings], path: "\(dir.path)/findings.jsonl" }
-                  metrics: { type: file, inputs: [pii.metrics], path: "\(dir.path)/metrics.jsonl" }
-                """ }
-        }
-        let files = ["out.log", "findings.jsonl", "metrics.jsonl"]
-        let one = TemporaryDirectory(), four = TemporaryDirectory()
-        let (_, serial) = try await runPipeline(maskPipeline(workers: 1, one))
-        let (summary, parallel) = try await runPipeline(maskPipeline(workers: 4, four))
-        defer { serial.finish(); parallel.finish() }
-        #expect(summary.failures.isEmpty)
-        let expected = outputs(one, files), got = outputs(four, files)
-        for file in files {
-            #expect(!expected[file]!.isEmpty)
-            #expect(got[file] == expected[file], "\(file) differs with 4 workers")
-        }
+        let (_, parallel, got) = try await compareWithOneWorker(["out.log", "findings.jsonl", "metrics.jsonl"], workers: 4) { workers, dir, run in """
+            sources:
+              src: { type: numbered, run: \(run), batches: 40, per_batch: 30, shape: text }
+            transforms:
+              pii:
+                type: mask
+                inputs: [src]
+                workers: \(workers)
+                policy:
+                  Version: "2021-06-01"
+                  Statement:
+                    - DataIdentifier: [arn:aws:dataprotection::aws:data-identifier/EmailAddress, arn:aws:dataprotection::aws:data-identifier/IpAddress]
+                      Operation: { Audit: { FindingsDestination: { CloudWatchLogs: { LogGroup: /audit } } } }
+                    - DataIdentifier: [arn:aws:dataprotection::aws:data-identifier/EmailAddress, arn:aws:dataprotection::aws:data-identifier/IpAddress]
+                      Operation: { Deidentify: { MaskConfig: {} } }
+            sinks:
+              out: { type: file, inputs: [pii], path: "\(dir)/out.log", format: raw }
+              findings: { type: file, inputs: [pii.findings], path: "\(dir)/findings.jsonl" }
+              metrics: { type: file, inputs: [pii.metrics], path: "\(dir)/metrics.jsonl" }
+            """ }
+        defer { parallel.finish() }
         #expect(!got["out.log"]!.contains("example.com") && got["out.log"]!.contains("*"))
         // 40 batches, 20 s apart: the audit closed periods as event time moved, not only at the end.
         #expect(got["metrics.jsonl"]!.split(separator: "\n").count >= 2 * 13)
