@@ -122,7 +122,7 @@ struct CloudWatchLogsAPITests {
         let put = try await aws(["put-log-events", "--log-group-name", "cli", "--log-stream-name", "s1", "--log-events",
                            "timestamp=\(now),message=hello from the cli", "timestamp=\(now + 1),message=second ERROR line"])
         #expect(put.0 == 0, "\(put.2)")
-        #expect(await eventually(20) {
+        #expect(await eventually(60) {
             (try? await aws(["filter-log-events", "--log-group-name", "cli", "--filter-pattern", "ERROR"]).1.contains("second ERROR line")) == true
         })
         let groups = try await aws(["describe-log-groups"])

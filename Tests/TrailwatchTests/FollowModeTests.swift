@@ -236,7 +236,7 @@ struct FollowModeTests {
         let dir = TemporaryDirectory()
         let log = dir.write("logs/app.log", "START one\n  more\n")
         let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    multiline: { start_pattern: '^START', timeout: 300ms }", format: "json"))
-        #expect(await eventually(30) { dir.read("out.log").contains(#"START one\n  more"#) })
+        #expect(await eventually(60) { dir.read("out.log").contains(#"START one\n  more"#) })
         _ = await live.stop()
     }
 
