@@ -5,6 +5,7 @@ import TrailwatchArchive
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 /// Runs a command line tool and returns (status, stdout, stderr), without holding a cooperative
 /// thread while it runs (see ``Child``).

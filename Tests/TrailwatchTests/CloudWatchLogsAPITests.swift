@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchTestSupport
 
 /// Runs a program (looked up in PATH) to its end; (status, stdout, stderr).
 @discardableResult
@@ -60,7 +61,7 @@ struct CloudWatchLogsAPITests {
         let dir = TemporaryDirectory()
         var url: String?
         if backend == "postgres" {
-            guard let (_, database) = try PostgresStoreTests.database("boto") else { return }
+            guard let (_, database) = try await PostgresStoreTests.database("boto") else { return }
             url = database
         }
         let (process, port) = try await startServing(["run", aggregatorPipeline(dir, url: url), "--quiet"], environment: apiEnvironment)

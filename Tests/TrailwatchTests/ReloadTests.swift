@@ -4,6 +4,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 /// Appends `count` numbered lines to `path` from a thread, `perBurst` every 5 ms; every third is an
 /// ERROR line and every fifth a WARN line (the others INFO).

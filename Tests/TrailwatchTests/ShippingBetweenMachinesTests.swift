@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchTestSupport
 
 /// A free loopback port (bound and released), for a server that must come back on the same port.
 func freePort() -> Int {

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchTestSupport
 
 @Suite("Shutdown and status reporting (real processes)")
 struct ShutdownTests {

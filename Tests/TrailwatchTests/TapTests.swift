@@ -4,6 +4,7 @@ import Testing
 import TrailwatchCore
 @testable import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 /// A log batch of `lines`.
 private func logBatch(_ lines: [String]) -> Payload {

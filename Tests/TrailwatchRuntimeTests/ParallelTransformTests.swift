@@ -5,6 +5,7 @@ import TrailwatchConfig
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 // MARK: - Test-only stage kinds (their state is kept per run id, so tests may run at once)
 
