@@ -47,13 +47,7 @@ public struct SinkBufferEnvelope: StageConfig {
 
     /// Splits a sink's settings into its `buffer` part and the rest.
     public static func split(_ settings: Node) -> (buffer: Node, rest: Node) {
-        guard let mapping = settings.mapping else { return (.mapping(Node.Mapping([])), settings) }
-        var buffer: [(Node, Node)] = []
-        var rest: [(Node, Node)] = []
-        for (key, value) in mapping {
-            if key.string == "buffer" { buffer.append((key, value)) } else { rest.append((key, value)) }
-        }
-        return (.mapping(Node.Mapping(buffer, mapping.tag, mapping.style, mapping.mark)),
-                .mapping(Node.Mapping(rest, mapping.tag, mapping.style, mapping.mark)))
+        let (selected, rest) = ConfigDecoding.split(settings, key: "buffer")
+        return (selected, rest)
     }
 }

@@ -339,7 +339,8 @@ public final class PipelineRunner: Sendable {
         case .transform(let make):
             tasks.append { [self] in
                 await predecessor?.wait()
-                await runTransform(make: make, context: context, input: instance.inbox!.channel, router: instance.router!)
+                await runTransform(make: make, parallel: instance.component.stage.parallel, context: context,
+                                   input: instance.inbox!.channel, router: instance.router!)
                 finished(instance)
             }
         case .sink(let make):
@@ -397,21 +398,39 @@ public final class PipelineRunner: Sendable {
         instance.done.signal()
     }
 
-    private func runTransform(make: @Sendable (StageContext) throws -> any Transform, context: StageContext,
-                              input: BoundedChannel<StageMessage>, router: OutputRouter) async {
+    private func runTransform(make: @Sendable (StageContext) throws -> any Transform, parallel: ParallelTransformSpec?,
+                              context: StageContext, input: BoundedChannel<StageMessage>, router: OutputRouter) async {
         context.metrics.markStarted()
         defer {
             context.metrics.markFinished()
             router.close()
         }
-        let transform: any Transform
+        let log = self.log
+        @Sendable func report(_ error: any Error) {
+            context.metrics.recordError()
+            log.log(.error, context.id, "\(error)")
+        }
+        var single: (any Transform)?
+        var pool: TransformWorkerPool?
         do {
-            transform = try make(context)
+            // Several instances only where the kind's are independent and more than one worker is asked for.
+            if let parallel, case let workers = parallel.workers.resolved(), workers > 1 {
+                pool = try TransformWorkerPool(parallel, workers: workers, context: context)
+            } else {
+                single = try make(context)
+            }
         } catch {
             fail(context.id, "\(error)")
             for await message in input { if case .batch(let b) = message { b.acks.release(success: false) } }
             return
         }
+        if let pool {
+            await pool.run(input: input, metrics: context.metrics, report: report) { [self] output, inherited in
+                await deliver(output, inheriting: inherited, metrics: context.metrics, router: router)
+            }
+            return
+        }
+        let transform = single!
         let holds = transform.holdsAcknowledgements
         for await message in input {
             var output = TransformOutput()
@@ -426,16 +445,12 @@ public final class PipelineRunner: Sendable {
                     try transform.tick(nowMillis: now, into: &output)
                 }
             } catch {
-                context.metrics.recordError()
-                log.log(.error, context.id, "\(error)")
+                report(error)
             }
             await deliver(output, inheriting: holds ? nil : acks, metrics: context.metrics, router: router)
         }
         var output = TransformOutput()
-        do { try transform.finish(into: &output) } catch {
-            context.metrics.recordError()
-            log.log(.error, context.id, "\(error)")
-        }
+        do { try transform.finish(into: &output) } catch { report(error) }
         await deliver(output, inheriting: holds ? nil : Acknowledgements(), metrics: context.metrics, router: router)
     }
 

@@ -46,6 +46,16 @@ public protocol TransformKind: SendableMetatype {
     static func produces(_ config: Config, fedWith inputs: Set<EventKind>, at port: String?) -> Set<EventKind>
     static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic]
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform
+    /// True when instances from ``make(_:_:)`` are independent of each other: each handles whole
+    /// batches and keeps nothing from one batch to the next (shared immutable settings and gauges
+    /// on ``StageContext/metrics`` are fine; state that must see every batch in input order goes
+    /// into ``makeSequencer(_:_:)``). The runtime then runs `workers:` instances at once, each on
+    /// its own thread, calling only their `process`, and emits their outputs in input order.
+    /// Such kinds get the `workers` setting (see ``TransformWorkers``).
+    static var instancesAreIndependent: Bool { get }
+    /// The in-order part of a kind whose instances are independent, shared by all of them (nil:
+    /// none). Without parallelism it runs right after the one instance.
+    static func makeSequencer(_ config: Config, _ context: StageContext) throws -> (any TransformSequencer)?
 }
 
 /// A sink kind: one file implements it, one registry line adds it.
@@ -68,6 +78,8 @@ extension TransformKind {
     public static func produces(_ config: Config, fedWith inputs: Set<EventKind>, at port: String?) -> Set<EventKind> {
         produces(config, fedWith: inputs)
     }
+    public static var instancesAreIndependent: Bool { false }
+    public static func makeSequencer(_ config: Config, _ context: StageContext) throws -> (any TransformSequencer)? { nil }
 }
 extension SinkKind {
     public static func check(_ config: Config, _ context: ValidationContext) -> [ConfigDiagnostic] { [] }
@@ -97,6 +109,8 @@ public struct ResolvedStage: Sendable {
     public var buffer = SinkBufferSettings()
     /// Files only this component may write (see ``SinkKind/exclusiveFiles(_:)``).
     public var exclusiveFiles: [(setting: String, path: String)] = []
+    /// A transform whose instances are independent: how to run several (see ``TransformKind/instancesAreIndependent``).
+    public var parallel: ParallelTransformSpec?
 }
 
 /// A registered stage kind, type-erased.
@@ -135,11 +149,26 @@ public struct StageRegistry: Sendable {
     }
 
     public mutating func register<K: TransformKind>(_ kind: K.Type) {
-        add(StageDescriptor(type: K.type, section: .transforms, summary: K.summary, settings: K.Config.settings.reference()) { node, file, component in
-            ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
+        add(StageDescriptor(type: K.type, section: .transforms, summary: K.summary,
+                            settings: K.Config.settings.reference() + (K.instancesAreIndependent ? TransformWorkersEnvelope.settings.reference() : [])) { node, file, component in
+            func resolved(_ config: K.Config) -> ResolvedStage {
                 ResolvedStage(accepts: K.accepts(config), produces: { K.produces(config, fedWith: $0, at: $1) }, ports: K.ports(config),
-                              check: { K.check(config, $0) }, factory: .transform { try K.make(config, $0) }, config: config)
+                              check: { K.check(config, $0) },
+                              factory: .transform { SequencedTransform.combining(try K.make(config, $0), try K.makeSequencer(config, $0)) },
+                              config: config)
             }
+            guard K.instancesAreIndependent else {
+                return ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map(resolved)
+            }
+            let (workersNode, rest) = TransformWorkersEnvelope.split(node)
+            return Self.both(ConfigDecoding.decode(K.Config.self, from: rest, file: file, component: component),
+                             ConfigDecoding.decode(TransformWorkersEnvelope.self, from: workersNode, file: file, component: component))
+                .map { config, envelope in
+                    var stage = resolved(config)
+                    stage.parallel = ParallelTransformSpec(workers: envelope.workers, makeInstance: { try K.make(config, $0) },
+                                                           makeSequencer: { try K.makeSequencer(config, $0) })
+                    return stage
+                }
         })
     }
 
@@ -148,18 +177,22 @@ public struct StageRegistry: Sendable {
             let (bufferNode, rest) = SinkBufferEnvelope.split(node)
             let buffer = ConfigDecoding.decode(SinkBufferEnvelope.self, from: bufferNode, file: file, component: component)
             let stage = ConfigDecoding.decode(K.Config.self, from: rest, file: file, component: component)
-            switch (stage, buffer) {
-            case (.success(let config), .success(let envelope)):
+            return Self.both(stage, buffer).map { config, envelope in
                 var resolved = ResolvedStage(accepts: K.accepts(config), produces: { _, _ in [] }, ports: [],
                                              check: { K.check(config, $0) }, factory: .sink { try K.make(config, $0) }, config: config)
                 resolved.buffer = envelope.buffer
                 resolved.exclusiveFiles = K.exclusiveFiles(config)
-                return .success(resolved)
-            case (.failure(let a), .failure(let b)):
-                return .failure(ConfigError(a.diagnostics + b.diagnostics))
-            case (.failure(let error), _), (_, .failure(let error)):
-                return .failure(error)
+                return resolved
             }
         })
+    }
+
+    /// A stage's own settings and a setting shared by its family (decoded apart): both, or every diagnostic of either.
+    private static func both<A, B>(_ a: Result<A, ConfigError>, _ b: Result<B, ConfigError>) -> Result<(A, B), ConfigError> {
+        switch (a, b) {
+        case (.success(let a), .success(let b)): .success((a, b))
+        case (.failure(let a), .failure(let b)): .failure(ConfigError(a.diagnostics + b.diagnostics))
+        case (.failure(let error), _), (_, .failure(let error)): .failure(error)
+        }
     }
 }

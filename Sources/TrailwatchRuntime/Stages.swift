@@ -124,7 +124,7 @@ extension Sink {
 
 /// Where a transform puts what it emits. `port` names one of the transform's named outputs
 /// (`route`); nil is the main output.
-public struct TransformOutput {
+public struct TransformOutput: Sendable {
     public internal(set) var emitted: [(port: String?, batch: Batch)] = []
 
     public init() {}

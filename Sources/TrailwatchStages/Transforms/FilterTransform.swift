@@ -35,6 +35,9 @@ struct FilterTransform: TransformKind {
     static func accepts(_ config: Config) -> Set<EventKind> { [.log] }
     static func produces(_ config: Config, fedWith inputs: Set<EventKind>) -> Set<EventKind> { [.log] }
 
+    /// Each batch on its own: instances may run in parallel (`workers:`).
+    static let instancesAreIndependent = true
+
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
         Runner(metrics: context.metrics, needles: (config.contains ?? []).map { Array($0.utf8) },
                regex: config.regex?.makeMatcher(),

@@ -1,5 +1,4 @@
 import DataProtection
-import Dispatch
 import FilterPatterns
 import Foundation
 import TrailwatchCore
@@ -83,6 +82,10 @@ struct MaskTransform: TransformKind {
         return []
     }
 
+    /// Masking is per event; the audit's counting into metric periods, which must see the
+    /// batches in order, is the sequencer's: instances may run in parallel (`workers:`).
+    static let instancesAreIndependent = true
+
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
         switch config.loadPolicy(pipelineDirectory: context.pipelineDirectory) {
         case .success(let policy): return Runner(policy: policy, config: config, context: context)
@@ -90,19 +93,25 @@ struct MaskTransform: TransformKind {
         }
     }
 
+    static func makeSequencer(_ config: Config, _ context: StageContext) throws -> (any TransformSequencer)? {
+        Audit(metrics: context.metrics)
+    }
+
+    /// Masks one batch at a time. What the audit counts leaves on the `metrics` output as one
+    /// datapoint per log group, identifier and period for this batch alone; ``Audit`` folds those
+    /// into the periods it emits.
     final class Runner: Transform {
         let scanner: DataProtectionScanner
         let audit: DataProtectionPolicy.AuditOperation
         let namespace: String
         let metrics: ComponentMetrics
-        var aggregator = MetricAggregator(periodSeconds: 60, latenessMillis: 60_000)
-        /// Input acknowledgements waiting for the metric periods they counted into.
-        private var pending = PeriodAcknowledgements()
+        /// Only for its period arithmetic (the periods themselves are the audit's).
+        let periods = MetricAggregator(periodSeconds: 60, latenessMillis: 60_000)
         private var identities: [String: [MetricIdentity]] = [:]
         /// The current event's findings, for its findings event.
         private var findings: [Finding] = []
         private var scratch: [UInt8] = []
-        private var findingsTotal = 0
+        private var scan = BatchScan()
 
         init(policy: DataProtectionPolicy, config: Config, context: StageContext) {
             scanner = DataProtectionScanner(policy: policy)
@@ -110,8 +119,6 @@ struct MaskTransform: TransformKind {
             namespace = config.metricNamespace
             metrics = context.metrics
         }
-
-        var holdsAcknowledgements: Bool { true }
 
         /// `LogEventsWithFindings` per identifier for one log group, built once.
         private func identities(for logGroup: String) -> [MetricIdentity] {
@@ -125,21 +132,18 @@ struct MaskTransform: TransformKind {
         }
 
         func process(_ batch: Batch, into output: inout TransformOutput) throws {
-            guard case .logs(let logs) = batch.payload else {
-                batch.acks.release()
-                return
-            }
+            guard case .logs(let logs) = batch.payload else { return }
             let identifierCount = scanner.identifierNames.count
             var masked: MaskedBatchBuilder?
             var findingsBatch: FindingsBatchBuilder?
-            // Events with findings per (origin, identifier, period), added to the aggregator once per batch.
+            // Events with findings per (origin, identifier, period).
             var counts: [CountKey: Int] = [:]
-            var newest: Int64?
             var seen = [Bool](repeating: false, count: identifierCount)
-            let scans = scan(logs)
+            var findingsTotal = 0
+            scan.scan(logs, scanner)
             for i in 0..<logs.count {
                 let message = logs.message(i)
-                let found = scans.findings(of: i)
+                let found = scan.findings(of: i)
                 var fields = logs.fields(i)
                 var fieldsChanged = false
                 if fields != nil { fieldsChanged = maskFields(&fields!) }
@@ -159,8 +163,7 @@ struct MaskTransform: TransformKind {
                 guard !found.isEmpty else { continue }
                 findingsTotal += found.count
                 let time = logs.timestamp(i)
-                let period = aggregator.periodStart(time)
-                if newest.map({ period > $0 }) ?? true { newest = period }
+                let period = periods.periodStart(time)
                 for k in seen.indices { seen[k] = false }
                 for finding in found where !seen[finding.identifier] {
                     seen[finding.identifier] = true
@@ -175,35 +178,16 @@ struct MaskTransform: TransformKind {
                                           origin: Origin(logGroup: audit.logGroup ?? origin.logGroup, logStream: origin.logStream))
                 }
             }
-            for (key, count) in counts {
-                aggregator.add(Double(count), metric: identities(for: logs.origins[key.origin].logGroup)[key.identifier], unit: "Count",
-                               at: key.period)
+            if findingsTotal > 0 { metrics.addToGauge("findings", Double(findingsTotal)) }
+            output.emit(Batch(.logs(masked?.build() ?? logs)), port: nil)
+            if let found = findingsBatch?.build() { output.emit(Batch(.logs(found)), port: MaskTransform.findingsPort) }
+            if !counts.isEmpty {
+                let counted = counts.map { key, count in
+                    MetricDatum(metric: identities(for: logs.origins[key.origin].logGroup)[key.identifier], unit: "Count", timestamp: key.period,
+                                period: periods.periodSeconds, sampleCount: 1, sum: Double(count), minimum: Double(count), maximum: Double(count))
+                }
+                output.emit(Batch(.metrics(counted)), port: MaskTransform.metricsPort)
             }
-            if findingsTotal > 0 { metrics.setGauge("findings", Double(findingsTotal)) }
-            // Every batch that leaves carries a claim on the input; the input's own claim waits for its metric periods.
-            let result = masked?.build() ?? logs
-            batch.acks.retain()
-            output.emit(Batch(.logs(result), acks: batch.acks), port: nil)
-            if let found = findingsBatch?.build() {
-                batch.acks.retain()
-                output.emit(Batch(.logs(found), acks: batch.acks), port: MaskTransform.findingsPort)
-            }
-            pending.hold(batch.acks, newestPeriod: newest)
-            emitMetrics(aggregator.closeByWatermark(), into: &output)
-        }
-
-        /// Scans every message of a batch, in parts on all cores for large batches (matching is
-        /// the stage's whole cost; putting the masked batch together stays in order, here).
-        private func scan(_ logs: LogBatch) -> BatchScan {
-            let parts = logs.count >= 2048 ? 4 : 1
-            let result = BatchScan(parts: parts, events: logs.count)
-            let scanner = self.scanner
-            if parts == 1 {
-                result.scanPart(0, logs, scanner)
-            } else {
-                DispatchQueue.concurrentPerform(iterations: parts) { result.scanPart($0, logs, scanner) }
-            }
-            return result
         }
 
         struct CountKey: Hashable {
@@ -271,6 +255,36 @@ struct MaskTransform: TransformKind {
             out.append("]}")
             return out.bytes
         }
+    }
+
+    /// The audit's counting, in input order for every instance: folds each batch's counts into
+    /// `LogEventsWithFindings` per minute and emits a period once it closes (by event time, or
+    /// by the wall clock in live mode). Each batch's acknowledgements travel with what was
+    /// emitted for it, and its own claim waits for the periods it counted into.
+    final class Audit: TransformSequencer {
+        let metrics: ComponentMetrics
+        var aggregator = MetricAggregator(periodSeconds: 60, latenessMillis: 60_000)
+        /// Input acknowledgements waiting for the metric periods they counted into.
+        private var pending = PeriodAcknowledgements()
+
+        init(metrics: ComponentMetrics) { self.metrics = metrics }
+
+        var holdsAcknowledgements: Bool { true }
+
+        func sequence(_ batch: Batch, _ output: inout TransformOutput) throws {
+            var newest: Int64?
+            for counted in output.take(port: MaskTransform.metricsPort) {
+                guard case .metrics(let data) = counted.payload else { continue }
+                for datum in data {
+                    aggregator.add(datum.sum, metric: datum.metric, unit: datum.unit, at: datum.timestamp)
+                    if newest.map({ datum.timestamp > $0 }) ?? true { newest = datum.timestamp }
+                }
+            }
+            // Every batch that leaves carries a claim on the input; the input's own claim waits for its metric periods.
+            output.shareAcknowledgements(batch.acks)
+            pending.hold(batch.acks, newestPeriod: newest)
+            emitMetrics(aggregator.closeByWatermark(), into: &output)
+        }
 
         func tick(nowMillis: Int64, into output: inout TransformOutput) throws {
             emitMetrics(aggregator.closePeriods(before: nowMillis), into: &output)
@@ -293,55 +307,27 @@ struct MaskTransform: TransformKind {
     }
 }
 
-/// The findings of every event of a batch, scanned in parts; each part writes only its own slot.
-final class BatchScan: @unchecked Sendable {
-    let parts: Int
-    let events: Int
-    /// One slot per part, written by that part's thread only (raw storage: no exclusivity checks across threads).
-    private let found: UnsafeMutableBufferPointer<[Finding]>
-    private let offsets: UnsafeMutableBufferPointer<[Int]>
+/// The findings of every event of a batch (arrays kept from batch to batch for their capacity).
+struct BatchScan {
+    private var found: [Finding] = []
+    /// Where each event's findings start in `found`, plus the end.
+    private var offsets: [Int] = []
+    private var one: [Finding] = []
+    private var scratch: [Range<Int>] = []
 
-    init(parts: Int, events: Int) {
-        self.parts = parts
-        self.events = events
-        found = .allocate(capacity: parts)
-        found.initialize(repeating: [])
-        offsets = .allocate(capacity: parts)
-        offsets.initialize(repeating: [])
-    }
-
-    deinit {
-        _ = found.deinitialize()
-        found.deallocate()
-        _ = offsets.deinitialize()
-        offsets.deallocate()
-    }
-
-    private func bounds(_ part: Int) -> Range<Int> { (events * part / parts)..<(events * (part + 1) / parts) }
-
-    func scanPart(_ part: Int, _ logs: LogBatch, _ scanner: DataProtectionScanner) {
-        let range = bounds(part)
-        var all: [Finding] = []
-        var starts: [Int] = [0]
-        starts.reserveCapacity(range.count + 1)
-        var one: [Finding] = []
-        var scratch: [Range<Int>] = []
-        for i in range {
+    mutating func scan(_ logs: LogBatch, _ scanner: DataProtectionScanner) {
+        found.removeAll(keepingCapacity: true)
+        offsets.removeAll(keepingCapacity: true)
+        offsets.reserveCapacity(logs.count + 1)
+        offsets.append(0)
+        for i in 0..<logs.count {
             scanner.scan(logs.message(i), into: &one, scratch: &scratch)
-            all.append(contentsOf: one)
-            starts.append(all.count)
+            found.append(contentsOf: one)
+            offsets.append(found.count)
         }
-        found[part] = all
-        offsets[part] = starts
     }
 
-    func findings(of event: Int) -> ArraySlice<Finding> {
-        var p = parts == 1 ? 0 : min(parts - 1, event * parts / max(events, 1))
-        while event < bounds(p).lowerBound { p -= 1 }
-        while event >= bounds(p).upperBound { p += 1 }
-        let k = event - bounds(p).lowerBound
-        return found[p][offsets[p][k]..<offsets[p][k + 1]]
-    }
+    func findings(of event: Int) -> ArraySlice<Finding> { found[offsets[event]..<offsets[event + 1]] }
 }
 
 /// Builds the masked copy of a batch: every message packed into one new block (newline-separated,

@@ -57,6 +57,9 @@ struct ParseTransform: TransformKind {
     static func accepts(_ config: Config) -> Set<EventKind> { [.log] }
     static func produces(_ config: Config, fedWith inputs: Set<EventKind>) -> Set<EventKind> { [.log] }
 
+    /// Each batch on its own: instances may run in parallel (`workers:`).
+    static let instancesAreIndependent = true
+
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
         let extractor: Runner.Extractor
         switch config.format {

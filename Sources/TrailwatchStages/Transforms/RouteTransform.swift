@@ -37,6 +37,9 @@ struct RouteTransform: TransformKind {
     static func produces(_ config: Config, fedWith inputs: Set<EventKind>) -> Set<EventKind> { [.log] }
     static func ports(_ config: Config) -> [String] { config.routes.map(\.name) + [unmatched] }
 
+    /// Each batch on its own: instances may run in parallel (`workers:`).
+    static let instancesAreIndependent = true
+
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
         Runner(routes: config.routes.map { ($0.name, PatternMatcher($0.pattern)) }, metrics: context.metrics)
     }

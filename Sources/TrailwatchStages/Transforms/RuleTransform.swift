@@ -1,5 +1,4 @@
 import ByteJSON
-import Dispatch
 import EventPatterns
 import Foundation
 import TrailwatchCore
@@ -196,15 +195,7 @@ struct RuleTransform: TransformKind {
         var time: Int64
     }
 
-    /// A matcher per part of a batch (each thread its own working memory).
-    final class Part: @unchecked Sendable {
-        let matcher: EventMatcher
-        var matches: [Match] = []
-        var matchedAny: [Int] = []
-        init(_ matcher: EventMatcher) { self.matcher = matcher }
-    }
-
-    /// What a rule's target receives, per match (immutable: shared by the threads matching parts of a batch).
+    /// What a rule's target receives, per match.
     struct Targets: Sendable {
         let rules: [Rule]
         let account: String
@@ -258,22 +249,23 @@ struct RuleTransform: TransformKind {
         }
     }
 
+    /// Rules keep nothing across batches (no counters, no rate limits): instances may run in parallel (`workers:`).
+    static let instancesAreIndependent = true
+
     final class Runner: Transform {
         let rules: [Rule]
         let config: Config
-        let ruleSet: RuleSet
         let targets: Targets
-        let parts: [Part]
-        var single: Part { parts[0] }
+        /// The rule index and this instance's working memory.
+        let matcher: EventMatcher
+        private var matches: [Match] = []
+        private var matchedAny: [Int] = []
 
         init(rules: [Rule], config: Config) {
             self.rules = rules
             self.config = config
             targets = Targets(rules: rules, account: config.account, region: config.region)
-            let ruleSet = RuleSet(rules.map { $0.pattern! })
-            self.ruleSet = ruleSet
-            // More parts than cores: when the source thread takes a core for a while, the other one takes more parts.
-            parts = (0..<8).map { _ in Part(EventMatcher(ruleSet, cloudTrailEnvelope: config.envelope == .auto)) }
+            matcher = EventMatcher(RuleSet(rules.map { $0.pattern! }), cloudTrailEnvelope: config.envelope == .auto)
         }
 
         func process(_ batch: Batch, into output: inout TransformOutput) throws {
@@ -286,42 +278,39 @@ struct RuleTransform: TransformKind {
 
         func processLogs(_ logs: LogBatch, into output: inout TransformOutput) {
             let count = logs.count
-            let partCount = count >= 512 ? parts.count : 1
-            let parts = self.parts
-            let targets = self.targets
-            DispatchQueue.concurrentPerform(iterations: partCount) { item in
-                let part = parts[item]
-                part.matches.removeAll(keepingCapacity: true)
-                part.matchedAny.removeAll(keepingCapacity: true)
-                let lower = count * item / partCount, upper = count * (item + 1) / partCount
-                // Messages by pointer: the batch's storage outlives this loop (no reference counting per event).
-                let base = UnsafeRawPointer(logs.storage.mutableBase)
-                let matcher = part.matcher
-                logs.starts.withUnsafeBufferPointer { starts in
-                    logs.lengths.withUnsafeBufferPointer { lengths in
-                        for i in lower..<upper {
-                            let message = UnsafeRawBufferPointer(start: base + Int(starts[i]), count: Int(lengths[i]))
-                            guard matcher.matchesAny(message) else { continue }
-                            part.matchedAny.append(i)
-                            let event = matcher.event(for: message)
-                            let id = matcher.lastWasCloudTrail ? (matcher.recordID ?? "") : StableID.uuid(of: Array(message))
-                            let time = logs.timestamp(i), timeText = Timestamps.iso8601(time)
-                            for rule in matcher.matched {
-                                if let body = targets.ruleEventBody(rule: rule, event: event, id: id, time: timeText, ingestion: logs.ingestionTime) {
-                                    part.matches.append(Match(event: i, rule: rule, body: body, time: time))
-                                }
+            // Working arrays kept across batches for their capacity, held in locals while in use.
+            var matches = self.matches, matchedAny = self.matchedAny
+            self.matches = []
+            self.matchedAny = []
+            defer {
+                matches.removeAll(keepingCapacity: true)
+                matchedAny.removeAll(keepingCapacity: true)
+                self.matches = matches
+                self.matchedAny = matchedAny
+            }
+            // Messages by pointer: the batch's storage outlives this loop (no reference counting per event).
+            let base = UnsafeRawPointer(logs.storage.mutableBase)
+            let matcher = self.matcher
+            logs.starts.withUnsafeBufferPointer { starts in
+                logs.lengths.withUnsafeBufferPointer { lengths in
+                    for i in 0..<count {
+                        let message = UnsafeRawBufferPointer(start: base + Int(starts[i]), count: Int(lengths[i]))
+                        guard matcher.matchesAny(message) else { continue }
+                        matchedAny.append(i)
+                        let event = matcher.event(for: message)
+                        let id = matcher.lastWasCloudTrail ? (matcher.recordID ?? "") : StableID.uuid(of: Array(message))
+                        let time = logs.timestamp(i), timeText = Timestamps.iso8601(time)
+                        for rule in matcher.matched {
+                            if let body = targets.ruleEventBody(rule: rule, event: event, id: id, time: timeText, ingestion: logs.ingestionTime) {
+                                matches.append(Match(event: i, rule: rule, body: body, time: time))
                             }
                         }
                     }
                 }
             }
-            var matchedAny: [Int] = []
             var byRule = [[StructuredEvent]](repeating: [], count: rules.count)
-            for part in parts[0..<partCount] {
-                matchedAny += part.matchedAny
-                for m in part.matches {
-                    byRule[m.rule].append(StructuredEvent(kind: .rule, timestamp: m.time, key: rules[m.rule].name, body: m.body))
-                }
+            for m in matches {
+                byRule[m.rule].append(StructuredEvent(kind: .rule, timestamp: m.time, key: rules[m.rule].name, body: m.body))
             }
             emitRuleEvents(byRule, into: &output)
             if matchedAny.count == count {
@@ -344,17 +333,16 @@ struct RuleTransform: TransformKind {
             var byRule = [[StructuredEvent]](repeating: [], count: rules.count)
             var matched: [StructuredEvent] = []
             var unmatched: [StructuredEvent] = []
-            let part = single
             for event in events {
                 var document = event.body
                 if kind == .alarm, config.envelope == .auto {
                     document = AlarmStateChangeEnvelope.wrap(body: event.body, account: config.account, region: config.region) ?? event.body
                 }
-                let found = part.matcher.matches(document)
+                let found = matcher.matches(document)
                 guard !found.isEmpty else { unmatched.append(event); continue }
                 matched.append(event)
-                let shaped = document.withUnsafeBytes { part.matcher.event(for: $0) }
-                let id = part.matcher.lastWasCloudTrail ? (part.matcher.recordID ?? "") : StableID.uuid(of: event.body)
+                let shaped = document.withUnsafeBytes { matcher.event(for: $0) }
+                let id = matcher.lastWasCloudTrail ? (matcher.recordID ?? "") : StableID.uuid(of: event.body)
                 let timeText = Timestamps.iso8601(event.timestamp)
                 for rule in found {
                     if let body = targets.ruleEventBody(rule: rule, event: shaped, id: id, time: timeText, ingestion: event.timestamp) {

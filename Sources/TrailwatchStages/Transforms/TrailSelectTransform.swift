@@ -37,6 +37,9 @@ struct TrailSelectTransform: TransformKind {
         return []
     }
 
+    /// Each batch on its own: instances may run in parallel (`workers:`).
+    static let instancesAreIndependent = true
+
     static func make(_ config: Config, _ context: StageContext) throws -> any Transform {
         guard let selection = config.selection else { throw StageError("no event selectors") }
         do { return Runner(TrailSelector(try selection.resolved(pipelineDirectory: context.pipelineDirectory))) } catch {
