@@ -54,7 +54,7 @@ let package = Package(
 
         // Configuration language: YAML with locations, env interpolation, typed stage configs.
         .target(name: "TrailwatchConfig",
-                dependencies: ["TrailwatchCore", "LogsQuery", "AccessPolicies", .product(name: "Yams", package: "Yams")],
+                dependencies: ["TrailwatchCore", "AccessPolicies", .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
 
         // The engine: graph, bounded channels, acknowledgements, stage protocols and registry.
@@ -146,7 +146,7 @@ let package = Package(
         // Fuzz targets for the code that reads untrusted bytes (`make fuzz`: libFuzzer; `make test`: a few seconds each).
         .executableTarget(name: "TrailwatchFuzz",
                           dependencies: ["LinearRegex", "FilterPatterns", "DataProtection", "EventPatterns", "LogsQuery", "ByteJSON", "TrailwatchConfig", "TrailwatchCore",
-                                         "TrailwatchRuntime", "TrailwatchStages", "AWSWire"],
+                                         "TrailwatchRuntime", "TrailwatchStages", "AWSWire", "TrailwatchDashboard", "TrailwatchAPI"],
                           swiftSettings: strict),
 
         .testTarget(name: "LinearRegexTests", dependencies: ["LinearRegex"], swiftSettings: strict),
@@ -167,9 +167,28 @@ let package = Package(
                     dependencies: ["PipelineTesting", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchCore"],
                     swiftSettings: strict),
 
+        // Helpers the test targets share: scratch directories, repository paths, in-process pipelines, polling.
+        .target(name: "TrailwatchTestSupport",
+                dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchStore", "LogsQuery"],
+                path: "Tests/TrailwatchTestSupport", swiftSettings: strict),
+        .testTarget(name: "TrailwatchCoreTests", dependencies: ["TrailwatchCore"], swiftSettings: strict),
+        // Located diagnostics of the configuration language, through the planner and the built-in stage kinds.
+        .testTarget(name: "TrailwatchConfigTests",
+                    dependencies: ["TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TrailwatchRuntimeTests",
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"],
+                    swiftSettings: strict),
+        // The SQLite store and the Logs Insights query conformance tables (PostgreSQL runs them in the integration target).
+        .testTarget(name: "TrailwatchStoreTests",
+                    dependencies: ["TrailwatchCore", "TrailwatchStore", "LogsQuery", "ByteJSON", "TrailwatchTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TrailwatchStagesTests",
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"],
+                    swiftSettings: strict),
+
+        // Integration: whole pipelines and the `trailwatch` binary (commands, servers, stores, clients).
         .testTarget(name: "TrailwatchTests",
                     dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "FilterPatterns", "ByteJSON", "TrailwatchArchive", "TrailwatchStore", "TrailwatchPostgres", "TrailwatchDashboard", "LogsQuery",
-                                   "TrailwatchAPI", "AWSWire"],
+                                   "TrailwatchAPI", "AWSWire", "TrailwatchTestSupport"],
                     swiftSettings: strict),
     ]
 )

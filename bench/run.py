@@ -687,7 +687,7 @@ def threading_drain(stream):
     threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
 
 
-def api_put_log_events(binary, results, requests=500, connections=32):
+def api_put_log_events(binary, results, requests=500, connections=16):
     """PutLogEvents over loopback: 1 MB batches of 10,000 ~100-byte events, SigV4 verified, into a
     file sink (default settings: batches a client waits for are fsynced at once, in groups); the
     load generator (bench/putlogevents_load.py, asyncio, keep-alive) runs on the same machine.

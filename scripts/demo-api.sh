@@ -21,7 +21,7 @@ if command -v aws > /dev/null; then
   aws logs describe-log-groups --endpoint-url "http://127.0.0.1:$TW_DEMO_PORT" --query 'logGroups[].logGroupName' --output text
   echo "== aws logs filter-log-events --log-group-name /app/worker --filter-pattern ERROR (first 3)"
   aws logs filter-log-events --log-group-name /app/worker --filter-pattern ERROR --endpoint-url "http://127.0.0.1:$TW_DEMO_PORT" \
-    --max-items 3 --query 'events[].message' --output text | head -3
+    --limit 3 --no-paginate --query 'events[].[message]' --output text
 else
   echo "(install the AWS CLI with 'pip install awscli' to query the API; the store answers meanwhile)"
 fi

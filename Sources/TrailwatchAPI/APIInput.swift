@@ -77,8 +77,17 @@ struct APIInput {
             return nil
         }
         guard let seconds = raw.timestampValue, seconds.isFinite else { throw invalid(key, "is not a valid timestamp") }
+        // Callers turn seconds into Int64 milliseconds and add periods to them: a time beyond the
+        // years 1–9999 would trap the conversion or overflow the sums (found by fuzzing).
+        guard seconds >= Self.earliestSeconds, seconds <= Self.latestSeconds else {
+            throw invalid(key, "\(seconds) is outside the supported range (the years 1 to 9999)")
+        }
         return seconds
     }
+
+    /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, in seconds since the epoch.
+    static let earliestSeconds = -62_135_596_800.0
+    static let latestSeconds = 253_402_300_799.0
 
     func list(_ key: String, max: Int = .max) throws(AWSError) -> [APIInput] {
         guard let raw = value[key] else { return [] }

@@ -152,7 +152,7 @@ public final class CloudWatchLogsService: AWSService, Sendable {
     // MARK: PutLogEvents
 
     func putLogEvents(_ body: [UInt8]) async throws(AWSError) -> [UInt8] {
-        let request = try PutLogEventsDecoder.decode(body)
+        var request = try PutLogEventsDecoder.decode(body)
         let group = request.logGroupName, stream = request.logStreamName
         guard !group.isEmpty, group.utf8.count <= 512, APIParameters.isGroupName(group) else {
             throw APIParameters.invalid("logGroupName", group, "Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+")
@@ -207,6 +207,9 @@ public final class CloudWatchLogsService: AWSService, Sendable {
         batch.starts = Array(request.starts[accepted])
         batch.lengths = Array(request.lengths[accepted])
         if earliest != latest { batch.timestamps = Array(times) }
+        // The decoded block is copied into the batch: drop it before waiting for the sinks, or
+        // every request in flight holds its messages twice (RSS is bounded by connections × body).
+        request.messages = []
         try await ingest.ingest(batch)
         if !settings.storeHoldsEvents {
             noteActivity(StreamActivity(group: group, stream: stream, firstEvent: earliest, lastEvent: latest, ingestionTime: clock,

@@ -196,6 +196,10 @@ public final class CloudWatchService: AWSService, Sendable {
                 }
                 for value in order {
                     let weight = weights[value]!
+                    // Counts are unbounded doubles: their sum, or a value times its count, can leave the doubles.
+                    guard weight.isFinite, (value * weight).isFinite else {
+                        throw item.invalid("Counts", "the counts of \(value) add up to more than a datapoint can hold")
+                    }
                     data.append(datum(count: weight, sum: value * weight, min: value, max: value))
                 }
             }
@@ -255,7 +259,11 @@ public final class CloudWatchService: AWSService, Sendable {
         return offset
     }
 
-    static func validPeriod(_ period: Int64) -> Bool { [1, 5, 10, 20, 30].contains(period) || (period >= 60 && period % 60 == 0) }
+    /// Period is an Integer (32 bits) in CloudWatch's model; the bound also keeps the time
+    /// arithmetic on periods (bucket starts, `time + period`) far from overflow.
+    static func validPeriod(_ period: Int64) -> Bool {
+        [1, 5, 10, 20, 30].contains(period) || (period >= 60 && period % 60 == 0 && period <= Int64(Int32.max))
+    }
 
     func getMetricStatistics(_ input: APIInput) async throws(AWSError) -> AWSValue {
         let namespace = try input.required("Namespace", max: 255)
@@ -264,7 +272,7 @@ public final class CloudWatchService: AWSService, Sendable {
         let start = Int64(try input.timestamp("StartTime", required: true)!.rounded(.down))
         let end = Int64(try input.timestamp("EndTime", required: true)!.rounded(.up))
         let period = try input.int("Period", required: true, min: 1)!
-        guard Self.validPeriod(period) else { throw input.invalid("Period", "must be 1, 5, 10, 20, 30 or a multiple of 60") }
+        guard Self.validPeriod(period) else { throw input.invalid("Period", "must be 1, 5, 10, 20, 30 or a multiple of 60 up to 2147483640") }
         guard end > start else { throw input.invalid("StartTime", "must be before EndTime") }
         try input.reject(["Unit"], "datapoints are not kept per unit; leave Unit out")
         let basic = try input.strings("Statistics", max: 5)
@@ -347,7 +355,7 @@ public final class CloudWatchService: AWSService, Sendable {
             if let stat {
                 let metric = try stat.child("Metric", required: true)!
                 let period = try stat.int("Period", required: true, min: 1)!
-                guard Self.validPeriod(period) else { throw stat.invalid("Period", "must be 1, 5, 10, 20, 30 or a multiple of 60") }
+                guard Self.validPeriod(period) else { throw stat.invalid("Period", "must be 1, 5, 10, 20, 30 or a multiple of 60 up to 2147483640") }
                 let statText = try stat.required("Stat", max: 255)
                 guard let statistic = MetricStatistic(statText) else { throw stat.invalid("Stat", "'\(statText)' is not a statistic") }
                 try stat.reject(["Unit"], "datapoints are not kept per unit; leave Unit out")

@@ -115,6 +115,18 @@ struct JSONScanner {
         i += 1
         let start = i
         while i < end {
+            // Eight bytes at a time while none is a quote, a backslash or a control character
+            // (SWAR tests; a false alarm only sends the word through the byte loop below).
+            if i &+ 8 <= end {
+                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
+                let special = (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- ones &* 0x20) & ~w)) & highs
+                if special == 0 {
+                    i &+= 8
+                    continue
+                }
+            }
             let c = p[i]
             if c == UInt8(ascii: "\"") {
                 i += 1

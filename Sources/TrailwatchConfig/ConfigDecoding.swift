@@ -76,6 +76,25 @@ public enum ConfigDecoding {
         }
     }
 
+    /// Decodes a top-level section kept as written (`dashboards:`) by the module that owns it, with
+    /// its first problem located and named from the section's key (`dashboards.main.widgets[0].type`),
+    /// as the loader names pipeline-wide settings.
+    public static func decode<T: Decodable>(_ type: T.Type, section key: String, value: Node, file: String) -> Result<T, ConfigError> {
+        decode(Section<T>.self, node: Node([(Node(key), value)]), file: file).map(\.value)
+    }
+
+    /// A mapping of one key (the section's) to a `T`.
+    private struct Section<T: Decodable>: Decodable {
+        var value: T
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: AnyCodingKey.self)
+            guard let key = c.allKeys.first else {
+                throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "the section is missing"))
+            }
+            value = try c.decode(T.self, forKey: key)
+        }
+    }
+
     static func location(of node: Node?, file: String) -> SourceLocation {
         SourceLocation(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1)
     }

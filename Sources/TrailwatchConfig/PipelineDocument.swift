@@ -69,12 +69,10 @@ public struct GlobalSettings: Sendable, Decodable {
     public var http: HTTPSettings?
     /// `query_timeout`: how long one Logs Insights query (dashboard, query page, API) may run.
     public var queryTimeout: ConfigDuration = ConfigDuration(milliseconds: 30_000)
-    /// `dashboards:`, by name.
-    public var dashboards: [DashboardDefinition] = []
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDir = "data_dir", bufferBatches = "buffer_batches", batchTimeout = "batch_timeout"
-        case shutdownTimeout = "shutdown_timeout", http, dashboards
+        case shutdownTimeout = "shutdown_timeout", http
         case queryTimeout = "query_timeout"
     }
 
@@ -93,14 +91,6 @@ public struct GlobalSettings: Sendable, Decodable {
             throw SettingError(codingPath: c.codingPath + [CodingKeys.queryTimeout], message: "\(queryTimeout) is out of range",
                                expected: "a duration from 1ms to 60m (as Logs Insights, which stops queries after 60 minutes)")
         }
-        dashboards = (try c.decodeIfPresent([String: DashboardDefinition].self, forKey: .dashboards) ?? [:])
-            .sorted { $0.key < $1.key }
-            .map { name, definition in
-                var named = definition
-                named.name = name
-                if named.title.isEmpty { named.title = name }
-                return named
-            }
         guard bufferBatches >= 1 && bufferBatches <= 4096 else {
             throw SettingError(codingPath: c.codingPath + [CodingKeys.bufferBatches], message: "\(bufferBatches) is out of range",
                                expected: "a whole number from 1 to 4096")
@@ -120,6 +110,10 @@ public struct PipelineDocument: @unchecked Sendable {
     var interpolatedValues: [SourceLocation: String]
     /// The `tests:` section, as written (read by `trailwatch test`).
     public var tests: Node? = nil
+    /// The `dashboards:` section, as written: the dashboard module decodes and checks it (the
+    /// planner runs its check, see `PipelinePlanner.documentChecks`), so the configuration
+    /// language need not know widgets or queries.
+    public var dashboards: Node? = nil
 
     public func component(_ id: String) -> ComponentDeclaration? { components.first { $0.id == id } }
 

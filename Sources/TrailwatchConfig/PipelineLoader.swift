@@ -59,7 +59,9 @@ public struct PipelineLoader: Sendable {
             case "tests":
                 // Unit tests for `trailwatch test`; `run` and `validate` leave them alone.
                 document.tests = value
-            case "data_dir", "buffer_batches", "batch_timeout", "shutdown_timeout", "http", "dashboards":
+            case "dashboards":
+                document.dashboards = value
+            case "data_dir", "buffer_batches", "batch_timeout", "shutdown_timeout", "http":
                 settingPairs.append((keyNode, value))
             case "sources", "transforms", "sinks":
                 let section = ComponentSection(rawValue: key)!

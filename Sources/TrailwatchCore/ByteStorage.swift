@@ -22,10 +22,20 @@ public final class ByteStorage: @unchecked Sendable {
     }
 
     /// Copies `bytes` into a new block of exactly that size.
+    ///
+    /// Inlinable, and one `memcpy` for contiguous bytes: unspecialised across the module
+    /// boundary, the generic element-by-element copy cost half of PutLogEvents' server CPU.
+    @inlinable
     public convenience init<C: Collection>(copying bytes: C) where C.Element == UInt8 {
         self.init(capacity: bytes.count)
-        let target = UnsafeMutableRawBufferPointer(start: mutableBase, count: capacity)
-        _ = target.initializeMemory(as: UInt8.self, from: bytes)
+        let copied: Bool? = bytes.withContiguousStorageIfAvailable { source in
+            if let base = source.baseAddress, source.count > 0 { mutableBase.copyMemory(from: base, byteCount: source.count) }
+            return true
+        }
+        if copied == nil {
+            let target = UnsafeMutableRawBufferPointer(start: mutableBase, count: capacity)
+            _ = target.initializeMemory(as: UInt8.self, from: bytes)
+        }
     }
 
     deinit { mutableBase.deallocate() }

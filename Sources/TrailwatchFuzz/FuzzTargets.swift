@@ -6,8 +6,11 @@ import FilterPatterns
 import Foundation
 import LinearRegex
 import LogsQuery
+import Synchronization
+import TrailwatchAPI
 import TrailwatchConfig
 import TrailwatchCore
+import TrailwatchDashboard
 import TrailwatchRuntime
 import TrailwatchStages
 
@@ -34,7 +37,62 @@ let fuzzTargets: [FuzzTarget] = [
     FuzzTarget(name: "cbor", summary: "CBOR documents (Smithy RPC v2): decode, and what decodes round-trips", run: FuzzEntries.cbor),
     FuzzTarget(name: "aws-query-form", summary: "AWS query protocol forms and AWS JSON documents", run: FuzzEntries.awsQueryForm),
     FuzzTarget(name: "event-pattern", summary: "EventBridge event patterns matched against an event (pattern NUL event)", run: FuzzEntries.eventPattern),
+    // The network edge's decoders; the functions live in TrailwatchAPI (APIFuzzTargets), shared with APIFuzzTests.
+    FuzzTarget(name: "put-log-events", summary: "the PutLogEvents body decoder, against Foundation's JSON parser",
+               run: APIFuzzBridge.checked(APIFuzzTargets.putLogEventsBody)),
+    FuzzTarget(name: "aws-json-request", summary: "CloudWatch Logs calls through the service over a scratch store (operation byte, body)",
+               run: APIFuzzBridge.service(APIFuzzTargets.awsJSONRequest)),
+    FuzzTarget(name: "cloudwatch-request", summary: "CloudWatch metric/alarm calls in CBOR, JSON 1.0 or query (operation byte, protocol byte, body)",
+               run: APIFuzzBridge.service(APIFuzzTargets.cloudWatchRequest)),
+    FuzzTarget(name: "cloudtrail-lookup", summary: "CloudTrail LookupEvents requests over a store with CloudTrail records (operation byte, body)",
+               run: APIFuzzBridge.service(APIFuzzTargets.cloudTrailLookup)),
+    FuzzTarget(name: "sigv4", summary: "SigV4: hostile Authorization headers, and sign-then-verify round trips (fields split by NUL)",
+               run: APIFuzzBridge.checked(APIFuzzTargets.sigV4)),
 ]
+
+/// Runs the API targets as libFuzzer callbacks: a broken invariant becomes a crash (libFuzzer
+/// saves the input), and the async service calls are awaited from the synchronous callback.
+enum APIFuzzBridge {
+    /// One scratch store per process for the service targets, made on first use and removed at exit
+    /// (libFuzzer ends with exit(); a crash leaves it for the post-mortem).
+    static let scratch: APIFuzzTargets.Scratch = {
+        do {
+            let scratch = try APIFuzzTargets.Scratch()
+            atexit { APIFuzzBridge.scratch.remove() }
+            return scratch
+        } catch {
+            fatalError("trailwatch-fuzz: cannot make a scratch store: \(error)")
+        }
+    }()
+
+    static func checked(_ target: @escaping @Sendable ([UInt8]) throws(APIFuzzTargets.Failure) -> Void) -> @Sendable ([UInt8]) -> Void {
+        { data in
+            do throws(APIFuzzTargets.Failure) { try target(data) } catch { fatalError("invariant broken: \(error)") }
+        }
+    }
+
+    /// The callback runs on the thread libFuzzer (or the built-in harness) drives, never on one of
+    /// Swift's cooperative threads: it starts the call as a detached task and blocks on a semaphore
+    /// until the task is done, so the pool is free to run the task and everything it awaits.
+    static func service(_ target: @escaping @Sendable ([UInt8], APIFuzzTargets.Scratch) async throws(APIFuzzTargets.Failure) -> Void)
+        -> @Sendable ([UInt8]) -> Void {
+        { data in
+            let scratch = APIFuzzBridge.scratch
+            let outcome = Outcome()
+            Task.detached {
+                do throws(APIFuzzTargets.Failure) { try await target(data, scratch) } catch { outcome.failure.withLock { $0 = error.description } }
+                outcome.done.signal()
+            }
+            outcome.done.wait()
+            if let failure = outcome.failure.withLock({ $0 }) { fatalError("invariant broken: \(failure)") }
+        }
+    }
+
+    final class Outcome: Sendable {
+        let done = DispatchSemaphore(value: 0)
+        let failure = Mutex<String?>(nil)
+    }
+}
 
 /// The code behind the targets.
 enum FuzzEntries {
@@ -129,7 +187,8 @@ enum FuzzEntries {
     }
 
     static func pipelineYAML(_ data: [UInt8]) {
-        let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ["HOME": "/nonexistent", "X": "1"])
+        let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ["HOME": "/nonexistent", "X": "1"],
+                                      documentChecks: [DashboardDefinition.check])
         _ = planner.plan(text: String(decoding: data, as: UTF8.self), file: "fuzz.yaml", pipelineDirectory: "/nonexistent")
     }
 

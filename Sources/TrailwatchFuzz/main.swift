@@ -16,7 +16,9 @@ import Glibc
 let arguments = CommandLine.arguments
 if arguments.count < 2 || arguments[1] == "--list" || arguments[1] == "--help" {
     print("usage: trailwatch-fuzz TARGET [options] [CORPUS_DIR...]\ntargets:")
-    for target in fuzzTargets { print("  \(target.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(target.summary)") }
+    // Names are padded, never cut: scripts/fuzz.sh takes the first word of each line as a target.
+    let width = fuzzTargets.map(\.name.count).max() ?? 0
+    for target in fuzzTargets { print("  \(target.name.padding(toLength: width, withPad: " ", startingAt: 0)) \(target.summary)") }
     exit(arguments.count < 2 ? 2 : 0)
 }
 guard let target = fuzzTargets.first(where: { $0.name == arguments[1] }) else {

@@ -23,10 +23,14 @@ public struct PipelinePlan: Sendable {
 public struct PipelinePlanner: Sendable {
     public var registry: StageRegistry
     public var environment: [String: String]
+    /// Checks of top-level sections other modules own (`dashboards:`), run on every document
+    /// planned; their diagnostics count like the stages'.
+    public var documentChecks: [@Sendable (PipelineDocument) -> [ConfigDiagnostic]]
 
-    public init(registry: StageRegistry, environment: [String: String]) {
+    public init(registry: StageRegistry, environment: [String: String], documentChecks: [@Sendable (PipelineDocument) -> [ConfigDiagnostic]] = []) {
         self.registry = registry
         self.environment = environment
+        self.documentChecks = documentChecks
     }
 
     /// Loads, decodes and checks the pipeline in `text`. The plan is nil when any error was found.
@@ -59,6 +63,7 @@ public struct PipelinePlanner: Sendable {
         let order = dependencyOrder(document, edges: edges, byID: byID, diagnostics: &diagnostics)
         let planned = propagateEventKinds(order: order, resolved, diagnostics: &diagnostics)
         checkOutputsAndSinks(document, diagnostics: &diagnostics)
+        for check in documentChecks { diagnostics += check(document) }
         return PipelinePlan(document: document, components: planned, pipelineDirectory: pipelineDirectory)
     }
 

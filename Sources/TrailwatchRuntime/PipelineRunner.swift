@@ -150,14 +150,29 @@ public final class PipelineRunner: Sendable {
     public func run() async -> RunSummary {
         let started = MonotonicClock.nanos()
         let initial = install(plan)
-        // Ticks go only where there is room: a busy stage does not need reminding.
-        let ticker: Task<Void, Never>? = once ? nil : Task { [self] in
+        let ticker = startTicker()
+        await supervise(initial)
+        ticker?.cancel()
+        finalizeSources()
+        return summary(since: started)
+    }
+
+    /// Live mode: a wall-clock tick a second to every stage input, for time-based flushes. Ticks
+    /// go only where there is room: a busy stage does not need reminding.
+    private func startTicker() -> Task<Void, Never>? {
+        guard !once else { return nil }
+        return Task { [self] in
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: 1_000_000_000)
                 let now = self.clock.nowMillis()
                 for channel in self.tickedChannels.withLock({ Array($0.values) }) { _ = channel.trySend(.tick(now)) }
             }
         }
+    }
+
+    /// Runs the first plan's tasks and applies reloads as they come, until every task ended
+    /// (reload requests end with the last task, or with a stop).
+    private func supervise(_ initial: [@Sendable () async -> Void]) async {
         await withTaskGroup(of: Void.self) { group in
             for task in initial { spawn(task, in: &group) }
             if runningTasks.load(ordering: .sequentiallyConsistent) == 0 { reloadContinuation.finish() }
@@ -165,10 +180,16 @@ public final class PipelineRunner: Sendable {
                 for task in apply(plan) { spawn(task, in: &group) }
             }
         }
-        ticker?.cancel()
+    }
+
+    /// Every sink is done: sources save their final positions.
+    private func finalizeSources() {
         for box in finishedSources.withLock({ Array($0.values) }) { box.source.finalize() }
-        let metrics = self.metrics
-        return RunSummary(
+    }
+
+    /// Each component's counters, the run's duration and the failures.
+    private func summary(since started: Int64) -> RunSummary {
+        RunSummary(
             components: metrics.map {
                 .init(id: $0.id, type: $0.type, section: $0.section, eventsIn: $0.eventsIn, eventsOut: $0.eventsOut,
                       bytesIn: $0.bytesIn, bytesOut: $0.bytesOut, errors: $0.errors, seconds: $0.seconds, damaged: $0.damaged)

@@ -82,6 +82,9 @@ public struct ResolvedStage: Sendable {
     public var ports: [String]
     public var check: @Sendable (ValidationContext) -> [ConfigDiagnostic]
     public var factory: StageFactory
+    /// The settings as the kind decoded them: code that needs one kind's settings (`backtest`
+    /// looks for alarm transforms) casts to that kind's config type instead of reading YAML.
+    public var config: any StageConfig
     /// A sink's `buffer:` settings (defaults elsewhere).
     public var buffer = SinkBufferSettings()
     /// Files only this component may write (see ``SinkKind/exclusiveFiles(_:)``).
@@ -115,7 +118,7 @@ public struct StageRegistry: Sendable {
         add(StageDescriptor(type: K.type, section: .sources, summary: K.summary) { node, file, component in
             ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
                 ResolvedStage(accepts: [], produces: { _, _ in K.produces(config) }, ports: [],
-                              check: { K.check(config, $0) }, factory: .source { try K.make(config, $0) })
+                              check: { K.check(config, $0) }, factory: .source { try K.make(config, $0) }, config: config)
             }
         })
     }
@@ -124,7 +127,7 @@ public struct StageRegistry: Sendable {
         add(StageDescriptor(type: K.type, section: .transforms, summary: K.summary) { node, file, component in
             ConfigDecoding.decode(K.Config.self, from: node, file: file, component: component).map { config in
                 ResolvedStage(accepts: K.accepts(config), produces: { K.produces(config, fedWith: $0, at: $1) }, ports: K.ports(config),
-                              check: { K.check(config, $0) }, factory: .transform { try K.make(config, $0) })
+                              check: { K.check(config, $0) }, factory: .transform { try K.make(config, $0) }, config: config)
             }
         })
     }
@@ -137,7 +140,7 @@ public struct StageRegistry: Sendable {
             switch (stage, buffer) {
             case (.success(let config), .success(let envelope)):
                 var resolved = ResolvedStage(accepts: K.accepts(config), produces: { _, _ in [] }, ports: [],
-                                             check: { K.check(config, $0) }, factory: .sink { try K.make(config, $0) })
+                                             check: { K.check(config, $0) }, factory: .sink { try K.make(config, $0) }, config: config)
                 resolved.buffer = envelope.buffer
                 resolved.exclusiveFiles = K.exclusiveFiles(config)
                 return .success(resolved)

@@ -6,7 +6,6 @@ import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
 import TrailwatchStore
-import Yams
 
 /// `trailwatch backtest`: runs an alarm over history and lists when it would have fired and cleared.
 struct BacktestCommand: AsyncParsableCommand {
@@ -220,35 +219,7 @@ struct BacktestCommand: AsyncParsableCommand {
         for d in diagnostics where d.severity == .error { CLILog.error(d.description) }
         guard let plan = planned else { throw ExitStatus.invalidInput }
 
-        // The alarm transform: by id, or the one whose definitions name the alarm.
-        let alarmComponents = plan.components.filter { $0.declaration.type == "alarm" }
-        guard !alarmComponents.isEmpty else {
-            CLILog.error("\(pipeline): the pipeline has no alarm transform")
-            throw ExitStatus.invalidInput
-        }
-        var target: PlannedComponent?
-        var alarmName: String?
-        if let wanted {
-            if let byID = alarmComponents.first(where: { $0.id == wanted }) {
-                target = byID
-            } else {
-                for component in alarmComponents {
-                    let names = AlarmNames.of(component.declaration, pipelineDirectory: plan.pipelineDirectory)
-                    if names.contains(wanted) { target = component; alarmName = wanted; break }
-                }
-            }
-            guard target != nil else {
-                CLILog.error("no alarm transform or AlarmName '\(wanted)' in \(pipeline)")
-                throw ExitStatus.invalidInput
-            }
-        } else {
-            guard alarmComponents.count == 1 else {
-                CLILog.error("the pipeline has \(alarmComponents.count) alarm transforms; choose one with --alarm (\(alarmComponents.map(\.id).joined(separator: ", ")))")
-                throw ExitStatus.usage
-            }
-            target = alarmComponents[0]
-        }
-        guard let target else { throw ExitStatus.invalidInput }
+        let (target, alarmName) = try chooseAlarmTransform(plan, wanted: wanted, pipeline: pipeline)
 
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("trailwatch-backtest-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -282,6 +253,29 @@ struct BacktestCommand: AsyncParsableCommand {
         return transitions
     }
 
+    /// The alarm transform to replay: by id, or the one whose definitions name the alarm (then
+    /// only that alarm's changes are reported), or the only one.
+    static func chooseAlarmTransform(_ plan: PipelinePlan, wanted: String?, pipeline: String) throws -> (PlannedComponent, alarmName: String?) {
+        let alarmComponents = plan.components.filter(\.isAlarmTransform)
+        guard !alarmComponents.isEmpty else {
+            CLILog.error("\(pipeline): the pipeline has no alarm transform")
+            throw ExitStatus.invalidInput
+        }
+        guard let wanted else {
+            guard alarmComponents.count == 1 else {
+                CLILog.error("the pipeline has \(alarmComponents.count) alarm transforms; choose one with --alarm (\(alarmComponents.map(\.id).joined(separator: ", ")))")
+                throw ExitStatus.usage
+            }
+            return (alarmComponents[0], nil)
+        }
+        if let byID = alarmComponents.first(where: { $0.id == wanted }) { return (byID, nil) }
+        if let byName = alarmComponents.first(where: { $0.alarmNames(pipelineDirectory: plan.pipelineDirectory).contains(wanted) }) {
+            return (byName, wanted)
+        }
+        CLILog.error("no alarm transform or AlarmName '\(wanted)' in \(pipeline)")
+        throw ExitStatus.invalidInput
+    }
+
     /// The alarm's upstream transforms, fed by one archive source, and one file sink after the alarm.
     static func rewire(plan: PipelinePlan, alarm: String, globs: [String], output: String, keyEnv: [String] = [],
                        keyFile: [String] = []) -> [ComponentDeclaration] {
@@ -296,17 +290,12 @@ struct BacktestCommand: AsyncParsableCommand {
         let here = SourceLocation(file: plan.document.file, line: 1, column: 1)
         // Encrypted archives: the keys given, and the AES-256 keys the pipeline's archive sinks write with.
         var envs = keyEnv, files = keyFile
-        for planned in plan.components where planned.declaration.section == .sinks && planned.declaration.type == "archive" {
-            guard case .mapping(let settings) = planned.declaration.settings, case .mapping(let encryption)? = settings["encryption"] else { continue }
-            if let name = encryption["key_env"]?.string { envs.append(name) }
-            if let path = encryption["key_file"]?.string { files.append(path) }
+        for planned in plan.components {
+            let keys = planned.archiveDecryptionKeys
+            envs += keys.environment
+            files += keys.files
         }
-        var settings: [(Node, Node)] = [(Node("include"), Node(globs.map { Node($0) }))]
-        if !envs.isEmpty { settings.append((Node("decryption_key_env"), Node(envs.map { Node($0) }))) }
-        if !files.isEmpty { settings.append((Node("decryption_key_file"), Node(files.map { Node($0) }))) }
-        var components = [ComponentDeclaration(
-            id: sourceID, section: .sources, type: "archive", location: here, typeLocation: here, inputs: [],
-            settings: Node(settings))]
+        var components = [ComponentDeclaration.archiveSource(id: sourceID, include: globs, decryptionKeyEnv: envs, decryptionKeyFile: files, at: here)]
         for planned in plan.components where needed.contains(planned.id) {
             var declaration = planned.declaration
             var inputs: [InputReference] = []
@@ -322,30 +311,13 @@ struct BacktestCommand: AsyncParsableCommand {
             declaration.inputs = inputs
             components.append(declaration)
         }
-        components.append(ComponentDeclaration(
-            id: "backtest_changes", section: .sinks, type: "file", location: here, typeLocation: here,
-            inputs: [InputReference(component: alarm, location: here)],
-            settings: Node([(Node("path"), Node(output)), (Node("format"), Node("json"))])))
+        components.append(.jsonFileSink(id: "backtest_changes", input: alarm, path: output, at: here))
         return components
     }
 }
 
 enum BacktestFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json, csv
-}
-
-/// The AlarmName values an alarm transform declares (inline or in its definition file).
-enum AlarmNames {
-    static func of(_ declaration: ComponentDeclaration, pipelineDirectory: String) -> [String] {
-        guard case .mapping(let settings) = declaration.settings else { return [] }
-        if let file = settings["definition_file"]?.string {
-            let path = file.hasPrefix("/") ? file : pipelineDirectory + "/" + file
-            return ((try? AlarmDefinitionFile.load(path)) ?? []).map(\.alarmName)
-        }
-        guard let definition = settings["definition"] else { return [] }
-        let nodes: [Node] = if case .sequence(let list) = definition { Array(list) } else { [definition] }
-        return nodes.compactMap { $0["AlarmName"]?.string }
-    }
 }
 
 /// One state change found by a backtest.

@@ -55,7 +55,7 @@ struct DashboardCommand: AsyncParsableCommand {
             let (planned, diagnostics) = PipelineFiles.plan(path: pipeline)
             for d in diagnostics where d.severity == .error { CLILog.error(d.description) }
             guard let plan = planned else { throw ExitStatus.invalidInput }
-            dashboards = plan.document.settings.dashboards
+            dashboards = (try? DashboardDefinition.all(in: plan.document).get()) ?? []
             timeout = .milliseconds(plan.document.settings.queryTimeout.milliseconds)
         }
         if let queryTimeout {

@@ -1,5 +1,6 @@
 import Foundation
 import TrailwatchConfig
+import TrailwatchDashboard
 import TrailwatchRuntime
 import TrailwatchStages
 
@@ -12,7 +13,8 @@ enum PipelineFiles {
                                            message: error.description, expected: "a readable pipeline YAML file")])
         }
         let directory = (path as NSString).deletingLastPathComponent
-        let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ProcessInfo.processInfo.environment)
+        let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: ProcessInfo.processInfo.environment,
+                                      documentChecks: [DashboardDefinition.check])
         return planner.plan(text: text, file: path, pipelineDirectory: directory.isEmpty ? "." : directory)
     }
 }

@@ -73,7 +73,7 @@ struct RunCommand: AsyncParsableCommand {
         var server: HTTPServer?
         if let http = plan.document.settings.http {
             do {
-                let site = http.store.map { DashboardSite(store: $0, dashboards: plan.document.settings.dashboards,
+                let site = http.store.map { DashboardSite(store: $0, dashboards: (try? DashboardDefinition.all(in: plan.document).get()) ?? [],
                                                           queryTimeout: .milliseconds(plan.document.settings.queryTimeout.milliseconds)) }
                 let routes = HTTPEndpoint.pipelineRoutes(runner) + (site.map(HTTPEndpoint.dashboardRoutes) ?? [])
                 server = try await HTTPEndpoint.start(http, routes: routes, services: runner.awsServices)

@@ -1,6 +1,9 @@
+import AWSWire
 import Foundation
 import Testing
 @testable import TrailwatchAPI
+
+typealias FuzzFailure = APIFuzzTargets.Failure
 
 /// Runs the API fuzz targets (``APIFuzzTargets``) over their seed corpus, then over mutations of
 /// it for a couple of seconds each (byte flips, inserted tokens of the input's language, cut and
@@ -55,6 +58,11 @@ struct APIFuzzTests {
                                         "9223372036854775808", "1.5", "true", "null", " ", "\"logEvents\"", "\"message\"", "\"timestamp\"",
                                         "\"logGroupName\"", "\"logStreamName\"", "\"/g\"", "\"s\"", "{\"timestamp\":1790000000000,\"message\":\"m\"}",
                                         "\u{FF}", "\u{C3}", "\u{0}"].map { Array($0.utf8) }
+    static let formTokens: [[UInt8]] = ["&", "=", "Action=", "Version=2010-08-01", "MetricData.member.1.", "MetricName", "Value", "Values.member.1",
+                                        "Counts.member.1", "Dimensions.member.1.Name", "StatisticValues.SampleCount", "Expression", "METRICS()",
+                                        "%00", "%FF", "+", "1e308", "%0A", "%01"].map { Array($0.utf8) }
+        // CBOR heads: a one-member map, null, an indefinite map and its break, a 1-byte text, the largest double, epoch tag.
+        + [[0xA1], [0xF6], [0xBF], [0xFF], [0x61], [0xFB, 0x7F, 0xEF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], [0xC1]]
     static let sigV4Tokens: [[UInt8]] = ["AWS4-HMAC-SHA256 ", "Credential=", "SignedHeaders=", "Signature=", "AKIDFUZZ", "/20260921/",
                                          "us-east-1/logs/aws4_request", "host;x-amz-date", ",", ";", "=", "/", "%2F", "%", "..", "./",
                                          "?", "&", "\n", "\u{0}", ": ", "X-Amz-Date", "20260921T120000Z", "\t", "  "].map { Array($0.utf8) }
@@ -94,17 +102,46 @@ struct APIFuzzTests {
         #expect(inputs > 100, "only \(inputs) inputs ran")   // the corpus and mutations beyond it; a loaded machine runs fewer in the time
     }
 
-    @Test("aws-json-request: every operation answers AWS's error shape to any body")
-    func awsJSONRequest() async throws {
-        #expect(Self.corpus("aws-json-request").count >= 5)
-        let h = try Harness()
-        defer { h.cleanUp() }
-        await h.setUp()
-        let (inputs, failures) = await Self.fuzz("aws-json-request", tokens: Self.jsonTokens) { data async throws(FuzzFailure) in
-            try await APIFuzzTargets.awsJSONRequest(data, service: h.service)
-        }
+    /// Runs a service target over a scratch store of its own, as trailwatch-fuzz does.
+    static func fuzzService(_ name: String, seeds: Int, tokens: [[UInt8]],
+                            _ target: @escaping ([UInt8], APIFuzzTargets.Scratch) async throws(FuzzFailure) -> Void) async throws {
+        #expect(corpus(name).count >= seeds)
+        let scratch = try APIFuzzTargets.Scratch()
+        defer { scratch.remove() }
+        let (inputs, failures) = await fuzz(name, tokens: tokens) { data async throws(FuzzFailure) in try await target(data, scratch) }
         #expect(failures.isEmpty, "\(failures)")
         #expect(inputs > 20, "only \(inputs) inputs ran")   // the corpus and mutations beyond it; a loaded machine runs fewer in the time
+    }
+
+    @Test("aws-json-request: every operation answers AWS's error shape to any body")
+    func awsJSONRequest() async throws {
+        try await Self.fuzzService("aws-json-request", seeds: 5, tokens: Self.jsonTokens, APIFuzzTargets.awsJSONRequest)
+    }
+
+    @Test("cloudwatch-request: metric, alarm and detector operations in CBOR, JSON 1.0 and query answer their protocol's shape; datapoints stay finite")
+    func cloudWatchRequest() async throws {
+        try await Self.fuzzService("cloudwatch-request", seeds: 5, tokens: Self.jsonTokens + Self.formTokens, APIFuzzTargets.cloudWatchRequest)
+    }
+
+    @Test("cloudtrail-lookup: LookupEvents answers AWS's shape to any request")
+    func cloudTrailLookup() async throws {
+        try await Self.fuzzService("cloudtrail-lookup", seeds: 4, tokens: Self.jsonTokens, APIFuzzTargets.cloudTrailLookup)
+    }
+
+    @Test("the scratch store is renewed after its calls and its directory removed")
+    func scratchRenews() async throws {
+        let scratch = try APIFuzzTargets.Scratch(renewAfter: 2)
+        let first = await scratch.services().logs
+        _ = await scratch.services()
+        let third = await scratch.services().logs
+        #expect(first !== third)
+        // The renewed store is set up again: the seeded group is there.
+        let reply = await third.handle(AWSOperationCall(wireProtocol: .awsJSON1_1, service: third.targetPrefix, operation: "DescribeLogGroups",
+                                                        body: Array("{}".utf8), principal: .anonymous, requestID: "r"))
+        #expect(String(decoding: reply.body, as: UTF8.self).contains("\"/g\""))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.root) == ["2"])
+        scratch.remove()
+        #expect(!FileManager.default.fileExists(atPath: scratch.root))
     }
 
     @Test("sigv4: hostile Authorization headers never verify; what is signed verifies, and not once changed")
@@ -120,7 +157,7 @@ struct APIFuzzTests {
     @Test("the targets catch what they are meant to: a decoder accepting a bad escape, a tampered signature")
     func targetsCanFail() {
         // Guards that the invariants are live: feed inputs that break them through the same checks.
-        #expect(throws: FuzzFailure.self) { try check(false, "must throw") }
+        #expect(throws: FuzzFailure.self) { try APIFuzzTargets.check(false, "must throw") }
         #expect(APIFuzzTargets.containsSurrogateEscape(Array(#"{"a":"\ud800"}"#.utf8)))
         #expect((try? PutLogEventsDecoder.decode(Array(#"{"logGroupName":"/g","logStreamName":"s","logEvents":[],"x":"\q"}"#.utf8))) == nil)
     }

@@ -101,7 +101,38 @@ struct CloudWatchServiceTests {
         let dims: AWSValue = .list((0..<31).map { .map(["Name": .string("d\($0)"), "Value": "v"]) })
         #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Dimensions": dims]]]) == "InvalidParameterValue")
         #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Dimensions": [["Name": "x", "Value": "1"], ["Name": "x", "Value": "2"]]]]]) == "InvalidParameterValue")
+        // Counts whose sum, or whose product with the value, is beyond a double.
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Values": [.double(0x1p360)], "Counts": [.double(1e300)]]]]) == "InvalidParameterValue")
+        #expect(await code(["Namespace": "A", "MetricData": [["MetricName": "a", "Values": [1, 1], "Counts": [.double(1.7e308), .double(1.7e308)]]]]) == "InvalidParameterValue")
         #expect(await h.call("NoSuchOperation", [:]).output["__type"] == "InvalidAction")
+    }
+
+    @Test("times beyond the years 1–9999 and periods beyond an Integer are validation errors, not a crash (found by fuzzing)")
+    func outOfRangeTimesAndPeriods() async throws {
+        let h = try MetricsHarness()
+        defer { h.cleanUp() }
+        func code(_ operation: String, _ input: AWSValue) async -> String? { await h.call(operation, input).output["__type"]?.stringValue }
+        let stat: AWSValue = ["Metric": ["Namespace": "App", "MetricName": "Latency"], "Period": 60, "Stat": "Average"]
+        // 1e93 seconds once trapped converting to Int64 milliseconds and took the process down.
+        for end: Double in [1e93, 9.3e15, 253_402_300_800] {
+            #expect(await code("GetMetricData", ["StartTime": .timestamp(0), "EndTime": .timestamp(end), "MetricDataQueries": [["Id": "m1", "MetricStat": stat]]]) == "InvalidParameterValue")
+            #expect(await code("GetMetricStatistics", ["Namespace": "App", "MetricName": "Latency", "StartTime": .timestamp(0), "EndTime": .timestamp(end),
+                                                       "Period": 60, "Statistics": ["Sum"]]) == "InvalidParameterValue")
+            #expect(await code("PutMetricData", ["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Timestamp": .timestamp(end)]]]) == "InvalidParameterValue")
+            #expect(await code("PutMetricData", ["Namespace": "A", "MetricData": [["MetricName": "a", "Value": 1, "Timestamp": .timestamp(-end)]]]) == "InvalidParameterValue")
+        }
+        let huge: AWSValue = ["Metric": ["Namespace": "App", "MetricName": "Latency"], "Period": .int(9_223_372_036_854_775_800), "Stat": "Average"]
+        #expect(await code("GetMetricData", ["StartTime": .timestamp(0), "EndTime": .timestamp(60), "MetricDataQueries": [["Id": "m1", "MetricStat": huge]]]) == "InvalidParameterValue")
+        #expect(await code("GetMetricStatistics", ["Namespace": "App", "MetricName": "Latency", "StartTime": .timestamp(0), "EndTime": .timestamp(60),
+                                                   "Period": .int(9_223_372_036_854_775_800), "Statistics": ["Sum"]]) == "InvalidParameterValue")
+        // The edges of the range are times like any other.
+        #expect(await h.call("GetMetricStatistics", ["Namespace": "App", "MetricName": "Latency", "StartTime": .timestamp(253_402_300_000),
+                                                     "EndTime": .timestamp(253_402_300_799), "Period": 60, "Statistics": ["Sum"]]).status == 200)
+        // LookupEvents reads its times the same way.
+        let trail = CloudTrailService(open: { () async throws(StoreError) -> any Store in try SQLiteStore(path: h.dir + "/store.db") })
+        let reply = await trail.handle(AWSOperationCall(wireProtocol: .awsJSON1_1, service: trail.targetPrefix, operation: "LookupEvents",
+                                                        body: Array(#"{"StartTime":0,"EndTime":1e300}"#.utf8), principal: .anonymous, requestID: "r"))
+        #expect(reply.status == 400)
     }
 
     @Test("GetMetricData: arithmetic between series and scalars, dropped points, descending scan and pages")

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchTestSupport
 
 extension NetworkEdgeProcessTests {
 /// IAM-style policies on access keys, enforced by a running trailwatch against real clients.

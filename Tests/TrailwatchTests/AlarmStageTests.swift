@@ -1,10 +1,12 @@
 import Foundation
 import Synchronization
 import Testing
+import TrailwatchArchive
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// JSON log lines, six a minute from 2026-11-01T00:00Z, with `errors[m]` of them ERROR in minute m.
 func errorLog(_ errors: [Int]) -> String {
@@ -358,5 +360,30 @@ struct AlarmStageTests {
         #expect(csvStatus == 0, "\(csvErr)")
         #expect(lines(csv) == ["time,alarm,from,to,value", "2026-11-01T00:01:00.000Z,Hot,INSUFFICIENT_DATA,OK,1.0",
                                "2026-11-01T00:02:00.000Z,Hot,OK,ALARM,20.0", "2026-11-01T00:03:00.000Z,Hot,ALARM,OK,3.0"])
+    }
+
+    @Test("backtest decrypts with the pipeline's archive key and finds an AlarmName in a definition file")
+    func backtestEncryptedArchiveAndDefinitionFile() async throws {
+        let dir = TemporaryDirectory()
+        _ = dir.write("logs/app.log", errorLog(flappingErrors))
+        let keyFile = dir.write("archive.key", ArchiveKey.newSymmetric().base64 + "\n")
+        // Two alarms in the file: naming one reports only its changes.
+        _ = dir.write("alarms.json", """
+            [{"AlarmName":"HighErrorRate","Namespace":"App","MetricName":"Errors","Statistic":"Sum","Period":60,"Threshold":2,
+              "ComparisonOperator":"GreaterThanThreshold","EvaluationPeriods":2,"DatapointsToAlarm":2},
+             {"AlarmName":"AnyError","Namespace":"App","MetricName":"Errors","Statistic":"Sum","Period":60,"Threshold":0,
+              "ComparisonOperator":"GreaterThanThreshold","EvaluationPeriods":1}]
+            """)
+        let yaml = alarmPipeline(dir, definition: "", sinks: """
+              arch: { type: archive, inputs: [app], directory: \(dir.file("archive")), host: h1, encryption: { key_file: \(keyFile) } }
+              changes: { type: file, inputs: [error_alarm], path: \(dir.file("changes.jsonl")) }
+            """).replacingOccurrences(of: "    definition:\n", with: "    definition_file: alarms.json\n")
+        let pipeline = dir.write("pipeline.yaml", yaml)
+        let (runStatus, _, runErr) = try await runTool(trailwatchBinary(), ["run", pipeline, "--once"])
+        #expect(runStatus == 0, "\(runErr)")
+        let (status, text, err) = try await runTool(trailwatchBinary(), ["backtest", pipeline, "--alarm", "HighErrorRate", "--from", dir.file("archive") + "/**/*.zst"])
+        #expect(status == 0, "\(err)")
+        #expect(text.contains("HighErrorRate  OK -> ALARM") && !text.contains("AnyError"), "\(text)")
+        #expect(text.contains("fired 1 time;"), "\(text)")
     }
 }

@@ -5,6 +5,7 @@ import TrailwatchArchive
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 @Suite("Archive encryption at rest: AES-256-GCM chunks, X25519 or AES-256 key wrap")
 struct ArchiveEncryptionTests {

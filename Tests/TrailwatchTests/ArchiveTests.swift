@@ -5,6 +5,7 @@ import TrailwatchArchive
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 /// Runs a command line tool and returns (status, stdout, stderr), without holding a cooperative
 /// thread while it runs (see ``Child``).
@@ -178,9 +179,9 @@ struct ArchiveTests {
             guard let partial = partials.first, let out = try? await runTool(Self.zstdCLI, ["-dc", dir.file("archive/" + partial)]) else { return false }
             return out.0 == 0 && out.1.contains("first")
         })
-        #expect(await eventually(30) { archiveFiles(dir.file("archive")).count == 1 })
+        #expect(await eventually(60) { archiveFiles(dir.file("archive")).count == 1 })
         appendText(log, "second\n")
-        #expect(await eventually(30) { archiveFiles(dir.file("archive")).count == 2 })
+        #expect(await eventually(60) { archiveFiles(dir.file("archive")).count == 2 })
         _ = await live.stop()
         let (status, report, _) = try await runTool(trailwatchBinary(), ["archive", "verify", dir.file("archive")])
         #expect(status == 0, "\(report)")

@@ -3,6 +3,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchPostgres
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// `trailwatch backtest DEFINITIONS --store PATH|URL`: the alarm over the datapoints a store
 /// holds for its metric, merged from every instance that wrote them.
@@ -47,7 +48,7 @@ struct BacktestStoreTests {
 
     @Test("postgres:// URL: the same")
     func postgres() async throws {
-        guard let (_, url) = try PostgresStoreTests.database("backtest") else { return }
+        guard let (_, url) = try await PostgresStoreTests.database("backtest") else { return }
         try await Self.fill { writer in try await PostgresStore.connect(url: url, access: .readWrite, writer: writer) }
         try await check(url, TemporaryDirectory())
     }

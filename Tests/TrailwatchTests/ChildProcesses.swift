@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TrailwatchTestSupport
 
 /// Child processes for tests (the trailwatch binary, zstd, the AWS CLI, boto3 scripts) that never
 /// hold a cooperative thread while they wait.

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchTestSupport
 
 /// CloudTrail records for LookupEvents: 120 events a minute apart from 2023-11-14T22:13:20Z;
 /// every third a ConsoleLogin, every second by alice, each touching bucket-(i % 10).

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchTestSupport
 
 /// Runs a program (looked up in PATH) to its end; (status, stdout, stderr).
 @discardableResult
@@ -60,7 +61,7 @@ struct CloudWatchLogsAPITests {
         let dir = TemporaryDirectory()
         var url: String?
         if backend == "postgres" {
-            guard let (_, database) = try PostgresStoreTests.database("boto") else { return }
+            guard let (_, database) = try await PostgresStoreTests.database("boto") else { return }
             url = database
         }
         let (process, port) = try await startServing(["run", aggregatorPipeline(dir, url: url), "--quiet"], environment: apiEnvironment)
@@ -122,7 +123,7 @@ struct CloudWatchLogsAPITests {
         let put = try await aws(["put-log-events", "--log-group-name", "cli", "--log-stream-name", "s1", "--log-events",
                            "timestamp=\(now),message=hello from the cli", "timestamp=\(now + 1),message=second ERROR line"])
         #expect(put.0 == 0, "\(put.2)")
-        #expect(await eventually(20) {
+        #expect(await eventually(60) {
             (try? await aws(["filter-log-events", "--log-group-name", "cli", "--filter-pattern", "ERROR"]).1.contains("second ERROR line")) == true
         })
         let groups = try await aws(["describe-log-groups"])

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchTestSupport
 
 /// The conventions every command follows, checked on the built binary: exit statuses, logs on
 /// stderr through swift-log, the JSON shapes, `--version`, completions.

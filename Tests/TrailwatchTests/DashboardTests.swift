@@ -3,6 +3,7 @@ import Glibc
 import Testing
 import TrailwatchCore
 import TrailwatchRuntime
+import TrailwatchTestSupport
 
 /// Starts `trailwatch ARGS…` and waits for its "serving … http://HOST:PORT…" line (other messages,
 /// such as a warning about a missing file, may come first); returns the process and port.

@@ -3,13 +3,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
-
-/// Runs `yaml` with `--once` semantics in-process.
-func runOnce(_ yaml: String) async throws -> RunSummary {
-    let summary = await PipelineRunner(plan: try plan(yaml, registry: BuiltinStages.registry), once: true, log: .silent).run()
-    #expect(summary.failures.isEmpty, "\(summary.failures)")
-    return summary
-}
+import TrailwatchTestSupport
 
 /// The built `trailwatch` binary, next to the test bundle.
 func trailwatchBinary() -> String {

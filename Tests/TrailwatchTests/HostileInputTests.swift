@@ -7,6 +7,7 @@ import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// Runs `yaml` in-process with `--once` and returns the summary and each component's metrics.
 private func runWithMetrics(_ yaml: String) async throws -> (RunSummary, [String: ComponentMetrics]) {

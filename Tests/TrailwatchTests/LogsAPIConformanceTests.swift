@@ -6,6 +6,7 @@ import TrailwatchCore
 import TrailwatchPostgres
 import TrailwatchStages
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// The CloudWatch Logs API over each store backend, the same calls and answers: groups and
 /// streams with their statistics, paged event reads, queries, metric filters, retention and
@@ -194,7 +195,7 @@ struct LogsAPIConformanceTests {
 
     @Test("PostgreSQL: the same calls give the same answers")
     func postgres() async throws {
-        guard let (_, url) = try PostgresStoreTests.database("api") else { return }
+        guard let (_, url) = try await PostgresStoreTests.database("api") else { return }
         try await LogsAPIConformance.run(.postgres(url: url))
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import TrailwatchRuntime
+import TrailwatchTestSupport
 
 /// A TCP connection to 127.0.0.1:`port` (close it), or nil.
 func loopbackConnection(port: Int) -> Int32? {

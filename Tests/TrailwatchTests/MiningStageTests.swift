@@ -3,6 +3,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 @Suite("Pattern mining and insights stages")
 struct MiningStageTests {

@@ -3,6 +3,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 @Suite("Pattern stages: filter pattern, metric_filter, route, parse, test-pattern")
 struct PatternStageTests {

@@ -66,6 +66,30 @@ final class PostgresCluster: @unchecked Sendable {
         atexit { PostgresCluster.shared?.stopQuietly() }
     }
 
+    /// Runs blocking work (initdb, pg_ctl, psql: each ends in waitpid) on a thread of its own.
+    /// Tests await it instead of calling the tools directly: a test that blocks one of the
+    /// cooperative pool's threads (two on a 2-core CI machine) — or two tests waiting on the
+    /// cluster's one-time start — stalls every other test in the process.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
+    }
+
+    /// The shared cluster, started off the cooperative pool on first use.
+    static func sharedStarted() async -> PostgresCluster? {
+        (try? await offPool { PostgresCluster.shared }) ?? nil
+    }
+
+    /// ``psql(_:database:)``, ``stop(mode:)`` and ``start()`` off the cooperative pool.
+    func psqlAsync(_ sql: String, database: String = "postgres") async throws -> String {
+        try await Self.offPool { try self.psql(sql, database: database) }
+    }
+
+    func stopAsync(mode: String = "fast") async throws { try await Self.offPool { try self.stop(mode: mode) } }
+
+    func startAsync() async throws { try await Self.offPool { try self.start() } }
+
     /// `postgres://trailwatch:PASSWORD@127.0.0.1:PORT/DATABASE`.
     func url(_ database: String, password: String = PostgresCluster.password) -> String {
         "postgres://\(Self.user):\(password)@127.0.0.1:\(port)/\(database)?sslmode=disable"

@@ -6,6 +6,7 @@ import TrailwatchPostgres
 import TrailwatchRuntime
 @testable import TrailwatchStages
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// Many instances at once on one PostgreSQL store: an alarm evaluated by exactly one instance
 /// at a time over the datapoints every instance wrote, taken over when its holder is killed.
@@ -13,7 +14,7 @@ import TrailwatchStore
 extension PostgresStoreTests {
     @Test("a lease is held by one session at a time and freed when its holder's connection dies")
     func leases() async throws {
-        guard let (_, url) = try Self.database() else { return }
+        guard let (_, url) = try await Self.database() else { return }
         let a = PostgresLeases(url: url), b = PostgresLeases(url: url)
         #expect(try await a.hold("alarm:x") == true)
         #expect(try await b.hold("alarm:x") == false)
@@ -31,7 +32,7 @@ extension PostgresStoreTests {
 
     @Test("kill -9 of the alarm's holder: the other instance takes over within a period; every state change notified once, in order")
     func alarmTakeover() async throws {
-        guard let (_, url) = try Self.database() else { return }
+        guard let (_, url) = try await Self.database() else { return }
         let server = try TestHTTPServer { _ in .status(200) }
         defer { server.stop() }
         let dir = TemporaryDirectory()
@@ -121,7 +122,7 @@ extension PostgresStoreTests {
 extension PostgresStoreTests {
     @Test("insight detectors: only the lease holder emits; a new holder emits what it held back that the store lacks")
     func detectorLease() async throws {
-        guard let (_, url) = try Self.database() else { return }
+        guard let (_, url) = try await Self.database() else { return }
         BuiltinStages.registerStoreBackends()
         let location = StoreLocation(url)
         let a = LeaseGate(location: location, lease: "insights:api", kind: .insight, log: .silent, component: "api", interval: 100)

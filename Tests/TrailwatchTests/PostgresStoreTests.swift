@@ -7,6 +7,7 @@ import TrailwatchDashboard
 @testable import TrailwatchPostgres
 import TrailwatchStages
 import TrailwatchStore
+import TrailwatchTestSupport
 
 /// The PostgreSQL backend against a real server (one throw-away cluster per test process, a
 /// database per test): the store conformance suite, the query conformance table, CloudTrail
@@ -14,17 +15,17 @@ import TrailwatchStore
 @Suite("PostgreSQL store", .serialized)
 struct PostgresStoreTests {
     /// The cluster and a fresh database, or nil after saying why the test is skipped.
-    static func database(_ prefix: String = "t") throws -> (PostgresCluster, String)? {
-        guard let cluster = PostgresCluster.shared else {
+    static func database(_ prefix: String = "t") async throws -> (PostgresCluster, String)? {
+        guard let cluster = await PostgresCluster.sharedStarted() else {
             print(PostgresCluster.skipMessage)
             return nil
         }
-        return (cluster, try cluster.makeDatabase(prefix))
+        return (cluster, try await PostgresCluster.offPool { try cluster.makeDatabase(prefix) })
     }
 
     @Test("groups, streams, paged event reads, documents; datapoints from several instances merge as statistic sets")
     func conformance() async throws {
-        guard let (_, url) = try Self.database() else { return }
+        guard let (_, url) = try await Self.database() else { return }
         let store = try await PostgresStore.connect(url: url, access: .readWrite, writer: "host-a")
         let second = try await PostgresStore.connect(url: url, access: .readWrite, writer: "host-b")
         try await StoreConformance.fill(store)
@@ -37,7 +38,7 @@ struct PostgresStoreTests {
     /// The query conformance dataset loaded through a pipeline into PostgreSQL (once per process;
     /// awaited, never waited for on a thread, so no test blocks the ones running beside it).
     static let queryStoreLoad = Task<String?, Never> {
-        guard let (_, url) = try? database("q") else { return nil }
+        guard let (_, url) = try? await database("q") else { return nil }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trailwatch-pgquery-\(UUID().uuidString)").path
         await loadQueryDatasetAsync(directory: dir, sink: "{ type: store, inputs: [app, web, edge, svc], url: \"\(url)\" }")
         try? FileManager.default.removeItem(atPath: dir)
@@ -59,17 +60,17 @@ struct PostgresStoreTests {
         let store = try await PostgresStore.connect(url: url, access: .readOnly)
         let result = try await store.query(LogQueryRequest(text: text, now: 1_795_600_000_000))
         await store.close()
-        #expect(QueryConformanceTests.text(result) == expected, "\(text)")
+        #expect(QueryConformance.text(result) == expected, "\(text)")
     }
 
     @Test("pattern, diff and anomaly over a fixed range give the same rows on PostgreSQL", arguments: rangedQueryCases)
     func rangedQuery(_ text: String, _ start: String, _ end: String, _ expected: String) async throws {
         guard let url = await Self.queryStoreLoad.value else { print(PostgresCluster.skipMessage); return }
         let store = try await PostgresStore.connect(url: url, access: .readOnly)
-        let request = LogQueryRequest(text: text, start: QueryConformanceTests.time(start), end: QueryConformanceTests.time(end), now: 1_795_600_000_000)
+        let request = LogQueryRequest(text: text, start: QueryConformance.time(start), end: QueryConformance.time(end), now: 1_795_600_000_000)
         let result = try await store.query(request)
         await store.close()
-        #expect(QueryConformanceTests.text(result) == expected, "\(text)")
+        #expect(QueryConformance.text(result) == expected, "\(text)")
     }
 
     @Test("time range and log groups are pushed down; `query` takes a postgres:// URL")
@@ -83,7 +84,7 @@ struct PostgresStoreTests {
         // The command gives the same answer from PostgreSQL as from SQLite over the same events.
         let text = "stats count(*) as n by bin(5m) as t | sort t asc"
         let (status, out, err) = try await runTool(trailwatchBinary(), ["query", url, text, "--format", "csv"])
-        let (_, sqlite, _) = try await runTool(trailwatchBinary(), ["query", QueryConformanceTests.store, text, "--format", "csv"])
+        let (_, sqlite, _) = try await runTool(trailwatchBinary(), ["query", QueryConformance.sqliteStore, text, "--format", "csv"])
         #expect(status == 0, "\(err)")
         #expect(out == sqlite && out.hasPrefix("t,n\n2026-11-24T10:00:00.000Z,6\n"), "\(out)")
         #expect(!err.contains(PostgresCluster.password))
@@ -91,7 +92,7 @@ struct PostgresStoreTests {
 
     @Test("CloudTrail event history: idempotent loads, every lookup attribute, pages, `events` with a URL")
     func eventHistory() async throws {
-        guard let (_, url) = try Self.database() else { return }
+        guard let (_, url) = try await Self.database() else { return }
         let samples = TestPaths.repositoryRoot.appendingPathComponent("samples/cloudtrail").path
         let pipeline = """
             sources:
@@ -134,7 +135,7 @@ struct PostgresStoreTests {
 
     @Test("dashboards over PostgreSQL: charts with bands, alarms, events, logs and the query API")
     func dashboard() async throws {
-        guard let (_, url) = try Self.database() else { return }
+        guard let (_, url) = try await Self.database() else { return }
         let dir = TemporaryDirectory()
         _ = dir.write("logs/app.log", dashboardLog())
         let yaml = """
@@ -147,7 +148,7 @@ struct PostgresStoreTests {
             """
         let plan = try plan(yaml, registry: BuiltinStages.registry)
         _ = try await runOnce(yaml)
-        let site = DashboardSite(store: url, dashboards: plan.document.settings.dashboards)
+        let site = DashboardSite(store: url, dashboards: try DashboardDefinition.all(in: plan.document).get())
         let page = try #require(await site.page(path: "/dashboards/shop", query: [:]))
         #expect(page.status == 200)
         let points = try #require(page.body.firstMatch(of: /class="chart"[^>]*data-points="(\d+)" data-band-points="(\d+)"/))
@@ -162,7 +163,7 @@ struct PostgresStoreTests {
 
     @Test("events are partitioned by day, partitions are made ahead, retention drops whole partitions")
     func partitionsAndRetention() async throws {
-        guard let (cluster, url) = try Self.database() else { return }
+        guard let (cluster, url) = try await Self.database() else { return }
         let day: Int64 = 86_400_000
         let now = Int64(Date().timeIntervalSince1970 * 1000) / day * day
         let store = try await PostgresStore.connect(url: url, access: .readWrite)
@@ -171,7 +172,7 @@ struct PostgresStoreTests {
         old.add(group: "/kept", stream: "s", time: now - 39 * day + 5000, message: "kept 39")
         try await store.write(.logs(old.batch(ingestionTime: now)))
         let database = String(url.split(separator: "/").last!.split(separator: "?").first!)
-        let partitions = try cluster.psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'log_events'::regclass", database: database)
+        let partitions = try await cluster.psqlAsync("SELECT count(*) FROM pg_inherits WHERE inhparent = 'log_events'::regclass", database: database)
         // Three days written, plus days made ahead of the newest.
         #expect(Int(partitions.trimmingCharacters(in: .whitespacesAndNewlines))! >= 5)
         try await store.setRetention(logGroup: "/short", days: 30)
@@ -179,7 +180,7 @@ struct PostgresStoreTests {
         #expect(removed == 2)
         // Day -40 held only /short: dropped. Day -39 is kept for /kept; /short's row there was deleted.
         let name = PostgresStoreTests.partitionName(now - 40 * day)
-        #expect(try cluster.psql("SELECT to_regclass('\(name)') IS NULL", database: database).contains("t"))
+        #expect(try await cluster.psqlAsync("SELECT to_regclass('\(name)') IS NULL", database: database).contains("t"))
         let left = try await store.query(LogQueryRequest(text: "fields @message | sort @message asc", now: now))
         #expect(Self.render(left) == "kept 39;short 2")
         await store.close()
@@ -242,7 +243,7 @@ struct PostgresStoreTests {
 
     @Test("a wrong password or an unreachable server: a clear error naming the store, never the password")
     func connectionErrors() async throws {
-        guard let (cluster, url) = try Self.database() else { return }
+        guard let (cluster, url) = try await Self.database() else { return }
         let wrong = url.replacingOccurrences(of: PostgresCluster.password, with: "not-the-password")
         let (status, out, err) = try await runTool(trailwatchBinary(), ["query", wrong, "stats count(*)"])
         #expect(status != 0)
@@ -267,7 +268,7 @@ struct PostgresStoreTests {
 
     @Test("the server stops mid-ingest and comes back: the sink retries with backoff, checkpoints wait, nothing is lost or doubled")
     func serverRestartMidIngest() async throws {
-        guard let (cluster, url) = try Self.database() else { return }
+        guard let (cluster, url) = try await Self.database() else { return }
         let dir = TemporaryDirectory()
         let total = 150_000
         _ = dir.write("logs/app.log", (0..<total).map { "2026-11-24T10:00:00.\(String($0 % 1000).leftPad(3))Z line \($0)\n" }.joined())
@@ -299,9 +300,9 @@ struct PostgresStoreTests {
             before = max(0, await stored())
             await pause(0.01)
         }
-        try cluster.stop()
+        try await cluster.stopAsync()
         await pause(2)
-        try cluster.start()
+        try await cluster.startAsync()
         #expect(before > 0 && before < total, "stopped the server after \(before) of \(total) events")
         var count = 0
         for _ in 0..<600 where count < total {

@@ -4,6 +4,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 /// Appends `count` numbered lines to `path` from a thread, `perBurst` every 5 ms; every third is an
 /// ERROR line and every fifth a WARN line (the others INFO).
@@ -176,7 +177,7 @@ struct ReloadTests {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         var port = 0
-        _ = await eventually(30) {
+        _ = await eventually(60) {
             let line = lines(dir.read("stderr.log")).first { $0.contains("serving ") } ?? ""
             port = Int(line.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0
             return port > 0
@@ -202,7 +203,7 @@ struct ReloadTests {
         _ = dir.write("p.yaml", runningPipeline(sinks: ""))
         let (process, port) = try await startRun(dir, ["run", "p.yaml"] + options)
         #expect(port > 0, "\(dir.read("stderr.log"))")
-        #expect(await eventually(30) { dir.read("out.log") == "one\n" })
+        #expect(await eventually(60) { dir.read("out.log") == "one\n" })
         return (process, port)
     }
 
@@ -215,10 +216,10 @@ struct ReloadTests {
         // An unknown input: refused, located, counted; the running pipeline goes on.
         _ = dir.write("p.yaml", runningPipeline(sinks: "  more: { type: file, inputs: [ap], path: more.log, format: raw }"))
         kill(process.processIdentifier, SIGHUP)
-        #expect(await eventually(30) { dir.read("stderr.log").contains("p.yaml:7:32: component 'more': setting 'inputs': 'ap' is not a component") },
+        #expect(await eventually(60) { dir.read("stderr.log").contains("p.yaml:7:32: component 'more': setting 'inputs': 'ap' is not a component") },
                 "\(dir.read("stderr.log"))")
         appendText(dir.file("app.log"), "two\n")
-        #expect(await eventually(30) { dir.read("out.log") == "one\ntwo\n" })
+        #expect(await eventually(60) { dir.read("out.log") == "one\ntwo\n" })
         #expect(process.isRunning)
         let metrics = httpGet(port: port, path: "/metrics")?.1 ?? ""
         #expect(metrics.contains(#"trailwatch_config_reload_failures_total{pipeline="p.yaml"} 1"#), "\(metrics)")
@@ -227,14 +228,14 @@ struct ReloadTests {
         let health = httpGet(port: port, path: "/health")
         #expect(health?.0 == 200)
         #expect(health?.1.contains(#""failed":1"#) == true && health?.1.contains(#""lastError":"p.yaml:7:32"#) == true, "\(health?.1 ?? "")")
-        #expect(await eventually(10) { dir.read("stderr.log").contains("reloads: 0, 1 refused (last: p.yaml:7:32") })
+        #expect(await eventually(30) { dir.read("stderr.log").contains("reloads: 0, 1 refused (last: p.yaml:7:32") })
 
         // Fixed: the new sink starts with what is read from now on; the old one is untouched.
         _ = dir.write("p.yaml", runningPipeline(sinks: "  more: { type: file, inputs: [app], path: more.log, format: raw }"))
         kill(process.processIdentifier, SIGHUP)
-        #expect(await eventually(30) { (httpGet(port: port, path: "/metrics")?.1 ?? "").contains(#"trailwatch_config_reloads_total{pipeline="p.yaml"} 1"#) })
+        #expect(await eventually(60) { (httpGet(port: port, path: "/metrics")?.1 ?? "").contains(#"trailwatch_config_reloads_total{pipeline="p.yaml"} 1"#) })
         appendText(dir.file("app.log"), "three\n")
-        #expect(await eventually(30) { dir.read("more.log") == "three\n" && dir.read("out.log") == "one\ntwo\nthree\n" },
+        #expect(await eventually(60) { dir.read("more.log") == "three\n" && dir.read("out.log") == "one\ntwo\nthree\n" },
                 "\(dir.read("stderr.log"))")
         let healthAfter = httpGet(port: port, path: "/health")?.1 ?? ""
         #expect(healthAfter.contains(#""succeeded":1"#) && !healthAfter.contains("lastError"), "\(healthAfter)")
@@ -252,9 +253,9 @@ struct ReloadTests {
         let (process, _) = try await startShipping(dir, ["--watch-config", "--quiet"])
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
         _ = dir.write("p.yaml", runningPipeline(sinks: "  more: { type: file, inputs: [app], path: more.log, format: raw }"))
-        #expect(await eventually(30) { dir.read("stderr.log").contains("reloaded p.yaml: 1 added (more), 2 unchanged") }, "\(dir.read("stderr.log"))")
+        #expect(await eventually(60) { dir.read("stderr.log").contains("reloaded p.yaml: 1 added (more), 2 unchanged") }, "\(dir.read("stderr.log"))")
         appendText(dir.file("app.log"), "two\n")
-        #expect(await eventually(30) { dir.read("more.log") == "two\n" && dir.read("out.log") == "one\ntwo\n" })
+        #expect(await eventually(60) { dir.read("more.log") == "two\n" && dir.read("out.log") == "one\ntwo\n" })
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)

@@ -3,6 +3,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 @Suite("rule: EventBridge-style rules over CloudTrail records, alarm events and JSON logs")
 struct RuleStageTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchTestSupport
 
 /// A free loopback port (bound and released), for a server that must come back on the same port.
 func freePort() -> Int {
@@ -67,7 +68,7 @@ struct ShippingBetweenMachinesTests {
         func receivedCount() -> Int { dir.read("received.log").utf8.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } }
         // First part, then kill -9 while lines keep coming.
         while written < 12_000 { writeLines(1000); await pause(0.02) }
-        #expect(await eventually(30) { receivedCount() >= 3000 })
+        #expect(await eventually(60) { receivedCount() >= 3000 })
         kill(server.processIdentifier, SIGKILL)
         server.waitUntilExit()
         while written < 20_000 { writeLines(1000); await pause(0.02) }
@@ -120,7 +121,7 @@ struct ShippingBetweenMachinesTests {
         let agentProcess = try startAgent(agent, dir)
         defer { kill(agentProcess.processIdentifier, SIGKILL); agentProcess.waitUntilExit() }
         // No aggregator yet: the local sink still gets everything.
-        #expect(await eventually(20) { dir.read("local.log").split(separator: "\n").count == 2000 })
+        #expect(await eventually(60) { dir.read("local.log").split(separator: "\n").count == 2000 })
         let aggregator = aggregatorPipeline(dir, listen: "127.0.0.1:\(port)", extra: "  tls: { certificate: \(cert), key: \(key) }")
         let server = try await Child.serve(["run", aggregator, "--quiet"], environment: apiEnvironment)
         defer { server.kill9IfRunning() }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchTestSupport
 
 /// Writes sequence-numbered lines at a steady rate, rotating the file the way logrotate would:
 /// by rename + create every `renameEvery` lines and by copytruncate every `copyEvery` lines (a
@@ -93,10 +94,6 @@ final class RotatingWriter: @unchecked Sendable {
         }
         close(fd)
     }
-}
-
-extension String {
-    func leftPad(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
 @Suite("Continuous shipping torture", .serialized)

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TrailwatchTestSupport
 
 @Suite("Shutdown and status reporting (real processes)")
 struct ShutdownTests {
@@ -33,7 +34,7 @@ struct ShutdownTests {
               stuck: { type: file, inputs: [app], path: fifo }
             """)
         let process = try start(["run", "p.yaml", "--status-every", "200ms"], in: dir)
-        #expect(await eventually(30) { dir.read("out.log") == "a\nb\n" })
+        #expect(await eventually(60) { dir.read("out.log") == "a\nb\n" })
         await pause(0.5)
         let stopped = Date()
         kill(process.processIdentifier, SIGTERM)
@@ -60,7 +61,7 @@ struct ShutdownTests {
               ok: { type: file, inputs: [app], path: out.log, format: raw }
             """)
         let process = try start(["run", "p.yaml", "--quiet"], in: dir)
-        #expect(await eventually(30) { dir.read("out.log") == "a\nb\n" })
+        #expect(await eventually(60) { dir.read("out.log") == "a\nb\n" })
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)

@@ -4,6 +4,7 @@ import Glibc
 import Testing
 import TrailwatchCore
 import TrailwatchStore
+import TrailwatchTestSupport
 
 @Suite("SQLite store", .serialized)
 struct StoreTests {

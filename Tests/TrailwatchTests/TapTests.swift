@@ -4,6 +4,7 @@ import Testing
 import TrailwatchCore
 @testable import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 /// A log batch of `lines`.
 private func logBatch(_ lines: [String]) -> Payload {
@@ -205,7 +206,7 @@ struct TapCommandTests {
         #expect(shown.count == 4, "\(shown)")
         #expect(shown.allSatisfy { $0.hasPrefix("INFO request") || $0.hasPrefix("[errors] ERROR request") }, "\(shown)")
         // The pipeline went on; the taps detached.
-        #expect(await eventually(10) { dir.read("out.log").components(separatedBy: "\n").count > n / 2 })
+        #expect(await eventually(30) { dir.read("out.log").components(separatedBy: "\n").count > n / 2 })
         let metrics = httpGet(port: port, path: "/health", headers: ["Authorization: Bearer secret"])
         #expect(metrics?.0 == 200)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrailwatchTestSupport
 
 @Suite("trailwatch test (command line)")
 struct TestCommandTests {

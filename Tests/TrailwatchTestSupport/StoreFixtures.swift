@@ -1,9 +1,117 @@
 import Foundation
-import Testing
 import LogsQuery
+import Testing
 import TrailwatchCore
 import TrailwatchStore
-import ByteJSON
+
+// What every store backend must answer the same way, shared by the SQLite suites and the
+// PostgreSQL one: the stores' resources and the Logs Insights query conformance tables.
+
+/// What every store backend must do the same way: the resources the AWS APIs keep (log groups
+/// and streams, paged event reads, documents), LookupEvents paging, statistic-set merging.
+/// Run against SQLite here and against PostgreSQL in the PostgreSQL suite.
+public enum StoreConformance {
+    /// Forty events in two streams of /api (one a second from `base`), three datapoint writers.
+    public static func fill(_ store: any Store, base: Int64 = 1_795_000_000_000) async throws {
+        var builder = LogBatchBuilderLite()
+        for i in 0..<40 {
+            builder.add(group: "/api", stream: i % 2 == 0 ? "even" : "odd", time: base + Int64(i) * 1000,
+                        message: "request \(i) \(i % 5 == 0 ? "ERROR" : "ok")")
+        }
+        try await store.write(.logs(builder.batch(ingestionTime: base + 100_000)))
+        let metric = MetricIdentity(namespace: "Shop", name: "Latency", dimensions: [Dimension(name: "Endpoint", value: "ep")])
+        // Three instances contributed to the same minute; one of them twice (a replay).
+        let parts = [MetricDatum(metric: metric, timestamp: base, period: 60, sampleCount: 2, sum: 30, minimum: 10, maximum: 20),
+                     MetricDatum(metric: metric, timestamp: base, period: 60, sampleCount: 1, sum: 5, minimum: 5, maximum: 5),
+                     MetricDatum(metric: metric, timestamp: base, period: 60, sampleCount: 3, sum: 90, minimum: 25, maximum: 40)]
+        try await store.write(.metrics(parts))
+        try await store.write(.metrics([parts[0]]))
+    }
+
+    /// A second instance writing a datapoint equal to one already there: both count.
+    public static func checkSecondWriter(_ second: any Store, base: Int64 = 1_795_000_000_000) async throws {
+        let metric = MetricIdentity(namespace: "Shop", name: "Latency", dimensions: [Dimension(name: "Endpoint", value: "ep")])
+        try await second.write(.metrics([MetricDatum(metric: metric, timestamp: base, period: 60, sampleCount: 2, sum: 30, minimum: 10, maximum: 20)]))
+        let points = try await second.datapoints(namespace: "Shop", name: "Latency", dimensions: nil, start: base, end: base + 60_000)
+        #expect(points.map(\.sampleCount) == [8] && points.map(\.sum) == [155])
+    }
+
+    public static func check(_ store: any Store, base: Int64 = 1_795_000_000_000) async throws {
+        // Groups and streams: writing registered them; creating is idempotent.
+        #expect(try await store.logGroups(prefix: nil, after: nil, limit: 10).map(\.name).contains("/api"))
+        #expect(try await store.createLogGroup("/api", retentionDays: nil, now: base) == false)
+        #expect(try await store.createLogGroup("/batch", retentionDays: 7, now: base) == true)
+        let groups = try await store.logGroups(prefix: "/b", after: nil, limit: 10)
+        #expect(groups == [StoredLogGroup(name: "/batch", retentionDays: 7, creationTime: base)])
+        #expect(try await store.logGroups(prefix: nil, after: "/api", limit: 10).map(\.name) == ["/batch"])
+        #expect(try await store.createLogStream(group: "/batch", stream: "s1", now: base) == true)
+        #expect(try await store.createLogStream(group: "/batch", stream: "s1", now: base) == false)
+        let streams = try await store.logStreams(group: "/api", prefix: nil, after: nil, limit: 10)
+        #expect(streams.map(\.name) == ["even", "odd"])
+        #expect(streams.first?.firstEvent == base && streams.first?.lastEvent == base + 38_000)
+
+        // Paged reads, oldest first and newest first, with a stream and substring filter.
+        var seen: [String] = []
+        var token: String?
+        repeat {
+            let page = try await store.logEvents(LogEventsRequest(logGroup: "/api", limit: 15, nextToken: token))
+            seen += page.events.map(\.message)
+            token = page.nextToken
+        } while token != nil
+        #expect(seen.count == 40 && seen.first == "request 0 ERROR" && seen.last == "request 39 ok")
+        let errors = try await store.logEvents(LogEventsRequest(logGroup: "/api", logStreams: ["even"], newestFirst: true, messageContains: ["ERROR"]))
+        #expect(errors.events.map(\.message) == ["request 30 ERROR", "request 20 ERROR", "request 10 ERROR", "request 0 ERROR"])
+        #expect(errors.nextToken == nil)
+        let window = try await store.logEvents(LogEventsRequest(logGroup: "/api", start: base + 10_000, end: base + 12_000))
+        #expect(window.events.map(\.timestamp) == [base + 10_000, base + 11_000])
+
+        // Datapoints from several writers merge into one statistic set; the replay added nothing.
+        let points = try await store.datapoints(namespace: "Shop", name: "Latency", dimensions: "{\"Endpoint\":\"ep\"}", start: base, end: base + 60_000)
+        #expect(points == [StoredDatapoint(timestamp: base, period: 60, sampleCount: 8, sum: 155, minimum: 5, maximum: 40, dimensions: "{\"Endpoint\":\"ep\"}")])
+
+        // Documents.
+        try await store.putDocument(StoredDocument(kind: "metric-filter", name: "/api:errors", body: #"{"p":"ERROR"}"#, updated: base))
+        try await store.putDocument(StoredDocument(kind: "metric-filter", name: "/api:errors", body: #"{"p":"ERR"}"#, updated: base + 1))
+        try await store.putDocument(StoredDocument(kind: "metric-filter", name: "/web:slow", body: "{}", updated: base))
+        #expect(try await store.document(kind: "metric-filter", name: "/api:errors")?.body == #"{"p":"ERR"}"#)
+        #expect(try await store.documents(kind: "metric-filter", prefix: "/api", after: nil, limit: 10).count == 1)
+        #expect(try await store.documents(kind: "metric-filter", prefix: nil, after: "/api:errors", limit: 10).map(\.name) == ["/web:slow"])
+        #expect(try await store.deleteDocument(kind: "metric-filter", name: "/web:slow") == true)
+        #expect(try await store.document(kind: "metric-filter", name: "/web:slow") == nil)
+
+        // Deleting a group takes its events along.
+        #expect(try await store.deleteLogGroup("/api") == true)
+        #expect(try await store.logEvents(LogEventsRequest(logGroup: "/api")).events.isEmpty)
+        #expect(try await store.deleteLogGroup("/nothing") == false)
+    }
+}
+
+/// Builds a small LogBatch of given groups, streams, times and messages.
+public struct LogBatchBuilderLite {
+    public var origins: [Origin] = []
+    public var rows: [(origin: Int, time: Int64, message: String)] = []
+
+    public init() {}
+
+    public mutating func add(group: String, stream: String, time: Int64, message: String) {
+        let origin = Origin(logGroup: group, logStream: stream)
+        let index = origins.firstIndex(of: origin) ?? { origins.append(origin); return origins.count - 1 }()
+        rows.append((index, time, message))
+    }
+
+    public func batch(ingestionTime: Int64) -> LogBatch {
+        let bytes = rows.flatMap { Array($0.message.utf8) }
+        var batch = LogBatch(storage: ByteStorage(copying: bytes), defaultTimestamp: 0, ingestionTime: ingestionTime, origin: origins[0])
+        batch.origins = origins
+        var offset = 0
+        for row in rows {
+            let length = row.message.utf8.count
+            batch.append(start: offset, length: length, timestamp: row.time, originIndex: row.origin)
+            offset += length
+        }
+        return batch
+    }
+}
 
 /// A fixed dataset: six JSON events in /app (stream a), four access lines in /web (stream w).
 let queryDataset = (
@@ -48,7 +156,7 @@ func svcLines() -> String {
 }
 
 /// Query, then the expected rows: cells joined by ",", rows by ";" (numbers as written, times in ISO 8601).
-let queryCases: [(String, String)] = [
+public let queryCases: [(String, String)] = [
     ("stats count(*)", "36"),
     ("filter @log = \"/app\" | stats count(*)", "6"),
     ("filter @logStream = \"w\" | stats count(*)", "4"),
@@ -213,7 +321,7 @@ let queryCases: [(String, String)] = [
 
 /// Queries over a time range (start, end in RFC 3339), with the expected rows: `pattern`, `diff`
 /// (which reads the range before too) and `anomaly` on the service lines.
-let rangedQueryCases: [(String, String, String, String)] = [
+public let rangedQueryCases: [(String, String, String, String)] = [
     ("filter @log = \"/svc\" | pattern @message | stats sum(@sampleCount) as n, count(*) as p", "2026-11-25T11:00:00Z", "2026-11-25T12:00:00Z", "15,3"),
     ("filter @log = \"/svc\" | pattern @message | sort @sampleCount desc | display @sampleCount, @ratio, @severityLabel",
      "2026-11-25T11:00:00Z", "2026-11-25T12:00:00Z", "8,0.533333,Info;4,0.266667,Info;3,0.2,Error"),
@@ -224,36 +332,9 @@ let rangedQueryCases: [(String, String, String, String)] = [
     ("filter @log = \"/svc\" | pattern | filter @severityLabel = \"Error\" | display @sampleCount", "2026-11-25T10:00:00Z", "2026-11-25T12:00:00Z", "3"),
 ]
 
-/// Queries the parser must reject, with the column it points at.
-let badQueries: [(String, Int)] = [
-    ("filter x = | limit 2", 12),
-    ("stats count(* by level", 15),
-    ("sort", 5),
-    ("limit banana", 7),
-    ("frobnicate x", 1),
-    // Constants out of range are located errors (they used to stop the process).
-    ("stats count(*) by bin(0s)", 23),
-    ("fields datefloor(@timestamp, 0s)", 30),
-    ("fields dateceil(@timestamp, 0m)", 29),
-    ("fields fromMillis(1e300)", 19),
-    ("fields substr(@message, 99999999999999999999, 1)", 25),
-    ("fields bin(99999999999y)", 12),
-    ("fields 1e999", 8),
-    ("fields isIpInSubnet(ip, \"10.0.0.0/33\")", 25),
-    // What AWS documents and trailwatch does not do is an error naming it.
-    ("unmask @message", 1),
-    ("stats rate(x)", 7),
-    ("filterIndex latency > 100", 13),
-    ("SOURCE logGroups(accountIdentifiers: [\"1\"]) | stats count(*)", 18),
-    ("SOURCE logGroups(namePrefix: [\"/a\"], class: \"INFREQUENT_ACCESS\") | stats count(*)", 45),
-    ("fields x | SOURCE logGroups(namePrefix: [\"/a\"])", 12),
-    ("stats count(*) | stats sum(x) | dedup a | fields b", 43),
-    ("pattern @message | display @pattern, @regexString", 38),
-]
-
 /// Writes the dataset's files under `directory` and runs them through `sink` (a sink's YAML fed by
 /// the sources app, web, edge and svc), once; every backend's conformance suite loads it this way.
-func loadQueryDataset(directory dir: String, sink: String) {
+public func loadQueryDataset(directory dir: String, sink: String) {
     let semaphore = DispatchSemaphore(value: 0)
     Task.detached {
         await loadQueryDatasetAsync(directory: dir, sink: sink)
@@ -262,7 +343,7 @@ func loadQueryDataset(directory dir: String, sink: String) {
     semaphore.wait()
 }
 
-func loadQueryDatasetAsync(directory dir: String, sink: String) async {
+public func loadQueryDatasetAsync(directory dir: String, sink: String) async {
     try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     for (name, text) in [("app", queryDataset.app), ("web", queryDataset.web), ("edge", queryDataset.edge), ("svc", queryDataset.svc)] {
         _ = FileManager.default.createFile(atPath: dir + "/\(name).log", contents: Data(text.utf8))
@@ -279,232 +360,22 @@ func loadQueryDatasetAsync(directory dir: String, sink: String) async {
     _ = try? await runOnce(yaml)
 }
 
-@Suite("Logs Insights query conformance", .serialized)
-struct QueryConformanceTests {
-    static let store: String = {
+/// The query conformance dataset in an SQLite store, loaded once per process, and how rows are compared.
+public enum QueryConformance {
+    public static let sqliteStore: String = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trailwatch-query-\(UUID().uuidString)").path
         loadQueryDataset(directory: dir, sink: "{ type: sqlite, inputs: [app, web, edge, svc], path: \(dir)/store.db }")
         return dir + "/store.db"
     }()
 
-    static func time(_ text: String) -> Int64 { Array(text.utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }! }
+    public static func time(_ text: String) -> Int64 { Array(text.utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }! }
 
-    static func run(_ text: String, start: Int64? = nil, end: Int64? = nil) throws -> String {
-        let store = try SQLiteStore(path: Self.store)
-        let result = try StoreQuery(store: store, LogQueryRequest(text: text, start: start, end: end, logGroups: [], now: 1_795_600_000_000)).run()
-        return Self.text(result)
-    }
-
-    static func text(_ result: QueryResult) -> String {
+    public static func text(_ result: QueryResult) -> String {
         result.rows.map { row in
             row.map { value -> String in
                 if case .timestamp(let ms) = value { return Timestamps.iso8601(ms) }
                 return value.stringValue ?? ""
             }.joined(separator: ",")
         }.joined(separator: ";")
-    }
-
-    @Test("queries over a fixed dataset give exactly the expected rows", arguments: queryCases)
-    func query(_ text: String, _ expected: String) throws {
-        #expect(try Self.run(text) == expected, "\(text)")
-    }
-
-    @Test("pattern, diff and anomaly over a fixed range give exactly the expected rows", arguments: rangedQueryCases)
-    func rangedQuery(_ text: String, _ start: String, _ end: String, _ expected: String) throws {
-        #expect(try Self.run(text, start: Self.time(start), end: Self.time(end)) == expected, "\(text)")
-    }
-
-    @Test("diff without a time range is a located error")
-    func diffNeedsRange() throws {
-        let store = try SQLiteStore(path: Self.store)
-        let outcome = Result { () throws(StoreErrorOrQuery) -> QueryResult in try StoreQuery(store: store, LogQueryRequest(text: "filter @log = \"/svc\" | pattern @message | diff", start: nil, end: nil,
-                                              logGroups: [], now: 0)).run() }
-        let reason = Self.runError(outcome)
-        #expect(reason == .invalid(QueryParseError(column: 43, message: "diff compares the range with the one before it: give the query a start and an end time")),
-                "\(String(describing: reason))")
-    }
-
-    static func runError(_ outcome: Result<QueryResult, StoreErrorOrQuery>) -> QueryRunError? {
-        switch outcome {
-        case .success: return nil
-        case .failure(let error):
-            switch error {
-            case .run(let reason): return reason
-            default: return nil
-            }
-        }
-    }
-
-    static func describe(_ outcome: Result<QueryResult, StoreErrorOrQuery>) -> String {
-        if case .failure(let error) = outcome { return "\(error)" }
-        return "no error"
-    }
-
-    @Test("column names: a back-quoted field is named without its quotes; other expressions as written")
-    func columnNames() throws {
-        let store = try SQLiteStore(path: Self.store)
-        let result = try StoreQuery(store: store, LogQueryRequest(text: "filter @log = \"/app\" | stats count(*) by `level`, bin(5m)", start: nil, end: nil,
-                                    logGroups: [], now: 0)).run()
-        #expect(result.columns == ["level", "bin(5m)", "count(*)"])
-        let fields = try StoreQuery(store: store, LogQueryRequest(text: "fields `req.id`, latency * 2, `path` as p | limit 1", start: nil, end: nil,
-                                    logGroups: [], now: 0)).run()
-        #expect(fields.columns == ["req.id", "latency * 2", "p"])
-    }
-
-    @Test("a query past its deadline stops with a clear error, in the store and in the executor")
-    func deadline() throws {
-        let store = try SQLiteStore(path: Self.store)
-        let expired = QueryDeadline(instant: .now.advanced(by: .seconds(-1)), timeout: .milliseconds(250))
-        for text in ["stats count(*)", "stats count(*) by bin(5m)", "filter level = \"ERROR\" | stats count(*) by path", "fields @message | limit 5"] {
-            let query = StoreQuery(store: store, LogQueryRequest(text: text, start: nil, end: nil, logGroups: [], now: 0))
-            let outcome = Result { () throws(StoreErrorOrQuery) -> QueryResult in try query.run(deadline: expired) }
-            #expect(Self.runError(outcome) == .timedOut(after: .milliseconds(250)), "\(text)")
-            #expect(Self.describe(outcome).contains("query_timeout (250 ms)"), "\(text)")
-        }
-        // A scan that outlives its deadline stops within 1,024 rows of it.
-        let executor = QueryExecutor(query: try LogsQuery.parse("filter @message like \"x\" | stats count(*)"), now: 0,
-                                     deadline: .after(.milliseconds(50)))
-        let started = ContinuousClock.now
-        var pushed = 0
-        do {
-            while true {
-                try executor.push(QueryRow.event(timestamp: Int64(pushed), message: "line \(pushed)"))
-                pushed += 1
-                if ContinuousClock.now - started > .seconds(20) { break }
-            }
-            Issue.record("the executor never stopped")
-        } catch {
-            #expect(error == .timedOut(after: .milliseconds(50)))
-            #expect(ContinuousClock.now - started < .seconds(5))
-        }
-    }
-
-    @Test("cancelling the task that runs a query stops it")
-    func cancellation() async throws {
-        let query = try LogsQuery.parse("stats count(*) by @message")
-        let task = Task.detached { () throws -> Int in
-            let executor = QueryExecutor(query: query, now: 0, deadline: .after(.seconds(60)))
-            var n = 0
-            while true {
-                try executor.push(QueryRow.event(timestamp: Int64(n), message: "m\(n % 1000)"))
-                n += 1
-                if n > 50_000_000 { return n }
-            }
-        }
-        try await Task.sleep(for: .milliseconds(50))
-        task.cancel()
-        do {
-            _ = try await task.value
-            Issue.record("the query ran to its end")
-        } catch let error as QueryRunError {
-            #expect(error == .cancelled)
-        }
-    }
-
-    @Test("hostile queries: deep nesting and very long text are located errors, never a crash")
-    func hostileQueries() {
-        let deep = "fields " + String(repeating: "(", count: 2000) + "1" + String(repeating: ")", count: 2000)
-        do {
-            _ = try LogsQuery.parse(deep)
-            Issue.record("accepted a 2000-deep expression")
-        } catch {
-            #expect(error.message.contains("nests deeper"), "\(error)")
-        }
-        let nots = "filter " + String(repeating: "not ", count: 3000) + "x"
-        #expect(throws: QueryParseError.self) { try LogsQuery.parse(nots) }
-        let chain = "filter " + (0..<2000).map { "a = \($0)" }.joined(separator: " or ")
-        #expect(throws: QueryParseError.self) { try LogsQuery.parse(chain) }
-        let long = "filter @message like \"" + String(repeating: "x", count: 10_001) + "\""
-        do {
-            _ = try LogsQuery.parse(long)
-            Issue.record("accepted a query longer than 10,000 characters")
-        } catch {
-            #expect(error.message.contains("longer than 10000"), "\(error)")
-        }
-    }
-
-    @Test("JSON fields are found by their flattened names in one scan, without a tree")
-    func flattenedLookup() {
-        let lookup = JSONFlattenedLookup(["a.b", "list.1", "x.y", "k\"q", "deep.0.1.z"].map { Array($0.utf8) })
-        func run(_ text: String) -> [String] {
-            var results: [JSONLookup] = []
-            let bytes = Array(text.utf8)
-            bytes.withUnsafeBytes { _ = lookup.resolve(in: $0, into: &results) }
-            return results.map { found in
-                bytes.withUnsafeBytes { raw in
-                    switch found {
-                    case .missing: return "-"
-                    case .notJSON: return "!"
-                    case .array: return "[]"
-                    case .object: return "{}"
-                    default: return found.scalarText(in: raw).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-                    }
-                }
-            }
-        }
-        #expect(run(#"{"a":{"b":1},"list":["p","q"],"x":{"y":[1]},"k\"q":true,"deep":[[0,{"z":"w"}]]}"#) == ["1", "q", "[]", "true", "w"])
-        #expect(run(#"{"a.b":"first","a":{"b":"second"}}"#) == ["first", "-", "-", "-", "-"])
-        #expect(run(#"{"\u0061":{"b":2}}"#) == ["2", "-", "-", "-", "-"])
-        #expect(run(#"{"a":{"b":1}"#) == ["!", "!", "!", "!", "!"])
-        #expect(run(#"["a"]"#) == ["!", "!", "!", "!", "!"])
-    }
-
-    @Test("parse errors name the column", arguments: badQueries)
-    func badQuery(_ text: String, _ column: Int) throws {
-        do {
-            _ = try LogsQuery.parse(text)
-            Issue.record("accepted \(text)")
-        } catch {
-            #expect(error.column == column, "\(error)")
-        }
-    }
-
-    @Test("time range and log group options are pushed down to SQL")
-    func pushdown() throws {
-        let store = try SQLiteStore(path: Self.store)
-        let start = Array("2026-11-24T10:05:00Z".utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }!
-        let result = try StoreQuery(store: store, LogQueryRequest(text: "stats count(*)", start: start, logGroups: ["/web"], now: 0)).run()
-        #expect(result.rows.first?.first?.stringValue == "2")
-    }
-
-    @Test("pattern and diff show the miner's final groups: a family merged once its ids proved variable is one row")
-    func patternFoldsMergedFamilies() throws {
-        func run(_ text: String) throws -> [[String]] {
-            let executor = QueryExecutor(query: try LogsQuery.parse(text), now: 0)
-            for i in 0..<40 {
-                // Ids glued to words stay literal until the position shows enough distinct values, then the
-                // sibling templates seen so far merge into one.
-                try executor.push(QueryRow.event(timestamp: Int64(i) * 1000, message: "job job_2015_\(1000 + i) finished",
-                                                 logStream: "s", log: "g", ingestionTime: 0))
-            }
-            return try executor.finish().rows.map { $0.map(\.description) }
-        }
-        let rows = try run("pattern @message | display @sampleCount, @pattern")
-        #expect(rows.count == 1, "\(rows)")
-        #expect(rows.first?.first == "40", "\(rows)")
-        #expect(rows.first?.last?.contains("<*>") == true, "\(rows)")
-    }
-
-    @Test("rows that arrive newest first let `sort @timestamp desc | limit N` stop after N rows, unless @timestamp is replaced")
-    func newestFirst() throws {
-        func run(_ text: String) throws -> (rows: Int, pushed: Int, first: String?) {
-            let executor = QueryExecutor(query: try LogsQuery.parse(text), now: 0)
-            executor.inputIsNewestFirst()
-            var pushed = 0
-            for t in stride(from: Int64(100), to: 0, by: -1) where !executor.isSatisfied {
-                try executor.push(QueryRow.event(timestamp: t * 1000, message: "m\(1000 - t)", logStream: "s", log: "g", ingestionTime: 0))
-                pushed += 1
-            }
-            let result = try executor.finish()
-            return (result.rows.count, pushed, result.rows.first?.first?.description)
-        }
-        let early = try run("fields @timestamp, @message | sort @timestamp desc | limit 3")
-        #expect(early.rows == 3 && early.pushed <= 4)   // the row after the limit tells it is done
-        // A replaced @timestamp must still be sorted for real: every row is read.
-        let replaced = try run("fields @message as @timestamp | sort @timestamp desc | limit 3")
-        #expect(replaced.rows == 3 && replaced.pushed == 100)
-        #expect(replaced.first == "m999")
-        let ascending = try run("sort @timestamp asc | limit 3")
-        #expect(ascending.pushed == 100)
     }
 }

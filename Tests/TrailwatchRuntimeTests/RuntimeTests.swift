@@ -5,6 +5,7 @@ import TrailwatchConfig
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 // MARK: - Test-only stage kinds
 
@@ -117,11 +118,8 @@ let testRegistry: StageRegistry = {
     return r
 }()
 
-func plan(_ yaml: String, registry: StageRegistry = testRegistry) throws -> PipelinePlan {
-    let (plan, diagnostics) = PipelinePlanner(registry: registry, environment: [:]).plan(text: yaml, file: "t.yaml", pipelineDirectory: ".")
-    guard let plan else { throw ConfigError(diagnostics) }
-    return plan
-}
+/// Plans `yaml` with the test-only kinds registered next to the built-in ones.
+func plan(_ yaml: String) throws -> PipelinePlan { try plan(yaml, registry: testRegistry) }
 
 // MARK: - Tests
 

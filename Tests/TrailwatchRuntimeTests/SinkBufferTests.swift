@@ -4,6 +4,7 @@ import TrailwatchConfig
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 /// `buffer:` on sinks. Part of the serialized runtime suite: they share its collectors.
 extension RuntimeTests {

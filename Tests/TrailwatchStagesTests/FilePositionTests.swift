@@ -4,6 +4,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchRuntime
 @testable import TrailwatchStages
+import TrailwatchTestSupport
 
 @Suite("File positions: every file ever read is remembered", .serialized)
 struct FilePositionTests {

@@ -3,6 +3,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 @Suite("Trail event selectors on the cloudtrail source and the trail_select transform")
 struct TrailSelectStageTests {

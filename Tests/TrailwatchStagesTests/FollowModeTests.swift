@@ -4,55 +4,7 @@ import Testing
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
-
-/// A pipeline running live (following files) in this process.
-final class LivePipeline: @unchecked Sendable {
-    let runner: PipelineRunner
-    private let task: Task<RunSummary, Never>
-
-    init(_ yaml: String) throws {
-        let runner = PipelineRunner(plan: try plan(yaml, registry: BuiltinStages.registry), once: false, log: .silent)
-        self.runner = runner
-        task = Task { await runner.run() }
-    }
-
-    func stop() async -> RunSummary {
-        runner.requestStop()
-        return await task.value
-    }
-
-    /// Waits until the file source `id` follows at least `count` files: what was in them when it
-    /// started is then behind its starting point, whatever the machine's load.
-    func following(_ count: Int = 1, source id: String = "app") async -> Bool {
-        await eventually {
-            (runner.metrics.first { $0.id == id }?.gaugeValues["files_followed"] ?? 0) >= Double(count)
-        }
-    }
-}
-
-/// Polls until `condition` holds or `seconds` pass, without blocking a cooperative thread (the
-/// pipeline under test runs on the same pool).
-func eventually(_ seconds: Double = 60, _ condition: () async -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(nanoseconds: 20_000_000)
-    }
-    return await condition()
-}
-
-/// Sleeps without blocking a cooperative thread.
-func pause(_ seconds: Double) async {
-    try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
-}
-
-func appendText(_ path: String, _ text: String) {
-    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
-    _ = text.withCString { write(fd, $0, strlen($0)) }
-    close(fd)
-}
-
-func lines(_ text: String) -> [String] { text.split(separator: "\n").map(String.init) }
+import TrailwatchTestSupport
 
 @Suite("File source: follow mode, checkpoints, multiline, timestamps", .serialized)
 struct FollowModeTests {
@@ -236,7 +188,7 @@ struct FollowModeTests {
         let dir = TemporaryDirectory()
         let log = dir.write("logs/app.log", "START one\n  more\n")
         let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    multiline: { start_pattern: '^START', timeout: 300ms }", format: "json"))
-        #expect(await eventually(30) { dir.read("out.log").contains(#"START one\n  more"#) })
+        #expect(await eventually(60) { dir.read("out.log").contains(#"START one\n  more"#) })
         _ = await live.stop()
     }
 

@@ -4,6 +4,7 @@ import TrailwatchConfig
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
+import TrailwatchTestSupport
 
 @Suite("mask transform (data protection policies)")
 struct MaskStageTests {

@@ -2,12 +2,7 @@ import Testing
 import TrailwatchConfig
 import TrailwatchRuntime
 import TrailwatchStages
-
-/// Plans `yaml` as `p.yaml` with a fixed environment and returns the rendered diagnostics.
-func diagnostics(_ yaml: String, environment: [String: String] = ["HOME_DIR": "/tmp", "SECRET_TOKEN": "hunter2"]) -> [String] {
-    let planner = PipelinePlanner(registry: BuiltinStages.registry, environment: environment)
-    return planner.plan(text: yaml, file: "p.yaml", pipelineDirectory: ".").1.map(\.description)
-}
+import TrailwatchTestSupport
 
 struct BrokenConfig: CustomTestStringConvertible, Sendable {
     var name: String

@@ -1,4 +1,28 @@
 import LogsQuery
+import TrailwatchConfig
+
+/// `dashboards:` of a pipeline. The configuration module keeps the section as written; it is
+/// decoded and checked here, where widgets and their queries are understood.
+extension DashboardDefinition {
+    /// The pipeline's dashboards by name, each titled by its name unless it has a title.
+    public static func all(in document: PipelineDocument) -> Result<[DashboardDefinition], ConfigError> {
+        guard let section = document.dashboards else { return .success([]) }
+        return ConfigDecoding.decode([String: DashboardDefinition].self, section: "dashboards", value: section, file: document.file).map { byName in
+            byName.sorted { $0.key < $1.key }.map { name, definition in
+                var named = definition
+                named.name = name
+                if named.title.isEmpty { named.title = name }
+                return named
+            }
+        }
+    }
+
+    /// The section's problems, located and redacted (a `PipelinePlanner` document check).
+    @Sendable public static func check(_ document: PipelineDocument) -> [ConfigDiagnostic] {
+        guard case .failure(let error) = all(in: document) else { return [] }
+        return error.diagnostics.map(document.redact)
+    }
+}
 
 /// `dashboards:` — named dashboards, like a CloudWatch dashboard body: a title, a default time
 /// range and widgets drawn from the store.
