@@ -189,7 +189,7 @@ struct PostgresStoreTests {
     @Test("a replayed batch is stored and counted once on either ingest path; a partly new batch adds its new rows only",
           arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
     func replaysStoredOnce(_ method: PostgresStore.IngestMethod) async throws {
-        guard let (cluster, url) = try Self.database() else { return }
+        guard let (cluster, url) = try await Self.database() else { return }
         let database = String(url.split(separator: "/").last!.split(separator: "?").first!)
         let store = try await PostgresStore.connect(url: url, access: .readWrite)
         store.ingest = method
@@ -224,7 +224,7 @@ struct PostgresStoreTests {
         #expect(store.batchesThroughStaging == (method == .copyFirst ? 3 : 5))
         #expect(try await store.count(.logEvents) == 50)
         #expect(try await storedBytes() == [bytes(0..<50, stream: "a"), bytes(0..<50, stream: "b")])
-        let lookupRows = try cluster.psql("SELECT count(*) FROM cloudtrail_lookup WHERE attribute = 'ResourceType'", database: database)
+        let lookupRows = try await cluster.psqlAsync("SELECT count(*) FROM cloudtrail_lookup WHERE attribute = 'ResourceType'", database: database)
         #expect(lookupRows.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
         let found = try await store.lookupEvents(attribute: "ResourceName", value: "arn:b", start: nil, end: nil, maxResults: 10)
         #expect(found.count == 1)
