@@ -4,7 +4,7 @@ import Testing
 import LogsQuery
 import TrailwatchCore
 import TrailwatchDashboard
-import TrailwatchPostgres
+@testable import TrailwatchPostgres
 import TrailwatchStages
 import TrailwatchStore
 import TrailwatchTestSupport
@@ -183,6 +183,53 @@ struct PostgresStoreTests {
         #expect(try await cluster.psqlAsync("SELECT to_regclass('\(name)') IS NULL", database: database).contains("t"))
         let left = try await store.query(LogQueryRequest(text: "fields @message | sort @message asc", now: now))
         #expect(Self.render(left) == "kept 39;short 2")
+        await store.close()
+    }
+
+    @Test("a replayed batch is stored and counted once on either ingest path; a partly new batch adds its new rows only",
+          arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
+    func replaysStoredOnce(_ method: PostgresStore.IngestMethod) async throws {
+        guard let (cluster, url) = try await Self.database() else { return }
+        let database = String(url.split(separator: "/").last!.split(separator: "?").first!)
+        let store = try await PostgresStore.connect(url: url, access: .readWrite)
+        store.ingest = method
+        let base: Int64 = 1_795_000_000_000
+        // A CloudTrail record naming two resources of one type: one lookup row for that pair.
+        let record = #"{"eventID":"e-1","eventName":"RunInstances","eventSource":"ec2.amazonaws.com","userIdentity":{"userName":"ann"},"#
+            + #""resources":[{"type":"AWS::EC2::Instance","ARN":"arn:a"},{"type":"AWS::EC2::Instance","ARN":"arn:b"}]}"#
+        func batch(_ range: Range<Int>) -> LogBatch {
+            var builder = LogBatchBuilderLite()
+            for i in range {
+                builder.add(group: "/app", stream: i % 2 == 0 ? "a" : "b", time: base + Int64(i) * 1000, message: i == 3 ? record : "line \(i)")
+            }
+            return builder.batch(ingestionTime: base + 100_000)
+        }
+        func bytes(_ range: Range<Int>, stream: String) -> Int64 {
+            Int64(range.filter { ($0 % 2 == 0) == (stream == "a") }.map { $0 == 3 ? record.utf8.count : "line \($0)".utf8.count }.reduce(0, +))
+        }
+        func storedBytes() async throws -> [Int64] {
+            try await store.logStreams(LogStreamsRequest(group: "/app")).streams.map(\.storedBytes)
+        }
+        #expect(try await store.write(.logs(batch(0..<20))) == 20)
+        #expect(store.batchesThroughStaging == (method == .copyFirst ? 0 : 1))
+        #expect(try await store.write(.logs(batch(0..<20))) == 0)
+        #expect(!store.expectNewRows)
+        // Ten stored, ten new: exactly the new ones count, and their bytes only.
+        #expect(try await store.write(.logs(batch(10..<30))) == 10)
+        #expect(!store.expectNewRows)
+        // All new again (through staging, after a replay); the batch after goes straight in.
+        #expect(try await store.write(.logs(batch(30..<40))) == 10)
+        #expect(store.expectNewRows)
+        #expect(try await store.write(.logs(batch(40..<50))) == 10)
+        #expect(store.batchesThroughStaging == (method == .copyFirst ? 3 : 5))
+        #expect(try await store.count(.logEvents) == 50)
+        #expect(try await storedBytes() == [bytes(0..<50, stream: "a"), bytes(0..<50, stream: "b")])
+        let lookupRows = try await cluster.psqlAsync("SELECT count(*) FROM cloudtrail_lookup WHERE attribute = 'ResourceType'", database: database)
+        #expect(lookupRows.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        let found = try await store.lookupEvents(attribute: "ResourceName", value: "arn:b", start: nil, end: nil, maxResults: 10)
+        #expect(found.count == 1)
+        // A replay of the CloudTrail record alone (its lookup rows stored too) adds nothing.
+        #expect(try await store.write(.logs(batch(3..<4))) == 0)
         await store.close()
     }
 
