@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrailwatchTestSupport
 @testable import InsightsDetection
 
 /// End-to-end evaluation: a generated week of background CloudTrail traffic with the real records of
@@ -29,7 +30,7 @@ private enum Evaluation {
         p.arguments = [generator.path, samples ? "--samples" : "--out", dir.path, "--no-gzip", "--inject", dataRoot.path]
             + extra
         p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        try launchProcess(p)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
         let truth = try Data(contentsOf: dir.appendingPathComponent("ground_truth.json"))

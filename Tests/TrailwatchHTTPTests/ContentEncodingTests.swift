@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrailwatchTestSupport
 @testable import TrailwatchHTTP
 
 /// gzip bytes made by the system's gzip (a real encoder, not ours).
@@ -10,7 +11,7 @@ func gzipped(_ data: [UInt8]) throws -> [UInt8] {
     let input = Pipe(), output = Pipe()
     process.standardInput = input
     process.standardOutput = output
-    try process.run()
+    try launchProcess(process)
     let writer = Thread { input.fileHandleForWriting.write(Data(data)); try? input.fileHandleForWriting.close() }
     writer.start()
     let result = output.fileHandleForReading.readDataToEndOfFile()

@@ -5,6 +5,7 @@ import Glibc
 import NIOCore
 import NIOSSL
 import Testing
+import TrailwatchTestSupport
 @testable import TrailwatchHTTP
 
 /// Starts a server for one test and always stops it.
@@ -224,7 +225,7 @@ func makeSelfSignedCertificate(in dir: String) throws -> (String, String) {
                          "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
-    try process.run()
+    try launchProcess(process)
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
     return (cert, key)

@@ -39,3 +39,14 @@ public final class TemporaryDirectory: @unchecked Sendable {   // immutable: one
 
     deinit { try? FileManager.default.removeItem(at: url) }
 }
+
+/// Launches `process` with `Process.run()`, one launch at a time in the whole test process:
+/// Foundation's `Process.run()` on Linux crashed (a bad read in its memcpy) when suites running
+/// in parallel launched child processes at the same moment.
+public func launchProcess(_ process: Process) throws {
+    processLaunchLock.lock()
+    defer { processLaunchLock.unlock() }
+    try process.run()
+}
+
+private let processLaunchLock = NSLock()

@@ -261,7 +261,7 @@ struct ArchiveTests {
         process.executableURL = URL(fileURLWithPath: trailwatchBinary())
         process.arguments = ["run", pipeline, "--quiet"]
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try launchProcess(process)
         // Wait until the records are synced and checkpointed, then crash.
         #expect(await eventually { dir.read("state/state/app/checkpoints.json").contains("\"offset\":") &&
             !dir.read("state/state/app/checkpoints.json").contains("\"offset\":0") })

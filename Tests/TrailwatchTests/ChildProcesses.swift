@@ -39,7 +39,7 @@ enum Child {
         process.standardError = FileHandle(forWritingAtPath: errPath)
         var input: Pipe?
         if stdin != nil { input = Pipe(); process.standardInput = input } else { process.standardInput = FileHandle.nullDevice }
-        try process.run()
+        try launchProcess(process)
         if let stdin, let input {
             // Written from a Dispatch thread: a large input blocks until the child reads it.
             let writer = input.fileHandleForWriting
@@ -86,7 +86,7 @@ enum Child {
                 print("\(command) (pid \(ended.processIdentifier)) ended on its own with status \(ended.terminationStatus); its stderr:\n\(scratch.read("stderr"))")
             }
         }
-        try process.run()
+        try launchProcess(process)
         let server = Server(process: process, scratch: scratch)
         _ = await eventually(timeout) { server.port > 0 || !process.isRunning }
         return server

@@ -133,7 +133,7 @@ struct EndToEndTests {
         let input = Pipe()
         process.standardInput = input
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try launchProcess(process)
         var expected = ""
         for i in 0..<5000 { expected += "event \(i)\n" }
         expected += "unterminated tail"

@@ -40,7 +40,7 @@ private func runMeasured(_ arguments: [String]) throws -> (status: Int32, stdout
     process.standardOutput = out
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
-    try process.run()
+    try launchProcess(process)
     let pid = process.processIdentifier
     let peak = PeakMemory()
     let sampler = Thread {
@@ -222,7 +222,7 @@ struct HostileInputTests {
             let gzip = Process()
             gzip.executableURL = URL(fileURLWithPath: "/bin/sh")
             gzip.arguments = ["-c", "gzip -1 -c '\(zeroFile)' > '\(dir.file("bomb.gz"))' && rm '\(zeroFile)'"]
-            try gzip.run()
+            try launchProcess(gzip)
             gzip.waitUntilExit()
             try #require(gzip.terminationStatus == 0)
         }

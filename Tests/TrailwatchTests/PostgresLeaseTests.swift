@@ -65,7 +65,7 @@ extension PostgresStoreTests {
             FileManager.default.createFile(atPath: log, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: log)
             process.standardOutput = FileHandle.nullDevice
-            try process.run()
+            try launchProcess(process)
             return process
         }
         var processes = ["a": try start("a"), "b": try start("b")]

@@ -286,7 +286,7 @@ struct PostgresStoreTests {
         FileManager.default.createFile(atPath: errors, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: errors)
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try launchProcess(process)
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         func stored() async -> Int {
             guard let store = try? await PostgresStore.connect(url: url, access: .readOnly) else { return -1 }

@@ -175,7 +175,7 @@ struct ReloadTests {
         FileManager.default.createFile(atPath: dir.file("stderr.log"), contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("stderr.log")))
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try launchProcess(process)
         var port = 0
         _ = await eventually(120) {
             let line = lines(dir.read("stderr.log")).first { $0.contains("serving ") } ?? ""

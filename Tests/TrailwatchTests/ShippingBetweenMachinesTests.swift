@@ -23,7 +23,7 @@ func startAgent(_ pipeline: String, _ dir: TemporaryDirectory) throws -> Process
     process.arguments = ["run", pipeline, "--quiet"]
     process.environment = ProcessInfo.processInfo.environment.merging(["AWS_ACCESS_KEY_ID": apiKeyID, "AWS_SECRET_ACCESS_KEY": apiSecret]) { $1 }
     process.standardError = FileHandle(forWritingAtPath: dir.write("agent.err", ""))
-    try process.run()
+    try launchProcess(process)
     return process
 }
 

@@ -122,7 +122,7 @@ struct ShippingTortureTests {
         handle.seekToEndOfFile()
         process.standardError = handle
         process.standardOutput = handle
-        try process.run()
+        try launchProcess(process)
         return process
     }
 

@@ -15,7 +15,7 @@ struct ShutdownTests {
         _ = dir.write("stderr.log", "")
         process.standardError = FileHandle(forWritingAtPath: dir.file("stderr.log"))
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try launchProcess(process)
         return process
     }
 

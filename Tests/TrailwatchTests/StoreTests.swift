@@ -107,7 +107,7 @@ struct StoreTests {
             process.executableURL = URL(fileURLWithPath: trailwatchBinary())
             process.arguments = ["run", pipeline, "--quiet"]
             process.standardError = FileHandle.nullDevice
-            try process.run()
+            try launchProcess(process)
             await pause(Double.random(in: 0.3...0.8))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -116,7 +116,7 @@ struct StoreTests {
         process.executableURL = URL(fileURLWithPath: trailwatchBinary())
         process.arguments = ["run", pipeline, "--quiet"]
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try launchProcess(process)
         #expect(await eventually(120) { ((try? SQLiteStore(path: dir.file("store.db")).count(.logEvents)) ?? 0) >= total })
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()

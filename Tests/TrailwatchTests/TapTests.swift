@@ -140,7 +140,7 @@ struct TapCommandTests {
         FileManager.default.createFile(atPath: dir.file("\(name).err"), contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("\(name).out")))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("\(name).err")))
-        try process.run()
+        try launchProcess(process)
         return process
     }
 
