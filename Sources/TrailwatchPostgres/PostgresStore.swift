@@ -385,9 +385,13 @@ public final class PostgresStore: Store {
         return try await transaction { () throws(StoreError) -> Int in
             // Rows and message bytes added per stream (replayed events add neither).
             var addedBytes: [String: Int64] = [:]
+            /// Every row of the batch was new: each stream gains all of its bytes.
+            func countWholeBatch() {
+                for (index, origin) in logs.origins.enumerated() { addedBytes[origin.logGroup + "\u{0}" + origin.logStream, default: 0] += batchBytes[index] }
+            }
             let added: Int
             if ingest == .copyFirst && expectNewRows, try await copyIfAllNew(rows.buffer, lookups: lookups) {
-                for (index, origin) in logs.origins.enumerated() { addedBytes[origin.logGroup + "\u{0}" + origin.logStream, default: 0] += batchBytes[index] }
+                countWholeBatch()
                 added = logs.count
             } else {
                 batchesThroughStaging += 1
@@ -415,7 +419,7 @@ public final class PostgresStore: Store {
                         ON e.timestamp = s.timestamp AND e.event_key = s.event_key AND e.log_group = s.log_group
                         WHEN NOT MATCHED THEN INSERT (\(columns)) VALUES (\(Self.eventColumns.map { "s." + $0 }.joined(separator: ", ")))
                         """, doing: "cannot write log events")
-                    for (index, origin) in logs.origins.enumerated() { addedBytes[origin.logGroup + "\u{0}" + origin.logStream, default: 0] += batchBytes[index] }
+                    countWholeBatch()
                     added = logs.count
                 }
                 if !lookups.isEmpty {
