@@ -315,10 +315,27 @@ public final class PostgresStore: Store {
     /// already stored (SQLSTATE 23505: the transaction must roll back to a savepoint).
     @discardableResult
     private func copy(_ rows: NIOCore.ByteBuffer, into table: String, columns: [String]) async throws(StoreError) -> Bool {
-        do {
-            try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
-                try await writer.write(rows)
+        try await copy(into: table, columns: columns) { writer in try await writer.write(rows) }
+    }
+
+    /// A batch's log events, sent in pieces of about ``copyPieceBytes`` as they are written, so
+    /// the server parses and inserts one piece while the next is being made.
+    private func copy(_ rows: LogRows, into table: String) async throws(StoreError) -> Bool {
+        try await copy(into: table, columns: Self.eventColumns) { writer in
+            var next = 0
+            while next < rows.count {
+                var piece = CopyText(capacity: Self.copyPieceBytes + Self.copyPieceBytes / 4)
+                next = rows.encode(from: next, into: &piece, maxBytes: Self.copyPieceBytes)
+                try await writer.write(piece.buffer)
             }
+        }
+    }
+
+    static let copyPieceBytes = 128 << 10
+
+    private func copy(into table: String, columns: [String], _ writeData: (PostgresCopyFromWriter) async throws -> Void) async throws(StoreError) -> Bool {
+        do {
+            try await connection.copyFrom(table: table, columns: columns, logger: logger, writeData: writeData)
             return true
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             return false
@@ -334,54 +351,12 @@ public final class PostgresStore: Store {
     private func write(_ logs: LogBatch) async throws(StoreError) -> Int {
         guard logs.count > 0 else { return 0 }
         try await prepareStaging()
-        // Rows in COPY text format, keys as in the SQLite store; CloudTrail records' lookup rows beside them.
-        var rows = CopyText(capacity: logs.messageBytes + logs.count * 64)
-        var lookups = CopyText(capacity: 0)
-        var seen = OccurrenceCounter(capacity: logs.count)
-        var days = Set<Int64>()
-        var spans = [(Int64, Int64)?](repeating: nil, count: logs.origins.count)
-        var batchBytes = [Int64](repeating: 0, count: logs.origins.count)
-        let names = logs.origins.map { (group: Array($0.logGroup.utf8), stream: Array($0.logStream.utf8)) }
-        var fieldsText = TrailwatchCore.ByteBuffer()
-        for i in 0..<logs.count {
-            let originIndex = logs.originIndices.isEmpty ? 0 : Int(logs.originIndices[i])
-            let message = logs.message(i)
-            let time = logs.timestamp(i)
-            var key = names[originIndex].group.withUnsafeBytes { group in
-                names[originIndex].stream.withUnsafeBytes { stream in StoreConventions.key([group, stream, message], [time]) }
-            }
-            let occurrence = seen.next(key)
-            if occurrence > 0 { key = StoreConventions.key([], [key, Int64(occurrence)]) }
-            days.insert(Self.floorDiv(time, Self.dayMillis) * Self.dayMillis)
-            let span = spans[originIndex]
-            spans[originIndex] = (min(span?.0 ?? time, time), max(span?.1 ?? time, time))
-            batchBytes[originIndex] += Int64(message.count)
-            rows.number(time)
-            rows.number(key)
-            rows.text(names[originIndex].group)
-            rows.text(names[originIndex].stream)
-            rows.number(logs.ingestionTime)
-            rows.text(message)
-            if let fields = logs.fields(i), !fields.entries.isEmpty {
-                fieldsText.removeAll()
-                LogRecordEncoder.appendFields(fields, to: &fieldsText)
-                fieldsText.bytes.withUnsafeBytes { rows.text($0, last: true) }
-            } else {
-                rows.null(last: true)
-            }
-            if let attributes = cloudTrail.attributes(of: message) {
-                // A record naming two resources of one type gives that pair twice: one row (the
-                // lookup key would refuse the second).
-                for (n, (attribute, value)) in attributes.enumerated() where !attributes[..<n].contains(where: { $0 == (attribute, value) }) {
-                    lookups.text(Array(attribute.utf8))
-                    lookups.text(Array(value.utf8))
-                    lookups.number(time)
-                    lookups.number(key)
-                    lookups.text(names[originIndex].group, last: true)
-                }
-            }
-        }
-        try await ensurePartitions(covering: days)
+        // Keys as in the SQLite store; CloudTrail records' lookup rows beside them.
+        let rows = LogRows(logs, cloudTrail: cloudTrail, dayMillis: Self.dayMillis)
+        let lookups = rows.lookups
+        let spans = rows.spans
+        let batchBytes = rows.originBytes
+        try await ensurePartitions(covering: rows.days)
         return try await transaction { () throws(StoreError) -> Int in
             // Rows and message bytes added per stream (replayed events add neither).
             var addedBytes: [String: Int64] = [:]
@@ -390,12 +365,12 @@ public final class PostgresStore: Store {
                 for (index, origin) in logs.origins.enumerated() { addedBytes[origin.logGroup + "\u{0}" + origin.logStream, default: 0] += batchBytes[index] }
             }
             let added: Int
-            if ingest == .copyFirst && expectNewRows, try await copyIfAllNew(rows.buffer, lookups: lookups) {
+            if ingest == .copyFirst && expectNewRows, try await copyIfAllNew(rows, lookups: lookups) {
                 countWholeBatch()
                 added = logs.count
             } else {
                 batchesThroughStaging += 1
-                try await copy(rows.buffer, into: "staging_log_events", columns: Self.eventColumns)
+                _ = try await copy(rows, into: "staging_log_events")
                 let columns = Self.eventColumns.joined(separator: ", ")
                 switch ingest {
                 case .copyFirst, .onConflict:
@@ -448,9 +423,9 @@ public final class PostgresStore: Store {
     /// savepoint. False, with the savepoint rolled back, when a row is already stored; the caller
     /// then merges the batch through staging. (An event that is new has new lookup rows: their
     /// key holds the event's.)
-    private func copyIfAllNew(_ rows: NIOCore.ByteBuffer, lookups: CopyText) async throws(StoreError) -> Bool {
+    private func copyIfAllNew(_ rows: LogRows, lookups: CopyText) async throws(StoreError) -> Bool {
         try await run("SAVEPOINT new_rows")
-        var copied = try await copy(rows, into: "log_events", columns: Self.eventColumns)
+        var copied = try await copy(rows, into: "log_events")
         if copied && !lookups.isEmpty {
             copied = try await copy(lookups.buffer, into: "cloudtrail_lookup", columns: Self.lookupColumns)
         }
