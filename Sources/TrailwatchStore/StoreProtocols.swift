@@ -13,11 +13,25 @@ public protocol StoreWriting: AnyObject {
     /// Returns the rows added.
     @discardableResult
     func write(_ payload: Payload) async throws(StoreError) -> Int
+    /// Writes several log batches at once, as one transaction where the backend gains from it
+    /// (PostgreSQL: one COMMIT, one flush of its log, instead of one per batch). Returns the rows added.
+    @discardableResult
+    func write(logs batches: [LogBatch]) async throws(StoreError) -> Int
     /// Records a log group's retention (days; nil keeps its events forever).
     func setRetention(logGroup: String, days: Int?) async throws(StoreError)
     /// Removes events older than their group's retention. Returns the events removed.
     @discardableResult
     func enforceRetention(now: Int64) async throws(StoreError) -> Int
+}
+
+extension StoreWriting {
+    /// Batch by batch, each in its own transaction.
+    @discardableResult
+    public func write(logs batches: [LogBatch]) async throws(StoreError) -> Int {
+        var added = 0
+        for batch in batches { added += try await write(.logs(batch)) }
+        return added
+    }
 }
 
 /// Logs-Insights-style queries over the stored log events.
