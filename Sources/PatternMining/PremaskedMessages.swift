@@ -52,21 +52,25 @@ public struct PremaskedMessages: @unchecked Sendable {
     func load(_ index: Int, into masker: inout TokenMasker) {
         let part = index / partSize
         let local = index - part * partSize
-        parts.withUnsafeBufferPointer { $0[part].load(local, into: &masker) }
+        // Through a pointer to the part: calling a method on `parts[part]` would copy the part (and retain its
+        // buffers) for every message.
+        parts.withUnsafeBufferPointer { Part.load(local, of: $0.baseAddress! + part, into: &masker) }
     }
 }
 
 extension PremaskedMessages.Part {
-    func load(_ local: Int, into masker: inout TokenMasker) {
-        let tokenStart = local == 0 ? 0 : Int(tokenEnds[local - 1])
-        let segmentStart = local == 0 ? 0 : Int(segmentEnds[local - 1])
+    static func load(_ local: Int, of part: UnsafePointer<Self>, into masker: inout TokenMasker) {
+        let tokenEnd = Int(part.pointee.tokenEnds[local])
+        let segmentEnd = Int(part.pointee.segmentEnds[local])
+        let tokenStart = local == 0 ? 0 : Int(part.pointee.tokenEnds[local - 1])
+        let segmentStart = local == 0 ? 0 : Int(part.pointee.segmentEnds[local - 1])
         masker.tokens.removeAll(keepingCapacity: true)
         masker.segments.removeAll(keepingCapacity: true)
-        tokens.withUnsafeBufferPointer {
-            masker.tokens.append(contentsOf: UnsafeBufferPointer(rebasing: $0[tokenStart..<Int(tokenEnds[local])]))
+        part.pointee.tokens.withUnsafeBufferPointer {
+            masker.tokens.append(contentsOf: UnsafeBufferPointer(rebasing: $0[tokenStart..<tokenEnd]))
         }
-        segments.withUnsafeBufferPointer {
-            masker.segments.append(contentsOf: UnsafeBufferPointer(rebasing: $0[segmentStart..<Int(segmentEnds[local])]))
+        part.pointee.segments.withUnsafeBufferPointer {
+            masker.segments.append(contentsOf: UnsafeBufferPointer(rebasing: $0[segmentStart..<segmentEnd]))
         }
     }
 }
