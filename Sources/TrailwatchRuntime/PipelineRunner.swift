@@ -163,7 +163,7 @@ public final class PipelineRunner: Sendable {
         guard !once else { return nil }
         return Task { [self] in
             while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: 1_000_000_000)
+                await self.clock.sleep(milliseconds: 1000)
                 let now = self.clock.nowMillis()
                 for channel in self.tickedChannels.withLock({ Array($0.values) }) { _ = channel.trySend(.tick(now)) }
             }

@@ -147,7 +147,7 @@ final class FileTailer: TrailwatchRuntime.Source {
         if inotifyFD >= 0 { close(inotifyFD) }
     }
 
-    private var now: Int64 { MonotonicClock.wallMillis() }
+    private var now: Int64 { context.clock.nowMillis() }
 
     private static func threadCPUNanos() -> Int64 {
         var ts = timespec()
@@ -760,13 +760,8 @@ final class FileTailer: TrailwatchRuntime.Source {
     }
 
     private func waitForChange(until deadline: Int64) {
-        let timeout = Int32(clamping: max(1, min(deadline - now, config.pollInterval.milliseconds)))
-        guard inotifyFD >= 0 else {
-            usleep(UInt32(timeout) * 1000)
-            return
-        }
-        var pfd = pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)
-        if poll(&pfd, 1, timeout) > 0 {
+        let timeout = max(1, min(deadline - now, config.pollInterval.milliseconds))
+        if context.clock.sleepBlocking(for: .milliseconds(timeout), wakingOnReadable: inotifyFD) {
             var created: Int32 = 0
             if tw_inotify_drain(inotifyFD, &created) > 0 && created != 0 { rescanRequested = true }
         }
