@@ -196,7 +196,13 @@ struct FollowModeTests {
     func multilineTimeout() async throws {
         let dir = TemporaryDirectory()
         let log = dir.write("logs/app.log", "START one\n  more\n")
-        let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    multiline: { start_pattern: '^START', timeout: 300ms }", format: "json"))
+        let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    multiline: { start_pattern: '^START', timeout: 300ms }", format: "json"),
+                                    clock: VirtualClock())
+        // Read and held: the tailer waits on the clock, the event is not out before the timeout.
+        #expect(await eventually { live.clock!.sleepers >= 2 })
+        await live.advance(by: .milliseconds(200))
+        #expect(!dir.read("out.log").contains("START"))
+        await live.advance(by: .milliseconds(200))
         #expect(await eventually(120) { dir.read("out.log").contains(#"START one\n  more"#) })
         _ = await live.stop()
     }

@@ -413,7 +413,7 @@ final class FileTailer: TrailwatchRuntime.Source {
         let origin = Origin(logGroup: logGroup, logStream: config.logStream ?? stream ?? path)
         let shaper = try EventShaper(config.shaping, maxLineBytes: config.maxLineBytes.bytes, metrics: context.metrics)
         let reader = LineReader(fd: fd, origin: origin, maxLineBytes: config.maxLineBytes.bytes,
-                                chunkSize: SourceLimits.chunkSize, shaper: shaper, position: start)
+                                chunkSize: SourceLimits.chunkSize, shaper: shaper, position: start, clock: context.clock)
         return Tracked(path: path, identity: identity, fd: fd, fingerprint: fingerprint, reader: reader, now: now, verified: verified,
                        advanced: advanced)
     }

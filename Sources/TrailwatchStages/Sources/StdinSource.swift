@@ -50,7 +50,7 @@ struct StdinSource: SourceKind {
 
         func run(_ output: SourceOutput) throws {
             var reader = LineReader(fd: STDIN_FILENO, origin: origin, maxLineBytes: maxLineBytes,
-                                    chunkSize: SourceLimits.chunkSize, shaper: shaper)
+                                    chunkSize: SourceLimits.chunkSize, shaper: shaper, clock: clock)
             while true {
                 if output.isStopping {
                     // Whatever was read of an unterminated line still goes out.
