@@ -294,7 +294,7 @@ public final class PipelineRunner: Sendable {
                 spool = try DiskSpool(directory: plan.document.settings.dataDir + "/spool/" + component.id,
                                       maxBytes: buffer.maxSpoolBytes.bytes, retryBackoff: buffer.retryBackoff.milliseconds,
                                       channel: channel, upstreamProducers: 0, log: log, component: component.id,
-                                      metrics: metrics, adoptExisting: adoptSpool)
+                                      metrics: metrics, adoptExisting: adoptSpool, clock: clock)
             } catch {
                 fail(component.id, "\(error)")
             }

@@ -61,7 +61,7 @@ final class FileTailer: TrailwatchRuntime.Source {
             self.fd = fd
             self.fingerprint = fingerprint
             self.reader = reader
-            self.tracker = OffsetTracker(committed: reader.position, advanced: advanced)
+            self.tracker = OffsetTracker(committed: reader.position, advanced: advanced, clock: reader.clock)
             self.lastGrowth = now
             self.lastTokenEnd = reader.position
             self.verified = verified
@@ -611,7 +611,7 @@ final class FileTailer: TrailwatchRuntime.Source {
         file.reader.continueReading(from: file.fd, at: 0)
         file.reader.restart(at: 0)
         lseek(file.fd, 0, SEEK_SET)
-        file.tracker = OffsetTracker(committed: 0, advanced: advanced)
+        file.tracker = OffsetTracker(committed: 0, advanced: advanced, clock: context.clock)
         file.lastTokenEnd = 0
         file.fingerprint = FileFingerprint.read(fd: file.fd) ?? .empty
     }
@@ -743,7 +743,7 @@ final class FileTailer: TrailwatchRuntime.Source {
             file.copyOf = nil
             file.reader.restart(at: start)
             lseek(file.fd, off_t(start), SEEK_SET)
-            file.tracker = OffsetTracker(committed: start, advanced: advanced)
+            file.tracker = OffsetTracker(committed: start, advanced: advanced, clock: context.clock)
             file.lastTokenEnd = start
             file.verified = VerifiedPosition(offset: start, tail: FileFingerprint.read(fd: file.fd, endingAt: start) ?? .empty, updated: clock)
             log(.info, "\(file.path) was not a copy being rotated; following it from offset \(start)")
