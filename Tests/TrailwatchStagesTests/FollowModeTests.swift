@@ -44,6 +44,28 @@ struct FollowModeTests {
         #expect(checkpoint.contains("\"offset\":24"), "\(checkpoint)")
     }
 
+    @Test("a sink's sync_interval runs on the stage clock: positions advance once the virtual clock passes it")
+    func syncIntervalOnTheStageClock() async throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("logs/app.log", "a\nb\n")
+        let yaml = """
+            data_dir: \(dir.file("state"))
+            sources:
+              app: { type: file, include: \(log), checkpoint_interval: 100ms }
+            sinks:
+              out: { type: file, inputs: [app], path: \(dir.file("out.log")), format: raw, sync_interval: 5s }
+            """
+        let live = try LivePipeline(yaml, clock: VirtualClock())
+        let checkpoint = { dir.read("state/state/app/checkpoints.json") }
+        #expect(await eventually { lines(dir.read("out.log")) == ["a", "b"] })
+        // Written, not yet synced: the position stays before the lines however long the test
+        // machine takes, until the clock passes sync_interval (two ticks are not enough).
+        await live.advance(by: .seconds(2))
+        #expect(!checkpoint().contains("\"offset\":4"), "\(checkpoint())")
+        #expect(await live.advance(until: { checkpoint().contains("\"offset\":4") }, limit: .seconds(10)), "\(checkpoint())")
+        _ = await live.stop()
+    }
+
     @Test("an unterminated last line waits for its newline, across a restart")
     func partialLineWaits() async throws {
         let dir = TemporaryDirectory()
