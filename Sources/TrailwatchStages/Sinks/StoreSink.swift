@@ -174,7 +174,7 @@ struct StoreSink: SinkKind {
                     store = nil
                     context.metrics.addToGauge("sink_retries", 1)
                     context.log.log(.warning, context.id, "\(error); retrying in \(backoff) ms")
-                    try await Task.sleep(nanoseconds: UInt64(backoff) * 1_000_000)
+                    try await context.clock.sleep(for: .milliseconds(backoff))
                     backoff = min(backoff * 2, Self.maximumBackoff)
                 }
             }
@@ -191,7 +191,7 @@ struct StoreSink: SinkKind {
         func finish() async throws {
             try await writeHeld(lastIsCurrent: false)
             if !config.retentionDays.isEmpty {
-                let now = MonotonicClock.wallMillis()
+                let now = context.clock.nowMillis()
                 _ = try await withReconnects { store in try await store.enforceRetention(now: now) }
             }
             await store?.close()
