@@ -78,7 +78,7 @@ public struct GlobalSettings: SettingsSection {
         .setting("data_dir", \.dataDir, "Where state lives: positions, detector and alarm state, spools (`<data_dir>/state/<id>/`)."),
         .setting("buffer_batches", \.bufferBatches, "Batches each stage's input buffer holds before upstream waits (backpressure).",
                  check: SettingIssue.outside(1...4096, expected: "a whole number from 1 to 4096")),
-        .setting("batch_timeout", \.batchTimeout, "Live mode: the longest a partial batch waits before it is sent on."),
+        .setting("batch_timeout", \.batchTimeout, "Accepted so older pipelines load; it has no effect. Sources send what each read returns at once (a batch is at most one read of up to 1 MiB), so a partial batch never waits."),
         .setting("shutdown_timeout", \.shutdownTimeout,
                  "After SIGINT or SIGTERM, the longest draining and flushing may take before trailwatch exits anyway (exit 3; what was not acknowledged is read again at the next start)."),
         .setting("query_timeout", \.queryTimeout, "The longest one Logs Insights query from the dashboards or `/query` pages served by `run` may run.",

@@ -36,12 +36,12 @@ let badQueries: [(String, Int)] = [
 
 @Suite("Logs Insights query conformance", .serialized)
 struct QueryConformanceTests {
-    static var store: String { QueryConformance.sqliteStore }
+    static var store: String { get async { await QueryConformance.sqliteStore } }
 
     static func time(_ text: String) -> Int64 { QueryConformance.time(text) }
 
-    static func run(_ text: String, start: Int64? = nil, end: Int64? = nil) throws -> String {
-        let store = try SQLiteStore(path: Self.store)
+    static func run(_ text: String, start: Int64? = nil, end: Int64? = nil) async throws -> String {
+        let store = try await SQLiteStore(path: Self.store)
         let result = try StoreQuery(store: store, LogQueryRequest(text: text, start: start, end: end, logGroups: [], now: 1_795_600_000_000)).run()
         return Self.text(result)
     }
@@ -49,18 +49,18 @@ struct QueryConformanceTests {
     static func text(_ result: QueryResult) -> String { QueryConformance.text(result) }
 
     @Test("queries over a fixed dataset give exactly the expected rows", arguments: queryCases)
-    func query(_ text: String, _ expected: String) throws {
-        #expect(try Self.run(text) == expected, "\(text)")
+    func query(_ text: String, _ expected: String) async throws {
+        #expect(try await Self.run(text) == expected, "\(text)")
     }
 
     @Test("pattern, diff and anomaly over a fixed range give exactly the expected rows", arguments: rangedQueryCases)
-    func rangedQuery(_ text: String, _ start: String, _ end: String, _ expected: String) throws {
-        #expect(try Self.run(text, start: Self.time(start), end: Self.time(end)) == expected, "\(text)")
+    func rangedQuery(_ text: String, _ start: String, _ end: String, _ expected: String) async throws {
+        #expect(try await Self.run(text, start: Self.time(start), end: Self.time(end)) == expected, "\(text)")
     }
 
     @Test("diff without a time range is a located error")
-    func diffNeedsRange() throws {
-        let store = try SQLiteStore(path: Self.store)
+    func diffNeedsRange() async throws {
+        let store = try await SQLiteStore(path: Self.store)
         let outcome = Result { () throws(StoreErrorOrQuery) -> QueryResult in try StoreQuery(store: store, LogQueryRequest(text: "filter @log = \"/svc\" | pattern @message | diff", start: nil, end: nil,
                                               logGroups: [], now: 0)).run() }
         let reason = Self.runError(outcome)
@@ -85,8 +85,8 @@ struct QueryConformanceTests {
     }
 
     @Test("column names: a back-quoted field is named without its quotes; other expressions as written")
-    func columnNames() throws {
-        let store = try SQLiteStore(path: Self.store)
+    func columnNames() async throws {
+        let store = try await SQLiteStore(path: Self.store)
         let result = try StoreQuery(store: store, LogQueryRequest(text: "filter @log = \"/app\" | stats count(*) by `level`, bin(5m)", start: nil, end: nil,
                                     logGroups: [], now: 0)).run()
         #expect(result.columns == ["level", "bin(5m)", "count(*)"])
@@ -96,8 +96,8 @@ struct QueryConformanceTests {
     }
 
     @Test("a query past its deadline stops with a clear error, in the store and in the executor")
-    func deadline() throws {
-        let store = try SQLiteStore(path: Self.store)
+    func deadline() async throws {
+        let store = try await SQLiteStore(path: Self.store)
         let expired = QueryDeadline(instant: .now.advanced(by: .seconds(-1)), timeout: .milliseconds(250))
         for text in ["stats count(*)", "stats count(*) by bin(5m)", "filter level = \"ERROR\" | stats count(*) by path", "fields @message | limit 5"] {
             let query = StoreQuery(store: store, LogQueryRequest(text: text, start: nil, end: nil, logGroups: [], now: 0))
@@ -206,8 +206,8 @@ struct QueryConformanceTests {
     }
 
     @Test("time range and log group options are pushed down to SQL")
-    func pushdown() throws {
-        let store = try SQLiteStore(path: Self.store)
+    func pushdown() async throws {
+        let store = try await SQLiteStore(path: Self.store)
         let start = Array("2026-11-24T10:05:00Z".utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }!
         let result = try StoreQuery(store: store, LogQueryRequest(text: "stats count(*)", start: start, logGroups: ["/web"], now: 0)).run()
         #expect(result.rows.first?.first?.stringValue == "2")

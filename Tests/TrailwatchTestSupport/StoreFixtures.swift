@@ -334,15 +334,6 @@ public let rangedQueryCases: [(String, String, String, String)] = [
 
 /// Writes the dataset's files under `directory` and runs them through `sink` (a sink's YAML fed by
 /// the sources app, web, edge and svc), once; every backend's conformance suite loads it this way.
-public func loadQueryDataset(directory dir: String, sink: String) {
-    let semaphore = DispatchSemaphore(value: 0)
-    Task.detached {
-        await loadQueryDatasetAsync(directory: dir, sink: sink)
-        semaphore.signal()
-    }
-    semaphore.wait()
-}
-
 public func loadQueryDatasetAsync(directory dir: String, sink: String) async {
     try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     for (name, text) in [("app", queryDataset.app), ("web", queryDataset.web), ("edge", queryDataset.edge), ("svc", queryDataset.svc)] {
@@ -362,11 +353,16 @@ public func loadQueryDatasetAsync(directory dir: String, sink: String) async {
 
 /// The query conformance dataset in an SQLite store, loaded once per process, and how rows are compared.
 public enum QueryConformance {
-    public static let sqliteStore: String = {
+    /// Awaited, never waited for: a static initialiser that blocked its thread on a semaphore until
+    /// the load finished held one of the cooperative pool's two threads, and with a test blocked in
+    /// `waitUntilExit` on the other, the whole test process stopped.
+    public static var sqliteStore: String { get async { await sqliteStoreLoad.value } }
+
+    private static let sqliteStoreLoad = Task<String, Never> {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trailwatch-query-\(UUID().uuidString)").path
-        loadQueryDataset(directory: dir, sink: "{ type: sqlite, inputs: [app, web, edge, svc], path: \(dir)/store.db }")
+        await loadQueryDatasetAsync(directory: dir, sink: "{ type: sqlite, inputs: [app, web, edge, svc], path: \(dir)/store.db }")
         return dir + "/store.db"
-    }()
+    }
 
     public static func time(_ text: String) -> Int64 { Array(text.utf8).withUnsafeBytes { Timestamps.parseISO8601($0) }! }
 

@@ -267,7 +267,7 @@ struct ArchiveTests {
             !dir.read("state/state/app/checkpoints.json").contains("\"offset\":0") })
         await pause(0.3)
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        await Child.exit(of: process)
         let partials = (FileManager.default.enumerator(atPath: dir.file("archive"))?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".partial") }
         #expect(partials.count == 1)
         // A second run (batch) recovers it and writes a digest covering it.

@@ -148,7 +148,7 @@ struct CloudWatchAPITests {
 
         // 4. A restart keeps the alarm and its state; SetAlarmState and the rest of the alarm operations.
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        await Child.exit(of: process)
         (process, port) = try await startServing(["run", yaml, "--quiet"], environment: apiEnvironment)
         try #require(port > 0)
         let restarted = try await client(port, "restarted")

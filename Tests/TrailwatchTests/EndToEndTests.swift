@@ -141,7 +141,7 @@ struct EndToEndTests {
         // Every whole line is through; the unterminated tail goes out only at the stop.
         #expect(await eventually { dir.read("out.log").hasSuffix("event 4999\n") })
         process.terminate()   // SIGTERM; stdin stays open
-        process.waitUntilExit()
+        await Child.exit(of: process)
         #expect(process.terminationStatus == 0)
         #expect(dir.read("out.log") == expected + "\n")
     }

@@ -102,7 +102,7 @@ extension PostgresStoreTests {
                 await pause(1.5)
                 let holder = ["a", "b"].first { dir.read("\($0).err").contains("evaluating alarm 'Flaky'") } ?? "a"
                 kill(processes[holder]!.processIdentifier, SIGKILL)
-                processes[holder]!.waitUntilExit()
+                await Child.exit(of: processes[holder]!)
                 killed = holder
             }
             await pause(0.1)

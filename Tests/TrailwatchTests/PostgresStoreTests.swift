@@ -84,7 +84,7 @@ struct PostgresStoreTests {
         // The command gives the same answer from PostgreSQL as from SQLite over the same events.
         let text = "stats count(*) as n by bin(5m) as t | sort t asc"
         let (status, out, err) = try await runTool(trailwatchBinary(), ["query", url, text, "--format", "csv"])
-        let (_, sqlite, _) = try await runTool(trailwatchBinary(), ["query", QueryConformance.sqliteStore, text, "--format", "csv"])
+        let (_, sqlite, _) = try await runTool(trailwatchBinary(), ["query", await QueryConformance.sqliteStore, text, "--format", "csv"])
         #expect(status == 0, "\(err)")
         #expect(out == sqlite && out.hasPrefix("t,n\n2026-11-24T10:00:00.000Z,6\n"), "\(out)")
         #expect(!err.contains(PostgresCluster.password))
@@ -334,7 +334,7 @@ struct PostgresStoreTests {
             await pause(0.1)
         }
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        await Child.exit(of: process)
         let log = dir.read("stderr.log")
         #expect(log.contains("retrying in"), "\(log.suffix(2000))")
         #expect(!log.contains(PostgresCluster.password))

@@ -242,7 +242,7 @@ struct ReloadTests {
         #expect(healthAfter.contains(#""id":"more""#))
 
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        await Child.exit(of: process)
         #expect(process.terminationStatus == 0)
         #expect(dir.read("out.log") == "one\ntwo\nthree\n")
     }
@@ -257,7 +257,7 @@ struct ReloadTests {
         appendText(dir.file("app.log"), "two\n")
         #expect(await eventually(120) { dir.read("more.log") == "two\n" && dir.read("out.log") == "one\ntwo\n" })
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        await Child.exit(of: process)
         #expect(process.terminationStatus == 0)
     }
 }

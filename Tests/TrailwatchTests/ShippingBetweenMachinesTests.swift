@@ -70,7 +70,7 @@ struct ShippingBetweenMachinesTests {
         while written < 12_000 { writeLines(1000); await pause(0.02) }
         #expect(await eventually(120) { receivedCount() >= 3000 })
         kill(server.processIdentifier, SIGKILL)
-        server.waitUntilExit()
+        await Child.exit(of: server)
         while written < 20_000 { writeLines(1000); await pause(0.02) }
         await pause(0.5)
         (server, _) = try await startServing(["run", aggregator, "--quiet"], environment: apiEnvironment)

@@ -177,7 +177,7 @@ struct ShippingTortureTests {
         for _ in 0..<kills {
             await pause(Double.random(in: 0.2...(writingSeconds * 1.2 / Double(kills)), using: &generator))
             kill(shipper.processIdentifier, SIGKILL)
-            shipper.waitUntilExit()
+            await Child.exit(of: shipper)
             shipper = try startShipper(pipeline, log: dir.file("shipper.log"))
         }
         await writer.finished()
@@ -190,7 +190,7 @@ struct ShippingTortureTests {
         }
         await pause(1.5)
         kill(shipper.processIdentifier, SIGTERM)
-        shipper.waitUntilExit()
+        await Child.exit(of: shipper)
         let audit = Self.audit(dir.read("out.log"), total: total)
         return Run(total: total, kills: kills, duplicates: audit.duplicates, missing: audit.missing, broken: audit.broken,
                    rotations: (writer.renames, writer.copies), exitStatus: shipper.terminationStatus, shipperLog: dir.read("shipper.log"))

@@ -38,7 +38,7 @@ struct ShutdownTests {
         #expect(await eventually(120) { dir.read("stderr.log").contains("status: app: 2 out") })
         let stopped = Date()
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        await Child.exit(of: process)
         let elapsed = Date().timeIntervalSince(stopped)
         let stderr = dir.read("stderr.log")
         #expect(process.terminationStatus == 3)
@@ -63,7 +63,7 @@ struct ShutdownTests {
         let process = try start(["run", "p.yaml", "--quiet"], in: dir)
         #expect(await eventually(120) { dir.read("out.log") == "a\nb\n" })
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        await Child.exit(of: process)
         #expect(process.terminationStatus == 0)
         #expect(dir.read("state/state/app/checkpoints.json").contains("\"offset\":4"))
     }

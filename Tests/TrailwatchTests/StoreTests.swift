@@ -110,7 +110,7 @@ struct StoreTests {
             try launchProcess(process)
             await pause(Double.random(in: 0.3...0.8))
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            await Child.exit(of: process)
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: trailwatchBinary())
@@ -119,7 +119,7 @@ struct StoreTests {
         try launchProcess(process)
         #expect(await eventually(120) { ((try? SQLiteStore(path: dir.file("store.db")).count(.logEvents)) ?? 0) >= total })
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        await Child.exit(of: process)
         // Every line once: replays after the kills were absorbed by the idempotent keys.
         #expect(try SQLiteStore(path: dir.file("store.db")).count(.logEvents) == total)
     }
