@@ -321,8 +321,11 @@ public struct AnomalyBandModel: Sendable {
         let slots = profile.count
         let below = Int(position.rounded(.down))
         let fraction = position - Double(below)
-        let a = profile[(below % slots + slots) % slots]
-        let b = profile[((below + 1) % slots + slots) % slots]
+        // A position within the cycle lies in [-0.5, slots - 0.5): the slots either side wrap around by a compare,
+        // not a division (this runs for every datapoint of every refit).
+        let a = below == -1 ? profile[slots - 1] : below >= 0 && below < slots ? profile[below] : profile[(below % slots + slots) % slots]
+        let next = below + 1
+        let b = next == slots ? profile[0] : next >= 0 && next < slots ? profile[next] : profile[(next % slots + slots) % slots]
         return a + (b - a) * fraction
     }
 
@@ -385,7 +388,7 @@ public struct AnomalyBandModel: Sendable {
             let testResiduals = Array(residuals[testStart...])
             var best = Stats.median(testResiduals.map(abs))
             for (kind, slots, cycle) in candidates {
-                let hours = phases.hourOfWeek[start...]
+                let hours = cycle == day ? phases.hourOfDay[start...] : phases.hourOfWeek[start...]
                 let positions = cycle == day ? phases.dayPosition : phases.weekPosition
                 let trial = slotMedians(hours.prefix(testStart), residuals[..<testStart], slots: slots)
                 var remaining = [Double](repeating: 0, count: testResiduals.count)
@@ -445,17 +448,21 @@ public struct AnomalyBandModel: Sendable {
         var sum = 0.0
         var run = 0
         var buffer = [Double](repeating: 0, count: w)
+        means.reserveCapacity(errors.count)
+        // `slot` is `run % w`, kept by a compare instead of a division per error.
+        var slot = 0
         for e in errors {
-            guard !e.isNaN else { sum = 0; run = 0; continue }
+            guard !e.isNaN else { sum = 0; run = 0; slot = 0; continue }
             sum += e
-            if run >= w { sum -= buffer[run % w] }
-            buffer[run % w] = e
+            if run >= w { sum -= buffer[slot] }
+            buffer[slot] = e
+            slot = slot + 1 == w ? 0 : slot + 1
             run += 1
             if run >= w { means.append(sum / Double(w)) }
         }
         guard means.count >= 48 else { return (nil, 0) }
-        let median = Stats.median(means)
-        let scale = max(Stats.quantile(means, 0.99) - median, 1e-9) / Stats.normalQuantile(0.99)
+        let (median, tail) = means.withUnsafeMutableBufferPointer { Stats.quantiles(inPlace: $0, 0.5, 0.99) }
+        let scale = max(tail - median, 1e-9) / Stats.normalQuantile(0.99)
         return (median, scale)
     }
 
@@ -494,19 +501,18 @@ public struct AnomalyBandModel: Sendable {
     }
 
     /// The median residual of each slot of the cycle (0 where a slot has no data), grouped with a
-    /// counting sort into one buffer so a refit allocates little. A datapoint's slot is its hour of the week
-    /// modulo `slots` (24: its hour of the day, as a week is whole days; 168: its hour of the week).
-    static func slotMedians(_ hoursOfWeek: ArraySlice<UInt8>, _ residuals: ArraySlice<Double>, slots: Int) -> [Double] {
+    /// counting sort into one buffer so a refit allocates little. `slotOf` holds each datapoint's slot (below `slots`).
+    static func slotMedians(_ slotOf: ArraySlice<UInt8>, _ residuals: ArraySlice<Double>, slots: Int) -> [Double] {
         var counts = [Int](repeating: 0, count: slots + 1)
-        var slotIndex = [Int](repeating: 0, count: hoursOfWeek.count)
-        for (j, h) in hoursOfWeek.enumerated() {
-            let s = Int(h) % slots
+        var slotIndex = [Int](repeating: 0, count: slotOf.count)
+        for (j, h) in slotOf.enumerated() {
+            let s = Int(h)
             slotIndex[j] = s
             counts[s + 1] += 1
         }
         for s in 0..<slots { counts[s + 1] += counts[s] }
         var cursor = counts
-        var grouped = [Double](repeating: 0, count: hoursOfWeek.count)
+        var grouped = [Double](repeating: 0, count: slotOf.count)
         for (j, r) in residuals.enumerated() {
             grouped[cursor[slotIndex[j]]] = r
             cursor[slotIndex[j]] += 1
@@ -523,9 +529,10 @@ public struct AnomalyBandModel: Sendable {
 }
 
 extension AnomalyBandModel {
-    /// Each datapoint's hour of the week and its positions in a daily and a weekly profile, worked out once when
-    /// the datapoint arrives rather than in each of the few hundred refits it takes part in.
+    /// Each datapoint's hour of the day and of the week and its positions in a daily and a weekly profile, worked out
+    /// once when the datapoint arrives rather than in each of the few hundred refits it takes part in.
     struct Phases: Sendable {
+        var hourOfDay: [UInt8] = []
         var hourOfWeek: [UInt8] = []
         var dayPosition: [Double] = []
         var weekPosition: [Double] = []
@@ -537,12 +544,16 @@ extension AnomalyBandModel {
         }
 
         mutating func append(_ t: Int64) {
-            hourOfWeek.append(UInt8(AnomalyBandModel.hourOfWeek(t)))
+            let hour = AnomalyBandModel.hourOfWeek(t)
+            // A week is whole days: the hour of the week modulo 24 is the hour of the day.
+            hourOfDay.append(UInt8(hour % 24))
+            hourOfWeek.append(UInt8(hour))
             dayPosition.append(AnomalyBandModel.profilePosition(t, cycle: AnomalyBandModel.day))
             weekPosition.append(AnomalyBandModel.profilePosition(t, cycle: AnomalyBandModel.week))
         }
 
         mutating func removeFirst(_ count: Int) {
+            hourOfDay.removeFirst(count)
             hourOfWeek.removeFirst(count)
             dayPosition.removeFirst(count)
             weekPosition.removeFirst(count)
@@ -694,6 +705,25 @@ enum Stats {
     }
 
     static func median(inPlace a: UnsafeMutableBufferPointer<Double>) -> Double { quantile(inPlace: a, 0.5) }
+
+    /// The quantiles `q1` ≤ `q2` of `a`, reordering `a`: the second is selected only among the values right of the first.
+    static func quantiles(inPlace a: UnsafeMutableBufferPointer<Double>, _ q1: Double, _ q2: Double) -> (Double, Double) {
+        guard !a.isEmpty else { return (0, 0) }
+        let first = quantile(inPlace: a, q1)
+        // `a` is now partitioned around the first quantile's lower order statistic.
+        let firstBelow = Int((q1 * Double(a.count - 1)).rounded(.down))
+        let position = q2 * Double(a.count - 1)
+        let below = Int(position.rounded(.down))
+        let fraction = position - Double(below)
+        if below > firstBelow {
+            select(below - firstBelow - 1, in: UnsafeMutableBufferPointer(rebasing: a[(firstBelow + 1)...]))
+        }
+        let low = a[below]
+        guard fraction > 0, below + 1 < a.count else { return (first, low) }
+        var high = a[below + 1]
+        for i in (below + 2)..<a.count where a[i] < high { high = a[i] }
+        return (first, low + (high - low) * fraction)
+    }
 
     /// The quantile of `a`, reordering `a`.
     static func quantile(inPlace a: UnsafeMutableBufferPointer<Double>, _ q: Double) -> Double {
