@@ -219,30 +219,9 @@ public final class SQLiteStore: Store {
 
     public func close() async {}
 
-    /// A stable key for idempotent writes (FNV-1a, 64 bits, stored as a signed integer).
+    /// A stable key for idempotent writes (see ``StoreKey``), stored as a signed integer.
     static func key(_ parts: [UnsafeRawBufferPointer], _ numbers: [Int64]) -> Int64 {
-        // Eight bytes at a time (a multiply-xorshift mix); stable across runs and machines, as the
-        // keys are stored.
-        var h: UInt64 = 0xcbf29ce484222325
-        @inline(__always) func mix(_ v: UInt64) {
-            h = (h ^ v) &* 0x9E37_79B9_7F4A_7C15
-            h ^= h >> 29
-        }
-        for part in parts {
-            var i = 0
-            if let base = part.baseAddress {
-                while i + 8 <= part.count {
-                    mix(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
-                    i += 8
-                }
-            }
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < part.count { tail |= UInt64(part[i]) << shift; shift += 8; i += 1 }
-            mix(tail ^ (UInt64(part.count) << 56))
-        }
-        for n in numbers { mix(UInt64(bitPattern: n)) }
-        return Int64(bitPattern: h)
+        StoreConventions.key(parts, numbers)
     }
 
     /// Writes the log events of a batch (inside the caller's transaction). Returns rows added.
