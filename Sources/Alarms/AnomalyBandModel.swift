@@ -166,6 +166,13 @@ public struct AnomalyBandModel: Sendable {
     /// ``Kind/likelihood``: the spread and the lone-value reach of the last band, for training the value judged
     /// against it.
     private var lastJudged: (time: Int64, spread: Double, reach: Double)?
+    /// Derived from the history and kept between refits, so an hourly refit does not redo what did not change
+    /// (never saved: a loaded model rebuilds them). Each datapoint's place in the day and week, parallel to `times`.
+    private var phases = Phases()
+    /// The raw values of the last fit's window, sorted: their smallest step is the data's resolution.
+    private var sortedWindow = SortedWindow()
+    /// How many datapoints have been dropped from the front of the history so far (the absolute index of `times[0]`).
+    private var dropped = 0
 
     public init(settings: Settings = Settings()) { self.settings = settings }
 
@@ -178,8 +185,12 @@ public struct AnomalyBandModel: Sendable {
         guard let first = times.first, times.count >= settings.minimumDatapoints,
               time - first >= settings.minimumHistory else { return nil }
         if fit == nil || time - fit!.fittedAt >= settings.refitInterval {
-            fit = Self.fit(times: times, values: values, raw: raw, reaches: reaches, errors: errors,
-                           regimeStart: regimeStart, at: time, settings: settings)
+            // Everything the model holds precedes `time` (values are judged before they are trained).
+            let horizon = time - settings.history
+            let start = times.firstIndex(where: { $0 >= horizon }) ?? 0
+            let resolution = sortedWindow.resolution(of: raw, from: start, dropped: dropped)
+            fit = Self.fit(times: times, values: values, reaches: reaches, errors: errors, phases: phases, from: start,
+                           resolution: resolution, regimeStart: regimeStart, at: time, settings: settings)
         }
         let f = fit!
         var expected = f.level + f.slopePerMs * Double(time - f.center) + Self.seasonal(f, at: time)
@@ -227,6 +238,7 @@ public struct AnomalyBandModel: Sendable {
             error = spread > 0 ? min(abs(value - band.expected), reach) / spread : 0
         }
         times.append(time)
+        phases.append(time)
         values.append(trained)
         raw.append(value)
         reaches.append(reach)
@@ -236,6 +248,8 @@ public struct AnomalyBandModel: Sendable {
         if let drop = times.firstIndex(where: { $0 > horizon }), drop > 0, drop >= times.count / 4 {
             // Compact in chunks so trimming stays amortised O(1) per datapoint.
             times.removeFirst(drop)
+            phases.removeFirst(drop)
+            dropped += drop
             values.removeFirst(drop)
             raw.removeFirst(drop)
             reaches.removeFirst(drop)
@@ -297,24 +311,31 @@ public struct AnomalyBandModel: Sendable {
     /// The seasonal profile (one median per hour of the cycle) at `t`, interpolated linearly
     /// between hour midpoints so the expected value does not jump on the hour.
     static func seasonal(_ profile: [Double], at t: Int64, cycle: Int64) -> Double {
-        let position = Double(floorMod(t, cycle)) / Double(hour) - 0.5
+        seasonal(profile, position: profilePosition(t, cycle: cycle))
+    }
+
+    /// Where `t` falls in a profile of hourly slots over `cycle`, in slots from the first slot's midpoint.
+    static func profilePosition(_ t: Int64, cycle: Int64) -> Double { Double(floorMod(t, cycle)) / Double(hour) - 0.5 }
+
+    static func seasonal(_ profile: [Double], position: Double) -> Double {
         let slots = profile.count
         let below = Int(position.rounded(.down))
         let fraction = position - Double(below)
-        let a = profile[(below % slots + slots) % slots]
-        let b = profile[((below + 1) % slots + slots) % slots]
+        // A position within the cycle lies in [-0.5, slots - 0.5): the slots either side wrap around by a compare,
+        // not a division (this runs for every datapoint of every refit).
+        let a = below == -1 ? profile[slots - 1] : below >= 0 && below < slots ? profile[below] : profile[(below % slots + slots) % slots]
+        let next = below + 1
+        let b = next == slots ? profile[0] : next >= 0 && next < slots ? profile[next] : profile[(next % slots + slots) % slots]
         return a + (b - a) * fraction
     }
 
-    static func hourOfDay(_ t: Int64) -> Int { Int(floorMod(t, day) / hour) }
     static func hourOfWeek(_ t: Int64) -> Int { Int(floorMod(t, week) / hour) }
     static func floorMod(_ a: Int64, _ m: Int64) -> Int64 { let r = a % m; return r < 0 ? r + m : r }
 
-    static func fit(times allTimes: [Int64], values allValues: [Double], raw allRaw: [Double], reaches allReaches: [Double],
-                    errors allErrors: [Double], regimeStart: Int64, at time: Int64, settings: Settings) -> Fit {
-        // Everything the model holds precedes `time` (values are judged before they are trained).
-        let horizon = time - settings.history
-        let start = allTimes.firstIndex(where: { $0 >= horizon }) ?? 0
+    /// The fit on the history from index `start` (the training window) on, whose raw values' smallest step is `resolution`.
+    static func fit(times allTimes: [Int64], values allValues: [Double], reaches allReaches: [Double],
+                    errors allErrors: [Double], phases: Phases, from start: Int, resolution: Double,
+                    regimeStart: Int64, at time: Int64, settings: Settings) -> Fit {
         let times = Array(allTimes[start...])
         let values = Array(allValues[start...])
         let newest = times.last!
@@ -367,16 +388,17 @@ public struct AnomalyBandModel: Sendable {
             let testResiduals = Array(residuals[testStart...])
             var best = Stats.median(testResiduals.map(abs))
             for (kind, slots, cycle) in candidates {
-                let slotOf: (Int64) -> Int = cycle == day ? { hourOfDay($0) } : { hourOfWeek($0) }
-                let trial = slotMedians(times[..<testStart], residuals[..<testStart], slots: slots, slotOf: slotOf)
+                let hours = cycle == day ? phases.hourOfDay[start...] : phases.hourOfWeek[start...]
+                let positions = cycle == day ? phases.dayPosition : phases.weekPosition
+                let trial = slotMedians(hours.prefix(testStart), residuals[..<testStart], slots: slots)
                 var remaining = [Double](repeating: 0, count: testResiduals.count)
                 for j in testResiduals.indices {
-                    remaining[j] = abs(testResiduals[j] - seasonal(trial, at: times[testStart + j], cycle: cycle))
+                    remaining[j] = abs(testResiduals[j] - seasonal(trial, position: positions[start + testStart + j]))
                 }
                 let spread = Stats.median(remaining)
                 if spread < seasonalGain * best {
                     seasonality = kind
-                    profile = slotMedians(times[...], residuals[...], slots: slots, slotOf: slotOf)
+                    profile = slotMedians(hours, residuals[...], slots: slots)
                     best = spread
                 }
             }
@@ -391,11 +413,11 @@ public struct AnomalyBandModel: Sendable {
         if settings.kind == .likelihood {
             (result.windowMedian, result.windowScale) = windowStatistics(allErrors[start...], window: settings.windowDatapoints)
         }
-        let floor = max(1e-9 + 1e-6 * abs(level), resolution(allRaw[start...]))
+        let floor = max(1e-9 + 1e-6 * abs(level), resolution)
         var deviations = [Double](repeating: 0, count: times.count)
         var expected = [Double](repeating: 0, count: times.count)
         for i in times.indices {
-            deviations[i] = residuals[i] - seasonal(fitted, at: times[i])
+            deviations[i] = residuals[i] - seasonal(fitted, phases: phases, index: start + i)
             expected[i] = values[i] - deviations[i]
         }
         var bounded: [Double] = []
@@ -426,17 +448,21 @@ public struct AnomalyBandModel: Sendable {
         var sum = 0.0
         var run = 0
         var buffer = [Double](repeating: 0, count: w)
+        means.reserveCapacity(errors.count)
+        // `slot` is `run % w`, kept by a compare instead of a division per error.
+        var slot = 0
         for e in errors {
-            guard !e.isNaN else { sum = 0; run = 0; continue }
+            guard !e.isNaN else { sum = 0; run = 0; slot = 0; continue }
             sum += e
-            if run >= w { sum -= buffer[run % w] }
-            buffer[run % w] = e
+            if run >= w { sum -= buffer[slot] }
+            buffer[slot] = e
+            slot = slot + 1 == w ? 0 : slot + 1
             run += 1
             if run >= w { means.append(sum / Double(w)) }
         }
         guard means.count >= 48 else { return (nil, 0) }
-        let median = Stats.median(means)
-        let scale = max(Stats.quantile(means, 0.99) - median, 1e-9) / Stats.normalQuantile(0.99)
+        let (median, tail) = means.withUnsafeMutableBufferPointer { Stats.quantiles(inPlace: $0, 0.5, 0.99) }
+        let scale = max(tail - median, 1e-9) / Stats.normalQuantile(0.99)
         return (median, scale)
     }
 
@@ -464,10 +490,8 @@ public struct AnomalyBandModel: Sendable {
         return abs(Foundation.log(noiseRatio / levelRatio)) < abs(Foundation.log(noiseRatio)) ? offset : nil
     }
 
-    /// The smallest step between distinct values: what the metric can resolve.
-    static func resolution(_ values: ArraySlice<Double>) -> Double {
-        var sorted = Array(values)
-        sorted.sort()
+    /// The smallest step between distinct values, given in ascending order: what the metric can resolve.
+    static func resolution(sorted: [Double]) -> Double {
         var step = Double.infinity
         for i in sorted.indices.dropFirst() {
             let d = sorted[i] - sorted[i - 1]
@@ -477,19 +501,18 @@ public struct AnomalyBandModel: Sendable {
     }
 
     /// The median residual of each slot of the cycle (0 where a slot has no data), grouped with a
-    /// counting sort into one buffer so a refit allocates little.
-    static func slotMedians(_ times: ArraySlice<Int64>, _ residuals: ArraySlice<Double>, slots: Int,
-                            slotOf: (Int64) -> Int) -> [Double] {
+    /// counting sort into one buffer so a refit allocates little. `slotOf` holds each datapoint's slot (below `slots`).
+    static func slotMedians(_ slotOf: ArraySlice<UInt8>, _ residuals: ArraySlice<Double>, slots: Int) -> [Double] {
         var counts = [Int](repeating: 0, count: slots + 1)
-        var slotIndex = [Int](repeating: 0, count: times.count)
-        for (j, t) in times.enumerated() {
-            let s = slotOf(t)
+        var slotIndex = [Int](repeating: 0, count: slotOf.count)
+        for (j, h) in slotOf.enumerated() {
+            let s = Int(h)
             slotIndex[j] = s
             counts[s + 1] += 1
         }
         for s in 0..<slots { counts[s + 1] += counts[s] }
         var cursor = counts
-        var grouped = [Double](repeating: 0, count: times.count)
+        var grouped = [Double](repeating: 0, count: slotOf.count)
         for (j, r) in residuals.enumerated() {
             grouped[cursor[slotIndex[j]]] = r
             cursor[slotIndex[j]] += 1
@@ -502,6 +525,102 @@ public struct AnomalyBandModel: Sendable {
             }
         }
         return medians
+    }
+}
+
+extension AnomalyBandModel {
+    /// Each datapoint's hour of the day and of the week and its positions in a daily and a weekly profile, worked out
+    /// once when the datapoint arrives rather than in each of the few hundred refits it takes part in.
+    struct Phases: Sendable {
+        var hourOfDay: [UInt8] = []
+        var hourOfWeek: [UInt8] = []
+        var dayPosition: [Double] = []
+        var weekPosition: [Double] = []
+
+        init() {}
+
+        init(times: [Int64]) {
+            for t in times { append(t) }
+        }
+
+        mutating func append(_ t: Int64) {
+            let hour = AnomalyBandModel.hourOfWeek(t)
+            // A week is whole days: the hour of the week modulo 24 is the hour of the day.
+            hourOfDay.append(UInt8(hour % 24))
+            hourOfWeek.append(UInt8(hour))
+            dayPosition.append(AnomalyBandModel.profilePosition(t, cycle: AnomalyBandModel.day))
+            weekPosition.append(AnomalyBandModel.profilePosition(t, cycle: AnomalyBandModel.week))
+        }
+
+        mutating func removeFirst(_ count: Int) {
+            hourOfDay.removeFirst(count)
+            hourOfWeek.removeFirst(count)
+            dayPosition.removeFirst(count)
+            weekPosition.removeFirst(count)
+        }
+    }
+
+    /// The fit's seasonal term for the datapoint at `index` of the history.
+    static func seasonal(_ f: Fit, phases: Phases, index: Int) -> Double {
+        switch f.seasonality {
+        case .none: 0
+        case .daily: seasonal(f.profile, position: phases.dayPosition[index])
+        case .weekly: seasonal(f.profile, position: phases.weekPosition[index])
+        }
+    }
+
+    /// The raw values of a window of the history in ascending order. Successive refits' windows overlap but for
+    /// the hour that arrived and the hour that aged out, so the window is updated by binary search instead of
+    /// sorting two weeks of values every hour.
+    struct SortedWindow: Sendable {
+        var sorted: [Double] = []
+        /// The window, as indices counted from the first datapoint the model held (`dropped` + index in the history).
+        var from = 0
+        var to = 0
+
+        /// The resolution of the raw values from `start` on, `dropped` datapoints having left the history's front.
+        mutating func resolution(of raw: [Double], from start: Int, dropped: Int) -> Double {
+            let newFrom = dropped + start, newTo = dropped + raw.count
+            let changes = (newFrom - from) + (newTo - to)
+            var updated = from >= dropped && newFrom >= from && newTo >= to && newFrom <= to && changes <= 64 + sorted.count / 4
+            if updated {
+                for i in from..<newFrom where !remove(raw[i - dropped]) {
+                    updated = false
+                    break
+                }
+            }
+            if updated {
+                for i in to..<newTo { insert(raw[i - dropped]) }
+            } else {
+                sorted = Array(raw[start...])
+                sorted.sort()
+            }
+            from = newFrom
+            to = newTo
+            return AnomalyBandModel.resolution(sorted: sorted)
+        }
+
+        /// The index of the first value not below `value`.
+        private func lowerBound(_ value: Double) -> Int {
+            var low = 0, high = sorted.count
+            while low < high {
+                let mid = (low + high) / 2
+                if sorted[mid] < value { low = mid + 1 } else { high = mid }
+            }
+            return low
+        }
+
+        private mutating func insert(_ value: Double) {
+            sorted.insert(value, at: lowerBound(value))
+        }
+
+        /// Removes one value equal to `value`; false when there is none (the window is then rebuilt).
+        private mutating func remove(_ value: Double) -> Bool {
+            let i = lowerBound(value)
+            guard i < sorted.count, sorted[i] == value else { return false }
+            sorted.remove(at: i)
+            return true
+        }
     }
 }
 
@@ -524,6 +643,7 @@ extension AnomalyBandModel: Codable {
         runSide = try c.decodeIfPresent(Int.self, forKey: .runSide) ?? 0
         runLength = try c.decodeIfPresent(Int.self, forKey: .runLength) ?? 0
         runStart = try c.decodeIfPresent(Int64.self, forKey: .runStart) ?? 0
+        phases = Phases(times: times)
         // The fit is derived from the history: one saved by another version is simply refitted.
         fit = (try? c.decodeIfPresent(Fit.self, forKey: .fit)) ?? nil
         guard values.count == times.count, reaches.count == times.count, raw.count == times.count,
@@ -586,6 +706,25 @@ enum Stats {
 
     static func median(inPlace a: UnsafeMutableBufferPointer<Double>) -> Double { quantile(inPlace: a, 0.5) }
 
+    /// The quantiles `q1` ≤ `q2` of `a`, reordering `a`: the second is selected only among the values right of the first.
+    static func quantiles(inPlace a: UnsafeMutableBufferPointer<Double>, _ q1: Double, _ q2: Double) -> (Double, Double) {
+        guard !a.isEmpty else { return (0, 0) }
+        let first = quantile(inPlace: a, q1)
+        // `a` is now partitioned around the first quantile's lower order statistic.
+        let firstBelow = Int((q1 * Double(a.count - 1)).rounded(.down))
+        let position = q2 * Double(a.count - 1)
+        let below = Int(position.rounded(.down))
+        let fraction = position - Double(below)
+        if below > firstBelow {
+            select(below - firstBelow - 1, in: UnsafeMutableBufferPointer(rebasing: a[(firstBelow + 1)...]))
+        }
+        let low = a[below]
+        guard fraction > 0, below + 1 < a.count else { return (first, low) }
+        var high = a[below + 1]
+        for i in (below + 2)..<a.count where a[i] < high { high = a[i] }
+        return (first, low + (high - low) * fraction)
+    }
+
     /// The quantile of `a`, reordering `a`.
     static func quantile(inPlace a: UnsafeMutableBufferPointer<Double>, _ q: Double) -> Double {
         guard !a.isEmpty else { return 0 }
@@ -606,6 +745,20 @@ enum Stats {
         var low = 0
         var high = a.count - 1
         while high > low {
+            if high - low < 16 {
+                // A short range is sorted outright (insertion sort): fewer mispredicted branches than partitioning
+                // it further — the slot medians of a weekly profile are of about twenty values each.
+                for i in (low + 1)...high {
+                    let x = a[i]
+                    var j = i - 1
+                    while j >= low && a[j] > x {
+                        a[j + 1] = a[j]
+                        j -= 1
+                    }
+                    a[j + 1] = x
+                }
+                return
+            }
             // Median of three as the pivot keeps sorted and constant inputs linear.
             let mid = low + (high - low) / 2
             if a[mid] < a[low] { a.swapAt(mid, low) }
