@@ -72,7 +72,10 @@ extension Trailwatch {
     static func main() async {
         do {
             var command = try parseAsRoot()
-            CLILog.bootstrap((command as? any LoggingCommand)?.logging ?? LoggingOptions())
+            // A command without logging options (the built-in `help`) logs with the defaults; they
+            // come from parsing no arguments, since reading a `LoggingOptions()` made by `init()`
+            // traps (its property wrappers hold definitions, not values).
+            CLILog.bootstrap(try (command as? any LoggingCommand)?.logging ?? LoggingOptions.parse([]))
             if var asynchronous = command as? any AsyncParsableCommand {
                 try await asynchronous.run()
             } else {

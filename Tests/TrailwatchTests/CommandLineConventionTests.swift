@@ -120,4 +120,16 @@ struct CommandLineConventionTests {
             #expect(status == 0 && script.contains("tap") && script.contains("test-event-pattern") && script.contains("log-level"), "\(shell)")
         }
     }
+
+    @Test("help works for the root and every command: --help, -h, `help COMMAND` and no arguments")
+    func help() async throws {
+        let commands = ["run", "validate", "test", "test-pattern", "test-event-pattern", "patterns", "archive", "events",
+                        "query", "backtest", "dashboard", "tap", "stages"]
+        for arguments in [["--help"], ["-h"], []] + commands.map { [$0, "--help"] } + commands.map { ["help", $0] } {
+            let (status, out, err) = try await trailwatch(arguments)
+            #expect(status == 0, "\(arguments): \(err)")
+            #expect(out.hasPrefix("OVERVIEW: "), "\(arguments): \(out)")
+            #expect(!err.contains("Can't read a value"), "\(arguments): \(err)")
+        }
+    }
 }
