@@ -6,14 +6,14 @@ import TrailwatchCore
 /// datapoints, and alarm, insight and pattern events, plus an index of CloudTrail records by
 /// LookupEvents attribute. Writes are idempotent: the same event written twice is kept once.
 public final class SQLiteStore: Store {
-    public static let schemaVersion = 3
+    public static let schemaVersion = 4
     public let location: StoreLocation
 
     let db: SQLiteDatabase
     private var insertLog: Statement!
     private var insertStream: Statement!
     private var insertGroup: Statement!
-    private var insertMetric: Statement!
+    private var metricTables: SQLiteMetricTables?
     private var insertEvent: Statement!
     private var insertLookup: Statement!
     private let cloudTrailLookup = CloudTrailAttributes()
@@ -21,6 +21,9 @@ public final class SQLiteStore: Store {
     /// Names this writer in datapoint keys (empty for a single writer), so that equal datapoints
     /// from two instances both count while a replay from the same one does not.
     public let writer: String
+    /// The file's schema version once opened: a read-only open of an older store reads its old
+    /// metric table (``SQLiteMetricTables``).
+    let fileSchemaVersion: Int
 
     /// Opens (creating and migrating as needed) the store at `path`, mode 0640. With `readOnly` (the
     /// commands that only read: query, events, dashboard) nothing is created or changed, and a file
@@ -42,10 +45,12 @@ public final class SQLiteStore: Store {
             guard version <= SQLiteStore.schemaVersion else {
                 throw StoreError("\(path) was written by a newer trailwatch (store schema \(version); this one reads up to \(SQLiteStore.schemaVersion))")
             }
+            fileSchemaVersion = version
             return
         }
         let existed = FileManager.default.fileExists(atPath: path)
         db = try SQLiteDatabase(path: path)
+        fileSchemaVersion = SQLiteStore.schemaVersion
         if !existed { chmod(path, 0o640) }
         // WAL with FULL sync: every commit (one per batch) is fsynced before its acknowledgements
         // are released; checkpoints run less often so bulk loads are not dominated by them.
@@ -64,10 +69,7 @@ public final class SQLiteStore: Store {
               last_event = max(coalesce(last_event, ?4), ?4), last_ingestion = max(coalesce(last_ingestion, ?5), ?5),
               stored_bytes = stored_bytes + ?6
             """)
-        insertMetric = try db.prepare("""
-            INSERT OR IGNORE INTO metric_datapoints(datapoint_key, namespace, metric_name, dimensions, timestamp, period, unit,
-                sample_count, sum, minimum, maximum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-            """)
+        metricTables = try SQLiteMetricTables(db, writer: writer)
         insertEvent = try db.prepare("""
             INSERT OR IGNORE INTO detector_events(event_key, kind, key, timestamp, body) VALUES (?1, ?2, ?3, ?4, ?5)
             """)
@@ -114,6 +116,7 @@ public final class SQLiteStore: Store {
                     """)
             }
             if current < 3 { try migrateToVersion3() }
+            if current < 4 { try SQLiteMetricTables.migrate(db) }
             try db.execute("COMMIT")
         } catch {
             rollback()
@@ -196,7 +199,10 @@ public final class SQLiteStore: Store {
 
     public func begin() throws(StoreError) { try db.execute("BEGIN IMMEDIATE") }
     public func commit() throws(StoreError) { try db.execute("COMMIT") }
-    public func rollback() { try? db.execute("ROLLBACK") }
+    public func rollback() {
+        try? db.execute("ROLLBACK")
+        metricTables?.rolledBack()
+    }
 
     /// One batch, one transaction: durable (fsynced) when this returns.
     @discardableResult
@@ -221,28 +227,10 @@ public final class SQLiteStore: Store {
 
     /// A stable key for idempotent writes (FNV-1a, 64 bits, stored as a signed integer).
     static func key(_ parts: [UnsafeRawBufferPointer], _ numbers: [Int64]) -> Int64 {
-        // Eight bytes at a time (a multiply-xorshift mix); stable across runs and machines, as the
-        // keys are stored.
-        var h: UInt64 = 0xcbf29ce484222325
-        @inline(__always) func mix(_ v: UInt64) {
-            h = (h ^ v) &* 0x9E37_79B9_7F4A_7C15
-            h ^= h >> 29
-        }
-        for part in parts {
-            var i = 0
-            if let base = part.baseAddress {
-                while i + 8 <= part.count {
-                    mix(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
-                    i += 8
-                }
-            }
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < part.count { tail |= UInt64(part[i]) << shift; shift += 8; i += 1 }
-            mix(tail ^ (UInt64(part.count) << 56))
-        }
-        for n in numbers { mix(UInt64(bitPattern: n)) }
-        return Int64(bitPattern: h)
+        var key = StableKey()
+        for part in parts { key.combine(part) }
+        for n in numbers { key.combine(n) }
+        return key.value
     }
 
     /// Writes the log events of a batch (inside the caller's transaction). Returns rows added.
@@ -344,27 +332,11 @@ public final class SQLiteStore: Store {
         }
     }
 
+    /// Writes metric datapoints (inside the caller's transaction). Returns rows added.
     @discardableResult
     public func write(_ data: [MetricDatum]) throws(StoreError) -> Int {
-        var added = 0
-        for d in data {
-            let dimensions = StoreConventions.dimensionsText(d.metric.dimensions)
-            let key = StoreConventions.datapointKey(d, dimensions: dimensions, writer: writer)
-            insertMetric.bind(1, key)
-            insertMetric.bind(2, d.metric.namespace)
-            insertMetric.bind(3, d.metric.name)
-            insertMetric.bind(4, dimensions)
-            insertMetric.bind(5, d.timestamp)
-            insertMetric.bind(6, Int64(d.period))
-            insertMetric.bind(7, d.unit)
-            insertMetric.bind(8, d.sampleCount)
-            insertMetric.bind(9, d.sum)
-            insertMetric.bind(10, d.minimum)
-            insertMetric.bind(11, d.maximum)
-            try insertMetric.run()
-            added += db.changes
-        }
-        return added
+        guard let metricTables else { throw StoreError("\(location): the store is open read-only") }
+        return try metricTables.write(data)
     }
 
     @discardableResult
@@ -436,6 +408,38 @@ public final class SQLiteStore: Store {
         let statement = try db.prepare("SELECT count(*) FROM \(table.rawValue)")
         return try statement.step() ? Int(statement.int(0)) : 0
     }
+}
+
+/// The hash behind stable keys: byte strings, then numbers, mixed eight bytes at a time (a
+/// multiply-xorshift mix); stable across runs and machines, as the keys are stored. A value type,
+/// so a prefix hashed once (a metric's identity) can be extended by many suffixes.
+public struct StableKey {
+    private var h: UInt64 = 0xcbf29ce484222325
+
+    public init() {}
+
+    @inline(__always) private mutating func mix(_ v: UInt64) {
+        h = (h ^ v) &* 0x9E37_79B9_7F4A_7C15
+        h ^= h >> 29
+    }
+
+    @inline(__always) public mutating func combine(_ part: UnsafeRawBufferPointer) {
+        var i = 0
+        if let base = part.baseAddress {
+            while i + 8 <= part.count {
+                mix(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                i += 8
+            }
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < part.count { tail |= UInt64(part[i]) << shift; shift += 8; i += 1 }
+        mix(tail ^ (UInt64(part.count) << 56))
+    }
+
+    @inline(__always) public mutating func combine(_ number: Int64) { mix(UInt64(bitPattern: number)) }
+
+    public var value: Int64 { Int64(bitPattern: h) }
 }
 
 /// Counts how often each key was seen within one batch: an open-addressing table sized to the
