@@ -116,7 +116,11 @@ public final class SQLiteStore: Store {
                     """)
             }
             if current < 3 { try migrateToVersion3() }
-            if current < 4 { try SQLiteMetricTables.migrate(db) }
+            if current < 4 {
+                try SQLiteMetricTables.migrate(db)
+                // LookupEvents without an attribute: every record's EventId row by time.
+                try db.execute(Self.cloudTrailByTime)
+            }
             try db.execute("COMMIT")
         } catch {
             rollback()
@@ -165,6 +169,8 @@ public final class SQLiteStore: Store {
             throw StoreError("\(location): cannot migrate the store to schema version 3: \(error)")
         }
     }
+
+    static let cloudTrailByTime = "CREATE INDEX IF NOT EXISTS cloudtrail_lookup_by_time ON cloudtrail_lookup(timestamp) WHERE attribute = 'EventId';"
 
     /// The file's schema version; 0 for a new file.
     private func schemaVersionInFile() throws(StoreError) -> Int {
@@ -376,17 +382,28 @@ public final class SQLiteStore: Store {
     /// CloudTrail event history like LookupEvents: records matching one attribute, newest first, in pages.
     public func lookupEvents(_ request: LookupEventsRequest) throws(StoreError) -> LookupEventsPage {
         let cursor = try request.nextToken.map { token throws(StoreError) in try PageCursor(token: token) }
-        let statement = try db.prepare("""
-            SELECT e.message, l.timestamp, e.id FROM cloudtrail_lookup l JOIN log_events e ON e.id = l.event_id
-            WHERE l.attribute = ?1 AND (?8 = 1 OR l.value = ?2) AND l.timestamp >= ?3 AND l.timestamp < ?4
-              AND (l.timestamp < ?6 OR (l.timestamp = ?6 AND e.id < ?7))
-            ORDER BY l.timestamp DESC, e.id DESC LIMIT ?5
+        // With an attribute, (attribute, value, timestamp) walks newest first; without one, every
+        // record has exactly one EventId row, and the partial index of those by time walks them
+        // (named, as the planner prefers the other without statistics; stores older than version 4,
+        // read-only, lack it). Rows are sorted and cut by the lookup index alone, and only the page's
+        // events are read.
+        let byTime = fileSchemaVersion >= 4 ? "INDEXED BY cloudtrail_lookup_by_time" : ""
+        let statement = try db.prepare(request.attribute.isEmpty ? """
+            SELECT e.message, l.timestamp, l.event_id FROM cloudtrail_lookup l \(byTime) JOIN log_events e ON e.id = l.event_id
+            WHERE l.attribute = 'EventId' AND l.timestamp >= ?3 AND l.timestamp < ?4
+              AND (l.timestamp < ?6 OR (l.timestamp = ?6 AND l.event_id < ?7))
+            ORDER BY l.timestamp DESC, l.event_id DESC LIMIT ?5
+            """ : """
+            SELECT e.message, l.timestamp, l.event_id FROM cloudtrail_lookup l JOIN log_events e ON e.id = l.event_id
+            WHERE l.attribute = ?1 AND l.value = ?2 AND l.timestamp >= ?3 AND l.timestamp < ?4
+              AND (l.timestamp < ?6 OR (l.timestamp = ?6 AND l.event_id < ?7))
+            ORDER BY l.timestamp DESC, l.event_id DESC LIMIT ?5
             """)
         let pageSize = max(1, request.maxResults)
-        // No attribute: every record (each has exactly one EventId row).
-        statement.bind(1, request.attribute.isEmpty ? "EventId" : request.attribute)
-        statement.bind(2, request.value)
-        statement.bind(8, Int64(request.attribute.isEmpty ? 1 : 0))
+        if !request.attribute.isEmpty {
+            statement.bind(1, request.attribute)
+            statement.bind(2, request.value)
+        }
         statement.bind(3, request.start ?? Int64.min)
         statement.bind(4, request.end ?? Int64.max)
         statement.bind(5, Int64(pageSize + 1))

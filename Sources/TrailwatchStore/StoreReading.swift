@@ -15,13 +15,19 @@ extension SQLiteStore {
             WHERE s.namespace = ?1 AND s.metric_name = ?2 AND (?5 IS NULL OR s.dimensions = ?5) AND v.timestamp >= ?3 AND v.timestamp < ?4
             GROUP BY v.timestamp, v.period, s.dimensions ORDER BY v.timestamp LIMIT ?6
             """)
+        Self.bindMetricRange(statement, namespace, name, dimensions, start, end, limit)
+        return try Self.readDatapoints(statement, period: nil)
+    }
+
+    /// ?1 namespace, ?2 name, ?3–?4 the time range, ?5 the dimensions (NULL: all), ?6 the row limit.
+    private static func bindMetricRange(_ statement: Statement, _ namespace: String, _ name: String, _ dimensions: String?,
+                                        _ start: Int64, _ end: Int64, _ limit: Int) {
         statement.bind(1, namespace)
         statement.bind(2, name)
         statement.bind(3, start)
         statement.bind(4, end)
         statement.bind(5, dimensions)
         statement.bind(6, Int64(limit))
-        return try Self.readDatapoints(statement, period: nil)
     }
 
     /// Rows of (timestamp, period, count, sum, minimum, maximum, dimensions); with `period` the
@@ -67,12 +73,7 @@ extension SQLiteStore {
             WHERE s.namespace = ?1 AND s.metric_name = ?2 AND (?5 IS NULL OR s.dimensions = ?5) AND h.hour >= ?3 AND h.hour < ?4
             GROUP BY s.dimensions, h.hour ORDER BY s.dimensions, h.hour LIMIT ?6
             """)
-        statement.bind(1, namespace)
-        statement.bind(2, name)
-        statement.bind(3, firstWhole)
-        statement.bind(4, lastWhole)
-        statement.bind(5, dimensions)
-        statement.bind(6, Int64(limit))
+        Self.bindMetricRange(statement, namespace, name, dimensions, firstWhole, lastWhole, limit)
         let whole = try Self.readDatapoints(statement, period: 3600)
         var out: [StoredDatapoint] = []
         out.reserveCapacity(whole.count + leading.count + trailing.count)
