@@ -111,7 +111,7 @@ public struct PatternShiftDetector: Sendable {
         if firstTimestampMs == nil { firstTimestampMs = timestampMs }
         let window = Self.floorDiv(timestampMs, max(configuration.windowMs, 1))
         var events: [PatternEvent] = []
-        guard var t = tracked[templateID] else {
+        guard let slot = tracked.index(forKey: templateID) else {
             if tracked.count >= max(configuration.maxTracked, 1) { evictLeastRecentlySeen() }
             tracked[templateID] = Tracked(template: template, window: window, count: 1, baseline: 0, windows: 0,
                                           shiftedWindows: 0, lastSeenMs: timestampMs)
@@ -122,11 +122,15 @@ public struct PatternShiftDetector: Sendable {
             }
             return events
         }
-        if window > t.window { close(&t, id: templateID, upTo: window, events: &events) }
-        t.count += 1
-        t.template = template
-        t.lastSeenMs = max(t.lastSeenMs, timestampMs)
-        tracked[templateID] = t
+        // In place: one lookup per message, and the template text is only stored again when it changed.
+        if window > tracked.values[slot].window {
+            var t = tracked.values[slot]
+            close(&t, id: templateID, upTo: window, events: &events)
+            tracked.values[slot] = t
+        }
+        tracked.values[slot].count += 1
+        if tracked.values[slot].template != template { tracked.values[slot].template = template }
+        tracked.values[slot].lastSeenMs = max(tracked.values[slot].lastSeenMs, timestampMs)
         return events
     }
 

@@ -126,6 +126,10 @@ public struct TemplateMiner: Sendable {
     public private(set) var evictions: Int = 0
     /// Number of templates merged into a sibling so far.
     public private(set) var merges: Int = 0
+    /// Changes whenever a template's text changes or an id stops standing for the template it stood for (a
+    /// generalisation, a merge, an eviction). A caller that keeps something per template id — labels made from the
+    /// text — can keep it while this stays the same.
+    public private(set) var textVersion: UInt64 = 0
 
     private var templates: [Template] = []
     private var families: [UInt64: Family] = [:]
@@ -175,9 +179,51 @@ public struct TemplateMiner: Sendable {
     /// Assigns a message (raw bytes, UTF-8 expected but not required) to a template, creating templates or
     /// generalising them as needed.
     public mutating func add(_ message: UnsafeRawBufferPointer) -> MinedTemplate {
-        messagesSeen &+= 1
         masker.mask(message)
         masker.truncate(to: max(configuration.maxTokens, 1))
+        let (index, isNew, generalized) = addMasked(message)
+        var ranges: [Range<Int>] = []
+        appendParameterRanges(index, to: &ranges)
+        let t = templates[index]
+        evictBeyondCap()
+        return MinedTemplate(templateID: t.id, template: t.text, parameterRanges: ranges, isNew: isNew,
+                             generalized: generalized)
+    }
+
+    /// What ``add(_:premasked:at:parameterRanges:)`` tells about a message: like ``MinedTemplate`` without the
+    /// parameter ranges, which go to a buffer the caller keeps.
+    public struct Assignment: Sendable, Equatable {
+        public let templateID: UInt64
+        public let template: String
+        public let isNew: Bool
+        public let generalized: Bool
+    }
+
+    /// Assigns message `index` of a batch masked with ``premask(_:count:parts:message:)``: the same as
+    /// ``add(_:)`` on `message` (its bytes), without allocating. The ranges of the values the template's `<*>`
+    /// stand for are appended to `parameterRanges`.
+    public mutating func add(_ message: UnsafeRawBufferPointer, premasked: PremaskedMessages, at index: Int,
+                             parameterRanges: inout [Range<Int>]) -> Assignment {
+        premasked.load(index, into: &masker)
+        let (t, isNew, generalized) = addMasked(message)
+        appendParameterRanges(t, to: &parameterRanges)
+        let assignment = Assignment(templateID: templates[t].id, template: templates[t].text, isNew: isNew,
+                                    generalized: generalized)
+        evictBeyondCap()
+        return assignment
+    }
+
+    /// Evicts the least recently seen templates when there are more than the cap (after the caller has read the
+    /// template it was given: with a cap of one, it goes too).
+    @inline(__always)
+    private mutating func evictBeyondCap() {
+        if templates.count > configuration.maxTemplates { evictLeastRecentlySeen() }
+    }
+
+    /// Groups the message whose tokens ``masker`` holds; returns the template's index (eviction is left to the
+    /// caller, ``evictBeyondCap()``).
+    private mutating func addMasked(_ message: UnsafeRawBufferPointer) -> (index: Int, isNew: Bool, generalized: Bool) {
+        messagesSeen &+= 1
         var sequenceHash = StableHash.offsetBasis
         for t in masker.tokens { sequenceHash = StableHash.combine(sequenceHash, t.hash) }
         sequenceHash = StableHash.combine(sequenceHash, UInt64(masker.tokens.count))
@@ -186,7 +232,7 @@ public struct TemplateMiner: Sendable {
             let index = Int(hit)
             templates[index].count += 1
             templates[index].lastSeen = messagesSeen
-            return result(index, isNew: false, generalized: false)
+            return (index, false, false)
         }
         masker.resolveShapes(message)
         let tokens = masker.tokens
@@ -200,7 +246,7 @@ public struct TemplateMiner: Sendable {
             templates[index].count += 1
             templates[index].lastSeen = messagesSeen
             rememberExact(sequenceHash, index)
-            return result(index, isNew: false, generalized: false)
+            return (index, false, false)
         }
 
         let bucket = Self.bucketKey(tokens)
@@ -218,7 +264,7 @@ public struct TemplateMiner: Sendable {
                 templates[best.index].lastSeen = messagesSeen
                 rememberExact(sequenceHash, best.index)
                 byShape[shapeHash] = Int32(best.index)
-                return result(best.index, isNew: false, generalized: false)
+                return (best.index, false, false)
             }
             return addSibling(of: best.index, message, tokens, sequenceHash: sequenceHash)
         }
@@ -226,9 +272,7 @@ public struct TemplateMiner: Sendable {
         // A new template in a family of its own.
         let index = appendTemplate(message, tokens, bucket: bucket, family: nil, like: nil)
         rememberExact(sequenceHash, index)
-        let mined = result(index, isNew: true, generalized: false)
-        if templates.count > configuration.maxTemplates { evictLeastRecentlySeen() }
-        return mined
+        return (index, true, false)
     }
 
     /// Assigns a message given as a `String`.
@@ -242,7 +286,7 @@ public struct TemplateMiner: Sendable {
     /// The message is like template `index` but differs in some positions: it becomes a sibling; positions that
     /// have now shown enough distinct values become variables for the whole family.
     private mutating func addSibling(of index: Int, _ message: UnsafeRawBufferPointer, _ tokens: [MaskedToken],
-                                     sequenceHash: UInt64) -> MinedTemplate {
+                                     sequenceHash: UInt64) -> (index: Int, isNew: Bool, generalized: Bool) {
         let model = templates[index]
         let familyID = model.family
         var family = families[familyID] ?? Family(members: [model.id])
@@ -266,9 +310,7 @@ public struct TemplateMiner: Sendable {
         families[familyID] = family
         guard !generalise.isEmpty else {
             rememberExact(sequenceHash, sibling)
-            let mined = result(sibling, isNew: true, generalized: false)
-            if templates.count > configuration.maxTemplates { evictLeastRecentlySeen() }
-            return mined
+            return (sibling, true, false)
         }
 
         var generalisations: [(position: Int, level: Level, shape: UInt64, text: String)] = []
@@ -283,9 +325,7 @@ public struct TemplateMiner: Sendable {
         let final = indexByID[resolve(survivorOfSibling[siblingID] ?? siblingID)].map(Int.init) ?? sibling
         rememberExact(sequenceHash, final)
         let isNew = templates[final].id == siblingID
-        let mined = result(final, isNew: isNew, generalized: changed.contains(templates[final].id) && !isNew)
-        if templates.count > configuration.maxTemplates { evictLeastRecentlySeen() }
-        return mined
+        return (final, isNew, changed.contains(templates[final].id) && !isNew)
     }
 
     /// Generalises positions in every member of a family; returns the ids of the members that changed.
@@ -307,6 +347,7 @@ public struct TemplateMiner: Sendable {
                 t.text = t.tokens.joined(separator: " ")
                 templates[m] = t
                 changed.insert(id)
+                textVersion &+= 1
             }
         }
         return changed
@@ -348,6 +389,7 @@ public struct TemplateMiner: Sendable {
         families[familyID] = family
         for (id, survivor) in merged { aliases[id] = survivor }
         merges += merged.count
+        textVersion &+= 1
         templates.removeAll { merged[$0.id] != nil }
         rebuildIndexes()
         boundAliases()
@@ -492,28 +534,31 @@ public struct TemplateMiner: Sendable {
         exact[sequenceHash] = Int32(index)
     }
 
-    private func result(_ index: Int, isNew: Bool, generalized: Bool) -> MinedTemplate {
-        let t = templates[index]
-        var ranges: [Range<Int>] = []
-        ranges.reserveCapacity(masker.segments.count)
-        let tokens = masker.tokens
-        for i in 0..<min(tokens.count, t.levels.count) {
-            let token = tokens[i]
-            if t.levels[i] == .any || (t.levels[i] == .shape && token.shape == TokenMasker.wildcardHash) {
-                ranges.append(Int(token.sourceStart)..<Int(token.sourceEnd))
-                continue
-            }
-            let shape = t.levels[i] == .shape
-            var last = Int(token.sourceStart)
-            for s in Int(token.segmentStart)..<Int(token.segmentEnd) {
-                let v = masker.segments[s]
-                guard TokenMasker.isParameter(v.kind, shape: shape), Int(v.start) >= last else { continue }
-                ranges.append(Int(v.start)..<Int(v.end))
-                last = Int(v.end)
+
+    /// Appends the byte ranges, in the message whose tokens ``masker`` holds, of the values template `index`'s
+    /// `<*>` stand for.
+    private func appendParameterRanges(_ index: Int, to ranges: inout [Range<Int>]) {
+        let levels = templates[index].levels
+        masker.tokens.withUnsafeBufferPointer { tokens in
+            masker.segments.withUnsafeBufferPointer { segments in
+                for i in 0..<min(tokens.count, levels.count) {
+                    let token = tokens[i]
+                    let level = levels[i]
+                    if level == .any || (level == .shape && token.shape == TokenMasker.wildcardHash) {
+                        ranges.append(Int(token.sourceStart)..<Int(token.sourceEnd))
+                        continue
+                    }
+                    let shape = level == .shape
+                    var last = Int(token.sourceStart)
+                    for s in Int(token.segmentStart)..<Int(token.segmentEnd) {
+                        let v = segments[s]
+                        guard TokenMasker.isParameter(v.kind, shape: shape), Int(v.start) >= last else { continue }
+                        ranges.append(Int(v.start)..<Int(v.end))
+                        last = Int(v.end)
+                    }
+                }
             }
         }
-        return MinedTemplate(templateID: t.id, template: t.text, parameterRanges: ranges, isNew: isNew,
-                             generalized: generalized)
     }
 
     // MARK: - Bounds
@@ -528,6 +573,7 @@ public struct TemplateMiner: Sendable {
         let before = templates.count
         templates.removeAll { $0.lastSeen <= cutoff }
         evictions += before - templates.count
+        textVersion &+= 1
         rebuildIndexes()
         // Families lose their evicted members; empty families go.
         for (id, var family) in families {

@@ -475,6 +475,7 @@ struct TokenMasker: Sendable {
     }
 
     /// The next whitespace at or after `from` (or `count`).
+    @inline(__always)
     private func tokenEnd(_ bytes: UnsafeBufferPointer<UInt8>, _ from: Int, _ count: Int, _ table: UnsafeBufferPointer<UInt16>) -> Int {
         var e = from
         while e < count && table[Int(bytes[e])] & Self.space == 0 { e &+= 1 }
@@ -484,6 +485,7 @@ struct TokenMasker: Sendable {
     enum Classification { case literal, shaped, always }
 
     /// What a segment (no delimiters inside, except `:` between digits) is.
+    @inline(__always)
     private func classify(_ scan: SegmentScan, _ bytes: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int,
                           _ table: UnsafeBufferPointer<UInt16>, afterEquals: Bool) -> Classification {
         let length = e - s
@@ -579,6 +581,7 @@ struct TokenMasker: Sendable {
         return Self.topLevelDomains.contains(tld)
     }
 
+    @inline(__always)
     private mutating func appendWholeWildcard(_ start: Int, _ end: Int, _ segmentStart: Int) -> Bool {
         segments.append(ValueSegment(start: Int32(start), end: Int32(end), kind: .always))
         tokens.append(MaskedToken(sourceStart: Int32(start), sourceEnd: Int32(end), segmentStart: Int32(segmentStart),
@@ -615,6 +618,13 @@ struct TokenMasker: Sendable {
 
     /// Collapses runs of whole-token variables into one, so variable-length values do not split a template.
     private mutating func collapseWildcards() {
+        // Usually nothing to collapse: then the tokens stay as they are.
+        var adjacent = false
+        for i in 1..<max(tokens.count, 1) where tokens[i].isWildcard && tokens[i - 1].isWildcard {
+            adjacent = true
+            break
+        }
+        guard adjacent else { return }
         var out = 0
         var i = 0
         while i < tokens.count {
@@ -691,6 +701,7 @@ struct TokenMasker: Sendable {
     }
 
     /// `()`, `[]`, `{}`, `""`, `''`, `<>`: an empty value.
+    @inline(__always)
     private func isEmptyPair(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ count: Int,
                              _ table: UnsafeBufferPointer<UInt16>) -> Bool {
         guard count - start >= 2, count - start == 2 || table[Int(bytes[start + 2])] & Self.space != 0 else { return false }
@@ -705,6 +716,7 @@ struct TokenMasker: Sendable {
     }
 
     /// `scheme://…` with an alphabetic scheme.
+    @inline(__always)
     private func isURL(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
         guard end - start >= 4 else { return false }
         var i = start
@@ -742,6 +754,7 @@ struct TokenMasker: Sendable {
     }
 
     /// `C:\…` or `\\host\…`.
+    @inline(__always)
     private func isWindowsPath(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
         guard end - start >= 3 else { return false }
         if bytes[start] == UInt8(ascii: "\\") && bytes[start + 1] == UInt8(ascii: "\\") { return true }

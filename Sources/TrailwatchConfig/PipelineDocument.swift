@@ -53,8 +53,10 @@ public struct ComponentDeclaration: @unchecked Sendable {
     }
 }
 
-/// Pipeline-wide settings.
-public struct GlobalSettings: Sendable, Decodable {
+/// Pipeline-wide settings: the top-level keys of a pipeline file besides its components,
+/// `name`, `dashboards` and `tests`. Declared once in ``settings`` (decoding, "did you mean" for
+/// unknown keys and the reference in `trailwatch stages` read it).
+public struct GlobalSettings: SettingsSection {
     /// Where state (checkpoints, detector state) lives. Relative paths are relative to the
     /// working directory, like every other path in a pipeline.
     public var dataDir: String = "var"
@@ -70,32 +72,20 @@ public struct GlobalSettings: Sendable, Decodable {
     /// `query_timeout`: how long one Logs Insights query (dashboard, query page, API) may run.
     public var queryTimeout: ConfigDuration = ConfigDuration(milliseconds: 30_000)
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case dataDir = "data_dir", bufferBatches = "buffer_batches", batchTimeout = "batch_timeout"
-        case shutdownTimeout = "shutdown_timeout", http
-        case queryTimeout = "query_timeout"
-    }
-
     public init() {}
 
-    public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir) ?? dataDir
-        bufferBatches = try c.decodeIfPresent(Int.self, forKey: .bufferBatches) ?? bufferBatches
-        batchTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .batchTimeout) ?? batchTimeout
-        shutdownTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownTimeout) ?? shutdownTimeout
-        http = try c.decodeIfPresent(HTTPSettings.self, forKey: .http)
-        queryTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .queryTimeout) ?? queryTimeout
-        guard queryTimeout.milliseconds >= 1 && queryTimeout.milliseconds <= 3_600_000 else {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.queryTimeout], message: "\(queryTimeout) is out of range",
-                               expected: "a duration from 1ms to 60m (as Logs Insights, which stops queries after 60 minutes)")
-        }
-        guard bufferBatches >= 1 && bufferBatches <= 4096 else {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.bufferBatches], message: "\(bufferBatches) is out of range",
-                               expected: "a whole number from 1 to 4096")
-        }
-    }
+    public static let settings = SettingsSchema<GlobalSettings>(
+        .setting("data_dir", \.dataDir, "Where state lives: positions, detector and alarm state, spools (`<data_dir>/state/<id>/`)."),
+        .setting("buffer_batches", \.bufferBatches, "Batches each stage's input buffer holds before upstream waits (backpressure).",
+                 check: SettingIssue.outside(1...4096, expected: "a whole number from 1 to 4096")),
+        .setting("batch_timeout", \.batchTimeout, "Live mode: the longest a partial batch waits before it is sent on."),
+        .setting("shutdown_timeout", \.shutdownTimeout,
+                 "After SIGINT or SIGTERM, the longest draining and flushing may take before trailwatch exits anyway (exit 3; what was not acknowledged is read again at the next start)."),
+        .setting("query_timeout", \.queryTimeout, "The longest one Logs Insights query from the dashboards or `/query` pages served by `run` may run.",
+                 check: { $0.milliseconds >= 1 && $0.milliseconds <= 3_600_000 ? nil : SettingIssue("\($0) is out of range",
+                          expected: "a duration from 1ms to 60m (as Logs Insights, which stops queries after 60 minutes)") }),
+        .section("http", \.http, "Serve `/metrics`, `/health`, the dashboards (with `store`) and the AWS APIs of the API sources while running; off unless given.")
+    )
 }
 
 /// A parsed pipeline file: its components with locations, ready for the registry to decode.
@@ -153,10 +143,10 @@ extension Substring {
 }
 
 /// `http:` — the process's HTTP server: `/metrics`, `/health`, dashboards, and the AWS APIs of
-/// the API sources (`cloudwatch_logs_api`).
-public struct HTTPSettings: Sendable, Decodable {
-    public var host: String
-    public var port: Int
+/// the API sources (`cloudwatch_logs_api`). Declared once in ``settings``.
+public struct HTTPSettings: SettingsSection {
+    public var host = "127.0.0.1"
+    public var port = 9598
     /// Name of an environment variable holding a token clients must present (Bearer, or Basic
     /// with any user name) for `/metrics`, `/health` and the dashboards. Required unless bound to a
     /// loopback address. The AWS APIs authenticate with SigV4 instead.
@@ -184,30 +174,24 @@ public struct HTTPSettings: Sendable, Decodable {
     /// Longest time a store query (dashboards, `/api/query`, the APIs' queries) may run.
     public var queryTimeout = ConfigDuration(milliseconds: 30_000)
 
-    public struct TLS: Sendable, Decodable {
+    public struct TLS: SettingsSection {
         public var certificate: String
         public var key: String
-        enum CodingKeys: String, CodingKey, CaseIterable { case certificate, key }
+
         public init(certificate: String, key: String) {
             self.certificate = certificate
             self.key = key
         }
-        public init(from decoder: any Decoder) throws {
-            try decoder.rejectUnknownKeys(CodingKeys.self)
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            certificate = try c.decode(String.self, forKey: .certificate)
-            key = try c.decode(String.self, forKey: .key)
-        }
+
+        public init() { self.init(certificate: "", key: "") }
+
+        public static let settings = SettingsSchema<TLS>(
+            .required("certificate", \.certificate, "The server's certificate chain, a PEM file."),
+            .required("key", \.key, "Its private key, a PEM file (keep it mode 0600).")
+        )
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case listen, authTokenEnv = "auth_token_env", store, tls
-        case accessKeysFile = "access_keys_file", accessKeyIDEnv = "access_key_id_env", secretAccessKeyEnv = "secret_access_key_env"
-        case anonymousOnLoopback = "anonymous_on_loopback", maxConnections = "max_connections", maxBody = "max_body"
-        case idleTimeout = "idle_timeout", requestReadTimeout = "request_read_timeout", requestTimeout = "request_timeout"
-        case queryTimeout = "query_timeout"
-        case accessPoliciesFile = "access_policies_file"
-    }
+    public init() {}
 
     public init(host: String, port: Int, authTokenEnv: String?, store: String?) {
         self.host = host
@@ -218,46 +202,53 @@ public struct HTTPSettings: Sendable, Decodable {
 
     public var isLoopback: Bool { host == "127.0.0.1" || host == "::1" || host == "localhost" }
 
-    public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let listen = try c.decodeIfPresent(String.self, forKey: .listen) ?? "127.0.0.1:9598"
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.listen], message: "'\(listen)' is not HOST:PORT", expected: "an address like 127.0.0.1:9598")
-        }
-        host = String(listen[..<colon].filter { $0 != "[" && $0 != "]" })
-        self.port = port
-        authTokenEnv = try c.decodeIfPresent(String.self, forKey: .authTokenEnv)
-        store = try c.decodeIfPresent(String.self, forKey: .store)
-        tls = try c.decodeIfPresent(TLS.self, forKey: .tls)
-        accessKeysFile = try c.decodeIfPresent(String.self, forKey: .accessKeysFile)
-        accessKeyIDEnv = try c.decodeIfPresent(String.self, forKey: .accessKeyIDEnv)
-        secretAccessKeyEnv = try c.decodeIfPresent(String.self, forKey: .secretAccessKeyEnv)
-        accessPoliciesFile = try c.decodeIfPresent(String.self, forKey: .accessPoliciesFile)
-        anonymousOnLoopback = try c.decodeIfPresent(Bool.self, forKey: .anonymousOnLoopback) ?? false
-        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
-        maxBody = try c.decodeIfPresent(ByteSize.self, forKey: .maxBody) ?? maxBody
-        idleTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? idleTimeout
-        requestReadTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .requestReadTimeout) ?? requestReadTimeout
-        requestTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .requestTimeout) ?? requestTimeout
-        queryTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .queryTimeout) ?? queryTimeout
+    /// Timeouts shorter than this would cut off every real client.
+    private static let atLeast100ms: @Sendable (ConfigDuration) -> SettingIssue? = {
+        $0.milliseconds < 100 ? SettingIssue("\($0) is too short", expected: "at least 100ms") : nil
+    }
+
+    public static let settings = SettingsSchema<HTTPSettings>(
+        .custom("listen", type: "HOST:PORT", "The address to listen on (`0.0.0.0:9598` for every interface, port 0 for any free one).",
+                default: "127.0.0.1:9598") { config, c, key in
+            let listen = try c.decode(String.self, forKey: key)
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+                throw SettingError(codingPath: c.codingPath + [key], message: "'\(listen)' is not HOST:PORT", expected: "an address like 127.0.0.1:9598")
+            }
+            config.host = String(listen[..<colon].filter { $0 != "[" && $0 != "]" })
+            config.port = port
+        },
+        .setting("auth_token_env", \.authTokenEnv,
+                 "An environment variable holding the token clients present (`Authorization: Bearer`, or Basic with any user) for `/metrics`, `/health`, `/tap` and the dashboards. Required unless `listen` is a loopback address; the AWS APIs use SigV4 instead.",
+                 default: "no token (loopback only)"),
+        .setting("store", \.store, "A store to serve the dashboards, `/query` and `/api/query` from (an SQLite file or `postgres://…`).", default: "no dashboards"),
+        .section("tls", \.tls, "Serve HTTPS with these PEM files."),
+        .setting("access_keys_file", \.accessKeysFile,
+                 "SigV4 access keys for the AWS APIs: a file in the AWS credentials format, or `ID SECRET` lines (mode 0600; secrets are never printed)."),
+        .setting("access_key_id_env", \.accessKeyIDEnv, "One more access key: the environment variable holding its id (with `secret_access_key_env`)."),
+        .setting("secret_access_key_env", \.secretAccessKeyEnv, "The environment variable holding that key's secret (with `access_key_id_env`)."),
+        .setting("access_policies_file", \.accessPoliciesFile,
+                 "IAM-style policies for the access keys (and `anonymous`, `token`): a YAML file of policy documents and attachments.",
+                 default: "every authenticated caller may do everything"),
+        .setting("anonymous_on_loopback", \.anonymousOnLoopback, "Serve unsigned AWS API requests from loopback addresses, as an anonymous principal."),
+        .setting("max_connections", \.maxConnections, "Connections open at once; past it the server stops accepting until one closes.",
+                 check: SettingIssue.outside(1...1_000_000, expected: "1 to 1000000")),
+        .setting("max_body", \.maxBody, "One request body (413 beyond).",
+                 check: { $0.bytes >= 1024 && $0.bytes <= 1 << 30 ? nil : SettingIssue("\($0) is out of range", expected: "1KiB to 1GiB") }),
+        .setting("idle_timeout", \.idleTimeout, "A connection without a request in progress is closed after this long.", check: atLeast100ms),
+        .setting("request_read_timeout", \.requestReadTimeout, "A request must arrive completely (head and body) within this long of its first byte; a client trickling bytes is cut off.",
+                 check: atLeast100ms),
+        .setting("request_timeout", \.requestTimeout, "The longest a handler may take to answer (503 beyond).", check: atLeast100ms),
+        .setting("query_timeout", \.queryTimeout, "The longest a store query (dashboards, `/api/query`, the AWS APIs' queries) may run (503 with a message beyond).", check: atLeast100ms)
+    )
+
+    public func validate(at codingPath: [any CodingKey]) throws {
         if !isLoopback && authTokenEnv == nil {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.authTokenEnv], message: "is required when listening on \(host)",
+            throw SettingError(codingPath: codingPath + [Self.key(\HTTPSettings.authTokenEnv)], message: "is required when listening on \(host)",
                                expected: "the name of an environment variable holding a token, or a loopback address")
         }
         if (accessKeyIDEnv == nil) != (secretAccessKeyEnv == nil) {
-            throw SettingError(codingPath: c.codingPath + [accessKeyIDEnv == nil ? CodingKeys.accessKeyIDEnv : CodingKeys.secretAccessKeyEnv],
+            throw SettingError(codingPath: codingPath + [Self.key(accessKeyIDEnv == nil ? \HTTPSettings.accessKeyIDEnv : \HTTPSettings.secretAccessKeyEnv)],
                                message: "access_key_id_env and secret_access_key_env go together", expected: "both variable names, or neither")
-        }
-        guard (1...1_000_000).contains(maxConnections) else {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.maxConnections], message: "\(maxConnections) is out of range", expected: "1 to 1000000")
-        }
-        guard maxBody.bytes >= 1024 && maxBody.bytes <= 1 << 30 else {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.maxBody], message: "\(maxBody) is out of range", expected: "1KiB to 1GiB")
-        }
-        for (key, value) in [(CodingKeys.idleTimeout, idleTimeout), (.requestReadTimeout, requestReadTimeout), (.requestTimeout, requestTimeout), (.queryTimeout, queryTimeout)]
-            where value.milliseconds < 100 {
-            throw SettingError(codingPath: c.codingPath + [key], message: "\(value) is too short", expected: "at least 100ms")
         }
     }
 }

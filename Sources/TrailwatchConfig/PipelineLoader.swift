@@ -8,7 +8,7 @@ public struct PipelineLoader: Sendable {
 
     public init(environment: [String: String]) { self.environment = environment }
 
-    static let topLevelKeys = ["name", "sources", "transforms", "sinks", "data_dir", "buffer_batches", "batch_timeout", "shutdown_timeout", "http", "dashboards", "tests"]
+    static let topLevelKeys = ["name", "sources", "transforms", "sinks"] + GlobalSettings.settings.keys + ["dashboards", "tests"]
 
     /// Parses `text` (from `file`). Returns the document (nil when nothing usable was found) and
     /// the diagnostics found on the way.
@@ -61,7 +61,7 @@ public struct PipelineLoader: Sendable {
                 document.tests = value
             case "dashboards":
                 document.dashboards = value
-            case "data_dir", "buffer_batches", "batch_timeout", "shutdown_timeout", "http":
+            case _ where GlobalSettings.settings.keys.contains(key):
                 settingPairs.append((keyNode, value))
             case "sources", "transforms", "sinks":
                 let section = ComponentSection(rawValue: key)!

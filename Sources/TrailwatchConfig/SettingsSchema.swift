@@ -91,6 +91,15 @@ public struct SettingReference: Sendable, Encodable, Equatable {
     public var settings: [SettingReference]
 
     enum CodingKeys: String, CodingKey { case key, type, required, defaultValue = "default", defaultNote, doc, settings }
+
+    /// The same with `prefix` before its key and its nested settings' keys (`http.` + `tls.key`).
+    func prefixed(_ prefix: String) -> SettingReference {
+        guard !prefix.isEmpty else { return self }
+        var copy = self
+        copy.key = prefix + key
+        copy.settings = settings.map { $0.prefixed(prefix) }
+        return copy
+    }
 }
 
 /// One setting of `Config`: its key, how it decodes and what the reference says about it.
@@ -247,7 +256,7 @@ public struct SettingsSchema<Config: SettingsSection>: Sendable {
             SettingReference(key: prefix + setting.key, type: setting.type, required: setting.required,
                              defaultValue: setting.required ? nil : setting.defaultValue(defaults),
                              defaultNote: setting.required ? nil : setting.defaultNote, doc: setting.doc,
-                             settings: setting.nested())
+                             settings: setting.nested().map { $0.prefixed(prefix) })
         }
     }
 }

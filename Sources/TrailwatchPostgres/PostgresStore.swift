@@ -264,27 +264,33 @@ public final class PostgresStore: Store {
 
     @discardableResult
     public func write(_ payload: Payload) async throws(StoreError) -> Int {
-        // A server that goes away in the middle of a COPY can leave the driver waiting for an
-        // answer that never comes: past the deadline the connection is closed, which fails the
-        // write (transient: the sink reconnects and writes the batch again).
-        let deadline = Self.close(connection, after: Self.writeDeadline)
-        defer { deadline.cancel() }
-        let result = await writeOutcome(payload)
-        switch result {
-        case .success(let added): return added
-        case .failure(let error): throw StoreError(error.message, transient: error.isTransient || connection.isClosed)
+        try await withWriteDeadline { () throws(StoreError) -> Int in
+            switch payload {
+            case .logs(let logs): return try await write([logs])
+            case .metrics(let data): return try await write(data)
+            case .events(_, let events): return try await write(events)
+            }
         }
     }
 
-    private func writeOutcome(_ payload: Payload) async -> Result<Int, StoreError> {
-        do {
-            switch payload {
-            case .logs(let logs): return .success(try await write(logs))
-            case .metrics(let data): return .success(try await write(data))
-            case .events(_, let events): return .success(try await write(events))
-            }
-        } catch {
-            return .failure(error)
+    /// Several log batches in one transaction (the store sink's coalesced batches): one COMMIT
+    /// and one flush of the server's log for all of them.
+    @discardableResult
+    public func write(logs batches: [LogBatch]) async throws(StoreError) -> Int {
+        try await withWriteDeadline { () throws(StoreError) -> Int in try await write(batches) }
+    }
+
+    /// A server that goes away in the middle of a COPY can leave the driver waiting for an
+    /// answer that never comes: past the deadline the connection is closed, which fails the
+    /// write (transient: the sink reconnects and writes the batch again).
+    private func withWriteDeadline(_ body: () async throws(StoreError) -> Int) async throws(StoreError) -> Int {
+        let deadline = Self.close(connection, after: Self.writeDeadline)
+        defer { deadline.cancel() }
+        let result: Result<Int, StoreError>
+        do { result = .success(try await body()) } catch { result = .failure(error) }
+        switch result {
+        case .success(let added): return added
+        case .failure(let error): throw StoreError(error.message, transient: error.isTransient || connection.isClosed)
         }
     }
 
@@ -315,10 +321,27 @@ public final class PostgresStore: Store {
     /// already stored (SQLSTATE 23505: the transaction must roll back to a savepoint).
     @discardableResult
     private func copy(_ rows: NIOCore.ByteBuffer, into table: String, columns: [String]) async throws(StoreError) -> Bool {
-        do {
-            try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
-                try await writer.write(rows)
+        try await copy(into: table, columns: columns) { writer in try await writer.write(rows) }
+    }
+
+    /// A batch's log events, sent in pieces of about ``copyPieceBytes`` as they are written, so
+    /// the server parses and inserts one piece while the next is being made.
+    private func copy(_ rows: LogRows, into table: String) async throws(StoreError) -> Bool {
+        try await copy(into: table, columns: Self.eventColumns) { writer in
+            var next = 0
+            while next < rows.count {
+                var piece = CopyText(capacity: Self.copyPieceBytes + Self.copyPieceBytes / 4)
+                next = rows.encode(from: next, into: &piece, maxBytes: Self.copyPieceBytes)
+                try await writer.write(piece.buffer)
             }
+        }
+    }
+
+    static let copyPieceBytes = 128 << 10
+
+    private func copy(into table: String, columns: [String], _ writeData: (PostgresCopyFromWriter) async throws -> Void) async throws(StoreError) -> Bool {
+        do {
+            try await connection.copyFrom(table: table, columns: columns, logger: logger, writeData: writeData)
             return true
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             return false
@@ -331,126 +354,99 @@ public final class PostgresStore: Store {
 
     static let eventColumns = ["timestamp", "event_key", "log_group", "log_stream", "ingestion_time", "message", "fields"]
 
-    private func write(_ logs: LogBatch) async throws(StoreError) -> Int {
-        guard logs.count > 0 else { return 0 }
+    private func write(_ batches: [LogBatch]) async throws(StoreError) -> Int {
+        let batches = batches.filter { !$0.isEmpty }
+        guard !batches.isEmpty else { return 0 }
         try await prepareStaging()
-        // Rows in COPY text format, keys as in the SQLite store; CloudTrail records' lookup rows beside them.
-        var rows = CopyText(capacity: logs.messageBytes + logs.count * 64)
-        var lookups = CopyText(capacity: 0)
-        var seen = OccurrenceCounter(capacity: logs.count)
-        var days = Set<Int64>()
-        var spans = [(Int64, Int64)?](repeating: nil, count: logs.origins.count)
-        var batchBytes = [Int64](repeating: 0, count: logs.origins.count)
-        let names = logs.origins.map { (group: Array($0.logGroup.utf8), stream: Array($0.logStream.utf8)) }
-        var fieldsText = TrailwatchCore.ByteBuffer()
-        for i in 0..<logs.count {
-            let originIndex = logs.originIndices.isEmpty ? 0 : Int(logs.originIndices[i])
-            let message = logs.message(i)
-            let time = logs.timestamp(i)
-            var key = names[originIndex].group.withUnsafeBytes { group in
-                names[originIndex].stream.withUnsafeBytes { stream in StoreConventions.key([group, stream, message], [time]) }
-            }
-            let occurrence = seen.next(key)
-            if occurrence > 0 { key = StoreConventions.key([], [key, Int64(occurrence)]) }
-            days.insert(Self.floorDiv(time, Self.dayMillis) * Self.dayMillis)
-            let span = spans[originIndex]
-            spans[originIndex] = (min(span?.0 ?? time, time), max(span?.1 ?? time, time))
-            batchBytes[originIndex] += Int64(message.count)
-            rows.number(time)
-            rows.number(key)
-            rows.text(names[originIndex].group)
-            rows.text(names[originIndex].stream)
-            rows.number(logs.ingestionTime)
-            rows.text(message)
-            if let fields = logs.fields(i), !fields.entries.isEmpty {
-                fieldsText.removeAll()
-                LogRecordEncoder.appendFields(fields, to: &fieldsText)
-                fieldsText.bytes.withUnsafeBytes { rows.text($0, last: true) }
-            } else {
-                rows.null(last: true)
-            }
-            if let attributes = cloudTrail.attributes(of: message) {
-                // A record naming two resources of one type gives that pair twice: one row (the
-                // lookup key would refuse the second).
-                for (n, (attribute, value)) in attributes.enumerated() where !attributes[..<n].contains(where: { $0 == (attribute, value) }) {
-                    lookups.text(Array(attribute.utf8))
-                    lookups.text(Array(value.utf8))
-                    lookups.number(time)
-                    lookups.number(key)
-                    lookups.text(names[originIndex].group, last: true)
-                }
-            }
-        }
-        try await ensurePartitions(covering: days)
+        // Keys as in the SQLite store; CloudTrail records' lookup rows beside them.
+        let prepared = batches.map { LogRows($0, cloudTrail: cloudTrail, dayMillis: Self.dayMillis) }
+        try await ensurePartitions(covering: prepared.reduce(into: Set<Int64>()) { $0.formUnion($1.days) })
         return try await transaction { () throws(StoreError) -> Int in
-            // Rows and message bytes added per stream (replayed events add neither).
-            var addedBytes: [String: Int64] = [:]
-            /// Every row of the batch was new: each stream gains all of its bytes.
-            func countWholeBatch() {
-                for (index, origin) in logs.origins.enumerated() { addedBytes[origin.logGroup + "\u{0}" + origin.logStream, default: 0] += batchBytes[index] }
-            }
-            let added: Int
-            if ingest == .copyFirst && expectNewRows, try await copyIfAllNew(rows.buffer, lookups: lookups) {
-                countWholeBatch()
-                added = logs.count
-            } else {
-                batchesThroughStaging += 1
-                try await copy(rows.buffer, into: "staging_log_events", columns: Self.eventColumns)
-                let columns = Self.eventColumns.joined(separator: ", ")
-                switch ingest {
-                case .copyFirst, .onConflict:
-                    let rows = try await run("""
-                        WITH added AS (INSERT INTO log_events(\(columns)) SELECT \(columns) FROM staging_log_events ON CONFLICT DO NOTHING
-                          RETURNING log_group, log_stream, octet_length(message) AS bytes)
-                        SELECT log_group, log_stream, count(*), sum(bytes)::bigint FROM added GROUP BY 1, 2
-                        """, doing: "cannot write log events")
-                    var total = 0
-                    for row in rows {
-                        let (group, stream, count, bytes) = try decode(row, (String, String, Int64, Int64).self)
-                        addedBytes[group + "\u{0}" + stream] = bytes
-                        total += Int(count)
-                    }
-                    added = total
-                    expectNewRows = added == logs.count
-                case .merge:
-                    // MERGE has no RETURNING before PostgreSQL 17: the batch counts whole.
-                    try await run("""
-                        MERGE INTO log_events e USING staging_log_events s
-                        ON e.timestamp = s.timestamp AND e.event_key = s.event_key AND e.log_group = s.log_group
-                        WHEN NOT MATCHED THEN INSERT (\(columns)) VALUES (\(Self.eventColumns.map { "s." + $0 }.joined(separator: ", ")))
-                        """, doing: "cannot write log events")
-                    countWholeBatch()
-                    added = logs.count
-                }
-                if !lookups.isEmpty {
-                    try await copy(lookups.buffer, into: "staging_lookup", columns: Self.lookupColumns)
-                    try await run("""
-                        INSERT INTO cloudtrail_lookup(attribute, value, timestamp, event_key, log_group)
-                        SELECT attribute, value, timestamp, event_key, log_group FROM staging_lookup ON CONFLICT DO NOTHING
-                        """, doing: "cannot index CloudTrail records")
-                }
-            }
+            var added = 0
             var activity: [StreamActivity] = []
-            for (index, span) in spans.enumerated() {
-                guard let span else { continue }
-                let origin = logs.origins[index]
-                // An origin listed twice in one batch counts its bytes once.
-                let bytes = addedBytes.removeValue(forKey: origin.logGroup + "\u{0}" + origin.logStream) ?? 0
-                activity.append(StreamActivity(group: origin.logGroup, stream: origin.logStream, firstEvent: span.0, lastEvent: span.1,
-                                               ingestionTime: logs.ingestionTime, bytes: bytes))
+            var stagingUsed = false
+            for rows in prepared {
+                added += try await insert(rows, activity: &activity, stagingUsed: &stagingUsed)
             }
             try await record(activity)
             return added
         }
     }
 
+    /// One batch's rows (inside the caller's transaction): straight in with COPY when they are
+    /// all new, else through staging. Adds the batch's stream activity; returns the rows added.
+    private func insert(_ rows: LogRows, activity: inout [StreamActivity], stagingUsed: inout Bool) async throws(StoreError) -> Int {
+        let logs = rows.logs
+        let lookups = rows.lookups
+        let batchBytes = rows.originBytes
+        // Rows and message bytes added per stream (replayed events add neither).
+        var addedBytes: [String: Int64] = [:]
+        /// Every row of the batch was new: each stream gains all of its bytes.
+        func countWholeBatch() {
+            for (index, origin) in logs.origins.enumerated() { addedBytes[origin.logGroup + "\u{0}" + origin.logStream, default: 0] += batchBytes[index] }
+        }
+        let added: Int
+        if ingest == .copyFirst && expectNewRows, try await copyIfAllNew(rows, lookups: lookups) {
+            countWholeBatch()
+            added = logs.count
+        } else {
+            batchesThroughStaging += 1
+            // Staging empties at COMMIT; a second batch of the same transaction empties it first.
+            if stagingUsed { try await run("TRUNCATE staging_log_events, staging_lookup") }
+            stagingUsed = true
+            _ = try await copy(rows, into: "staging_log_events")
+            let columns = Self.eventColumns.joined(separator: ", ")
+            switch ingest {
+            case .copyFirst, .onConflict:
+                let rows = try await run("""
+                    WITH added AS (INSERT INTO log_events(\(columns)) SELECT \(columns) FROM staging_log_events ON CONFLICT DO NOTHING
+                      RETURNING log_group, log_stream, octet_length(message) AS bytes)
+                    SELECT log_group, log_stream, count(*), sum(bytes)::bigint FROM added GROUP BY 1, 2
+                    """, doing: "cannot write log events")
+                var total = 0
+                for row in rows {
+                    let (group, stream, count, bytes) = try decode(row, (String, String, Int64, Int64).self)
+                    addedBytes[group + "\u{0}" + stream] = bytes
+                    total += Int(count)
+                }
+                added = total
+                expectNewRows = added == logs.count
+            case .merge:
+                // MERGE has no RETURNING before PostgreSQL 17: the batch counts whole.
+                try await run("""
+                    MERGE INTO log_events e USING staging_log_events s
+                    ON e.timestamp = s.timestamp AND e.event_key = s.event_key AND e.log_group = s.log_group
+                    WHEN NOT MATCHED THEN INSERT (\(columns)) VALUES (\(Self.eventColumns.map { "s." + $0 }.joined(separator: ", ")))
+                    """, doing: "cannot write log events")
+                countWholeBatch()
+                added = logs.count
+            }
+            if !lookups.isEmpty {
+                try await copy(lookups.buffer, into: "staging_lookup", columns: Self.lookupColumns)
+                try await run("""
+                    INSERT INTO cloudtrail_lookup(attribute, value, timestamp, event_key, log_group)
+                    SELECT attribute, value, timestamp, event_key, log_group FROM staging_lookup ON CONFLICT DO NOTHING
+                    """, doing: "cannot index CloudTrail records")
+            }
+        }
+        for (index, span) in rows.spans.enumerated() {
+            guard let span else { continue }
+            let origin = logs.origins[index]
+            // An origin listed twice in one batch counts its bytes once.
+            let bytes = addedBytes.removeValue(forKey: origin.logGroup + "\u{0}" + origin.logStream) ?? 0
+            activity.append(StreamActivity(group: origin.logGroup, stream: origin.logStream, firstEvent: span.0, lastEvent: span.1,
+                                           ingestionTime: logs.ingestionTime, bytes: bytes))
+        }
+        return added
+    }
+
     /// COPY straight into `log_events` (and the lookup rows into `cloudtrail_lookup`) inside a
     /// savepoint. False, with the savepoint rolled back, when a row is already stored; the caller
     /// then merges the batch through staging. (An event that is new has new lookup rows: their
     /// key holds the event's.)
-    private func copyIfAllNew(_ rows: NIOCore.ByteBuffer, lookups: CopyText) async throws(StoreError) -> Bool {
+    private func copyIfAllNew(_ rows: LogRows, lookups: CopyText) async throws(StoreError) -> Bool {
         try await run("SAVEPOINT new_rows")
-        var copied = try await copy(rows, into: "log_events", columns: Self.eventColumns)
+        var copied = try await copy(rows, into: "log_events")
         if copied && !lookups.isEmpty {
             copied = try await copy(lookups.buffer, into: "cloudtrail_lookup", columns: Self.lookupColumns)
         }

@@ -163,7 +163,7 @@ public final class PipelineRunner: Sendable {
         guard !once else { return nil }
         return Task { [self] in
             while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: 1_000_000_000)
+                await self.clock.sleep(milliseconds: 1000)
                 let now = self.clock.nowMillis()
                 for channel in self.tickedChannels.withLock({ Array($0.values) }) { _ = channel.trySend(.tick(now)) }
             }
@@ -294,7 +294,7 @@ public final class PipelineRunner: Sendable {
                 spool = try DiskSpool(directory: plan.document.settings.dataDir + "/spool/" + component.id,
                                       maxBytes: buffer.maxSpoolBytes.bytes, retryBackoff: buffer.retryBackoff.milliseconds,
                                       channel: channel, upstreamProducers: 0, log: log, component: component.id,
-                                      metrics: metrics, adoptExisting: adoptSpool)
+                                      metrics: metrics, adoptExisting: adoptSpool, clock: clock)
             } catch {
                 fail(component.id, "\(error)")
             }

@@ -93,6 +93,8 @@ final class DiskSpool: Sendable {
     /// The sink's metrics: retries are counted as `sink_retries`.
     let metrics: ComponentMetrics?
     private let state: Mutex<State>
+    /// Retry backoff is measured on it (the runner's clock).
+    private let clock: any StageClock
 
     /// - Parameter adoptExisting: send what an earlier run left in `directory` first. False when
     ///   a reload restarts the sink while the previous instance's spool still drains from the
@@ -100,7 +102,8 @@ final class DiskSpool: Sendable {
     ///   those alone (what the old one could not deliver is sent at the next start).
     init(directory: String, maxBytes: Int, retryBackoff: Int64, channel: BoundedChannel<StageMessage>,
          upstreamProducers: Int, log: RuntimeLog, component: String, metrics: ComponentMetrics? = nil,
-         adoptExisting: Bool = true) throws(SpoolError) {
+         adoptExisting: Bool = true, clock: any StageClock = SystemClock()) throws(SpoolError) {
+        self.clock = clock
         self.metrics = metrics
         self.directory = directory
         self.maxBytes = maxBytes
@@ -253,7 +256,7 @@ final class DiskSpool: Sendable {
     func feed() async {
         var lastTry = false
         while true {
-            let now = MonotonicClock.wallMillis()
+            let now = clock.nowMillis()
             let next: (UInt64, Int)? = state.withLock { s in
                 if let index = s.retries.firstIndex(where: { $0.2 <= now || lastTry }) {
                     let (sequence, size, _) = s.retries.remove(at: index)
@@ -315,7 +318,7 @@ final class DiskSpool: Sendable {
                 s.bytes -= size
                 return
             }
-            s.retries.append((sequence, size, MonotonicClock.wallMillis() + s.backoff))
+            s.retries.append((sequence, size, clock.nowMillis() + s.backoff))
             s.backoff = min(s.backoff * 2, 30_000)
         }
         if !finalAttempt { metrics?.addToGauge("sink_retries", 1) }

@@ -20,6 +20,8 @@ public enum StageReference {
         public var sinks: [Kind]
         /// Settings every sink takes besides its own (`buffer`).
         public var sinkSettings: [SettingReference]
+        /// The pipeline file's top-level settings (`data_dir`, `http:` …); empty when one kind was asked for.
+        public var pipelineSettings: [SettingReference]
     }
 
     /// The kinds of `registry` (each section in name order), or only those named `type`.
@@ -32,10 +34,11 @@ public enum StageReference {
             }
         }
         return Document(sources: kinds(.sources), transforms: kinds(.transforms), sinks: kinds(.sinks),
-                        sinkSettings: SinkBufferEnvelope.settings.reference())
+                        sinkSettings: SinkBufferEnvelope.settings.reference(),
+                        pipelineSettings: type == nil ? GlobalSettings.settings.reference() : [])
     }
 
-    /// The JSON form: one object with `sources`, `transforms`, `sinks` and `sinkSettings`.
+    /// The JSON form: one object with `sources`, `transforms`, `sinks`, `sinkSettings` and `pipelineSettings`.
     public static func json(_ document: Document) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -59,6 +62,12 @@ public enum StageReference {
         }
         if !document.sinks.isEmpty && !document.sinkSettings.isEmpty {
             out += "### Settings every sink takes\n\n" + table(document.sinkSettings)
+        }
+        if !document.pipelineSettings.isEmpty {
+            out += "### Pipeline settings\n\n"
+            out += "The top-level keys of a pipeline file besides `name`, `sources`, `transforms`, `sinks`, `dashboards` and `tests`; "
+            out += "`http.*` are keys inside the `http:` mapping.\n\n"
+            out += table(document.pipelineSettings)
         }
         return out
     }

@@ -39,33 +39,6 @@ public struct StageContext: Sendable {
     }
 }
 
-/// Where stages and the runner read wall-clock time. Event time comes from events; this is the
-/// other time — ticks, save intervals — so `trailwatch test` can run it virtually.
-public protocol StageClock: Sendable {
-    /// Milliseconds since the epoch.
-    func nowMillis() -> Int64
-}
-
-/// The system's real-time clock.
-public struct SystemClock: StageClock {
-    public init() {}
-    public func nowMillis() -> Int64 { MonotonicClock.wallMillis() }
-}
-
-/// A clock that moves only when told to: deterministic time for pipeline unit tests.
-public final class VirtualClock: StageClock {
-    private let now: Atomic<Int64>
-
-    public init(startMillis: Int64) { now = Atomic(startMillis) }
-
-    public func nowMillis() -> Int64 { now.load(ordering: .relaxed) }
-
-    /// Moves the clock to `millis` (never backwards).
-    public func advance(to millis: Int64) {
-        if millis > now.load(ordering: .relaxed) { now.store(millis, ordering: .relaxed) }
-    }
-}
-
 /// A stage that brings events in from outside. Runs on its own thread because sources do
 /// blocking reads; it hands batches downstream with ``SourceOutput/emit(_:)``, which blocks
 /// while downstream buffers are full.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ByteJSON
 
 /// The LookupEvents attributes of a CloudTrail record (JSON with eventID, eventName and
@@ -11,7 +14,7 @@ public struct CloudTrailAttributes: Sendable {
 
     /// (attribute, value) pairs, or nil when the message is not a CloudTrail record.
     public func attributes(of message: UnsafeRawBufferPointer) -> [(String, String)]? {
-        guard message.count > 20, message[0] == UInt8(ascii: "{") else { return nil }
+        guard message.count > 20, message[0] == UInt8(ascii: "{"), Self.mayHoldEventID(message) else { return nil }
         let found = lookup.lookup(in: message)
         guard let eventID = found[0].scalarText(in: message), let name = found[1].scalarText(in: message),
               let source = found[4].scalarText(in: message) else { return nil }
@@ -35,4 +38,23 @@ public struct CloudTrailAttributes: Sendable {
         }
         return attributes
     }
+
+    /// False when `message` cannot have an `eventID` member: it holds neither those bytes nor a
+    /// backslash (which a key spelled with escapes needs). Most JSON lines are not CloudTrail
+    /// records, and two byte searches cost less than looking their members up.
+    static func mayHoldEventID(_ message: UnsafeRawBufferPointer) -> Bool {
+        guard let base = message.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
+        if memchr(base, Int32(UInt8(ascii: "\\")), message.count) != nil { return true }
+        // Each capital I (rare in JSON) with "event" before it and "D" after it.
+        let count = message.count
+        var from = 5
+        while from < count - 1, let hit = memchr(base + from, Int32(UInt8(ascii: "I")), count - 1 - from) {
+            let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            if base[i + 1] == UInt8(ascii: "D") && memcmp(base + i - 5, eventBytes, 5) == 0 { return true }
+            from = i + 1
+        }
+        return false
+    }
+
+    private static let eventBytes: [UInt8] = Array("event".utf8)
 }

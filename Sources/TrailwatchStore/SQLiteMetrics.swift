@@ -65,7 +65,7 @@ final class SQLiteMetricTables {
     /// A series as a writer knows it: its row and the datapoint key's hash of its identity text.
     struct Series {
         var id: Int64
-        var identityHash: StableKey
+        var identityHash: StoreKey
     }
 
     struct SeriesName: Hashable {
@@ -156,10 +156,10 @@ final class SQLiteMetricTables {
                 current = (name, series)
             }
             var key = series.identityHash
-            key.combine(d.timestamp)
-            key.combine(Int64(d.period))
-            key.combine(Int64(d.sampleCount))
-            key.combine(Int64(bitPattern: d.sum.bitPattern))
+            key.add(d.timestamp)
+            key.add(Int64(d.period))
+            key.add(Int64(d.sampleCount))
+            key.add(Int64(bitPattern: d.sum.bitPattern))
             insertValue.bind(1, series.id)
             insertValue.bind(2, d.timestamp)
             insertValue.bind(3, key.value)

@@ -231,12 +231,9 @@ public final class SQLiteStore: Store {
 
     public func close() async {}
 
-    /// A stable key for idempotent writes (FNV-1a, 64 bits, stored as a signed integer).
+    /// A stable key for idempotent writes (see ``StoreKey``), stored as a signed integer.
     static func key(_ parts: [UnsafeRawBufferPointer], _ numbers: [Int64]) -> Int64 {
-        var key = StableKey()
-        for part in parts { key.combine(part) }
-        for n in numbers { key.combine(n) }
-        return key.value
+        StoreConventions.key(parts, numbers)
     }
 
     /// Writes the log events of a batch (inside the caller's transaction). Returns rows added.
@@ -425,38 +422,6 @@ public final class SQLiteStore: Store {
         let statement = try db.prepare("SELECT count(*) FROM \(table.rawValue)")
         return try statement.step() ? Int(statement.int(0)) : 0
     }
-}
-
-/// The hash behind stable keys: byte strings, then numbers, mixed eight bytes at a time (a
-/// multiply-xorshift mix); stable across runs and machines, as the keys are stored. A value type,
-/// so a prefix hashed once (a metric's identity) can be extended by many suffixes.
-public struct StableKey {
-    private var h: UInt64 = 0xcbf29ce484222325
-
-    public init() {}
-
-    @inline(__always) private mutating func mix(_ v: UInt64) {
-        h = (h ^ v) &* 0x9E37_79B9_7F4A_7C15
-        h ^= h >> 29
-    }
-
-    @inline(__always) public mutating func combine(_ part: UnsafeRawBufferPointer) {
-        var i = 0
-        if let base = part.baseAddress {
-            while i + 8 <= part.count {
-                mix(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
-                i += 8
-            }
-        }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < part.count { tail |= UInt64(part[i]) << shift; shift += 8; i += 1 }
-        mix(tail ^ (UInt64(part.count) << 56))
-    }
-
-    @inline(__always) public mutating func combine(_ number: Int64) { mix(UInt64(bitPattern: number)) }
-
-    public var value: Int64 { Int64(bitPattern: h) }
 }
 
 /// Counts how often each key was seen within one batch: an open-addressing table sized to the

@@ -51,6 +51,12 @@ struct PatternsCommand: ParsableCommand {
         if maxTemplates < 1 { throw ValidationError("--max-templates must be at least 1") }
     }
 
+    /// Lines per chunk masked at once, and parts of a chunk handed to the cores (more than there are cores, so a
+    /// core that is busy elsewhere for a while only delays its own parts).
+    static let chunkLines = 16_384
+    static let chunkBytes = 4 << 20
+    static let parts = 8
+
     func run() throws {
         var settings = TemplateMiner.Configuration(maxTemplates: maxTemplates)
         if let similarity { settings.similarityThreshold = similarity }
@@ -79,16 +85,42 @@ struct PatternsCommand: ParsableCommand {
             pending.withUnsafeBytes { assigned.write(Data($0)) }
             pending.removeAll(keepingCapacity: true)
         }
-        func handle(_ line: UnsafeRawBufferPointer) {
-            let mined = miner.add(line)
-            lines += 1
-            if assign {
-                pending.append(mined.templateID)
-                if pending.count >= 1 << 14 { flush() }
-            } else if samples[mined.templateID] == nil {
-                if samples.count > 4 * maxTemplates { samples = samples.filter { miner.template(id: $0.key) != nil } }
-                samples[mined.templateID] = String(decoding: line, as: UTF8.self)
+        // Lines are mined in chunks: a chunk is masked on all cores, then grouped in order (the same result as
+        // one line at a time).
+        var chunk: [UInt8] = []
+        var lineEnds: [Int] = []
+        var premasked = PremaskedMessages()
+        var ranges: [Range<Int>] = []
+        chunk.reserveCapacity(Self.chunkBytes + 4096)
+        func mineChunk() {
+            guard !lineEnds.isEmpty else { return }
+            chunk.withUnsafeBytes { raw in
+                let ends = lineEnds
+                func line(_ i: Int) -> UnsafeRawBufferPointer {
+                    UnsafeRawBufferPointer(rebasing: raw[(i == 0 ? 0 : ends[i - 1])..<ends[i]])
+                }
+                miner.premask(&premasked, count: ends.count, parts: Self.parts) { line($0) }
+                for i in 0..<ends.count {
+                    let text = line(i)
+                    ranges.removeAll(keepingCapacity: true)
+                    let mined = miner.add(text, premasked: premasked, at: i, parameterRanges: &ranges)
+                    lines += 1
+                    if assign {
+                        pending.append(mined.templateID)
+                        if pending.count >= 1 << 14 { flush() }
+                    } else if samples[mined.templateID] == nil {
+                        if samples.count > 4 * maxTemplates { samples = samples.filter { miner.template(id: $0.key) != nil } }
+                        samples[mined.templateID] = String(decoding: text, as: UTF8.self)
+                    }
+                }
             }
+            chunk.removeAll(keepingCapacity: true)
+            lineEnds.removeAll(keepingCapacity: true)
+        }
+        func handle(_ line: UnsafeRawBufferPointer) {
+            chunk.append(contentsOf: line)
+            lineEnds.append(chunk.count)
+            if chunk.count >= Self.chunkBytes || lineEnds.count >= Self.chunkLines { mineChunk() }
         }
         for file in files {
             if file == "-" {
@@ -103,6 +135,7 @@ struct PatternsCommand: ParsableCommand {
                 }
             }
         }
+        mineChunk()
         if let assigned {
             flush()
             try assigned.seek(toOffset: 0)

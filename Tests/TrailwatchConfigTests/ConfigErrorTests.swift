@@ -17,6 +17,11 @@ sinks:
   out: { type: console, inputs: [app] }
 """
 
+/// A valid pipeline (stdin to console) under the top-level `settings` given.
+func topLevelBroken(_ name: String, _ settings: String, expected: String) -> BrokenConfig {
+    BrokenConfig(name: name, yaml: settings + "sources:\n  app: { type: stdin }\n" + validTail, expected: expected)
+}
+
 /// Each broken pipeline must produce exactly this diagnostic (among possibly others).
 let brokenConfigs: [BrokenConfig] = [
     BrokenConfig(name: "unknown source type with suggestion", yaml: """
@@ -143,7 +148,7 @@ let brokenConfigs: [BrokenConfig] = [
         source:
           app: { type: stdin }
         """ + validTail,
-        expected: "p.yaml:1:1: setting 'source': unknown top-level key (expected one of name, sources, transforms, sinks, data_dir, buffer_batches, batch_timeout, shutdown_timeout, http, dashboards, tests; did you mean 'sources'?)"),
+        expected: "p.yaml:1:1: setting 'source': unknown top-level key (expected one of name, sources, transforms, sinks, data_dir, buffer_batches, batch_timeout, shutdown_timeout, query_timeout, http, dashboards, tests; did you mean 'sources'?)"),
     BrokenConfig(name: "section is not a mapping", yaml: """
         sources: [a, b]
         """ + validTail,
@@ -239,6 +244,21 @@ let brokenConfigs: [BrokenConfig] = [
           app: { type: stdin, log_stream: [a, b] }
         """ + validTail,
         expected: "p.yaml:2:35: component 'app': setting 'log_stream': found a list (expected a single value)"),
+    // Pipeline-level and `http:` settings come from one schema each, like the stages' settings.
+    topLevelBroken("query_timeout out of range", "query_timeout: 2h\n",
+        expected: "p.yaml:1:16: setting 'query_timeout': 2h is out of range (expected a duration from 1ms to 60m (as Logs Insights, which stops queries after 60 minutes))"),
+    topLevelBroken("unknown http key with suggestion", "http: { lisen: 127.0.0.1:0 }\n",
+        expected: "p.yaml:1:16: setting 'http.lisen': unknown setting (expected one of listen, auth_token_env, store, tls, access_keys_file, access_key_id_env, secret_access_key_env, access_policies_file, anonymous_on_loopback, max_connections, max_body, idle_timeout, request_read_timeout, request_timeout, query_timeout; did you mean 'listen'?)"),
+    topLevelBroken("http listen is not HOST:PORT", "http:\n  listen: localhost\n",
+        expected: "p.yaml:2:11: setting 'http.listen': 'localhost' is not HOST:PORT (expected an address like 127.0.0.1:9598)"),
+    topLevelBroken("http max_body out of range", "http: { max_body: 10 }\n",
+        expected: "p.yaml:1:19: setting 'http.max_body': 10B is out of range (expected 1KiB to 1GiB)"),
+    topLevelBroken("http on all interfaces without a token", "http: { listen: 0.0.0.0:9598 }\n",
+        expected: "p.yaml:1:7: setting 'http.auth_token_env': is required when listening on 0.0.0.0 (expected the name of an environment variable holding a token, or a loopback address)"),
+    topLevelBroken("http tls without its key", "http: { tls: { certificate: c.pem } }\n",
+        expected: "p.yaml:1:14: setting 'http.tls.key': is missing (expected this setting to be given)"),
+    topLevelBroken("http access key id without its secret", "http: { access_key_id_env: KEY_ID }\n",
+        expected: "p.yaml:1:7: setting 'http.secret_access_key_env': access_key_id_env and secret_access_key_env go together (expected both variable names, or neither)"),
 ]
 
 @Suite("Configuration errors")

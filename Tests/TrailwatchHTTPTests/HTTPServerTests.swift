@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import NIOCore
 import NIOSSL
+import Synchronization
 import Testing
 import TrailwatchTestSupport
 @testable import TrailwatchHTTP
@@ -23,11 +24,15 @@ func withServer(_ settings: HTTPServerSettings = HTTPServerSettings(), routes: [
     await server.shutdown()
 }
 
+/// `/slow` requests whose handler has started (tests wait for them instead of sleeping).
+let slowRequestsStarted = Atomic<Int>(0)
+
 /// `/health` at once, `/slow?s=N` a store query that takes N seconds.
 func defaultRoutes() -> [HTTPRoute] {
     [
         HTTPRoute(.exact("/health"), .immediate { _ in HTTPReply(contentType: "application/json", text: "{\"status\":\"ok\"}\n") }),
         HTTPRoute(.exact("/slow"), .store { head in
+            slowRequestsStarted.wrappingAdd(1, ordering: .relaxed)
             let wait = Double(head.query["s"] ?? "1") ?? 1
             let until = Date().addingTimeInterval(wait)
             while Date() < until && !Task.isCancelled { usleep(10_000) }
@@ -51,9 +56,10 @@ struct HTTPServerTests {
             let half = RawClient(port: port)
             half?.send("GET /health HTTP/1.1\r\nHo")
             // Two slow queries in flight.
+            let started = slowRequestsStarted.load(ordering: .relaxed)
             let slow = Task.detached { get(port, "/slow?s=2") }
             let slow2 = Task.detached { get(port, "/slow?s=2") }
-            try await Task.sleep(nanoseconds: 200_000_000)
+            #expect(await eventually(30) { slowRequestsStarted.load(ordering: .relaxed) >= started + 2 })
             for _ in 0..<5 {
                 var response: (status: Int, headers: [String: String], body: String)?
                 let elapsed = seconds { response = get(port, "/health") }
@@ -176,8 +182,9 @@ struct HTTPServerTests {
         let server = HTTPServer(settings: HTTPServerSettings(), routes: defaultRoutes())
         try await server.start()
         let port = server.port
+        let started = slowRequestsStarted.load(ordering: .relaxed)
         let slow = Task.detached { get(port, "/slow?s=1") }
-        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(await eventually(30) { slowRequestsStarted.load(ordering: .relaxed) > started })
         await server.shutdown()
         #expect(await slow.value?.body == "slept\n")
         #expect(RawClient(port: port) == nil)

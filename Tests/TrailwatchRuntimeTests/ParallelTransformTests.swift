@@ -349,9 +349,11 @@ struct ParallelTransformTests {
         async let summary = runner.run()
         // With one worker: 1 held by the sink + 2 buffered + 1 in the transform + 2 buffered + 1 the
         // source is blocked on; four workers may hold 4 more. Wait for the pipeline to fill up, then
-        // give it time to overflow if it could (a loaded machine may take long to fill it).
+        // give it time to overflow if it could. A loaded machine may take long to fill it: in a full
+        // parallel suite run with other builds on two cores it once stayed at 3 for 60 s, so the wait
+        // allows what the suite's other cross-task waits allow and returns as soon as it is full.
         let bound = 7 + 4
-        let deadline = ContinuousClock.now + .seconds(60)
+        let deadline = ContinuousClock.now + .seconds(120)
         while run.state.withLock({ $0.emitted }) < bound && ContinuousClock.now < deadline {
             try await Task.sleep(nanoseconds: 20_000_000)
         }

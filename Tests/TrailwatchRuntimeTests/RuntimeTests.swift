@@ -228,7 +228,7 @@ struct RuntimeTests {
             """)
         let runner = PipelineRunner(plan: p, once: false, log: .silent)
         async let summary = runner.run()
-        try await Task.sleep(nanoseconds: 100_000_000)
+        #expect(await eventually { CountingSource.emitted.load(ordering: .relaxed) >= 100 })
         runner.requestStop()
         let result = await summary
         let emitted = CountingSource.emitted.load(ordering: .relaxed)

@@ -6,6 +6,8 @@ import TrailwatchRuntime
 @testable import TrailwatchStages
 import TrailwatchTestSupport
 
+/// The pipelines run on a virtual clock: scans, idle closing, rotation waits and checkpoint
+/// saves happen when the tests move time on, not after sleeps.
 @Suite("File positions: every file ever read is remembered", .serialized)
 struct FilePositionTests {
     func pipeline(_ dir: TemporaryDirectory, extra: String = "") -> String {
@@ -34,26 +36,26 @@ struct FilePositionTests {
         let dir = TemporaryDirectory()
         let log = dir.write("logs/app.log", block("a", 0..<20))
         let yaml = pipeline(dir, extra: "    close_idle: 300ms")
-        var live = try LivePipeline(yaml)
-        #expect(await eventually { lines(dir.read("out.log")).count == 20 })
+        var live = try LivePipeline(yaml, clock: VirtualClock())
+        #expect(await live.advance(until: { lines(dir.read("out.log")).count == 20 }))
         rename(log, log + ".1")
         _ = dir.write("logs/app.log", block("b", 0..<20))
-        #expect(await eventually { lines(dir.read("out.log")).count == 40 })
+        #expect(await live.advance(until: { lines(dir.read("out.log")).count == 40 }))
         // Idle long enough to be closed and remembered.
-        #expect(await eventually { dir.read("state/state/app/checkpoints.json").components(separatedBy: "\"offset\":2000").count == 3 })
-        await pause(0.5)
+        #expect(await live.advance(until: { dir.read("state/state/app/checkpoints.json").components(separatedBy: "\"offset\":2000").count == 3 }))
+        await live.advance(by: .milliseconds(500))
         _ = await live.stop()
         for round in 0..<2 {
-            live = try LivePipeline(yaml)
+            live = try LivePipeline(yaml, clock: VirtualClock())
             appendText(dir.file("logs/app.log"), "more \(round)\n")
-            #expect(await eventually { lines(dir.read("out.log")).count == 41 + round })
-            await pause(0.4)
+            #expect(await live.advance(until: { lines(dir.read("out.log")).count == 41 + round }))
+            await live.advance(by: .milliseconds(400))
             _ = await live.stop()
         }
         // A remembered (closed) file that grows is opened again and read from where it ended.
-        live = try LivePipeline(yaml)
+        live = try LivePipeline(yaml, clock: VirtualClock())
         appendText(log + ".1", "late line\n")
-        #expect(await eventually { lines(dir.read("out.log")).count == 43 })
+        #expect(await live.advance(until: { lines(dir.read("out.log")).count == 43 }))
         _ = await live.stop()
         let out = lines(dir.read("out.log"))
         #expect(out.count == Set(out).count, "\(out)")
@@ -67,18 +69,18 @@ struct FilePositionTests {
         let dir = TemporaryDirectory()
         let log = dir.write("logs/app.log", block("a", 0..<30))
         let yaml = pipeline(dir)
-        var live = try LivePipeline(yaml)
-        #expect(await eventually { lines(dir.read("out.log")).count == 30 })
-        await pause(0.3)
+        var live = try LivePipeline(yaml, clock: VirtualClock())
+        #expect(await live.advance(until: { lines(dir.read("out.log")).count == 30 }))
+        await live.advance(by: .milliseconds(300))
         _ = await live.stop()
         // While stopped: more lines, then logrotate's copytruncate, then new lines.
         appendText(log, block("a", 30..<35))
         _ = dir.write("logs/app.log.1", dir.read("logs/app.log"))
         truncate(log, 0)
         appendText(log, block("c", 0..<3))
-        live = try LivePipeline(yaml)
-        #expect(await eventually { lines(dir.read("out.log")).count == 38 })
-        await pause(0.5)
+        live = try LivePipeline(yaml, clock: VirtualClock())
+        #expect(await live.advance(until: { lines(dir.read("out.log")).count == 38 }))
+        await live.advance(by: .milliseconds(500))
         _ = await live.stop()
         let out = lines(dir.read("out.log"))
         #expect(out.sorted() == lines(block("a", 0..<35) + block("c", 0..<3)).sorted(), "\(out.count) lines")
@@ -90,15 +92,15 @@ struct FilePositionTests {
         let header = String(repeating: "=", count: 1500) + "\n"
         let log = dir.write("logs/app.log", header + "first run\n")
         let yaml = pipeline(dir)
-        var live = try LivePipeline(yaml)
-        #expect(await eventually { lines(dir.read("out.log")).count == 2 })
-        await pause(0.3)
+        var live = try LivePipeline(yaml, clock: VirtualClock())
+        #expect(await live.advance(until: { lines(dir.read("out.log")).count == 2 }))
+        await live.advance(by: .milliseconds(300))
         _ = await live.stop()
         // Deleted and recreated with the same first KiB but other lines (a new inode).
         unlink(log)
         _ = dir.write("logs/app.log.new", header + "second run, a longer line\n")
-        live = try LivePipeline(yaml)
-        #expect(await eventually { lines(dir.read("out.log")).count == 4 })
+        live = try LivePipeline(yaml, clock: VirtualClock())
+        #expect(await live.advance(until: { lines(dir.read("out.log")).count == 4 }))
         _ = await live.stop()
         #expect(lines(dir.read("out.log")).last == "second run, a longer line")
     }

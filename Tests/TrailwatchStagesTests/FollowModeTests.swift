@@ -44,6 +44,28 @@ struct FollowModeTests {
         #expect(checkpoint.contains("\"offset\":24"), "\(checkpoint)")
     }
 
+    @Test("a sink's sync_interval runs on the stage clock: positions advance once the virtual clock passes it")
+    func syncIntervalOnTheStageClock() async throws {
+        let dir = TemporaryDirectory()
+        let log = dir.write("logs/app.log", "a\nb\n")
+        let yaml = """
+            data_dir: \(dir.file("state"))
+            sources:
+              app: { type: file, include: \(log), checkpoint_interval: 100ms }
+            sinks:
+              out: { type: file, inputs: [app], path: \(dir.file("out.log")), format: raw, sync_interval: 5s }
+            """
+        let live = try LivePipeline(yaml, clock: VirtualClock())
+        let checkpoint = { dir.read("state/state/app/checkpoints.json") }
+        #expect(await eventually { lines(dir.read("out.log")) == ["a", "b"] })
+        // Written, not yet synced: the position stays before the lines however long the test
+        // machine takes, until the clock passes sync_interval (two ticks are not enough).
+        await live.advance(by: .seconds(2))
+        #expect(!checkpoint().contains("\"offset\":4"), "\(checkpoint())")
+        #expect(await live.advance(until: { checkpoint().contains("\"offset\":4") }, limit: .seconds(10)), "\(checkpoint())")
+        _ = await live.stop()
+    }
+
     @Test("an unterminated last line waits for its newline, across a restart")
     func partialLineWaits() async throws {
         let dir = TemporaryDirectory()
@@ -63,14 +85,17 @@ struct FollowModeTests {
     func polling() async throws {
         let dir = TemporaryDirectory()
         let log = dir.write("logs/app.log", "p1\n")
-        let live = try LivePipeline(pipeline(dir, source: "    include: \(dir.file("logs"))/*.log\n    watch: poll\n    poll_interval: 50ms\n    glob_interval: 100ms\n    rotate_wait: 100ms"))
+        // On a virtual clock: the tailer looks again only when the test moves time on.
+        let live = try LivePipeline(pipeline(dir, source: "    include: \(dir.file("logs"))/*.log\n    watch: poll\n    poll_interval: 50ms\n    glob_interval: 100ms\n    rotate_wait: 100ms"),
+                                    clock: VirtualClock())
         #expect(await eventually { lines(dir.read("out.log")) == ["p1"] })
+        #expect(await eventually { live.clock!.sleepers >= 2 })   // the ticker, and the tailer between polls
         appendText(log, "p2\n")
-        #expect(await eventually { lines(dir.read("out.log")) == ["p1", "p2"] })
+        #expect(await live.advance(until: { lines(dir.read("out.log")) == ["p1", "p2"] }, step: .milliseconds(50)))
         rename(log, dir.file("rotated.old"))
         _ = dir.write("logs/app.log", "p3\n")
         _ = dir.write("logs/other.log", "p4\n")
-        #expect(await eventually { Set(lines(dir.read("out.log"))) == ["p1", "p2", "p3", "p4"] })
+        #expect(await live.advance(until: { Set(lines(dir.read("out.log"))) == ["p1", "p2", "p3", "p4"] }, step: .milliseconds(50)))
         _ = await live.stop()
     }
 
@@ -91,8 +116,10 @@ struct FollowModeTests {
         let stale = dir.write("logs/stale.log", "stale\n")
         var times = [timeval(tv_sec: time(nil) - 7200, tv_usec: 0), timeval(tv_sec: time(nil) - 7200, tv_usec: 0)]
         utimes(stale, &times)
-        let live = try LivePipeline(pipeline(dir, source: "    include: \(dir.file("logs"))/*.log\n    ignore_older: 1h\n    glob_interval: 100ms"))
-        await pause(0.200)
+        let live = try LivePipeline(pipeline(dir, source: "    include: \(dir.file("logs"))/*.log\n    ignore_older: 1h\n    glob_interval: 100ms"),
+                                    clock: VirtualClock())
+        // The first scan is done once the tailer waits on the clock (beside the runner's ticker).
+        #expect(await eventually { live.clock!.sleepers >= 2 })
         _ = dir.write("logs/fresh.log", "fresh\n")
         #expect(await eventually { lines(dir.read("out.log")) == ["fresh"] })
         _ = await live.stop()
@@ -121,16 +148,20 @@ struct FollowModeTests {
         let dir = TemporaryDirectory()
         let header = String(repeating: "h", count: 1100) + "\n"
         let log = dir.write("logs/app.log", header + "x1\n")
-        let live = try LivePipeline(pipeline(dir, source: "    include: \(dir.file("logs"))/app.log*\n    glob_interval: 100ms\n    rotate_wait: 200ms"))
+        let live = try LivePipeline(pipeline(dir, source: "    include: \(dir.file("logs"))/app.log*\n    glob_interval: 100ms\n    rotate_wait: 200ms"),
+                                    clock: VirtualClock())
         #expect(await eventually { lines(dir.read("out.log")).count == 2 })
+        #expect(await eventually { live.clock!.sleepers >= 2 })
         // logrotate copytruncate: lines written just before the copy, copy, truncate, new lines.
         appendText(log, "x2\nx3\n")
         _ = dir.write("logs/app.log.1", header + "x1\nx2\nx3\n")
-        await pause(0.300)
+        await live.advance(by: .milliseconds(300))   // scans see the copy while the original still has its lines
         truncate(log, 0)
         appendText(log, "y1\n")
         #expect(await eventually { lines(dir.read("out.log")).count == 5 })
-        await pause(0.500)
+        // Past every wait of the tailer (a held copy is released after a minute at the latest):
+        // nothing is read twice.
+        await live.advance(by: .seconds(61), step: .milliseconds(500))
         _ = await live.stop()
         #expect(lines(dir.read("out.log")).sorted() == [String(header.dropLast()), "x1", "x2", "x3", "y1"].sorted())
     }
@@ -187,7 +218,13 @@ struct FollowModeTests {
     func multilineTimeout() async throws {
         let dir = TemporaryDirectory()
         let log = dir.write("logs/app.log", "START one\n  more\n")
-        let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    multiline: { start_pattern: '^START', timeout: 300ms }", format: "json"))
+        let live = try LivePipeline(pipeline(dir, source: "    include: \(log)\n    multiline: { start_pattern: '^START', timeout: 300ms }", format: "json"),
+                                    clock: VirtualClock())
+        // Read and held: the tailer waits on the clock, the event is not out before the timeout.
+        #expect(await eventually { live.clock!.sleepers >= 2 })
+        await live.advance(by: .milliseconds(200))
+        #expect(!dir.read("out.log").contains("START"))
+        await live.advance(by: .milliseconds(200))
         #expect(await eventually(120) { dir.read("out.log").contains(#"START one\n  more"#) })
         _ = await live.stop()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import LogsQuery
 import TrailwatchCore
@@ -125,16 +126,18 @@ struct QueryConformanceTests {
     @Test("cancelling the task that runs a query stops it")
     func cancellation() async throws {
         let query = try LogsQuery.parse("stats count(*) by @message")
+        let pushed = Atomic<Int>(0)
         let task = Task.detached { () throws -> Int in
             let executor = QueryExecutor(query: query, now: 0, deadline: .after(.seconds(60)))
             var n = 0
             while true {
                 try executor.push(QueryRow.event(timestamp: Int64(n), message: "m\(n % 1000)"))
                 n += 1
+                pushed.store(n, ordering: .relaxed)
                 if n > 50_000_000 { return n }
             }
         }
-        try await Task.sleep(for: .milliseconds(50))
+        #expect(await eventually(30) { pushed.load(ordering: .relaxed) > 1000 })
         task.cancel()
         do {
             _ = try await task.value

@@ -29,19 +29,67 @@ public func diagnostics(_ yaml: String, environment: [String: String] = ["HOME_D
 }
 
 /// A pipeline running live (following files) in this process.
+///
+/// With a ``VirtualClock`` its time-based behaviour (poll, scan, rotation and checkpoint
+/// intervals, sink syncs and flushes, ticks, retry backoff) moves only when the test calls
+/// ``advance(by:step:)``: what waits for an interval is then tested without sleeping.
 public final class LivePipeline: @unchecked Sendable {
     public let runner: PipelineRunner
+    /// The clock the pipeline runs on, when the test drives it.
+    public let clock: VirtualClock?
     private let task: Task<RunSummary, Never>
 
-    public init(_ yaml: String) throws {
-        let runner = PipelineRunner(plan: try plan(yaml, registry: BuiltinStages.registry), once: false, log: .silent)
+    public init(_ yaml: String, clock: VirtualClock? = nil) throws {
+        let runner = PipelineRunner(plan: try plan(yaml, registry: BuiltinStages.registry), once: false, log: .silent,
+                                    clock: clock ?? SystemClock())
         self.runner = runner
+        self.clock = clock
         task = Task { await runner.run() }
     }
 
     public func stop() async -> RunSummary {
         runner.requestStop()
-        return await task.value
+        guard let clock else { return await task.value }
+        // What sleeps on the virtual clock (a tailer between polls, the ticker) wakes only when it
+        // moves: keep it moving until the run has drained.
+        let mover = Task {
+            while !Task.isCancelled {
+                clock.advance(by: .milliseconds(100))
+                try? await Task.sleep(nanoseconds: 2_000_000)
+            }
+        }
+        let summary = await task.value
+        mover.cancel()
+        return summary
+    }
+
+    /// Moves the virtual clock on by `duration` in steps of `step`; after each step, waits until
+    /// everything it woke (a tailer's poll, the ticker) has done its work and sleeps on the clock
+    /// again. Effects on other tasks (a sink writing what a source emitted) are checked with
+    /// ``eventually(_:_:)``.
+    public func advance(by duration: Duration, step: Duration = .milliseconds(100)) async {
+        guard let clock else { preconditionFailure("advance(by:) needs a pipeline started with a VirtualClock") }
+        var moved = Duration.zero
+        while moved < duration {
+            let asleep = clock.sleepers
+            clock.advance(by: min(step, duration - moved))
+            moved += step
+            let deadline = ContinuousClock.now + .seconds(30)
+            while clock.sleepers < asleep && ContinuousClock.now < deadline { try? await Task.sleep(nanoseconds: 1_000_000) }
+        }
+    }
+
+    /// Moves the virtual clock on a step at a time (see ``advance(by:step:)``) until `condition`
+    /// holds; false if it still does not after `limit` of virtual time.
+    public func advance(until condition: () async -> Bool, step: Duration = .milliseconds(100), limit: Duration = .seconds(300)) async -> Bool {
+        var moved = Duration.zero
+        while moved <= limit {
+            if await condition() { return true }
+            await advance(by: step, step: step)
+            moved += step
+            try? await Task.sleep(nanoseconds: 1_000_000)   // room for the tasks downstream
+        }
+        return await condition()
     }
 
     /// Waits until the file source `id` follows at least `count` files: what was in them when it

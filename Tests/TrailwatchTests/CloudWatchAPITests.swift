@@ -140,8 +140,7 @@ struct CloudWatchAPITests {
         #expect(alarm["ok_alarms"] as? [String] == [])
         #expect((alarm["history"] as? [String])?.first == "Alarm updated from OK to ALARM", "\(alarm)")
         #expect(alarm["history_data"] as? String == "ALARM")
-        let deadline = Date().addingTimeInterval(30)
-        while webhook.accepted.isEmpty && Date() < deadline { try await Task.sleep(nanoseconds: 200_000_000) }
+        _ = await eventually(30) { !webhook.accepted.isEmpty }
         let notified = webhook.accepted.map { String(decoding: $0.body, as: UTF8.self) }
         #expect(notified.contains { $0.contains("HighInferenceLatency") && $0.contains("ALARM") }, "\(notified)")
         let described = try await aws(port, ["cloudwatch", "describe-alarms", "--alarm-names", "HighInferenceLatency"])

@@ -95,7 +95,11 @@ struct MetricsEndpointTests {
         defer { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
         #expect(port > 0)
         #expect(await eventually { dir.read("out.log").count == 14 })
-        await pause(0.2)
+        // The counters follow the writes; wait for them rather than for a fixed time.
+        #expect(await eventually {
+            guard let (_, body) = try? httpGet(port: port, path: "/metrics"), let families = try? parsePrometheus(body) else { return false }
+            return families["trailwatch_events_out_total"]?.first { $0.labels["component"] == "app" }?.value == 3
+        })
         let (status, body) = try #require(httpGet(port: port, path: "/metrics"))
         #expect(status == 200)
         let families = try parsePrometheus(body)

@@ -1,4 +1,5 @@
 import Foundation
+import PatternMining
 import Testing
 import TrailwatchCore
 import TrailwatchRuntime
@@ -41,6 +42,48 @@ struct MiningStageTests {
         let newPatterns = events.filter { $0.contains(#""kind":"NewPattern""#) }
         #expect(newPatterns.count == 1, "\(events)")
         #expect(newPatterns.first?.contains("is failing with error") == true)
+    }
+
+    @Test("patterns: a batch mined on all cores annotates every event as mining one message at a time does")
+    func patternsOnAllCoresMatchOneAtATime() async throws {
+        let dir = TemporaryDirectory()
+        var messages: [String] = []
+        for k in 0..<3000 {
+            switch k % 5 {
+            case 0: messages.append("10.0.\(k % 7).\(k % 250) - user\(k % 40) \"GET /api?id=\(k) HTTP/1.1\" 200 \(k * 7)")
+            case 1: messages.append(#"{"level":"INFO","service":"svc-\#(k % 3)","latency_ms":\#(k % 900).5,"note":"say \"hi\"\\n"}"#)
+            case 2: messages.append("Received block blk_-\(k * 7919) of size \(k) from /10.0.0.\(k % 255)")
+            case 3: messages.append("state 'Active' for job_2015_\(k % 97) on node-\(k % 11).example.net:\(8000 + k % 3)")
+            default: messages.append(String(repeating: "tick ", count: 1 + k % 13) + "done after \(k)ms")
+            }
+        }
+        let log = dir.write("logs/app.log", messages.joined(separator: "\n") + "\n")
+        _ = try await runOnce("""
+            sources:
+              app: { type: file, include: \(log) }
+            transforms:
+              mined: { type: patterns, inputs: [app] }
+            sinks:
+              logs: { type: file, inputs: [mined], path: \(dir.file("logs.json")) }
+            """)
+        let logs = lines(dir.read("logs.json"))
+        #expect(logs.count == messages.count)
+        var miner = TemplateMiner()
+        var mismatches = 0
+        for (k, line) in logs.enumerated() where k < messages.count {
+            let expected = miner.add(messages[k])
+            let event = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            let fields = event?["fields"] as? [String: Any]
+            let same = event?["message"] as? String == messages[k]
+                && fields?["template_id"] as? String == expected.templateIDString
+                && fields?["template"] as? String == expected.template
+                && fields?["parameters"] as? [String] == expected.parameters(in: messages[k])
+            if !same {
+                mismatches += 1
+                if mismatches <= 3 { Issue.record("event \(k): \(line)\nexpected \(expected.template) \(expected.parameters(in: messages[k]))") }
+            }
+        }
+        #expect(mismatches == 0)
     }
 
     @Test("insights: a burst of one API call gives a Start and an End insight sharing an id, CloudTrail-shaped")

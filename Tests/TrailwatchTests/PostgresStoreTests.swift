@@ -233,6 +233,30 @@ struct PostgresStoreTests {
         await store.close()
     }
 
+    @Test("several batches in one transaction (the sink's coalesced batches): each adds its new rows only, on either ingest path",
+          arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
+    func coalescedBatches(_ method: PostgresStore.IngestMethod) async throws {
+        guard let (_, url) = try await Self.database() else { return }
+        let store = try await PostgresStore.connect(url: url, access: .readWrite)
+        store.ingest = method
+        let base: Int64 = 1_795_000_000_000
+        func batch(_ range: Range<Int>, day: Int64 = 0) -> LogBatch {
+            var builder = LogBatchBuilderLite()
+            for i in range { builder.add(group: "/app", stream: "s\(i % 3)", time: base + day * PostgresStore.dayMillis + Int64(i), message: "line \(i)") }
+            return builder.batch(ingestionTime: base)
+        }
+        let empty = LogBatch(storage: ByteStorage(copying: []), defaultTimestamp: 0, ingestionTime: 0, origin: Origin(logGroup: "/app", logStream: "s0"))
+        #expect(try await store.write(logs: [batch(0..<100), batch(100..<200, day: 1), empty]) == 200)
+        // A replayed batch, a partly new one and a new one: staging serves two batches of one transaction.
+        #expect(try await store.write(logs: [batch(0..<100), batch(150..<250, day: 1), batch(300..<350)]) == 100)
+        #expect(try await store.count(.logEvents) == 300)
+        let streams = try await store.logStreams(LogStreamsRequest(group: "/app")).streams
+        let stored: [Int] = Array(0..<250) + Array(300..<350)
+        let bytes: Int = stored.map { "line \($0)".utf8.count }.reduce(0, +)
+        #expect(streams.map(\.storedBytes).reduce(0, +) == Int64(bytes))
+        await store.close()
+    }
+
     static func partitionName(_ day: Int64) -> String {
         let date = Date(timeIntervalSince1970: Double(day) / 1000)
         let formatter = DateFormatter()

@@ -151,8 +151,8 @@ struct ArchiveSink: SinkKind {
         private var writers: [Origin: ArchiveFileWriter] = [:]
         private var order: [Origin] = []
         private var unsynced = Acknowledgements()
-        private var lastSync = MonotonicClock.wallMillis()
-        private var lastDigest = MonotonicClock.wallMillis()
+        private var lastSync: Int64
+        private var lastDigest: Int64
         private var encoder = LogBatchJSONEncoder()
         private var buffer = ByteBuffer(reservingCapacity: 2 << 20)
         private let maxOpenFiles = 64
@@ -164,7 +164,8 @@ struct ArchiveSink: SinkKind {
             self.context = context
             self.encryptionKey = encryptionKey
             host = config.host ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
-            let now = MonotonicClock.wallMillis()
+            let now = context.clock.nowMillis()
+            (lastSync, lastDigest) = (now, now)
             digests = try DigestWriter(root: config.directory, prefix: config.prefix, host: host, signingKey: signingKey, now: now)
             // Files a crash left open: their synced frames were acknowledged, so they are kept.
             for partial in PartialFileRecovery.partialFiles(under: config.directory, host: host) {
@@ -181,7 +182,7 @@ struct ArchiveSink: SinkKind {
                 batch.acks.release()
                 return
             }
-            let now = MonotonicClock.wallMillis()
+            let now = context.clock.nowMillis()
             if logs.origins.count == 1 || logs.originIndices.isEmpty {
                 try append(logs, origin: logs.origins[0], now: now)
             } else {
@@ -263,7 +264,7 @@ struct ArchiveSink: SinkKind {
         }
 
         func finish() async throws {
-            let now = MonotonicClock.wallMillis()
+            let now = context.clock.nowMillis()
             try syncAndRotate(now: now, force: true)
             try digests.writeDigest(now: now)
         }

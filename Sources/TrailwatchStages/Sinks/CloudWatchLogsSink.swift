@@ -275,7 +275,7 @@ struct CloudWatchLogsSink: SinkKind {
                 if attempt == 1 || attempt % 10 == 0 {
                     context.log.log(.warning, context.id, "PutLogEvents to \(config.endpoint): \(reason); attempt \(attempt), retrying in \(Int(delay))ms")
                 }
-                try? await Task.sleep(nanoseconds: UInt64(delay * 1_000_000))
+                await context.clock.sleep(milliseconds: Int64(delay))
             }
         }
 

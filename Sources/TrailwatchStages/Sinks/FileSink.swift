@@ -41,7 +41,7 @@ struct FileSink: SinkKind {
         }
         let fd = open(config.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw SinkError.open(path: config.path, errno: errno) }
-        return Runner(fd: fd, config: config, metrics: context.metrics, once: context.once)
+        return Runner(fd: fd, config: config, metrics: context.metrics, once: context.once, clock: context.clock)
     }
 
     final class Runner: Sink {
@@ -51,11 +51,15 @@ struct FileSink: SinkKind {
         var writer: RecordWriter
         /// Runs the fsyncs and releases what they made durable; owns the descriptor.
         let commit: GroupCommit
-        var lastSync = MonotonicClock.wallMillis()
+        /// Reads the time sync intervals are measured on.
+        let clock: any StageClock
+        var lastSync: Int64
         /// Written since the last sync was asked for.
         var dirty = false
 
-        init(fd: Int32, config: Config, metrics: ComponentMetrics, once: Bool) {
+        init(fd: Int32, config: Config, metrics: ComponentMetrics, once: Bool, clock: any StageClock) {
+            self.clock = clock
+            self.lastSync = clock.nowMillis()
             self.config = config
             self.metrics = metrics
             self.once = once
@@ -80,9 +84,9 @@ struct FileSink: SinkKind {
             dirty = true
             if once { return }
             if batch.acks.awaited {
-                requestSync(now: MonotonicClock.wallMillis())
+                requestSync(now: clock.nowMillis())
             } else {
-                syncIfDue(now: MonotonicClock.wallMillis())
+                syncIfDue(now: clock.nowMillis())
             }
         }
 

@@ -224,8 +224,8 @@ struct NotifierSink: SinkKind {
         func finish() async throws {
             if context.once {
                 // A batch run waits for its notifications to go out (up to drain_timeout); the rest stay spooled.
-                let deadline = MonotonicClock.wallMillis() + config.drainTimeout.milliseconds
-                while spool.count > 0 && MonotonicClock.wallMillis() < deadline {
+                let deadline = context.clock.nowMillis() + config.drainTimeout.milliseconds
+                while spool.count > 0 && context.clock.nowMillis() < deadline {
                     try? await Task.sleep(for: .milliseconds(20))
                 }
             }
@@ -265,10 +265,10 @@ struct NotifierSink: SinkKind {
                     let cap = min(backoff.max, backoff.initial * pow(2, Double(min(attempt - 1, 30))))
                     let delay = after.map { $0 * 1000 } ?? Double.random(in: cap / 2...cap)
                     context.log.log(.warning, context.id, "\(channelName): \(why); attempt \(attempt), retrying in \(Int(delay))ms")
-                    var waited = 0.0
-                    while waited < delay && !stopping.isSet {
-                        try? await Task.sleep(for: .milliseconds(min(50, Int(delay - waited) + 1)))
-                        waited += 50
+                    // In steps, so a stop is noticed within 50 ms.
+                    let until = context.clock.nowMillis() + Int64(delay)
+                    while case let left = until - context.clock.nowMillis(), left > 0, !stopping.isSet {
+                        guard await context.clock.sleep(milliseconds: min(50, left)) else { break }
                     }
                 }
                 context.metrics.setGauge("notifications_spooled", Double(spool.count))

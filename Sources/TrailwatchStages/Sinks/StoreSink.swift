@@ -6,7 +6,8 @@ import TrailwatchStore
 
 /// `store` (also `sqlite`): the store — log events, metric datapoints, alarm/insight/pattern
 /// events — in an SQLite file (`path:`) or a PostgreSQL database (`url: postgres://…`). Each
-/// batch is one transaction; acknowledgements are released after COMMIT. When the database is
+/// batch is one transaction (with PostgreSQL, large log batches arriving back to back share one,
+/// up to 4 MiB); acknowledgements are released after COMMIT. When the database is
 /// unreachable, the batch is retried with backoff and nothing is acknowledged meanwhile, so
 /// sources stop advancing their checkpoints until it is back.
 struct StoreSink: SinkKind {
@@ -98,10 +99,60 @@ struct StoreSink: SinkKind {
             return store
         }
 
+        /// Large log batches held to go into PostgreSQL in one transaction with the next ones (a
+        /// source catching up reads 1 MiB batches back to back; each COMMIT waits for the
+        /// server's log to reach the disk). Written when they reach ``coalescedBytes``, when a
+        /// smaller batch or another payload comes, on the next tick, and at the end; their
+        /// acknowledgements are released after that COMMIT, as always.
+        private var held: [Batch] = []
+        private var heldBytes = 0
+        static let coalescedBytes = 4 << 20
+        /// Smaller batches (a tailer keeping up, an API request) are written at once.
+        static let bulkBatchBytes = 256 << 10
+
+        private var coalesces: Bool {
+            if case .postgres = config.location { return true }
+            return false
+        }
+
         func write(_ batch: Batch) async throws {
+            if case .logs(let logs) = batch.payload, coalesces {
+                let bytes = logs.messageBytes
+                held.append(batch)
+                heldBytes += bytes
+                if bytes < Self.bulkBatchBytes || heldBytes >= Self.coalescedBytes || batch.acks.awaited {
+                    try await writeHeld(lastIsCurrent: true)
+                }
+                return
+            }
+            try await writeHeld(lastIsCurrent: false)
             let added = try await withReconnects { store in try await store.write(batch.payload) }
             context.metrics.recordOut(events: added, bytes: batch.payload.byteCount)
             batch.acks.release()
+        }
+
+        /// Writes the held log batches in one transaction. When that fails, they are failed (no
+        /// acknowledgement) — all but the batch being written, which the caller fails.
+        private func writeHeld(lastIsCurrent: Bool) async throws {
+            guard !held.isEmpty else { return }
+            let batches = held
+            held = []
+            heldBytes = 0
+            let logs = batches.compactMap { batch -> LogBatch? in
+                if case .logs(let logs) = batch.payload { return logs }
+                return nil
+            }
+            do {
+                let added = try await withReconnects { store in try await store.write(logs: logs) }
+                context.metrics.recordOut(events: added, bytes: batches.reduce(0) { $0 + $1.payload.byteCount })
+                for batch in batches { batch.acks.release() }
+            } catch {
+                for batch in batches.dropLast(lastIsCurrent ? 1 : 0) {
+                    context.metrics.recordDamage()
+                    batch.acks.release(success: false)
+                }
+                throw error
+            }
         }
 
         /// Runs `body` against the store; while the server is unreachable, waits with backoff and
@@ -123,13 +174,14 @@ struct StoreSink: SinkKind {
                     store = nil
                     context.metrics.addToGauge("sink_retries", 1)
                     context.log.log(.warning, context.id, "\(error); retrying in \(backoff) ms")
-                    try await Task.sleep(nanoseconds: UInt64(backoff) * 1_000_000)
+                    try await context.clock.sleep(for: .milliseconds(backoff))
                     backoff = min(backoff * 2, Self.maximumBackoff)
                 }
             }
         }
 
         func tick(nowMillis: Int64) async throws {
+            try await writeHeld(lastIsCurrent: false)
             guard !config.retentionDays.isEmpty, nowMillis - lastRetention >= 60_000 else { return }
             lastRetention = nowMillis
             let removed = try await withReconnects { store in try await store.enforceRetention(now: nowMillis) }
@@ -137,8 +189,9 @@ struct StoreSink: SinkKind {
         }
 
         func finish() async throws {
+            try await writeHeld(lastIsCurrent: false)
             if !config.retentionDays.isEmpty {
-                let now = MonotonicClock.wallMillis()
+                let now = context.clock.nowMillis()
                 _ = try await withReconnects { store in try await store.enforceRetention(now: now) }
             }
             await store?.close()

@@ -103,7 +103,7 @@ struct CloudWatchLogsAPISource: SourceKind {
             let loaded = Blocking.wait { () async -> Result<[APIMetricFilter], AWSError> in
                 do throws(AWSError) { return .success(try await service.loadMetricFilters()) } catch { return .failure(error) }
             }
-            lastFilterLoad = MonotonicClock.wallMillis()
+            lastFilterLoad = context.clock.nowMillis()
             switch loaded {
             case .success(let filters): evaluator.reload(filters)
             case .failure(let error):
@@ -128,17 +128,17 @@ struct CloudWatchLogsAPISource: SourceKind {
                 Blocking.wait { await service.shutdown() }
             }
             try reloadFilters(atStart: true)
-            var lastTick = MonotonicClock.wallMillis()
+            var lastTick = context.clock.nowMillis()
             while true {
                 if queue.takeFiltersChanged() { try reloadFilters() }
                 if output.isStopping { queue.stopAccepting() }
                 // Also under a steady stream of batches: other instances sharing the store may change filters.
-                let clock = MonotonicClock.wallMillis()
+                let clock = context.clock.nowMillis()
                 enforceRetention(now: clock)
                 if clock - lastFilterLoad >= 60_000 { try reloadFilters() }
                 guard let (batch, token) = queue.take(waitMillis: 200) else {
                     if output.isStopping { break }
-                    let now = MonotonicClock.wallMillis()
+                    let now = context.clock.nowMillis()
                     if now - lastTick >= 1000 {
                         lastTick = now
                         emitMetrics(evaluator.close(before: now), output)

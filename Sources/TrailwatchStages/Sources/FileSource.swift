@@ -104,7 +104,7 @@ struct FileSource: SourceKind {
                 let origin = Origin(logGroup: logGroup, logStream: config.logStream ?? path)
                 let shaper = try EventShaper(config.shaping, maxLineBytes: config.maxLineBytes.bytes, metrics: context.metrics)
                 var reader = LineReader(fd: fd, origin: origin, maxLineBytes: config.maxLineBytes.bytes,
-                                        chunkSize: SourceLimits.chunkSize, shaper: shaper)
+                                        chunkSize: SourceLimits.chunkSize, shaper: shaper, clock: context.clock)
                 while !output.isStopping {
                     let (batch, outcome) = try reader.readChunk(flushTail: true)
                     if let batch { output.emit(Batch(.logs(batch))) }

@@ -61,7 +61,7 @@ final class FileTailer: TrailwatchRuntime.Source {
             self.fd = fd
             self.fingerprint = fingerprint
             self.reader = reader
-            self.tracker = OffsetTracker(committed: reader.position, advanced: advanced)
+            self.tracker = OffsetTracker(committed: reader.position, advanced: advanced, clock: reader.clock)
             self.lastGrowth = now
             self.lastTokenEnd = reader.position
             self.verified = verified
@@ -147,7 +147,7 @@ final class FileTailer: TrailwatchRuntime.Source {
         if inotifyFD >= 0 { close(inotifyFD) }
     }
 
-    private var now: Int64 { MonotonicClock.wallMillis() }
+    private var now: Int64 { context.clock.nowMillis() }
 
     private static func threadCPUNanos() -> Int64 {
         var ts = timespec()
@@ -413,7 +413,7 @@ final class FileTailer: TrailwatchRuntime.Source {
         let origin = Origin(logGroup: logGroup, logStream: config.logStream ?? stream ?? path)
         let shaper = try EventShaper(config.shaping, maxLineBytes: config.maxLineBytes.bytes, metrics: context.metrics)
         let reader = LineReader(fd: fd, origin: origin, maxLineBytes: config.maxLineBytes.bytes,
-                                chunkSize: SourceLimits.chunkSize, shaper: shaper, position: start)
+                                chunkSize: SourceLimits.chunkSize, shaper: shaper, position: start, clock: context.clock)
         return Tracked(path: path, identity: identity, fd: fd, fingerprint: fingerprint, reader: reader, now: now, verified: verified,
                        advanced: advanced)
     }
@@ -611,7 +611,7 @@ final class FileTailer: TrailwatchRuntime.Source {
         file.reader.continueReading(from: file.fd, at: 0)
         file.reader.restart(at: 0)
         lseek(file.fd, 0, SEEK_SET)
-        file.tracker = OffsetTracker(committed: 0, advanced: advanced)
+        file.tracker = OffsetTracker(committed: 0, advanced: advanced, clock: context.clock)
         file.lastTokenEnd = 0
         file.fingerprint = FileFingerprint.read(fd: file.fd) ?? .empty
     }
@@ -743,7 +743,7 @@ final class FileTailer: TrailwatchRuntime.Source {
             file.copyOf = nil
             file.reader.restart(at: start)
             lseek(file.fd, off_t(start), SEEK_SET)
-            file.tracker = OffsetTracker(committed: start, advanced: advanced)
+            file.tracker = OffsetTracker(committed: start, advanced: advanced, clock: context.clock)
             file.lastTokenEnd = start
             file.verified = VerifiedPosition(offset: start, tail: FileFingerprint.read(fd: file.fd, endingAt: start) ?? .empty, updated: clock)
             log(.info, "\(file.path) was not a copy being rotated; following it from offset \(start)")
@@ -760,13 +760,8 @@ final class FileTailer: TrailwatchRuntime.Source {
     }
 
     private func waitForChange(until deadline: Int64) {
-        let timeout = Int32(clamping: max(1, min(deadline - now, config.pollInterval.milliseconds)))
-        guard inotifyFD >= 0 else {
-            usleep(UInt32(timeout) * 1000)
-            return
-        }
-        var pfd = pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)
-        if poll(&pfd, 1, timeout) > 0 {
+        let timeout = max(1, min(deadline - now, config.pollInterval.milliseconds))
+        if context.clock.sleepBlocking(for: .milliseconds(timeout), wakingOnReadable: inotifyFD) {
             var created: Int32 = 0
             if tw_inotify_drain(inotifyFD, &created) > 0 && created != 0 { rescanRequested = true }
         }

@@ -30,7 +30,7 @@ struct StdinSource: SourceKind {
         Runner(origin: Origin(logGroup: config.logGroup ?? context.id, logStream: config.logStream),
                maxLineBytes: config.maxLineBytes.bytes,
                shaper: try EventShaper(config.shaping, maxLineBytes: config.maxLineBytes.bytes, metrics: context.metrics),
-               once: context.once)
+               once: context.once, clock: context.clock)
     }
 
     final class Runner: TrailwatchRuntime.Source {
@@ -38,8 +38,10 @@ struct StdinSource: SourceKind {
         let maxLineBytes: Int
         let shaper: EventShaper
         let once: Bool
+        let clock: any StageClock
 
-        init(origin: Origin, maxLineBytes: Int, shaper: EventShaper, once: Bool) {
+        init(origin: Origin, maxLineBytes: Int, shaper: EventShaper, once: Bool, clock: any StageClock) {
+            self.clock = clock
             self.origin = origin
             self.maxLineBytes = maxLineBytes
             self.shaper = shaper
@@ -48,7 +50,7 @@ struct StdinSource: SourceKind {
 
         func run(_ output: SourceOutput) throws {
             var reader = LineReader(fd: STDIN_FILENO, origin: origin, maxLineBytes: maxLineBytes,
-                                    chunkSize: SourceLimits.chunkSize, shaper: shaper)
+                                    chunkSize: SourceLimits.chunkSize, shaper: shaper, clock: clock)
             while true {
                 if output.isStopping {
                     // Whatever was read of an unterminated line still goes out.
@@ -59,7 +61,7 @@ struct StdinSource: SourceKind {
                 var pfd = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
                 if poll(&pfd, 1, 200) <= 0 {
                     // A multiline event waiting for a next line that is not coming (live mode only).
-                    if !once, let held = reader.flushHeldEvent(now: MonotonicClock.wallMillis()) { output.emit(Batch(.logs(held))) }
+                    if !once, let held = reader.flushHeldEvent(now: clock.nowMillis()) { output.emit(Batch(.logs(held))) }
                     continue
                 }
                 let (batch, outcome) = try reader.readChunk(flushTail: true)

@@ -216,10 +216,13 @@ final class OffsetTracker: Sendable {
     private let state: Mutex<State>
     /// Raised whenever the committed offset moves (the source then saves its positions soon).
     private let advanced: AdvanceSignal?
+    /// When the offset last moved is read from it (the source's stage clock).
+    private let clock: any StageClock
 
-    init(committed: Int64, advanced: AdvanceSignal? = nil) {
+    init(committed: Int64, advanced: AdvanceSignal? = nil, clock: any StageClock = SystemClock()) {
         state = Mutex(State(committed: committed))
         self.advanced = advanced
+        self.clock = clock
     }
 
     /// A token for a batch that ends at `endOffset`; completes when every sink wrote it.
@@ -244,7 +247,7 @@ final class OffsetTracker: Sendable {
             // Advance over the acknowledged prefix; a failure stops it for good (until restart).
             while !s.failed, s.head < s.pending.count, s.pending[s.head].done {
                 s.committed = s.pending[s.head].end
-                s.updated = MonotonicClock.wallMillis()
+                s.updated = clock.nowMillis()
                 s.head += 1
             }
             if s.head > 256 && s.head * 2 > s.pending.count {
@@ -261,7 +264,7 @@ final class OffsetTracker: Sendable {
         state.withLock { s in
             if s.head == s.pending.count {
                 s.committed = offset
-                s.updated = MonotonicClock.wallMillis()
+                s.updated = clock.nowMillis()
             }
         }
     }

@@ -22,9 +22,10 @@ final class LeaseGate: Sendable {
     private let state = Mutex(State())
     private let task = Mutex<Task<Void, Never>?>(nil)
 
-    init(location: StoreLocation, lease: String, kind: EventKind, log: RuntimeLog, component: String, interval: Int64 = 1000) {
+    init(location: StoreLocation, lease: String, kind: EventKind, log: RuntimeLog, component: String, interval: Int64 = 1000,
+         clock: any StageClock = SystemClock()) {
         let loop = Task { [self] in
-            await run(location: location, lease: lease, kind: kind, log: log, component: component, interval: interval)
+            await run(location: location, lease: lease, kind: kind, log: log, component: component, interval: interval, clock: clock)
         }
         task.withLock { $0 = loop }
     }
@@ -52,7 +53,7 @@ final class LeaseGate: Sendable {
 
     func stop() { task.withLock { $0?.cancel() } }
 
-    private func run(location: StoreLocation, lease: String, kind: EventKind, log: RuntimeLog, component: String, interval: Int64) async {
+    private func run(location: StoreLocation, lease: String, kind: EventKind, log: RuntimeLog, component: String, interval: Int64, clock: any StageClock) async {
         var leases: (any LeaseHolding)?
         var warned = false
         while !Task.isCancelled {
@@ -74,7 +75,7 @@ final class LeaseGate: Sendable {
                 if let open = leases { await open.close() }
                 leases = nil
             }
-            try? await Task.sleep(nanoseconds: UInt64(interval) * 1_000_000)
+            await clock.sleep(milliseconds: interval)
         }
         if let open = leases { await open.close() }
     }

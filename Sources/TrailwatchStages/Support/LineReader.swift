@@ -25,8 +25,12 @@ struct LineReader {
     private(set) var heldSince: Int64 = 0
     /// Offset in the input just past the last byte read.
     private(set) var position: Int64
+    /// Ingestion times and the multiline timeout read it (the stage's clock).
+    let clock: any StageClock
 
-    init(fd: Int32, origin: Origin, maxLineBytes: Int, chunkSize: Int, shaper: EventShaper? = nil, position: Int64 = 0) {
+    init(fd: Int32, origin: Origin, maxLineBytes: Int, chunkSize: Int, shaper: EventShaper? = nil, position: Int64 = 0,
+         clock: any StageClock = SystemClock()) {
+        self.clock = clock
         self.fd = fd
         self.origin = origin
         self.framer = LineFramer(maxLineBytes: maxLineBytes)
@@ -67,7 +71,7 @@ struct LineReader {
     /// Frames `storage[0..<filled]`, keeps what may still grow as the next carry, and returns
     /// the finished events.
     private mutating func frame(_ storage: ByteStorage, filled: Int, flush: Bool, held: Bool) -> LogBatch? {
-        let now = MonotonicClock.wallMillis()
+        let now = clock.nowMillis()
         var batch = LogBatch(storage: storage, defaultTimestamp: now, ingestionTime: now, origin: origin)
         let base = UnsafeRawPointer(storage.mutableBase)
         let tail = framer.frame(base, from: 0, end: filled, into: &batch)

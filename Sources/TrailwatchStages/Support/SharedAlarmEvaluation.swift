@@ -61,9 +61,10 @@ final class SharedAlarmEvaluator: Sendable {
 
     /// - Parameter history: how far back an anomaly-band alarm new to the store learns from.
     convenience init(location: StoreLocation, definitions: [Definition],
-                     evaluationDelay: Int64, history: Int64, log: RuntimeLog, component: String, interval: Int64 = 1000) {
+                     evaluationDelay: Int64, history: Int64, log: RuntimeLog, component: String, interval: Int64 = 1000,
+                     clock: any StageClock = SystemClock()) {
         self.init(location: location, leases: true, definitions: { _ in definitions }, applySetState: false, evaluationDelay: evaluationDelay,
-                  history: history, log: log, component: component, interval: interval)
+                  history: history, log: log, component: component, interval: interval, clock: clock)
     }
 
     /// - Parameters:
@@ -71,10 +72,11 @@ final class SharedAlarmEvaluator: Sendable {
     ///   - definitions: the alarms to evaluate, read every round (API alarms live in the store).
     ///   - applySetState: whether SetAlarmState requests (``CloudWatchService/Documents/setState``) are applied.
     init(location: StoreLocation, leases: Bool, definitions: @escaping @Sendable (any Store) async throws -> [Definition], applySetState: Bool,
-         evaluationDelay: Int64, history: Int64, log: RuntimeLog, component: String, interval: Int64 = 1000) {
+         evaluationDelay: Int64, history: Int64, log: RuntimeLog, component: String, interval: Int64 = 1000,
+         clock: any StageClock = SystemClock()) {
         let loop = Task { [shared] in
             await Self.run(location: location, useLeases: leases, definitions: definitions, applySetState: applySetState, delay: evaluationDelay,
-                           history: history, interval: interval, log: log, component: component, shared: shared)
+                           history: history, interval: interval, clock: clock, log: log, component: component, shared: shared)
         }
         task.withLock { $0 = loop }
     }
@@ -96,7 +98,7 @@ final class SharedAlarmEvaluator: Sendable {
     }
 
     private static func run(location: StoreLocation, useLeases: Bool, definitions provider: @Sendable (any Store) async throws -> [Definition],
-                            applySetState: Bool, delay: Int64, history: Int64, interval: Int64, log: RuntimeLog, component: String,
+                            applySetState: Bool, delay: Int64, history: Int64, interval: Int64, clock: any StageClock, log: RuntimeLog, component: String,
                             shared: SharedState) async {
         var leases: (any LeaseHolding)?
         var store: (any Store)?
@@ -124,7 +126,7 @@ final class SharedAlarmEvaluator: Sendable {
                         shared.withLock { _ = $0.holding.remove(definition.name) }
                         continue
                     }
-                    let now = MonotonicClock.wallMillis()
+                    let now = clock.nowMillis()
                     var record: SavedAlarm
                     var resend: [OutboxEntry] = []
                     if let known = owned[definition.name] {
@@ -168,7 +170,7 @@ final class SharedAlarmEvaluator: Sendable {
                 leases = nil
                 store = nil
             }
-            try? await Task.sleep(nanoseconds: UInt64(interval) * 1_000_000)
+            await clock.sleep(milliseconds: interval)
         }
         if let held = leases { await held.close() }
         if let opened = store { await opened.close() }

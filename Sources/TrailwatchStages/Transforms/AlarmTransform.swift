@@ -181,7 +181,8 @@ struct AlarmTransform: TransformKind {
                     shared = SharedAlarmEvaluator(location: location, leases: leases,
                                                   definitions: { store in try await SharedAlarmEvaluator.apiDefinitions(store, bandSettings: bandSettings) },
                                                   applySetState: true, evaluationDelay: config.evaluationDelay.milliseconds,
-                                                  history: config.bandHistory.milliseconds, log: context.log, component: context.id)
+                                                  history: config.bandHistory.milliseconds, log: context.log, component: context.id,
+                                                  clock: context.clock)
                 }
             } else if let location = config.sharedStore, !context.once {
                 for alarm in alarms {
@@ -196,7 +197,7 @@ struct AlarmTransform: TransformKind {
                         (definition.alarmName, Self.fingerprint(definition), { try MetricAlarm(definition: definition, bandSettings: bandSettings) })
                     },
                     evaluationDelay: config.evaluationDelay.milliseconds, history: config.bandHistory.milliseconds,
-                    log: context.log, component: context.id)
+                    log: context.log, component: context.id, clock: context.clock)
             } else if !context.once {
                 restore()
             }

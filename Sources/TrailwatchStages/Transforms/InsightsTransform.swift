@@ -154,7 +154,8 @@ struct InsightsTransform: TransformKind {
             self.context = context
             lastSave = context.clock.nowMillis()
             gate = config.sharedStore.flatMap { location in
-                context.once ? nil : LeaseGate(location: location, lease: "insights:" + context.id, kind: .insight, log: context.log, component: context.id)
+                context.once ? nil : LeaseGate(location: location, lease: "insights:" + context.id, kind: .insight, log: context.log, component: context.id,
+                                            clock: context.clock)
             }
             let configuration = InsightsDetector.Configuration(
                 types: Set(config.types), baselineDays: config.baselineDays,

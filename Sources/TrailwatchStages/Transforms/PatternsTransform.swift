@@ -92,43 +92,112 @@ struct PatternsTransform: TransformKind {
             }
         }
 
+        /// Buffers kept from batch to batch, so mining a batch allocates little: the masked messages, the
+        /// parameter ranges of all messages (each message's end in `rangeEnds`) and the label values per message.
+        private var premasked = PremaskedMessages()
+        private var ranges: [Range<Int>] = []
+        private var rangeEnds: [Int] = []
+        /// The field values of the templates met in this batch, and which of them each event gets.
+        private var batchLabels: [(id: FieldValue, text: FieldValue)] = []
+        private var batchLabelIndex: [UInt64: Int32] = [:]
+        private var eventLabels: [Int32] = []
+        private var labelsVersion: UInt64 = .max
+        /// Parts a batch is cut into for the work that runs on all cores (more than cores, so a core that the
+        /// source or a sink takes for a while only delays its own parts).
+        static let parts = 8
+
         func process(_ batch: Batch, into output: inout TransformOutput) throws {
             guard case .logs(var logs) = batch.payload else { return }
+            let count = logs.count
+            // Masking depends on the message alone: on all cores. Grouping needs the miner's state: in order.
+            let view = logs
+            miner.premask(&premasked, count: count, parts: Self.parts) { view.message($0) }
+            ranges.removeAll(keepingCapacity: true)
+            rangeEnds.removeAll(keepingCapacity: true)
+            batchLabels.removeAll(keepingCapacity: true)
+            batchLabelIndex.removeAll(keepingCapacity: true)
+            eventLabels.removeAll(keepingCapacity: true)
             var events: [PatternEvent] = []
-            for i in 0..<logs.count {
+            for i in 0..<count {
                 let message = logs.message(i)
-                let mined = miner.add(message)
+                let mined = miner.add(message, premasked: premasked, at: i, parameterRanges: &ranges)
+                rangeEnds.append(ranges.count)
                 let time = logs.timestamp(i)
                 if time > watermark { watermark = time }
-                events += detector.observe(templateID: mined.templateID, template: mined.template, timestampMs: time)
-                if config.annotate {
-                    // Template texts and ids are shared strings; parameters are escaped straight from the message.
-                    let names: (id: FieldValue, text: FieldValue)
-                    if let cached = labels[mined.templateID], cached.template == mined.template {
-                        names = (cached.id, cached.text)
-                    } else {
-                        names = (.string(mined.templateIDString), .string(mined.template))
-                        if labels.count > config.maxTemplates * 2 { labels.removeAll(keepingCapacity: true) }
-                        labels[mined.templateID] = (mined.template, names.id, names.text)
-                    }
-                    var parameters = ByteBuffer(reservingCapacity: 64)
-                    parameters.append(UInt8(ascii: "["))
-                    for (k, range) in mined.parameterRanges.enumerated() where range.upperBound <= message.count {
-                        if k > 0 { parameters.append(UInt8(ascii: ",")) }
-                        JSONEscaping.appendString(UnsafeRawBufferPointer(rebasing: message[range]), to: &parameters)
-                    }
-                    parameters.append(UInt8(ascii: "]"))
-                    var fields = logs.fields(i) ?? Fields()
-                    fields.set("template_id", names.id)
-                    fields.set("template", names.text)
-                    fields.set("parameters", .json(parameters.bytes))
-                    logs.setFields(fields, at: i)
-                }
+                let observed = detector.observe(templateID: mined.templateID, template: mined.template, timestampMs: time)
+                if !observed.isEmpty { events += observed }
+                if config.annotate { eventLabels.append(label(mined)) }
             }
+            if config.annotate { annotate(&logs) }
             if watermark != .min { events += detector.advance(toMs: watermark) }
             output.emit(Batch(.logs(logs)))
             emit(events, into: &output)
             context.metrics.setGauge("templates", Double(miner.templateCount))
+        }
+
+        /// The index in ``batchLabels`` of the field values for the template a message was given. Looked up by id
+        /// alone while no template text has changed (``TemplateMiner/textVersion``); values are made once per
+        /// template and text, and shared by its events.
+        private func label(_ mined: TemplateMiner.Assignment) -> Int32 {
+            if miner.textVersion != labelsVersion {
+                labelsVersion = miner.textVersion
+                batchLabelIndex.removeAll(keepingCapacity: true)
+            }
+            if let k = batchLabelIndex[mined.templateID] { return k }
+            let values: (id: FieldValue, text: FieldValue)
+            if let cached = labels[mined.templateID], cached.template == mined.template {
+                values = (cached.id, cached.text)
+            } else {
+                values = (.string(TemplateMiner.idString(mined.templateID)), .string(mined.template))
+                if labels.count > config.maxTemplates * 2 { labels.removeAll(keepingCapacity: true) }
+                labels[mined.templateID] = (mined.template, values.id, values.text)
+            }
+            let k = Int32(batchLabels.count)
+            batchLabels.append(values)
+            batchLabelIndex[mined.templateID] = k
+            return k
+        }
+
+        /// Adds `template_id`, `template` and `parameters` (the values, escaped straight from the message) to each
+        /// event's fields, on all cores.
+        private func annotate(_ logs: inout LogBatch) {
+            let count = logs.count
+            var column = logs.fields
+            logs.fields = []
+            if column.isEmpty { column = Array(repeating: nil, count: count) }
+            let view = logs, ranges = self.ranges, rangeEnds = self.rangeEnds
+            let labels = batchLabels, eventLabels = self.eventLabels
+            let parts = count >= 512 ? Self.parts : 1
+            column.withUnsafeMutableBufferPointer { column in
+                // Each part writes only its own events' slots.
+                nonisolated(unsafe) let slots = column
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    for i in (count * part / parts)..<(count * (part + 1) / parts) {
+                        let message = view.message(i)
+                        let first = i == 0 ? 0 : rangeEnds[i - 1]
+                        var size = 2
+                        for k in first..<rangeEnds[i] { size += ranges[k].count + 3 }
+                        var parameters = ByteBuffer(reservingCapacity: size)
+                        parameters.append(UInt8(ascii: "["))
+                        for k in first..<rangeEnds[i] where ranges[k].upperBound <= message.count {
+                            if k > first { parameters.append(UInt8(ascii: ",")) }
+                            JSONEscaping.appendString(UnsafeRawBufferPointer(rebasing: message[ranges[k]]), to: &parameters)
+                        }
+                        parameters.append(UInt8(ascii: "]"))
+                        let label = labels[Int(eventLabels[i])]
+                        if var fields = slots[i] {
+                            fields.set("template_id", label.id)
+                            fields.set("template", label.text)
+                            fields.set("parameters", .json(parameters.bytes))
+                            slots[i] = fields
+                        } else {
+                            slots[i] = Fields([("template_id", label.id), ("template", label.text),
+                                               ("parameters", .json(parameters.bytes))])
+                        }
+                    }
+                }
+            }
+            logs.fields = column
         }
 
         private func emit(_ events: [PatternEvent], into output: inout TransformOutput) {
