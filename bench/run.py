@@ -779,7 +779,7 @@ sinks:
     env = dict(os.environ, TW_KEY_ID=BENCH_KEY[0], TW_SECRET=BENCH_KEY[1])
     server = subprocess.Popen([binary, "run", pipeline, "--quiet"], stderr=subprocess.PIPE, env=env)
     for line in server.stderr:
-        if line.startswith(b"serving"):
+        if b"serving " in line:
             break
     threading_drain(server.stderr)
     load = os.path.join(ROOT, "bench", "cloudwatch_api_load.py")

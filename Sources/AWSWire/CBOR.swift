@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// CBOR (RFC 8949) for the Smithy RPC v2 CBOR protocol, to and from ``AWSValue``.
 ///
 /// Hand-written because no package in the mirror speaks CBOR; it is small and exhaustively
@@ -100,6 +104,8 @@ public enum CBOR {
         let bytes: UnsafeBufferPointer<UInt8>
         let maxDepth: Int
         var offset = 0
+        /// The last list or map values of a few members (see ``memberValue(_:depth:)``).
+        var repeats: [(key: String, depth: Int, start: Int, count: Int, value: AWSValue)] = []
 
         init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
             self.bytes = bytes
@@ -148,6 +154,14 @@ public enum CBOR {
         }
 
         mutating func text(_ raw: UnsafeBufferPointer<UInt8>) throws(DecodingError) -> String {
+            // ASCII (nearly every member name and value) is valid as it is; String(validating:)
+            // goes through generic code that took a tenth of PutMetricData's CPU.
+            var ascii = true
+            for byte in raw where byte >= 0x80 {
+                ascii = false
+                break
+            }
+            if ascii { return String(decoding: raw, as: UTF8.self) }
             guard let text = String(validating: raw, as: UTF8.self) else { throw fail("text string is not valid UTF-8") }
             return text
         }
@@ -257,11 +271,32 @@ public enum CBOR {
                 offset = keyOffset
                 throw fail("map keys must be text strings")
             }
-            let value = try item(depth: depth + 1)
+            let value = try memberValue(key, depth: depth + 1)
             guard members.updateValue(value, forKey: key) == nil else {
                 offset = keyOffset
                 throw fail("duplicate map key '\(key)'")
             }
+        }
+
+        /// A member's value. Lists and maps whose bytes repeat the previous value of the same member
+        /// (every PutMetricData item's Dimensions, say) are decoded once and shared: equal bytes at
+        /// the same depth decode to equal values.
+        mutating func memberValue(_ key: String, depth: Int) throws(DecodingError) -> AWSValue {
+            guard offset < bytes.count, (4...5).contains(bytes[offset] >> 5) else { return try item(depth: depth) }
+            if let slot = repeats.firstIndex(where: { $0.key == key && $0.depth == depth }) {
+                let seen = repeats[slot]
+                if seen.count <= remaining,
+                   memcmp(bytes.baseAddress! + seen.start, bytes.baseAddress! + offset, seen.count) == 0 {
+                    offset += seen.count
+                    return seen.value
+                }
+                repeats.remove(at: slot)
+            }
+            let start = offset
+            let value = try item(depth: depth)
+            if repeats.count == 4 { repeats.removeFirst() }
+            repeats.append((key, depth, start, offset - start, value))
+            return value
         }
 
         /// IEEE 754 half precision to single.

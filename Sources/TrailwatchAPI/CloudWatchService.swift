@@ -141,11 +141,24 @@ public final class CloudWatchService: AWSService, Sendable {
         let nowMillis = now()
         var data: [MetricDatum] = []
         data.reserveCapacity(items.count)
+        // Items of one metric in a row (the usual request) parse and validate its name, dimensions
+        // and unit once, and share one identity.
+        var previous: (name: AWSValue?, dimensions: AWSValue?, unit: AWSValue?, identity: MetricIdentity, unitText: String?)?
         for item in items {
-            let name = try item.required("MetricName", max: 255)
-            let dims = try dimensions(item)
-            let unit = try item.string("Unit")
-            if let unit, !Self.units.contains(unit) { throw item.invalid("Unit", "'\(unit)' is not a CloudWatch unit") }
+            let identity: MetricIdentity
+            let unit: String?
+            let nameValue = item.value["MetricName"], dimensionsValue = item.value["Dimensions"], unitValue = item.value["Unit"]
+            if let previous, previous.name == nameValue, previous.dimensions == dimensionsValue, previous.unit == unitValue {
+                identity = previous.identity
+                unit = previous.unitText
+            } else {
+                let name = try item.required("MetricName", max: 255)
+                let dims = try dimensions(item)
+                unit = try item.string("Unit")
+                if let unit, !Self.units.contains(unit) { throw item.invalid("Unit", "'\(unit)' is not a CloudWatch unit") }
+                identity = MetricIdentity(namespace: namespace, name: name, dimensions: dims)
+                previous = (nameValue, dimensionsValue, unitValue, identity, unit)
+            }
             let resolution = try item.int("StorageResolution") ?? 60
             guard resolution == 1 || resolution == 60 else { throw item.invalid("StorageResolution", "must be 1 or 60") }
             var millis = nowMillis
@@ -155,12 +168,11 @@ public final class CloudWatchService: AWSService, Sendable {
                     throw item.invalid("Timestamp", "must be within the last two weeks and at most two hours ahead")
                 }
             }
-            let identity = MetricIdentity(namespace: namespace, name: name, dimensions: dims)
             func datum(count: Double, sum: Double, min: Double, max: Double) -> MetricDatum {
                 MetricDatum(metric: identity, unit: unit, timestamp: millis, period: Int(resolution), sampleCount: count, sum: sum, minimum: min, maximum: max)
             }
             let hasValue = item.has("Value"), hasStats = item.has("StatisticValues"), hasValues = item.has("Values")
-            guard [hasValue, hasStats, hasValues].filter({ $0 }).count == 1 else {
+            guard (hasValue ? 1 : 0) + (hasStats ? 1 : 0) + (hasValues ? 1 : 0) == 1 else {
                 throw AWSError("InvalidParameterCombination", "\(item.path): give exactly one of Value, StatisticValues and Values.")
             }
             if hasValue {
@@ -291,9 +303,14 @@ public final class CloudWatchService: AWSService, Sendable {
         guard requested <= 1440 else {
             throw AWSError("InvalidParameterCombination", "You have requested up to \(requested) datapoints, which exceeds the limit of 1440. You may reduce the datapoints requested by increasing Period, or decreasing the time range.")
         }
+        // Periods start at StartTime: from whole hours on, hour-multiple periods are unions of the store's hourly sets.
+        let hourly = extended.isEmpty && period % 3600 == 0 && start % 3600 == 0
         let rows = try await withStore { store throws(StoreError) in
-            try await store.datapoints(namespace: namespace, name: name, dimensions: StoreConventions.dimensionsText(dims),
-                                       start: start * 1000, end: end * 1000, limit: 10_000_000)
+            hourly
+                ? try await store.hourlyDatapoints(namespace: namespace, name: name, dimensions: StoreConventions.dimensionsText(dims),
+                                                   start: start * 1000, end: end * 1000, limit: 10_000_000)
+                : try await store.datapoints(namespace: namespace, name: name, dimensions: StoreConventions.dimensionsText(dims),
+                                             start: start * 1000, end: end * 1000, limit: 10_000_000)
         }
         var buckets: [Int64: PeriodAggregate] = [:]
         let keep = !extended.isEmpty
@@ -396,8 +413,15 @@ public final class CloudWatchService: AWSService, Sendable {
         try await withStore { store throws(StoreError) in
             for read in readOrder {
                 let wanted = reads[read]!
-                let rows = try await store.datapoints(namespace: read.namespace, name: read.name, dimensions: wanted.count == 1 ? wanted[0].dimensions : nil,
-                                                      start: read.from * 1000, end: end * 1000, limit: 50_000_000)
+                let dimensions = wanted.count == 1 ? wanted[0].dimensions : nil
+                // Basic statistics at periods of whole hours come from the store's hourly statistic
+                // sets (reads start on the hour, so every period is a union of hours).
+                let hourly = wanted.allSatisfy { $0.statistic.isBasic && $0.period % 3600 == 0 }
+                let rows = hourly
+                    ? try await store.hourlyDatapoints(namespace: read.namespace, name: read.name, dimensions: dimensions,
+                                                       start: read.from * 1000, end: end * 1000, limit: 50_000_000)
+                    : try await store.datapoints(namespace: read.namespace, name: read.name, dimensions: dimensions,
+                                                 start: read.from * 1000, end: end * 1000, limit: 50_000_000)
                 let byDimensions = Dictionary(grouping: rows, by: \.dimensions)
                 for query in wanted {
                     seriesByID[query.id] = Series.aggregate(byDimensions[query.dimensions] ?? [], period: query.period, statistic: query.statistic)

@@ -20,6 +20,12 @@ extension PostgresStore {
         }
     }
 
+    /// Summed from the datapoints (this store keeps no hourly sets).
+    public func hourlyDatapoints(namespace: String, name: String, dimensions: String?, start: Int64, end: Int64,
+                                 limit: Int) async throws(StoreError) -> [StoredDatapoint] {
+        StoredDatapoint.hourly(try await datapoints(namespace: namespace, name: name, dimensions: dimensions, start: start, end: end, limit: limit))
+    }
+
     public func metrics(start: Int64, end: Int64, limit: Int) async throws(StoreError) -> [StoredMetric] {
         var binds = PostgresBindings()
         binds.append(start); binds.append(end); binds.append(Int64(max(1, limit)))

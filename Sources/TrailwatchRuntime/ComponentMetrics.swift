@@ -55,8 +55,20 @@ public final class ComponentMetrics: Sendable {
 
     public func recordDatapoints(_ data: [MetricDatum]) {
         latestDatapoints.withLock { latest in
-            for d in data where latest[d.metric].map({ $0.timestamp <= d.timestamp }) ?? (latest.count < Self.maximumTrackedMetrics) {
-                latest[d.metric] = d
+            var i = 0
+            while i < data.count {
+                // A run of one metric (a PutMetricData request's items): only its newest counts.
+                var newest = i
+                var next = i + 1
+                while next < data.count, data[next].metric == data[i].metric {
+                    if data[next].timestamp >= data[newest].timestamp { newest = next }
+                    next += 1
+                }
+                let d = data[newest]
+                if latest[d.metric].map({ $0.timestamp <= d.timestamp }) ?? (latest.count < Self.maximumTrackedMetrics) {
+                    latest[d.metric] = d
+                }
+                i = next
             }
         }
     }

@@ -6,14 +6,14 @@ import TrailwatchCore
 /// datapoints, and alarm, insight and pattern events, plus an index of CloudTrail records by
 /// LookupEvents attribute. Writes are idempotent: the same event written twice is kept once.
 public final class SQLiteStore: Store {
-    public static let schemaVersion = 3
+    public static let schemaVersion = 4
     public let location: StoreLocation
 
     let db: SQLiteDatabase
     private var insertLog: Statement!
     private var insertStream: Statement!
     private var insertGroup: Statement!
-    private var insertMetric: Statement!
+    private var metricTables: SQLiteMetricTables?
     private var insertEvent: Statement!
     private var insertLookup: Statement!
     private let cloudTrailLookup = CloudTrailAttributes()
@@ -21,6 +21,9 @@ public final class SQLiteStore: Store {
     /// Names this writer in datapoint keys (empty for a single writer), so that equal datapoints
     /// from two instances both count while a replay from the same one does not.
     public let writer: String
+    /// The file's schema version once opened: a read-only open of an older store reads its old
+    /// metric table (``SQLiteMetricTables``).
+    let fileSchemaVersion: Int
 
     /// Opens (creating and migrating as needed) the store at `path`, mode 0640. With `readOnly` (the
     /// commands that only read: query, events, dashboard) nothing is created or changed, and a file
@@ -42,10 +45,12 @@ public final class SQLiteStore: Store {
             guard version <= SQLiteStore.schemaVersion else {
                 throw StoreError("\(path) was written by a newer trailwatch (store schema \(version); this one reads up to \(SQLiteStore.schemaVersion))")
             }
+            fileSchemaVersion = version
             return
         }
         let existed = FileManager.default.fileExists(atPath: path)
         db = try SQLiteDatabase(path: path)
+        fileSchemaVersion = SQLiteStore.schemaVersion
         if !existed { chmod(path, 0o640) }
         // WAL with FULL sync: every commit (one per batch) is fsynced before its acknowledgements
         // are released; checkpoints run less often so bulk loads are not dominated by them.
@@ -64,10 +69,7 @@ public final class SQLiteStore: Store {
               last_event = max(coalesce(last_event, ?4), ?4), last_ingestion = max(coalesce(last_ingestion, ?5), ?5),
               stored_bytes = stored_bytes + ?6
             """)
-        insertMetric = try db.prepare("""
-            INSERT OR IGNORE INTO metric_datapoints(datapoint_key, namespace, metric_name, dimensions, timestamp, period, unit,
-                sample_count, sum, minimum, maximum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-            """)
+        metricTables = try SQLiteMetricTables(db, writer: writer)
         insertEvent = try db.prepare("""
             INSERT OR IGNORE INTO detector_events(event_key, kind, key, timestamp, body) VALUES (?1, ?2, ?3, ?4, ?5)
             """)
@@ -114,6 +116,11 @@ public final class SQLiteStore: Store {
                     """)
             }
             if current < 3 { try migrateToVersion3() }
+            if current < 4 {
+                try SQLiteMetricTables.migrate(db)
+                // LookupEvents without an attribute: every record's EventId row by time.
+                try db.execute(Self.cloudTrailByTime)
+            }
             try db.execute("COMMIT")
         } catch {
             rollback()
@@ -163,6 +170,8 @@ public final class SQLiteStore: Store {
         }
     }
 
+    static let cloudTrailByTime = "CREATE INDEX IF NOT EXISTS cloudtrail_lookup_by_time ON cloudtrail_lookup(timestamp) WHERE attribute = 'EventId';"
+
     /// The file's schema version; 0 for a new file.
     private func schemaVersionInFile() throws(StoreError) -> Int {
         let exists = try db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
@@ -196,7 +205,10 @@ public final class SQLiteStore: Store {
 
     public func begin() throws(StoreError) { try db.execute("BEGIN IMMEDIATE") }
     public func commit() throws(StoreError) { try db.execute("COMMIT") }
-    public func rollback() { try? db.execute("ROLLBACK") }
+    public func rollback() {
+        try? db.execute("ROLLBACK")
+        metricTables?.rolledBack()
+    }
 
     /// One batch, one transaction: durable (fsynced) when this returns.
     @discardableResult
@@ -323,27 +335,11 @@ public final class SQLiteStore: Store {
         }
     }
 
+    /// Writes metric datapoints (inside the caller's transaction). Returns rows added.
     @discardableResult
     public func write(_ data: [MetricDatum]) throws(StoreError) -> Int {
-        var added = 0
-        for d in data {
-            let dimensions = StoreConventions.dimensionsText(d.metric.dimensions)
-            let key = StoreConventions.datapointKey(d, dimensions: dimensions, writer: writer)
-            insertMetric.bind(1, key)
-            insertMetric.bind(2, d.metric.namespace)
-            insertMetric.bind(3, d.metric.name)
-            insertMetric.bind(4, dimensions)
-            insertMetric.bind(5, d.timestamp)
-            insertMetric.bind(6, Int64(d.period))
-            insertMetric.bind(7, d.unit)
-            insertMetric.bind(8, d.sampleCount)
-            insertMetric.bind(9, d.sum)
-            insertMetric.bind(10, d.minimum)
-            insertMetric.bind(11, d.maximum)
-            try insertMetric.run()
-            added += db.changes
-        }
-        return added
+        guard let metricTables else { throw StoreError("\(location): the store is open read-only") }
+        return try metricTables.write(data)
     }
 
     @discardableResult
@@ -383,17 +379,28 @@ public final class SQLiteStore: Store {
     /// CloudTrail event history like LookupEvents: records matching one attribute, newest first, in pages.
     public func lookupEvents(_ request: LookupEventsRequest) throws(StoreError) -> LookupEventsPage {
         let cursor = try request.nextToken.map { token throws(StoreError) in try PageCursor(token: token) }
-        let statement = try db.prepare("""
-            SELECT e.message, l.timestamp, e.id FROM cloudtrail_lookup l JOIN log_events e ON e.id = l.event_id
-            WHERE l.attribute = ?1 AND (?8 = 1 OR l.value = ?2) AND l.timestamp >= ?3 AND l.timestamp < ?4
-              AND (l.timestamp < ?6 OR (l.timestamp = ?6 AND e.id < ?7))
-            ORDER BY l.timestamp DESC, e.id DESC LIMIT ?5
+        // With an attribute, (attribute, value, timestamp) walks newest first; without one, every
+        // record has exactly one EventId row, and the partial index of those by time walks them
+        // (named, as the planner prefers the other without statistics; stores older than version 4,
+        // read-only, lack it). Rows are sorted and cut by the lookup index alone, and only the page's
+        // events are read.
+        let byTime = fileSchemaVersion >= 4 ? "INDEXED BY cloudtrail_lookup_by_time" : ""
+        let statement = try db.prepare(request.attribute.isEmpty ? """
+            SELECT e.message, l.timestamp, l.event_id FROM cloudtrail_lookup l \(byTime) JOIN log_events e ON e.id = l.event_id
+            WHERE l.attribute = 'EventId' AND l.timestamp >= ?3 AND l.timestamp < ?4
+              AND (l.timestamp < ?6 OR (l.timestamp = ?6 AND l.event_id < ?7))
+            ORDER BY l.timestamp DESC, l.event_id DESC LIMIT ?5
+            """ : """
+            SELECT e.message, l.timestamp, l.event_id FROM cloudtrail_lookup l JOIN log_events e ON e.id = l.event_id
+            WHERE l.attribute = ?1 AND l.value = ?2 AND l.timestamp >= ?3 AND l.timestamp < ?4
+              AND (l.timestamp < ?6 OR (l.timestamp = ?6 AND l.event_id < ?7))
+            ORDER BY l.timestamp DESC, l.event_id DESC LIMIT ?5
             """)
         let pageSize = max(1, request.maxResults)
-        // No attribute: every record (each has exactly one EventId row).
-        statement.bind(1, request.attribute.isEmpty ? "EventId" : request.attribute)
-        statement.bind(2, request.value)
-        statement.bind(8, Int64(request.attribute.isEmpty ? 1 : 0))
+        if !request.attribute.isEmpty {
+            statement.bind(1, request.attribute)
+            statement.bind(2, request.value)
+        }
         statement.bind(3, request.start ?? Int64.min)
         statement.bind(4, request.end ?? Int64.max)
         statement.bind(5, Int64(pageSize + 1))

@@ -64,6 +64,12 @@ public protocol MetricReading: AnyObject {
     /// merged into one statistic set.
     func datapoints(namespace: String, name: String, dimensions: String?, start: Int64, end: Int64,
                     limit: Int) async throws(StoreError) -> [StoredDatapoint]
+    /// The statistic sets of a metric per hour in [start, end) (period 3600, the hour's start as
+    /// timestamp; hours cut by `start` or `end` hold only their part inside), grouped by dimension
+    /// set and oldest first within each. What long reads at periods of whole hours need: a store
+    /// that keeps hourly sets answers from them (others sum ``datapoints`` with ``StoredDatapoint/hourly(_:)``).
+    func hourlyDatapoints(namespace: String, name: String, dimensions: String?, start: Int64, end: Int64,
+                          limit: Int) async throws(StoreError) -> [StoredDatapoint]
     /// Every metric (namespace, name, dimension set) with a datapoint in [start, end).
     func metrics(start: Int64, end: Int64, limit: Int) async throws(StoreError) -> [StoredMetric]
     /// Detector events of the given kinds in [start, end), oldest first (at most `limit`, the newest kept).
@@ -205,6 +211,29 @@ public struct StoredDatapoint: Sendable, Equatable {
     }
 }
 
+extension StoredDatapoint {
+    /// Datapoints summed per dimension set and hour (period 3600), grouped by dimension set and
+    /// oldest first within each.
+    public static func hourly(_ rows: [StoredDatapoint]) -> [StoredDatapoint] {
+        var index: [String: [Int64: Int]] = [:]
+        var out: [StoredDatapoint] = []
+        for row in rows {
+            let hour = row.timestamp - ((row.timestamp % 3_600_000) + 3_600_000) % 3_600_000
+            if let at = index[row.dimensions]?[hour] {
+                out[at].sampleCount += row.sampleCount
+                out[at].sum += row.sum
+                out[at].minimum = min(out[at].minimum, row.minimum)
+                out[at].maximum = max(out[at].maximum, row.maximum)
+            } else {
+                index[row.dimensions, default: [:]][hour] = out.count
+                out.append(StoredDatapoint(timestamp: hour, period: 3600, sampleCount: row.sampleCount, sum: row.sum,
+                                           minimum: row.minimum, maximum: row.maximum, dimensions: row.dimensions))
+            }
+        }
+        return out.sorted { ($0.dimensions, $0.timestamp) < ($1.dimensions, $1.timestamp) }
+    }
+}
+
 /// A metric the store holds datapoints for.
 public struct StoredMetric: Sendable, Hashable {
     public var namespace: String
@@ -288,8 +317,21 @@ public enum StoreConventions {
     /// A datapoint's key: its metric, unit, time, period and statistics, and the writer — equal
     /// partial datapoints from two instances are two contributions, a replay from one is not.
     public static func datapointKey(_ d: MetricDatum, dimensions: String, writer: String) -> Int64 {
-        var text = "\(d.metric.namespace)\u{0}\(d.metric.name)\u{0}\(dimensions)\u{0}\(d.unit ?? "")" + (writer.isEmpty ? "" : "\u{0}" + writer)
-        return text.withUTF8 { key([UnsafeRawBufferPointer($0)], [d.timestamp, Int64(d.period), Int64(d.sampleCount), Int64(bitPattern: d.sum.bitPattern)]) }
+        var key = datapointIdentityHash(d.metric, dimensions: dimensions, unit: d.unit, writer: writer)
+        key.add(d.timestamp)
+        key.add(Int64(d.period))
+        key.add(Int64(d.sampleCount))
+        key.add(Int64(bitPattern: d.sum.bitPattern))
+        return key.value
+    }
+
+    /// The part of ``datapointKey(_:dimensions:writer:)`` that depends on the metric, its unit and
+    /// the writer only: hashed once per metric, then extended per datapoint.
+    public static func datapointIdentityHash(_ metric: MetricIdentity, dimensions: String, unit: String?, writer: String) -> StoreKey {
+        var text = "\(metric.namespace)\u{0}\(metric.name)\u{0}\(dimensions)\u{0}\(unit ?? "")" + (writer.isEmpty ? "" : "\u{0}" + writer)
+        var key = StoreKey()
+        text.withUTF8 { key.add(UnsafeRawBufferPointer($0)) }
+        return key
     }
 
     /// A detector event's key: its body and time.

@@ -167,6 +167,25 @@ struct CBORTests {
         let error = try? CBOR.decode(hex("8301820203")) as AWSValue?
         #expect(error == nil)
     }
+
+    @Test("members whose list or map repeats the previous one's bytes decode the same as any other; text in and out of ASCII")
+    func repeatedMembers() throws {
+        let dimensions: AWSValue = .list([.map(["Name": "Host", "Value": "h-1"])])
+        var items: [AWSValue] = []
+        for i in 0..<6 {
+            // Equal, then changed (one byte, then the length), then equal again; a member of another name in between.
+            let dims: AWSValue = i == 2 ? .list([.map(["Name": "Host", "Value": "h-2"])]) : i == 3 ? .list([]) : dimensions
+            items.append(.map(["Dimensions": dims, "Other": dims, "Value": .int(Int64(i)), "Text": .string(i % 2 == 0 ? "caf\u{E9} ☕" : "plain")]))
+        }
+        let document: AWSValue = .map(["MetricData": .list(items), "Namespace": "N"])
+        #expect(try CBOR.decode(CBOR.encode(document)) == document)
+        // A repeat that would nest too deep is still refused at that depth.
+        let deep = [UInt8](repeating: 0x81, count: 60) + [0x00]
+        #expect((try? CBOR.decode(hex("a1") + [0x61, 0x61] + deep, maxDepth: 61)) != nil)
+        let deeper = hex("a2") + [0x61, 0x61] + deep + [0x61, 0x62] + hex("a1") + [0x61, 0x61] + deep
+        #expect(throws: CBOR.DecodingError.self) { try CBOR.decode(deeper, maxDepth: 61) }
+        #expect(throws: CBOR.DecodingError.self) { try CBOR.decode(hex("a2616182616161626163") + hex("826161") + [0x62, 0xC3, 0x28]) }
+    }
 }
 
 @Suite("AWS JSON documents")

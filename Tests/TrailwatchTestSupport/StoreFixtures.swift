@@ -69,6 +69,8 @@ public enum StoreConformance {
         let points = try await store.datapoints(namespace: "Shop", name: "Latency", dimensions: "{\"Endpoint\":\"ep\"}", start: base, end: base + 60_000)
         #expect(points == [StoredDatapoint(timestamp: base, period: 60, sampleCount: 8, sum: 155, minimum: 5, maximum: 40, dimensions: "{\"Endpoint\":\"ep\"}")])
 
+        try await checkHourly(store, base: base)
+
         // Documents.
         try await store.putDocument(StoredDocument(kind: "metric-filter", name: "/api:errors", body: #"{"p":"ERROR"}"#, updated: base))
         try await store.putDocument(StoredDocument(kind: "metric-filter", name: "/api:errors", body: #"{"p":"ERR"}"#, updated: base + 1))
@@ -83,6 +85,35 @@ public enum StoreConformance {
         #expect(try await store.deleteLogGroup("/api") == true)
         #expect(try await store.logEvents(LogEventsRequest(logGroup: "/api")).events.isEmpty)
         #expect(try await store.deleteLogGroup("/nothing") == false)
+    }
+}
+
+extension StoreConformance {
+    /// Hourly statistic sets equal the datapoints summed per hour, also for hours that the range
+    /// cuts at either end, for datapoints written in several batches and replayed.
+    static func checkHourly(_ store: any Store, base: Int64) async throws {
+        let hour: Int64 = 3_600_000
+        let start = (base / hour + 10) * hour
+        let metric = { (host: String) in MetricIdentity(namespace: "Hourly", name: "Load", dimensions: [Dimension(name: "Host", value: host)]) }
+        var data: [MetricDatum] = []
+        for minute in 0..<(3 * 60) {
+            for host in ["a", "b"] {
+                let value = Double(minute % 7) + (host == "a" ? 0.5 : 10)
+                data.append(MetricDatum(metric: metric(host), timestamp: start + Int64(minute) * 60_000, period: 60,
+                                        sampleCount: 1, sum: value, minimum: value, maximum: value))
+            }
+        }
+        try await store.write(.metrics(Array(data.prefix(200))))
+        try await store.write(.metrics(Array(data.dropFirst(200))))
+        try await store.write(.metrics(Array(data.prefix(50))))
+        for (from, to) in [(start, start + 3 * hour), (start + 17 * 60_000, start + 2 * hour + 5 * 60_000), (start + 61 * 60_000, start + 62 * 60_000)] {
+            for dimensions in [nil, "{\"Host\":\"a\"}"] {
+                let raw = try await store.datapoints(namespace: "Hourly", name: "Load", dimensions: dimensions, start: from, end: to, limit: 100_000)
+                let hourly = try await store.hourlyDatapoints(namespace: "Hourly", name: "Load", dimensions: dimensions, start: from, end: to, limit: 100_000)
+                #expect(hourly == StoredDatapoint.hourly(raw), "\(from - start)…\(to - start) \(dimensions ?? "all")")
+                #expect(hourly.reduce(0) { $0 + $1.sampleCount } == Double(raw.count))
+            }
+        }
     }
 }
 

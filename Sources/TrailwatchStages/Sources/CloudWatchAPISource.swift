@@ -120,12 +120,15 @@ struct CloudWatchAPISource: SourceKind {
 
             while true {
                 if output.isStopping { queue.stopAccepting() }
-                guard let (data, token) = queue.take(waitMillis: 200) else {
+                // Requests waiting together go out as one batch (one store transaction for all).
+                let taken = queue.takeAll(waitMillis: 200, limit: 16)
+                guard !taken.isEmpty else {
                     if output.isStopping { break }
                     continue
                 }
+                let data = taken.count == 1 ? taken[0].0 : taken.flatMap(\.0)
                 context.metrics.recordDatapoints(data)
-                output.emit(Batch(.metrics(data), acks: Acknowledgements([token])))
+                output.emit(Batch(.metrics(data), acks: Acknowledgements(taken.map(\.1))))
             }
         }
     }

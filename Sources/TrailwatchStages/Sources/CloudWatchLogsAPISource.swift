@@ -204,6 +204,17 @@ class APIIngestQueue<Item: Sendable>: @unchecked Sendable {
         return items.removeFirst()
     }
 
+    /// Everything queued, up to `limit` items (waiting up to `waitMillis` for the first): requests
+    /// that arrived together become one batch, so a sink commits them in one transaction.
+    func takeAll(waitMillis: Int, limit: Int) -> [(Item, AckToken)] {
+        condition.lock()
+        defer { condition.unlock() }
+        if items.isEmpty { _ = condition.wait(until: Date(timeIntervalSinceNow: Double(waitMillis) / 1000)) }
+        let taken = Array(items.prefix(limit))
+        items.removeFirst(taken.count)
+        return taken
+    }
+
     /// Queues `item` and waits until the sinks made it durable; `what` and `retry` name it in the
     /// errors ("the batch" / "it").
     func submit(_ item: Item, what: String, retry: String) async throws(AWSError) {
