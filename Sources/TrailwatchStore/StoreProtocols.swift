@@ -340,8 +340,18 @@ public enum StoreConventions {
     }
 
     /// How a datapoint's dimensions are stored: a JSON object in the identity's (sorted) order.
+    /// Names and values are escaped as JSON strings (a `"` or `\` in a value is valid input).
     public static func dimensionsText(_ dimensions: [TrailwatchCore.Dimension]) -> String {
-        "{" + dimensions.map { "\"\($0.name)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
+        var out = ByteBuffer(reservingCapacity: 2 + dimensions.count * 32)
+        out.append(UInt8(ascii: "{"))
+        for (i, dimension) in dimensions.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONEscaping.appendString(dimension.name, to: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONEscaping.appendString(dimension.value, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 }
 

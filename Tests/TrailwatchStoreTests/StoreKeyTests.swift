@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+import TrailwatchCore
 import TrailwatchStore
 
 /// Keys are stored: they must not change between versions, and building one part by part (as the
@@ -37,5 +39,19 @@ struct StoreKeyTests {
         #expect(found(#"{"timestamp":"2026-11-24T10:00:00Z","level":"INFO","eventName":"x","eventSource":"y"}"#) == nil)
         #expect(found(#"{"eventIDs":"e-3","eventName":"x","eventSource":"y","Iteration":1}"#) == nil)
         #expect(found(#"{"message":"eventID","eventName":"x","eventSource":"y"}"#) == nil)
+    }
+}
+
+@Suite("Stored metric dimensions")
+struct DimensionsTextTests {
+    @Test("dimensions are stored as a JSON object: plain values as before, quotes, backslashes and controls escaped")
+    func escaped() throws {
+        #expect(StoreConventions.dimensionsText([]) == "{}")
+        #expect(StoreConventions.dimensionsText([Dimension(name: "Host", value: "a"), Dimension(name: "Service", value: "api")])
+                == #"{"Host":"a","Service":"api"}"#)
+        let hostile = [Dimension(name: "Path", value: "C:\\logs \"x\"\n"), Dimension(name: "Über", value: "ü")]
+        let text = StoreConventions.dimensionsText(hostile)
+        let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String]
+        #expect(parsed == ["Path": "C:\\logs \"x\"\n", "Über": "ü"], "\(text)")
     }
 }
