@@ -410,6 +410,11 @@ public final class CloudWatchService: AWSService, Sendable {
             if reads[read] == nil { readOrder.append(read) }
             reads[read, default: []].append((id, StoreConventions.dimensionsText(stat.metric.dimensions), stat.period, stat.statistic))
         }
+        // Without expressions every result is one MetricStat on its own: those are read one series at
+        // a time, in query order, only as far as the page reaches (see below), so a request's cost and
+        // memory follow the page, not the metric's data.
+        let lazy = !parsed.contains { $0.expression != nil }
+        if !lazy {
         try await withStore { store throws(StoreError) in
             for read in readOrder {
                 let wanted = reads[read]!
@@ -427,6 +432,7 @@ public final class CloudWatchService: AWSService, Sendable {
                     seriesByID[query.id] = Series.aggregate(byDimensions[query.dimensions] ?? [], period: query.period, statistic: query.statistic)
                 }
             }
+        }
         }
         struct ResultSeries { var id: String; var label: String; var points: [(time: Int64, value: Double)] }
         var results: [ResultSeries] = []
@@ -484,7 +490,7 @@ public final class CloudWatchService: AWSService, Sendable {
                 throw AWSError("ValidationError", "Expressions \(pending.map(\.id).joined(separator: ", ")) refer to each other in a cycle.")
             }
         }
-        for query in parsed where query.returnData && !(query.expression?.isBand ?? false) {
+        for query in parsed where !lazy && query.returnData && !(query.expression?.isBand ?? false) {
             let label = query.label ?? query.stat?.metric.name ?? query.id
             results.append(ResultSeries(id: query.id, label: label, points: evaluated[query.id]?.points ?? []))
         }
@@ -496,8 +502,9 @@ public final class CloudWatchService: AWSService, Sendable {
         var consumed = offset
         var truncated = false
         var out: [AWSValue] = []
-        for result in results {
-            var points = result.points
+        /// Adds one result's part of the page; `more`: it holds datapoints beyond `points` (not read).
+        func page(_ id: String, _ label: String, _ points: [(time: Int64, value: Double)], more: Bool = false) {
+            var points = points
             if scanBy == "TimestampDescending" { points.reverse() }
             let dropped = min(skip, points.count)
             skip -= dropped
@@ -505,11 +512,46 @@ public final class CloudWatchService: AWSService, Sendable {
             let taken = Array(points.prefix(budget))
             budget -= taken.count
             consumed += taken.count
-            let partial = taken.count < points.count
+            let partial = taken.count < points.count || more
             if partial { truncated = true }
-            out.append(.map(["Id": .string(result.id), "Label": .string(result.label),
+            out.append(.map(["Id": .string(id), "Label": .string(label),
                              "Timestamps": .list(taken.map { .timestamp(Double($0.time)) }), "Values": .list(taken.map { .double($0.value) }),
                              "StatusCode": .string(partial ? "PartialData" : "Complete")]))
+        }
+        for result in results { page(result.id, result.label, result.points) }
+        if lazy {
+            try await withStore { store throws(StoreError) in
+                for query in parsed where query.returnData {
+                    guard let stat = query.stat else { continue }
+                    let label = query.label ?? stat.metric.name
+                    let dimensions = StoreConventions.dimensionsText(stat.metric.dimensions)
+                    let period = stat.period
+                    // The first period kept is the one holding `start` (periods start on multiples of the period).
+                    let first = start - ((start % period) + period) % period
+                    if budget == 0 && skip == 0 {
+                        // Past the page: only whether the result has datapoints (its status) matters.
+                        var cursor = first * 1000, window = max(1, 3600 / period) * period * 1000
+                        var found = false
+                        while !found && cursor < end * 1000 {
+                            let upTo = min(end * 1000, cursor + window)
+                            let rows = try await store.datapoints(namespace: stat.metric.namespace, name: stat.metric.name, dimensions: dimensions,
+                                                                  start: cursor, end: upTo, limit: 50_000_000)
+                            found = !Series.aggregate(rows, period: period, statistic: stat.statistic).points.isEmpty
+                            cursor = upTo
+                            window *= 2
+                        }
+                        page(query.id, label, [], more: found)
+                        continue
+                    }
+                    let rows = stat.statistic.isBasic && period % 3600 == 0
+                        ? try await store.hourlyDatapoints(namespace: stat.metric.namespace, name: stat.metric.name, dimensions: dimensions,
+                                                           start: first * 1000, end: end * 1000, limit: 50_000_000)
+                        : try await store.datapoints(namespace: stat.metric.namespace, name: stat.metric.name, dimensions: dimensions,
+                                                     start: first * 1000, end: end * 1000, limit: 50_000_000)
+                    let series = Series.aggregate(rows, period: period, statistic: stat.statistic)
+                    page(query.id, label, series.points.filter { $0.time + period > start && $0.time < end })
+                }
+            }
         }
         var output: [String: AWSValue] = ["MetricDataResults": .list(out), "Messages": .list(messages)]
         if truncated { output["NextToken"] = .string(String(consumed)) }

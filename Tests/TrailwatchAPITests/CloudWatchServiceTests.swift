@@ -176,6 +176,48 @@ struct CloudWatchServiceTests {
         }
     }
 
+    @Test("GetMetricData pages across several series: results past the page are empty, PartialData when they hold data, Complete when not")
+    func getMetricDataPagesAcrossSeries() async throws {
+        let h = try MetricsHarness()
+        defer { h.cleanUp() }
+        var data: [AWSValue] = []
+        // Hosts a, b, c with 6, 6 and 3 one-minute values; host d has none (and one value outside the range).
+        for (host, count) in [("a", 6), ("b", 6), ("c", 3)] {
+            for i in 0..<count {
+                data.append(["MetricName": "Load", "Dimensions": [["Name": "Host", "Value": .string(host)]],
+                             "Timestamp": .timestamp(t0 + Double(i * 60)), "Value": .double(Double(i + 1))])
+            }
+        }
+        data.append(["MetricName": "Load", "Dimensions": [["Name": "Host", "Value": "d"]], "Timestamp": .timestamp(t0 + 3600), "Value": 9])
+        #expect(await h.call("PutMetricData", ["Namespace": "Fleet", "MetricData": .list(data)]).status == 200)
+        let queries: AWSValue = .list(["a", "d", "b", "c"].map { host in
+            ["Id": .string("h\(host)"), "MetricStat": ["Metric": ["Namespace": "Fleet", "MetricName": "Load", "Dimensions": [["Name": "Host", "Value": .string(host)]]],
+                                                        "Period": 60, "Stat": "Maximum"]]
+        })
+        let first = await h.call("GetMetricData", ["StartTime": .timestamp(t0), "EndTime": .timestamp(t0 + 600), "MaxDatapoints": 4, "MetricDataQueries": queries])
+        let results = try #require(first.output["MetricDataResults"]?.listValue, "\(first)")
+        #expect(results.map { $0["Id"] } == ["ha", "hd", "hb", "hc"])
+        #expect(results.map { $0["Values"]?.listValue?.count } == [4, 0, 0, 0])
+        #expect(results.map { $0["StatusCode"] } == ["PartialData", "Complete", "PartialData", "PartialData"])
+        #expect(first.output["NextToken"] != nil)
+        // Every page in turn gives each series' datapoints once, newest first.
+        var token: AWSValue?
+        var seen: [String: [Double]] = [:]
+        var pages = 0
+        repeat {
+            var input: [String: AWSValue] = ["StartTime": .timestamp(t0), "EndTime": .timestamp(t0 + 600), "MaxDatapoints": 4, "MetricDataQueries": queries]
+            if let token { input["NextToken"] = token }
+            let page = await h.call("GetMetricData", .map(input))
+            for result in page.output["MetricDataResults"]?.listValue ?? [] {
+                seen[result["Id"]?.stringValue ?? "?", default: []] += result["Values"]?.listValue?.compactMap(\.doubleValue) ?? []
+            }
+            token = page.output["NextToken"]
+            pages += 1
+        } while token != nil && pages < 20
+        #expect(pages == 4)
+        #expect(seen == ["ha": [6, 5, 4, 3, 2, 1], "hd": [], "hb": [6, 5, 4, 3, 2, 1], "hc": [3, 2, 1]])
+    }
+
     @Test("alarms: PutMetricAlarm validation, DescribeAlarms filters and pages, DeleteAlarms, SetAlarmState requests")
     func alarms() async throws {
         let h = try MetricsHarness()
