@@ -209,7 +209,7 @@ struct SQLiteCatalogMigrationTests {
         _ = try SQLiteStore(path: path)
         // Make it what version 2 with the API's own catalog tables looked like.
         let (status, _, errors) = try await runProgram(["sqlite3", path, """
-            DELETE FROM schema_version WHERE version = 3;
+            DELETE FROM schema_version WHERE version >= 3;
             ALTER TABLE log_streams DROP COLUMN last_ingestion;
             ALTER TABLE log_streams DROP COLUMN stored_bytes;
             CREATE TABLE api_log_groups(name TEXT PRIMARY KEY, creation_time INTEGER NOT NULL);
