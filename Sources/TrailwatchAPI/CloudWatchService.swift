@@ -412,8 +412,11 @@ public final class CloudWatchService: AWSService, Sendable {
         }
         // Without expressions every result is one MetricStat on its own: those are read one series at
         // a time, in query order, only as far as the page reaches (see below), so a request's cost and
-        // memory follow the page, not the metric's data.
-        let lazy = !parsed.contains { $0.expression != nil }
+        // memory follow the page, not the metric's data. Basic statistics at whole-hour periods come
+        // from the store's hourly sets (a row per series and hour, whatever the data's resolution):
+        // one read per metric name serves them faster than a read per series.
+        let hourlyOnly = statQueries.allSatisfy { $0.1.statistic.isBasic && $0.1.period % 3600 == 0 }
+        let lazy = !parsed.contains { $0.expression != nil } && !hourlyOnly
         if !lazy {
         try await withStore { store throws(StoreError) in
             for read in readOrder {
