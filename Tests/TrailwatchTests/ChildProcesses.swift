@@ -93,12 +93,18 @@ enum Child {
     }
 
     /// Waits for `process` to exit without holding a cooperative thread.
-    static func exit(of process: Process) async {
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
+    /// Waits for `process` to exit on a thread of its own (never on the cooperative pool) and returns
+    /// when it exited, as seen by that thread: the awaiting task may resume much later on a busy
+    /// machine, so tests that time an exit use the returned time.
+    @discardableResult
+    static func exit(of process: Process) async -> Date {
+        await withCheckedContinuation { (done: CheckedContinuation<Date, Never>) in
+            // A thread of its own, not a GCD queue: GCD limits its threads, and with many children
+            // waited for at once a wait could start (and time the exit) late.
+            Thread {
                 process.waitUntilExit()
-                done.resume()
-            }
+                done.resume(returning: Date())
+            }.start()
         }
     }
 
