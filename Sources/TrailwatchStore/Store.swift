@@ -55,8 +55,21 @@ public final class SQLiteStore: Store {
         // WAL with FULL sync: every commit (one per batch) is fsynced before its acknowledgements
         // are released; checkpoints run less often so bulk loads are not dominated by them.
         if !existed { try db.execute("PRAGMA page_size=32768;") }
-        try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=8192;")
-        try migrate()
+        // Two components of one pipeline (the API source and the store sink) open a new store at the
+        // same moment: switching it to WAL and migrating need locks that SQLite refuses at once,
+        // without waiting out the busy timeout, while the other connection holds one. Both steps are
+        // idempotent, so a refused open is tried again for up to 10 s.
+        var attempts = 0
+        while true {
+            do {
+                try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=8192;")
+                try migrate()
+                break
+            } catch where attempts < 500 && (error.message.contains("database is locked") || error.message.contains("database is busy")) {
+                attempts += 1
+                usleep(20_000)
+            }
+        }
         insertLog = try db.prepare("""
             INSERT OR IGNORE INTO log_events(event_key, log_group, log_stream, timestamp, ingestion_time, message, fields)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
