@@ -20,6 +20,12 @@ public protocol MetricsIngest: Sendable {
 /// and from `metric_filter` stages are the same metrics; alarms are store documents that the
 /// `cloudwatch_api` source evaluates with the `alarm` transform's engine.
 public final class CloudWatchService: AWSService, Sendable {
+    /// Basic statistics at periods of whole hours come from the store's hourly statistic sets
+    /// (reads start on the hour, so every period is a union of hours); anything else reads datapoints.
+    static func readsHourlySets(_ statistic: MetricStatistic, period: Int64) -> Bool {
+        statistic.isBasic && period % 3600 == 0
+    }
+
     public let targetPrefix = "GraniteServiceVersion20100801"
     public let signingName = "monitoring"
     public var queryVersion: String? { "2010-08-01" }
@@ -415,7 +421,7 @@ public final class CloudWatchService: AWSService, Sendable {
         // memory follow the page, not the metric's data. Basic statistics at whole-hour periods come
         // from the store's hourly sets (a row per series and hour, whatever the data's resolution):
         // one read per metric name serves them faster than a read per series.
-        let hourlyOnly = statQueries.allSatisfy { $0.1.statistic.isBasic && $0.1.period % 3600 == 0 }
+        let hourlyOnly = statQueries.allSatisfy { Self.readsHourlySets($0.1.statistic, period: $0.1.period) }
         let lazy = !parsed.contains { $0.expression != nil } && !hourlyOnly
         if !lazy {
         try await withStore { store throws(StoreError) in
@@ -424,7 +430,7 @@ public final class CloudWatchService: AWSService, Sendable {
                 let dimensions = wanted.count == 1 ? wanted[0].dimensions : nil
                 // Basic statistics at periods of whole hours come from the store's hourly statistic
                 // sets (reads start on the hour, so every period is a union of hours).
-                let hourly = wanted.allSatisfy { $0.statistic.isBasic && $0.period % 3600 == 0 }
+                let hourly = wanted.allSatisfy { Self.readsHourlySets($0.statistic, period: $0.period) }
                 let rows = hourly
                     ? try await store.hourlyDatapoints(namespace: read.namespace, name: read.name, dimensions: dimensions,
                                                        start: read.from * 1000, end: end * 1000, limit: 50_000_000)
@@ -546,7 +552,7 @@ public final class CloudWatchService: AWSService, Sendable {
                         page(query.id, label, [], more: found)
                         continue
                     }
-                    let rows = stat.statistic.isBasic && period % 3600 == 0
+                    let rows = Self.readsHourlySets(stat.statistic, period: period)
                         ? try await store.hourlyDatapoints(namespace: stat.metric.namespace, name: stat.metric.name, dimensions: dimensions,
                                                            start: first * 1000, end: end * 1000, limit: 50_000_000)
                         : try await store.datapoints(namespace: stat.metric.namespace, name: stat.metric.name, dimensions: dimensions,
