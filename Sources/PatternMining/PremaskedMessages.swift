@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// Messages tokenized and masked ahead of mining, on several cores.
 ///
@@ -76,28 +77,30 @@ extension PremaskedMessages.Part {
 }
 
 extension TemplateMiner {
+    /// Prepares `premasked` for `count` messages in up to `requested` parts; returns the number of parts.
+    private func layOut(_ premasked: inout PremaskedMessages, count: Int, parts requested: Int) -> Int {
+        // Parts of fewer than a few hundred messages cost more to hand out than they save.
+        let partCount = max(1, min(requested, count / 256, 64))
+        premasked.count = count
+        premasked.partSize = max(1, (count + partCount - 1) / partCount)
+        while premasked.parts.count < partCount { premasked.parts.append(.init()) }
+        return partCount
+    }
+
     /// Masks messages `0..<count` (`message(i)` gives the bytes of message `i`) in up to `parts` parts run
     /// concurrently, replacing what `premasked` held. `message` is called from several threads at once; the bytes
     /// must stay valid until the miner has taken the messages.
     public func premask(_ premasked: inout PremaskedMessages, count: Int, parts requested: Int,
                         message: (Int) -> UnsafeRawBufferPointer) {
         let maxTokens = max(configuration.maxTokens, 1)
-        // Parts of fewer than a few hundred messages cost more to hand out than they save.
-        let partCount = max(1, min(requested, count / 256))
-        let partSize = max(1, (count + partCount - 1) / partCount)
-        premasked.count = count
-        premasked.partSize = partSize
-        while premasked.parts.count < partCount { premasked.parts.append(.init()) }
+        let partCount = layOut(&premasked, count: count, parts: requested)
+        let partSize = premasked.partSize
         withoutActuallyEscaping(message) { message in
             premasked.parts.withUnsafeMutableBufferPointer { buffer in
                 // Each part touches only its own buffers; the closure is shared for the duration of the call.
                 nonisolated(unsafe) let parts = buffer
                 nonisolated(unsafe) let message = message
-                let work = { (k: Int) in
-                    let first = k * partSize
-                    parts[k].reset(first: first)
-                    for i in first..<min(count, first + partSize) { parts[k].append(message(i), maxTokens: maxTokens) }
-                }
+                let work = { (k: Int) in parts[k].mask(k, partSize: partSize, count: count, maxTokens: maxTokens, message) }
                 if partCount == 1 {
                     work(0)
                 } else {
@@ -106,5 +109,120 @@ extension TemplateMiner {
                 }
             }
         }
+    }
+
+    /// Masks and groups messages `0..<count` (`message(i)` gives the bytes of message `i`): the same as
+    /// ``add(_:premasked:at:parameterRanges:)`` on every message in order after
+    /// ``premask(_:count:parts:message:)``, but the grouping overlaps the masking — a part is grouped as soon as it
+    /// and the parts before it are masked, while the other cores mask the parts after it.
+    ///
+    /// `assigned(i, assignment, &parameterRanges)` is called for every message in order, right after the ranges of
+    /// its values were appended to `parameterRanges`. It may be called from different threads, but never from two at once, and
+    /// every call has returned when this method returns. `message` is called from several threads at once.
+    public mutating func mine(_ premasked: inout PremaskedMessages, count: Int, parts requested: Int,
+                              message: (Int) -> UnsafeRawBufferPointer, parameterRanges: inout [Range<Int>],
+                              assigned: (_ index: Int, _ assignment: Assignment, _ parameterRanges: inout [Range<Int>]) -> Void) {
+        let maxTokens = max(configuration.maxTokens, 1)
+        let partCount = layOut(&premasked, count: count, parts: requested)
+        let partSize = premasked.partSize
+        guard partCount > 1 else {
+            premask(&premasked, count: count, parts: 1, message: message)
+            for i in 0..<count {
+                let a = add(message(i), premasked: premasked, at: i, parameterRanges: &parameterRanges)
+                assigned(i, a, &parameterRanges)
+            }
+            return
+        }
+        let progress = BatchProgress()
+        withoutActuallyEscaping(message) { message in
+            withoutActuallyEscaping(assigned) { assigned in
+                withUnsafeMutablePointer(to: &self) { miner in
+                    withUnsafeMutablePointer(to: &parameterRanges) { ranges in
+                        premasked.parts.withUnsafeMutableBufferPointer { buffer in
+                            // Parts are masked by whichever worker claims them, each touching only its own
+                            // part; the grouping (the miner, the ranges, `assigned`) is done by one worker at a
+                            // time, holding `progress.grouper`.
+                            nonisolated(unsafe) let parts = buffer
+                            nonisolated(unsafe) let message = message
+                            nonisolated(unsafe) let assigned = assigned
+                            nonisolated(unsafe) let miner = miner
+                            nonisolated(unsafe) let ranges = ranges
+                            let mask = { (k: Int) in
+                                parts[k].mask(k, partSize: partSize, count: count, maxTokens: maxTokens, message)
+                            }
+                            let group = { (k: Int) in
+                                for i in (k * partSize)..<min(count, (k + 1) * partSize) {
+                                    let part = parts.baseAddress! + k
+                                    let a = miner.pointee.add(message(i), loading: {
+                                        PremaskedMessages.Part.load(i - k * partSize, of: part, into: &$0)
+                                    }, parameterRanges: &ranges.pointee)
+                                    assigned(i, a, &ranges.pointee)
+                                }
+                            }
+                            nonisolated(unsafe) let run = { progress.work(parts: partCount, mask: mask, group: group) }
+                            DispatchQueue.concurrentPerform(iterations: min(partCount, 8)) { _ in run() }
+                            // Every part is grouped by the time the workers are done (see `BatchProgress`);
+                            // this only guards that reasoning.
+                            progress.work(parts: partCount, mask: mask, group: group)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Who masks and who groups which part of a batch, shared by the workers of ``TemplateMiner/mine(_:count:parts:message:parameterRanges:assigned:)``.
+///
+/// A worker groups the next part when it is masked and no one else groups (the grouping is the critical path);
+/// otherwise it claims the next part to mask; with nothing left to claim it leaves. Nothing is lost when a worker
+/// leaves: a worker that masks a part then tries to group it, and a grouper that lets go re-checks whether the next
+/// part became ready meanwhile (all atomics are sequentially consistent, so a part marked masked before a failed
+/// attempt to group is seen by the re-check).
+final class BatchProgress: Sendable {
+    private let nextToMask = Atomic<Int>(0)
+    private let masked = Atomic<UInt64>(0)
+    private let nextToGroup = Atomic<Int>(0)
+    private let grouper = Atomic<Bool>(false)
+
+    private func isMasked(_ k: Int) -> Bool { masked.load(ordering: .sequentiallyConsistent) & (1 << UInt64(k)) != 0 }
+
+    func work(parts: Int, mask: (Int) -> Void, group: (Int) -> Void) {
+        while true {
+            if tryGrouping(parts: parts, group) { continue }
+            let k = nextToMask.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
+            guard k < parts else { return }
+            mask(k)
+            masked.bitwiseOr(1 << UInt64(k), ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// Groups the parts that are ready, in order, if no one else does; returns whether it grouped any.
+    private func tryGrouping(parts: Int, _ group: (Int) -> Void) -> Bool {
+        var grouped = false
+        while true {
+            let next = nextToGroup.load(ordering: .sequentiallyConsistent)
+            guard next < parts, isMasked(next),
+                  grouper.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged
+            else { return grouped }
+            var k = nextToGroup.load(ordering: .sequentiallyConsistent)
+            while k < parts && isMasked(k) {
+                group(k)
+                k += 1
+                nextToGroup.store(k, ordering: .sequentiallyConsistent)
+                grouped = true
+            }
+            grouper.store(false, ordering: .sequentiallyConsistent)
+            // Loop: the next part may have been masked while this worker held the grouping.
+        }
+    }
+}
+
+extension PremaskedMessages.Part {
+    /// Masks part `k` of a batch: messages `k * partSize ..< min(count, (k + 1) * partSize)`.
+    mutating func mask(_ k: Int, partSize: Int, count: Int, maxTokens: Int, _ message: (Int) -> UnsafeRawBufferPointer) {
+        let first = k * partSize
+        reset(first: first)
+        for i in first..<min(count, first + partSize) { append(message(i), maxTokens: maxTokens) }
     }
 }

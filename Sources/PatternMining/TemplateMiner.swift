@@ -197,6 +197,8 @@ public struct TemplateMiner: Sendable {
         public let template: String
         public let isNew: Bool
         public let generalized: Bool
+        /// The miner's ``TemplateMiner/textVersion`` right after this message was assigned.
+        public let textVersion: UInt64
     }
 
     /// Assigns message `index` of a batch masked with ``premask(_:count:parts:message:)``: the same as
@@ -204,13 +206,19 @@ public struct TemplateMiner: Sendable {
     /// stand for are appended to `parameterRanges`.
     public mutating func add(_ message: UnsafeRawBufferPointer, premasked: PremaskedMessages, at index: Int,
                              parameterRanges: inout [Range<Int>]) -> Assignment {
-        premasked.load(index, into: &masker)
+        add(message, loading: { premasked.load(index, into: &$0) }, parameterRanges: &parameterRanges)
+    }
+
+    /// ``add(_:premasked:at:parameterRanges:)`` with the message's tokens put into the masker by `load`.
+    @inline(__always)
+    mutating func add(_ message: UnsafeRawBufferPointer, loading load: (inout TokenMasker) -> Void,
+                      parameterRanges: inout [Range<Int>]) -> Assignment {
+        load(&masker)
         let (t, isNew, generalized) = addMasked(message)
         appendParameterRanges(t, to: &parameterRanges)
-        let assignment = Assignment(templateID: templates[t].id, template: templates[t].text, isNew: isNew,
-                                    generalized: generalized)
+        let (id, text) = (templates[t].id, templates[t].text)
         evictBeyondCap()
-        return assignment
+        return Assignment(templateID: id, template: text, isNew: isNew, generalized: generalized, textVersion: textVersion)
     }
 
     /// Evicts the least recently seen templates when there are more than the cap (after the caller has read the

@@ -99,21 +99,21 @@ struct PatternsCommand: ParsableCommand {
                 func line(_ i: Int) -> UnsafeRawBufferPointer {
                     UnsafeRawBufferPointer(rebasing: raw[(i == 0 ? 0 : ends[i - 1])..<ends[i]])
                 }
-                miner.premask(&premasked, count: ends.count, parts: Self.parts) { line($0) }
-                for i in 0..<ends.count {
-                    let text = line(i)
+                // The grouping of a part overlaps the masking of the parts after it.
+                miner.mine(&premasked, count: ends.count, parts: Self.parts, message: { line($0) },
+                           parameterRanges: &ranges) { i, mined, ranges in
                     ranges.removeAll(keepingCapacity: true)
-                    let mined = miner.add(text, premasked: premasked, at: i, parameterRanges: &ranges)
                     lines += 1
                     if assign {
                         pending.append(mined.templateID)
                         if pending.count >= 1 << 14 { flush() }
                     } else if samples[mined.templateID] == nil {
-                        if samples.count > 4 * maxTemplates { samples = samples.filter { miner.template(id: $0.key) != nil } }
-                        samples[mined.templateID] = String(decoding: text, as: UTF8.self)
+                        samples[mined.templateID] = String(decoding: line(i), as: UTF8.self)
                     }
                 }
             }
+            // Samples of evicted templates go (bounded by a multiple of the cap, checked once per chunk).
+            if samples.count > 4 * maxTemplates { samples = samples.filter { miner.template(id: $0.key) != nil } }
             chunk.removeAll(keepingCapacity: true)
             lineEnds.removeAll(keepingCapacity: true)
         }

@@ -65,6 +65,49 @@ import Testing
         #expect(single.merges > 0 && single.merges == batched.merges)
     }
 
+    /// Grouping that overlaps the masking (`mine`) takes the messages in order, whatever worker groups a part.
+    @Test(arguments: [1, 3, 8, 64])
+    func overlappedMiningSameAsOneAtATime(parts: Int) {
+        let texts = Self.messages(6000)
+        let bytes = texts.map { Array($0.utf8) }
+        var single = TemplateMiner(configuration: .init(maxTemplates: 40))
+        var batched = TemplateMiner(configuration: .init(maxTemplates: 40))
+        var premasked = PremaskedMessages()
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for size in [3000, 255, 1, 2744] {
+            var block: [UInt8] = []
+            var ends: [Int] = []
+            for message in bytes[start..<(start + size)] {
+                block += message
+                ends.append(block.count)
+            }
+            start += size
+            block.withUnsafeBytes { raw in
+                func message(_ i: Int) -> UnsafeRawBufferPointer {
+                    UnsafeRawBufferPointer(rebasing: raw[(i == 0 ? 0 : ends[i - 1])..<ends[i]])
+                }
+                var got: [(Int, TemplateMiner.Assignment, [Range<Int>])] = []
+                batched.mine(&premasked, count: size, parts: parts, message: { message($0) },
+                             parameterRanges: &ranges) { i, assignment, ranges in
+                    got.append((i, assignment, ranges))
+                    ranges.removeAll()
+                }
+                #expect(got.map(\.0) == Array(0..<size))
+                for (i, assignment, ranges) in got {
+                    let expected = single.add(message(i))
+                    #expect(assignment.templateID == expected.templateID)
+                    #expect(assignment.template == expected.template)
+                    #expect(assignment.isNew == expected.isNew && assignment.generalized == expected.generalized)
+                    #expect(ranges == expected.parameterRanges)
+                }
+            }
+        }
+        #expect(single.allTemplates == batched.allTemplates)
+        #expect(single.evictions > 0 && single.evictions == batched.evictions)
+        #expect(single.merges > 0 && single.merges == batched.merges)
+    }
+
     @Test func textVersionMarksChangedTemplates() {
         var miner = TemplateMiner()
         _ = miner.add("job job_1 done")

@@ -110,19 +110,18 @@ struct PatternsTransform: TransformKind {
             guard case .logs(var logs) = batch.payload else { return }
             let count = logs.count
             // Masking depends on the message alone: on all cores. Grouping needs the miner's state: in order.
+            // The grouping of a part overlaps the masking of the parts after it.
             let view = logs
-            miner.premask(&premasked, count: count, parts: Self.parts) { view.message($0) }
             ranges.removeAll(keepingCapacity: true)
             rangeEnds.removeAll(keepingCapacity: true)
             batchLabels.removeAll(keepingCapacity: true)
             batchLabelIndex.removeAll(keepingCapacity: true)
             eventLabels.removeAll(keepingCapacity: true)
             var events: [PatternEvent] = []
-            for i in 0..<count {
-                let message = logs.message(i)
-                let mined = miner.add(message, premasked: premasked, at: i, parameterRanges: &ranges)
+            miner.mine(&premasked, count: count, parts: Self.parts, message: { view.message($0) },
+                       parameterRanges: &ranges) { i, mined, ranges in
                 rangeEnds.append(ranges.count)
-                let time = logs.timestamp(i)
+                let time = view.timestamp(i)
                 if time > watermark { watermark = time }
                 let observed = detector.observe(templateID: mined.templateID, template: mined.template, timestampMs: time)
                 if !observed.isEmpty { events += observed }
@@ -139,8 +138,8 @@ struct PatternsTransform: TransformKind {
         /// alone while no template text has changed (``TemplateMiner/textVersion``); values are made once per
         /// template and text, and shared by its events.
         private func label(_ mined: TemplateMiner.Assignment) -> Int32 {
-            if miner.textVersion != labelsVersion {
-                labelsVersion = miner.textVersion
+            if mined.textVersion != labelsVersion {
+                labelsVersion = mined.textVersion
                 batchLabelIndex.removeAll(keepingCapacity: true)
             }
             if let k = batchLabelIndex[mined.templateID] { return k }
