@@ -122,16 +122,19 @@ public struct PatternShiftDetector: Sendable {
             }
             return events
         }
-        // In place: one lookup per message, and the template text is only stored again when it changed.
-        if window > tracked.values[slot].window {
-            var t = tracked.values[slot]
-            close(&t, id: templateID, upTo: window, events: &events)
-            tracked.values[slot] = t
-        }
-        tracked.values[slot].count += 1
-        if tracked.values[slot].template != template { tracked.values[slot].template = template }
-        tracked.values[slot].lastSeenMs = max(tracked.values[slot].lastSeenMs, timestampMs)
+        // In place (one modify access: reading `tracked.values[slot]` field by field would copy the entry, and retain
+        // its text, each time), and the template text is only stored again when it changed.
+        observe(&tracked.values[slot], id: templateID, template: template, window: window, timestampMs: timestampMs,
+                events: &events)
         return events
+    }
+
+    private func observe(_ t: inout Tracked, id: UInt64, template: String, window: Int64, timestampMs: Int64,
+                         events: inout [PatternEvent]) {
+        if window > t.window { close(&t, id: id, upTo: window, events: &events) }
+        t.count += 1
+        if t.template != template { t.template = template }
+        t.lastSeenMs = max(t.lastSeenMs, timestampMs)
     }
 
     /// Completes every template's windows that end at or before `ms`.

@@ -491,12 +491,13 @@ struct TokenMasker: Sendable {
         let length = e - s
         if scan.digits > 0 {
             if scan.numberLike && (scan.unitStart < 0 || isUnit(bytes, scan.unitStart, e)) { return .always }
-            if scan.backslashes >= 2 { return .always }
+            if scan.backslashes >= 2 || isIdentifier(bytes, s, e, table) { return .always }
+            if scan.dots >= 1 && isHostName(bytes, s, e, table) { return .always }
             return .shaped
         }
         if scan.backslashes >= 2 { return .always }
         if scan.hexLetters == length && length >= 8 { return .always }
-        if scan.dots >= 1 && isHostName(bytes, s, e, table) { return .shaped }
+        if scan.dots >= 1 && isHostName(bytes, s, e, table) { return .always }
         if afterEquals && length > 0 { return .shaped }
         return .literal
     }
@@ -556,6 +557,24 @@ struct TokenMasker: Sendable {
             word = StableHash.mix(word, c | 0x20)
         }
         return Self.units.contains(word)
+    }
+
+    /// Whether a word with digits glued to letters is an identifier — a run of at least three digits or four digits in
+    /// all (`blk_-1608999687919862906`, `job_2015_0001`, `user298`, `attempt_1445144423722_0020_m_000001_0`) — rather
+    /// than a name with a digit in it (`eth0`, `en1`, `L2`, `node-7`, `IPv6`, `Slf4j`), which stays value-shaped.
+    private func isIdentifier(_ bytes: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int, _ table: UnsafeBufferPointer<UInt16>) -> Bool {
+        var run = 0
+        var total = 0
+        for j in s..<e {
+            if table[Int(bytes[j])] & Self.digit != 0 {
+                run += 1
+                total += 1
+                if run >= 3 || total >= 4 { return true }
+            } else {
+                run = 0
+            }
+        }
+        return false
     }
 
     /// `label.label….tld`: letters, digits and `-` between dots, ending in a known top-level domain.
