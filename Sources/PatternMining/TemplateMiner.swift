@@ -112,6 +112,22 @@ public struct TemplateMiner: Sendable {
         struct Value: Sendable, Codable, Equatable {
             var hash: UInt64
             var shape: UInt64
+            /// The value reads as the name of an event (``TemplateMiner/isEventWord(_:)``).
+            var eventWord = false
+
+            init(hash: UInt64, shape: UInt64, eventWord: Bool) {
+                self.hash = hash
+                self.shape = shape
+                self.eventWord = eventWord
+            }
+
+            init(from decoder: any Decoder) throws {
+                // `eventWord` came later: state saved before it still loads.
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                hash = try c.decode(UInt64.self, forKey: .hash)
+                shape = try c.decode(UInt64.self, forKey: .shape)
+                eventWord = try c.decodeIfPresent(Bool.self, forKey: .eventWord) ?? false
+            }
         }
         /// Member template ids, oldest first.
         var members: [UInt64]
@@ -306,11 +322,20 @@ public struct TemplateMiner: Sendable {
         var generalise: [(position: Int, level: Level)] = []
         for p in 0..<tokens.count where !Self.accepts(model, p, tokens[p]) {
             var values = family.positions[Int32(p)] ?? []
-            if model.levels[p] == .exact { Self.insert(.init(hash: model.hashes[p], shape: model.shapes[p]), into: &values, cap: cap) }
-            Self.insert(.init(hash: tokens[p].hash, shape: tokens[p].shape), into: &values, cap: cap)
+            if model.levels[p] == .exact {
+                var text = model.tokens[p]
+                let eventWord = text.withUTF8 { Self.isEventWord(UnsafeRawBufferPointer($0)) }
+                Self.insert(.init(hash: model.hashes[p], shape: model.shapes[p], eventWord: eventWord), into: &values, cap: cap)
+            }
+            let eventWord = Self.isEventWord(UnsafeRawBufferPointer(
+                rebasing: message[Int(tokens[p].sourceStart)..<Int(tokens[p].sourceEnd)]))
+            Self.insert(.init(hash: tokens[p].hash, shape: tokens[p].shape, eventWord: eventWord), into: &values, cap: cap)
             family.positions[Int32(p)] = values
             let sameShape = values.allSatisfy { $0.shape == values[0].shape }
-            let enough = sameShape ? configuration.distinctValuesForVariable : configuration.distinctWordsForVariable
+            var enough = sameShape ? configuration.distinctValuesForVariable : configuration.distinctWordsForVariable
+            // Words that name events (`Started`/`Stopped`, `GET`/`POST`) are an enumeration far more often than a
+            // variable: they need twice the evidence.
+            if values.allSatisfy(\.eventWord) { enough *= 2 }
             if values.count >= 3 * enough || (values.count >= enough && isMostlyDistinct(values.count, at: p, in: family)) {
                 generalise.append((p, sameShape ? .shape : .any))
             }
@@ -359,6 +384,29 @@ public struct TemplateMiner: Sendable {
             }
         }
         return changed
+    }
+
+    /// Whether a token reads as the name of an event rather than a value: a word of letters only (leading and trailing
+    /// punctuation aside) that is upper case (`GET`, `DELETE`, `ACTIVE`) or a verb form of at least five letters ending
+    /// in `ed` or `ing` (`Started`, `Paused`, `Deleting`). Log statements print such words from a fixed set — states,
+    /// methods, phases — while names and ids (user names, hosts) rarely look like that.
+    static func isEventWord(_ token: UnsafeRawBufferPointer) -> Bool {
+        let isLetter = { (c: UInt8) in (c | 0x20) >= UInt8(ascii: "a") && (c | 0x20) <= UInt8(ascii: "z") }
+        var s = 0
+        var e = token.count
+        while s < e && !isLetter(token[s]) { s += 1 }
+        while e > s && !isLetter(token[e - 1]) { e -= 1 }
+        guard e - s >= 2 else { return false }
+        var upper = true
+        for j in s..<e {
+            let c = token[j]
+            guard isLetter(c) else { return false }
+            if c & 0x20 != 0 { upper = false }
+        }
+        if upper { return true }
+        let lower = { (j: Int) in token[j] | 0x20 }
+        if e - s >= 5 && lower(e - 2) == UInt8(ascii: "e") && lower(e - 1) == UInt8(ascii: "d") { return true }
+        return e - s >= 6 && lower(e - 3) == UInt8(ascii: "i") && lower(e - 2) == UInt8(ascii: "n") && lower(e - 1) == UInt8(ascii: "g")
     }
 
     /// Whether `distinct` values at position `p` are at least ``Configuration/distinctShareForVariable`` of the
