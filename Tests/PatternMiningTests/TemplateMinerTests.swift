@@ -44,7 +44,17 @@ import Testing
         ("Address change detected. Old: node-41/10.190.173.170:9000 New: node-41:9000", "Address change detected. Old: <*> New: <*>"),
         // value-shaped words stay as written until their position proves variable
         ("Link up on eth0", "Link up on eth0"),
-        ("Task attempt_1445144423722_0020_m_000001_0 killed", "Task attempt_1445144423722_0020_m_000001_0 killed"),
+        // identifiers glued to words (a run of three digits, or four in all) and host names are variables at once
+        ("Task attempt_1445144423722_0020_m_000001_0 killed", "Task <*> killed"),
+        ("Deleting block blk_-1608999687919862906 file /data/current/subdir7", "Deleting block <*> file <*>"),
+        ("Job job_2015_0001 submitted by user298", "Job <*> submitted by <*>"),
+        ("Resolved MSRA-SA-41.fareast.corp.microsoft.com to /default-rack", "Resolved <*> to <*>"),
+        ("Final resource view: name=cp-1.slowvm1.tcloud-pg0.utah.cloudlab.us phys_ram=64172MB",
+         "Final resource view: name=<*> phys_ram=<*>"),
+        ("[req-38101a0b-2096-447d-96ea-a692162415ae 113d3a99c3da401fbd62cc2caa5b96d2] GET",
+         "<*> GET"),
+        // names with a digit in them stay as written until their position proves variable
+        ("Link up on en0 and L2 cache of IPv6 via Slf4jLogger", "Link up on en0 and L2 cache of IPv6 via Slf4jLogger"),
         (#"msg="disk is full" code=7"#, #"msg="disk is full" code=<*>"#),
     ])
     func builtInMasking(_ message: String, _ expected: String) {
@@ -88,17 +98,47 @@ import Testing
         var miner = TemplateMiner()
         var ids = Set<UInt64>()
         for _ in 0..<10 {
-            ids.insert(miner.add("instance 42 VM Started (Lifecycle Event)").templateID)
-            ids.insert(miner.add("instance 42 VM Paused (Lifecycle Event)").templateID)
+            ids.insert(miner.add("instance 42 pool blue (Lifecycle Event)").templateID)
+            ids.insert(miner.add("instance 42 pool green (Lifecycle Event)").templateID)
         }
-        // A third state after twenty messages: three values among 21 is an enumeration, not a variable.
-        ids.insert(miner.add("instance 42 VM Resumed (Lifecycle Event)").templateID)
+        // A third pool after twenty messages: three values among 21 is an enumeration, not a variable.
+        ids.insert(miner.add("instance 42 pool red (Lifecycle Event)").templateID)
         #expect(ids.count == 3)
         #expect(miner.templateCount == 3)
         // Without the share test, three distinct values are enough.
         var eager = TemplateMiner(configuration: .init(distinctShareForVariable: 0))
-        for _ in 0..<10 { _ = eager.add("instance 42 VM Started (Lifecycle Event)"); _ = eager.add("instance 42 VM Paused (Lifecycle Event)") }
-        #expect(eager.add("instance 42 VM Resumed (Lifecycle Event)").template == "instance <*> VM <*> (Lifecycle Event)")
+        for _ in 0..<10 { _ = eager.add("instance 42 pool blue (Lifecycle Event)"); _ = eager.add("instance 42 pool green (Lifecycle Event)") }
+        #expect(eager.add("instance 42 pool red (Lifecycle Event)").template == "instance <*> pool <*> (Lifecycle Event)")
+    }
+
+    @Test func identifiersJoinOneTemplateFromTheFirstMessage() {
+        var miner = TemplateMiner()
+        let a = miner.add("Received completed container container_1445144423722_0020_01_000005")
+        let b = miner.add("Received completed container container_1445144423722_0020_01_000012")
+        #expect(a.templateID == b.templateID && !b.isNew)
+        #expect(b.parameters(in: "Received completed container container_1445144423722_0020_01_000012")
+                == ["container_1445144423722_0020_01_000012"])
+    }
+
+    @Test func wordsThatNameEventsNeedMoreEvidence() {
+        // Lifecycle states and HTTP methods are events, even when several of them have been seen early on …
+        var miner = TemplateMiner()
+        var ids = Set<UInt64>()
+        for state in ["Paused", "Resumed", "Started", "Stopped", "Paused", "Started"] {
+            ids.insert(miner.add("[instance: 42] VM \(state) (Lifecycle Event)").templateID)
+        }
+        for method in ["GET", "POST", "DELETE"] {
+            ids.insert(miner.add("10.11.10.1 \"\(method) /v2/servers/detail HTTP/1.1\" status: 200 len: 1893").templateID)
+        }
+        #expect(Set(ids.map { miner.resolve($0) }).count == 7)
+        // … while user names, which do not read as events, become a variable with the usual evidence.
+        let users = ["cyrus", "news", "test"].map { miner.add("session closed for user \($0)").templateID }
+        #expect(Set(users.map { miner.resolve($0) }).count == 1)
+        for (word, expected) in [("\"GET", true), ("Started", true), ("Deleting", true), ("root", false), ("cyrus", false),
+                                 ("fred", false), ("eth0", false), ("OK", true), ("x", false)] {
+            var text = word
+            #expect(text.withUTF8 { TemplateMiner.isEventWord(UnsafeRawBufferPointer($0)) } == expected, "\(word)")
+        }
     }
 
     @Test func valueShapedWordsKeepTheirFrameWhenGeneralised() {
