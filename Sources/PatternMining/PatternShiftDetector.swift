@@ -124,14 +124,16 @@ public struct PatternShiftDetector: Sendable {
         }
         // In place (one modify access: reading `tracked.values[slot]` field by field would copy the entry, and retain
         // its text, each time), and the template text is only stored again when it changed.
-        observe(&tracked.values[slot], id: templateID, template: template, window: window, timestampMs: timestampMs,
-                events: &events)
+        // Static, so `self` is not held (which would make the dictionary copy itself on the modify access).
+        let c = configuration
+        Self.observe(&tracked.values[slot], c, id: templateID, template: template, window: window,
+                     timestampMs: timestampMs, events: &events)
         return events
     }
 
-    private func observe(_ t: inout Tracked, id: UInt64, template: String, window: Int64, timestampMs: Int64,
-                         events: inout [PatternEvent]) {
-        if window > t.window { close(&t, id: id, upTo: window, events: &events) }
+    private static func observe(_ t: inout Tracked, _ c: Configuration, id: UInt64, template: String, window: Int64,
+                                timestampMs: Int64, events: inout [PatternEvent]) {
+        if window > t.window { close(&t, c, id: id, upTo: window, events: &events) }
         t.count += 1
         if t.template != template { t.template = template }
         t.lastSeenMs = max(t.lastSeenMs, timestampMs)
@@ -144,19 +146,20 @@ public struct PatternShiftDetector: Sendable {
         for id in tracked.keys.sorted() {
             var t = tracked[id]!
             guard window > t.window else { continue }
-            close(&t, id: id, upTo: window, events: &events)
+            Self.close(&t, configuration, id: id, upTo: window, events: &events)
             tracked[id] = t
         }
         return events
     }
 
     /// Closes the open window and the quiet windows before `window`.
-    private func close(_ t: inout Tracked, id: UInt64, upTo window: Int64, events: inout [PatternEvent]) {
-        closeWindow(&t, id: id, count: t.count, events: &events)
+    private static func close(_ t: inout Tracked, _ configuration: Configuration, id: UInt64, upTo window: Int64,
+                              events: inout [PatternEvent]) {
+        closeWindow(&t, configuration, id: id, count: t.count, events: &events)
         let quiet = window - t.window - 1
         if quiet > 0 {
             t.window += 1
-            closeWindow(&t, id: id, count: 0, events: &events)
+            closeWindow(&t, configuration, id: id, count: 0, events: &events)
             // The remaining quiet windows only decay the baseline (a decrease was already judged once).
             let remaining = quiet - 1
             if remaining > 0 {
@@ -176,8 +179,8 @@ public struct PatternShiftDetector: Sendable {
         t.count = 0
     }
 
-    private func closeWindow(_ t: inout Tracked, id: UInt64, count: Double, events: inout [PatternEvent]) {
-        let c = configuration
+    private static func closeWindow(_ t: inout Tracked, _ c: Configuration, id: UInt64, count: Double,
+                                    events: inout [PatternEvent]) {
         let start = t.window * c.windowMs
         if t.windows == 0 {
             t.baseline = count
