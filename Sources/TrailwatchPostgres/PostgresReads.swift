@@ -68,24 +68,35 @@ extension PostgresStore {
         let cursor = try request.nextToken.map { token throws(StoreError) in try PageCursor(token: token) }
         let pageSize = max(1, request.maxResults)
         var binds = PostgresBindings()
-        // No attribute: every record (each has exactly one EventId row).
-        binds.append(request.attribute.isEmpty ? "EventId" : request.attribute); binds.append(request.value)
         binds.append(request.start ?? Int64.min); binds.append(request.end ?? Int64.max)
         binds.append(cursor?.timestamp ?? Int64.max); binds.append(cursor?.tiebreak ?? Int64.max)
         binds.append(Int64(pageSize + 1))
-        binds.append(request.attribute.isEmpty)
+        // No attribute: every record, by its one EventId row. The attribute is written into the
+        // SQL (not bound, not OR-ed with the value) so the planner picks `cloudtrail_lookup_by_time`
+        // for it and the value index for the others. The page is cut from the lookup rows before
+        // any event is read: joined first, a frequent value had every match read and sorted.
+        let selection: String
+        if request.attribute.isEmpty {
+            selection = "attribute = 'EventId'"
+        } else {
+            binds.append(request.attribute); binds.append(request.value)
+            selection = "attribute = $6 AND value = $7"
+        }
         let rows = try await run("""
-            SELECT e.message, l.timestamp, l.event_key FROM cloudtrail_lookup l
-            JOIN log_events e ON e.timestamp = l.timestamp AND e.event_key = l.event_key AND e.log_group = l.log_group
-            WHERE l.attribute = $1 AND ($8 OR l.value = $2) AND l.timestamp >= $3 AND l.timestamp < $4
-              AND (l.timestamp, l.event_key) < ($5, $6)
-            ORDER BY l.timestamp DESC, l.event_key DESC LIMIT $7
+            SELECT e.message, l.timestamp, l.event_key FROM (
+              SELECT timestamp, event_key, log_group FROM cloudtrail_lookup
+              WHERE \(selection) AND timestamp >= $1 AND timestamp < $2 AND (timestamp, event_key) < ($3, $4)
+              ORDER BY timestamp DESC, event_key DESC LIMIT $5) l
+            LEFT JOIN log_events e ON e.timestamp = l.timestamp AND e.event_key = l.event_key AND e.log_group = l.log_group
+            ORDER BY l.timestamp DESC, l.event_key DESC
             """, binds)
         var records: [String] = []
         var last = PageCursor(timestamp: 0, tiebreak: 0)
         for row in rows.prefix(pageSize) {
-            let (message, t, k) = try decode(row, (String, Int64, Int64).self)
-            records.append(message)
+            let (message, t, k) = try decode(row, (String?, Int64, Int64).self)
+            // A lookup row whose event is gone (deleted between the two) is skipped; the cursor
+            // still moves past it.
+            if let message { records.append(message) }
             last = PageCursor(timestamp: t, tiebreak: k)
         }
         return LookupEventsPage(records: records, nextToken: rows.count > pageSize ? last.token : nil)
