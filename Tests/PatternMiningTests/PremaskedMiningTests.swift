@@ -24,6 +24,25 @@ import Testing
         }
     }
 
+    /// Calls `body(size, message)` for consecutive batches of `bytes` of the given sizes, each batch one contiguous
+    /// block as a pipeline batch has.
+    static func forEachBatch(_ bytes: [[UInt8]], sizes: [Int],
+                             _ body: (Int, (Int) -> UnsafeRawBufferPointer) -> Void) {
+        var start = 0
+        for size in sizes {
+            var block: [UInt8] = []
+            var ends: [Int] = []
+            for message in bytes[start..<(start + size)] {
+                block += message
+                ends.append(block.count)
+            }
+            start += size
+            block.withUnsafeBytes { raw in
+                body(size) { i in UnsafeRawBufferPointer(rebasing: raw[(i == 0 ? 0 : ends[i - 1])..<ends[i]]) }
+            }
+        }
+    }
+
     @Test(arguments: [1, 3, 8])
     func sameAsOneAtATime(parts: Int) {
         let texts = Self.messages(3000)
@@ -33,31 +52,17 @@ import Testing
         var premasked = PremaskedMessages()
         var ranges: [Range<Int>] = []
         // Batches of different sizes, so parts are reused with other counts.
-        var start = 0
-        for size in [700, 1300, 5, 995] {
-            // One contiguous block per batch, as a pipeline batch has.
-            var block: [UInt8] = []
-            var ends: [Int] = []
-            for message in bytes[start..<(start + size)] {
-                block += message
-                ends.append(block.count)
-            }
-            start += size
-            block.withUnsafeBytes { raw in
-                func message(_ i: Int) -> UnsafeRawBufferPointer {
-                    UnsafeRawBufferPointer(rebasing: raw[(i == 0 ? 0 : ends[i - 1])..<ends[i]])
-                }
-                batched.premask(&premasked, count: size, parts: parts) { message($0) }
-                #expect(premasked.count == size)
-                for i in 0..<size {
-                    let expected = single.add(message(i))
-                    ranges.removeAll()
-                    let got = batched.add(message(i), premasked: premasked, at: i, parameterRanges: &ranges)
-                    #expect(got.templateID == expected.templateID)
-                    #expect(got.template == expected.template)
-                    #expect(got.isNew == expected.isNew && got.generalized == expected.generalized)
-                    #expect(ranges == expected.parameterRanges)
-                }
+        Self.forEachBatch(bytes, sizes: [700, 1300, 5, 995]) { size, message in
+            batched.premask(&premasked, count: size, parts: parts) { message($0) }
+            #expect(premasked.count == size)
+            for i in 0..<size {
+                let expected = single.add(message(i))
+                ranges.removeAll()
+                let got = batched.add(message(i), premasked: premasked, at: i, parameterRanges: &ranges)
+                #expect(got.templateID == expected.templateID)
+                #expect(got.template == expected.template)
+                #expect(got.isNew == expected.isNew && got.generalized == expected.generalized)
+                #expect(ranges == expected.parameterRanges)
             }
         }
         #expect(single.allTemplates == batched.allTemplates)
@@ -74,33 +79,20 @@ import Testing
         var batched = TemplateMiner(configuration: .init(maxTemplates: 40))
         var premasked = PremaskedMessages()
         var ranges: [Range<Int>] = []
-        var start = 0
-        for size in [3000, 255, 1, 2744] {
-            var block: [UInt8] = []
-            var ends: [Int] = []
-            for message in bytes[start..<(start + size)] {
-                block += message
-                ends.append(block.count)
+        Self.forEachBatch(bytes, sizes: [3000, 255, 1, 2744]) { size, message in
+            var got: [(Int, TemplateMiner.Assignment, [Range<Int>])] = []
+            batched.mine(&premasked, count: size, parts: parts, message: { message($0) },
+                         parameterRanges: &ranges) { i, assignment, ranges in
+                got.append((i, assignment, ranges))
+                ranges.removeAll()
             }
-            start += size
-            block.withUnsafeBytes { raw in
-                func message(_ i: Int) -> UnsafeRawBufferPointer {
-                    UnsafeRawBufferPointer(rebasing: raw[(i == 0 ? 0 : ends[i - 1])..<ends[i]])
-                }
-                var got: [(Int, TemplateMiner.Assignment, [Range<Int>])] = []
-                batched.mine(&premasked, count: size, parts: parts, message: { message($0) },
-                             parameterRanges: &ranges) { i, assignment, ranges in
-                    got.append((i, assignment, ranges))
-                    ranges.removeAll()
-                }
-                #expect(got.map(\.0) == Array(0..<size))
-                for (i, assignment, ranges) in got {
-                    let expected = single.add(message(i))
-                    #expect(assignment.templateID == expected.templateID)
-                    #expect(assignment.template == expected.template)
-                    #expect(assignment.isNew == expected.isNew && assignment.generalized == expected.generalized)
-                    #expect(ranges == expected.parameterRanges)
-                }
+            #expect(got.map(\.0) == Array(0..<size))
+            for (i, assignment, ranges) in got {
+                let expected = single.add(message(i))
+                #expect(assignment.templateID == expected.templateID)
+                #expect(assignment.template == expected.template)
+                #expect(assignment.isNew == expected.isNew && assignment.generalized == expected.generalized)
+                #expect(ranges == expected.parameterRanges)
             }
         }
         #expect(single.allTemplates == batched.allTemplates)
