@@ -34,8 +34,9 @@ public struct PremaskedMessages: @unchecked Sendable {
         mutating func append(_ message: UnsafeRawBufferPointer, maxTokens: Int) {
             masker.mask(message)
             masker.truncate(to: maxTokens)
-            tokens.append(contentsOf: masker.tokens)
-            segments.append(contentsOf: masker.segments)
+            // Through buffer pointers: appending the arrays themselves retains and releases them for every message.
+            masker.tokens.withUnsafeBufferPointer { tokens.append(contentsOf: $0) }
+            masker.segments.withUnsafeBufferPointer { segments.append(contentsOf: $0) }
             tokenEnds.append(Int32(tokens.count))
             segmentEnds.append(Int32(segments.count))
         }
