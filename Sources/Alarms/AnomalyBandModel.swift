@@ -447,14 +447,29 @@ public struct AnomalyBandModel: Sendable {
                 bounded.append(min(abs(deviations[i]), allReaches[start + i]) / (abs(expected[i]) + offset))
             }
             let relativeFloor = floor / max(Stats.median(expected.map(abs)) + offset, 1e-12)
-            result.spread = max(Stats.quantile(bounded, settings.tailQuantile) / Stats.normalQuantile(settings.tailQuantile), relativeFloor)
+            (result.spread, result.tail) = spreadAndTail(&bounded, floor: relativeFloor, settings: settings)
         } else {
             for i in times.indices { bounded.append(min(abs(deviations[i]), allReaches[start + i])) }
-            // The residual quantile in standard deviations of a normal distribution (2.326 for the 0.99 quantile).
-            result.spread = max(Stats.quantile(bounded, settings.tailQuantile) / Stats.normalQuantile(settings.tailQuantile), floor)
+            (result.spread, result.tail) = spreadAndTail(&bounded, floor: floor, settings: settings)
         }
-        if settings.tailFit { result.tail = TailFit(deviations: bounded, spread: result.spread) }
         return result
+    }
+
+    /// The spread (the residuals' `tailQuantile` in standard deviations of a normal distribution: 2.326 for the 0.99
+    /// quantile), at least `floor`, and the tail fit beyond the 0.97 quantile — from one selection over `deviations`
+    /// (reordered), whose excesses are then all right of the threshold's position.
+    static func spreadAndTail(_ deviations: inout [Double], floor: Double, settings: Settings) -> (Double, TailFit?) {
+        let scale = Stats.normalQuantile(settings.tailQuantile)
+        guard settings.tailFit, settings.tailQuantile >= TailFit.thresholdQuantile, deviations.count >= TailFit.minimumCount else {
+            return (max(Stats.quantile(deviations, settings.tailQuantile) / scale, floor), nil)
+        }
+        return deviations.withUnsafeMutableBufferPointer { buffer in
+            let (threshold, tail) = Stats.quantiles(inPlace: buffer, TailFit.thresholdQuantile, settings.tailQuantile)
+            let spread = max(tail / scale, floor)
+            let above = Int((TailFit.thresholdQuantile * Double(buffer.count - 1)).rounded(.down)) + 1
+            return (spread, TailFit(excessesOf: UnsafeBufferPointer(rebasing: buffer[above...]), over: threshold,
+                                    among: buffer.count, spread: spread))
+        }
     }
 
     /// The median and the scale (the 0.99 quantile's distance from the median, in normal deviations) of the mean
@@ -811,20 +826,22 @@ struct TailFit: Codable, Sendable {
     var shape: Double
 
     static let thresholdQuantile = 0.97
+    /// Fewer deviations, or fewer excesses, do not say enough about a tail.
+    static let minimumCount = 1000
+    static let minimumExcesses = 30
 
-    /// Fitted by the method of moments to the excesses of `deviations` (absolute) over their 0.97 quantile, measured
-    /// in `spread`s; nil with fewer than 30 excesses or no spread.
-    init?(deviations: [Double], spread: Double) {
-        guard spread > 0, deviations.count >= 1000 else { return nil }
-        let u = Stats.quantile(deviations, Self.thresholdQuantile)
+    /// Fitted by the method of moments to the excesses over `threshold` among `candidates` (absolute deviations, the
+    /// largest of `count`), measured in `spread`s; nil with fewer than `minimumExcesses` or no spread.
+    init?(excessesOf candidates: UnsafeBufferPointer<Double>, over threshold: Double, among count: Int, spread: Double) {
+        guard spread > 0 else { return nil }
         var sum = 0.0, squares = 0.0, n = 0
-        for d in deviations where d > u {
-            let e = (d - u) / spread
+        for d in candidates where d > threshold {
+            let e = (d - threshold) / spread
             sum += e
             squares += e * e
             n += 1
         }
-        guard n >= 30 else { return nil }
+        guard n >= Self.minimumExcesses else { return nil }
         let mean = sum / Double(n)
         let variance = squares / Double(n) - mean * mean
         guard mean > 0, variance > 0 else { return nil }
@@ -832,8 +849,8 @@ struct TailFit: Codable, Sendable {
         // Shape clamped to what moments can estimate (they need shape < 1/4 for a finite fourth moment).
         shape = min(max(0.5 * (1 - ratio), -0.5), 0.45)
         scale = 0.5 * mean * (ratio + 1)
-        threshold = u / spread
-        rate = Double(n) / Double(deviations.count)
+        self.threshold = threshold / spread
+        rate = Double(n) / Double(count)
     }
 
     /// The band width (in spreads) for `k` normal deviations: never narrower than `k`, wider when the tail is heavier
