@@ -3,8 +3,8 @@ import TrailwatchStore
 
 /// One log batch prepared for `log_events`: each event's idempotency key (as in the SQLite
 /// store), the batch's days, per-stream spans and bytes, its CloudTrail lookup rows — and the
-/// rows themselves, written in COPY text format piece by piece while earlier pieces are on their
-/// way to the server.
+/// rows themselves, written in binary COPY format piece by piece while earlier pieces are on
+/// their way to the server.
 ///
 /// Rows go in (timestamp, event_key) order, the order of the unique index: a batch's keys are
 /// hashes, and in file order every row would land on a random page of the index's newest part
@@ -23,10 +23,10 @@ struct LogRows {
     /// Per origin: the first and last event time, and the message bytes.
     private(set) var spans: [(Int64, Int64)?]
     private(set) var originBytes: [Int64]
-    /// CloudTrail records' rows for `cloudtrail_lookup`.
-    private(set) var lookups = CopyText(capacity: 0)
-    /// Per origin, the columns between the key and the message, escaped once per batch:
-    /// TAB log_group TAB log_stream TAB ingestion_time TAB.
+    /// CloudTrail records' rows for `cloudtrail_lookup`, a whole COPY stream (empty when none).
+    private(set) var lookups = CopyRows(capacity: 0)
+    /// Per origin, the columns between the key and the message, encoded once per batch:
+    /// log_group, log_stream, ingestion_time.
     private let middles: [[UInt8]]
 
     var count: Int { logs.count }
@@ -34,12 +34,8 @@ struct LogRows {
     init(_ logs: LogBatch, cloudTrail: CloudTrailAttributes, dayMillis: Int64) {
         self.logs = logs
         let names = logs.origins.map { (group: Array($0.logGroup.utf8), stream: Array($0.logStream.utf8)) }
-        var ingestion = [UInt8](repeating: 0, count: 21)
-        let ingestionDigits = ingestion.withUnsafeMutableBufferPointer { CopyText.writeNumber(logs.ingestionTime, to: $0.baseAddress!) }
-        middles = names.map { name in
-            [CopyText.tab] + CopyText.escaped(name.group) + [CopyText.tab] + CopyText.escaped(name.stream) + [CopyText.tab]
-                + ingestion[..<ingestionDigits] + [CopyText.tab]
-        }
+        let ingestion = CopyRows.bigintColumn(logs.ingestionTime)
+        middles = names.map { name in CopyRows.textColumn(name.group) + CopyRows.textColumn(name.stream) + ingestion }
         // The key's state after the group and stream names, once per origin.
         let streamKeys = names.map { name in
             name.group.withUnsafeBytes { group in
@@ -88,14 +84,17 @@ struct LogRows {
                 // A record naming two resources of one type gives that pair twice: one row (the
                 // lookup key would refuse the second).
                 for (n, (attribute, value)) in attributes.enumerated() where !attributes[..<n].contains(where: { $0 == (attribute, value) }) {
+                    if lookups.isEmpty { lookups.start() }
+                    lookups.row(columns: 5)
                     lookups.text(Array(attribute.utf8))
                     lookups.text(Array(value.utf8))
-                    lookups.number(time)
-                    lookups.number(key)
-                    lookups.text(names[originIndex].group, last: true)
+                    lookups.bigint(time)
+                    lookups.bigint(key)
+                    lookups.text(names[originIndex].group)
                 }
             }
         }
+        if !lookups.isEmpty { lookups.end() }
         if sortedAlready {
             order = Array(0..<Int32(logs.count))
         } else if logs.timestamps.isEmpty {
@@ -111,26 +110,27 @@ struct LogRows {
     }
 
     /// Writes the rows from position `start` (in row order) until `rows` holds about `maxBytes`;
-    /// returns the position after the last row written.
-    func encode(from start: Int, into rows: inout CopyText, maxBytes: Int) -> Int {
+    /// returns the position after the last row written. The first piece starts the COPY
+    /// stream, the last one ends it.
+    func encode(from start: Int, into rows: inout CopyRows, maxBytes: Int) -> Int {
         var position = start
         var fieldsText = TrailwatchCore.ByteBuffer()
+        if start == 0 { rows.start() }
         while position < order.count && rows.byteCount < maxBytes {
             let i = Int(order[position])
             position += 1
             let originIndex = logs.originIndices.isEmpty ? 0 : Int(logs.originIndices[i])
-            rows.number(logs.timestamp(i))
-            rows.number(keys[i], then: middles[originIndex])
+            rows.row(columns: Int16(PostgresStore.eventColumns.count), logs.timestamp(i), keys[i], then: middles[originIndex])
+            rows.text(logs.message(i))
             if let fields = logs.fields(i), !fields.entries.isEmpty {
-                rows.text(logs.message(i))
                 fieldsText.removeAll()
                 LogRecordEncoder.appendFields(fields, to: &fieldsText)
-                fieldsText.bytes.withUnsafeBytes { rows.text($0, last: true) }
+                fieldsText.bytes.withUnsafeBytes { rows.text($0) }
             } else {
-                rows.text(logs.message(i))
-                rows.null(last: true)
+                rows.null()
             }
         }
+        if position == order.count { rows.end() }
         return position
     }
 }
