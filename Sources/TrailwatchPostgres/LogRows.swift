@@ -2,7 +2,7 @@ import TrailwatchCore
 import TrailwatchStore
 
 /// One log batch prepared for `log_events`: each event's idempotency key (as in the SQLite
-/// store), the batch's days, per-stream spans and bytes, its CloudTrail lookup rows — and the
+/// store), per-stream spans and bytes, its CloudTrail lookup rows — and the
 /// rows themselves, written in binary COPY format piece by piece while earlier pieces are on
 /// their way to the server.
 ///
@@ -12,14 +12,12 @@ import TrailwatchStore
 /// directly and splits it as an append-only index (measured: a quarter less server CPU per
 /// row). No read depends on the order rows were written in: ordered reads sort by
 /// (timestamp, event_key), unordered ones are for aggregates.
-struct LogRows {
+struct LogRows: Sendable {
     let logs: LogBatch
     /// Each event's key, in batch order.
     private(set) var keys: [Int64]
     /// Event indices in (timestamp, key) order.
     private(set) var order: [Int32] = []
-    /// Day starts (ms) the events fall in.
-    private(set) var days = Set<Int64>()
     /// Per origin: the first and last event time, and the message bytes.
     private(set) var spans: [(Int64, Int64)?]
     private(set) var originBytes: [Int64]
@@ -31,7 +29,7 @@ struct LogRows {
 
     var count: Int { logs.count }
 
-    init(_ logs: LogBatch, cloudTrail: CloudTrailAttributes, dayMillis: Int64) {
+    init(_ logs: LogBatch, cloudTrail: CloudTrailAttributes) {
         self.logs = logs
         let names = logs.origins.map { (group: Array($0.logGroup.utf8), stream: Array($0.logStream.utf8)) }
         let ingestion = CopyRows.bigintColumn(logs.ingestionTime)
@@ -51,7 +49,6 @@ struct LogRows {
         originBytes = [Int64](repeating: 0, count: logs.origins.count)
         keys = [Int64](repeating: 0, count: logs.count)
         var seen = OccurrenceCounter(capacity: logs.count)
-        var lastDay = Int64.min
         var sortedAlready = true
         var previous = (Int64.min, Int64.min)
         for i in 0..<logs.count {
@@ -72,11 +69,6 @@ struct LogRows {
             keys[i] = key
             if (time, key) < previous { sortedAlready = false }
             previous = (time, key)
-            let day = PostgresStore.floorDiv(time, dayMillis) * dayMillis
-            if day != lastDay {
-                days.insert(day)
-                lastDay = day
-            }
             let span = spans[originIndex]
             spans[originIndex] = (min(span?.0 ?? time, time), max(span?.1 ?? time, time))
             originBytes[originIndex] += Int64(message.count)
@@ -107,6 +99,20 @@ struct LogRows {
             entries.sort { ($0.time, $0.key) < ($1.time, $1.key) }
             order = entries.map(\.index)
         }
+    }
+
+    /// Day starts (ms) the events of `logs` fall in.
+    static func days(of logs: LogBatch, dayMillis: Int64) -> Set<Int64> {
+        var days = Set<Int64>()
+        var lastDay = Int64.min
+        for i in 0..<logs.count {
+            let day = PostgresStore.floorDiv(logs.timestamp(i), dayMillis) * dayMillis
+            if day != lastDay {
+                days.insert(day)
+                lastDay = day
+            }
+        }
+        return days
     }
 
     /// Writes the rows from position `start` (in row order) until `rows` holds about `maxBytes`;

@@ -367,16 +367,19 @@ public final class PostgresStore: Store {
     private func write(_ batches: [LogBatch]) async throws(StoreError) -> Int {
         let batches = batches.filter { !$0.isEmpty }
         guard !batches.isEmpty else { return 0 }
+        // Keys as in the SQLite store, the rows' order, CloudTrail records' lookup rows: worked
+        // out for every batch at once on the other threads, so that each batch after the first
+        // is ready while the one before is copied (the server waits on the client less).
+        let cloudTrail = self.cloudTrail
+        let prepared = batches.map { batch in Task { LogRows(batch, cloudTrail: cloudTrail) } }
         try await prepareStaging()
-        // Keys as in the SQLite store; CloudTrail records' lookup rows beside them.
-        let prepared = batches.map { LogRows($0, cloudTrail: cloudTrail, dayMillis: Self.dayMillis) }
-        try await ensurePartitions(covering: prepared.reduce(into: Set<Int64>()) { $0.formUnion($1.days) })
+        try await ensurePartitions(covering: batches.reduce(into: Set<Int64>()) { $0.formUnion(LogRows.days(of: $1, dayMillis: Self.dayMillis)) })
         return try await transaction { () throws(StoreError) -> Int in
             var added = 0
             var activity: [StreamActivity] = []
             var stagingUsed = false
             for rows in prepared {
-                added += try await insert(rows, activity: &activity, stagingUsed: &stagingUsed)
+                added += try await insert(await rows.value, activity: &activity, stagingUsed: &stagingUsed)
             }
             try await record(activity)
             return added

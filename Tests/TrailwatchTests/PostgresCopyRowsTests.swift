@@ -107,7 +107,7 @@ struct PostgresCopyRowsTests {
             builder.add(group: "/app", stream: i % 3 == 0 ? "a" : "b\tc", time: 1_000 + Int64(i % 7), message: i % 50 == 0 ? "same" : "line \(i)")
         }
         let batch = builder.batch(ingestionTime: 5_000)
-        let logRows = LogRows(batch, cloudTrail: CloudTrailAttributes(), dayMillis: PostgresStore.dayMillis)
+        let logRows = LogRows(batch, cloudTrail: CloudTrailAttributes())
         // In pieces of about 500 bytes, as they are sent: one COPY stream.
         var stream: [UInt8] = []
         var next = 0
