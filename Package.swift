@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(name: "TrailwatchConfigTests",
                     dependencies: ["TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"], swiftSettings: strict),
         .testTarget(name: "TrailwatchRuntimeTests",
-                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"],
+                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchDashboard", "TrailwatchTestSupport"],
                     swiftSettings: strict),
         // The SQLite store and the Logs Insights query conformance tables (PostgreSQL runs them in the integration target).
         .testTarget(name: "TrailwatchStoreTests",

@@ -198,6 +198,17 @@ public struct Setting<Config: SettingsSection>: Sendable {
         }
     }
 
+    /// A list of mappings, each a section of its own (`widgets: [{type: metric, …}, …]`); the
+    /// reference lists the entries' settings as `key[].setting`.
+    public static func sections<S: SettingsSection>(_ key: String, _ keyPath: WritableKeyPath<Config, [S]> & Sendable, _ doc: String,
+                                                    required: Bool = false) -> Setting {
+        Setting(key: key, type: "list of mappings", required: required, doc: doc, keyPath: keyPath,
+                defaultValue: { required ? nil : $0[keyPath: keyPath].isEmpty ? "[]" : nil },
+                nested: { S.settings.reference(prefix: key + "[].") }) { config, c, key in
+            config[keyPath: keyPath] = try c.decode([S].self, forKey: key)
+        }
+    }
+
     /// A setting whose decoding is the kind's own (several spellings, values compiled on the way,
     /// settings that land in one property together): `decode` runs when the key is given, and for
     /// a required setting a missing key is reported before it runs.

@@ -25,15 +25,17 @@ extension DashboardDefinition {
 }
 
 /// `dashboards:` — named dashboards, like a CloudWatch dashboard body: a title, a default time
-/// range and widgets drawn from the store.
-public struct DashboardDefinition: Sendable, Decodable {
+/// range and widgets drawn from the store. Each setting is declared once in ``settings``, which
+/// decoding, unknown-key errors and the README's [Dashboard settings] reference all read.
+public struct DashboardDefinition: SettingsSection {
+    /// The key under `dashboards:` (not a setting).
     public var name = ""
-    public var title: String
+    public var title = ""
     /// The time range shown unless the page asks for another (`?range=6h`).
     public var range = ConfigDuration(milliseconds: 24 * 3_600_000)
-    public var widgets: [DashboardWidget]
+    public var widgets: [DashboardWidget] = []
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case title, range, widgets }
+    public init() {}
 
     public init(name: String, title: String, range: ConfigDuration, widgets: [DashboardWidget]) {
         self.name = name
@@ -42,21 +44,18 @@ public struct DashboardDefinition: Sendable, Decodable {
         self.widgets = widgets
     }
 
-    public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        title = try c.decodeIfPresent(String.self, forKey: .title) ?? ""
-        range = try c.decodeIfPresent(ConfigDuration.self, forKey: .range) ?? range
-        widgets = try c.decode([DashboardWidget].self, forKey: .widgets)
-        guard range.milliseconds >= 60_000 else {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.range], message: "\(range) is too short", expected: "at least 1m")
-        }
-    }
+    public static let settings = SettingsSchema<DashboardDefinition>(
+        .custom("title", type: "string", "The heading of the page and its name in the navigation.", note: "the dashboard's name",
+                storedAt: \DashboardDefinition.title) { config, c, key in config.title = try c.decode(String.self, forKey: key) },
+        .setting("range", \.range, "The time range shown unless the page asks for another (`?range=6h`); it ends at the newest data in the store.",
+                 check: { $0.milliseconds >= 60_000 ? nil : SettingIssue("\($0) is too short", expected: "at least 1m") }),
+        .sections("widgets", \.widgets, "The widgets, drawn in this order.", required: true)
+    )
 }
 
 /// One widget of a dashboard.
-public struct DashboardWidget: Sendable, Decodable {
-    public enum Kind: String, Sendable, Decodable, CaseIterable {
+public struct DashboardWidget: SettingsSection {
+    public enum Kind: String, Sendable, CaseIterable {
         /// A line chart of a metric (with its anomaly band when the store has one).
         case metric
         /// One number: the metric's statistic over the whole range.
@@ -69,7 +68,7 @@ public struct DashboardWidget: Sendable, Decodable {
         case logs
     }
 
-    public var type: Kind
+    public var type = Kind.metric
     public var title: String?
     public var namespace: String?
     public var metric: String?
@@ -86,9 +85,7 @@ public struct DashboardWidget: Sendable, Decodable {
 
     public static let stats = ["Sum", "Average", "Minimum", "Maximum", "SampleCount"]
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case type, title, namespace, metric, dimensions, stat, alarms, kinds, query, logGroups = "log_groups"
-    }
+    public init() {}
 
     public init(type: Kind, title: String? = nil, namespace: String? = nil, metric: String? = nil, stat: String = "Average", query: String? = nil) {
         self.type = type
@@ -99,41 +96,44 @@ public struct DashboardWidget: Sendable, Decodable {
         self.query = query
     }
 
-    public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let typeName = try c.decode(String.self, forKey: .type)
-        guard let type = Kind(rawValue: typeName) else {
-            throw SettingError(codingPath: c.codingPath + [CodingKeys.type], message: "unknown widget type '\(typeName)'",
-                               expected: "one of " + Kind.allCases.map(\.rawValue).joined(separator: ", "))
-        }
-        self.type = type
-        title = try c.decodeIfPresent(String.self, forKey: .title)
-        namespace = try c.decodeIfPresent(String.self, forKey: .namespace)
-        metric = try c.decodeIfPresent(String.self, forKey: .metric)
-        dimensions = try c.decodeIfPresent([String: String].self, forKey: .dimensions) ?? [:]
-        stat = try c.decodeIfPresent(String.self, forKey: .stat) ?? stat
-        alarms = try c.decodeIfPresent([String].self, forKey: .alarms) ?? []
-        kinds = try c.decodeIfPresent([String].self, forKey: .kinds) ?? kinds
-        query = try c.decodeIfPresent(String.self, forKey: .query)
-        logGroups = try c.decodeIfPresent([String].self, forKey: .logGroups) ?? []
+    public static let settings = SettingsSchema<DashboardWidget>(
+        .custom("type", type: "one of " + Kind.allCases.map(\.rawValue).joined(separator: ", "),
+                "`metric`: a line chart of the metric (with its anomaly band when one is stored); `value`: one number over the range; `alarms`: alarm states and their timeline; `events`: insight, pattern and alarm events on a timeline; `logs`: a table from a query.",
+                required: true, storedAt: \DashboardWidget.type) { config, c, key in
+            let name = try c.decode(String.self, forKey: key)
+            guard let type = Kind(rawValue: name) else {
+                let names = Kind.allCases.map(\.rawValue)
+                throw SettingError(codingPath: c.codingPath + [key], message: "unknown widget type '\(name)'",
+                                   expected: "one of " + names.joined(separator: ", "), suggestion: Suggestions.closest(to: name, among: names))
+            }
+            config.type = type
+        },
+        .setting("title", \.title, "The widget's heading.", default: "namespace, metric and stat; the query; or the type"),
+        .setting("namespace", \.namespace, "`metric`, `value`: the metric's namespace (required for them)."),
+        .setting("metric", \.metric, "`metric`, `value`: the metric's name (required for them)."),
+        .setting("dimensions", \.dimensions, "`metric`, `value`: the metric's dimensions (`{ Endpoint: ep-1 }`)."),
+        .setting("stat", \.stat, "`metric`, `value`: the statistic per period (`value`: over the whole range).",
+                 check: { stats.contains($0) ? nil : SettingIssue("unknown statistic '\($0)'", expected: "one of " + stats.joined(separator: ", ")) }),
+        .strings("alarms", \.alarms, "`alarms`: which alarms, by name (every alarm in the store when empty)."),
+        .strings("kinds", \.kinds, "`events`: which kinds of event: `insight`, `pattern`, `alarm`."),
+        .setting("query", \.query, "`logs`: a Logs-Insights-style query (checked when the pipeline loads; required for `logs`)."),
+        .strings("log_groups", \.logGroups, "`logs`: the log groups the query reads (every group when empty).")
+    )
+
+    public func validate(at codingPath: [any CodingKey]) throws {
         switch type {
         case .metric, .value:
             guard namespace != nil, metric != nil else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.metric], message: "a \(typeName) widget needs namespace and metric",
+                throw SettingError(codingPath: codingPath + [Self.key(\DashboardWidget.metric)], message: "a \(type.rawValue) widget needs namespace and metric",
                                    expected: "namespace: App, metric: Errors")
-            }
-            guard Self.stats.contains(stat) else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.stat], message: "unknown statistic '\(stat)'",
-                                   expected: "one of " + Self.stats.joined(separator: ", "))
             }
         case .logs:
             guard let query else {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.query], message: "a logs widget needs a query",
+                throw SettingError(codingPath: codingPath + [Self.key(\DashboardWidget.query)], message: "a logs widget needs a query",
                                    expected: "a Logs Insights query such as 'fields @timestamp, @message | limit 20'")
             }
             do { _ = try LogsQuery.parse(query) } catch {
-                throw SettingError(codingPath: c.codingPath + [CodingKeys.query], message: "invalid query at column \(error.column): \(error.message)",
+                throw SettingError(codingPath: codingPath + [Self.key(\DashboardWidget.query)], message: "invalid query at column \(error.column): \(error.message)",
                                    expected: "a Logs Insights query", columnInValue: error.column)
             }
         case .alarms, .events:

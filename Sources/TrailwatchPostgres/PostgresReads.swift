@@ -20,10 +20,25 @@ extension PostgresStore {
         }
     }
 
-    /// Summed from the datapoints (this store keeps no hourly sets).
+    /// Summed per hour by the server (this store keeps no hourly sets): a week of one metric name
+    /// comes back as a row per series and hour instead of every datapoint.
     public func hourlyDatapoints(namespace: String, name: String, dimensions: String?, start: Int64, end: Int64,
                                  limit: Int) async throws(StoreError) -> [StoredDatapoint] {
-        StoredDatapoint.hourly(try await datapoints(namespace: namespace, name: name, dimensions: dimensions, start: start, end: end, limit: limit))
+        var binds = PostgresBindings()
+        binds.append(namespace); binds.append(name); binds.append(start); binds.append(end); binds.append(dimensions)
+        binds.append(Int64(max(1, limit)))
+        // The hour's start with floor division (times before 1970 too), as StoredDatapoint.hourly.
+        let rows = try await run("""
+            SELECT hour, sum(sample_count), sum(sum), min(minimum), max(maximum), dimensions FROM (
+              SELECT timestamp - ((timestamp % 3600000) + 3600000) % 3600000 AS hour, sample_count, sum, minimum, maximum, dimensions
+              FROM metric_datapoints
+              WHERE namespace = $1 AND metric_name = $2 AND timestamp >= $3 AND timestamp < $4 AND ($5::text IS NULL OR dimensions = $5)) d
+            GROUP BY dimensions, hour ORDER BY dimensions COLLATE "C", hour LIMIT $6
+            """, binds)
+        return try rows.map { row throws(StoreError) in
+            let (t, c, s, mi, ma, d) = try decode(row, (Int64, Double, Double, Double, Double, String).self)
+            return StoredDatapoint(timestamp: t, period: 3600, sampleCount: c, sum: s, minimum: mi, maximum: ma, dimensions: d)
+        }
     }
 
     public func metrics(start: Int64, end: Int64, limit: Int) async throws(StoreError) -> [StoredMetric] {
@@ -68,24 +83,35 @@ extension PostgresStore {
         let cursor = try request.nextToken.map { token throws(StoreError) in try PageCursor(token: token) }
         let pageSize = max(1, request.maxResults)
         var binds = PostgresBindings()
-        // No attribute: every record (each has exactly one EventId row).
-        binds.append(request.attribute.isEmpty ? "EventId" : request.attribute); binds.append(request.value)
         binds.append(request.start ?? Int64.min); binds.append(request.end ?? Int64.max)
         binds.append(cursor?.timestamp ?? Int64.max); binds.append(cursor?.tiebreak ?? Int64.max)
         binds.append(Int64(pageSize + 1))
-        binds.append(request.attribute.isEmpty)
+        // No attribute: every record, by its one EventId row. The attribute is written into the
+        // SQL (not bound, not OR-ed with the value) so the planner picks `cloudtrail_lookup_by_time`
+        // for it and the value index for the others. The page is cut from the lookup rows before
+        // any event is read: joined first, a frequent value had every match read and sorted.
+        let selection: String
+        if request.attribute.isEmpty {
+            selection = "attribute = 'EventId'"
+        } else {
+            binds.append(request.attribute); binds.append(request.value)
+            selection = "attribute = $6 AND value = $7"
+        }
         let rows = try await run("""
-            SELECT e.message, l.timestamp, l.event_key FROM cloudtrail_lookup l
-            JOIN log_events e ON e.timestamp = l.timestamp AND e.event_key = l.event_key AND e.log_group = l.log_group
-            WHERE l.attribute = $1 AND ($8 OR l.value = $2) AND l.timestamp >= $3 AND l.timestamp < $4
-              AND (l.timestamp, l.event_key) < ($5, $6)
-            ORDER BY l.timestamp DESC, l.event_key DESC LIMIT $7
+            SELECT e.message, l.timestamp, l.event_key FROM (
+              SELECT timestamp, event_key, log_group FROM cloudtrail_lookup
+              WHERE \(selection) AND timestamp >= $1 AND timestamp < $2 AND (timestamp, event_key) < ($3, $4)
+              ORDER BY timestamp DESC, event_key DESC LIMIT $5) l
+            LEFT JOIN log_events e ON e.timestamp = l.timestamp AND e.event_key = l.event_key AND e.log_group = l.log_group
+            ORDER BY l.timestamp DESC, l.event_key DESC
             """, binds)
         var records: [String] = []
         var last = PageCursor(timestamp: 0, tiebreak: 0)
         for row in rows.prefix(pageSize) {
-            let (message, t, k) = try decode(row, (String, Int64, Int64).self)
-            records.append(message)
+            let (message, t, k) = try decode(row, (String?, Int64, Int64).self)
+            // A lookup row whose event is gone (deleted between the two) is skipped; the cursor
+            // still moves past it.
+            if let message { records.append(message) }
             last = PageCursor(timestamp: t, tiebreak: k)
         }
         return LookupEventsPage(records: records, nextToken: rows.count > pageSize ? last.token : nil)

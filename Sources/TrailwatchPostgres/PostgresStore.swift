@@ -19,7 +19,7 @@ import TrailwatchStore
 /// per-connection staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING` instead, which
 /// stores and counts only the new rows. A batch's call returns after COMMIT.
 public final class PostgresStore: Store {
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
     public let location: StoreLocation
     let settings: PostgresSettings
     let connection: PostgresConnection
@@ -188,7 +188,13 @@ public final class PostgresStore: Store {
         // Version 2: streams keep their last ingestion time and stored bytes (the CloudWatch Logs API).
         (2, ["ALTER TABLE log_streams ADD COLUMN IF NOT EXISTS last_ingestion bigint",
              "ALTER TABLE log_streams ADD COLUMN IF NOT EXISTS stored_bytes bigint NOT NULL DEFAULT 0"]),
+        // Version 3: LookupEvents without an attribute reads every record's EventId row newest
+        // first; the value index would have to be read whole and sorted.
+        (3, [cloudTrailByTime]),
     ]
+
+    /// Every record's EventId row by time (a partial index: one row per record).
+    static let cloudTrailByTime = "CREATE INDEX IF NOT EXISTS cloudtrail_lookup_by_time ON cloudtrail_lookup(timestamp, event_key) WHERE attribute = 'EventId'"
 
     /// Version 1. Big tables carry `log_group` (for sharding by it, e.g. with Citus); events and
     /// lookup rows are range-partitioned by day on `timestamp`.

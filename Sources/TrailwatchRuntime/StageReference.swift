@@ -22,10 +22,13 @@ public enum StageReference {
         public var sinkSettings: [SettingReference]
         /// The pipeline file's top-level settings (`data_dir`, `http:` …); empty when one kind was asked for.
         public var pipelineSettings: [SettingReference]
+        /// The settings of one dashboard under `dashboards:`; empty when one kind was asked for.
+        public var dashboardSettings: [SettingReference]
     }
 
     /// The kinds of `registry` (each section in name order), or only those named `type`.
-    public static func document(_ registry: StageRegistry, type: String? = nil) -> Document {
+    /// `dashboards`: the settings of a dashboard (their module sits above this one).
+    public static func document(_ registry: StageRegistry, type: String? = nil, dashboards: [SettingReference] = []) -> Document {
         func kinds(_ section: ComponentSection) -> [Kind] {
             registry.types(in: section).filter { type == nil || $0 == type }.compactMap { name in
                 registry.descriptor(section: section, type: name).map {
@@ -35,10 +38,11 @@ public enum StageReference {
         }
         return Document(sources: kinds(.sources), transforms: kinds(.transforms), sinks: kinds(.sinks),
                         sinkSettings: SinkBufferEnvelope.settings.reference(),
-                        pipelineSettings: type == nil ? GlobalSettings.settings.reference() : [])
+                        pipelineSettings: type == nil ? GlobalSettings.settings.reference() : [],
+                        dashboardSettings: type == nil ? dashboards : [])
     }
 
-    /// The JSON form: one object with `sources`, `transforms`, `sinks`, `sinkSettings` and `pipelineSettings`.
+    /// The JSON form: one object with `sources`, `transforms`, `sinks`, `sinkSettings`, `pipelineSettings` and `dashboardSettings`.
     public static func json(_ document: Document) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -68,6 +72,11 @@ public enum StageReference {
             out += "The top-level keys of a pipeline file besides `name`, `sources`, `transforms`, `sinks`, `dashboards` and `tests`; "
             out += "`http.*` are keys inside the `http:` mapping.\n\n"
             out += table(document.pipelineSettings)
+        }
+        if !document.dashboardSettings.isEmpty {
+            out += "### Dashboard settings\n\n"
+            out += "The settings of each dashboard under `dashboards:` (see [Dashboards](#dashboards)); `widgets[].*` are keys of each widget.\n\n"
+            out += table(document.dashboardSettings)
         }
         return out
     }

@@ -9,11 +9,18 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// True when trying again later may succeed (the server is unreachable or restarting).
     public var isTransient: Bool
-    public init(_ message: String, transient: Bool = false) {
+    /// SQLite's primary result code when SQLite refused the operation (`SQLITE_BUSY`, …), so
+    /// callers decide by the code, not by the wording of the message.
+    public var sqliteResultCode: Int32?
+    public init(_ message: String, transient: Bool = false, sqliteResultCode: Int32? = nil) {
         self.message = message
         self.isTransient = transient
+        self.sqliteResultCode = sqliteResultCode
     }
     public var description: String { message }
+
+    /// SQLite refused a lock another connection holds (`SQLITE_BUSY` or `SQLITE_LOCKED`).
+    public var isSQLiteLockRefused: Bool { sqliteResultCode == SQLITE_BUSY || sqliteResultCode == SQLITE_LOCKED }
 }
 
 /// A thin owner of one SQLite connection: statements are prepared once and reused.
@@ -38,19 +45,25 @@ public final class SQLiteDatabase {
 
     var lastError: String { String(cString: sqlite3_errmsg(handle)) }
 
+    /// The connection's last error, with its primary result code.
+    func lastStoreError(_ prefix: String = "") -> StoreError {
+        StoreError(prefix + lastError, sqliteResultCode: sqlite3_errcode(handle) & 0xFF)
+    }
+
     public func execute(_ sql: String) throws(StoreError) {
         var error: UnsafeMutablePointer<CChar>?
-        guard sqlite3_exec(handle, sql, nil, nil, &error) == SQLITE_OK else {
+        let rc = sqlite3_exec(handle, sql, nil, nil, &error)
+        guard rc == SQLITE_OK else {
             let message = error.map { String(cString: $0) } ?? lastError
             sqlite3_free(error)
-            throw StoreError(message)
+            throw StoreError(message, sqliteResultCode: rc & 0xFF)
         }
     }
 
     public func prepare(_ sql: String) throws(StoreError) -> Statement {
         var statement: OpaquePointer?
         guard sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil) == SQLITE_OK, let statement else {
-            throw StoreError("cannot prepare \(sql.prefix(60))…: \(lastError)")
+            throw lastStoreError("cannot prepare \(sql.prefix(60))…: ")
         }
         return Statement(statement, database: self)
     }
@@ -92,15 +105,19 @@ public final class Statement {
     /// Runs a statement that returns no rows.
     public func run() throws(StoreError) {
         let rc = sqlite3_step(handle)
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else {
+            let error = StoreError(database.lastError, sqliteResultCode: rc & 0xFF)
+            sqlite3_reset(handle)
+            throw error
+        }
         sqlite3_reset(handle)
-        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw StoreError(database.lastError) }
     }
 
     /// Steps once; true when a row is available.
     public func step() throws(StoreError) -> Bool {
         let rc = sqlite3_step(handle)
         if rc == SQLITE_ROW { return true }
-        guard rc == SQLITE_DONE else { throw StoreError(database.lastError) }
+        guard rc == SQLITE_DONE else { throw StoreError(database.lastError, sqliteResultCode: rc & 0xFF) }
         return false
     }
 

@@ -59,7 +59,7 @@ final class SQLiteMetricTables {
                 """
         }
         sql += "INSERT INTO schema_version(version) VALUES (4);"
-        do { try db.execute(sql) } catch { throw StoreError("cannot migrate the store's metric datapoints to schema version 4: \(error)") }
+        do { try db.execute(sql) } catch { throw StoreError("cannot migrate the store's metric datapoints to schema version 4: \(error)", sqliteResultCode: error.sqliteResultCode) }
     }
 
     /// A series as a writer knows it: its row and the datapoint key's hash of its identity text.

@@ -65,7 +65,7 @@ public final class SQLiteStore: Store {
                 try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=8192;")
                 try migrate()
                 break
-            } catch where attempts < 500 && (error.message.contains("database is locked") || error.message.contains("database is busy")) {
+            } catch where attempts < 500 && error.isSQLiteLockRefused {
                 attempts += 1
                 usleep(20_000)
             }
@@ -179,7 +179,7 @@ public final class SQLiteStore: Store {
             sql += "INSERT INTO schema_version(version) VALUES (3);"
             try db.execute(sql)
         } catch {
-            throw StoreError("\(location): cannot migrate the store to schema version 3: \(error)")
+            throw StoreError("\(location): cannot migrate the store to schema version 3: \(error)", sqliteResultCode: error.sqliteResultCode)
         }
     }
 

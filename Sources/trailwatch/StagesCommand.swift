@@ -1,5 +1,6 @@
 import ArgumentParser
 import TrailwatchConfig
+import TrailwatchDashboard
 import TrailwatchRuntime
 import TrailwatchStages
 
@@ -20,7 +21,7 @@ struct StagesCommand: ParsableCommand {
     var format: StageReferenceFormat = .markdown
 
     func run() throws {
-        let document = StageReference.document(BuiltinStages.registry, type: type)
+        let document = StageReference.document(BuiltinStages.registry, type: type, dashboards: DashboardDefinition.settings.reference())
         if let type, document.sources.isEmpty && document.transforms.isEmpty && document.sinks.isEmpty {
             let names = Set(ComponentSection.allCases.flatMap { BuiltinStages.registry.types(in: $0) })
             let suggestion = Suggestions.closest(to: type, among: names.sorted()).map { " (did you mean '\($0)'?)" } ?? ""

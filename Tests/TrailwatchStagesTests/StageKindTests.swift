@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrailwatchConfig
+import TrailwatchDashboard
 import TrailwatchCore
 import TrailwatchRuntime
 import TrailwatchStages
@@ -134,7 +135,7 @@ import TrailwatchTestSupport
     @Test("the README's stage reference is what `trailwatch stages --format markdown` prints")
     func readmeStageReferenceIsGenerated() throws {
         let readme = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let generated = StageReference.markdown(StageReference.document(BuiltinStages.registry))
+        let generated = StageReference.markdown(StageReference.document(BuiltinStages.registry, dashboards: DashboardDefinition.settings.reference()))
         let regenerate = "Regenerate it with scripts/update-stage-reference.sh (it writes `trailwatch stages --format markdown` into README.md)."
         guard let block = StageReferenceBlock.extract(from: readme) else {
             Issue.record("README.md lacks the stage reference block (\(StageReferenceBlock.begin) … \(StageReferenceBlock.end)). \(regenerate)")

@@ -196,6 +196,8 @@ struct DashboardTests {
             ("{ type: metric, namespace: A }", "a metric widget needs namespace and metric"),
             ("{ type: value, namespace: A, metric: B, stat: p99 }", "unknown statistic 'p99'"),
             ("{ type: logs, query: 'stats count(* by x' }", "invalid query at column"),
+            ("{ type: metric, namespace: A, metirc: B }", "did you mean 'metric'"),
+            ("{ type: metrik, namespace: A, metric: B }", "did you mean 'metric'"),
         ] {
             let path = dir.write("p.yaml", """
                 sources:

@@ -130,6 +130,19 @@ struct PostgresStoreTests {
         // No attribute: every record, newest first (LookupEvents without LookupAttributes).
         let everything = try await store.lookupEvents(attribute: "", value: "", start: nil, end: nil, maxResults: 1000)
         #expect(everything.count == 768 && everything.contains { $0.contains(sample["eventID"] as! String) })
+        var pagedEverything: [String] = []
+        token = nil
+        repeat {
+            let page = try await store.lookupEvents(LookupEventsRequest(attribute: "", value: "", maxResults: 50, nextToken: token))
+            #expect(page.records.count <= 50)
+            pagedEverything += page.records
+            token = page.nextToken
+        } while token != nil
+        #expect(pagedEverything == everything)
+        let times = everything.compactMap { record in
+            (try? JSONSerialization.jsonObject(with: Data(record.utf8)) as? [String: Any])?["eventTime"] as? String
+        }
+        #expect(times.count == 768 && times == times.sorted(by: >), "newest first")
         await store.close()
     }
 
