@@ -89,16 +89,63 @@ struct LogRows: Sendable {
         if !lookups.isEmpty { lookups.end() }
         if sortedAlready {
             order = Array(0..<Int32(logs.count))
-        } else if logs.timestamps.isEmpty {
-            // One time for the whole batch (the time it was read): by key alone.
-            var entries = (0..<logs.count).map { (key: keys[$0], index: Int32($0)) }
-            entries.sort { $0.key < $1.key }
-            order = entries.map(\.index)
         } else {
-            var entries = (0..<logs.count).map { (time: logs.timestamps[$0], key: keys[$0], index: Int32($0)) }
-            entries.sort { ($0.time, $0.key) < ($1.time, $1.key) }
-            order = entries.map(\.index)
+            // Without times, one time for the whole batch (the time it was read): by key alone.
+            order = Self.order(keys: keys, times: logs.timestamps.isEmpty ? nil : logs.timestamps)
         }
+    }
+
+    /// Indices `0..<keys.count` in (time, key) order (by key alone without times), both signed:
+    /// a least-significant-digit radix sort, a byte a pass, each pass stable, the keys' passes
+    /// first and the times' after. A byte every value shares is skipped (a batch's times mostly
+    /// differ in their low bytes only). Hand-written: the comparison sort it replaces took an
+    /// eighth of the client's CPU in `perf`.
+    static func order(keys: [Int64], times: [Int64]?) -> [Int32] {
+        let n = keys.count
+        var order = [Int32](unsafeUninitializedCapacity: n) { buffer, initialized in
+            for i in 0..<n { buffer[i] = Int32(i) }
+            initialized = n
+        }
+        guard n > 1 else { return order }
+        var scratch = [Int32](repeating: 0, count: n)
+        var counts = [Int](repeating: 0, count: 8 * 256)
+        func sort(by values: [Int64]) {
+            values.withUnsafeBufferPointer { values in
+                counts.withUnsafeMutableBufferPointer { counts in
+                    counts.update(repeating: 0)
+                    // Every byte's histogram in one read; the sign bit flipped so that negative values come first.
+                    for value in values {
+                        let u = UInt64(bitPattern: value) ^ (1 << 63)
+                        for byte in 0..<8 { counts[byte &* 256 &+ Int(truncatingIfNeeded: (u &>> UInt64(byte &* 8)) & 0xFF)] &+= 1 }
+                    }
+                    for byte in 0..<8 {
+                        let histogram = UnsafeMutableBufferPointer(rebasing: counts[(byte * 256)..<(byte * 256 + 256)])
+                        if histogram.contains(n) { continue }
+                        var start = 0
+                        for digit in 0..<256 {
+                            let count = histogram[digit]
+                            histogram[digit] = start
+                            start &+= count
+                        }
+                        let shift = UInt64(byte * 8)
+                        order.withUnsafeBufferPointer { from in
+                            scratch.withUnsafeMutableBufferPointer { to in
+                                for index in from {
+                                    let u = UInt64(bitPattern: values[Int(index)]) ^ (1 << 63)
+                                    let digit = Int(truncatingIfNeeded: (u &>> shift) & 0xFF)
+                                    to[histogram[digit]] = index
+                                    histogram[digit] &+= 1
+                                }
+                            }
+                        }
+                        swap(&order, &scratch)
+                    }
+                }
+            }
+        }
+        sort(by: keys)
+        if let times { sort(by: times) }
+        return order
     }
 
     /// Day starts (ms) the events of `logs` fall in.

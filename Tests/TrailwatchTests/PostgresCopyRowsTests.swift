@@ -100,6 +100,23 @@ struct PostgresCopyRowsTests {
         }
     }
 
+    @Test("the radix order is the comparison sort's: signs, shared bytes, repeats, one time or many")
+    func radixOrder() {
+        var generator = SystemRandomNumberGenerator()
+        for n in [0, 1, 2, 3, 17, 256, 1000, 8000] {
+            for spread in [Int64(0), 1, 255, 70_000, Int64.max] {
+                let times = (0..<n).map { _ in 1_764_000_000_000 + (spread == 0 ? 0 : Int64.random(in: 0...min(spread, 1 << 42), using: &generator)) - (spread == Int64.max ? 1 << 41 : 0) }
+                var keys = (0..<n).map { _ in Int64.random(in: Int64.min...Int64.max, using: &generator) }
+                // Equal keys, keys sharing high bytes, the extremes; negative times with the widest spread.
+                if n > 10 { keys[3] = keys[5]; keys[7] = keys[5] & 0xFF; keys[8] = Int64.min; keys[9] = Int64.max; keys[10] = -1 }
+                let expectedByKey = (0..<n).sorted { (keys[$0], $0) < (keys[$1], $1) }.map(Int32.init)
+                #expect(LogRows.order(keys: keys, times: nil) == expectedByKey, "n \(n)")
+                let expected = (0..<n).sorted { (times[$0], keys[$0], $0) < (times[$1], keys[$1], $1) }.map(Int32.init)
+                #expect(LogRows.order(keys: keys, times: times) == expected, "n \(n), spread \(spread)")
+            }
+        }
+    }
+
     @Test("rows go in (timestamp, key) order with the SQLite store's keys; repeats get their own keys")
     func rowOrder() {
         var builder = LogBatchBuilderLite()
