@@ -382,7 +382,7 @@ class PostgresCluster:
         self._run("initdb", "-D", self.dir + "/data", "-U", "trailwatch", "--auth=trust", "--locale=C", "-E", "UTF8")
         self._run("pg_ctl", "-D", self.dir + "/data", "-l", self.dir + "/server.log", "-w", "-o",
                   f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_wal_size=8GB "
-                  "-c min_wal_size=4GB -c checkpoint_timeout=30min -c wal_compression=lz4", "start")
+                  "-c min_wal_size=4GB -c checkpoint_timeout=30min -c wal_compression=lz4 -c wal_buffers=64MB", "start")
         self.warm_wal()
 
     def warm_wal(self):
