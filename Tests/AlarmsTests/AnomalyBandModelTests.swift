@@ -180,7 +180,7 @@ struct AnomalyBandGeneralisationTests {
         let reach = lone.upper - lone.expected
         // A run of values at 60% of the lone-value reach: each alone would pass.
         var breachedAt: Int?
-        for i in 0..<6 {
+        for i in 0..<model.settings.windowDatapoints {
             let bandBand = model.band(at: t, width: 3)
             let band = try #require(bandBand)
             let value = lone.expected + 0.6 * reach
@@ -190,6 +190,60 @@ struct AnomalyBandGeneralisationTests {
         }
         let at = try #require(breachedAt, "the run never breached")
         #expect(at >= 1, "the first value of the run is inside the lone-value band")
+    }
+
+    @Test("heavy-tailed noise (bursts): the tail fit keeps ordinary bursts inside, an incident still breaches")
+    func heavyTail() {
+        // Noise of ±1 around 20, and one value in twenty a burst of exponentially distributed size (mean 3).
+        var noise = Noise()
+        var values = (0..<(7 * 288)).map { _ -> Double in
+            let burst = noise.next() > 0.9 ? -3 * Foundation.log(max((noise.next() + 1) / 2, 1e-9)) : 0
+            return 20 + noise.next() + burst
+        }
+        let incident = 6 * 288 + 100
+        values[incident] = 60
+        func outside(tailFit: Bool) -> [Int] {
+            var settings = AnomalyBandModel.Settings(kind: .likelihood)
+            settings.tailFit = tailFit
+            var model = AnomalyBandModel(settings: settings)
+            return breaches(&model, values).filter { $0 >= 4 * 288 }
+        }
+        let fitted = outside(tailFit: true), normal = outside(tailFit: false)
+        #expect(fitted.contains(incident), "the incident is outside the band")
+        #expect(fitted.count * 2 <= normal.count, "bursts outside the band: \(fitted) with the tail fit, \(normal) without")
+    }
+
+    @Test("the tail fit leaves a band on light-tailed noise as it is")
+    func lightTail() throws {
+        var noise = Noise()
+        // The sum of three uniforms: close to normal, lighter tails than a normal.
+        let values = (0..<(6 * 288)).map { _ in 50 + noise.next() + noise.next() + noise.next() }
+        var with = trained(values, k: 3)
+        var without = AnomalyBandModel(settings: { var s = AnomalyBandModel.Settings(); s.tailFit = false; return s }())
+        for (i, v) in values.enumerated() {
+            let t = Int64(i) * fiveMinutes
+            without.train(at: t, value: v, band: without.band(at: t, width: 3))
+        }
+        let t = Int64(values.count) * fiveMinutes
+        let aBand = with.band(at: t, width: 3), bBand = without.band(at: t, width: 3)
+        let a = try #require(aBand), b = try #require(bBand)
+        #expect(a.upper - a.lower <= 1.1 * (b.upper - b.lower), "with \(a), without \(b)")
+    }
+
+    @Test("likelihood: on a metric that sits still, a run of zero errors does not narrow the band below its resolution")
+    func likelihoodOnStillMetric() {
+        // 4 for six days but for two readings of 5 (the metric's resolution is 1): nearly every recent error is zero.
+        var values = [Double](repeating: 4, count: 6 * 288)
+        values[100] = 5
+        values[1600] = 5
+        func outside(narrowest: Double) -> [Int] {
+            var settings = AnomalyBandModel.Settings(kind: .likelihood)
+            settings.narrowest = narrowest
+            var model = AnomalyBandModel(settings: settings)
+            return breaches(&model, values).filter { $0 >= 288 }
+        }
+        #expect(outside(narrowest: 0.5).isEmpty, "\(outside(narrowest: 0.5))")
+        #expect(!outside(narrowest: 0).isEmpty, "without a narrowest band the last digit alarms")
     }
 
     @Test("sparse, irregular data: gaps of hours neither crash the model nor invent a season")

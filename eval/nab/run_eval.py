@@ -21,7 +21,11 @@ Reported:
      (chosen on aws -> scored on extra, chosen on extra -> scored on aws).
 The shipped default must be chosen by (3), never by how well it scores on the nine alone.
 
-usage: run_eval.py [--binary PATH] [--jobs N] [--quick] [--grid MODELS:KS:HOURS[;...]]
+A candidate may also name band model settings (`backtest --band-settings`): `default` is the model as it ships,
+`previous` the likelihood model before the tail fit and the narrowest band (pointFactor 1.5, 6 errors per window),
+kept in the grid so the change itself is cross-validated.
+
+usage: run_eval.py [--binary PATH] [--jobs N] [--quick] [--grid MODELS:KS:HOURS[:SETTINGS][;...]]
 """
 import argparse
 import concurrent.futures
@@ -40,6 +44,11 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 NAB = os.path.join(ROOT, "..", "shared", "data", "nab")
 DEFAULT_BINARY = os.environ.get("TRAILWATCH", os.path.join(ROOT, ".build", "release", "trailwatch"))
 MODEL_TAG = "trailwatch:band-model"
+# Band model settings a candidate may name (passed as `backtest --band-settings`).
+SETTINGS = {
+    "default": None,
+    "previous": {"tailFit": False, "narrowest": 0, "pointFactor": 1.5, "windowDatapoints": 6},
+}
 
 
 def parse_row_time(text):
@@ -99,8 +108,9 @@ def definition_for(template, period, hours=None):
     return d
 
 
-def candidate_definition(template, model, k, hours, datapoints=1):
+def candidate_definition(template, model, k, hours, datapoints=1, settings="default"):
     d = json.loads(json.dumps(template))
+    d["_settings"] = SETTINGS[settings]
     d["DatapointsToAlarm"] = datapoints
     for query in d["Metrics"]:
         if "Expression" in query:
@@ -120,14 +130,17 @@ def candidate_definition(template, model, k, hours, datapoints=1):
 def detections(binary, definition, series, workdir):
     """0/1 per row: the first row of each period whose evaluation moved the alarm into ALARM."""
     hours = definition.pop("_hours", None)
+    settings = definition.pop("_settings", None)
     period = period_of(series["times"])
     d = definition_for(definition, period, hours)
     fd, path = tempfile.mkstemp(suffix=".json", dir=workdir)
     with os.fdopen(fd, "w") as f:
         json.dump(d, f)
+    command = [binary, "backtest", path, "--metrics", series["path"], "--format", "json"]
+    if settings:
+        command += ["--band-settings", json.dumps(settings)]
     try:
-        out = subprocess.run([binary, "backtest", path, "--metrics", series["path"], "--format", "json"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     finally:
         os.remove(path)
     report = json.loads(out)
@@ -164,8 +177,9 @@ def evaluate(binary, window_metrics, definition, series_list, jobs, workdir):
     return score(window_metrics, series_list, fired)
 
 
-def describe(model, k, hours):
-    return f"{model or 'default':>16} k={k:<4g} quiet={hours:g}h"
+def describe(model, k, hours, settings="default"):
+    text = f"{model or 'default':>16} k={k:<4g} quiet={hours:g}h"
+    return text if settings == "default" else f"{text} ({settings} settings)"
 
 
 def main():
@@ -173,8 +187,9 @@ def main():
     ap.add_argument("--binary", default=DEFAULT_BINARY)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="only the shipped definition, no grid")
-    ap.add_argument("--grid", default="seasonal,likelihood:2.5,3,4:4,12",
-                    help="MODELS:KS:HOURS, comma-separated lists; several such products joined with ';'")
+    ap.add_argument("--grid", default="seasonal,likelihood:2.5,3,4:4,12;seasonal,likelihood:3:4:previous",
+                    help="MODELS:KS:HOURS[:SETTINGS], comma-separated lists; several such products joined with ';' "
+                         f"(settings: {', '.join(SETTINGS)})")
     a = ap.parse_args()
     if not os.path.isdir(NAB):
         print(f"skipping the NAB evaluation: {NAB} is absent")
@@ -196,30 +211,34 @@ def main():
 
     grid = []
     for part in a.grid.split(";"):
-        models, ks, hours = part.split(":")
-        grid += [(m if m != "default" else None, float(k), float(h))
-                 for m, k, h in itertools.product(models.split(","), ks.split(","), hours.split(","))
-                 if (m if m != "default" else None, float(k), float(h)) not in grid]
+        models, ks, hours, *named = part.split(":")
+        for m, k, h, st in itertools.product(models.split(","), ks.split(","), hours.split(","),
+                                             (named[0] if named else "default").split(",")):
+            if st not in SETTINGS:
+                ap.error(f"unknown settings '{st}' in --grid (known: {', '.join(SETTINGS)})")
+            candidate = (m if m != "default" else None, float(k), float(h), st)
+            if candidate not in grid:
+                grid.append(candidate)
     print(f"\ngrid: {len(grid)} candidates, each scored on both sets")
-    print(f"  {'candidate':38} {'aws':>6} {'extra':>6}   (windows found, false alarms)")
+    print(f"  {'candidate':58} {'aws':>6} {'extra':>6}   (windows found, false alarms)")
     results = []
-    for model, k, h in grid:
-        d = candidate_definition(template, model, k, h)
+    for model, k, h, st in grid:
+        d = candidate_definition(template, model, k, h, settings=st)
         row = {name: evaluate(a.binary, window_metrics, d, s, a.jobs, workdir) for name, s in sets.items()}
-        results.append(((model, k, h), row))
-        print(f"  {describe(model, k, h):38} {row['aws']['nab']:6.1f} {row['extra']['nab']:6.1f}   "
+        results.append(((model, k, h, st), row))
+        print(f"  {describe(model, k, h, st):58} {row['aws']['nab']:6.1f} {row['extra']['nab']:6.1f}   "
               f"aws {row['aws']['win_TP']}/{row['aws']['windows']} {row['aws']['FP_events']}, "
               f"extra {row['extra']['win_TP']}/{row['extra']['windows']} {row['extra']['FP_events']}", flush=True)
 
     print("\ncross-validation (settings chosen on one set, scored on the other):")
     for chosen_on, scored_on in (("aws", "extra"), ("extra", "aws")):
         best = max(results, key=lambda r: r[1][chosen_on]["nab"])
-        (model, k, h), row = best
-        print(f"  chosen on {chosen_on:5} -> {describe(model, k, h)}: {chosen_on} {row[chosen_on]['nab']:.1f}, "
+        candidate, row = best
+        print(f"  chosen on {chosen_on:5} -> {describe(*candidate)}: {chosen_on} {row[chosen_on]['nab']:.1f}, "
               f"scored on {scored_on}: {row[scored_on]['nab']:.1f}")
     both = max(results, key=lambda r: r[1]["aws"]["nab"] + r[1]["extra"]["nab"])
-    (model, k, h), row = both
-    print(f"  best on both   -> {describe(model, k, h)}: aws {row['aws']['nab']:.1f}, extra {row['extra']['nab']:.1f}")
+    candidate, row = both
+    print(f"  best on both   -> {describe(*candidate)}: aws {row['aws']['nab']:.1f}, extra {row['extra']['nab']:.1f}")
     return 0
 
 
