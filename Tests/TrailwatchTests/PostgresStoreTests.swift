@@ -246,6 +246,37 @@ struct PostgresStoreTests {
         await store.close()
     }
 
+    @Test("awkward bytes go in by binary COPY and come back: tabs, newlines, backslashes, unicode; NUL and invalid UTF-8 as U+FFFD",
+          arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
+    func awkwardBytes(_ method: PostgresStore.IngestMethod) async throws {
+        guard let (_, url) = try await Self.database() else { return }
+        let store = try await PostgresStore.connect(url: url, access: .readWrite)
+        store.ingest = method
+        let messages: [[UInt8]] = [
+            Array("tab\there, newline\nthere, cr\r, backslash \\ and \\N, a \\. line".utf8),
+            Array("ünïcödé ✓ 日本語 😀".utf8),
+            [0x41, 0x00, 0x42, 0xFF, 0xC3, 0x28, 0xE2, 0x82, 0x41, 0x7F, 0x01],
+            [], Array(repeating: UInt8(ascii: "x"), count: 70_000),
+        ]
+        let expected = ["tab\there, newline\nthere, cr\r, backslash \\ and \\N, a \\. line", "ünïcödé ✓ 日本語 😀",
+                        "A\u{FFFD}B\u{FFFD}\u{FFFD}(\u{FFFD}A\u{7F}\u{01}", "", String(repeating: "x", count: 70_000)]
+        let base: Int64 = 1_795_000_000_000
+        var batch = LogBatch(storage: ByteStorage(copying: messages.flatMap { $0 }), defaultTimestamp: 0, ingestionTime: base + 5,
+                             origin: Origin(logGroup: "/awk\tward", logStream: "stream\\one"))
+        var offset = 0
+        for (i, message) in messages.enumerated() {
+            batch.append(start: offset, length: message.count, timestamp: base + Int64(i), originIndex: 0)
+            offset += message.count
+        }
+        #expect(try await store.write(.logs(batch)) == messages.count)
+        #expect(try await store.write(.logs(batch)) == 0)
+        let page = try await store.logEvents(LogEventsRequest(logGroup: "/awk\tward"))
+        #expect(page.events.map(\.message) == expected)
+        #expect(page.events.allSatisfy { $0.logStream == "stream\\one" && $0.ingestionTime == base + 5 })
+        #expect(page.events.map(\.timestamp) == (0..<Int64(messages.count)).map { base + $0 })
+        await store.close()
+    }
+
     @Test("several batches in one transaction (the sink's coalesced batches): each adds its new rows only, on either ingest path",
           arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
     func coalescedBatches(_ method: PostgresStore.IngestMethod) async throws {
