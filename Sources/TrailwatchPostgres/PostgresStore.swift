@@ -330,17 +330,29 @@ public final class PostgresStore: Store {
         try await copy(into: table, columns: columns) { writer in try await writer.write(rows.buffer) }
     }
 
-    /// A batch's log events, sent in pieces of about ``copyPieceBytes`` as they are written, so
-    /// the server parses and inserts one piece while the next is being made.
+    /// A batch's log events, sent in pieces of about ``copyPieceBytes``, so the server parses and
+    /// inserts one piece while the next is being made. Each piece is made on another task while
+    /// the one before is written: the COPY is then almost always inside `write`, and hardly ever
+    /// between two writes — where postgres-nio 1.33 traps if the server has just dropped the
+    /// connection (a restart) and the channel has not closed yet.
     private func copy(_ rows: LogRows, into table: String) async throws(StoreError) -> Bool {
         try await copy(into: table, columns: Self.eventColumns) { writer in
-            var next = 0
+            guard rows.count > 0 else { return }
+            var (piece, next) = Self.piece(of: rows, from: 0)
             while next < rows.count {
-                var piece = CopyRows(capacity: Self.copyPieceBytes + Self.copyPieceBytes / 4)
-                next = rows.encode(from: next, into: &piece, maxBytes: Self.copyPieceBytes)
+                async let following = Self.piece(of: rows, from: next)
                 try await writer.write(piece.buffer)
+                (piece, next) = await following
             }
+            try await writer.write(piece.buffer)
         }
+    }
+
+    /// The rows from `start` on, up to about ``copyPieceBytes``, and where the next piece starts.
+    private static func piece(of rows: LogRows, from start: Int) -> (CopyRows, Int) {
+        var piece = CopyRows(capacity: copyPieceBytes + copyPieceBytes / 4)
+        let next = rows.encode(from: start, into: &piece, maxBytes: copyPieceBytes)
+        return (piece, next)
     }
 
     static let copyPieceBytes = 128 << 10
@@ -355,15 +367,68 @@ public final class PostgresStore: Store {
         "\(table)\" (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) FROM STDIN WITH (FORMAT binary) --"
     }
 
-    private func copy(into table: String, columns: [String], _ writeData: (PostgresCopyFromWriter) async throws -> Void) async throws(StoreError) -> Bool {
+    /// postgres-nio 1.33's COPY writer, refusing to write once the channel has closed: between
+    /// the channel's close (the server dropped the connection) and the removal of its handlers,
+    /// a write would reach the driver's state machine after it left copy mode, which traps.
+    struct GuardedCopyWriter {
+        let writer: PostgresCopyFromWriter
+        let connection: PostgresConnection
+
+        struct ConnectionClosed: Error, CustomStringConvertible {
+            var description: String { "the server closed the connection during COPY" }
+        }
+
+        /// Writes on the connection's event loop (``EventLoopTaskExecutor``), so the check and
+        /// the driver's own write run in one event-loop job.
+        func write(_ buffer: NIOCore.ByteBuffer) async throws {
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(connection.eventLoop)) {
+                assert(connection.eventLoop.inEventLoop, "a COPY write off the connection's event loop")
+                guard !connection.isClosed else { throw ConnectionClosed() }
+                try await writer.write(buffer)
+            }
+        }
+    }
+
+    private func copy(into table: String, columns: [String], _ writeData: (GuardedCopyWriter) async throws -> Void) async throws(StoreError) -> Bool {
+        let connection = self.connection
         do {
-            try await connection.copyFrom(table: Self.binaryCopy(into: table, columns: columns), logger: logger, writeData: writeData)
+            try await connection.copyFrom(table: Self.binaryCopy(into: table, columns: columns), logger: logger) { writer in
+                do {
+                    try await writeData(GuardedCopyWriter(writer: writer, connection: connection))
+                } catch {
+                    // postgres-nio 1.33 answers a failed COPY with CopyFail, and traps (a
+                    // precondition) when the server has dropped the connection (a restart,
+                    // `pg_ctl stop`) but the channel is not closed yet. Waiting for it to close
+                    // first makes CopyFail a plain "connection closed" error.
+                    await Self.waitForClose(connection, after: error)
+                    throw error
+                }
+            }
             return true
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             return false
         } catch {
             throw StoreError.postgres(error, store: settings.redacted, doing: "COPY failed")
         }
+    }
+
+    /// After a COPY write failed for a reason that ends the connection (a driver error without a
+    /// server error, or a server error of class 08 connection exception or 57 operator
+    /// intervention), waits up to
+    /// 5 s for the channel to close. A plain server error (a unique violation) leaves the
+    /// connection open and returns at once.
+    static func waitForClose(_ connection: PostgresConnection, after error: any Error) async {
+        if let error = error as? PSQLError {
+            let state = error.serverInfo?[.sqlState]
+            guard state == nil || state!.hasPrefix("08") || state!.hasPrefix("57") else { return }
+        } else {
+            guard error is GuardedCopyWriter.ConnectionClosed else { return }
+        }
+        for _ in 0..<500 where !connection.isClosed {
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+        // The channel's handlers are removed just after it closes.
+        try? await Task.sleep(nanoseconds: 20_000_000)
     }
 
     static let lookupColumns = ["attribute", "value", "timestamp", "event_key", "log_group"]

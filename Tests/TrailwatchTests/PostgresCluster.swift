@@ -50,6 +50,9 @@ final class PostgresCluster: @unchecked Sendable {
         var template = Array("/tmp/trailwatch-pg-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw Failure(description: "cannot make a temporary directory") }
         directory = String(cString: made)
+        // Which test process owns the cluster: `make test`'s clean-up leaves clusters of live
+        // processes alone (another test run on the same machine).
+        FileManager.default.createFile(atPath: directory + "/owner.pid", contents: Data("\(getpid())\n".utf8))
         port = Self.freePort()
         if let runAs {
             guard let account = getpwnam(runAs) else { throw Failure(description: "running as root and there is no '\(runAs)' user to run PostgreSQL as") }
