@@ -123,7 +123,7 @@ struct CopyRows {
                 o += 1
                 continue
             }
-            let n = b == 0 ? -1 : sequenceLength(p, i, count)
+            let n = b == 0 ? -1 : UTF8Sequence.length(p, i, count)
             if n > 0 {
                 (out + o).update(from: p + i, count: n)
                 i += n
@@ -148,8 +148,6 @@ struct CopyRows {
         return (word & high) | zero == 0
     }
 
-    static let replacement: [UInt8] = [0xEF, 0xBF, 0xBD]
-
     /// Valid UTF-8 text of `bytes` (invalid sequences and NUL replaced), for bound parameters.
     static func repaired(_ bytes: [UInt8]) -> String {
         guard !bytes.isEmpty else { return "" }
@@ -158,7 +156,4 @@ struct CopyRows {
         }
         return String(decoding: repaired, as: UTF8.self)
     }
-
-    @inline(__always)
-    static func sequenceLength(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int { UTF8Sequence.length(p, i, end) }
 }

@@ -5,15 +5,12 @@ import TrailwatchStore
 extension PostgresStore {
     public func datapoints(namespace: String, name: String, dimensions: String?, start: Int64, end: Int64,
                            limit: Int) async throws(StoreError) -> [StoredDatapoint] {
-        var binds = PostgresBindings()
-        binds.append(namespace); binds.append(name); binds.append(start); binds.append(end); binds.append(dimensions)
-        binds.append(Int64(max(1, limit)))
         // Contributions of several writers to one period merge into one statistic set.
         let rows = try await run("""
             SELECT timestamp, period::bigint, sum(sample_count), sum(sum), min(minimum), max(maximum), dimensions FROM metric_datapoints
-            WHERE namespace = $1 AND metric_name = $2 AND timestamp >= $3 AND timestamp < $4 AND ($5::text IS NULL OR dimensions = $5)
+            WHERE \(Self.metricSelection)
             GROUP BY timestamp, period, dimensions ORDER BY timestamp LIMIT $6
-            """, binds)
+            """, Self.metricBindings(namespace, name, dimensions, start, end, limit))
         return try rows.map { row throws(StoreError) in
             let (t, p, c, s, mi, ma, d) = try decode(row, (Int64, Int64, Double, Double, Double, Double, String).self)
             return StoredDatapoint(timestamp: t, period: Int(p), sampleCount: c, sum: s, minimum: mi, maximum: ma, dimensions: d)
@@ -24,21 +21,28 @@ extension PostgresStore {
     /// comes back as a row per series and hour instead of every datapoint.
     public func hourlyDatapoints(namespace: String, name: String, dimensions: String?, start: Int64, end: Int64,
                                  limit: Int) async throws(StoreError) -> [StoredDatapoint] {
-        var binds = PostgresBindings()
-        binds.append(namespace); binds.append(name); binds.append(start); binds.append(end); binds.append(dimensions)
-        binds.append(Int64(max(1, limit)))
         // The hour's start with floor division (times before 1970 too), as StoredDatapoint.hourly.
         let rows = try await run("""
             SELECT hour, sum(sample_count), sum(sum), min(minimum), max(maximum), dimensions FROM (
               SELECT timestamp - ((timestamp % 3600000) + 3600000) % 3600000 AS hour, sample_count, sum, minimum, maximum, dimensions
-              FROM metric_datapoints
-              WHERE namespace = $1 AND metric_name = $2 AND timestamp >= $3 AND timestamp < $4 AND ($5::text IS NULL OR dimensions = $5)) d
+              FROM metric_datapoints WHERE \(Self.metricSelection)) d
             GROUP BY dimensions, hour ORDER BY dimensions COLLATE "C", hour LIMIT $6
-            """, binds)
+            """, Self.metricBindings(namespace, name, dimensions, start, end, limit))
         return try rows.map { row throws(StoreError) in
             let (t, c, s, mi, ma, d) = try decode(row, (Int64, Double, Double, Double, Double, String).self)
             return StoredDatapoint(timestamp: t, period: 3600, sampleCount: c, sum: s, minimum: mi, maximum: ma, dimensions: d)
         }
+    }
+
+    /// One metric's datapoints in [start, end), with `dimensions` only that set: parameters $1–$5
+    /// of ``metricBindings(_:_:_:_:_:_:)``, whose $6 is the row limit.
+    static let metricSelection = "namespace = $1 AND metric_name = $2 AND timestamp >= $3 AND timestamp < $4 AND ($5::text IS NULL OR dimensions = $5)"
+
+    static func metricBindings(_ namespace: String, _ name: String, _ dimensions: String?, _ start: Int64, _ end: Int64, _ limit: Int) -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(namespace); binds.append(name); binds.append(start); binds.append(end); binds.append(dimensions)
+        binds.append(Int64(max(1, limit)))
+        return binds
     }
 
     public func metrics(start: Int64, end: Int64, limit: Int) async throws(StoreError) -> [StoredMetric] {

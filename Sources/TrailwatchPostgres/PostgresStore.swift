@@ -292,11 +292,10 @@ public final class PostgresStore: Store {
     private func withWriteDeadline(_ body: () async throws(StoreError) -> Int) async throws(StoreError) -> Int {
         let deadline = Self.close(connection, after: Self.writeDeadline)
         defer { deadline.cancel() }
-        let result: Result<Int, StoreError>
-        do { result = .success(try await body()) } catch { result = .failure(error) }
-        switch result {
-        case .success(let added): return added
-        case .failure(let error): throw StoreError(error.message, transient: error.isTransient || connection.isClosed)
+        do {
+            return try await body()
+        } catch {
+            throw StoreError(error.message, transient: error.isTransient || connection.isClosed)
         }
     }
 
@@ -331,10 +330,8 @@ public final class PostgresStore: Store {
     }
 
     /// A batch's log events, sent in pieces of about ``copyPieceBytes``, so the server parses and
-    /// inserts one piece while the next is being made. Each piece is made on another task while
-    /// the one before is written: the COPY is then almost always inside `write`, and hardly ever
-    /// between two writes — where postgres-nio 1.33 traps if the server has just dropped the
-    /// connection (a restart) and the channel has not closed yet.
+    /// inserts one piece while the next is being made; each piece is made on another task while
+    /// the one before is written.
     private func copy(_ rows: LogRows, into table: String) async throws(StoreError) -> Bool {
         try await copy(into: table, columns: Self.eventColumns) { writer in
             guard rows.count > 0 else { return }
@@ -373,6 +370,7 @@ public final class PostgresStore: Store {
     struct GuardedCopyWriter {
         let writer: PostgresCopyFromWriter
         let connection: PostgresConnection
+        let loop: EventLoopTaskExecutor
 
         struct ConnectionClosed: Error, CustomStringConvertible {
             var description: String { "the server closed the connection during COPY" }
@@ -381,7 +379,7 @@ public final class PostgresStore: Store {
         /// Writes on the connection's event loop (``EventLoopTaskExecutor``), so the check and
         /// the driver's own write run in one event-loop job.
         func write(_ buffer: NIOCore.ByteBuffer) async throws {
-            try await withTaskExecutorPreference(EventLoopTaskExecutor(connection.eventLoop)) {
+            try await withTaskExecutorPreference(loop) {
                 assert(connection.eventLoop.inEventLoop, "a COPY write off the connection's event loop")
                 guard !connection.isClosed else { throw ConnectionClosed() }
                 try await writer.write(buffer)
@@ -394,7 +392,7 @@ public final class PostgresStore: Store {
         do {
             try await connection.copyFrom(table: Self.binaryCopy(into: table, columns: columns), logger: logger) { writer in
                 do {
-                    try await writeData(GuardedCopyWriter(writer: writer, connection: connection))
+                    try await writeData(GuardedCopyWriter(writer: writer, connection: connection, loop: EventLoopTaskExecutor(connection.eventLoop)))
                 } catch {
                     // postgres-nio 1.33 answers a failed COPY with CopyFail, and traps (a
                     // precondition) when the server has dropped the connection (a restart,
@@ -414,9 +412,8 @@ public final class PostgresStore: Store {
 
     /// After a COPY write failed for a reason that ends the connection (a driver error without a
     /// server error, or a server error of class 08 connection exception or 57 operator
-    /// intervention), waits up to
-    /// 5 s for the channel to close. A plain server error (a unique violation) leaves the
-    /// connection open and returns at once.
+    /// intervention), waits up to 5 s for the channel to close. A plain server error (a unique
+    /// violation) leaves the connection open and returns at once.
     static func waitForClose(_ connection: PostgresConnection, after error: any Error) async {
         if let error = error as? PSQLError {
             let state = error.serverInfo?[.sqlState]

@@ -1,3 +1,4 @@
+import ByteJSON
 import Testing
 import TrailwatchCore
 @testable import TrailwatchPostgres
@@ -51,16 +52,17 @@ struct PostgresCopyRowsTests {
 
     /// The repair, one byte at a time: invalid UTF-8 and NUL become U+FFFD, the rest stays.
     static func reference(_ bytes: [UInt8]) -> [UInt8] {
+        let replacement: [UInt8] = [0xEF, 0xBF, 0xBD]
         var out: [UInt8] = []
         var i = 0
         while i < bytes.count {
             let b = bytes[i]
             if b >= 0x80 {
-                let n = bytes.withUnsafeBufferPointer { CopyRows.sequenceLength($0.baseAddress!, i, bytes.count) }
-                if n > 0 { out += bytes[i..<i + n]; i += n } else { out += CopyRows.replacement; i += -n }
+                let n = bytes.withUnsafeBufferPointer { UTF8Sequence.length($0.baseAddress!, i, bytes.count) }
+                if n > 0 { out += bytes[i..<i + n]; i += n } else { out += replacement; i += -n }
                 continue
             }
-            out += b == 0 ? CopyRows.replacement : [b]
+            out += b == 0 ? replacement : [b]
             i += 1
         }
         return out
