@@ -337,7 +337,8 @@ public final class PostgresStore: Store {
             guard rows.count > 0 else { return }
             var (piece, next) = Self.piece(of: rows, from: 0)
             while next < rows.count {
-                async let following = Self.piece(of: rows, from: next)
+                // Off the connection's event loop, which the COPY itself runs on.
+                async let following = withTaskExecutorPreference(globalConcurrentExecutor) { Self.piece(of: rows, from: next) }
                 try await writer.write(piece.buffer)
                 (piece, next) = await following
             }
@@ -370,36 +371,40 @@ public final class PostgresStore: Store {
     struct GuardedCopyWriter {
         let writer: PostgresCopyFromWriter
         let connection: PostgresConnection
-        let loop: EventLoopTaskExecutor
 
         struct ConnectionClosed: Error, CustomStringConvertible {
             var description: String { "the server closed the connection during COPY" }
         }
 
-        /// Writes on the connection's event loop (``EventLoopTaskExecutor``), so the check and
-        /// the driver's own write run in one event-loop job.
+        /// Runs on the connection's event loop (the COPY's task executor), so the check and the
+        /// driver's own write run in one event-loop job.
         func write(_ buffer: NIOCore.ByteBuffer) async throws {
-            try await withTaskExecutorPreference(loop) {
-                assert(connection.eventLoop.inEventLoop, "a COPY write off the connection's event loop")
-                guard !connection.isClosed else { throw ConnectionClosed() }
-                try await writer.write(buffer)
-            }
+            assert(connection.eventLoop.inEventLoop, "a COPY write off the connection's event loop")
+            guard !connection.isClosed else { throw ConnectionClosed() }
+            try await writer.write(buffer)
         }
     }
 
     private func copy(into table: String, columns: [String], _ writeData: (GuardedCopyWriter) async throws -> Void) async throws(StoreError) -> Bool {
         let connection = self.connection
+        let logger = self.logger
         do {
-            try await connection.copyFrom(table: Self.binaryCopy(into: table, columns: columns), logger: logger) { writer in
-                do {
-                    try await writeData(GuardedCopyWriter(writer: writer, connection: connection, loop: EventLoopTaskExecutor(connection.eventLoop)))
-                } catch {
-                    // postgres-nio 1.33 answers a failed COPY with CopyFail, and traps (a
-                    // precondition) when the server has dropped the connection (a restart,
-                    // `pg_ctl stop`) but the channel is not closed yet. Waiting for it to close
-                    // first makes CopyFail a plain "connection closed" error.
-                    await Self.waitForClose(connection, after: error)
-                    throw error
+            // The whole COPY runs on the connection's event loop. Its start is then checked and
+            // queued in one event-loop job: postgres-nio 1.33 drops (never resumes) a COPY queued
+            // on a channel that has just closed, which left the sink waiting for good.
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(connection.eventLoop)) {
+                guard !connection.isClosed else { throw GuardedCopyWriter.ConnectionClosed() }
+                try await connection.copyFrom(table: Self.binaryCopy(into: table, columns: columns), logger: logger) { writer in
+                    do {
+                        try await writeData(GuardedCopyWriter(writer: writer, connection: connection))
+                    } catch {
+                        // postgres-nio 1.33 answers a failed COPY with CopyFail, and traps (a
+                        // precondition) when the server has dropped the connection (a restart,
+                        // `pg_ctl stop`) but the channel is not closed yet. Waiting for it to close
+                        // first makes CopyFail a plain "connection closed" error.
+                        await Self.waitForClose(connection, after: error)
+                        throw error
+                    }
                 }
             }
             return true

@@ -338,7 +338,8 @@ struct PostgresStoreTests {
     func serverRestartMidIngest() async throws {
         guard let (cluster, url) = try await Self.database() else { return }
         let dir = TemporaryDirectory()
-        let total = 150_000
+        // Several of the sink's transactions (up to 4 MiB each), so the server stops between them.
+        let total = 600_000
         _ = dir.write("logs/app.log", (0..<total).map { "2026-11-24T10:00:00.\(String($0 % 1000).leftPad(3))Z line \($0)\n" }.joined())
         let pipeline = dir.write("p.yaml", """
             data_dir: \(dir.file("state"))
