@@ -83,6 +83,10 @@ public struct AnomalyBandModel: Sendable {
         public var pointFactor = 1.25
         /// The narrowest a run of unusual values makes the band, as a fraction of `k` spreads (``Kind/likelihood``).
         public var narrowest = 0.5
+        /// How long a breach is remembered (ms; 0: not at all): meanwhile the band on the side it broke reaches at
+        /// least as far as the breach did, so the rest of one incident does not breach again and again, while a larger
+        /// excursion (the incident growing, or a new one) still does.
+        public var incidentMemory: Int64 = 0
         /// Whether the seasonal kind extrapolates a trend.
         public var trend = true
         /// Whether noise that grows with the level is modelled relative to the level (when the history shows it).
@@ -100,6 +104,7 @@ public struct AnomalyBandModel: Sendable {
         enum CodingKeys: String, CodingKey {
             case kind, history, levelWindow, minimumHistory, minimumDatapoints, refitInterval, tailQuantile
             case shiftDatapoints, windowDatapoints, pointFactor, trend, proportionalNoise, tailFit, narrowest
+            case incidentMemory
         }
 
         public init(from decoder: any Decoder) throws {
@@ -120,8 +125,9 @@ public struct AnomalyBandModel: Sendable {
             proportionalNoise = try c.decodeIfPresent(Bool.self, forKey: .proportionalNoise) ?? proportionalNoise
             tailFit = try c.decodeIfPresent(Bool.self, forKey: .tailFit) ?? tailFit
             narrowest = try c.decodeIfPresent(Double.self, forKey: .narrowest) ?? narrowest
+            incidentMemory = try c.decodeIfPresent(Int64.self, forKey: .incidentMemory) ?? incidentMemory
             guard (0.5..<1).contains(tailQuantile), minimumDatapoints >= 1, history > 0, levelWindow > 0,
-                  refitInterval > 0, shiftDatapoints >= 0, windowDatapoints >= 1, pointFactor >= 1, (0...1).contains(narrowest) else {
+                  refitInterval > 0, shiftDatapoints >= 0, incidentMemory >= 0, windowDatapoints >= 1, pointFactor >= 1, (0...1).contains(narrowest) else {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
                     "settings out of range (tailQuantile in [0.5, 1), windowDatapoints >= 1, pointFactor >= 1, narrowest in [0, 1], positive windows)"))
             }
@@ -176,9 +182,17 @@ public struct AnomalyBandModel: Sendable {
     private var runLength = 0
     private var runStart: Int64 = 0
     private var fit: Fit?
-    /// ``Kind/likelihood``: the spread and the lone-value reach of the last band, for training the value judged
-    /// against it.
-    private var lastJudged: (time: Int64, spread: Double, reach: Double)?
+    /// The last band before a run narrowed it or an incident widened it, its spread and its lone-value reach: what
+    /// the value judged against it is trained and tracked against.
+    private var lastJudged: (time: Int64, spread: Double, reach: Double, base: AnomalyBand)?
+    /// The latest breach above and below the band (``Settings/incidentMemory``): when, and how far out in spreads.
+    private var incidentAbove: Incident?
+    private var incidentBelow: Incident?
+
+    struct Incident: Codable, Equatable {
+        var time: Int64
+        var width: Double
+    }
     /// Derived from the history and kept between refits, so an hourly refit does not redo what did not change
     /// (never saved: a loaded model rebuilds them). Each datapoint's place in the day and week, parallel to `times`.
     private var phases = Phases()
@@ -210,10 +224,11 @@ public struct AnomalyBandModel: Sendable {
         if !expected.isFinite { expected = f.level }
         let spread = f.relative ? f.spread * (abs(expected) + f.offset) : f.spread
         var width = f.tail?.width(k) ?? k
+        var loneWidth = width
         if settings.kind == .likelihood {
             width = f.tail?.width(k * settings.pointFactor) ?? k * settings.pointFactor
+            loneWidth = width
             if let median = f.windowMedian {
-                // The error this value may have for the window's mean error to stay within k of its usual level.
                 // The error this value may have for the window's mean error to stay within k of its usual level.
                 let previous = recentStandardisedErrors(settings.windowDatapoints - 1)
                 if let previous {
@@ -223,13 +238,20 @@ public struct AnomalyBandModel: Sendable {
                     width = max(min(width, allowed), settings.narrowest * k)
                 }
             }
-            lastJudged = (time, spread, (f.tail?.width(k * settings.pointFactor) ?? k * settings.pointFactor) * spread)
         }
-        var lower = expected - width * spread
-        let upper = expected + width * spread
+        let base = Self.band(expected: expected, below: width * spread, above: width * spread, nonNegative: f.nonNegative)
+        lastJudged = (time, spread, loneWidth * spread, base)
+        // A remembered incident holds its side of the band out to where it reached.
+        let above = incidentAbove.map { time - $0.time < settings.incidentMemory ? max(width, $0.width) : width } ?? width
+        let below = incidentBelow.map { time - $0.time < settings.incidentMemory ? max(width, $0.width) : width } ?? width
+        guard above != width || below != width else { return base }
+        return Self.band(expected: expected, below: below * spread, above: above * spread, nonNegative: f.nonNegative)
+    }
+
+    static func band(expected: Double, below: Double, above: Double, nonNegative: Bool) -> AnomalyBand {
         // A metric that has never been negative (counts, bytes, percentages) cannot be expected to be.
-        if f.nonNegative && lower < 0 { lower = 0 }
-        return AnomalyBand(expected: expected, lower: lower, upper: upper)
+        let lower = expected - below
+        return AnomalyBand(expected: expected, lower: nonNegative && lower < 0 ? 0 : lower, upper: expected + above)
     }
 
     /// Adds a datapoint to the history: clipped to `band` when one was given (what the value was
@@ -240,12 +262,20 @@ public struct AnomalyBandModel: Sendable {
         var trained = value
         var error = Double.nan
         var reach = band.map { max($0.upper - $0.expected, $0.expected - $0.lower) } ?? .greatestFiniteMagnitude
+        var base = band
         if let band {
             var spread = reach
-            if settings.kind == .likelihood, let judged = lastJudged, judged.time == time {
-                // The band may have been narrowed by the recent errors; learn against the lone-value band.
+            if let judged = lastJudged, judged.time == time {
+                // The band may have been narrowed by the recent errors or widened by an incident; learn against the
+                // lone-value band.
                 reach = judged.reach
-                spread = judged.spread
+                spread = settings.kind == .likelihood ? judged.spread : reach
+                base = judged.base
+                if settings.incidentMemory > 0 && judged.spread > 0 {
+                    let width = abs(value - band.expected) / judged.spread
+                    if value > band.upper { incidentAbove = Incident(time: time, width: width) }
+                    if value < band.lower { incidentBelow = Incident(time: time, width: width) }
+                }
             }
             // Clip at twice the band's reach: far enough that a trend or a season the model has
             // not learned yet still gets through, near enough that an incident does not.
@@ -259,7 +289,7 @@ public struct AnomalyBandModel: Sendable {
         raw.append(value)
         reaches.append(reach)
         errors.append(error)
-        if let band { trackShift(at: time, value: value, band: band) }
+        if let base { trackShift(at: time, value: value, band: base) }
         let horizon = time - settings.history
         if let drop = times.firstIndex(where: { $0 > horizon }), drop > 0, drop >= times.count / 4 {
             // Compact in chunks so trimming stays amortised O(1) per datapoint.
@@ -660,6 +690,7 @@ extension AnomalyBandModel {
 extension AnomalyBandModel: Codable {
     enum CodingKeys: String, CodingKey {
         case settings, times, values, raw, reaches, errors, regimeStart, runSide, runLength, runStart, fit
+        case incidentAbove, incidentBelow
     }
 
     public init(from decoder: any Decoder) throws {
@@ -676,6 +707,8 @@ extension AnomalyBandModel: Codable {
         runSide = try c.decodeIfPresent(Int.self, forKey: .runSide) ?? 0
         runLength = try c.decodeIfPresent(Int.self, forKey: .runLength) ?? 0
         runStart = try c.decodeIfPresent(Int64.self, forKey: .runStart) ?? 0
+        incidentAbove = try c.decodeIfPresent(Incident.self, forKey: .incidentAbove)
+        incidentBelow = try c.decodeIfPresent(Incident.self, forKey: .incidentBelow)
         phases = Phases(times: times)
         // The fit is derived from the history: one saved by another version is simply refitted.
         fit = (try? c.decodeIfPresent(Fit.self, forKey: .fit)) ?? nil
@@ -698,6 +731,8 @@ extension AnomalyBandModel: Codable {
         try c.encode(runSide, forKey: .runSide)
         try c.encode(runLength, forKey: .runLength)
         try c.encode(runStart, forKey: .runStart)
+        try c.encodeIfPresent(incidentAbove, forKey: .incidentAbove)
+        try c.encodeIfPresent(incidentBelow, forKey: .incidentBelow)
         try c.encodeIfPresent(fit, forKey: .fit)
     }
 }
