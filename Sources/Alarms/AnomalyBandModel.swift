@@ -87,6 +87,10 @@ public struct AnomalyBandModel: Sendable {
         /// least as far as the breach did, so the rest of one incident does not breach again and again, while a larger
         /// excursion (the incident growing, or a new one) still does.
         public var incidentMemory: Int64 = 0
+        /// Recurring excursions (ms either side of the same time of day; 0: none): when on most of the last days the
+        /// metric went beyond the lone-value band within this much of the same time of day (a nightly job, a daily
+        /// batch), the band at that time reaches as far as the largest of those daily excursions.
+        public var recurrenceWindow: Int64 = 0
         /// Whether the seasonal kind extrapolates a trend.
         public var trend = true
         /// Whether noise that grows with the level is modelled relative to the level (when the history shows it).
@@ -104,7 +108,7 @@ public struct AnomalyBandModel: Sendable {
         enum CodingKeys: String, CodingKey {
             case kind, history, levelWindow, minimumHistory, minimumDatapoints, refitInterval, tailQuantile
             case shiftDatapoints, windowDatapoints, pointFactor, trend, proportionalNoise, tailFit, narrowest
-            case incidentMemory
+            case incidentMemory, recurrenceWindow
         }
 
         public init(from decoder: any Decoder) throws {
@@ -126,8 +130,9 @@ public struct AnomalyBandModel: Sendable {
             tailFit = try c.decodeIfPresent(Bool.self, forKey: .tailFit) ?? tailFit
             narrowest = try c.decodeIfPresent(Double.self, forKey: .narrowest) ?? narrowest
             incidentMemory = try c.decodeIfPresent(Int64.self, forKey: .incidentMemory) ?? incidentMemory
+            recurrenceWindow = try c.decodeIfPresent(Int64.self, forKey: .recurrenceWindow) ?? recurrenceWindow
             guard (0.5..<1).contains(tailQuantile), minimumDatapoints >= 1, history > 0, levelWindow > 0,
-                  refitInterval > 0, shiftDatapoints >= 0, incidentMemory >= 0, windowDatapoints >= 1, pointFactor >= 1, (0...1).contains(narrowest) else {
+                  refitInterval > 0, shiftDatapoints >= 0, incidentMemory >= 0, (0..<(day / 2)).contains(recurrenceWindow), windowDatapoints >= 1, pointFactor >= 1, (0...1).contains(narrowest) else {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
                     "settings out of range (tailQuantile in [0.5, 1), windowDatapoints >= 1, pointFactor >= 1, narrowest in [0, 1], positive windows)"))
             }
@@ -223,29 +228,81 @@ public struct AnomalyBandModel: Sendable {
         var expected = f.level + f.slopePerMs * Double(time - f.center) + Self.seasonal(f, at: time)
         if !expected.isFinite { expected = f.level }
         let spread = f.relative ? f.spread * (abs(expected) + f.offset) : f.spread
-        var width = f.tail?.width(k) ?? k
-        var loneWidth = width
-        if settings.kind == .likelihood {
-            width = f.tail?.width(k * settings.pointFactor) ?? k * settings.pointFactor
-            loneWidth = width
-            if let median = f.windowMedian {
-                // The error this value may have for the window's mean error to stay within k of its usual level.
-                let previous = recentStandardisedErrors(settings.windowDatapoints - 1)
-                if let previous {
-                    let allowed = Double(settings.windowDatapoints) * (median + k * f.windowScale) - previous
-                    // Never narrower than `narrowest × k`: on a metric that sits still the recent errors are all
-                    // zero-width, and after a spike they are used up; neither makes an ordinary value an anomaly.
-                    width = max(min(width, allowed), settings.narrowest * k)
-                }
-            }
+        // The reach of a lone value, in spreads: k normal deviations, or as far as a value as rare (the tail fit);
+        // the likelihood kind asks `pointFactor` times that of a value no run came before.
+        let loneWidth = settings.kind == .likelihood ? f.tail?.width(k * settings.pointFactor) ?? k * settings.pointFactor
+            : f.tail?.width(k) ?? k
+        var loneAbove = loneWidth, loneBelow = loneWidth
+        if settings.recurrenceWindow > 0 && spread > 0 {
+            // What happens at this time on most days (a nightly job) is not an incident on its own.
+            let reach = loneWidth * spread
+            let (high, low) = recurringExcursions(at: time, beyond: expected - reach, expected + reach)
+            if let high { loneAbove = max(loneAbove, (high - expected) / spread) }
+            if let low { loneBelow = max(loneBelow, (expected - low) / spread) }
         }
-        let base = Self.band(expected: expected, below: width * spread, above: width * spread, nonNegative: f.nonNegative)
+        var above = loneAbove, below = loneBelow
+        if settings.kind == .likelihood, let median = f.windowMedian,
+           let previous = recentStandardisedErrors(settings.windowDatapoints - 1) {
+            // The error this value may have for the window's mean error to stay within k of its usual level.
+            let allowed = Double(settings.windowDatapoints) * (median + k * f.windowScale) - previous
+            // Never narrower than `narrowest × k`: on a metric that sits still the recent errors are all
+            // zero-width, and after a spike they are used up; neither makes an ordinary value an anomaly.
+            above = max(min(above, allowed), settings.narrowest * k)
+            below = max(min(below, allowed), settings.narrowest * k)
+        }
+        let base = Self.band(expected: expected, below: below * spread, above: above * spread, nonNegative: f.nonNegative)
         lastJudged = (time, spread, loneWidth * spread, base)
         // A remembered incident holds its side of the band out to where it reached.
-        let above = incidentAbove.map { time - $0.time < settings.incidentMemory ? max(width, $0.width) : width } ?? width
-        let below = incidentBelow.map { time - $0.time < settings.incidentMemory ? max(width, $0.width) : width } ?? width
-        guard above != width || below != width else { return base }
+        var widened = false
+        if let incident = incidentAbove, time - incident.time < settings.incidentMemory, incident.width > above {
+            above = incident.width
+            widened = true
+        }
+        if let incident = incidentBelow, time - incident.time < settings.incidentMemory, incident.width > below {
+            below = incident.width
+            widened = true
+        }
+        guard widened else { return base }
         return Self.band(expected: expected, below: below * spread, above: above * spread, nonNegative: f.nonNegative)
+    }
+
+    /// The days of history looked back on for recurring excursions, and how many must show one.
+    static let recurrenceDays = 7
+    static let recurrenceMinimumDays = 3
+
+    /// The largest excursion above `upper` (and below `lower`) within `recurrenceWindow` of this time of day on the
+    /// last days, when most of those days (of at least three) had one; nil otherwise.
+    private func recurringExcursions(at time: Int64, beyond lower: Double, _ upper: Double) -> (Double?, Double?) {
+        var days = 0, highDays = 0, lowDays = 0
+        var highest = -Double.infinity, lowest = Double.infinity
+        for d in 1...Self.recurrenceDays {
+            let center = time - Int64(d) * Self.day
+            let from = center - settings.recurrenceWindow
+            guard let first = times.first, first <= from else { break }
+            var i = Self.lowerBound(times, from)
+            var high = -Double.infinity, low = Double.infinity
+            while i < times.count && times[i] <= center + settings.recurrenceWindow {
+                high = max(high, raw[i])
+                low = min(low, raw[i])
+                i += 1
+            }
+            guard high >= low else { continue }
+            days += 1
+            if high > upper { highDays += 1; highest = max(highest, high) }
+            if low < lower { lowDays += 1; lowest = min(lowest, low) }
+        }
+        guard days >= Self.recurrenceMinimumDays else { return (nil, nil) }
+        return (2 * highDays > days ? highest : nil, 2 * lowDays > days ? lowest : nil)
+    }
+
+    /// The index of the first time not before `t` in ascending `times`.
+    static func lowerBound(_ times: [Int64], _ t: Int64) -> Int {
+        var low = 0, high = times.count
+        while low < high {
+            let mid = (low + high) / 2
+            if times[mid] < t { low = mid + 1 } else { high = mid }
+        }
+        return low
     }
 
     static func band(expected: Double, below: Double, above: Double, nonNegative: Bool) -> AnomalyBand {
