@@ -89,7 +89,8 @@ public struct AnomalyBandModel: Sendable {
         public var incidentMemory: Int64 = 0
         /// Recurring excursions (ms either side of the same time of day; 0: none): when on most of the last days the
         /// metric went beyond the lone-value band within this much of the same time of day (a nightly job, a daily
-        /// batch), the band at that time reaches as far as the largest of those daily excursions.
+        /// batch), the band at that time reaches its usual width beyond the largest of those daily excursions —
+        /// unless a run of unusual values is under way.
         public var recurrenceWindow: Int64 = 0
         /// Whether the seasonal kind extrapolates a trend.
         public var trend = true
@@ -232,23 +233,27 @@ public struct AnomalyBandModel: Sendable {
         // the likelihood kind asks `pointFactor` times that of a value no run came before.
         let loneWidth = settings.kind == .likelihood ? f.tail?.width(k * settings.pointFactor) ?? k * settings.pointFactor
             : f.tail?.width(k) ?? k
-        var loneAbove = loneWidth, loneBelow = loneWidth
-        if settings.recurrenceWindow > 0 && spread > 0 {
-            // What happens at this time on most days (a nightly job) is not an incident on its own.
-            let reach = loneWidth * spread
-            let (high, low) = recurringExcursions(at: time, beyond: expected - reach, expected + reach)
-            if let high { loneAbove = max(loneAbove, (high - expected) / spread) }
-            if let low { loneBelow = max(loneBelow, (expected - low) / spread) }
-        }
-        var above = loneAbove, below = loneBelow
+        var above = loneWidth, below = loneWidth
+        // Whether the errors just before this value were as usual (no run under way).
+        var usual = true
         if settings.kind == .likelihood, let median = f.windowMedian,
            let previous = recentStandardisedErrors(settings.windowDatapoints - 1) {
             // The error this value may have for the window's mean error to stay within k of its usual level.
-            let allowed = Double(settings.windowDatapoints) * (median + k * f.windowScale) - previous
+            let limit = median + k * f.windowScale
+            let allowed = Double(settings.windowDatapoints) * limit - previous
+            usual = previous <= Double(settings.windowDatapoints - 1) * limit
             // Never narrower than `narrowest × k`: on a metric that sits still the recent errors are all
             // zero-width, and after a spike they are used up; neither makes an ordinary value an anomaly.
-            above = max(min(above, allowed), settings.narrowest * k)
-            below = max(min(below, allowed), settings.narrowest * k)
+            above = max(min(loneWidth, allowed), settings.narrowest * k)
+            below = above
+        }
+        if settings.recurrenceWindow > 0 && spread > 0 && usual {
+            // What happens at this time on most days (a nightly job) is not an incident on its own: the band reaches
+            // its usual width beyond the largest such excursion. A run of unusual values leading up to it still is.
+            let reach = loneWidth * spread
+            let (high, low) = recurringExcursions(at: time, beyond: expected - reach, expected + reach)
+            if let high { above += (high - expected) / spread }
+            if let low { below += (expected - low) / spread }
         }
         let base = Self.band(expected: expected, below: below * spread, above: above * spread, nonNegative: f.nonNegative)
         lastJudged = (time, spread, loneWidth * spread, base)
