@@ -21,6 +21,8 @@ struct AlarmTransform: TransformKind {
         var evaluationDelay = ConfigDuration(milliseconds: 120_000)
         var bandMinimumHistory = ConfigDuration(milliseconds: 3 * 3_600_000)
         var bandHistory = ConfigDuration(milliseconds: 14 * 86_400_000)
+        var bandIncidentMemory = ConfigDuration(milliseconds: AnomalyBandModel.Settings().incidentMemory)
+        var bandRecurrenceWindow = ConfigDuration(milliseconds: AnomalyBandModel.Settings().recurrenceWindow)
         var saveInterval = ConfigDuration(milliseconds: 5_000)
         var sharedStore: StoreLocation?
         var apiAlarms: StoreLocation?
@@ -47,6 +49,12 @@ struct AlarmTransform: TransformKind {
             .setting("band_minimum_history", \.bandMinimumHistory, "Anomaly bands appear after this much history (and at least 12 datapoints)."),
             .setting("band_history", \.bandHistory, "History the band model trains on. At least 1h.",
                      check: { $0.milliseconds < 3_600_000 ? SettingIssue("\($0) is too short", expected: "at least 1h") : nil }),
+            .setting("band_incident_memory", \.bandIncidentMemory, "How long a breach holds its side of the anomaly band out to "
+                     + "where it reached, so the rest of one incident does not alarm again while a larger excursion does (0s: off; "
+                     + "see [the anomaly band model](#the-anomaly-band-model))."),
+            .setting("band_recurrence_window", \.bandRecurrenceWindow, "Recurring excursions: what the metric did within this much "
+                     + "of the same time of day on most of the last days (a nightly job) is no incident on its own (0s: off).",
+                     check: { $0.milliseconds >= 43_200_000 ? SettingIssue("\($0) is too long", expected: "less than 12h") : nil }),
             .setting("save_interval", \.saveInterval, "Live mode: how often the alarm state is saved; input is acknowledged only once a "
                      + "saved state covers it."),
             StoreSettings.sharedStore(\.sharedStore, "A fleet's shared PostgreSQL store: each alarm is then evaluated by one instance at a "
@@ -84,6 +92,8 @@ struct AlarmTransform: TransformKind {
             settings.minimumHistory = bandMinimumHistory.milliseconds
             settings.history = bandHistory.milliseconds
             settings.levelWindow = min(settings.levelWindow, bandHistory.milliseconds)
+            settings.incidentMemory = bandIncidentMemory.milliseconds
+            settings.recurrenceWindow = bandRecurrenceWindow.milliseconds
             return settings
         }
 
