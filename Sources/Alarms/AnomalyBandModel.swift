@@ -87,11 +87,16 @@ public struct AnomalyBandModel: Sendable {
         /// least as far as the breach did, so the rest of one incident does not breach again and again, while a larger
         /// excursion (the incident growing, or a new one) still does.
         public var incidentMemory: Int64 = 0
-        /// Recurring excursions (ms either side of the same time of day; 0: none): when on most of the last days the
+        /// Recurring excursions (ms either side of the same time of day; 0: none; cross-validated on NAB): when on most of the last days the
         /// metric went beyond the lone-value band within this much of the same time of day (a nightly job, a daily
         /// batch), the band at that time reaches its usual width beyond the largest of those daily excursions —
         /// unless a run of unusual values is under way.
-        public var recurrenceWindow: Int64 = 0
+        public var recurrenceWindow: Int64 = hour
+        /// How many recent signed prediction errors make a drift (0: none; ``Kind/likelihood``; six hours of 5-minute
+        /// periods, cross-validated on NAB): their mean is judged against its own history, and a drift narrows the band
+        /// to as little as `driftNarrowest × k` spreads.
+        public var driftDatapoints = 72
+        public var driftNarrowest = 1.0 / 6
         /// Whether the seasonal kind extrapolates a trend.
         public var trend = true
         /// Whether noise that grows with the level is modelled relative to the level (when the history shows it).
@@ -109,7 +114,7 @@ public struct AnomalyBandModel: Sendable {
         enum CodingKeys: String, CodingKey {
             case kind, history, levelWindow, minimumHistory, minimumDatapoints, refitInterval, tailQuantile
             case shiftDatapoints, windowDatapoints, pointFactor, trend, proportionalNoise, tailFit, narrowest
-            case incidentMemory, recurrenceWindow
+            case incidentMemory, recurrenceWindow, driftDatapoints, driftNarrowest
         }
 
         public init(from decoder: any Decoder) throws {
@@ -132,8 +137,10 @@ public struct AnomalyBandModel: Sendable {
             narrowest = try c.decodeIfPresent(Double.self, forKey: .narrowest) ?? narrowest
             incidentMemory = try c.decodeIfPresent(Int64.self, forKey: .incidentMemory) ?? incidentMemory
             recurrenceWindow = try c.decodeIfPresent(Int64.self, forKey: .recurrenceWindow) ?? recurrenceWindow
+            driftDatapoints = try c.decodeIfPresent(Int.self, forKey: .driftDatapoints) ?? driftDatapoints
+            driftNarrowest = try c.decodeIfPresent(Double.self, forKey: .driftNarrowest) ?? driftNarrowest
             guard (0.5..<1).contains(tailQuantile), minimumDatapoints >= 1, history > 0, levelWindow > 0,
-                  refitInterval > 0, shiftDatapoints >= 0, incidentMemory >= 0, (0..<(day / 2)).contains(recurrenceWindow), windowDatapoints >= 1, pointFactor >= 1, (0...1).contains(narrowest) else {
+                  refitInterval > 0, shiftDatapoints >= 0, incidentMemory >= 0, driftDatapoints >= 0, driftNarrowest >= 0, (0..<(day / 2)).contains(recurrenceWindow), windowDatapoints >= 1, pointFactor >= 1, (0...1).contains(narrowest) else {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
                     "settings out of range (tailQuantile in [0.5, 1), windowDatapoints >= 1, pointFactor >= 1, narrowest in [0, 1], positive windows)"))
             }
@@ -148,6 +155,8 @@ public struct AnomalyBandModel: Sendable {
     static let seasonalGain = 0.9
     /// How many window means the likelihood kind needs before a run may narrow the band (a day of 5-minute periods).
     static let minimumWindows = 288
+    /// What one error may add to a drift, in spreads: a spike is one unusual value, not a drift.
+    static let driftClip = 1.5
 
     enum Seasonality: String, Codable { case none, daily, weekly }
 
@@ -169,6 +178,9 @@ public struct AnomalyBandModel: Sendable {
         var windowScale: Double = 0
         /// The tail of the absolute deviations beyond their 0.97 quantile (nil when too few or `tailFit` is off).
         var tail: TailFit? = nil
+        /// The median and the scales below and above it (normal deviations) of the mean signed error over
+        /// `driftDatapoints` consecutive datapoints; nil until there are enough.
+        var drift: Drift? = nil
     }
 
     public let settings: Settings
@@ -179,7 +191,8 @@ public struct AnomalyBandModel: Sendable {
     /// The reach of the band each value was judged against (the largest Double before there was a band; JSON has no infinity):
     /// what a value may contribute to the spread.
     private var reaches: [Double] = []
-    /// One-step prediction errors, bounded by the reach of their band (NaN where there was no band).
+    /// One-step prediction errors, bounded by the reach of their band, signed (negative below the expected value;
+    /// NaN where there was no band).
     private var errors: [Double] = []
     /// Start of the current level (after a level shift); values before it have their own level.
     private var regimeStart: Int64 = .min
@@ -240,14 +253,26 @@ public struct AnomalyBandModel: Sendable {
            let previous = recentStandardisedErrors(settings.windowDatapoints - 1) {
             // The error this value may have for the window's mean error to stay within k of its usual level.
             let limit = median + k * f.windowScale
-            let allowed = Double(settings.windowDatapoints) * limit - previous
-            usual = previous <= Double(settings.windowDatapoints - 1) * limit
+            let allowed = Double(settings.windowDatapoints) * limit - previous.size
+            usual = previous.size <= Double(settings.windowDatapoints - 1) * limit
             // Never narrower than `narrowest × k`: on a metric that sits still the recent errors are all
             // zero-width, and after a spike they are used up; neither makes an ordinary value an anomaly.
             above = max(min(loneWidth, allowed), settings.narrowest * k)
             below = above
         }
-        if settings.recurrenceWindow > 0 && spread > 0 && usual {
+        if settings.kind == .likelihood, settings.driftDatapoints > 1, let drift = f.drift,
+           let previous = recentDrift(settings.driftDatapoints - 1, clip: Self.driftClip) {
+            // A drift: the mean signed error over a longer window, judged against its own history — noise averages
+            // out, a shift of a fraction of a spread that lasts hours does not.
+            let n = Double(settings.driftDatapoints)
+            let up = n * (drift.median + k * drift.high) - previous
+            let down = previous - n * (drift.median - k * drift.low)
+            let floor = settings.driftNarrowest * k
+            above = min(above, max(up, floor))
+            below = min(below, max(down, floor))
+            if up < loneWidth || down < loneWidth { usual = false }
+        }
+        if settings.kind == .likelihood && settings.recurrenceWindow > 0 && spread > 0 && usual {
             // What happens at this time on most days (a nightly job) is not an incident on its own: the band reaches
             // its usual width beyond the largest such excursion. A run of unusual values leading up to it still is.
             let reach = loneWidth * spread
@@ -344,6 +369,7 @@ public struct AnomalyBandModel: Sendable {
             trained = min(max(value, band.expected - Self.clipFactor * reach), band.expected + Self.clipFactor * reach)
             // The error in spreads, bounded like the contributions to the spread.
             error = spread > 0 ? min(abs(value - band.expected), reach) / spread : 0
+            if value < band.expected { error = -error }
         }
         times.append(time)
         phases.append(time)
@@ -396,16 +422,30 @@ public struct AnomalyBandModel: Sendable {
         fit = nil
     }
 
-    /// The sum of the last `count` standardised prediction errors, or nil when one of them is missing.
-    private func recentStandardisedErrors(_ count: Int) -> Double? {
-        guard count > 0 else { return 0 }
+    /// The sum of the last `count` signed standardised prediction errors, each clipped to ±`clip` (a spike is one
+    /// unusual value, not a drift), or nil when one of them is missing.
+    private func recentDrift(_ count: Int, clip: Double) -> Double? {
         guard errors.count >= count else { return nil }
         var sum = 0.0
         for i in (errors.count - count)..<errors.count {
             guard !errors[i].isNaN else { return nil }
-            sum += errors[i]
+            sum += min(max(errors[i], -clip), clip)
         }
         return sum
+    }
+
+    /// The sum of the last `count` standardised prediction errors' sizes and of the errors with their signs, or nil
+    /// when one of them is missing.
+    private func recentStandardisedErrors(_ count: Int) -> (size: Double, signed: Double)? {
+        guard count > 0 else { return (0, 0) }
+        guard errors.count >= count else { return nil }
+        var size = 0.0, signed = 0.0
+        for i in (errors.count - count)..<errors.count {
+            guard !errors[i].isNaN else { return nil }
+            size += abs(errors[i])
+            signed += errors[i]
+        }
+        return (size, signed)
     }
 
     static func seasonal(_ f: Fit, at t: Int64) -> Double {
@@ -520,6 +560,9 @@ public struct AnomalyBandModel: Sendable {
         var result = fitted
         if settings.kind == .likelihood {
             (result.windowMedian, result.windowScale) = windowStatistics(allErrors[start...], window: settings.windowDatapoints)
+            if settings.driftDatapoints > 1 {
+                result.drift = driftStatistics(allErrors[start...], window: settings.driftDatapoints, clip: Self.driftClip)
+            }
         }
         let floor = max(1e-9 + 1e-6 * abs(level), resolution)
         var deviations = [Double](repeating: 0, count: times.count)
@@ -576,8 +619,9 @@ public struct AnomalyBandModel: Sendable {
         means.reserveCapacity(errors.count)
         // `slot` is `run % w`, kept by a compare instead of a division per error.
         var slot = 0
-        for e in errors {
-            guard !e.isNaN else { sum = 0; run = 0; slot = 0; continue }
+        for signed in errors {
+            guard !signed.isNaN else { sum = 0; run = 0; slot = 0; continue }
+            let e = abs(signed)
             sum += e
             if run >= w { sum -= buffer[slot] }
             buffer[slot] = e
@@ -589,6 +633,40 @@ public struct AnomalyBandModel: Sendable {
         let (median, tail) = means.withUnsafeMutableBufferPointer { Stats.quantiles(inPlace: $0, 0.5, 0.99) }
         let scale = max(tail - median, 1e-9) / Stats.normalQuantile(0.99)
         return (median, scale)
+    }
+
+    struct Drift: Codable {
+        var median: Double
+        var low: Double
+        var high: Double
+    }
+
+    /// The distribution of the mean signed error over `window` consecutive datapoints: its median and its spread
+    /// below and above (the 0.005 and 0.995 quantiles' distances in normal deviations); nil with fewer than
+    /// `minimumWindows` means.
+    static func driftStatistics(_ errors: ArraySlice<Double>, window: Int, clip: Double) -> Drift? {
+        var means: [Double] = []
+        means.reserveCapacity(errors.count)
+        var sum = 0.0, run = 0
+        var i = errors.startIndex
+        for e in errors {
+            if e.isNaN {
+                sum = 0
+                run = 0
+            } else {
+                sum += min(max(e, -clip), clip)
+                run += 1
+                if run > window { sum -= min(max(errors[i - window], -clip), clip) }
+                if run >= window { means.append(sum / Double(window)) }
+            }
+            i += 1
+        }
+        // The quantiles of hours-long means need days of them.
+        guard means.count >= max(minimumWindows, 8 * window) else { return nil }
+        let (low, median) = means.withUnsafeMutableBufferPointer { Stats.quantiles(inPlace: $0, 0.005, 0.5) }
+        let high = means.withUnsafeMutableBufferPointer { Stats.quantile(inPlace: $0, 0.995) }
+        let z = Stats.normalQuantile(0.995)
+        return Drift(median: median, low: max(median - low, 1e-9) / z, high: max(high - median, 1e-9) / z)
     }
 
     /// Whether the history's noise grows with its level — the deviations of the points with the higher half of

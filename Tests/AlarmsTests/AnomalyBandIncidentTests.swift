@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import Alarms
 
-/// Settings with incident memory and recurring excursions as `run_eval.py`'s `memory` bundle names them, or off.
+/// The likelihood model with incident memory and recurring excursions as given (0: off).
 func bandSettings(memory: Int64 = 0, recurrence: Int64 = 0) -> AnomalyBandModel.Settings {
     var s = AnomalyBandModel.Settings(kind: .likelihood)
     s.incidentMemory = memory
@@ -98,6 +98,25 @@ struct AnomalyBandIncidentTests {
         #expect(!outside.contains(jobs[4]), "the dip alone is known by the fifth night: \(outside)")
     }
 
+    /// Three days of noise (±2) around 50, then twelve hours a little lower (49): each value well inside its band.
+    static func drift() -> (values: [Double], start: Int) {
+        var noise = Noise()
+        let start = 3 * 288
+        let values = (0..<(start + 144)).map { i in (i < start ? 50 : 49) + 2 * noise.next() }
+        return (values, start)
+    }
+
+    @Test("drift: hours of values a little off their expected value breach, though no value alone or hour of them would")
+    func drift() {
+        let (values, start) = Self.drift()
+        var model = AnomalyBandModel(settings: .init(kind: .likelihood))
+        let outside = breaches(&model, values)
+        #expect(outside.filter { $0 < start }.count <= 1, "the noise alone: \(outside)")
+        #expect(outside.contains { $0 >= start }, "the drift is caught: \(outside)")
+        var noDrift = AnomalyBandModel(settings: { var s = AnomalyBandModel.Settings(kind: .likelihood); s.driftDatapoints = 0; return s }())
+        #expect(!breaches(&noDrift, values).contains { $0 >= start }, "without the drift check the run of 12 errors does not see it")
+    }
+
     @Test("incident memory and recurring excursions survive a save and load; settings decode and reject nonsense")
     func stateAndSettings() throws {
         let (values, spikes) = Self.incident()
@@ -112,7 +131,7 @@ struct AnomalyBandIncidentTests {
         let s = try JSONDecoder().decode(AnomalyBandModel.Settings.self,
                                          from: Data(#"{"incidentMemory":43200000,"recurrenceWindow":3600000}"#.utf8))
         #expect(s == bandSettings(memory: 43_200_000, recurrence: 3_600_000))
-        for bad in [#"{"incidentMemory":-1}"#, #"{"recurrenceWindow":86400000}"#] {
+        for bad in [#"{"incidentMemory":-1}"#, #"{"recurrenceWindow":86400000}"#, #"{"driftDatapoints":-1}"#] {
             #expect(throws: DecodingError.self) { try JSONDecoder().decode(AnomalyBandModel.Settings.self, from: Data(bad.utf8)) }
         }
     }

@@ -205,6 +205,9 @@ struct AnomalyBandGeneralisationTests {
         func outside(tailFit: Bool) -> [Int] {
             var settings = AnomalyBandModel.Settings(kind: .likelihood)
             settings.tailFit = tailFit
+            // The tail fit alone: no drifts or recurring excursions on either side of the comparison.
+            settings.driftDatapoints = 0
+            settings.recurrenceWindow = 0
             var model = AnomalyBandModel(settings: settings)
             return breaches(&model, values).filter { $0 >= 4 * 288 }
         }

@@ -23,8 +23,9 @@ The shipped default must be chosen by (3), never by how well it scores on the ni
 
 A candidate may also name band model settings (`backtest --band-settings`): `default` is the model as it ships,
 `previous` the likelihood model before the tail fit and the narrowest band (pointFactor 1.5, 6 errors per window),
-kept in the grid so the change itself is cross-validated; `memory` and `memory24` add incident memory and recurring
-excursions (the latter with runs of 24 errors), cross-validated against the default the same way.
+kept in the grid so the change itself is cross-validated; `nodrift` the model before drifts and recurring excursions;
+`memory24` adds incident memory and runs of 24 errors, on the default model and (`nodrift-memory24`) on the model
+without drifts — all cross-validated against the default the same way.
 
 usage: run_eval.py [--binary PATH] [--jobs N] [--quick] [--grid MODELS:KS:HOURS[:SETTINGS][;...]]
 """
@@ -48,11 +49,14 @@ MODEL_TAG = "trailwatch:band-model"
 # Band model settings a candidate may name (passed as `backtest --band-settings`).
 SETTINGS = {
     "default": None,
-    "previous": {"tailFit": False, "narrowest": 0, "pointFactor": 1.5, "windowDatapoints": 6},
-    # Incident memory (a breach holds its side of the band for 12 h) and recurring excursions (what the metric did
-    # within an hour of this time on most of the last days), alone and with runs judged over 24 errors (2 h).
-    "memory": {"incidentMemory": 12 * 3_600_000, "recurrenceWindow": 3_600_000},
-    "memory24": {"incidentMemory": 12 * 3_600_000, "recurrenceWindow": 3_600_000, "windowDatapoints": 24},
+    # The model before drifts and recurring excursions (what shipped before them).
+    "nodrift": {"driftDatapoints": 0, "recurrenceWindow": 0},
+    "previous": {"tailFit": False, "narrowest": 0, "pointFactor": 1.5, "windowDatapoints": 6, "driftDatapoints": 0,
+                 "recurrenceWindow": 0},
+    # Incident memory (a breach holds its side of the band for 12 h) with runs judged over 24 errors (2 h), on the
+    # default model and on the model without drifts.
+    "memory24": {"incidentMemory": 12 * 3_600_000, "windowDatapoints": 24},
+    "nodrift-memory24": {"incidentMemory": 12 * 3_600_000, "windowDatapoints": 24, "driftDatapoints": 0},
 }
 
 
@@ -193,7 +197,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="only the shipped definition, no grid")
     ap.add_argument("--grid", default="seasonal,likelihood:2.5,3,4:4,12;seasonal,likelihood:3:4:previous;"
-                                      "likelihood:3:4,12:memory,memory24",
+                                      "likelihood:3:4,12:nodrift,memory24,nodrift-memory24",
                     help="MODELS:KS:HOURS[:SETTINGS], comma-separated lists; several such products joined with ';' "
                          f"(settings: {', '.join(SETTINGS)})")
     a = ap.parse_args()
