@@ -656,10 +656,6 @@ public struct AnomalyBandModel: Sendable {
         means.reserveCapacity(errors.count)
         var sum = 0.0, run = 0
         var i = errors.startIndex
-        // Means of overlapping windows hardly differ from one datapoint to the next: every `stride`-th says as much
-        // about their distribution and makes the quantiles (refitted hourly) that much cheaper to select.
-        let stride = max(1, window / 12)
-        var counted = 0
         for e in errors {
             if e.isNaN {
                 sum = 0
@@ -668,17 +664,17 @@ public struct AnomalyBandModel: Sendable {
                 sum += min(max(e, -clip), clip)
                 run += 1
                 if run > window { sum -= min(max(errors[i - window], -clip), clip) }
-                if run >= window {
-                    counted += 1
-                    if counted % stride == 0 { means.append(sum / Double(window)) }
-                }
+                if run >= window { means.append(sum / Double(window)) }
             }
             i += 1
         }
         // The quantiles of hours-long means need days of them.
-        guard counted >= max(minimumWindows, 8 * window) else { return nil }
-        let (low, median) = means.withUnsafeMutableBufferPointer { Stats.quantiles(inPlace: $0, 0.005, 0.5) }
-        let high = means.withUnsafeMutableBufferPointer { Stats.quantile(inPlace: $0, 0.995) }
+        guard means.count >= max(minimumWindows, 8 * window) else { return nil }
+        // The outer quantiles are among the few smallest and largest means: one pass keeps those (a selection over
+        // every mean, refitted hourly, would cost as much as the rest of the drift).
+        let low = Stats.extremeQuantile(means, 0.005)
+        let high = Stats.extremeQuantile(means, 0.995)
+        let median = means.withUnsafeMutableBufferPointer { Stats.median(inPlace: $0) }
         let z = Stats.normalQuantile(0.995)
         return Drift(median: median, low: max(median - low, 1e-9) / z, high: max(high - median, 1e-9) / z)
     }
@@ -945,6 +941,34 @@ enum Stats {
         var high = a[below + 1]
         for i in (below + 2)..<a.count where a[i] < high { high = a[i] }
         return (first, low + (high - low) * fraction)
+    }
+
+    /// A quantile near 0 or 1 of `values` (NumPy's convention, as ``quantile(_:_:)``), from the few order statistics
+    /// at that end, kept sorted while the values pass once.
+    static func extremeQuantile(_ values: [Double], _ q: Double) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let upper = q > 0.5
+        let position = (upper ? 1 - q : q) * Double(values.count - 1)
+        let below = Int(position.rounded(.down))
+        let fraction = position - Double(below)
+        // The `below + 2` values nearest that end, nearest first (the smallest ascending, or the largest descending).
+        let keep = min(below + 2, values.count)
+        var kept: [Double] = []
+        kept.reserveCapacity(keep + 1)
+        for v in values {
+            if kept.count == keep {
+                guard upper ? v > kept[keep - 1] : v < kept[keep - 1] else { continue }
+                kept.removeLast()
+            }
+            var i = kept.count
+            while i > 0 && (upper ? kept[i - 1] < v : kept[i - 1] > v) { i -= 1 }
+            kept.insert(v, at: i)
+        }
+        let a = kept[below]
+        guard fraction > 0, below + 1 < kept.count else { return a }
+        // From the top, the order statistic `below` places in is the larger of the two NumPy interpolates between.
+        let b = kept[below + 1]
+        return upper ? b + (a - b) * (1 - fraction) : a + (b - a) * fraction
     }
 
     /// The quantile of `a`, reordering `a`.
