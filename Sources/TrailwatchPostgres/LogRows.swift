@@ -22,7 +22,8 @@ struct LogRows: Sendable {
     /// Per origin: the first and last event time, and the message bytes.
     private(set) var spans: [(Int64, Int64)?]
     private(set) var originBytes: [Int64]
-    /// CloudTrail records' rows for `cloudtrail_lookup`, a whole COPY stream (empty when none).
+    /// CloudTrail records' rows for `cloudtrail_lookup`, without the stream's header and trailer
+    /// (empty when none).
     private(set) var lookups = CopyRows(capacity: 0)
     /// Per origin, the columns between the key and the message, encoded once per batch
     /// (log_group, log_stream, ingestion_time): origin k's are `middles[middleStarts[k]..<middleStarts[k + 1]]`.
@@ -80,7 +81,6 @@ struct LogRows: Sendable {
                 // A record naming two resources of one type gives that pair twice: one row (the
                 // lookup key would refuse the second).
                 for (n, (attribute, value)) in attributes.enumerated() where !attributes[..<n].contains(where: { $0 == (attribute, value) }) {
-                    if lookups.isEmpty { lookups.start() }
                     lookups.row(columns: 5)
                     lookups.text(Array(attribute.utf8))
                     lookups.text(Array(value.utf8))
@@ -90,7 +90,6 @@ struct LogRows: Sendable {
                 }
             }
         }
-        if !lookups.isEmpty { lookups.end() }
         if sortedAlready {
             order = Array(0..<Int32(logs.count))
         } else {
@@ -167,16 +166,38 @@ struct LogRows: Sendable {
     }
 
     /// Writes the rows from position `start` (in row order) until `rows` holds about `maxBytes`
-    /// (at least one row); returns the position after the last row written. The first piece starts the COPY
-    /// stream, the last one ends it.
+    /// (at least one row); returns the position after the last row written. The COPY stream's
+    /// header and trailer are the caller's: one stream may hold several batches.
     func encode(from start: Int, into rows: inout CopyRows, maxBytes: Int) -> Int {
-        if start == 0 { rows.start() }
-        let position = logs.fields.isEmpty
+        logs.fields.isEmpty
             ? encodeWithoutFields(from: start, into: &rows, maxBytes: maxBytes)
             : encodeWithFields(from: start, into: &rows, maxBytes: maxBytes)
-        if position == order.count { rows.end() }
-        return position
     }
+
+    /// The batch's stream activity: each stream's first and last event time and the bytes it
+    /// gained — all of its message bytes, or `addedBytes` (keyed group NUL stream) when only
+    /// some rows were new.
+    func activity(addedBytes: [String: Int64]?) -> [StreamActivity] {
+        var addedBytes = addedBytes
+        var activity: [StreamActivity] = []
+        for (index, span) in spans.enumerated() {
+            guard let span else { continue }
+            let origin = logs.origins[index]
+            let bytes: Int64
+            if addedBytes == nil {
+                bytes = originBytes[index]
+            } else {
+                // An origin listed twice in one batch counts its bytes once.
+                bytes = addedBytes?.removeValue(forKey: Self.streamKey(origin.logGroup, origin.logStream)) ?? 0
+            }
+            activity.append(StreamActivity(group: origin.logGroup, stream: origin.logStream, firstEvent: span.0, lastEvent: span.1,
+                                           ingestionTime: logs.ingestionTime, bytes: bytes))
+        }
+        return activity
+    }
+
+    /// A stream's key in ``activity(addedBytes:)``.
+    static func streamKey(_ group: String, _ stream: String) -> String { group + "\u{0}" + stream }
 
     /// Rows without extracted fields (what a file or network source sends): written through raw
     /// pointers, as many rows per buffer call as fit, so that a row costs no reference counting

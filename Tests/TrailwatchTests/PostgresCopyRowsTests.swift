@@ -149,7 +149,7 @@ struct PostgresCopyRowsTests {
         let batch = builder.batch(ingestionTime: 5_000)
         let logRows = LogRows(batch, cloudTrail: CloudTrailAttributes())
         // In pieces of about 500 bytes, as they are sent: one COPY stream.
-        var stream: [UInt8] = []
+        var stream = CopyRows.header
         var next = 0
         var pieces = 0
         while next < logRows.count {
@@ -158,6 +158,7 @@ struct PostgresCopyRowsTests {
             stream += piece.buffer.readableBytesView
             pieces += 1
         }
+        stream += [0xFF, 0xFF]
         #expect(pieces > 3)
         let columns = Self.rows(stream)
         #expect(columns.count == 200)
@@ -207,7 +208,7 @@ struct PostgresCopyRowsTests {
             return batch
         }
         func stream(_ rows: LogRows, maxBytes: Int) -> [[[UInt8]?]] {
-            var stream: [UInt8] = []
+            var stream = CopyRows.header
             var next = 0
             repeat {
                 var piece = CopyRows(capacity: 0)
@@ -216,7 +217,7 @@ struct PostgresCopyRowsTests {
                 next = after
                 stream += piece.buffer.readableBytesView
             } while next < rows.count
-            return Self.rows(stream)
+            return Self.rows(stream + [0xFF, 0xFF])
         }
         let plain = LogRows(batch(withFields: false), cloudTrail: CloudTrailAttributes())
         let withFields = LogRows(batch(withFields: true), cloudTrail: CloudTrailAttributes())

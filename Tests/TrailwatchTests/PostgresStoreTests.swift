@@ -246,6 +246,49 @@ struct PostgresStoreTests {
         await store.close()
     }
 
+    @Test("batches written together share one COPY; a replayed batch among them sends them all through staging, each new row once",
+          arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
+    func batchesTogether(_ method: PostgresStore.IngestMethod) async throws {
+        guard let (cluster, url) = try await Self.database() else { return }
+        let database = String(url.split(separator: "/").last!.split(separator: "?").first!)
+        let store = try await PostgresStore.connect(url: url, access: .readWrite)
+        store.ingest = method
+        let base: Int64 = 1_795_000_000_000
+        func record(_ i: Int) -> String {
+            #"{"eventID":"e-\#(i)","eventName":"RunInstances","eventSource":"ec2.amazonaws.com","userIdentity":{"userName":"ann"}}"#
+        }
+        func batch(_ range: Range<Int>, stream: String) -> LogBatch {
+            var builder = LogBatchBuilderLite()
+            for i in range { builder.add(group: "/app", stream: stream, time: base + Int64(i) * 1000, message: i % 4 == 0 ? record(i) : "line \(i)") }
+            return builder.batch(ingestionTime: base + 100_000)
+        }
+        func stored() async throws -> (events: Int, lookups: String, bytes: [Int64]) {
+            let lookups = try await cluster.psqlAsync("SELECT count(*) FROM cloudtrail_lookup WHERE attribute = 'EventId'", database: database)
+            return (try await store.count(.logEvents), lookups.trimmingCharacters(in: .whitespacesAndNewlines),
+                    try await store.logStreams(LogStreamsRequest(group: "/app")).streams.map(\.storedBytes))
+        }
+        func bytes(_ ranges: Range<Int>...) -> Int64 {
+            var total = 0
+            for i in ranges.flatMap({ Array($0) }) { total += i % 4 == 0 ? record(i).utf8.count : "line \(i)".utf8.count }
+            return Int64(total)
+        }
+        #expect(try await store.write(logs: [batch(0..<10, stream: "a"), batch(10..<30, stream: "b"), batch(30..<35, stream: "a")]) == 35)
+        #expect(store.batchesThroughStaging == (method == .copyFirst ? 0 : 3))
+        var now = try await stored()
+        #expect(now.events == 35 && now.lookups == "9" && now.bytes == [bytes(0..<10, 30..<35), bytes(10..<30)])
+        // The middle batch was written before: nothing of the first COPY stays, and each batch is
+        // merged through staging — the new rows once, the replayed ones not again.
+        #expect(try await store.write(logs: [batch(35..<40, stream: "a"), batch(10..<30, stream: "b"), batch(40..<48, stream: "b")]) == 13)
+        #expect(store.batchesThroughStaging == (method == .copyFirst ? 3 : 6))
+        now = try await stored()
+        #expect(now.events == 48 && now.lookups == "12" && now.bytes == [bytes(0..<10, 30..<40), bytes(10..<30, 40..<48)])
+        // All new again: after a staging batch that added all of its rows, straight in.
+        #expect(try await store.write(logs: [batch(48..<50, stream: "a"), batch(50..<52, stream: "a")]) == 4)
+        #expect(store.batchesThroughStaging == (method == .copyFirst ? 3 : 8))
+        #expect(try await stored().events == 52)
+        await store.close()
+    }
+
     @Test("awkward bytes go in by binary COPY and come back: tabs, newlines, backslashes, unicode; NUL and invalid UTF-8 as U+FFFD",
           arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
     func awkwardBytes(_ method: PostgresStore.IngestMethod) async throws {
