@@ -343,11 +343,9 @@ public final class PostgresStore: Store {
     @discardableResult
     private func copy(_ parts: [CopyRows], into table: String, columns: [String]) async throws(StoreError) -> Bool {
         try await copy(into: table, columns: columns) { writer in
-            var header = CopyRows(capacity: CopyRows.header.count)
-            header.start()
-            try await writer.write(header.buffer)
+            try await writer.write(Self.streamHeader)
             for part in parts { try await writer.write(part.buffer) }
-            try await writer.write(Self.trailer)
+            try await writer.write(Self.streamTrailer)
         }
     }
 
@@ -357,39 +355,37 @@ public final class PostgresStore: Store {
     /// the COPY reaches them.
     private func copy(_ prepared: [Task<LogRows, Never>], into table: String) async throws(StoreError) -> Bool {
         try await copy(into: table, columns: Self.eventColumns) { writer in
-            var first = true
+            try await writer.write(Self.streamHeader)
             for task in prepared {
                 let rows = await task.value
                 guard rows.count > 0 else { continue }
-                var (piece, next) = Self.piece(of: rows, from: 0, header: first)
-                first = false
+                var (piece, next) = Self.piece(of: rows, from: 0)
                 while next < rows.count {
                     // Off the connection's event loop, which the COPY itself runs on.
-                    async let following = withTaskExecutorPreference(globalConcurrentExecutor) { Self.piece(of: rows, from: next, header: false) }
+                    async let following = withTaskExecutorPreference(globalConcurrentExecutor) { Self.piece(of: rows, from: next) }
                     try await writer.write(piece.buffer)
                     (piece, next) = await following
                 }
                 try await writer.write(piece.buffer)
             }
-            if first {
-                var header = CopyRows(capacity: CopyRows.header.count)
-                header.start()
-                try await writer.write(header.buffer)
-            }
-            try await writer.write(Self.trailer)
+            try await writer.write(Self.streamTrailer)
         }
     }
 
     /// The rows from `start` on, up to about ``copyPieceBytes``, and where the next piece starts.
-    private static func piece(of rows: LogRows, from start: Int, header: Bool) -> (CopyRows, Int) {
+    private static func piece(of rows: LogRows, from start: Int) -> (CopyRows, Int) {
         var piece = CopyRows(capacity: copyPieceBytes + copyPieceBytes / 4)
-        if header { piece.start() }
         let next = rows.encode(from: start, into: &piece, maxBytes: copyPieceBytes)
         return (piece, next)
     }
 
-    /// A binary COPY stream's trailer.
-    private static let trailer: NIOCore.ByteBuffer = {
+    /// A binary COPY stream's header and trailer.
+    private static let streamHeader: NIOCore.ByteBuffer = {
+        var header = CopyRows(capacity: CopyRows.header.count)
+        header.start()
+        return header.buffer
+    }()
+    private static let streamTrailer: NIOCore.ByteBuffer = {
         var trailer = CopyRows(capacity: 2)
         trailer.end()
         return trailer.buffer
