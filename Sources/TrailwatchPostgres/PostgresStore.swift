@@ -23,6 +23,8 @@ public final class PostgresStore: Store {
     public let location: StoreLocation
     let settings: PostgresSettings
     let connection: PostgresConnection
+    /// The connection's channel, for COPY writes to wait on (see ``ChannelWritability``).
+    let writability: ChannelWritability
     let logger: Logger
     /// Names this writer in datapoint keys (see ``SQLiteStore/writer``).
     let writer: String
@@ -65,16 +67,22 @@ public final class PostgresStore: Store {
 
     /// Connects, and for writers creates or migrates the schema.
     public static func connect(url: String, access: StoreAccess, writer: String = "") async throws(StoreError) -> PostgresStore {
+        try await connect(url: url, access: access, writer: writer, sendBufferBytes: nil)
+    }
+
+    /// `sendBufferBytes`: see ``PostgresSettings/connect(id:logger:sendBufferBytes:)`` (tests only).
+    static func connect(url: String, access: StoreAccess, writer: String = "", sendBufferBytes: Int?) async throws(StoreError) -> PostgresStore {
         let settings = try PostgresSettings(url: url)
         var logger = Logger(label: "trailwatch.postgres")
         logger.logLevel = .critical
         let connection: PostgresConnection
+        let writability: ChannelWritability
         do {
-            connection = try await PostgresConnection.connect(configuration: try settings.configuration(), id: connectionIDs.next(), logger: logger)
+            (connection, writability) = try await settings.connect(id: connectionIDs.next(), logger: logger, sendBufferBytes: sendBufferBytes)
         } catch {
             throw StoreError.postgres(error, store: settings.redacted, doing: "cannot connect")
         }
-        let store = PostgresStore(url: url, settings: settings, connection: connection, logger: logger, writer: writer)
+        let store = PostgresStore(url: url, settings: settings, connection: connection, writability: writability, logger: logger, writer: writer)
         do {
             if access == .readWrite {
                 try await store.migrate()
@@ -89,8 +97,9 @@ public final class PostgresStore: Store {
         return store
     }
 
-    init(url: String, settings: PostgresSettings, connection: PostgresConnection, logger: Logger, writer: String) {
+    init(url: String, settings: PostgresSettings, connection: PostgresConnection, writability: ChannelWritability, logger: Logger, writer: String) {
         self.settings = settings
+        self.writability = writability
         // The location keeps the password (to connect again); its description never shows it.
         self.location = .postgres(url: url)
         self.connection = connection
@@ -409,6 +418,7 @@ public final class PostgresStore: Store {
     struct GuardedCopyWriter {
         let writer: PostgresCopyFromWriter
         let connection: PostgresConnection
+        let writability: ChannelWritability
 
         struct ConnectionClosed: Error, CustomStringConvertible {
             var description: String { "the server closed the connection during COPY" }
@@ -418,6 +428,7 @@ public final class PostgresStore: Store {
         /// driver's own write run in one event-loop job.
         func write(_ buffer: NIOCore.ByteBuffer) async throws {
             assert(connection.eventLoop.inEventLoop, "a COPY write off the connection's event loop")
+            await writability.waitUntilWritable()
             guard !connection.isClosed else { throw ConnectionClosed() }
             try await writer.write(buffer)
         }
@@ -425,6 +436,7 @@ public final class PostgresStore: Store {
 
     private func copy(into table: String, columns: [String], _ writeData: (GuardedCopyWriter) async throws -> Void) async throws(StoreError) -> Bool {
         let connection = self.connection
+        let writability = self.writability
         let logger = self.logger
         do {
             // The whole COPY runs on the connection's event loop. Its start is then checked and
@@ -434,7 +446,7 @@ public final class PostgresStore: Store {
                 guard !connection.isClosed else { throw GuardedCopyWriter.ConnectionClosed() }
                 try await connection.copyFrom(table: Self.binaryCopy(into: table, columns: columns), logger: logger) { writer in
                     do {
-                        try await writeData(GuardedCopyWriter(writer: writer, connection: connection))
+                        try await writeData(GuardedCopyWriter(writer: writer, connection: connection, writability: writability))
                     } catch {
                         // postgres-nio 1.33 answers a failed COPY with CopyFail, and traps (a
                         // precondition) when the server has dropped the connection (a restart,

@@ -289,6 +289,43 @@ struct PostgresStoreTests {
         await store.close()
     }
 
+    @Test("a replay of large batches whose COPY waits for the server when the unique violation comes goes through staging and adds nothing",
+          arguments: [nil, 4096])
+    func largeReplay(sendBufferBytes: Int?) async throws {
+        guard let (_, url) = try await Self.database() else { return }
+        // With a small send buffer every COPY piece waits for the server to read the one before,
+        // so the replay's unique violation arrives while a write waits: postgres-nio 1.33 then
+        // forgets the write (it never returns) unless trailwatch waits for the channel itself.
+        let store = try await PostgresStore.connect(url: url, access: .readWrite, sendBufferBytes: sendBufferBytes)
+        let base: Int64 = 1_795_000_000_000
+        let filler = String(repeating: "x", count: 100)
+        let batches = (0..<3).map { part in
+            var builder = LogBatchBuilderLite()
+            for i in (part * 12_000)..<((part + 1) * 12_000) { builder.add(group: "/app", stream: "s", time: base + Int64(i), message: "line \(i) \(filler)") }
+            return builder.batch(ingestionTime: base)
+        }
+        #expect(try await store.write(logs: batches) == 36_000)
+        // Watched with a deadline, so that a write that never returns fails the test (and is
+        // left behind) instead of stalling the run.
+        let done = LockedFlag()
+        nonisolated(unsafe) let writer = store  // used by this task alone until it is done
+        let replay = Task {
+            defer { done.set() }
+            return try await writer.write(logs: batches)
+        }
+        var finished = false
+        for _ in 0..<200 where !finished {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            finished = done.isSet
+        }
+        #expect(finished, "the replay's write did not return")
+        guard finished else { return }
+        #expect(try await replay.value == 0)
+        #expect(try await store.write(logs: [batches[1]]) == 0)
+        #expect(try await store.count(.logEvents) == 36_000)
+        await store.close()
+    }
+
     @Test("awkward bytes go in by binary COPY and come back: tabs, newlines, backslashes, unicode; NUL and invalid UTF-8 as U+FFFD",
           arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
     func awkwardBytes(_ method: PostgresStore.IngestMethod) async throws {
@@ -430,4 +467,12 @@ struct PostgresStoreTests {
         #expect(try await after.count(.logEvents) == total)
         await after.close()
     }
+}
+
+/// A flag one task sets and another reads.
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }
