@@ -199,13 +199,19 @@ struct PostgresStoreTests {
         await store.close()
     }
 
+    /// A store on a new database taking the given ingest path, with the cluster and the
+    /// database's name (for psql).
+    static func store(ingest method: PostgresStore.IngestMethod) async throws -> (PostgresCluster, String, PostgresStore)? {
+        guard let (cluster, url) = try await database() else { return nil }
+        let store = try await PostgresStore.connect(url: url, access: .readWrite)
+        store.ingest = method
+        return (cluster, String(url.split(separator: "/").last!.split(separator: "?").first!), store)
+    }
+
     @Test("a replayed batch is stored and counted once on either ingest path; a partly new batch adds its new rows only",
           arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
     func replaysStoredOnce(_ method: PostgresStore.IngestMethod) async throws {
-        guard let (cluster, url) = try await Self.database() else { return }
-        let database = String(url.split(separator: "/").last!.split(separator: "?").first!)
-        let store = try await PostgresStore.connect(url: url, access: .readWrite)
-        store.ingest = method
+        guard let (cluster, database, store) = try await Self.store(ingest: method) else { return }
         let base: Int64 = 1_795_000_000_000
         // A CloudTrail record naming two resources of one type: one lookup row for that pair.
         let record = #"{"eventID":"e-1","eventName":"RunInstances","eventSource":"ec2.amazonaws.com","userIdentity":{"userName":"ann"},"#
@@ -249,10 +255,7 @@ struct PostgresStoreTests {
     @Test("batches written together share one COPY; a replayed batch among them sends them all through staging, each new row once",
           arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
     func batchesTogether(_ method: PostgresStore.IngestMethod) async throws {
-        guard let (cluster, url) = try await Self.database() else { return }
-        let database = String(url.split(separator: "/").last!.split(separator: "?").first!)
-        let store = try await PostgresStore.connect(url: url, access: .readWrite)
-        store.ingest = method
+        guard let (cluster, database, store) = try await Self.store(ingest: method) else { return }
         let base: Int64 = 1_795_000_000_000
         func record(_ i: Int) -> String {
             #"{"eventID":"e-\#(i)","eventName":"RunInstances","eventSource":"ec2.amazonaws.com","userIdentity":{"userName":"ann"}}"#
