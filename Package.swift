@@ -92,8 +92,8 @@ let package = Package(
 
         // The PostgreSQL store backend (its own module so SQLite-only code stays free of the driver).
         .target(name: "TrailwatchPostgres",
-                dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "TrailwatchStore", .product(name: "PostgresNIO", package: "postgres-nio"),
-                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                dependencies: ["TrailwatchCore", "ByteJSON", "LogsQuery", "TrailwatchStore", "CShims", .product(name: "PostgresNIO", package: "postgres-nio"),
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 

@@ -1,4 +1,7 @@
 import Foundation
+import Logging
+import NIOCore
+import NIOPosix
 import NIOSSL
 import PostgresNIO
 import TrailwatchStore
@@ -39,31 +42,62 @@ struct PostgresSettings: Sendable {
         }
     }
 
-    func configuration() throws(StoreError) -> PostgresConnection.Configuration {
-        var configuration: PostgresConnection.Configuration
-        if let socketDirectory {
-            configuration = .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: user, password: password, database: database)
-        } else {
-            let tls: PostgresConnection.Configuration.TLS
-            do {
-                switch sslMode {
-                case "disable": tls = .disable
-                case "prefer", "require":
-                    var client = TLSConfiguration.makeClientConfiguration()
-                    client.certificateVerification = .none
-                    let context = try NIOSSLContext(configuration: client)
-                    tls = sslMode == "prefer" ? .prefer(context) : .require(context)
-                default:
-                    var client = TLSConfiguration.makeClientConfiguration()
-                    client.certificateVerification = sslMode == "verify-ca" ? .noHostnameVerification : .fullVerification
-                    tls = .require(try NIOSSLContext(configuration: client))
-                }
-            } catch {
-                throw StoreError("\(redacted): cannot set up TLS: \(error)")
-            }
-            configuration = .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
+    /// Connects: trailwatch makes the channel itself (TCP or the Unix socket, 10 s to connect)
+    /// with ``ChannelWritability`` first in its pipeline, and postgres-nio speaks PostgreSQL's
+    /// protocol over it (TLS included).
+    /// `sendBufferBytes` (tests only) shrinks the socket's send buffer and the channel's water
+    /// marks, so that COPY writes wait for the server.
+    func connect(id: Int, logger: Logger, sendBufferBytes: Int? = nil) async throws -> (PostgresConnection, ChannelWritability) {
+        var bootstrap = ClientBootstrap(group: PostgresConnection.defaultEventLoopGroup).connectTimeout(.seconds(10))
+        if let sendBufferBytes {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(sendBufferBytes))
+                .channelOption(.writeBufferWaterMark, value: .init(low: 1, high: 2))
         }
-        configuration.options.connectTimeout = .seconds(10)
-        return configuration
+        let channel: any Channel
+        do {
+            if let socketDirectory {
+                channel = try await bootstrap.connect(unixDomainSocketPath: socketDirectory + "/.s.PGSQL.\(port)").get()
+            } else {
+                channel = try await bootstrap.connect(host: host, port: port).get()
+            }
+        } catch {
+            throw StoreError("\(redacted): cannot connect: the server is unreachable (\(error))", transient: true)
+        }
+        let writability = ChannelWritability(channel: channel)
+        do {
+            try await channel.pipeline.addHandler(writability).get()
+            var configuration = PostgresConnection.Configuration(establishedChannel: channel, tls: socketDirectory == nil ? try tls() : .disable,
+                                                                 username: user, password: password, database: database)
+            configuration.options.connectTimeout = .seconds(10)
+            // As postgres-nio does for a host it connects to itself: the name for SNI and
+            // certificate checks, unless it is an IP address.
+            if socketDirectory == nil, (try? SocketAddress(ipAddress: host, port: port)) == nil {
+                configuration.options.tlsServerName = host
+            }
+            let connection = try await PostgresConnection.connect(on: channel.eventLoop, configuration: configuration, id: id, logger: logger)
+            return (connection, writability)
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+    }
+
+    private func tls() throws(StoreError) -> PostgresConnection.Configuration.TLS {
+        do {
+            switch sslMode {
+            case "disable": return .disable
+            case "prefer", "require":
+                var client = TLSConfiguration.makeClientConfiguration()
+                client.certificateVerification = .none
+                let context = try NIOSSLContext(configuration: client)
+                return sslMode == "prefer" ? .prefer(context) : .require(context)
+            default:
+                var client = TLSConfiguration.makeClientConfiguration()
+                client.certificateVerification = sslMode == "verify-ca" ? .noHostnameVerification : .fullVerification
+                return .require(try NIOSSLContext(configuration: client))
+            }
+        } catch {
+            throw StoreError("\(redacted): cannot set up TLS: \(error)")
+        }
     }
 }

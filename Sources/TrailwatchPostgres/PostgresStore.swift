@@ -23,6 +23,8 @@ public final class PostgresStore: Store {
     public let location: StoreLocation
     let settings: PostgresSettings
     let connection: PostgresConnection
+    /// The connection's channel, for COPY writes to wait on (see ``ChannelWritability``).
+    let writability: ChannelWritability
     let logger: Logger
     /// Names this writer in datapoint keys (see ``SQLiteStore/writer``).
     let writer: String
@@ -65,16 +67,22 @@ public final class PostgresStore: Store {
 
     /// Connects, and for writers creates or migrates the schema.
     public static func connect(url: String, access: StoreAccess, writer: String = "") async throws(StoreError) -> PostgresStore {
+        try await connect(url: url, access: access, writer: writer, sendBufferBytes: nil)
+    }
+
+    /// `sendBufferBytes`: see ``PostgresSettings/connect(id:logger:sendBufferBytes:)`` (tests only).
+    static func connect(url: String, access: StoreAccess, writer: String = "", sendBufferBytes: Int?) async throws(StoreError) -> PostgresStore {
         let settings = try PostgresSettings(url: url)
         var logger = Logger(label: "trailwatch.postgres")
         logger.logLevel = .critical
         let connection: PostgresConnection
+        let writability: ChannelWritability
         do {
-            connection = try await PostgresConnection.connect(configuration: try settings.configuration(), id: connectionIDs.next(), logger: logger)
+            (connection, writability) = try await settings.connect(id: connectionIDs.next(), logger: logger, sendBufferBytes: sendBufferBytes)
         } catch {
             throw StoreError.postgres(error, store: settings.redacted, doing: "cannot connect")
         }
-        let store = PostgresStore(url: url, settings: settings, connection: connection, logger: logger, writer: writer)
+        let store = PostgresStore(url: url, settings: settings, connection: connection, writability: writability, logger: logger, writer: writer)
         do {
             if access == .readWrite {
                 try await store.migrate()
@@ -89,8 +97,9 @@ public final class PostgresStore: Store {
         return store
     }
 
-    init(url: String, settings: PostgresSettings, connection: PostgresConnection, logger: Logger, writer: String) {
+    init(url: String, settings: PostgresSettings, connection: PostgresConnection, writability: ChannelWritability, logger: Logger, writer: String) {
         self.settings = settings
+        self.writability = writability
         // The location keeps the password (to connect again); its description never shows it.
         self.location = .postgres(url: url)
         self.connection = connection
@@ -145,6 +154,22 @@ public final class PostgresStore: Store {
         try await run("BEGIN")
         do {
             let value = try await body()
+            try await run("COMMIT", doing: "commit failed")
+            return value
+        } catch {
+            _ = try? await run("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// A transaction that `body` can give up: nil rolls it back.
+    func transactionUnlessNil<T>(_ body: () async throws(StoreError) -> T?) async throws(StoreError) -> T? {
+        try await run("BEGIN")
+        do {
+            guard let value = try await body() else {
+                try await run("ROLLBACK", doing: "cannot roll back a batch of replayed events")
+                return nil
+            }
             try await run("COMMIT", doing: "commit failed")
             return value
         } catch {
@@ -322,27 +347,37 @@ public final class PostgresStore: Store {
         stagingReady = true
     }
 
-    /// One COPY of a whole binary COPY stream. Returns false when a row's unique key is
-    /// already stored (SQLSTATE 23505: the transaction must roll back to a savepoint).
+    /// One COPY of the rows in `parts` (each without header and trailer). Returns false when a
+    /// row's unique key is already stored (SQLSTATE 23505: the transaction must roll back).
     @discardableResult
-    private func copy(_ rows: CopyRows, into table: String, columns: [String]) async throws(StoreError) -> Bool {
-        try await copy(into: table, columns: columns) { writer in try await writer.write(rows.buffer) }
+    private func copy(_ parts: [CopyRows], into table: String, columns: [String]) async throws(StoreError) -> Bool {
+        try await copy(into: table, columns: columns) { writer in
+            try await writer.write(Self.streamHeader)
+            for part in parts { try await writer.write(part.buffer) }
+            try await writer.write(Self.streamTrailer)
+        }
     }
 
-    /// A batch's log events, sent in pieces of about ``copyPieceBytes``, so the server parses and
-    /// inserts one piece while the next is being made; each piece is made on another task while
-    /// the one before is written.
-    private func copy(_ rows: LogRows, into table: String) async throws(StoreError) -> Bool {
+    /// The batches' log events in one COPY, sent in pieces of about ``copyPieceBytes``, so the
+    /// server parses and inserts one piece while the next is being made; each piece is made on
+    /// another task while the one before is written, and each batch's rows are awaited only when
+    /// the COPY reaches them.
+    private func copy(_ prepared: [Task<LogRows, Never>], into table: String) async throws(StoreError) -> Bool {
         try await copy(into: table, columns: Self.eventColumns) { writer in
-            guard rows.count > 0 else { return }
-            var (piece, next) = Self.piece(of: rows, from: 0)
-            while next < rows.count {
-                // Off the connection's event loop, which the COPY itself runs on.
-                async let following = withTaskExecutorPreference(globalConcurrentExecutor) { Self.piece(of: rows, from: next) }
+            try await writer.write(Self.streamHeader)
+            for task in prepared {
+                let rows = await task.value
+                guard rows.count > 0 else { continue }
+                var (piece, next) = Self.piece(of: rows, from: 0)
+                while next < rows.count {
+                    // Off the connection's event loop, which the COPY itself runs on.
+                    async let following = withTaskExecutorPreference(globalConcurrentExecutor) { Self.piece(of: rows, from: next) }
+                    try await writer.write(piece.buffer)
+                    (piece, next) = await following
+                }
                 try await writer.write(piece.buffer)
-                (piece, next) = await following
             }
-            try await writer.write(piece.buffer)
+            try await writer.write(Self.streamTrailer)
         }
     }
 
@@ -352,6 +387,18 @@ public final class PostgresStore: Store {
         let next = rows.encode(from: start, into: &piece, maxBytes: copyPieceBytes)
         return (piece, next)
     }
+
+    /// A binary COPY stream's header and trailer.
+    private static let streamHeader: NIOCore.ByteBuffer = {
+        var header = CopyRows(capacity: CopyRows.header.count)
+        header.start()
+        return header.buffer
+    }()
+    private static let streamTrailer: NIOCore.ByteBuffer = {
+        var trailer = CopyRows(capacity: 2)
+        trailer.end()
+        return trailer.buffer
+    }()
 
     static let copyPieceBytes = 128 << 10
 
@@ -371,6 +418,7 @@ public final class PostgresStore: Store {
     struct GuardedCopyWriter {
         let writer: PostgresCopyFromWriter
         let connection: PostgresConnection
+        let writability: ChannelWritability
 
         struct ConnectionClosed: Error, CustomStringConvertible {
             var description: String { "the server closed the connection during COPY" }
@@ -380,6 +428,7 @@ public final class PostgresStore: Store {
         /// driver's own write run in one event-loop job.
         func write(_ buffer: NIOCore.ByteBuffer) async throws {
             assert(connection.eventLoop.inEventLoop, "a COPY write off the connection's event loop")
+            await writability.waitUntilWritable()
             guard !connection.isClosed else { throw ConnectionClosed() }
             try await writer.write(buffer)
         }
@@ -387,6 +436,7 @@ public final class PostgresStore: Store {
 
     private func copy(into table: String, columns: [String], _ writeData: (GuardedCopyWriter) async throws -> Void) async throws(StoreError) -> Bool {
         let connection = self.connection
+        let writability = self.writability
         let logger = self.logger
         do {
             // The whole COPY runs on the connection's event loop. Its start is then checked and
@@ -396,7 +446,7 @@ public final class PostgresStore: Store {
                 guard !connection.isClosed else { throw GuardedCopyWriter.ConnectionClosed() }
                 try await connection.copyFrom(table: Self.binaryCopy(into: table, columns: columns), logger: logger) { writer in
                     do {
-                        try await writeData(GuardedCopyWriter(writer: writer, connection: connection))
+                        try await writeData(GuardedCopyWriter(writer: writer, connection: connection, writability: writability))
                     } catch {
                         // postgres-nio 1.33 answers a failed COPY with CopyFail, and traps (a
                         // precondition) when the server has dropped the connection (a restart,
@@ -445,103 +495,93 @@ public final class PostgresStore: Store {
         // is ready while the one before is copied (the server waits on the client less).
         let cloudTrail = self.cloudTrail
         let prepared = batches.map { batch in Task { LogRows(batch, cloudTrail: cloudTrail) } }
-        try await prepareStaging()
         try await ensurePartitions(covering: batches.reduce(into: Set<Int64>()) { $0.formUnion(LogRows.days(of: $1, dayMillis: Self.dayMillis)) })
+        if ingest == .copyFirst && expectNewRows, let added = try await copyAllNew(prepared) {
+            return added
+        }
+        try await prepareStaging()
         return try await transaction { () throws(StoreError) -> Int in
             var added = 0
             var activity: [StreamActivity] = []
             var stagingUsed = false
             for rows in prepared {
-                added += try await insert(await rows.value, activity: &activity, stagingUsed: &stagingUsed)
+                added += try await insertThroughStaging(await rows.value, activity: &activity, stagingUsed: &stagingUsed)
             }
             try await record(activity)
             return added
         }
     }
 
-    /// One batch's rows (inside the caller's transaction): straight in with COPY when they are
-    /// all new, else through staging. Adds the batch's stream activity; returns the rows added.
-    private func insert(_ rows: LogRows, activity: inout [StreamActivity], stagingUsed: inout Bool) async throws(StoreError) -> Int {
-        let logs = rows.logs
-        let lookups = rows.lookups
-        let batchBytes = rows.originBytes
-        // Rows and message bytes added per stream (replayed events add neither).
-        var addedBytes: [String: Int64] = [:]
-        /// Every row of the batch was new: each stream gains all of its bytes.
-        func countWholeBatch() {
-            for (index, origin) in logs.origins.enumerated() { addedBytes[origin.logGroup + "\u{0}" + origin.logStream, default: 0] += batchBytes[index] }
-        }
-        let added: Int
-        if ingest == .copyFirst && expectNewRows, try await copyIfAllNew(rows, lookups: lookups) {
-            countWholeBatch()
-            added = logs.count
-        } else {
-            batchesThroughStaging += 1
-            // Staging empties at COMMIT; a second batch of the same transaction empties it first.
-            if stagingUsed { try await run("TRUNCATE staging_log_events, staging_lookup") }
-            stagingUsed = true
-            _ = try await copy(rows, into: "staging_log_events")
-            let columns = Self.eventColumns.joined(separator: ", ")
-            switch ingest {
-            case .copyFirst, .onConflict:
-                let rows = try await run("""
-                    WITH added AS (INSERT INTO log_events(\(columns)) SELECT \(columns) FROM staging_log_events ON CONFLICT DO NOTHING
-                      RETURNING log_group, log_stream, octet_length(message) AS bytes)
-                    SELECT log_group, log_stream, count(*), sum(bytes)::bigint FROM added GROUP BY 1, 2
-                    """, doing: "cannot write log events")
-                var total = 0
-                for row in rows {
-                    let (group, stream, count, bytes) = try decode(row, (String, String, Int64, Int64).self)
-                    addedBytes[group + "\u{0}" + stream] = bytes
-                    total += Int(count)
-                }
-                added = total
-                expectNewRows = added == logs.count
-            case .merge:
-                // MERGE has no RETURNING before PostgreSQL 17: the batch counts whole.
-                try await run("""
-                    MERGE INTO log_events e USING staging_log_events s
-                    ON e.timestamp = s.timestamp AND e.event_key = s.event_key AND e.log_group = s.log_group
-                    WHEN NOT MATCHED THEN INSERT (\(columns)) VALUES (\(Self.eventColumns.map { "s." + $0 }.joined(separator: ", ")))
-                    """, doing: "cannot write log events")
-                countWholeBatch()
-                added = logs.count
+    /// The batches straight into `log_events` when they are all new: one transaction of one COPY
+    /// for all their rows (and one for their lookup rows), the streams' activity and COMMIT — a
+    /// few round trips and one COPY per transaction, not per batch. Nil, with the transaction
+    /// rolled back, when a row is already stored (a replay): the caller merges through staging.
+    private func copyAllNew(_ prepared: [Task<LogRows, Never>]) async throws(StoreError) -> Int? {
+        try await transactionUnlessNil { () throws(StoreError) -> Int? in
+            guard try await copy(prepared, into: "log_events") else {
+                expectNewRows = false
+                return nil
             }
-            if !lookups.isEmpty {
-                try await copy(lookups, into: "staging_lookup", columns: Self.lookupColumns)
-                try await run("""
-                    INSERT INTO cloudtrail_lookup(attribute, value, timestamp, event_key, log_group)
-                    SELECT attribute, value, timestamp, event_key, log_group FROM staging_lookup ON CONFLICT DO NOTHING
-                    """, doing: "cannot index CloudTrail records")
+            var all: [LogRows] = []
+            for task in prepared { all.append(await task.value) }
+            // An event that is new has new lookup rows: their key holds the event's.
+            let lookups = all.map(\.lookups).filter { !$0.isEmpty }
+            if !lookups.isEmpty, !(try await copy(lookups, into: "cloudtrail_lookup", columns: Self.lookupColumns)) {
+                expectNewRows = false
+                return nil
             }
+            try await record(all.flatMap { $0.activity(addedBytes: nil) })
+            return all.reduce(0) { $0 + $1.count }
         }
-        for (index, span) in rows.spans.enumerated() {
-            guard let span else { continue }
-            let origin = logs.origins[index]
-            // An origin listed twice in one batch counts its bytes once.
-            let bytes = addedBytes.removeValue(forKey: origin.logGroup + "\u{0}" + origin.logStream) ?? 0
-            activity.append(StreamActivity(group: origin.logGroup, stream: origin.logStream, firstEvent: span.0, lastEvent: span.1,
-                                           ingestionTime: logs.ingestionTime, bytes: bytes))
-        }
-        return added
     }
 
-    /// COPY straight into `log_events` (and the lookup rows into `cloudtrail_lookup`) inside a
-    /// savepoint. False, with the savepoint rolled back, when a row is already stored; the caller
-    /// then merges the batch through staging. (An event that is new has new lookup rows: their
-    /// key holds the event's.)
-    private func copyIfAllNew(_ rows: LogRows, lookups: CopyRows) async throws(StoreError) -> Bool {
-        try await run("SAVEPOINT new_rows")
-        var copied = try await copy(rows, into: "log_events")
-        if copied && !lookups.isEmpty {
-            copied = try await copy(lookups, into: "cloudtrail_lookup", columns: Self.lookupColumns)
+    /// One batch's rows through staging (inside the caller's transaction): the rows not stored
+    /// yet are added. Adds the batch's stream activity; returns the rows added.
+    private func insertThroughStaging(_ rows: LogRows, activity: inout [StreamActivity], stagingUsed: inout Bool) async throws(StoreError) -> Int {
+        let logs = rows.logs
+        batchesThroughStaging += 1
+        // Staging empties at COMMIT; a second batch of the same transaction empties it first.
+        if stagingUsed { try await run("TRUNCATE staging_log_events, staging_lookup") }
+        stagingUsed = true
+        _ = try await copy([Task { rows }], into: "staging_log_events")
+        let columns = Self.eventColumns.joined(separator: ", ")
+        let added: Int
+        // Rows and message bytes added per stream (replayed events add neither).
+        var addedBytes: [String: Int64]? = [:]
+        switch ingest {
+        case .copyFirst, .onConflict:
+            let rows = try await run("""
+                WITH added AS (INSERT INTO log_events(\(columns)) SELECT \(columns) FROM staging_log_events ON CONFLICT DO NOTHING
+                  RETURNING log_group, log_stream, octet_length(message) AS bytes)
+                SELECT log_group, log_stream, count(*), sum(bytes)::bigint FROM added GROUP BY 1, 2
+                """, doing: "cannot write log events")
+            var total = 0
+            for row in rows {
+                let (group, stream, count, bytes) = try decode(row, (String, String, Int64, Int64).self)
+                addedBytes?[LogRows.streamKey(group, stream)] = bytes
+                total += Int(count)
+            }
+            added = total
+            expectNewRows = added == logs.count
+        case .merge:
+            // MERGE has no RETURNING before PostgreSQL 17: the batch counts whole.
+            try await run("""
+                MERGE INTO log_events e USING staging_log_events s
+                ON e.timestamp = s.timestamp AND e.event_key = s.event_key AND e.log_group = s.log_group
+                WHEN NOT MATCHED THEN INSERT (\(columns)) VALUES (\(Self.eventColumns.map { "s." + $0 }.joined(separator: ", ")))
+                """, doing: "cannot write log events")
+            addedBytes = nil
+            added = logs.count
         }
-        guard copied else {
-            try await run("ROLLBACK TO SAVEPOINT new_rows", doing: "cannot roll back a batch of replayed events")
-            expectNewRows = false
-            return false
+        if !rows.lookups.isEmpty {
+            try await copy([rows.lookups], into: "staging_lookup", columns: Self.lookupColumns)
+            try await run("""
+                INSERT INTO cloudtrail_lookup(attribute, value, timestamp, event_key, log_group)
+                SELECT attribute, value, timestamp, event_key, log_group FROM staging_lookup ON CONFLICT DO NOTHING
+                """, doing: "cannot index CloudTrail records")
         }
-        return true
+        activity += rows.activity(addedBytes: addedBytes)
+        return added
     }
 
     public func recordStreamActivity(_ activity: [StreamActivity]) async throws(StoreError) {

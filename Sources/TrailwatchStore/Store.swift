@@ -440,33 +440,31 @@ public final class SQLiteStore: Store {
 /// Counts how often each key was seen within one batch: an open-addressing table sized to the
 /// batch, cheaper than a dictionary for this hot path.
 public struct OccurrenceCounter {
-    private var keys: [Int64]
-    private var counts: [Int32]
-    private var used: [Bool]
+    /// Open addressing, linear probing; a slot holds a key and how often it was seen (0: empty),
+    /// side by side so a lookup touches one cache line.
+    private var slots: [(key: Int64, count: Int64)]
     private let mask: Int
 
     public init(capacity: Int) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        keys = [Int64](repeating: 0, count: size)
-        counts = [Int32](repeating: 0, count: size)
-        used = [Bool](repeating: false, count: size)
+        slots = Array(repeating: (0, 0), count: size)
         mask = size - 1
     }
 
     /// How many times `key` was seen before this call.
     public mutating func next(_ key: Int64) -> Int {
         var slot = Int(truncatingIfNeeded: UInt64(bitPattern: key) >> 17) & mask
-        while used[slot] {
-            if keys[slot] == key {
-                counts[slot] += 1
-                return Int(counts[slot] - 1)
+        return slots.withUnsafeMutableBufferPointer { slots in
+            while slots[slot].count > 0 {
+                if slots[slot].key == key {
+                    slots[slot].count += 1
+                    return Int(slots[slot].count - 1)
+                }
+                slot = (slot + 1) & mask
             }
-            slot = (slot + 1) & mask
+            slots[slot] = (key, 1)
+            return 0
         }
-        used[slot] = true
-        keys[slot] = key
-        counts[slot] = 1
-        return 0
     }
 }

@@ -86,6 +86,27 @@ struct PostgresCopyRowsTests {
                 #expect(Self.encoded(bytes) == Self.reference(bytes), "byte \(special) at \(offset)")
             }
         }
+        // Every length around the 32- and 8-byte steps and the overlapping last word, with an
+        // awkward byte (or a sequence crossing a word's edge) at every offset.
+        let specials: [[UInt8]] = [[0x00], [0x7F], [0x80], [0xFF], [0xC3], [0xC3, 0xA9], [0xE2, 0x9C, 0x93], [0xF0, 0x9F, 0x98, 0x80], [0xE2, 0x82]]
+        for length in 1...72 {
+            let plain = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+            #expect(Self.encoded(plain) == plain, "plain, length \(length)")
+            for special in specials {
+                for offset in 0..<length {
+                    var bytes = plain
+                    bytes.replaceSubrange(offset..<min(offset + special.count, length), with: special)
+                    #expect(Self.encoded(bytes) == Self.reference(bytes), "\(special) at \(offset) of \(length)")
+                }
+            }
+            // Two replacements, the second within a word of the end.
+            if length >= 10 {
+                var bytes = plain
+                bytes[1] = 0xFF
+                bytes[length - 3] = 0x00
+                #expect(Self.encoded(bytes) == Self.reference(bytes), "two at length \(length)")
+            }
+        }
         #expect(CopyRows.repaired([0x61, 0x00, 0xFF, 0x62]) == "a\u{FFFD}\u{FFFD}b")
         #expect(CopyRows.repaired([]) == "")
     }
@@ -128,7 +149,7 @@ struct PostgresCopyRowsTests {
         let batch = builder.batch(ingestionTime: 5_000)
         let logRows = LogRows(batch, cloudTrail: CloudTrailAttributes())
         // In pieces of about 500 bytes, as they are sent: one COPY stream.
-        var stream: [UInt8] = []
+        var stream = CopyRows.header
         var next = 0
         var pieces = 0
         while next < logRows.count {
@@ -137,6 +158,7 @@ struct PostgresCopyRowsTests {
             stream += piece.buffer.readableBytesView
             pieces += 1
         }
+        stream += [0xFF, 0xFF]
         #expect(pieces > 3)
         let columns = Self.rows(stream)
         #expect(columns.count == 200)
@@ -161,5 +183,58 @@ struct PostgresCopyRowsTests {
                 && Self.bigint($0[4]) == 5_000 && $0[6] == nil
         })
         #expect(Set(columns.compactMap { $0[5].map { String(decoding: $0, as: UTF8.self) } }).contains("same"))
+    }
+
+    @Test("rows are the same whether written many per buffer call or one at a time (with fields), in pieces of any size")
+    func rowWriters() {
+        var generator = SystemRandomNumberGenerator()
+        var bytes: [UInt8] = []
+        var spans: [(Int, Int)] = []
+        for n in 0..<300 {
+            let length = n == 7 ? 70_000 : Int.random(in: 0...400, using: &generator)
+            var message = (0..<length).map { _ in UInt8.random(in: 0x20...0x7E, using: &generator) }
+            if length > 0 && n % 3 == 0 { message[Int.random(in: 0..<length, using: &generator)] = [0x00, 0xFF, 0xC3, 0xE2][n % 4] }
+            spans.append((bytes.count, length))
+            bytes += message
+        }
+        func batch(withFields: Bool) -> LogBatch {
+            var batch = LogBatch(storage: ByteStorage(copying: bytes), defaultTimestamp: 0, ingestionTime: 9,
+                                 origin: Origin(logGroup: "/g", logStream: "s1"))
+            batch.origins.append(Origin(logGroup: "/other", logStream: "s\u{FFFD}2"))
+            for (n, span) in spans.enumerated() {
+                batch.append(start: span.0, length: span.1, timestamp: 1_000 + Int64(n % 5), originIndex: n % 2)
+            }
+            if withFields { batch.fields = (0..<spans.count).map { $0 == 4 ? Fields([("level", .string("ERROR"))]) : nil } }
+            return batch
+        }
+        func stream(_ rows: LogRows, maxBytes: Int) -> [[[UInt8]?]] {
+            var stream = CopyRows.header
+            var next = 0
+            repeat {
+                var piece = CopyRows(capacity: 0)
+                let after = rows.encode(from: next, into: &piece, maxBytes: maxBytes)
+                #expect(after > next || rows.count == 0, "every piece holds a row")
+                next = after
+                stream += piece.buffer.readableBytesView
+            } while next < rows.count
+            return Self.rows(stream + [0xFF, 0xFF])
+        }
+        let plain = LogRows(batch(withFields: false), cloudTrail: CloudTrailAttributes())
+        let withFields = LogRows(batch(withFields: true), cloudTrail: CloudTrailAttributes())
+        let expected = stream(plain, maxBytes: 1 << 30)
+        #expect(expected.count == spans.count)
+        // Messages repaired as the reference does, in (time, key) order.
+        let byKey = Dictionary(uniqueKeysWithValues: plain.keys.enumerated().map { ($1, $0) })
+        for row in expected {
+            let n = byKey[Self.bigint(row[1])]!
+            #expect(row[5] == Self.reference(Array(bytes[spans[n].0..<spans[n].0 + spans[n].1])))
+            #expect(row[2] == Array((n % 2 == 0 ? "/g" : "/other").utf8) && row[6] == nil)
+        }
+        for maxBytes in [1, 64, 500, 4_096, 128 << 10] {
+            #expect(stream(plain, maxBytes: maxBytes) == expected, "max \(maxBytes)")
+            let rows = stream(withFields, maxBytes: maxBytes)
+            #expect(rows.map { Array($0.prefix(6)) } == expected.map { Array($0.prefix(6)) }, "with fields, max \(maxBytes)")
+            #expect(rows.filter { $0[6] != nil }.count == 1)
+        }
     }
 }

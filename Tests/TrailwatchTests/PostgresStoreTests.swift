@@ -199,13 +199,19 @@ struct PostgresStoreTests {
         await store.close()
     }
 
+    /// A store on a new database taking the given ingest path, with the cluster and the
+    /// database's name (for psql).
+    static func store(ingest method: PostgresStore.IngestMethod) async throws -> (PostgresCluster, String, PostgresStore)? {
+        guard let (cluster, url) = try await database() else { return nil }
+        let store = try await PostgresStore.connect(url: url, access: .readWrite)
+        store.ingest = method
+        return (cluster, String(url.split(separator: "/").last!.split(separator: "?").first!), store)
+    }
+
     @Test("a replayed batch is stored and counted once on either ingest path; a partly new batch adds its new rows only",
           arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
     func replaysStoredOnce(_ method: PostgresStore.IngestMethod) async throws {
-        guard let (cluster, url) = try await Self.database() else { return }
-        let database = String(url.split(separator: "/").last!.split(separator: "?").first!)
-        let store = try await PostgresStore.connect(url: url, access: .readWrite)
-        store.ingest = method
+        guard let (cluster, database, store) = try await Self.store(ingest: method) else { return }
         let base: Int64 = 1_795_000_000_000
         // A CloudTrail record naming two resources of one type: one lookup row for that pair.
         let record = #"{"eventID":"e-1","eventName":"RunInstances","eventSource":"ec2.amazonaws.com","userIdentity":{"userName":"ann"},"#
@@ -243,6 +249,83 @@ struct PostgresStoreTests {
         #expect(found.count == 1)
         // A replay of the CloudTrail record alone (its lookup rows stored too) adds nothing.
         #expect(try await store.write(.logs(batch(3..<4))) == 0)
+        await store.close()
+    }
+
+    @Test("batches written together share one COPY; a replayed batch among them sends them all through staging, each new row once",
+          arguments: [PostgresStore.IngestMethod.copyFirst, .onConflict])
+    func batchesTogether(_ method: PostgresStore.IngestMethod) async throws {
+        guard let (cluster, database, store) = try await Self.store(ingest: method) else { return }
+        let base: Int64 = 1_795_000_000_000
+        func record(_ i: Int) -> String {
+            #"{"eventID":"e-\#(i)","eventName":"RunInstances","eventSource":"ec2.amazonaws.com","userIdentity":{"userName":"ann"}}"#
+        }
+        func batch(_ range: Range<Int>, stream: String) -> LogBatch {
+            var builder = LogBatchBuilderLite()
+            for i in range { builder.add(group: "/app", stream: stream, time: base + Int64(i) * 1000, message: i % 4 == 0 ? record(i) : "line \(i)") }
+            return builder.batch(ingestionTime: base + 100_000)
+        }
+        func stored() async throws -> (events: Int, lookups: String, bytes: [Int64]) {
+            let lookups = try await cluster.psqlAsync("SELECT count(*) FROM cloudtrail_lookup WHERE attribute = 'EventId'", database: database)
+            return (try await store.count(.logEvents), lookups.trimmingCharacters(in: .whitespacesAndNewlines),
+                    try await store.logStreams(LogStreamsRequest(group: "/app")).streams.map(\.storedBytes))
+        }
+        func bytes(_ ranges: Range<Int>...) -> Int64 {
+            var total = 0
+            for i in ranges.flatMap({ Array($0) }) { total += i % 4 == 0 ? record(i).utf8.count : "line \(i)".utf8.count }
+            return Int64(total)
+        }
+        #expect(try await store.write(logs: [batch(0..<10, stream: "a"), batch(10..<30, stream: "b"), batch(30..<35, stream: "a")]) == 35)
+        #expect(store.batchesThroughStaging == (method == .copyFirst ? 0 : 3))
+        var now = try await stored()
+        #expect(now.events == 35 && now.lookups == "9" && now.bytes == [bytes(0..<10, 30..<35), bytes(10..<30)])
+        // The middle batch was written before: nothing of the first COPY stays, and each batch is
+        // merged through staging — the new rows once, the replayed ones not again.
+        #expect(try await store.write(logs: [batch(35..<40, stream: "a"), batch(10..<30, stream: "b"), batch(40..<48, stream: "b")]) == 13)
+        #expect(store.batchesThroughStaging == (method == .copyFirst ? 3 : 6))
+        now = try await stored()
+        #expect(now.events == 48 && now.lookups == "12" && now.bytes == [bytes(0..<10, 30..<40), bytes(10..<30, 40..<48)])
+        // All new again: after a staging batch that added all of its rows, straight in.
+        #expect(try await store.write(logs: [batch(48..<50, stream: "a"), batch(50..<52, stream: "a")]) == 4)
+        #expect(store.batchesThroughStaging == (method == .copyFirst ? 3 : 8))
+        #expect(try await stored().events == 52)
+        await store.close()
+    }
+
+    @Test("a replay of large batches whose COPY waits for the server when the unique violation comes goes through staging and adds nothing",
+          arguments: [nil, 4096])
+    func largeReplay(sendBufferBytes: Int?) async throws {
+        guard let (_, url) = try await Self.database() else { return }
+        // With a small send buffer every COPY piece waits for the server to read the one before,
+        // so the replay's unique violation arrives while a write waits: postgres-nio 1.33 then
+        // forgets the write (it never returns) unless trailwatch waits for the channel itself.
+        let store = try await PostgresStore.connect(url: url, access: .readWrite, sendBufferBytes: sendBufferBytes)
+        let base: Int64 = 1_795_000_000_000
+        let filler = String(repeating: "x", count: 100)
+        let batches = (0..<3).map { part in
+            var builder = LogBatchBuilderLite()
+            for i in (part * 12_000)..<((part + 1) * 12_000) { builder.add(group: "/app", stream: "s", time: base + Int64(i), message: "line \(i) \(filler)") }
+            return builder.batch(ingestionTime: base)
+        }
+        #expect(try await store.write(logs: batches) == 36_000)
+        // Watched with a deadline, so that a write that never returns fails the test (and is
+        // left behind) instead of stalling the run.
+        let done = LockedFlag()
+        nonisolated(unsafe) let writer = store  // used by this task alone until it is done
+        let replay = Task {
+            defer { done.set() }
+            return try await writer.write(logs: batches)
+        }
+        var finished = false
+        for _ in 0..<200 where !finished {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            finished = done.isSet
+        }
+        #expect(finished, "the replay's write did not return")
+        guard finished else { return }
+        #expect(try await replay.value == 0)
+        #expect(try await store.write(logs: [batches[1]]) == 0)
+        #expect(try await store.count(.logEvents) == 36_000)
         await store.close()
     }
 
@@ -387,4 +470,12 @@ struct PostgresStoreTests {
         #expect(try await after.count(.logEvents) == total)
         await after.close()
     }
+}
+
+/// A flag one task sets and another reads.
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }
