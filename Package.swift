@@ -182,7 +182,7 @@ let package = Package(
         .testTarget(name: "TrailwatchStoreTests",
                     dependencies: ["TrailwatchCore", "TrailwatchStore", "LogsQuery", "ByteJSON", "TrailwatchTestSupport"], swiftSettings: strict),
         .testTarget(name: "TrailwatchStagesTests",
-                    dependencies: ["TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"],
+                    dependencies: ["Alarms", "TrailwatchCore", "TrailwatchConfig", "TrailwatchRuntime", "TrailwatchStages", "TrailwatchTestSupport"],
                     swiftSettings: strict),
 
         // Integration: whole pipelines and the `trailwatch` binary (commands, servers, stores, clients).

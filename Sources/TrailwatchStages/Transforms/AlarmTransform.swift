@@ -23,6 +23,7 @@ struct AlarmTransform: TransformKind {
         var bandHistory = ConfigDuration(milliseconds: 14 * 86_400_000)
         var bandIncidentMemory = ConfigDuration(milliseconds: AnomalyBandModel.Settings().incidentMemory)
         var bandRecurrenceWindow = ConfigDuration(milliseconds: AnomalyBandModel.Settings().recurrenceWindow)
+        var bandDrift = true
         var saveInterval = ConfigDuration(milliseconds: 5_000)
         var sharedStore: StoreLocation?
         var apiAlarms: StoreLocation?
@@ -55,6 +56,9 @@ struct AlarmTransform: TransformKind {
             .setting("band_recurrence_window", \.bandRecurrenceWindow, "Recurring excursions: what the metric did within this much "
                      + "of the same time of day on most of the last days (a nightly job) is no incident on its own (0s: off).",
                      check: { $0.milliseconds >= 43_200_000 ? SettingIssue("\($0) is too long", expected: "less than 12h") : nil }),
+            .setting("band_drift", \.bandDrift, "Drifts: the last 72 datapoints' prediction errors (six hours at a 5-minute period), judged together against their own "
+                     + "history, narrow the band on their side when they lean one way (catches slow drifts; `false` for a metric whose "
+                     + "level wanders by itself)."),
             .setting("save_interval", \.saveInterval, "Live mode: how often the alarm state is saved; input is acknowledged only once a "
                      + "saved state covers it."),
             StoreSettings.sharedStore(\.sharedStore, "A fleet's shared PostgreSQL store: each alarm is then evaluated by one instance at a "
@@ -94,6 +98,7 @@ struct AlarmTransform: TransformKind {
             settings.levelWindow = min(settings.levelWindow, bandHistory.milliseconds)
             settings.incidentMemory = bandIncidentMemory.milliseconds
             settings.recurrenceWindow = bandRecurrenceWindow.milliseconds
+            if !bandDrift { settings.driftDatapoints = 0 }
             return settings
         }
 
