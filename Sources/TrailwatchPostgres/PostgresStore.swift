@@ -11,13 +11,13 @@ import TrailwatchStore
 /// created ahead and on demand; retention drops whole partitions), and a `log_group` column on
 /// every big table so the schema can be sharded by it.
 ///
-/// Log batches go in with COPY straight into `log_events` inside a savepoint: almost every
+/// Log batches go in with one COPY per transaction straight into `log_events`: almost every
 /// batch is new, and COPY's multi-row inserts cost the server a third of an `INSERT … SELECT`.
-/// The unique key (timestamp, event_key, log_group) keeps every write idempotent: a batch
+/// The unique key (timestamp, event_key, log_group) keeps every write idempotent: batches
 /// holding an event already stored (a replay, or two instances writing the same events at once)
-/// fails that COPY with a unique violation, rolls back to the savepoint and goes through a
-/// per-connection staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING` instead, which
-/// stores and counts only the new rows. A batch's call returns after COMMIT.
+/// fail that COPY with a unique violation, are rolled back and go, in a new transaction, through
+/// a per-connection staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING` instead, which
+/// stores and counts only the new rows. A write returns after COMMIT.
 public final class PostgresStore: Store {
     public static let schemaVersion = 3
     public let location: StoreLocation
@@ -36,7 +36,7 @@ public final class PostgresStore: Store {
     var ingest: IngestMethod
 
     enum IngestMethod: String {
-        /// COPY into `log_events` in a savepoint; on a unique violation, `onConflict` (the default).
+        /// One COPY per transaction into `log_events`; on a unique violation, rolled back and `onConflict` (the default).
         case copyFirst = "copy-first"
         /// COPY into staging, then INSERT … SELECT … ON CONFLICT DO NOTHING (what replays take).
         case onConflict = "on-conflict"
