@@ -257,18 +257,18 @@ public struct AnomalyBandModel: Sendable {
         // Whether the errors just before this value were as usual (no run under way).
         var usual = true
         if settings.kind == .likelihood, let median = f.windowMedian,
-           let previous = recentStandardisedErrors(settings.windowDatapoints - 1) {
+           let previous = recentErrors(settings.windowDatapoints - 1, abs) {
             // The error this value may have for the window's mean error to stay within k of its usual level.
             let limit = median + k * f.windowScale
-            let allowed = Double(settings.windowDatapoints) * limit - previous.size
-            usual = previous.size <= Double(settings.windowDatapoints - 1) * limit
+            let allowed = Double(settings.windowDatapoints) * limit - previous
+            usual = previous <= Double(settings.windowDatapoints - 1) * limit
             // Never narrower than `narrowest × k`: on a metric that sits still the recent errors are all
             // zero-width, and after a spike they are used up; neither makes an ordinary value an anomaly.
             above = max(min(loneWidth, allowed), settings.narrowest * k)
             below = above
         }
         if settings.kind == .likelihood, settings.driftDatapoints > 1, let drift = f.drift,
-           let previous = recentDrift(settings.driftDatapoints - 1, clip: Self.driftClip) {
+           let previous = recentErrors(settings.driftDatapoints - 1, { Self.clipped($0, Self.driftClip) }) {
             // A drift: the mean signed error over a longer window, judged against its own history — noise averages
             // out, a shift of a fraction of a spread that lasts hours does not.
             let n = Double(settings.driftDatapoints)
@@ -429,31 +429,23 @@ public struct AnomalyBandModel: Sendable {
         fit = nil
     }
 
-    /// The sum of the last `count` signed standardised prediction errors, each clipped to ±`clip` (a spike is one
-    /// unusual value, not a drift), or nil when one of them is missing.
-    private func recentDrift(_ count: Int, clip: Double) -> Double? {
+    /// The sum of `term` over the last `count` standardised prediction errors (signed), or nil when one of them is
+    /// missing: their sizes for a run, the errors clipped to ±``driftClip`` for a drift.
+    @inline(__always)
+    private func recentErrors(_ count: Int, _ term: (Double) -> Double) -> Double? {
         guard errors.count >= count else { return nil }
         var sum = 0.0
         for i in (errors.count - count)..<errors.count {
             guard !errors[i].isNaN else { return nil }
-            sum += min(max(errors[i], -clip), clip)
+            sum += term(errors[i])
         }
         return sum
     }
 
-    /// The sum of the last `count` standardised prediction errors' sizes and of the errors with their signs, or nil
-    /// when one of them is missing.
-    private func recentStandardisedErrors(_ count: Int) -> (size: Double, signed: Double)? {
-        guard count > 0 else { return (0, 0) }
-        guard errors.count >= count else { return nil }
-        var size = 0.0, signed = 0.0
-        for i in (errors.count - count)..<errors.count {
-            guard !errors[i].isNaN else { return nil }
-            size += abs(errors[i])
-            signed += errors[i]
-        }
-        return (size, signed)
-    }
+    /// A signed error as far as it counts towards a drift: at most ±`clip` spreads (a spike is one unusual value, not
+    /// a drift).
+    @inline(__always)
+    static func clipped(_ error: Double, _ clip: Double) -> Double { min(max(error, -clip), clip) }
 
     static func seasonal(_ f: Fit, at t: Int64) -> Double {
         switch f.seasonality {
@@ -661,9 +653,9 @@ public struct AnomalyBandModel: Sendable {
                 sum = 0
                 run = 0
             } else {
-                sum += min(max(e, -clip), clip)
+                sum += clipped(e, clip)
                 run += 1
-                if run > window { sum -= min(max(errors[i - window], -clip), clip) }
+                if run > window { sum -= clipped(errors[i - window], clip) }
                 if run >= window { means.append(sum / Double(window)) }
             }
             i += 1

@@ -26,9 +26,9 @@ struct LogRows: Sendable {
     /// (empty when none).
     private(set) var lookups = CopyRows(capacity: 0)
     /// Per origin, the columns between the key and the message, encoded once per batch
-    /// (log_group, log_stream, ingestion_time): origin k's are `middles[middleStarts[k]..<middleStarts[k + 1]]`.
+    /// (log_group, log_stream, ingestion_time): origin k's are `middles[middleRanges[k]]`.
     private let middles: [UInt8]
-    private let middleStarts: [Int]
+    private let middleRanges: [Range<Int>]
 
     var count: Int { logs.count }
 
@@ -38,7 +38,10 @@ struct LogRows: Sendable {
         let ingestion = CopyRows.bigintColumn(logs.ingestionTime)
         let encodedMiddles = names.map { name in CopyRows.textColumn(name.group) + CopyRows.textColumn(name.stream) + ingestion }
         middles = encodedMiddles.flatMap { $0 }
-        middleStarts = encodedMiddles.reduce(into: [0]) { starts, middle in starts.append(starts.last! + middle.count) }
+        middleRanges = encodedMiddles.reduce(into: []) { ranges, middle in
+            let start = ranges.last?.upperBound ?? 0
+            ranges.append(start..<(start + middle.count))
+        }
         // The key's state after the group and stream names, once per origin.
         let streamKeys = names.map { name in
             name.group.withUnsafeBytes { group in
@@ -214,10 +217,9 @@ struct LogRows: Sendable {
         keys.withUnsafeBufferPointer { keys in
         order.withUnsafeBufferPointer { order in
         middles.withUnsafeBytes { middles in
-        middleStarts.withUnsafeBufferPointer { middleStarts in
+        middleRanges.withUnsafeBufferPointer { middleRanges in
             func middle(_ i: Int) -> UnsafeRawBufferPointer {
-                let origin = originIndices.isEmpty ? 0 : Int(originIndices[i])
-                return UnsafeRawBufferPointer(rebasing: middles[middleStarts[origin]..<middleStarts[origin + 1]])
+                UnsafeRawBufferPointer(rebasing: middles[middleRanges[originIndices.isEmpty ? 0 : Int(originIndices[i])]])
             }
             func worstCase(_ i: Int) -> Int {
                 CopyRows.rowHeadBytes + middle(i).count + CopyRows.textWorstCase(Int(lengths[i])) + 4
@@ -270,7 +272,7 @@ struct LogRows: Sendable {
             let originIndex = logs.originIndices.isEmpty ? 0 : Int(logs.originIndices[i])
             middles.withUnsafeBytes { middles in
                 rows.row(columns: Int16(PostgresStore.eventColumns.count), logs.timestamp(i), keys[i],
-                         then: UnsafeRawBufferPointer(rebasing: middles[middleStarts[originIndex]..<middleStarts[originIndex + 1]]))
+                         then: UnsafeRawBufferPointer(rebasing: middles[middleRanges[originIndex]]))
             }
             rows.text(logs.message(i))
             if let fields = logs.fields(i), !fields.entries.isEmpty {
