@@ -224,6 +224,9 @@ public struct AnomalyBandModel: Sendable {
     private var phases = Phases()
     /// The raw values of the last fit's window, sorted: their smallest step is the data's resolution.
     private var sortedWindow = SortedWindow()
+    /// The trained values of the last fit's window by slot of the daily and the weekly cycle, sorted: the seasonal
+    /// profile's slot medians.
+    var slotWindows = SlotWindows()
     /// How many datapoints have been dropped from the front of the history so far (the absolute index of `times[0]`).
     private var dropped = 0
 
@@ -243,7 +246,8 @@ public struct AnomalyBandModel: Sendable {
             let start = times.firstIndex(where: { $0 >= horizon }) ?? 0
             let resolution = sortedWindow.resolution(of: raw, from: start, dropped: dropped)
             fit = Self.fit(times: times, values: values, reaches: reaches, errors: errors, phases: phases, from: start,
-                           resolution: resolution, regimeStart: regimeStart, at: time, settings: settings)
+                           resolution: resolution, regimeStart: regimeStart, at: time, settings: settings,
+                           slotWindows: &slotWindows, dropped: dropped)
         }
         let f = fit!
         var expected = f.level + f.slopePerMs * Double(time - f.center) + Self.seasonal(f, at: time)
@@ -418,6 +422,7 @@ public struct AnomalyBandModel: Sendable {
         // A new normal: the run's values are data, not incidents.
         regimeStart = runStart
         var i = times.count - 1
+        slotWindows.invalidate()
         while i >= 0 && times[i] >= runStart {
             values[i] = raw[i]
             reaches[i] = .greatestFiniteMagnitude
@@ -482,7 +487,8 @@ public struct AnomalyBandModel: Sendable {
     /// The fit on the history from index `start` (the training window) on, whose raw values' smallest step is `resolution`.
     static func fit(times allTimes: [Int64], values allValues: [Double], reaches allReaches: [Double],
                     errors allErrors: [Double], phases: Phases, from start: Int, resolution: Double,
-                    regimeStart: Int64, at time: Int64, settings: Settings) -> Fit {
+                    regimeStart: Int64, at time: Int64, settings: Settings,
+                    slotWindows: inout SlotWindows, dropped: Int) -> Fit {
         let times = Array(allTimes[start...])
         let values = Array(allValues[start...])
         let newest = times.last!
@@ -524,6 +530,10 @@ public struct AnomalyBandModel: Sendable {
         for i in times.indices {
             residuals[i] = i < current ? values[i] - formerLevel : values[i] - (level + slope * Double(times[i] - center))
         }
+        // Where every residual is its value minus the level (no trend, no level shift inside the window: the
+        // likelihood kind's steady state), the slot medians are read off the slot windows. (A level of −0.0 plus the
+        // zero trend term of a datapoint before the centre is −0.0, after it +0.0: not one constant.)
+        let levelOnly = slotWindows.enabled && slope == 0 && current == 0 && !SlotWindow.isNegativeZero(level)
         var seasonality = Seasonality.none
         var profile: [Double] = []
         let fullSpan = newest - times[0]
@@ -537,7 +547,19 @@ public struct AnomalyBandModel: Sendable {
             for (kind, slots, cycle) in candidates {
                 let hours = cycle == day ? phases.hourOfDay[start...] : phases.hourOfWeek[start...]
                 let positions = cycle == day ? phases.dayPosition : phases.weekPosition
-                let trial = slotMedians(hours.prefix(testStart), residuals[..<testStart], slots: slots)
+                var window: SlotWindow? = nil
+                if levelOnly {
+                    // Updated in place (a copy first would copy every slot's array).
+                    if cycle == day {
+                        slotWindows.daily.update(values: allValues, slotOf: phases.hourOfDay, from: start, dropped: dropped)
+                    } else {
+                        slotWindows.weekly.update(values: allValues, slotOf: phases.hourOfWeek, from: start, dropped: dropped)
+                    }
+                    let updated = cycle == day ? slotWindows.daily : slotWindows.weekly
+                    if updated.negativeZeros == 0 { window = updated }
+                }
+                let trial = window?.medians(minus: level, excluding: values[testStart...], slotOf: hours.suffix(from: start + testStart))
+                    ?? slotMedians(hours.prefix(testStart), residuals[..<testStart], slots: slots)
                 var remaining = [Double](repeating: 0, count: testResiduals.count)
                 for j in testResiduals.indices {
                     remaining[j] = abs(testResiduals[j] - seasonal(trial, position: positions[start + testStart + j]))
@@ -545,7 +567,7 @@ public struct AnomalyBandModel: Sendable {
                 let spread = Stats.median(remaining)
                 if spread < seasonalGain * best {
                     seasonality = kind
-                    profile = slotMedians(hours, residuals[...], slots: slots)
+                    profile = window?.medians(minus: level) ?? slotMedians(hours, residuals[...], slots: slots)
                     best = spread
                 }
             }
@@ -703,6 +725,20 @@ public struct AnomalyBandModel: Sendable {
             if d > 0 && d < step { step = d }
         }
         return step.isFinite ? step : 0
+    }
+
+    /// Each seasonal cycle's ``SlotWindow``, derived from the history like ``SortedWindow`` (never saved).
+    struct SlotWindows: Sendable {
+        var daily = SlotWindow(slots: 24)
+        var weekly = SlotWindow(slots: 168)
+        /// Off: every refit selects the slot medians afresh from the residuals — the straightforward computation the
+        /// windows must equal, which tests compare them with.
+        var enabled = true
+
+        mutating func invalidate() {
+            daily.invalidate()
+            weekly.invalidate()
+        }
     }
 
     /// The median residual of each slot of the cycle (0 where a slot has no data), grouped with a
@@ -915,6 +951,20 @@ enum Stats {
     }
 
     static func median(inPlace a: UnsafeMutableBufferPointer<Double>) -> Double { quantile(inPlace: a, 0.5) }
+
+    /// The median of `count` values given by their order statistics (`orderStatistic(k)` is the k-th smallest), with
+    /// the very arithmetic of ``quantile(inPlace:_:)``: for values kept sorted, the same Double without a selection.
+    @inline(__always)
+    static func median(count: Int, orderStatistic: (Int) -> Double) -> Double {
+        guard count > 0 else { return 0 }
+        let position = 0.5 * Double(count - 1)
+        let below = Int(position.rounded(.down))
+        let fraction = position - Double(below)
+        let low = orderStatistic(below)
+        guard fraction > 0, below + 1 < count else { return low }
+        let high = orderStatistic(below + 1)
+        return low + (high - low) * fraction
+    }
 
     /// The quantiles `q1` ≤ `q2` of `a`, reordering `a`: the second is selected only among the values right of the first.
     static func quantiles(inPlace a: UnsafeMutableBufferPointer<Double>, _ q1: Double, _ q2: Double) -> (Double, Double) {
