@@ -471,7 +471,8 @@ public struct AnomalyBandModel: Sendable {
 
     static func seasonal(_ profile: [Double], position: Double) -> Double {
         let slots = profile.count
-        let below = Int(position.rounded(.down))
+        // Truncation is the floor of a non-negative position, without a call into libm.
+        let below = position >= 0 ? Int(position) : Int(position.rounded(.down))
         let fraction = position - Double(below)
         // A position within the cycle lies in [-0.5, slots - 0.5): the slots either side wrap around by a compare,
         // not a division (this runs for every datapoint of every refit).
@@ -497,12 +498,13 @@ public struct AnomalyBandModel: Sendable {
         let current = regime < times.count ? regime : 0
 
         var recent: [Double] = []
+        recent.reserveCapacity(times.count - current)
         var recentFirst = times.count
         for i in current..<times.count where times[i] > newest - settings.levelWindow {
             if recentFirst == times.count { recentFirst = i }
             recent.append(values[i])
         }
-        let level = Stats.median(recent)
+        let level = Stats.median(reordering: &recent)
         let center = recent.isEmpty ? newest
             : (times[recentFirst + (recent.count - 1) / 2] + times[recentFirst + recent.count / 2]) / 2
         let formerLevel = current > 0 ? Stats.median(Array(values[0..<current])) : level
@@ -564,7 +566,7 @@ public struct AnomalyBandModel: Sendable {
                 for j in testResiduals.indices {
                     remaining[j] = abs(testResiduals[j] - seasonal(trial, position: positions[start + testStart + j]))
                 }
-                let spread = Stats.median(remaining)
+                let spread = Stats.median(reordering: &remaining)
                 if spread < seasonalGain * best {
                     seasonality = kind
                     profile = window?.medians(minus: level) ?? slotMedians(hours, residuals[...], slots: slots)
@@ -602,7 +604,8 @@ public struct AnomalyBandModel: Sendable {
             for i in times.indices {
                 bounded.append(min(abs(deviations[i]), allReaches[start + i]) / (abs(expected[i]) + offset))
             }
-            let relativeFloor = floor / max(Stats.median(expected.map(abs)) + offset, 1e-12)
+            var levels = expected.map(abs)
+            let relativeFloor = floor / max(Stats.median(reordering: &levels) + offset, 1e-12)
             (result.spread, result.tail) = spreadAndTail(&bounded, floor: relativeFloor, settings: settings)
         } else {
             for i in times.indices { bounded.append(min(abs(deviations[i]), allReaches[start + i])) }
@@ -698,20 +701,40 @@ public struct AnomalyBandModel: Sendable {
     /// the offset that keeps relative deviations finite near zero (a tenth of the median level).
     static func proportionalOffset(expected: [Double], deviations: [Double], floor: Double) -> Double? {
         guard expected.count >= 48 else { return nil }
-        let middle = Stats.median(expected)
-        var lowLevels: [Double] = [], highLevels: [Double] = []
-        var lowNoise: [Double] = [], highNoise: [Double] = []
-        for i in expected.indices {
-            if expected[i] <= middle {
-                lowLevels.append(expected[i]); lowNoise.append(abs(deviations[i]))
-            } else {
-                highLevels.append(expected[i]); highNoise.append(abs(deviations[i]))
+        // Two scratch buffers instead of four growing arrays and their copies (this runs at every refit): the levels
+        // are split into the lower and the higher half where they lie, the noise filled in from both ends. A median
+        // does not depend on the order of its values (bar the sign of a zero, which adding the offset erases).
+        var levels = expected
+        var noise = [Double](repeating: 0, count: expected.count)
+        let (middle, lowCount) = levels.withUnsafeMutableBufferPointer { levels in
+            let middle = Stats.median(inPlace: levels)
+            return (middle, Stats.partition(levels) { $0 <= middle })
+        }
+        let highCount = expected.count - lowCount
+        guard lowCount >= 12, highCount >= 12 else { return nil }
+        noise.withUnsafeMutableBufferPointer { noise in
+            var low = 0, high = noise.count
+            for i in expected.indices {
+                if expected[i] <= middle {
+                    noise[low] = abs(deviations[i])
+                    low += 1
+                } else {
+                    high -= 1
+                    noise[high] = abs(deviations[i])
+                }
             }
         }
-        guard lowLevels.count >= 12, highLevels.count >= 12 else { return nil }
         let offset = max(0.1 * abs(middle), floor)
-        let levelRatio = (Stats.median(highLevels) + offset) / (Stats.median(lowLevels) + offset)
-        let noiseRatio = (Stats.median(highNoise) + floor) / (Stats.median(lowNoise) + floor)
+        let (lowLevel, highLevel) = levels.withUnsafeMutableBufferPointer {
+            (Stats.median(inPlace: UnsafeMutableBufferPointer(rebasing: $0[..<lowCount])),
+             Stats.median(inPlace: UnsafeMutableBufferPointer(rebasing: $0[lowCount...])))
+        }
+        let (lowNoise, highNoise) = noise.withUnsafeMutableBufferPointer {
+            (Stats.median(inPlace: UnsafeMutableBufferPointer(rebasing: $0[..<lowCount])),
+             Stats.median(inPlace: UnsafeMutableBufferPointer(rebasing: $0[lowCount...])))
+        }
+        let levelRatio = (highLevel + offset) / (lowLevel + offset)
+        let noiseRatio = (highNoise + floor) / (lowNoise + floor)
         // The level must vary (a seasonal or shifted metric), and the noise must follow it more than stay flat.
         guard levelRatio >= 1.5, noiseRatio > 1 else { return nil }
         return abs(Foundation.log(noiseRatio / levelRatio)) < abs(Foundation.log(noiseRatio)) ? offset : nil
@@ -811,10 +834,13 @@ extension AnomalyBandModel {
     }
 
     /// The raw values of a window of the history in ascending order. Successive refits' windows overlap but for
-    /// the hour that arrived and the hour that aged out, so the window is updated by binary search instead of
-    /// sorting two weeks of values every hour.
+    /// the hour that arrived and the hour that aged out, so the window is updated by one merge — the old window
+    /// without the values that left, with the new ones — instead of sorting two weeks of values every hour; the
+    /// resolution is measured in the same pass.
     struct SortedWindow: Sendable {
         var sorted: [Double] = []
+        /// The buffer the next merge writes into (swapped with `sorted`, so neither is allocated afresh).
+        private var spare: [Double] = []
         /// The window, as indices counted from the first datapoint the model held (`dropped` + index in the history).
         var from = 0
         var to = 0
@@ -823,44 +849,62 @@ extension AnomalyBandModel {
         mutating func resolution(of raw: [Double], from start: Int, dropped: Int) -> Double {
             let newFrom = dropped + start, newTo = dropped + raw.count
             let changes = (newFrom - from) + (newTo - to)
-            var updated = from >= dropped && newFrom >= from && newTo >= to && newFrom <= to && changes <= 64 + sorted.count / 4
-            if updated {
-                for i in from..<newFrom where !remove(raw[i - dropped]) {
-                    updated = false
-                    break
-                }
-            }
-            if updated {
-                for i in to..<newTo { insert(raw[i - dropped]) }
-            } else {
-                sorted = Array(raw[start...])
-                sorted.sort()
-            }
+            let updatable = from >= dropped && newFrom >= from && newTo >= to && newFrom <= to && changes <= 64 + sorted.count / 4
+            let merged = updatable ? merge(leaving: raw[(from - dropped)..<(newFrom - dropped)].sorted(),
+                                           arriving: raw[(to - dropped)..<(newTo - dropped)].sorted()) : nil
             from = newFrom
             to = newTo
+            if let merged { return merged }
+            sorted = Array(raw[start...])
+            sorted.sort()
             return AnomalyBandModel.resolution(sorted: sorted)
         }
 
-        /// The index of the first value not below `value`.
-        private func lowerBound(_ value: Double) -> Int {
-            var low = 0, high = sorted.count
-            while low < high {
-                let mid = (low + high) / 2
-                if sorted[mid] < value { low = mid + 1 } else { high = mid }
+        /// Replaces `sorted` by itself without `leaving` and with `arriving` (both ascending) and returns the result's
+        /// resolution (as ``AnomalyBandModel/resolution(sorted:)`` measures it); nil, with `sorted` unchanged, when a
+        /// leaving value is not there (the window is then rebuilt).
+        private mutating func merge(leaving: [Double], arriving: [Double]) -> Double? {
+            let count = sorted.count - leaving.count + arriving.count
+            guard count >= 0 else { return nil }
+            if spare.count < count { spare.append(contentsOf: repeatElement(0, count: count - spare.count)) }
+            var step = Double.infinity
+            let found = sorted.withUnsafeBufferPointer { old in
+                spare.withUnsafeMutableBufferPointer { out in
+                    var written = 0, left = 0, arrived = 0
+                    var previous = 0.0
+                    @inline(__always) func emit(_ v: Double) {
+                        if written > 0 {
+                            let d = v - previous
+                            if d > 0 && d < step { step = d }
+                        }
+                        out[written] = v
+                        written += 1
+                        previous = v
+                    }
+                    for v in old {
+                        // Both ascending: each leaving value is met where it lies (a multiset difference).
+                        if left < leaving.count && v == leaving[left] {
+                            left += 1
+                            continue
+                        }
+                        while arrived < arriving.count && arriving[arrived] < v {
+                            emit(arriving[arrived])
+                            arrived += 1
+                        }
+                        emit(v)
+                    }
+                    while arrived < arriving.count {
+                        emit(arriving[arrived])
+                        arrived += 1
+                    }
+                    return left == leaving.count
+                }
             }
-            return low
-        }
-
-        private mutating func insert(_ value: Double) {
-            sorted.insert(value, at: lowerBound(value))
-        }
-
-        /// Removes one value equal to `value`; false when there is none (the window is then rebuilt).
-        private mutating func remove(_ value: Double) -> Bool {
-            let i = lowerBound(value)
-            guard i < sorted.count, sorted[i] == value else { return false }
-            sorted.remove(at: i)
-            return true
+            guard found else { return nil }
+            swap(&sorted, &spare)
+            // `sorted` holds the merge in its first `count` places.
+            sorted.removeLast(sorted.count - count)
+            return step.isFinite ? step : 0
         }
     }
 }
@@ -951,6 +995,21 @@ enum Stats {
     }
 
     static func median(inPlace a: UnsafeMutableBufferPointer<Double>) -> Double { quantile(inPlace: a, 0.5) }
+
+    /// The median of `values`, reordering them: the same selection as ``median(_:)`` without its copy.
+    static func median(reordering values: inout [Double]) -> Double {
+        values.withUnsafeMutableBufferPointer { median(inPlace: $0) }
+    }
+
+    /// Moves the values satisfying `belongsFirst` to the front of `a` (in no particular order); returns their count.
+    static func partition(_ a: UnsafeMutableBufferPointer<Double>, by belongsFirst: (Double) -> Bool) -> Int {
+        var first = 0
+        for i in a.indices where belongsFirst(a[i]) {
+            a.swapAt(i, first)
+            first += 1
+        }
+        return first
+    }
 
     /// The median of `count` values given by their order statistics (`orderStatistic(k)` is the k-th smallest), with
     /// the very arithmetic of ``quantile(inPlace:_:)``: for values kept sorted, the same Double without a selection.

@@ -2,10 +2,12 @@ import Foundation
 import Testing
 @testable import Alarms
 
-/// The seasonal profile's slot medians kept in sorted slot windows between refits must be the very Doubles the
-/// straightforward selection over the residuals gives: the backtest's output may not change by a bit.
-@Suite("Anomaly band slot windows")
-struct AnomalyBandSlotWindowTests {
+/// What the hourly refit keeps between refits or computes the short way — the seasonal profile's slot medians from
+/// sorted slot windows, the resolution from a merged sorted window, the proportional-noise test from partitioned
+/// buffers — must give the very Doubles the straightforward computation gives: the backtest's output may not change
+/// by a bit.
+@Suite("Anomaly band refit shortcuts")
+struct AnomalyBandRefitShortcutTests {
     /// Value generators meant to break an order-statistics shortcut: continuous noise, a few distinct values (long
     /// runs of ties), a constant, huge magnitudes, values around zero, and magnitudes so mixed that subtracting the
     /// level rounds distinct values together.
@@ -137,5 +139,80 @@ struct AnomalyBandSlotWindowTests {
             return (t, daily(t) + (i / 24 % 7 >= 5 ? 40 : 0) + noise.next())
         }
         expectSameBands(hourly, settings: weekly, "weekly season")
+    }
+
+    @Test("the sorted window's merge keeps the resolution of the sorted raw values as the window slides and jumps")
+    func sortedWindowResolution() {
+        for (name, shape) in Self.shapes {
+            var noise = Noise(state: UInt64(name.utf8.count) &* 0x5851_F42D)
+            var window = AnomalyBandModel.SortedWindow()
+            var raw: [Double] = []
+            var dropped = 0
+            var start = 0
+            for step in 0..<150 {
+                let arriving = step % 19 == 0 ? 300 : 6 + Int(abs(noise.next()) * 12)
+                for _ in 0..<arriving { raw.append(shape(&noise)) }
+                start = min(max(start, raw.count - 700 + Int(noise.next() * 20)), raw.count - 1)
+                if step % 23 == 0 && start > 0 {
+                    let drop = Int(abs(noise.next()) * Double(start))
+                    raw.removeFirst(drop)
+                    dropped += drop
+                    start -= drop
+                }
+                let resolution = window.resolution(of: raw, from: start, dropped: dropped)
+                let sorted = raw[start...].sorted()
+                #expect(resolution.bitPattern == AnomalyBandModel.resolution(sorted: sorted).bitPattern, "\(name), step \(step)")
+                #expect(window.sorted == sorted, "\(name), step \(step)")
+            }
+        }
+    }
+
+    /// The proportional-noise test as it was written first: four arrays and a median of each.
+    static func straightforwardProportionalOffset(expected: [Double], deviations: [Double], floor: Double) -> Double? {
+        guard expected.count >= 48 else { return nil }
+        let middle = Stats.median(expected)
+        var lowLevels: [Double] = [], highLevels: [Double] = []
+        var lowNoise: [Double] = [], highNoise: [Double] = []
+        for i in expected.indices {
+            if expected[i] <= middle {
+                lowLevels.append(expected[i]); lowNoise.append(abs(deviations[i]))
+            } else {
+                highLevels.append(expected[i]); highNoise.append(abs(deviations[i]))
+            }
+        }
+        guard lowLevels.count >= 12, highLevels.count >= 12 else { return nil }
+        let offset = max(0.1 * abs(middle), floor)
+        let levelRatio = (Stats.median(highLevels) + offset) / (Stats.median(lowLevels) + offset)
+        let noiseRatio = (Stats.median(highNoise) + floor) / (Stats.median(lowNoise) + floor)
+        guard levelRatio >= 1.5, noiseRatio > 1 else { return nil }
+        return abs(log(noiseRatio / levelRatio)) < abs(log(noiseRatio)) ? offset : nil
+    }
+
+    @Test("the proportional-noise test from partitioned buffers decides as the straightforward one, to the bit")
+    func proportionalOffset() {
+        var noise = Noise()
+        var decided = 0
+        for trial in 0..<400 {
+            let count = 40 + trial % 7 * 300
+            // Levels: a few distinct ones (ties around the median), zeros of both signs, or a wide spread; noise
+            // growing with the level or not.
+            let expected = (0..<count).map { i -> Double in
+                switch trial % 4 {
+                case 0: return (noise.next() * 3).rounded() * 10 + 30
+                case 1: return i % 3 == 0 ? -0.0 : i % 3 == 1 ? 0 : 50 + noise.next()
+                case 2: return abs(noise.next()) * 1000
+                default: return i % 2 == 0 ? 10 : 100
+                }
+            }
+            let proportional = trial % 3 != 0
+            let deviations = expected.map { (proportional ? $0 * 0.1 : 5) * noise.next() }
+            let floor = trial % 5 == 0 ? 1e-9 : 0.5
+            let fast = AnomalyBandModel.proportionalOffset(expected: expected, deviations: deviations, floor: floor)
+            let slow = Self.straightforwardProportionalOffset(expected: expected, deviations: deviations, floor: floor)
+            #expect(fast?.bitPattern == slow?.bitPattern, "trial \(trial)")
+            if slow != nil { decided += 1 }
+        }
+        // Both outcomes occur, so the comparison means something.
+        #expect(decided > 20 && decided < 380)
     }
 }
