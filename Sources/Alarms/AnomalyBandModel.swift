@@ -470,6 +470,11 @@ public struct AnomalyBandModel: Sendable {
     static func profilePosition(_ t: Int64, cycle: Int64) -> Double { Double(floorMod(t, cycle)) / Double(hour) - 0.5 }
 
     static func seasonal(_ profile: [Double], position: Double) -> Double {
+        profile.withUnsafeBufferPointer { seasonal($0, position: position) }
+    }
+
+    @inline(__always)
+    static func seasonal(_ profile: UnsafeBufferPointer<Double>, position: Double) -> Double {
         let slots = profile.count
         // Truncation is the floor of a non-negative position, without a call into libm.
         let below = position >= 0 ? Int(position) : Int(position.rounded(.down))
@@ -563,8 +568,10 @@ public struct AnomalyBandModel: Sendable {
                 let trial = window?.medians(minus: level, excluding: values[testStart...], slotOf: hours.suffix(from: start + testStart))
                     ?? slotMedians(hours.prefix(testStart), residuals[..<testStart], slots: slots)
                 var remaining = [Double](repeating: 0, count: testResiduals.count)
-                for j in testResiduals.indices {
-                    remaining[j] = abs(testResiduals[j] - seasonal(trial, position: positions[start + testStart + j]))
+                trial.withUnsafeBufferPointer { trial in
+                    for j in testResiduals.indices {
+                        remaining[j] = abs(testResiduals[j] - seasonal(trial, position: positions[start + testStart + j]))
+                    }
                 }
                 let spread = Stats.median(reordering: &remaining)
                 if spread < seasonalGain * best {
@@ -590,9 +597,19 @@ public struct AnomalyBandModel: Sendable {
         let floor = max(1e-9 + 1e-6 * abs(level), resolution)
         var deviations = [Double](repeating: 0, count: times.count)
         var expected = [Double](repeating: 0, count: times.count)
-        for i in times.indices {
-            deviations[i] = residuals[i] - seasonal(fitted, phases: phases, index: start + i)
-            expected[i] = values[i] - deviations[i]
+        let positions: [Double]? = switch fitted.seasonality {
+        case .none: nil
+        case .daily: phases.dayPosition
+        case .weekly: phases.weekPosition
+        }
+        // Through buffer pointers, the profile looked up once: this runs for every datapoint of every refit.
+        fitted.profile.withUnsafeBufferPointer { profile in
+            for i in times.indices {
+                // As ``seasonal(_:phases:index:)``: 0 without a season.
+                let term = positions.map { seasonal(profile, position: $0[start + i]) } ?? 0
+                deviations[i] = residuals[i] - term
+                expected[i] = values[i] - deviations[i]
+            }
         }
         var bounded: [Double] = []
         bounded.reserveCapacity(times.count)
@@ -636,22 +653,30 @@ public struct AnomalyBandModel: Sendable {
     /// (until then a run cannot narrow the band: the quantile of a few dozen window means is mostly noise).
     static func windowStatistics(_ errors: ArraySlice<Double>, window: Int) -> (Double?, Double) {
         let w = max(window, 1)
-        var means: [Double] = []
-        var sum = 0.0
-        var run = 0
         var buffer = [Double](repeating: 0, count: w)
-        means.reserveCapacity(errors.count)
-        // `slot` is `run % w`, kept by a compare instead of a division per error.
-        var slot = 0
-        for signed in errors {
-            guard !signed.isNaN else { sum = 0; run = 0; slot = 0; continue }
-            let e = abs(signed)
-            sum += e
-            if run >= w { sum -= buffer[slot] }
-            buffer[slot] = e
-            slot = slot + 1 == w ? 0 : slot + 1
-            run += 1
-            if run >= w { means.append(sum / Double(w)) }
+        // Written through buffer pointers: this runs over two weeks of errors at every refit.
+        var means = [Double](unsafeUninitializedCapacity: errors.count) { means, written in
+            errors.withUnsafeBufferPointer { errors in
+                buffer.withUnsafeMutableBufferPointer { buffer in
+                    var sum = 0.0
+                    var run = 0
+                    // `slot` is `run % w`, kept by a compare instead of a division per error.
+                    var slot = 0
+                    for signed in errors {
+                        guard !signed.isNaN else { sum = 0; run = 0; slot = 0; continue }
+                        let e = abs(signed)
+                        sum += e
+                        if run >= w { sum -= buffer[slot] }
+                        buffer[slot] = e
+                        slot = slot + 1 == w ? 0 : slot + 1
+                        run += 1
+                        if run >= w {
+                            means[written] = sum / Double(w)
+                            written += 1
+                        }
+                    }
+                }
+            }
         }
         guard means.count >= minimumWindows else { return (nil, 0) }
         let (median, tail) = means.withUnsafeMutableBufferPointer { Stats.quantiles(inPlace: $0, 0.5, 0.99) }
@@ -669,21 +694,26 @@ public struct AnomalyBandModel: Sendable {
     /// below and above (the 0.005 and 0.995 quantiles' distances in normal deviations); nil with fewer than
     /// `minimumWindows` means.
     static func driftStatistics(_ errors: ArraySlice<Double>, window: Int, clip: Double) -> Drift? {
-        var means: [Double] = []
-        means.reserveCapacity(errors.count)
-        var sum = 0.0, run = 0
-        var i = errors.startIndex
-        for e in errors {
-            if e.isNaN {
-                sum = 0
-                run = 0
-            } else {
-                sum += clipped(e, clip)
-                run += 1
-                if run > window { sum -= clipped(errors[i - window], clip) }
-                if run >= window { means.append(sum / Double(window)) }
+        // Written through buffer pointers: this runs over two weeks of errors at every refit.
+        var means = [Double](unsafeUninitializedCapacity: errors.count) { means, written in
+            errors.withUnsafeBufferPointer { errors in
+                var sum = 0.0, run = 0
+                for i in errors.indices {
+                    let e = errors[i]
+                    if e.isNaN {
+                        sum = 0
+                        run = 0
+                    } else {
+                        sum += clipped(e, clip)
+                        run += 1
+                        if run > window { sum -= clipped(errors[i - window], clip) }
+                        if run >= window {
+                            means[written] = sum / Double(window)
+                            written += 1
+                        }
+                    }
+                }
             }
-            i += 1
         }
         // The quantiles of hours-long means need days of them.
         guard means.count >= max(minimumWindows, 8 * window) else { return nil }
@@ -839,8 +869,6 @@ extension AnomalyBandModel {
     /// resolution is measured in the same pass.
     struct SortedWindow: Sendable {
         var sorted: [Double] = []
-        /// The buffer the next merge writes into (swapped with `sorted`, so neither is allocated afresh).
-        private var spare: [Double] = []
         /// The window, as indices counted from the first datapoint the model held (`dropped` + index in the history).
         var from = 0
         var to = 0
@@ -864,15 +892,14 @@ extension AnomalyBandModel {
         /// resolution (as ``AnomalyBandModel/resolution(sorted:)`` measures it); nil, with `sorted` unchanged, when a
         /// leaving value is not there (the window is then rebuilt).
         private mutating func merge(leaving: [Double], arriving: [Double]) -> Double? {
-            let count = sorted.count - leaving.count + arriving.count
-            guard count >= 0 else { return nil }
-            if spare.count < count { spare.append(contentsOf: repeatElement(0, count: count - spare.count)) }
             var step = Double.infinity
-            let found = sorted.withUnsafeBufferPointer { old in
-                spare.withUnsafeMutableBufferPointer { out in
-                    var written = 0, left = 0, arrived = 0
+            var found = false
+            // Room for every old value and every arriving one: a leaving value that is not found stays in.
+            let merged = [Double](unsafeUninitializedCapacity: sorted.count + arriving.count) { out, written in
+                sorted.withUnsafeBufferPointer { old in
+                    var left = 0, arrived = 0
                     var previous = 0.0
-                    @inline(__always) func emit(_ v: Double) {
+                    func emit(_ v: Double) {
                         if written > 0 {
                             let d = v - previous
                             if d > 0 && d < step { step = d }
@@ -897,13 +924,11 @@ extension AnomalyBandModel {
                         emit(arriving[arrived])
                         arrived += 1
                     }
-                    return left == leaving.count
+                    found = left == leaving.count
                 }
             }
             guard found else { return nil }
-            swap(&sorted, &spare)
-            // `sorted` holds the merge in its first `count` places.
-            sorted.removeLast(sorted.count - count)
+            sorted = merged
             return step.isFinite ? step : 0
         }
     }
@@ -1052,18 +1077,28 @@ enum Stats {
         let position = (upper ? 1 - q : q) * Double(values.count - 1)
         let below = Int(position.rounded(.down))
         let fraction = position - Double(below)
-        // The `below + 2` values nearest that end, nearest first (the smallest ascending, or the largest descending).
+        // The `below + 2` values nearest that end, nearest first (the smallest ascending, or the largest descending),
+        // in a buffer of that size: most values are not among them and cost one compare.
         let keep = min(below + 2, values.count)
-        var kept: [Double] = []
-        kept.reserveCapacity(keep + 1)
-        for v in values {
-            if kept.count == keep {
-                guard upper ? v > kept[keep - 1] : v < kept[keep - 1] else { continue }
-                kept.removeLast()
+        var kept = [Double](repeating: 0, count: keep)
+        values.withUnsafeBufferPointer { values in
+            kept.withUnsafeMutableBufferPointer { kept in
+                var count = 0
+                for v in values {
+                    if count == keep {
+                        guard upper ? v > kept[keep - 1] : v < kept[keep - 1] else { continue }
+                        count -= 1
+                    }
+                    // Inserted after the values it ties with.
+                    var i = count
+                    while i > 0 && (upper ? kept[i - 1] < v : kept[i - 1] > v) {
+                        kept[i] = kept[i - 1]
+                        i -= 1
+                    }
+                    kept[i] = v
+                    count += 1
+                }
             }
-            var i = kept.count
-            while i > 0 && (upper ? kept[i - 1] < v : kept[i - 1] > v) { i -= 1 }
-            kept.insert(v, at: i)
         }
         let a = kept[below]
         guard fraction > 0, below + 1 < kept.count else { return a }
