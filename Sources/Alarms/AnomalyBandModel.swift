@@ -605,7 +605,7 @@ public struct AnomalyBandModel: Sendable {
         // Through buffer pointers, the profile looked up once: this runs for every datapoint of every refit.
         fitted.profile.withUnsafeBufferPointer { profile in
             for i in times.indices {
-                // As ``seasonal(_:phases:index:)``: 0 without a season.
+                // The fit's seasonal term for the datapoint (0 without a season).
                 let term = positions.map { seasonal(profile, position: $0[start + i]) } ?? 0
                 deviations[i] = residuals[i] - term
                 expected[i] = values[i] - deviations[i]
@@ -851,15 +851,6 @@ extension AnomalyBandModel {
             hourOfWeek.removeFirst(count)
             dayPosition.removeFirst(count)
             weekPosition.removeFirst(count)
-        }
-    }
-
-    /// The fit's seasonal term for the datapoint at `index` of the history.
-    static func seasonal(_ f: Fit, phases: Phases, index: Int) -> Double {
-        switch f.seasonality {
-        case .none: 0
-        case .daily: seasonal(f.profile, position: phases.dayPosition[index])
-        case .weekly: seasonal(f.profile, position: phases.weekPosition[index])
         }
     }
 
