@@ -509,7 +509,7 @@ public struct AnomalyBandModel: Sendable {
             if recentFirst == times.count { recentFirst = i }
             recent.append(values[i])
         }
-        let level = Stats.median(reordering: &recent)
+        var level = Stats.median(reordering: &recent)
         let center = recent.isEmpty ? newest
             : (times[recentFirst + (recent.count - 1) / 2] + times[recentFirst + recent.count / 2]) / 2
         let formerLevel = current > 0 ? Stats.median(Array(values[0..<current])) : level
@@ -549,11 +549,12 @@ public struct AnomalyBandModel: Sendable {
                 fullSpan >= 2 * week ? [(.daily, 24, day), (.weekly, 168, week)] : [(.daily, 24, day)]
             // Out of sample: profiles fitted on all but the newest day are judged on the newest day.
             let testStart = times.firstIndex(where: { $0 > newest - day }) ?? times.count
-            let testResiduals = Array(residuals[testStart...])
-            var best = Stats.median(testResiduals.map(abs))
+            var testSizes = residuals[testStart...].map(abs)
+            var best = Stats.median(reordering: &testSizes)
+            var chosen: (residuals: [Double], shift: Double)? = nil
             for (kind, slots, cycle) in candidates {
                 let hours = cycle == day ? phases.hourOfDay[start...] : phases.hourOfWeek[start...]
-                let positions = cycle == day ? phases.dayPosition : phases.weekPosition
+                let positions = cycle == day ? phases.dayPosition[start...] : phases.weekPosition[start...]
                 var window: SlotWindow? = nil
                 if levelOnly {
                     // Updated in place (a copy first would copy every slot's array).
@@ -565,20 +566,37 @@ public struct AnomalyBandModel: Sendable {
                     let updated = cycle == day ? slotWindows.daily : slotWindows.weekly
                     if updated.negativeZeros == 0 { window = updated }
                 }
+                // Without a level shift in the window there is nothing to re-estimate: the windows' profile is
+                // ``regimeAdjustedProfile``'s, and the residuals stay as they are.
+                var adjusted = residuals
                 let trial = window?.medians(minus: level, excluding: values[testStart...], slotOf: hours.suffix(from: start + testStart))
-                    ?? slotMedians(hours.prefix(testStart), residuals[..<testStart], slots: slots)
-                var remaining = [Double](repeating: 0, count: testResiduals.count)
+                    ?? regimeAdjustedProfile(&adjusted, hours: hours, positions: positions, upTo: testStart,
+                                             current: current, slots: slots).0
+                var remaining = [Double](repeating: 0, count: times.count - testStart)
                 trial.withUnsafeBufferPointer { trial in
-                    for j in testResiduals.indices {
-                        remaining[j] = abs(testResiduals[j] - seasonal(trial, position: positions[start + testStart + j]))
+                    for j in remaining.indices {
+                        remaining[j] = abs(adjusted[testStart + j] - seasonal(trial, position: positions[start + testStart + j]))
                     }
                 }
                 let spread = Stats.median(reordering: &remaining)
                 if spread < seasonalGain * best {
                     seasonality = kind
-                    profile = window?.medians(minus: level) ?? slotMedians(hours, residuals[...], slots: slots)
+                    if let window {
+                        profile = window.medians(minus: level)
+                        chosen = (residuals, 0)
+                    } else {
+                        var all = residuals
+                        let shift: Double
+                        (profile, shift) = regimeAdjustedProfile(&all, hours: hours, positions: positions, upTo: times.count,
+                                                                 current: current, slots: slots)
+                        chosen = (all, shift)
+                    }
                     best = spread
                 }
+            }
+            if let chosen {
+                residuals = chosen.residuals
+                level += chosen.shift
             }
         }
         let fitted = Fit(level: level, slopePerMs: slope, center: center, seasonality: seasonality, profile: profile,
@@ -630,6 +648,36 @@ public struct AnomalyBandModel: Sendable {
         }
         return result
     }
+
+    /// The seasonal profile of `residuals[..<upTo]` (one median per slot), with the level of each side of a level shift
+    /// re-estimated against it: a level from a few hours after a shift is as high or low as the time of day it came
+    /// at, so each side's offset is the median of its residuals after the profile, and the profile is fitted again.
+    /// A "shift" that was the daily rise or fall the model had not learned yet moves its level back to where it was;
+    /// a real shift keeps its size. Returns the profile and how far the current level moved (`residuals` are adjusted).
+    static func regimeAdjustedProfile(_ residuals: inout [Double], hours: ArraySlice<UInt8>, positions: ArraySlice<Double>,
+                                      upTo: Int, current: Int, slots: Int) -> ([Double], Double) {
+        var profile = slotMedians(hours.prefix(upTo), residuals[..<upTo], slots: slots)
+        guard current > 0 && current < residuals.count else { return (profile, 0) }
+        var moved = 0.0
+        let base = positions.startIndex
+        for _ in 0..<regimeRefinements {
+            var former = [Double](repeating: 0, count: current)
+            for i in 0..<current { former[i] = residuals[i] - seasonal(profile, position: positions[base + i]) }
+            var latest = [Double](repeating: 0, count: residuals.count - current)
+            for i in current..<residuals.count {
+                latest[i - current] = residuals[i] - seasonal(profile, position: positions[base + i])
+            }
+            let formerShift = Stats.median(former), currentShift = Stats.median(latest)
+            for i in 0..<current { residuals[i] -= formerShift }
+            for i in current..<residuals.count { residuals[i] -= currentShift }
+            moved += currentShift
+            profile = slotMedians(hours.prefix(upTo), residuals[..<upTo], slots: slots)
+        }
+        return (profile, moved)
+    }
+
+    /// How often a level shift's sides and the profile are re-estimated against each other.
+    static let regimeRefinements = 2
 
     /// The spread (the residuals' `tailQuantile` in standard deviations of a normal distribution: 2.326 for the 0.99
     /// quantile), at least `floor`, and the tail fit beyond the 0.97 quantile — from one selection over `deviations`

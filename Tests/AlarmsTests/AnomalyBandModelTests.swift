@@ -120,6 +120,50 @@ struct AnomalyBandGeneralisationTests {
         #expect(breaches(&stubborn, after, from: before.count).count > 36, "without re-baselining the new level alarms for hours")
     }
 
+    /// A working day in steps, like NAB's `art_daily_no_noise`: 20 at night, up to 80 by day, each hour flat.
+    static func workingDay(_ i: Int) -> Double {
+        switch (i % 288) / 12 {
+        case 0..<9: 20
+        case 9: 68
+        case 10: 77.6
+        case 11..<18: 80
+        case 18: 32
+        default: 22.4
+        }
+    }
+
+    @Test("a daily rise that looked like a level shift before the season was learned does not spoil the season",
+          arguments: [0.0, 1.0])
+    func seasonAfterEarlyShifts(noise amplitude: Double) throws {
+        // The first mornings are level shifts (no season yet after a day); the shift's side must then be measured
+        // against the season, or the day's level is counted twice (expected 136 at noon) or the season is never kept.
+        var noise = Noise()
+        let values = (0..<(14 * 288)).map { Self.workingDay($0) + amplitude * noise.next() }
+        var model = AnomalyBandModel(settings: .init(kind: .likelihood))
+        let outside = breaches(&model, values)
+        let late = outside.filter { $0 >= 4 * 288 }
+        #expect(late.isEmpty, "\(late.count) breaches after the fourth day, first at \(late.prefix(8).map { ($0 / 288, ($0 % 288) / 12) })")
+        let noonBand = model.band(at: Int64(14 * 288 + 12 * 12) * fiveMinutes, width: 3)
+        let noon = try #require(noonBand)
+        #expect(abs(noon.expected - 80) < 2, "expected \(noon.expected) at noon")
+    }
+
+    @Test("a real level shift in a seasonal metric keeps its size once re-baselined")
+    func shiftInSeasonalMetric() throws {
+        var noise = Noise()
+        let before = (0..<(5 * 288)).map { daily(Int64($0) * fiveMinutes) + 2 * noise.next() }
+        let after = (0..<(288 + 144)).map { daily(Int64(5 * 288 + $0) * fiveMinutes) + 40 + 2 * noise.next() }
+        var model = AnomalyBandModel(settings: .init(kind: .likelihood))
+        _ = breaches(&model, before)
+        let outside = breaches(&model, after, from: before.count)
+        #expect(outside.first == before.count, "the shift itself is outside the band")
+        #expect(outside.count <= 12, "\(outside.count) breaches after the shift: \(outside.prefix(20))")
+        let t = Int64(before.count + after.count) * fiveMinutes
+        let nextBand = model.band(at: t, width: 3)
+        let band = try #require(nextBand)
+        #expect(abs(band.expected - (daily(t) + 40)) < 5, "expected \(band.expected), the shifted season \(daily(t) + 40)")
+    }
+
     @Test("seasonality only where it is real: white noise gets a flat expected value")
     func noSpuriousSeason() throws {
         var noise = Noise()
