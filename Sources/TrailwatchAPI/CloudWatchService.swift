@@ -506,28 +506,8 @@ public final class CloudWatchService: AWSService, Sendable {
         // Results in query order; pages cut across them by datapoint count.
         let order = Dictionary(parsed.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
         results.sort { (order[$0.id] ?? 0) < (order[$1.id] ?? 0) }
-        var skip = offset
-        var budget = Int(min(maxDatapoints, 10_000_000))
-        var consumed = offset
-        var truncated = false
-        var out: [AWSValue] = []
-        /// Adds one result's part of the page; `more`: it holds datapoints beyond `points` (not read).
-        func page(_ id: String, _ label: String, _ points: [(time: Int64, value: Double)], more: Bool = false) {
-            var points = points
-            if scanBy == "TimestampDescending" { points.reverse() }
-            let dropped = min(skip, points.count)
-            skip -= dropped
-            points.removeFirst(dropped)
-            let taken = Array(points.prefix(budget))
-            budget -= taken.count
-            consumed += taken.count
-            let partial = taken.count < points.count || more
-            if partial { truncated = true }
-            out.append(.map(["Id": .string(id), "Label": .string(label),
-                             "Timestamps": .list(taken.map { .timestamp(Double($0.time)) }), "Values": .list(taken.map { .double($0.value) }),
-                             "StatusCode": .string(partial ? "PartialData" : "Complete")]))
-        }
-        for result in results { page(result.id, result.label, result.points) }
+        var pager = MetricDataPage(skip: offset, budget: Int(min(maxDatapoints, 10_000_000)), descending: scanBy == "TimestampDescending")
+        for result in results { pager.add(result.id, result.label, result.points) }
         if lazy {
             try await withStore { store throws(StoreError) in
                 for query in parsed where query.returnData {
@@ -537,7 +517,7 @@ public final class CloudWatchService: AWSService, Sendable {
                     let period = stat.period
                     // The first period kept is the one holding `start` (periods start on multiples of the period).
                     let first = start - ((start % period) + period) % period
-                    if budget == 0 && skip == 0 {
+                    if pager.isFull {
                         // Past the page: only whether the result has datapoints (its status) matters.
                         var cursor = first * 1000, window = max(1, 3600 / period) * period * 1000
                         var found = false
@@ -549,7 +529,7 @@ public final class CloudWatchService: AWSService, Sendable {
                             cursor = upTo
                             window *= 2
                         }
-                        page(query.id, label, [], more: found)
+                        pager.add(query.id, label, [], more: found)
                         continue
                     }
                     let rows = Self.readsHourlySets(stat.statistic, period: period)
@@ -558,13 +538,46 @@ public final class CloudWatchService: AWSService, Sendable {
                         : try await store.datapoints(namespace: stat.metric.namespace, name: stat.metric.name, dimensions: dimensions,
                                                      start: first * 1000, end: end * 1000, limit: 50_000_000)
                     let series = Series.aggregate(rows, period: period, statistic: stat.statistic)
-                    page(query.id, label, series.points.filter { $0.time + period > start && $0.time < end })
+                    pager.add(query.id, label, series.points.filter { $0.time + period > start && $0.time < end })
                 }
             }
         }
-        var output: [String: AWSValue] = ["MetricDataResults": .list(out), "Messages": .list(messages)]
-        if truncated { output["NextToken"] = .string(String(consumed)) }
+        var output: [String: AWSValue] = ["MetricDataResults": .list(pager.results), "Messages": .list(messages)]
+        if pager.truncated { output["NextToken"] = .string(String(offset + pager.taken)) }
         return .map(output)
+    }
+}
+
+/// One page of GetMetricData results: the datapoints after `skip` (what earlier pages returned, counted across the
+/// results in query order), at most `budget` of them.
+struct MetricDataPage {
+    var skip: Int
+    var budget: Int
+    let descending: Bool
+    /// Datapoints this page returns.
+    private(set) var taken = 0
+    /// Whether a result has datapoints beyond this page (the reply then carries a NextToken).
+    private(set) var truncated = false
+    private(set) var results: [AWSValue] = []
+
+    /// Nothing more fits: a further result only needs to say whether it has datapoints.
+    var isFull: Bool { budget == 0 && skip == 0 }
+
+    /// Adds one result's part of the page; `more`: it holds datapoints beyond `points` (not read).
+    mutating func add(_ id: String, _ label: String, _ points: [(time: Int64, value: Double)], more: Bool = false) {
+        var points = points
+        if descending { points.reverse() }
+        let dropped = min(skip, points.count)
+        skip -= dropped
+        points.removeFirst(dropped)
+        let page = Array(points.prefix(budget))
+        budget -= page.count
+        taken += page.count
+        let partial = page.count < points.count || more
+        if partial { truncated = true }
+        results.append(.map(["Id": .string(id), "Label": .string(label),
+                             "Timestamps": .list(page.map { .timestamp(Double($0.time)) }), "Values": .list(page.map { .double($0.value) }),
+                             "StatusCode": .string(partial ? "PartialData" : "Complete")]))
     }
 }
 

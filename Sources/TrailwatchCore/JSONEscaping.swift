@@ -14,7 +14,7 @@ public enum JSONEscaping {
 
     public static func appendString(_ string: String, to out: inout ByteBuffer) {
         var s = string
-        s.withUTF8 { appendString(UnsafeRawBufferPointer($0), to: &out) }
+        _ = s.withUTF8 { appendString(UnsafeRawBufferPointer($0), to: &out) }
     }
 
     /// Appends the escaped body of a JSON string (no quotes). Returns true when invalid UTF-8 was replaced.

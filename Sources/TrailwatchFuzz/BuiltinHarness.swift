@@ -188,7 +188,7 @@ final class Watchdog: @unchecked Sendable {
                 lock.unlock()
                 if let began, Date().timeIntervalSince(began) > timeout {
                     let path = "hang-\(target)"
-                    FileManager.default.createFile(atPath: path, contents: Data(UnsafeBufferPointer(start: FuzzState.current, count: FuzzState.currentLength)))
+                    _ = FileManager.default.createFile(atPath: path, contents: Data(UnsafeBufferPointer(start: FuzzState.current, count: FuzzState.currentLength)))
                     FileHandle.standardError("trailwatch-fuzz: \(target): one input ran longer than \(timeout) s; it is in \(path)")
                     exit(1)
                 }

@@ -239,7 +239,7 @@ enum FuzzEntries {
     static func eventPattern(_ data: [UInt8]) {
         let (patternBytes, event) = split(data)
         guard let pattern = try? EventPattern(String(decoding: patternBytes, as: UTF8.self)) else { return }
-        var matcher = EventMatcher(RuleSet([pattern]), cloudTrailEnvelope: false)
+        let matcher = EventMatcher(RuleSet([pattern]), cloudTrailEnvelope: false)
         let direct = matcher.matches(event)
         // The matcher holds no state between events: the same event gives the same answer.
         precondition(matcher.matches(event) == direct, "the same event matched differently twice")

@@ -162,7 +162,10 @@ struct ArchiveCommand: ParsableCommand {
             close(fd)
             if let publicKeyFile {
                 guard let publicKey else { throw ValidationError("--kind aes256 has no public key") }
-                FileManager.default.createFile(atPath: publicKeyFile, contents: Data((publicKey + "\n").utf8), attributes: [.posixPermissions: 0o644])
+                guard FileManager.default.createFile(atPath: publicKeyFile, contents: Data((publicKey + "\n").utf8),
+                                                     attributes: [.posixPermissions: 0o644]) else {
+                    throw ValidationError("cannot write the public key to \(publicKeyFile) (the private key is in \(privateKeyFile))")
+                }
             }
             if let publicKey { print(publicKey) }
             if let keyID { print("key id: \(keyID)") }

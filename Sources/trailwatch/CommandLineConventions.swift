@@ -45,8 +45,10 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-/// A command that takes ``LoggingOptions``; `main` sets up logging from them before `run`.
-protocol LoggingCommand {
+/// A command that takes ``LoggingOptions``; `main` sets up logging from them before `run`. Its conformances are never
+/// isolated (`SendableMetatype`), so casting the parsed command to it in `main` does not tie the command to the main
+/// actor before it runs.
+protocol LoggingCommand: SendableMetatype {
     var logging: LoggingOptions { get }
 }
 

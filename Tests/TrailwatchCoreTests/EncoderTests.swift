@@ -17,7 +17,7 @@ struct EncoderTests {
             }
             var out = ByteBuffer()
             var copy = text
-            copy.withUTF8 { JSONEscaping.appendString(UnsafeRawBufferPointer($0), to: &out) }
+            _ = copy.withUTF8 { JSONEscaping.appendString(UnsafeRawBufferPointer($0), to: &out) }
             let decoded = try JSONSerialization.jsonObject(with: Data(out.bytes), options: [.fragmentsAllowed]) as? String
             #expect(decoded == text)
         }
@@ -26,7 +26,7 @@ struct EncoderTests {
     @Test("invalid UTF-8 becomes U+FFFD and the output stays valid JSON")
     func invalidUTF8() throws {
         var out = ByteBuffer()
-        ([0x61, 0xFF, 0x62, 0xC0, 0xAF, 0xED, 0xA0, 0x80, 0x63] as [UInt8]).withUnsafeBytes { JSONEscaping.appendString($0, to: &out) }
+        _ = ([0x61, 0xFF, 0x62, 0xC0, 0xAF, 0xED, 0xA0, 0x80, 0x63] as [UInt8]).withUnsafeBytes { JSONEscaping.appendString($0, to: &out) }
         let decoded = try #require(try JSONSerialization.jsonObject(with: Data(out.bytes), options: [.fragmentsAllowed]) as? String)
         #expect(decoded.hasPrefix("a\u{FFFD}b") && decoded.hasSuffix("c"))
         #expect(!decoded.unicodeScalars.contains { (0xD800...0xDFFF).contains($0.value) })

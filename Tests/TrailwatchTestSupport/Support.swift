@@ -23,13 +23,13 @@ public final class TemporaryDirectory: @unchecked Sendable {   // immutable: one
     public func write(_ name: String, _ text: String) -> String {
         let path = file(name)
         try! FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        precondition(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)), "cannot write \(path)")
         return path
     }
 
     public func write(_ name: String, bytes: [UInt8]) -> String {
         let path = file(name)
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        precondition(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot write \(path)")
         return path
     }
 

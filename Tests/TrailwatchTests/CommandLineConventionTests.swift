@@ -125,7 +125,7 @@ struct CommandLineConventionTests {
     func help() async throws {
         let commands = ["run", "validate", "test", "test-pattern", "test-event-pattern", "patterns", "archive", "events",
                         "query", "backtest", "dashboard", "tap", "stages"]
-        for arguments in [["--help"], ["-h"], []] + commands.map { [$0, "--help"] } + commands.map { ["help", $0] } {
+        for arguments in [["--help"], ["-h"], []] + commands.map({ [$0, "--help"] }) + commands.map({ ["help", $0] }) {
             let (status, out, err) = try await trailwatch(arguments)
             #expect(status == 0, "\(arguments): \(err)")
             #expect(out.hasPrefix("OVERVIEW: "), "\(arguments): \(out)")

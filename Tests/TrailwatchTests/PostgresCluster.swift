@@ -52,7 +52,7 @@ final class PostgresCluster: @unchecked Sendable {
         directory = String(cString: made)
         // Which test process owns the cluster: `make test`'s clean-up leaves clusters of live
         // processes alone (another test run on the same machine).
-        FileManager.default.createFile(atPath: directory + "/owner.pid", contents: Data("\(getpid())\n".utf8))
+        _ = FileManager.default.createFile(atPath: directory + "/owner.pid", contents: Data("\(getpid())\n".utf8))
         port = Self.freePort()
         if let runAs {
             guard let account = getpwnam(runAs) else { throw Failure(description: "running as root and there is no '\(runAs)' user to run PostgreSQL as") }
@@ -60,7 +60,7 @@ final class PostgresCluster: @unchecked Sendable {
         }
         chmod(directory, 0o700)
         let passwordFile = directory + "/pw"
-        FileManager.default.createFile(atPath: passwordFile, contents: Data(Self.password.utf8))
+        _ = FileManager.default.createFile(atPath: passwordFile, contents: Data(Self.password.utf8))
         if let runAs, let account = getpwnam(runAs) { chown(passwordFile, account.pointee.pw_uid, account.pointee.pw_gid) }
         try run(bin + "/initdb", ["-D", directory + "/data", "-U", Self.user, "--pwfile", passwordFile, "--auth-local=trust",
                                  "--auth-host=scram-sha-256", "--locale=C", "-E", "UTF8", "--no-sync"])

@@ -62,13 +62,13 @@ extension PostgresStoreTests {
             process.executableURL = URL(fileURLWithPath: trailwatchBinary())
             process.arguments = ["run", pipeline(name)]
             let log = dir.file("\(name).err")
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: log)
             process.standardOutput = FileHandle.nullDevice
             try launchProcess(process)
             return process
         }
-        var processes = ["a": try start("a"), "b": try start("b")]
+        let processes = ["a": try start("a"), "b": try start("b")]
         defer { for p in processes.values where p.isRunning { kill(p.processIdentifier, SIGKILL) } }
 
         // Two writers each contribute half of a period's errors: only merged do they reach the threshold.

@@ -435,7 +435,7 @@ struct PostgresStoreTests {
         process.executableURL = URL(fileURLWithPath: trailwatchBinary())
         process.arguments = ["run", pipeline]
         let errors = dir.file("stderr.log")
-        FileManager.default.createFile(atPath: errors, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: errors)
         process.standardOutput = FileHandle.nullDevice
         try launchProcess(process)

@@ -172,7 +172,7 @@ struct ReloadTests {
         process.executableURL = URL(fileURLWithPath: trailwatchBinary())
         process.arguments = arguments
         process.currentDirectoryURL = dir.url
-        FileManager.default.createFile(atPath: dir.file("stderr.log"), contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.file("stderr.log"), contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("stderr.log")))
         process.standardOutput = FileHandle.nullDevice
         try launchProcess(process)

@@ -117,7 +117,7 @@ struct ShippingTortureTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: trailwatchBinary())
         process.arguments = ["run", pipeline, "--quiet"]
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         handle.seekToEndOfFile()
         process.standardError = handle

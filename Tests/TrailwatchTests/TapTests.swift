@@ -136,8 +136,8 @@ struct TapCommandTests {
         process.executableURL = URL(fileURLWithPath: trailwatchBinary())
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(["TW_TAP_TOKEN": "secret"]) { $1 }
-        FileManager.default.createFile(atPath: dir.file("\(name).out"), contents: nil)
-        FileManager.default.createFile(atPath: dir.file("\(name).err"), contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.file("\(name).out"), contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.file("\(name).err"), contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("\(name).out")))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("\(name).err")))
         try launchProcess(process)
