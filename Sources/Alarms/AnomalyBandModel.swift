@@ -336,14 +336,16 @@ public struct AnomalyBandModel: Sendable {
         return (2 * highDays > days ? highest : nil, 2 * lowDays > days ? lowest : nil)
     }
 
-    /// The index of the first time not before `t` in ascending `times`.
-    static func lowerBound(_ times: [Int64], _ t: Int64) -> Int {
-        var low = 0, high = times.count
-        while low < high {
-            let mid = (low + high) / 2
-            if times[mid] < t { low = mid + 1 } else { high = mid }
+    /// The index of the first element not below `t` in ascending `sorted` (times, or a slot's values).
+    static func lowerBound<T: Comparable>(_ sorted: [T], _ t: T) -> Int {
+        sorted.withUnsafeBufferPointer { a in
+            var low = 0, high = a.count
+            while low < high {
+                let mid = (low + high) / 2
+                if a[mid] < t { low = mid + 1 } else { high = mid }
+            }
+            return low
         }
-        return low
     }
 
     static func band(expected: Double, below: Double, above: Double, nonNegative: Bool) -> AnomalyBand {
@@ -845,28 +847,31 @@ public struct AnomalyBandModel: Sendable {
     /// The median residual of each slot of the cycle (0 where a slot has no data), grouped with a
     /// counting sort into one buffer so a refit allocates little. `slotOf` holds each datapoint's slot (below `slots`).
     static func slotMedians(_ slotOf: ArraySlice<UInt8>, _ residuals: ArraySlice<Double>, slots: Int) -> [Double] {
-        var counts = [Int](repeating: 0, count: slots + 1)
-        var slotIndex = [Int](repeating: 0, count: slotOf.count)
-        for (j, h) in slotOf.enumerated() {
-            let s = Int(h)
-            slotIndex[j] = s
-            counts[s + 1] += 1
-        }
-        for s in 0..<slots { counts[s + 1] += counts[s] }
-        var cursor = counts
-        var grouped = [Double](repeating: 0, count: slotOf.count)
-        for (j, r) in residuals.enumerated() {
-            grouped[cursor[slotIndex[j]]] = r
-            cursor[slotIndex[j]] += 1
-        }
+        let (starts, byslot) = groupedBySlot(residuals, slotOf, slots: slots)
+        var grouped = byslot
         var medians = [Double](repeating: 0, count: slots)
         grouped.withUnsafeMutableBufferPointer { buffer in
-            for s in 0..<slots where counts[s + 1] > counts[s] {
-                let slice = UnsafeMutableBufferPointer(rebasing: buffer[counts[s]..<counts[s + 1]])
+            for s in 0..<slots where starts[s + 1] > starts[s] {
+                let slice = UnsafeMutableBufferPointer(rebasing: buffer[starts[s]..<starts[s + 1]])
                 medians[s] = Stats.median(inPlace: slice)
             }
         }
         return medians
+    }
+
+    /// `values` grouped by their slot (`slotOf`, parallel, each below `slots`) with a counting sort into one buffer, in
+    /// their order within each slot: slot `s` holds `grouped[starts[s]..<starts[s + 1]]`.
+    static func groupedBySlot(_ values: ArraySlice<Double>, _ slotOf: ArraySlice<UInt8>, slots: Int) -> (starts: [Int], grouped: [Double]) {
+        var starts = [Int](repeating: 0, count: slots + 1)
+        for s in slotOf { starts[Int(s) + 1] += 1 }
+        for s in 0..<slots { starts[s + 1] += starts[s] }
+        var cursor = starts
+        var grouped = [Double](repeating: 0, count: slotOf.count)
+        for (v, s) in zip(values, slotOf) {
+            grouped[cursor[Int(s)]] = v
+            cursor[Int(s)] += 1
+        }
+        return (starts, grouped)
     }
 }
 

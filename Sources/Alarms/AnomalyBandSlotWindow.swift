@@ -70,26 +70,15 @@ extension AnomalyBandModel {
         @inline(__always)
         static func isNegativeZero(_ v: Double) -> Bool { v == 0 && v.sign == .minus }
 
-        /// The index of the first value of `slot` not below `value`.
-        private func lowerBound(_ value: Double, slot: Int) -> Int {
-            sorted[slot].withUnsafeBufferPointer { a in
-                var low = 0, high = a.count
-                while low < high {
-                    let mid = (low + high) / 2
-                    if a[mid] < value { low = mid + 1 } else { high = mid }
-                }
-                return low
-            }
-        }
-
         private mutating func insert(_ value: Double, slot: Int) {
-            sorted[slot].insert(value, at: lowerBound(value, slot: slot))
+            let at = AnomalyBandModel.lowerBound(sorted[slot], value)
+            sorted[slot].insert(value, at: at)
             if Self.isNegativeZero(value) { negativeZeros += 1 }
         }
 
         /// Removes one value equal to `value` (the same Double: ±0 are told apart) from `slot`; false when there is none.
         private mutating func remove(_ value: Double, slot: Int) -> Bool {
-            var i = lowerBound(value, slot: slot)
+            var i = AnomalyBandModel.lowerBound(sorted[slot], value)
             while i < sorted[slot].count && sorted[slot][i] == value {
                 if sorted[slot][i].sign == value.sign {
                     sorted[slot].remove(at: i)
@@ -117,16 +106,9 @@ extension AnomalyBandModel {
         /// slots: the newest day, for the out-of-sample trial profile) — each slot's remaining order statistics found
         /// by walking its sorted values past the excluded ones (equal values are the same Double: no negative zeros).
         func medians(minus offset: Double, excluding excluded: ArraySlice<Double>, slotOf: ArraySlice<UInt8>) -> [Double] {
-            // The excluded values grouped by slot (a counting sort), each group then sorted (a few per slot).
-            var starts = [Int](repeating: 0, count: slots + 1)
-            for s in slotOf { starts[Int(s) + 1] += 1 }
-            for s in 0..<slots { starts[s + 1] += starts[s] }
-            var cursor = starts
-            var grouped = [Double](repeating: 0, count: excluded.count)
-            for (v, s) in zip(excluded, slotOf) {
-                grouped[cursor[Int(s)]] = v
-                cursor[Int(s)] += 1
-            }
+            // The excluded values grouped by slot, each group then sorted (a few per slot).
+            let (starts, byslot) = AnomalyBandModel.groupedBySlot(excluded, slotOf, slots: slots)
+            var grouped = byslot
             var medians = [Double](repeating: 0, count: slots)
             grouped.withUnsafeMutableBufferPointer { grouped in
                 for s in 0..<slots {
